@@ -1,0 +1,73 @@
+import { inflateRawSync } from "node:zlib";
+import { ConvertError } from "../errors.ts";
+
+/**
+ * Random access to the entries of a zip archive held in memory (an mmap for real checkpoints).
+ * PyTorch writes its checkpoints uncompressed, so entries are returned as views without a copy;
+ * a deflated entry (a re-packed archive) is inflated. Zip64 is understood (archives over 4 GiB).
+ * Streaming zip libraries would copy a 1.1 GB archive through memory for no gain.
+ */
+export function readZipEntries(file: string, buf: Uint8Array): Map<string, () => Uint8Array> {
+  const fail = (why: string): never => {
+    throw new ConvertError(file, `not a valid zip archive: ${why}`);
+  };
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const u16 = (o: number) => view.getUint16(o, true);
+  const u32 = (o: number) => view.getUint32(o, true);
+  const u64 = (o: number) => Number(view.getBigUint64(o, true));
+
+  let eocd = -1;
+  for (let o = buf.byteLength - 22; o >= Math.max(0, buf.byteLength - 22 - 0xffff); o--) {
+    if (u32(o) === 0x06054b50) {
+      eocd = o;
+      break;
+    }
+  }
+  if (eocd < 0) fail("no end-of-central-directory record (truncated?)");
+  let count = u16(eocd + 10);
+  let cdOffset = u32(eocd + 16);
+  const locator = eocd - 20;
+  if (locator >= 0 && u32(locator) === 0x07064b50) {
+    const z64 = u64(locator + 8);
+    if (z64 + 56 > buf.byteLength || u32(z64) !== 0x06064b50) fail("bad zip64 end-of-central-directory record");
+    count = u64(z64 + 32);
+    cdOffset = u64(z64 + 48);
+  }
+  const entries = new Map<string, () => Uint8Array>();
+  let p = cdOffset;
+  for (let i = 0; i < count; i++) {
+    if (p + 46 > buf.byteLength || u32(p) !== 0x02014b50) fail(`central directory entry ${i} is damaged`);
+    const method = u16(p + 10);
+    let compSize = u32(p + 20);
+    let size = u32(p + 24);
+    const nameLen = u16(p + 28);
+    const extraLen = u16(p + 30);
+    const commentLen = u16(p + 32);
+    let local = u32(p + 42);
+    const name = new TextDecoder().decode(buf.subarray(p + 46, p + 46 + nameLen));
+    // Zip64 extended information: the 64-bit values, in order, for the fields saturated at 0xffffffff.
+    let x = p + 46 + nameLen;
+    const xEnd = x + extraLen;
+    while (x + 4 <= xEnd) {
+      const id = u16(x);
+      const len = u16(x + 2);
+      if (id === 0x0001) {
+        let q = x + 4;
+        if (size === 0xffffffff) (size = u64(q)), (q += 8);
+        if (compSize === 0xffffffff) (compSize = u64(q)), (q += 8);
+        if (local === 0xffffffff) local = u64(q);
+      }
+      x += 4 + len;
+    }
+    p = xEnd + commentLen;
+    if (local + 30 > buf.byteLength || u32(local) !== 0x04034b50) fail(`local header of ${name} is damaged`);
+    const dataStart = local + 30 + u16(local + 26) + u16(local + 28);
+    if (dataStart + compSize > buf.byteLength) fail(`entry ${name} runs past the end of the file (truncated?)`);
+    const raw = buf.subarray(dataStart, dataStart + compSize);
+    if (method === 0) entries.set(name, () => raw);
+    else if (method === 8) entries.set(name, () => new Uint8Array(inflateRawSync(raw)));
+    else fail(`entry ${name} uses compression method ${method}`);
+    if (method === 0 && compSize !== size) fail(`stored entry ${name} has mismatched sizes`);
+  }
+  return entries;
+}
