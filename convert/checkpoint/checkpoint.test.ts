@@ -1,0 +1,87 @@
+import { describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ORACLE, tempDir } from "../../test/helpers/fixtures.ts";
+import { PickleWriter, zipStored } from "../../test/helpers/torch-zip.ts";
+import { ConvertError } from "../errors.ts";
+import { openCheckpoint } from "./index.ts";
+import { readSafetensors } from "./safetensors.ts";
+import { readTorchZip } from "./torch.ts";
+
+const f32 = (b: Uint8Array) => Array.from(new Float32Array(b.slice().buffer));
+
+/** A state dict {name: tensor, ...} as torch.save would pickle it. */
+function stateDictPickle(tensors: [string, string, number, number, number[], number[]][], extra?: (p: PickleWriter) => void) {
+  const p = new PickleWriter().proto().global("collections", "OrderedDict").emptyTuple().reduce().mark();
+  for (const [name, key, numel, offset, shape, stride] of tensors) p.str(name).tensor(key, numel, offset, shape, stride);
+  extra?.(p);
+  return p.setitems().stop().bytes();
+}
+
+describe("torch zip checkpoints", () => {
+  test("tensors sharing one storage keep their own offsets (oracle fixture: classifier biases share a storage)", () => {
+    const ck = openCheckpoint(join(ORACLE, "xlmr-tiny-bin"));
+    const dense = ck.tensors.get("classifier.dense.bias")!;
+    const out = ck.tensors.get("classifier.out_proj.bias")!;
+    expect(dense.shape).toEqual([32]);
+    expect(out.shape).toEqual([2]);
+    // dense starts 2 elements into the storage out_proj starts at: the two views overlap by nothing but share the buffer.
+    expect(dense.bytes().buffer).toBe(out.bytes().buffer);
+    expect(dense.bytes().byteOffset - out.bytes().byteOffset).toBe(8);
+    expect(ck.tensors.get("roberta.embeddings.position_ids")!.dtype).toBe("I64");
+  });
+
+  test("a strided (transposed) view is gathered into C order", () => {
+    const storage = new Float32Array([0, 1, 2, 3, 4, 5]); // a 2x3 matrix [[0,1,2],[3,4,5]]
+    const pkl = stateDictPickle([["t", "0", 6, 0, [3, 2], [1, 3]]]); // its transpose, 3x2
+    const ck = readTorchZip("t.bin", zipStored({ "archive/data.pkl": pkl, "archive/data/0": new Uint8Array(storage.buffer) }));
+    expect(f32(ck.tensors.get("t")!.bytes())).toEqual([0, 3, 1, 4, 2, 5]);
+  });
+
+  test("a forbidden global is refused with the file and the global named", () => {
+    const evil = new PickleWriter().proto().global("os", "system").str("echo pwned").raw(0x85).reduce().stop().bytes();
+    const zip = zipStored({ "archive/data.pkl": evil });
+    expect(() => readTorchZip("evil.bin", zip)).toThrow(/evil\.bin: refused pickle at byte \d+: forbidden global os\.system/);
+  });
+
+  test("an opcode a state dict never uses is refused", () => {
+    const zip = zipStored({ "archive/data.pkl": new Uint8Array([0x80, 2, 0x69, 0x2e]) }); // INST
+    expect(() => readTorchZip("x.bin", zip)).toThrow(/opcode 0x69 is not allowed/);
+  });
+
+  test("a tensor reaching past its storage is an error, not a read out of bounds", () => {
+    const pkl = stateDictPickle([["t", "0", 6, 4, [4], [1]]]);
+    const ck = readTorchZip("short.bin", zipStored({ "archive/data.pkl": pkl, "archive/data/0": new Uint8Array(24) }));
+    expect(() => ck.tensors.get("t")!.bytes()).toThrow(/short\.bin: tensor t: reaches element 7/);
+  });
+
+  test("a truncated archive names the file", () => {
+    const dir = tempDir("trunc");
+    const whole = Bun.mmap(join(ORACLE, "roberta-tiny-bin", "pytorch_model.bin"));
+    writeFileSync(join(dir, "pytorch_model.bin"), whole.subarray(0, whole.length - 100));
+    expect(() => openCheckpoint(dir)).toThrow(ConvertError);
+    expect(() => openCheckpoint(dir)).toThrow(/pytorch_model\.bin: not a valid zip archive/);
+  });
+});
+
+describe("safetensors", () => {
+  const file = join(ORACLE, "xlmr-tiny-safetensors", "model.safetensors");
+  test("reads every tensor with its dtype and shape", () => {
+    const ck = openCheckpoint(join(ORACLE, "xlmr-tiny-safetensors"));
+    expect(ck.tensors.get("roberta.embeddings.word_embeddings.weight")!.shape).toEqual([1000, 32]);
+    expect(ck.tensors.get("classifier.out_proj.weight")!.bytes().byteLength).toBe(3 * 32 * 4);
+  });
+  test("a truncated file is refused with the file named", () => {
+    const buf = new Uint8Array(Bun.mmap(file));
+    expect(() => readSafetensors("m.safetensors", buf.subarray(0, buf.length - 10))).toThrow(/m\.safetensors: not a valid safetensors file: .*past the file/);
+    expect(() => readSafetensors("m.safetensors", buf.subarray(0, 100))).toThrow(/header length \d+ exceeds the file/);
+    expect(() => readSafetensors("m.safetensors", buf.subarray(0, 4))).toThrow(/shorter than its 8-byte header/);
+  });
+  test("a header that lies about a tensor's size is refused", () => {
+    const header = JSON.stringify({ w: { dtype: "F32", shape: [2, 2], data_offsets: [0, 12] } });
+    const buf = new Uint8Array(8 + header.length + 16);
+    new DataView(buf.buffer).setBigUint64(0, BigInt(header.length), true);
+    buf.set(new TextEncoder().encode(header), 8);
+    expect(() => readSafetensors("lie.safetensors", buf)).toThrow(/do not hold 16 bytes/);
+  });
+});

@@ -1,0 +1,76 @@
+import { existsSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { loadManifest, type Manifest } from "../app/manifest.ts";
+import { ConvertError } from "./errors.ts";
+import { downloadRepo, hubSettingsFromEnv, type HubSettings } from "./hub/download.ts";
+import { convertModels, type ModelSource } from "./pipeline.ts";
+
+export const USAGE = `bun run convert [--model KEY=SOURCE ...] [--out DIR]
+
+Converts Hugging Face checkpoints into ONNX models the service runs (weights byte-identical, proven
+in each engine.json). Without --model, converts every model of the manifest (MANIFEST=file to use
+your own) into ./engines (or $ENGINES_DIR).
+
+  --model KEY=SOURCE  SOURCE is a local checkpoint folder or org/name[@revision] on the Hub
+  --out DIR           output folder (default: $ENGINES_DIR or ./engines)
+
+Environment: HF_ENDPOINT (mirror), HF_TOKEN, CONVERT_CACHE_DIR (downloads, default ./.cache/hub).`;
+
+export interface CliRequest {
+  models: { key: string; source: string }[] | null;
+  outDir: string;
+}
+
+export function parseCli(argv: string[], env = process.env): CliRequest | "help" {
+  const { values } = parseArgs({
+    args: argv,
+    options: { model: { type: "string", multiple: true }, out: { type: "string" }, help: { type: "boolean", short: "h" } },
+    strict: true,
+  });
+  if (values.help) return "help";
+  const models = values.model?.map((spec) => {
+    const at = spec.indexOf("=");
+    if (at <= 0 || at === spec.length - 1) throw new Error(`--model expects KEY=SOURCE, got "${spec}"`);
+    return { key: spec.slice(0, at), source: spec.slice(at + 1) };
+  });
+  return { models: models ?? null, outDir: resolve(values.out ?? env.ENGINES_DIR ?? "engines") };
+}
+
+/** Turns the request into local folders: local sources as they are, Hub sources downloaded and verified. */
+export async function resolveSources(req: CliRequest, manifest: Manifest, hub: HubSettings): Promise<ModelSource[]> {
+  const wanted = req.models ?? manifest.models.map((m) => ({ key: m.key, source: `${m.hubId}@${m.revision}` }));
+  const sources: ModelSource[] = [];
+  for (const { key, source } of wanted) {
+    const entry = manifest.models.find((m) => m.key === key);
+    if (existsSync(source) && statSync(source).isDirectory()) {
+      sources.push({ key, dir: resolve(source), origin: { local: resolve(source) }, labelFixes: entry?.labelFixes });
+      continue;
+    }
+    const [hubId, revision = "main"] = source.split("@");
+    if (!/^[\w.-]+\/[\w.-]+$/.test(hubId)) throw new ConvertError(source, "neither a local folder nor org/name[@revision]");
+    const repo = await downloadRepo(hubId, revision, hub);
+    let baseTokenizerDir: string | undefined;
+    if (entry?.tokenizerBase && !existsSync(join(repo.dir, "tokenizer.json")))
+      baseTokenizerDir = (await downloadRepo(entry.tokenizerBase.hubId, entry.tokenizerBase.revision, hub, { tokenizerOnly: true })).dir;
+    sources.push({ key, dir: repo.dir, origin: { hubId, revision, commit: repo.commit }, labelFixes: entry?.labelFixes, baseTokenizerDir });
+  }
+  return sources;
+}
+
+export async function main(argv = process.argv.slice(2)): Promise<number> {
+  try {
+    const req = parseCli(argv);
+    if (req === "help") {
+      console.log(USAGE);
+      return 0;
+    }
+    const sources = await resolveSources(req, await loadManifest(), hubSettingsFromEnv());
+    const result = await convertModels(sources, { outDir: req.outDir, log: (m) => console.log(m) });
+    console.log(`done: ${result.converted.length} converted, ${result.unchanged.length} unchanged → ${req.outDir}`);
+    return 0;
+  } catch (e) {
+    console.error(`convert failed: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,168 @@
+import { describe, expect, test } from "bun:test";
+import { cpSync, existsSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { ORACLE, addTokenizer, tempDir, tinyManifestSources } from "../test/helpers/fixtures.ts";
+import { readSafetensors } from "./checkpoint/safetensors.ts";
+import { ConvertError } from "./errors.ts";
+import { sha256 } from "./hash.ts";
+import { readModel } from "./onnx/model-file.ts";
+import { convertModels, readEngineInfo, type ModelSource } from "./pipeline.ts";
+import { TINY, writeRandomCheckpoint } from "./random-checkpoint.ts";
+
+const ORACLES = ["xlmr-tiny-safetensors", "xlmr-tiny-bin", "roberta-tiny-bin"];
+
+/** An oracle checkpoint plus the tokenizer of its family, in a scratch folder (shared/ is read-only). */
+function oracleSource(name: string): ModelSource {
+  const dir = join(tempDir("oracle-src"), name);
+  cpSync(join(ORACLE, name), dir, { recursive: true });
+  addTokenizer(dir, name.startsWith("roberta") ? "roberta" : "xlmr");
+  return { key: name, dir, origin: { local: dir } };
+}
+
+async function runLogits(modelPath: string, ids: number[][], mask: number[][]) {
+  const session = await ort.InferenceSession.create(modelPath);
+  const shape = [ids.length, ids[0].length];
+  const out = await session.run({
+    input_ids: new ort.Tensor("int64", BigInt64Array.from(ids.flat().map(BigInt)), shape),
+    attention_mask: new ort.Tensor("int64", BigInt64Array.from(mask.flat().map(BigInt)), shape),
+  });
+  await session.release();
+  return { data: Array.from(out.logits.data as Float32Array), dims: out.logits.dims };
+}
+
+const noLeftovers = (dir: string) => readdirSync(dir).filter((n) => n.includes(".tmp-") || n.includes(".old-"));
+
+describe("convert: oracle checkpoints", () => {
+  for (const name of ORACLES) {
+    test(`${name} converts and onnxruntime reproduces the oracle's logits within 1e-4`, async () => {
+      const out = tempDir("engines");
+      await convertModels([oracleSource(name)], { outDir: out });
+      const expected = await Bun.file(join(ORACLE, name, "expected.json")).json();
+      const { data, dims } = await runLogits(join(out, name, "model.onnx"), expected.input_ids, expected.attention_mask);
+      const want: number[] = expected.logits.flat();
+      expect(dims).toEqual([expected.logits.length, expected.logits[0].length]);
+      const maxDiff = Math.max(...want.map((v, i) => Math.abs(v - data[i])));
+      expect(maxDiff).toBeLessThan(expected.tolerance.logits_abs);
+    });
+  }
+
+  test("engine.json proves every used weight unaltered, hashed independently of the converter", async () => {
+    const out = tempDir("engines");
+    const src = oracleSource("xlmr-tiny-safetensors");
+    await convertModels([src], { outDir: out });
+    const info = readEngineInfo(join(out, src.key))!;
+    const ck = readSafetensors("m", new Uint8Array(await Bun.file(join(src.dir, "model.safetensors")).arrayBuffer()));
+    // Every tensor but the ones the classifier does not use, each with matching hashes.
+    expect(info.weights.map((w) => w.name).sort()).toEqual([...ck.tensors.keys()].sort());
+    const { initializers } = readModel(join(out, src.key, "model.onnx"));
+    for (const w of info.weights) {
+      expect(w.sha256).toBe(sha256(ck.tensors.get(w.name)!.bytes()));
+      expect(w.onnxSha256).toBe(sha256(initializers.get(w.name)!.bytes()));
+    }
+    expect(info.parameters.total).toBe(info.weights.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0));
+    expect(info.maxLength).toBe(64); // max_position_embeddings 66 − 2
+    expect(info.files["model.safetensors"]).toBe(sha256(await Bun.file(join(src.dir, "model.safetensors")).bytes()));
+  });
+
+  test("the pytorch_model.bin's unused tensors (position_ids, pooler) are left out of the graph", async () => {
+    const out = tempDir("engines");
+    await convertModels([oracleSource("xlmr-tiny-bin")], { outDir: out });
+    const names = readEngineInfo(join(out, "xlmr-tiny-bin"))!.weights.map((w) => w.name);
+    expect(names.some((n) => n.includes("pooler") || n.includes("position_ids"))).toBe(false);
+    expect(names).toContain("classifier.out_proj.bias");
+  });
+});
+
+describe("convert: the weight proof", () => {
+  test("a byte flipped in a written weight makes convert fail and leaves no output", async () => {
+    const out = tempDir("engines");
+    const flip = (tmp: string) => {
+      const file = join(tmp, "model.onnx.data");
+      const data = new Uint8Array(Bun.mmap(file));
+      const copy = data.slice();
+      copy[4096 + 17] ^= 0x01; // inside the second tensor
+      writeFileSync(file, copy);
+    };
+    const promise = convertModels([oracleSource("roberta-tiny-bin")], { outDir: out, afterWrite: flip });
+    await expect(promise).rejects.toThrow(/differs from the checkpoint \(sha256/);
+    expect(existsSync(join(out, "roberta-tiny-bin"))).toBe(false);
+    expect(noLeftovers(out)).toEqual([]);
+  });
+});
+
+describe("convert: malformed inputs end in a clear error naming the file, with no partial output", () => {
+  const cases: [string, (dir: string) => void, RegExp][] = [
+    ["truncated safetensors", (d) => writeFileSync(join(d, "model.safetensors"), new Uint8Array(Bun.mmap(join(d, "model.safetensors"))).slice(0, 5000)), /model\.safetensors: not a valid safetensors file/],
+    ["unknown architecture", (d) => writeFileSync(join(d, "config.json"), JSON.stringify({ architectures: ["BertForSequenceClassification"] })), /config\.json: unsupported architecture \["BertForSequenceClassification"\]/],
+    ["config that is not JSON", (d) => writeFileSync(join(d, "config.json"), "{not json"), /config\.json: not valid JSON/],
+    ["missing config", (d) => rmSync(join(d, "config.json")), /config\.json: missing/],
+    ["missing weights", (d) => rmSync(join(d, "model.safetensors")), /no weights: expected one of model\.safetensors, pytorch_model\.bin/],
+    ["missing tokenizer", (d) => ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"].forEach((f) => rmSync(join(d, f))), /ships no tokenizer/],
+    ["a weight with the wrong shape", (d) => writeFileSync(join(d, "config.json"), JSON.stringify({ ...require(join(d, "config.json")), hidden_size: 64, num_attention_heads: 4 })), /word_embeddings\.weight has shape \[1000,32\], config\.json implies \[1000,64\]/],
+  ];
+  for (const [what, damage, message] of cases) {
+    test(what, async () => {
+      const src = oracleSource("xlmr-tiny-safetensors");
+      damage(src.dir);
+      const out = tempDir("engines");
+      const err = await convertModels([src], { outDir: out }).catch((e) => e);
+      expect(err).toBeInstanceOf(ConvertError);
+      expect(err.message).toMatch(message);
+      expect(existsSync(join(out, src.key))).toBe(false);
+      expect(existsSync(join(out, "index.json"))).toBe(false);
+    });
+  }
+});
+
+describe("convert: the five-model manifest layout", () => {
+  test("the four XLM-R models share one tokenizer family, RoBERTa has its own; labels are fixed", async () => {
+    const out = tempDir("engines");
+    const result = await convertModels(tinyManifestSources(), { outDir: out });
+    expect(result.families.map((f) => f.members)).toEqual([["cardiffnlp", "ivanlau", "svalabs", "EIStakovskii"], ["jy46604790"]]);
+    const labels = (key: string) => readEngineInfo(join(out, key))!.labels;
+    expect(labels("cardiffnlp")).toEqual(["NEGATIVE", "NEUTRAL", "POSITIVE"]);
+    expect(labels("ivanlau")[29]).toBe("Mongolian");
+    expect(labels("ivanlau")).toContain("Ukranian");
+    expect(labels("svalabs")).toEqual(["HAM", "SPAM"]);
+    expect(labels("EIStakovskii")).toEqual(["LABEL_0", "LABEL_1"]);
+    expect(labels("jy46604790")).toEqual(["LABEL_0", "LABEL_1"]);
+    expect(readEngineInfo(join(out, "cardiffnlp"))!.maxLength).toBe(512);
+    const index = await Bun.file(join(out, "index.json")).json();
+    expect(index.models.map((m: { key: string }) => m.key)).toEqual(["cardiffnlp", "ivanlau", "svalabs", "EIStakovskii", "jy46604790"]);
+    for (const f of index.families) expect(existsSync(join(out, f.dir, "tokenizer.json"))).toBe(true);
+  });
+
+  test("re-running with unchanged inputs rewrites nothing", async () => {
+    const out = tempDir("engines");
+    const sources = tinyManifestSources();
+    await convertModels(sources, { outDir: out });
+    const mtime = statSync(join(out, "svalabs", "model.onnx.data")).mtimeMs;
+    const again = await convertModels(sources, { outDir: out });
+    expect(again.converted).toEqual([]);
+    expect(again.unchanged).toHaveLength(5);
+    expect(statSync(join(out, "svalabs", "model.onnx.data")).mtimeMs).toBe(mtime);
+  });
+
+  test("a model without tokenizer.json takes its base model's, only after its vocabulary is proven equal", async () => {
+    const root = tempDir("base");
+    const model = join(root, "m");
+    writeRandomCheckpoint(model, { ...TINY.roberta, numLabels: 2 });
+    addTokenizer(model, "roberta");
+    rmSync(join(model, "tokenizer.json")); // like jy46604790: vocab.json + merges.txt only
+    const base = join(root, "base");
+    addTokenizer(base, "roberta");
+    const out = tempDir("engines");
+    const r = await convertModels([{ key: "m", dir: model, origin: {}, baseTokenizerDir: base }], { outDir: out });
+    expect(r.families[0].source).toContain("base model");
+
+    // A base whose merges differ by one line cannot stand in.
+    const other = join(root, "other");
+    addTokenizer(other, "roberta");
+    writeFileSync(join(other, "merges.txt"), (await Bun.file(join(other, "merges.txt")).text()) + "x y\n");
+    const err = await convertModels([{ key: "m", dir: model, origin: {}, baseTokenizerDir: other }], { outDir: tempDir("engines") }).catch((e) => e);
+    expect(err.message).toMatch(/vocabulary differs/);
+    const none = await convertModels([{ key: "m", dir: model, origin: {} }], { outDir: tempDir("engines") }).catch((e) => e);
+    expect(none.message).toMatch(/no tokenizer\.json for m and no base model tokenizer/);
+  });
+});

@@ -1,0 +1,261 @@
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { applyLabelFixes, type LabelFixes } from "../app/manifest.ts";
+import { openCheckpoint, WEIGHT_FILES, type CheckpointTensor } from "./checkpoint/index.ts";
+import { ConvertError } from "./errors.ts";
+import { sha256, sha256File } from "./hash.ts";
+import { OPSET } from "./onnx/graph.ts";
+import { readModel, writeModelWithExternalData } from "./onnx/model-file.ts";
+import { buildClassifierGraph, maxSequenceLength, parseClassifierConfig, type ClassifierConfig } from "./onnx/roberta.ts";
+import { groupTokenizerFamilies, TOKENIZER_FILES, type TokenizerFamily } from "./tokenizer-family.ts";
+
+/** Bump when the graph or engine.json changes meaning: outputs of an older converter are redone. */
+export const CONVERTER_VERSION = "1";
+
+export interface ModelSource {
+  key: string;
+  /** Local folder with config.json, the weights and the tokenizer files. */
+  dir: string;
+  origin: { hubId?: string; revision?: string; commit?: string; local?: string };
+  labelFixes?: LabelFixes;
+  /** Folder with the base model's tokenizer files, used only if no family member ships a tokenizer.json. */
+  baseTokenizerDir?: string;
+}
+
+export interface ConvertOptions {
+  outDir: string;
+  log?: (message: string) => void;
+  /** Test seam: runs after the ONNX files are written and before they are verified. */
+  afterWrite?: (tmpDir: string) => void;
+}
+
+export interface WeightProof {
+  name: string;
+  shape: number[];
+  dtype: string;
+  sha256: string;
+  onnxSha256: string;
+}
+
+/** What convert writes beside each model; the service reads it to serve the model. */
+export interface EngineInfo {
+  key: string;
+  converterVersion: string;
+  inputHash: string;
+  source: ModelSource["origin"];
+  architecture: string;
+  labels: string[];
+  publishedLabels: string[];
+  maxLength: number;
+  tokenizer: { family: string; dir: string };
+  files: Record<string, string>;
+  onnx: { model: string; data: string; opset: number; modelSha256: string; inputs: string[]; outputs: string[] };
+  parameters: { total: number; nonZero: number; bytes: number };
+  weights: WeightProof[];
+  convertedAt: string;
+}
+
+export interface EnginesIndex {
+  converterVersion: string;
+  models: { key: string; dir: string }[];
+  families: { id: string; members: string[]; dir: string; source: string }[];
+}
+
+export interface ConvertResult {
+  converted: string[];
+  unchanged: string[];
+  families: TokenizerFamily[];
+}
+
+/** Converts models into `outDir/<key>/`, tokenizers into `outDir/tokenizers/<family>/`, and writes `outDir/index.json`. */
+export async function convertModels(sources: ModelSource[], opts: ConvertOptions): Promise<ConvertResult> {
+  const log = opts.log ?? (() => {});
+  const configs = new Map<string, ClassifierConfig>();
+  for (const s of sources) {
+    const file = join(s.dir, "config.json");
+    if (!existsSync(file)) throw new ConvertError(file, "missing");
+    let json: Record<string, unknown>;
+    try {
+      json = JSON.parse(readFileSync(file, "utf8"));
+    } catch (e) {
+      throw new ConvertError(file, `not valid JSON (${(e as Error).message})`);
+    }
+    configs.set(s.key, parseClassifierConfig(file, json));
+  }
+  const families = groupTokenizerFamilies(
+    sources.map((s) => ({ key: s.key, dir: s.dir })),
+    (key) => (configs.get(key)!.architecture.startsWith("XLM") ? "xlmr" : "roberta"),
+    (key) => sources.find((s) => s.key === key)?.baseTokenizerDir,
+  );
+  mkdirSync(opts.outDir, { recursive: true });
+  for (const f of families) writeTokenizerFamily(opts.outDir, f, sources, log);
+
+  const result: ConvertResult = { converted: [], unchanged: [], families };
+  for (const s of sources) {
+    const family = families.find((f) => f.members.includes(s.key))!;
+    const didConvert = await convertOne(s, configs.get(s.key)!, family, opts, log);
+    (didConvert ? result.converted : result.unchanged).push(s.key);
+  }
+  const index: EnginesIndex = {
+    converterVersion: CONVERTER_VERSION,
+    models: sources.map((s) => ({ key: s.key, dir: s.key })),
+    families: families.map((f) => ({ id: f.id, members: f.members, dir: join("tokenizers", f.id), source: f.source })),
+  };
+  writeAtomically(join(opts.outDir, "index.json"), JSON.stringify(index, null, 2) + "\n");
+  return result;
+}
+
+function writeTokenizerFamily(outDir: string, f: TokenizerFamily, sources: ModelSource[], log: (m: string) => void) {
+  const target = join(outDir, "tokenizers", f.id);
+  const tokenizerHash = sha256File(join(f.sourceDir, "tokenizer.json"));
+  if (existsSync(join(target, "tokenizer.json")) && sha256File(join(target, "tokenizer.json")) === tokenizerHash) return;
+  const tmp = `${target}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  for (const file of TOKENIZER_FILES) {
+    // tokenizer.json from the chosen source; the rest from it or the first member that has them.
+    const from = [f.sourceDir, ...sources.filter((s) => f.members.includes(s.key)).map((s) => s.dir)].find((d) => existsSync(join(d, file)));
+    if (from && (file !== "tokenizer.json" || from === f.sourceDir)) cpSync(join(from, file), join(tmp, file));
+  }
+  replaceDir(tmp, target);
+  log(`tokenizer family ${f.id}: ${f.members.join(", ")} (tokenizer.json from ${f.source})`);
+}
+
+async function convertOne(s: ModelSource, cfg: ClassifierConfig, family: TokenizerFamily, opts: ConvertOptions, log: (m: string) => void): Promise<boolean> {
+  const target = join(opts.outDir, s.key);
+  const weightsName = WEIGHT_FILES.find((f) => existsSync(join(s.dir, f)));
+  if (!weightsName) throw new ConvertError(s.dir, `no weights: expected one of ${WEIGHT_FILES.join(", ")}`);
+  const files: Record<string, string> = {};
+  for (const f of ["config.json", weightsName]) files[f] = sha256File(join(s.dir, f));
+  const labels = applyLabelFixes(cfg.labels, s.labelFixes);
+  const inputHash = sha256(JSON.stringify({ CONVERTER_VERSION, files, labels, family: family.id, origin: s.origin }));
+
+  const previous = readEngineInfo(target);
+  if (previous?.inputHash === inputHash && outputsPresent(target, previous)) {
+    log(`${s.key}: unchanged, kept`);
+    return false;
+  }
+  const started = performance.now();
+  const tmp = `${target}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  try {
+    const checkpoint = openCheckpoint(s.dir);
+    const { graph, used } = buildClassifierGraph(cfg, checkpoint);
+    const written = writeModelWithExternalData(tmp, graph);
+    opts.afterWrite?.(tmp);
+    const { weights, parameters } = proveWeightsUnaltered(used, written.model);
+    await smokeRun(written.model, cfg.labels.length);
+    const tokenizerConfig = readTokenizerConfig(join(opts.outDir, "tokenizers", family.id));
+    const info: EngineInfo = {
+      key: s.key,
+      converterVersion: CONVERTER_VERSION,
+      inputHash,
+      source: s.origin,
+      architecture: cfg.architecture,
+      labels,
+      publishedLabels: cfg.labels,
+      maxLength: Math.min(maxSequenceLength(cfg), tokenizerConfig.maxLength ?? Infinity),
+      tokenizer: { family: family.id, dir: join("..", "tokenizers", family.id) },
+      files,
+      onnx: { model: "model.onnx", data: "model.onnx.data", opset: OPSET, modelSha256: sha256File(written.model), inputs: ["input_ids", "attention_mask"], outputs: ["logits"] },
+      parameters,
+      weights,
+      convertedAt: new Date().toISOString(),
+    };
+    writeFileSync(join(tmp, "engine.json"), JSON.stringify(info, null, 2) + "\n");
+    replaceDir(tmp, target);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  log(`${s.key}: converted in ${((performance.now() - started) / 1000).toFixed(1)} s (${cfg.architecture}, ${labels.length} labels)`);
+  return true;
+}
+
+/**
+ * The proof that the weights are as published: every checkpoint tensor the graph uses is hashed,
+ * and so is the initializer read back from the written files; any difference fails the conversion.
+ */
+export function proveWeightsUnaltered(used: CheckpointTensor[], modelPath: string): { weights: WeightProof[]; parameters: EngineInfo["parameters"] } {
+  const { initializers } = readModel(modelPath);
+  const weights: WeightProof[] = [];
+  let total = 0;
+  let nonZero = 0;
+  let bytes = 0;
+  for (const t of used) {
+    const init = initializers.get(t.name);
+    if (!init) throw new ConvertError(modelPath, `initializer ${t.name} is missing`);
+    if (init.dims.join("x") !== t.shape.join("x")) throw new ConvertError(modelPath, `initializer ${t.name} has shape [${init.dims}], the checkpoint [${t.shape}]`);
+    const stored = init.bytes();
+    const proof: WeightProof = { name: t.name, shape: t.shape, dtype: t.dtype, sha256: sha256(t.bytes()), onnxSha256: sha256(stored) };
+    if (proof.sha256 !== proof.onnxSha256) throw new ConvertError(modelPath, `initializer ${t.name} differs from the checkpoint (sha256 ${proof.onnxSha256} ≠ ${proof.sha256})`);
+    weights.push(proof);
+    const n = stored.byteLength / 4;
+    total += n;
+    bytes += stored.byteLength;
+    nonZero += countNonZeroF32(stored);
+  }
+  return { weights, parameters: { total, nonZero, bytes } };
+}
+
+function countNonZeroF32(b: Uint8Array): number {
+  const words = b.byteOffset % 4 === 0 ? new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4) : new Uint32Array(b.slice().buffer);
+  let n = 0;
+  for (let i = 0; i < words.length; i++) if ((words[i] & 0x7fffffff) !== 0) n++;
+  return n;
+}
+
+/** Loads the written model in onnxruntime and runs "<s></s>": a broken graph never becomes an output. */
+async function smokeRun(modelPath: string, numLabels: number) {
+  const session = await ort.InferenceSession.create(modelPath, { graphOptimizationLevel: "disabled" });
+  try {
+    const ids = new ort.Tensor("int64", BigInt64Array.from([0n, 2n]), [1, 2]);
+    const mask = new ort.Tensor("int64", BigInt64Array.from([1n, 1n]), [1, 2]);
+    const out = await session.run({ input_ids: ids, attention_mask: mask });
+    const logits = out.logits;
+    if (logits.dims.join("x") !== `1x${numLabels}` || !(logits.data as Float32Array).every(Number.isFinite))
+      throw new ConvertError(modelPath, `onnxruntime produced logits of shape [${logits.dims}] or non-finite values`);
+  } finally {
+    await session.release();
+  }
+}
+
+function readTokenizerConfig(dir: string): { maxLength?: number } {
+  const file = join(dir, "tokenizer_config.json");
+  if (!existsSync(file)) return {};
+  const cfg = JSON.parse(readFileSync(file, "utf8"));
+  const m = cfg.model_max_length;
+  // transformers writes 1e30 for "no limit".
+  return Number.isSafeInteger(m) && m > 0 ? { maxLength: m } : {};
+}
+
+export function readEngineInfo(dir: string): EngineInfo | null {
+  const file = join(dir, "engine.json");
+  if (!existsSync(file)) return null;
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as EngineInfo;
+  } catch {
+    return null;
+  }
+}
+
+function outputsPresent(dir: string, info: EngineInfo): boolean {
+  const model = join(dir, info.onnx.model);
+  return existsSync(model) && existsSync(join(dir, info.onnx.data)) && sha256File(model) === info.onnx.modelSha256 && statSync(join(dir, info.onnx.data)).size >= info.parameters.bytes;
+}
+
+/** Swaps a fully written folder into place; the old one is removed only after the new one is there. */
+function replaceDir(tmp: string, target: string) {
+  const old = `${target}.old-${process.pid}`;
+  if (existsSync(target)) renameSync(target, old);
+  renameSync(tmp, target);
+  rmSync(old, { recursive: true, force: true });
+}
+
+function writeAtomically(file: string, text: string) {
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
+}

@@ -1,0 +1,43 @@
+import { cpSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { DEFAULT_MANIFEST } from "../../app/manifest.ts";
+import type { ModelSource } from "../../convert/pipeline.ts";
+import { TINY, writeRandomCheckpoint } from "../../convert/random-checkpoint.ts";
+
+/** ../shared beside the repo (read-only fixtures): oracle checkpoints, tokenizers, real configs. */
+export const SHARED = resolve(process.env.SHARED_DIR ?? join(import.meta.dir, "..", "..", "..", "shared"));
+export const TOKENIZER_FIXTURES = join(SHARED, "fixtures", "tokenizers");
+export const ORACLE = join(SHARED, "fixtures", "oracle");
+
+if (!existsSync(SHARED)) throw new Error(`shared fixtures not found at ${SHARED} (set SHARED_DIR)`);
+
+export const tempDir = (prefix: string) => mkdtempSync(join(tmpdir(), `${prefix}-`));
+
+/** The real published labels of a manifest model (from ../shared/models/<org>__<name>/config.json). */
+export function publishedLabels(hubId: string): string[] | undefined {
+  const cfg = JSON.parse(readFileSync(join(SHARED, "models", hubId.replace("/", "__"), "config.json"), "utf8"));
+  const id2label = cfg.id2label as Record<string, string> | undefined;
+  return id2label ? Object.keys(id2label).map((_, i) => id2label[String(i)]) : undefined;
+}
+
+/** Copies a shared tokenizer fixture (real RoBERTa files, or the synthetic XLM-R Unigram) into a model folder. */
+export function addTokenizer(dir: string, family: "xlmr" | "roberta") {
+  const from = join(TOKENIZER_FIXTURES, family === "xlmr" ? "xlmr-synthetic" : "roberta-base");
+  cpSync(from, dir, { recursive: true });
+}
+
+/**
+ * Tiny random checkpoints for the five manifest keys, each with its real published labels (or none,
+ * as published) and the tokenizer of its family: everything the real models have except their size.
+ */
+export function tinyManifestSources(root = tempDir("tiny-models"), seed = 7): ModelSource[] {
+  return DEFAULT_MANIFEST.models.map((m, i) => {
+    const family = m.key === "jy46604790" ? "roberta" : "xlmr";
+    const dir = join(root, m.key);
+    const labels = publishedLabels(m.hubId);
+    writeRandomCheckpoint(dir, { ...TINY[family], labels, numLabels: labels ? undefined : 2, seed: seed + i });
+    addTokenizer(dir, family);
+    return { key: m.key, dir, origin: { local: dir }, labelFixes: m.labelFixes };
+  });
+}
