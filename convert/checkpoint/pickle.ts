@@ -84,9 +84,10 @@ export function readStateDictPickle(file: string, data: Uint8Array): Value {
     if (!(d instanceof PickleDict)) fail("SETITEM on something that is not a dict");
     (d as PickleDict).entries.set(k, v);
   };
-  const reduce = (fn: Value, args: Value): Value => {
+  const reduce = (fn: Value, argTuple: Value): Value => {
     const g = fn as PickleGlobal;
-    if (g?.kind !== "global" || !Array.isArray(args)) fail("REDUCE needs a global and an argument tuple");
+    if (g?.kind !== "global" || !Array.isArray(argTuple)) fail("REDUCE needs a global and an argument tuple");
+    const args = argTuple as Value[];
     const qualified = `${g.module}.${g.name}`;
     if (qualified === "collections.OrderedDict") {
       if (args.length !== 0) fail("OrderedDict with arguments");
@@ -100,7 +101,7 @@ export function readStateDictPickle(file: string, data: Uint8Array): Value {
       return { kind: "tensor", storage, offset, shape, stride } satisfies TensorRef;
     }
     if (qualified === "torch._utils._rebuild_parameter") {
-      const t = (args as Value[])[0] as TensorRef;
+      const t = args[0] as TensorRef;
       if (t?.kind !== "tensor") fail("_rebuild_parameter without a tensor");
       return t;
     }
