@@ -59,7 +59,7 @@ export function startFakeHub(repos: FakeHubRepo[]): FakeHub {
         const repo = find(`${p[0]}/${p[1]}`, p[3]);
         const path = p.slice(4).join("/");
         if (!repo) return notFound();
-        let data: Uint8Array;
+        let data: Uint8Array<ArrayBuffer>;
         try {
           data = new Uint8Array(readFileSync(join(repo.dir, path)));
         } catch {

@@ -1,0 +1,106 @@
+import { describe, expect, test } from "bun:test";
+import type { BatchResult, BatchRunner } from "../inference/model-worker.ts";
+import type { RowRef } from "../inference/protocol.ts";
+import { ModelBatcher, type Clock } from "./batcher.ts";
+
+/** A runner whose batches finish only when the test says so (held promises, no sleeps). */
+class HeldRunner implements BatchRunner {
+  readonly calls: { rows: RowRef[]; finish: () => void; fail: (e: Error) => void }[] = [];
+  run(rows: RowRef[]): Promise<BatchResult> {
+    return new Promise((resolve, reject) => {
+      // Logits of row i: [first id, length], so each answer shows which row it belongs to.
+      const logits = new Float32Array(rows.flatMap((r) => [new Int32Array(r.buffer, r.offset * 4, r.length)[0], r.length]));
+      this.calls.push({ rows, finish: () => resolve({ logits, numLabels: 2, runMs: 1 }), fail: reject });
+    });
+  }
+}
+
+class FakeClock implements Clock {
+  time = 0;
+  private timers: { at: number; fn: () => void }[] = [];
+  now = () => this.time;
+  at = (at: number, fn: () => void) => {
+    const t = { at, fn };
+    this.timers.push(t);
+    return () => (this.timers = this.timers.filter((x) => x !== t));
+  };
+  advance(to: number) {
+    this.time = to;
+    const due = this.timers.filter((t) => t.at <= to);
+    this.timers = this.timers.filter((t) => t.at > to);
+    due.forEach((t) => t.fn());
+  }
+  get pending() {
+    return this.timers.map((t) => t.at);
+  }
+}
+
+const row = (first: number, length: number): RowRef => {
+  const buffer = new SharedArrayBuffer(length * 4);
+  new Int32Array(buffer)[0] = first;
+  return { buffer, offset: 0, length };
+};
+const opts = { maxBatchSize: 3, maxBatchTokens: 1000, maxQueueDelayMs: 10 };
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe("ModelBatcher", () => {
+  test("an idle model runs the first row at once, alone", () => {
+    const runner = new HeldRunner();
+    const b = new ModelBatcher("m", [runner], opts, new FakeClock());
+    b.submit(row(1, 5));
+    expect(runner.calls.map((c) => c.rows.length)).toEqual([1]);
+  });
+
+  test("rows arriving while a batch runs leave together when it finishes, each with its own logits", async () => {
+    const runner = new HeldRunner();
+    const b = new ModelBatcher("m", [runner], opts, new FakeClock());
+    const first = b.submit(row(1, 5));
+    const rest = [b.submit(row(2, 6)), b.submit(row(3, 7)), b.submit(row(4, 8)), b.submit(row(5, 9))];
+    expect(runner.calls).toHaveLength(1);
+    expect(b.queued).toBe(4);
+    runner.calls[0].finish();
+    expect(Array.from(await first)).toEqual([1, 5]);
+    await tick();
+    // The batch size is 3: rows 2-4 leave now, row 5 after them.
+    expect(runner.calls[1].rows.map((r) => r.length)).toEqual([6, 7, 8]);
+    runner.calls[1].finish();
+    await tick();
+    runner.calls[2].finish();
+    expect((await Promise.all(rest)).map((l) => Array.from(l))).toEqual([[2, 6], [3, 7], [4, 8], [5, 9]]);
+  });
+
+  test("with a second worker free, a partial batch waits for the queue delay, then leaves", () => {
+    const a = new HeldRunner();
+    const c = new HeldRunner();
+    const clock = new FakeClock();
+    const b = new ModelBatcher("m", [a, c], opts, clock);
+    b.submit(row(1, 5)); // idle: runs at once on one worker
+    clock.advance(2);
+    b.submit(row(2, 5));
+    expect(a.calls.length + c.calls.length).toBe(1);
+    expect(clock.pending).toEqual([12]);
+    clock.advance(12);
+    expect(a.calls.length + c.calls.length).toBe(2);
+  });
+
+  test("with a second worker free, a full batch leaves without waiting", () => {
+    const a = new HeldRunner();
+    const c = new HeldRunner();
+    const b = new ModelBatcher("m", [a, c], opts, new FakeClock());
+    for (let i = 0; i < 4; i++) b.submit(row(i, 5));
+    expect([...a.calls, ...c.calls].map((x) => x.rows.length).sort()).toEqual([1, 3]);
+  });
+
+  test("a failed batch rejects only its own rows; the next batch still runs", async () => {
+    const runner = new HeldRunner();
+    const b = new ModelBatcher("m", [runner], opts, new FakeClock());
+    const doomed = b.submit(row(1, 5));
+    const fine = b.submit(row(2, 5));
+    runner.calls[0].fail(new Error("boom"));
+    await expect(doomed).rejects.toThrow("boom");
+    await tick();
+    runner.calls[1].finish();
+    expect(Array.from(await fine)).toEqual([2, 5]);
+    expect(b.stats.batches).toBe(2);
+  });
+});

@@ -1,0 +1,78 @@
+/**
+ * The send-or-wait decision of the batch window, in one pure function (Triton's dynamic batcher and
+ * TEI's next_batch are the models): no clocks, timers or IO here, so it is tested with plain numbers.
+ */
+
+export interface QueuedRow {
+  /** When the row entered the queue (ms, any monotonic clock). */
+  enqueuedAt: number;
+  /** Its token count: the padded batch is as long as its longest row. */
+  length: number;
+}
+
+export interface BatchPolicyOptions {
+  maxBatchSize: number;
+  /** Padded tokens per batch: longest row × rows. A single longer row is still sent alone. */
+  maxBatchTokens: number;
+  maxQueueDelayMs: number;
+}
+
+export type SendReason = "idle" | "full" | "tokens" | "delay";
+export type Decision = { kind: "send"; rows: number[]; reason: SendReason } | { kind: "wait"; wakeAt: number | null };
+
+/**
+ * Which queued rows form the next batch: always the oldest row (nothing starves), then the rows
+ * closest to it in length (less padding), while the batch fits the size and token limits.
+ * Returns queue indices in queue order, and what stopped the batch from growing.
+ */
+export function selectBatch(queue: readonly QueuedRow[], opts: BatchPolicyOptions): { rows: number[]; limitedBy: "size" | "tokens" | "queue" } {
+  if (queue.length === 0) return { rows: [], limitedBy: "queue" };
+  const byLength = queue.map((_, i) => i).sort((a, b) => queue[a].length - queue[b].length || a - b);
+  const anchor = byLength.indexOf(0);
+  const chosen = [0];
+  let longest = queue[0].length;
+  let lo = anchor - 1;
+  let hi = anchor + 1;
+  let limitedBy: "size" | "tokens" | "queue" = "queue";
+  while (lo >= 0 || hi < byLength.length) {
+    if (chosen.length >= opts.maxBatchSize) {
+      limitedBy = "size";
+      break;
+    }
+    const target = queue[0].length;
+    const takeLow = hi >= byLength.length || (lo >= 0 && target - queue[byLength[lo]].length <= queue[byLength[hi]].length - target);
+    const candidate = takeLow ? byLength[lo] : byLength[hi];
+    const newLongest = Math.max(longest, queue[candidate].length);
+    if (newLongest * (chosen.length + 1) > opts.maxBatchTokens) {
+      // A longer neighbour may not fit where a shorter one still would: try the low side once more.
+      if (!takeLow && lo >= 0 && longest * (chosen.length + 1) <= opts.maxBatchTokens) {
+        hi = byLength.length;
+        continue;
+      }
+      limitedBy = "tokens";
+      break;
+    }
+    chosen.push(candidate);
+    longest = newLongest;
+    if (takeLow) lo--;
+    else hi++;
+  }
+  if (chosen.length >= opts.maxBatchSize) limitedBy = "size";
+  return { rows: chosen.sort((a, b) => a - b), limitedBy };
+}
+
+/**
+ * Send when a model slot is free and: nothing is running (an idle model adds no latency), the batch
+ * is full, the token budget is reached, or the oldest row has waited maxQueueDelayMs. Otherwise wait
+ * until the oldest row's deadline, or (all slots busy) until a batch completes.
+ */
+export function decide(queue: readonly QueuedRow[], now: number, inFlight: number, maxInFlight: number, opts: BatchPolicyOptions): Decision {
+  if (queue.length === 0 || inFlight >= maxInFlight) return { kind: "wait", wakeAt: null };
+  const { rows, limitedBy } = selectBatch(queue, opts);
+  if (inFlight === 0) return { kind: "send", rows, reason: "idle" };
+  if (limitedBy === "size") return { kind: "send", rows, reason: "full" };
+  if (limitedBy === "tokens") return { kind: "send", rows, reason: "tokens" };
+  const wakeAt = queue[0].enqueuedAt + opts.maxQueueDelayMs;
+  if (now >= wakeAt) return { kind: "send", rows, reason: "delay" };
+  return { kind: "wait", wakeAt };
+}

@@ -1,0 +1,86 @@
+import { availableParallelism } from "node:os";
+
+/**
+ * Environment → typed configuration, validated at start. Each knob is documented once, here;
+ * README's configuration table is this list.
+ */
+export interface Config {
+  host: string;
+  port: number;
+  enginesDir: string;
+  /** Convert the manifest's models on start when enginesDir holds none. */
+  autoConvert: boolean;
+  maxBodyBytes: number;
+  maxTextsPerRequest: number;
+  batch: { maxBatchSize: number; maxBatchTokens: number; maxQueueDelayMs: number };
+  workersPerModel: number;
+  intraOpThreads: number;
+  executionProviders: ExecutionProvider[];
+}
+
+export type ExecutionProvider = "cpu" | "cuda" | "tensorrt";
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < min || v > max) throw new ConfigError(name, `expected an integer from ${min} to ${max}, got "${raw}"`);
+  return v;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(name, `expected true or false, got "${raw}"`);
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const models = 5;
+  const providers = (env.EXECUTION_PROVIDERS ?? "cpu").split(",").map((p) => p.trim().toLowerCase()).filter(Boolean);
+  for (const p of providers) if (!["cpu", "cuda", "tensorrt"].includes(p)) throw new ConfigError("EXECUTION_PROVIDERS", `unknown provider "${p}" (cpu, cuda, tensorrt)`);
+  if (providers.length === 0) throw new ConfigError("EXECUTION_PROVIDERS", "no provider given");
+  const workersPerModel = int(env, "WORKERS_PER_MODEL", 1, 1, 64);
+  return {
+    // HOST: interface to listen on.
+    host: env.HOST || "0.0.0.0",
+    // PORT: TCP port.
+    port: int(env, "PORT", 8000, 0, 65535),
+    // ENGINES_DIR: what `bun run convert` wrote (index.json, one folder per model, tokenizers/).
+    enginesDir: env.ENGINES_DIR || "./engines",
+    // AUTO_CONVERT: on start, convert the manifest's models if ENGINES_DIR has none (needs the Hub).
+    autoConvert: bool(env, "AUTO_CONVERT", true),
+    // MAX_BODY_BYTES: requests larger than this get 413 (checked while reading, not after).
+    maxBodyBytes: int(env, "MAX_BODY_BYTES", 1024 * 1024, 16),
+    // MAX_TEXTS_PER_REQUEST: the longest JSON array of texts one request may send.
+    maxTextsPerRequest: int(env, "MAX_TEXTS_PER_REQUEST", 64, 1, 4096),
+    batch: {
+      // MAX_BATCH_SIZE: rows per inference call. Larger batches raise GPU throughput; on CPU the gain is small.
+      maxBatchSize: int(env, "MAX_BATCH_SIZE", 32, 1, 1024),
+      // MAX_BATCH_TOKENS: budget of padded tokens (longest row × rows) per call; bounds memory and tail latency.
+      maxBatchTokens: int(env, "MAX_BATCH_TOKENS", 16384, 512),
+      // MAX_QUEUE_DELAY_MS: how long a row may wait for a fuller batch while another batch runs.
+      // An idle model never waits: the first row is sent at once.
+      maxQueueDelayMs: int(env, "MAX_QUEUE_DELAY_MS", 5, 0, 10_000),
+    },
+    // WORKERS_PER_MODEL: inference workers (threads, each with its own session) per model.
+    workersPerModel,
+    // INTRA_OP_THREADS: onnxruntime threads per session. Default: the cores shared among all sessions, at least 1.
+    intraOpThreads: int(env, "INTRA_OP_THREADS", Math.max(1, Math.floor(availableParallelism() / (models * workersPerModel))), 1, 256),
+    // EXECUTION_PROVIDERS: preference order, comma-separated (cpu, cuda, tensorrt). CPU is always the fallback.
+    executionProviders: providers as ExecutionProvider[],
+  };
+}

@@ -1,0 +1,42 @@
+import { ApiError } from "../errors.ts";
+
+/** JSON, plain text, and curl's default form type (a bare `curl -d '"text"'`); the body must be JSON either way. */
+const JSON_TYPES = /^(application\/json|text\/plain|application\/x-www-form-urlencoded)\s*(;|$)/i;
+
+/**
+ * Reads a JSON body with the size limit enforced while reading: a client cannot make the server
+ * buffer more than `limit` bytes. Non-UTF-8 bytes and malformed JSON are 400s.
+ */
+export async function readJsonBody(request: Request, limit: number): Promise<unknown> {
+  const type = request.headers.get("content-type");
+  if (type && !JSON_TYPES.test(type)) throw new ApiError("unsupported_media_type", `Content-Type ${type} is not accepted: send application/json`);
+  const declared = Number(request.headers.get("content-length") ?? NaN);
+  if (declared > limit) throw new ApiError("payload_too_large", `the body is ${declared} bytes; the limit is ${limit}`);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (request.body) {
+    const reader = request.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) {
+        await reader.cancel();
+        throw new ApiError("payload_too_large", `the body exceeds the limit of ${limit} bytes`);
+      }
+      chunks.push(value);
+    }
+  }
+  if (size === 0) throw new ApiError("invalid_json", "the body is empty: send a JSON string");
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw new ApiError("invalid_json", "the body is not valid UTF-8");
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ApiError("invalid_json", `the body is not valid JSON (${e instanceof Error ? e.message : "parse error"})`);
+  }
+}

@@ -1,0 +1,55 @@
+import { readdirSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { ConfigError, loadConfig } from "./config.ts";
+import { createApp } from "./server.ts";
+import { ClassifierService } from "./service.ts";
+
+const log = (message: string, fields: Record<string, unknown> = {}) => console.log(JSON.stringify({ time: new Date().toISOString(), message, ...fields }));
+
+let config;
+try {
+  config = loadConfig();
+} catch (e) {
+  if (e instanceof ConfigError) {
+    console.error(`invalid configuration: ${e.message}`);
+    process.exit(2);
+  }
+  throw e;
+}
+
+const hasEngines = existsSync(join(config.enginesDir, "index.json"));
+if (!hasEngines && config.autoConvert) {
+  const empty = !existsSync(config.enginesDir) || readdirSync(config.enginesDir).every((f) => f === "README.md");
+  if (!empty) {
+    console.error(`${config.enginesDir} has files but no index.json: run \`bun run convert\``);
+    process.exit(2);
+  }
+  log("no engines yet: converting the manifest's models (first start)", { enginesDir: config.enginesDir });
+  const { main } = await import("../convert/cli.ts");
+  if ((await main(["--out", config.enginesDir])) !== 0) process.exit(1);
+}
+
+let service: ClassifierService | null = null;
+const app = createApp({ config, service: () => service, log });
+// Listen first: liveness answers while the models load; readiness turns 200 when they are warm.
+app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes + 1024 });
+log("listening", { host: config.host, port: app.server?.port, batch: config.batch, workersPerModel: config.workersPerModel, intraOpThreads: config.intraOpThreads, providers: config.executionProviders });
+
+try {
+  service = await ClassifierService.start({ ...config, log });
+  log("ready", { models: service.models.map((m) => m.key), families: [...service.families.keys()] });
+} catch (e) {
+  log("failed to load the models", { error: e instanceof Error ? e.message : String(e) });
+  process.exit(1);
+}
+
+let stopping = false;
+for (const signal of ["SIGTERM", "SIGINT"] as const)
+  process.on(signal, async () => {
+    if (stopping) return;
+    stopping = true;
+    log("stopping", { signal });
+    await app.stop(); // stops accepting; in-flight requests finish
+    await service?.stop();
+    process.exit(0);
+  });
