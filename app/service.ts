@@ -113,7 +113,7 @@ export class ClassifierService {
     for (const [id, family] of this.families) rowsByFamily.set(id, pack(texts.map((t) => family.encode(t))));
     const perModel = await Promise.all(
       this.models.map((m) =>
-        Promise.all(rowsByFamily.get(m.family.id)!.map((row) => m.batcher.submit(fitRow(row, m.maxLength, m.family.eosId)))),
+        Promise.all(m.batcher.submitMany(rowsByFamily.get(m.family.id)!.map((row) => fitRow(row, m.maxLength, m.family.eosId)))),
       ),
     );
     return texts.map((_, t) => Object.fromEntries(this.models.map((m, i) => [m.key, topLabel(perModel[i][t], m.info.labels)])));

@@ -51,6 +51,13 @@ describe("ModelBatcher", () => {
     expect(runner.calls.map((c) => c.rows.length)).toEqual([1]);
   });
 
+  test("a request's rows submitted together leave as one batch on an idle model", () => {
+    const runner = new HeldRunner();
+    const b = new ModelBatcher("m", [runner], opts, new FakeClock());
+    b.submitMany([row(1, 5), row(2, 5), row(3, 5)]);
+    expect(runner.calls.map((c) => c.rows.length)).toEqual([3]);
+  });
+
   test("rows arriving while a batch runs leave together when it finishes, each with its own logits", async () => {
     const runner = new HeldRunner();
     const b = new ModelBatcher("m", [runner], opts, new FakeClock());

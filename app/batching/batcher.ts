@@ -70,10 +70,15 @@ export class ModelBatcher {
   }
 
   submit(row: RowRef): Promise<Float32Array> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ row, enqueuedAt: this.clock.now(), length: row.length, resolve, reject });
-      this.pump();
-    });
+    return this.submitMany([row])[0];
+  }
+
+  /** A request's rows enter the queue together, so an idle model runs them as one batch. */
+  submitMany(rows: RowRef[]): Promise<Float32Array>[] {
+    const now = this.clock.now();
+    const answers = rows.map((row) => new Promise<Float32Array>((resolve, reject) => this.queue.push({ row, enqueuedAt: now, length: row.length, resolve, reject })));
+    this.pump();
+    return answers;
   }
 
   private pump() {

@@ -1,0 +1,38 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { join } from "node:path";
+import { convertModels } from "../convert/pipeline.ts";
+import { writeRandomCheckpoint } from "../convert/random-checkpoint.ts";
+import { addTokenizer, tempDir } from "./helpers/fixtures.ts";
+import { postProcess, startTestServer, type TestServer } from "./helpers/server.ts";
+
+let server: TestServer;
+
+beforeAll(async () => {
+  // A model slow enough that one batch of 16 × 512 tokens takes seconds on one CPU thread.
+  const src = join(tempDir("slow-src"), "slow");
+  writeRandomCheckpoint(src, { family: "roberta", vocabSize: 50265, hiddenSize: 384, layers: 6, heads: 6, intermediateSize: 1536, maxPositionEmbeddings: 514, numLabels: 2 });
+  addTokenizer(src, "roberta");
+  const engines = tempDir("slow-engines");
+  await convertModels([{ key: "slow", dir: src, origin: {} }], { outDir: engines });
+  server = await startTestServer(engines, { MAX_TEXTS_PER_REQUEST: "16", MAX_BATCH_SIZE: "16" });
+});
+afterAll(() => server?.stop());
+
+test("GET /health/live answers while a long batch runs: inference never blocks the HTTP thread", async () => {
+  const events: string[] = [];
+  const batcher = server.service.models[0].batcher;
+  const dispatched = new Promise<number>((resolve) => batcher.onDispatch(resolve));
+  const long = Array.from({ length: 16 }, (_, i) => `${i} ` + "many words in a long text ".repeat(120));
+  const processing = postProcess(server.url, JSON.stringify(long)).then(async (r) => {
+    events.push(`process ${r.status}`);
+    return r.json();
+  });
+  expect(await dispatched).toBe(16); // the whole request is one batch, now running in the worker
+  expect(batcher.running).toBe(1);
+  const live = await fetch(`${server.url}/health/live`);
+  events.push(`live ${live.status}`);
+  expect(batcher.running).toBe(1); // still running when the liveness answer came back
+  const answers = await processing;
+  expect(events).toEqual(["live 200", "process 200"]);
+  expect(answers).toHaveLength(16);
+});

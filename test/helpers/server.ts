@@ -1,0 +1,28 @@
+import { loadConfig, type Config } from "../../app/config.ts";
+import { createApp } from "../../app/server.ts";
+import { ClassifierService } from "../../app/service.ts";
+
+export interface TestServer {
+  url: string;
+  service: ClassifierService;
+  stop(): Promise<void>;
+}
+
+/** The real app on a real loopback port, over converted engines, with real inference workers. */
+export async function startTestServer(enginesDir: string, env: Record<string, string> = {}): Promise<TestServer> {
+  const config: Config = loadConfig({ ENGINES_DIR: enginesDir, INTRA_OP_THREADS: "1", ...env });
+  const service = await ClassifierService.start(config);
+  const app = createApp({ config, service: () => service });
+  app.listen({ hostname: "127.0.0.1", port: 0 });
+  return {
+    url: `http://127.0.0.1:${app.server!.port}`,
+    service,
+    stop: async () => {
+      await app.stop();
+      await service.stop();
+    },
+  };
+}
+
+export const postProcess = (url: string, body: string, headers: Record<string, string> = { "content-type": "application/json" }) =>
+  fetch(`${url}/process`, { method: "POST", body, headers });

@@ -1,0 +1,222 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Tokenizer } from "@huggingface/tokenizers";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { convertModels, type EngineInfo, type EnginesIndex } from "../convert/pipeline.ts";
+import { tempDir, tinyManifestSources } from "./helpers/fixtures.ts";
+import { postProcess, startTestServer, type TestServer } from "./helpers/server.ts";
+
+const KEYS = ["cardiffnlp", "ivanlau", "svalabs", "EIStakovskii", "jy46604790"];
+const engines = tempDir("e2e-engines");
+let server: TestServer;
+
+/** The answer computed without the service: the family's tokenizer.json, onnxruntime, softmax. */
+class Reference {
+  private sessions = new Map<string, ort.InferenceSession>();
+  private tokenizers = new Map<string, Tokenizer>();
+  readonly infos: Record<string, EngineInfo> = {};
+
+  async init() {
+    const index: EnginesIndex = JSON.parse(readFileSync(join(engines, "index.json"), "utf8"));
+    for (const f of index.families) {
+      const dir = join(engines, f.dir);
+      this.tokenizers.set(f.id, new Tokenizer(JSON.parse(readFileSync(join(dir, "tokenizer.json"), "utf8")), JSON.parse(readFileSync(join(dir, "tokenizer_config.json"), "utf8"))));
+    }
+    for (const m of index.models) {
+      this.infos[m.key] = JSON.parse(readFileSync(join(engines, m.dir, "engine.json"), "utf8"));
+      this.sessions.set(m.key, await ort.InferenceSession.create(join(engines, m.dir, "model.onnx")));
+    }
+  }
+
+  async answer(key: string, text: string) {
+    const info = this.infos[key];
+    let ids = this.tokenizers.get(info.tokenizer.family)!.encode(text).ids;
+    if (ids.length > info.maxLength) ids = [...ids.slice(0, info.maxLength - 1), ids[ids.length - 1]];
+    const shape = [1, ids.length];
+    const out = await this.sessions.get(key)!.run({
+      input_ids: new ort.Tensor("int64", BigInt64Array.from(ids.map(BigInt)), shape),
+      attention_mask: new ort.Tensor("int64", new BigInt64Array(ids.length).fill(1n), shape),
+    });
+    const logits = Array.from(out.logits.data as Float32Array);
+    const exps = logits.map((l) => Math.exp(l));
+    const probs = exps.map((e) => e / exps.reduce((a, b) => a + b, 0));
+    const best = probs.indexOf(Math.max(...probs));
+    return { score: probs[best], label: info.labels[best], tokens: ids.length };
+  }
+}
+const reference = new Reference();
+
+beforeAll(async () => {
+  await convertModels(tinyManifestSources(), { outDir: engines });
+  await reference.init();
+  server = await startTestServer(engines, { MAX_BODY_BYTES: "65536", MAX_TEXTS_PER_REQUEST: "8" });
+});
+afterAll(() => server?.stop());
+
+async function expectMatchesReference(answer: Record<string, { score: number; label: string }>, text: string) {
+  expect(Object.keys(answer)).toEqual(KEYS);
+  for (const key of KEYS) {
+    const want = await reference.answer(key, text);
+    expect(Object.keys(answer[key])).toEqual(["score", "label"]);
+    expect(answer[key].label).toBe(want.label);
+    expect(Math.abs(answer[key].score - want.score)).toBeLessThan(1e-5);
+  }
+}
+
+describe("POST /process", () => {
+  test("the challenge's example: every model answers its top label and softmax score", async () => {
+    const text = "This is how true happiness looks like 👍😜";
+    const res = await postProcess(server.url, JSON.stringify(text));
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("application/json");
+    await expectMatchesReference(await res.json(), text);
+  });
+
+  test("labels come from each model's set, with the manifest's fixes applied", async () => {
+    const texts = ["I love it", "Je déteste ça", "Купить биткоин сейчас!!!", "", "草泥马", "مرحبا بالعالم", "\u0000\u0007 tab\there"];
+    const sets: Record<string, string[]> = {
+      cardiffnlp: ["NEGATIVE", "NEUTRAL", "POSITIVE"],
+      svalabs: ["HAM", "SPAM"],
+      EIStakovskii: ["LABEL_0", "LABEL_1"],
+      jy46604790: ["LABEL_0", "LABEL_1"],
+      ivanlau: reference.infos.ivanlau.labels,
+    };
+    expect(sets.ivanlau).toContain("Mongolian");
+    expect(sets.ivanlau).not.toContain("Mangolian");
+    const answers = await (await postProcess(server.url, JSON.stringify(texts))).json();
+    for (const a of answers) for (const key of KEYS) {
+      expect(sets[key]).toContain(a[key].label);
+      expect(a[key].score).toBeGreaterThan(0);
+    }
+  });
+
+  test("the empty string is a valid text", async () => {
+    const res = await postProcess(server.url, '""');
+    expect(res.status).toBe(200);
+    await expectMatchesReference(await res.json(), "");
+  });
+
+  test("a 10,000-character text is truncated to each model's 512 tokens", async () => {
+    const text = Array.from({ length: 3000 }, (_, i) => `w${i % 97}`).join(" ").slice(0, 10_000);
+    expect(text.length).toBe(10_000);
+    expect((await reference.answer("cardiffnlp", text)).tokens).toBe(512);
+    const res = await postProcess(server.url, JSON.stringify(text));
+    expect(res.status).toBe(200);
+    await expectMatchesReference(await res.json(), text);
+  });
+
+  test("any Unicode: emoji, RTL, CJK, control characters, lone surrogates", async () => {
+    for (const text of ["👍🏽👨‍👩‍👧", "שלום עולם", "日本語のテキスト", "\u0001\u001f\u007f", "\ud800 lone"]) {
+      const res = await postProcess(server.url, JSON.stringify(text));
+      expect(res.status).toBe(200);
+      await expectMatchesReference(await res.json(), text);
+    }
+  });
+
+  test("an array of texts is answered as an array, in order, each as if sent alone", async () => {
+    const texts = ["first", "", "third one is longer than the others by a few words", "4"];
+    const res = await postProcess(server.url, JSON.stringify(texts));
+    expect(res.status).toBe(200);
+    const answers = await res.json();
+    expect(answers).toHaveLength(4);
+    for (const [i, text] of texts.entries()) await expectMatchesReference(answers[i], text);
+  });
+});
+
+describe("POST /process: errors", () => {
+  const cases: [string, string, Record<string, string> | undefined, number, string][] = [
+    ["body not JSON", "not json", undefined, 400, "invalid_json"],
+    ["empty body", "", undefined, 400, "invalid_json"],
+    ["a number", "42", undefined, 422, "invalid_input"],
+    ["an object", '{"text":"hi"}', undefined, 422, "invalid_input"],
+    ["null", "null", undefined, 422, "invalid_input"],
+    ["an array with a number", '["a", 1]', undefined, 422, "invalid_input"],
+    ["an empty array", "[]", undefined, 422, "invalid_input"],
+    ["more texts than allowed", JSON.stringify(Array(9).fill("x")), undefined, 422, "invalid_input"],
+    ["a body over the size limit", JSON.stringify("x".repeat(70_000)), undefined, 413, "payload_too_large"],
+    ["a multipart body", '"hi"', { "content-type": "multipart/form-data; boundary=x" }, 415, "unsupported_media_type"],
+  ];
+  for (const [what, body, headers, status, code] of cases) {
+    test(`${what} → ${status} ${code}`, async () => {
+      const res = await postProcess(server.url, body, headers);
+      expect(res.status).toBe(status);
+      const json = await res.json();
+      expect(Object.keys(json)).toEqual(["error"]);
+      expect(json.error.code).toBe(code);
+      expect(typeof json.error.message).toBe("string");
+      expect(json.error.message).not.toMatch(/\bat .*\.ts:\d+/); // never a stack trace
+    });
+  }
+
+  test("a body over the limit without Content-Length (chunked) is cut off while reading", async () => {
+    const chunk = new TextEncoder().encode("x".repeat(16_384));
+    let sent = 0;
+    const stream = new ReadableStream({
+      pull(c) {
+        if (sent === 0) c.enqueue(new TextEncoder().encode('"'));
+        if (sent++ < 100) c.enqueue(chunk);
+        else c.close();
+      },
+    });
+    const res = await fetch(`${server.url}/process`, { method: "POST", body: stream, headers: { "content-type": "application/json" } });
+    expect(res.status).toBe(413);
+    expect((await res.json()).error.code).toBe("payload_too_large");
+    expect(sent).toBeLessThan(100); // it stopped reading long before the end
+  });
+
+  test("an unknown route → 404 not_found", async () => {
+    const res = await fetch(`${server.url}/nope`);
+    expect(res.status).toBe(404);
+    expect((await res.json()).error.code).toBe("not_found");
+  });
+
+  test("curl's default form content type is accepted when the body is JSON", async () => {
+    const res = await postProcess(server.url, '"hi"', { "content-type": "application/x-www-form-urlencoded" });
+    expect(res.status).toBe(200);
+  });
+});
+
+describe("health", () => {
+  test("live and ready answer 200 once the models are warm; ready lists each model's provider", async () => {
+    expect((await fetch(`${server.url}/health/live`)).status).toBe(200);
+    const ready = await fetch(`${server.url}/health/ready`);
+    expect(ready.status).toBe(200);
+    const body = await ready.json();
+    expect(body.status).toBe("ready");
+    expect(body.models.map((m: { key: string }) => m.key)).toEqual(KEYS);
+    expect(body.models.every((m: { provider: string }) => m.provider === "cpu")).toBe(true);
+  });
+});
+
+describe("batching under concurrency", () => {
+  test("32 concurrent clients get the same answers as when each text is sent alone", async () => {
+    const texts = Array.from({ length: 96 }, (_, i) => `text number ${i} ${"lorem ipsum ".repeat(i % 13)}${i % 5 === 0 ? "👍" : ""}`);
+    const alone: unknown[] = [];
+    for (const t of texts) alone.push(await (await postProcess(server.url, JSON.stringify(t))).json());
+    const before = server.service.stats().cardiffnlp.batches;
+    const rowsBefore = server.service.stats().cardiffnlp.rows;
+    const together: unknown[] = new Array(texts.length);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < texts.length) {
+          const i = next++;
+          together[i] = await (await postProcess(server.url, JSON.stringify(texts[i]))).json();
+        }
+      }),
+    );
+    const stats = server.service.stats().cardiffnlp;
+    // Batching happened: fewer batches than rows.
+    expect(stats.rows - rowsBefore).toBe(texts.length);
+    expect(stats.batches - before).toBeLessThan(texts.length);
+    for (const [i] of texts.entries()) {
+      const a = alone[i] as Record<string, { score: number; label: string }>;
+      const b = together[i] as typeof a;
+      for (const key of KEYS) {
+        expect(b[key].label).toBe(a[key].label);
+        expect(Math.abs(b[key].score - a[key].score)).toBeLessThan(1e-5);
+      }
+    }
+  });
+});
