@@ -24,10 +24,14 @@ export async function closedLoop(url: string, clients: number, seconds: number, 
       while (performance.now() < end) {
         const text = texts[next++ % texts.length];
         const started = performance.now();
-        const res = await fetch(`${url}/process`, { method: "POST", body: JSON.stringify(text), headers: { "content-type": "application/json" } });
-        await res.arrayBuffer();
+        let status = 0; // a connection error
+        try {
+          const res = await fetch(`${url}/process`, { method: "POST", body: JSON.stringify(text), headers: { "content-type": "application/json" } });
+          await res.arrayBuffer();
+          status = res.status;
+        } catch {}
         latencies.push(performance.now() - started);
-        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        statuses.set(status, (statuses.get(status) ?? 0) + 1);
       }
     }),
   );
