@@ -1,0 +1,41 @@
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { ConfigError, loadConfig } from "./config.ts";
+
+describe("loadConfig", () => {
+  test("defaults: port 8000, ./engines, CPU, one worker per model, at least one thread", () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(8000);
+    expect(c.enginesDir).toBe("./engines");
+    expect(c.executionProviders).toEqual(["cpu"]);
+    expect(c.workersPerModel).toBe(1);
+    expect(c.intraOpThreads).toBeGreaterThanOrEqual(1);
+    expect(c.batch).toEqual({ maxBatchSize: 32, maxBatchTokens: 16384, maxQueueDelayMs: 5 });
+  });
+
+  test("reads every knob from the environment", () => {
+    const c = loadConfig({ PORT: "9000", HOST: "127.0.0.1", ENGINES_DIR: "/e", MAX_BATCH_SIZE: "8", MAX_QUEUE_DELAY_MS: "0", EXECUTION_PROVIDERS: "tensorrt, cuda", INTRA_OP_THREADS: "3", AUTO_CONVERT: "false" });
+    expect([c.port, c.host, c.enginesDir, c.batch.maxBatchSize, c.batch.maxQueueDelayMs, c.intraOpThreads, c.autoConvert]).toEqual([9000, "127.0.0.1", "/e", 8, 0, 3, false]);
+    expect(c.executionProviders).toEqual(["tensorrt", "cuda"]);
+  });
+
+  const bad: [Record<string, string>, string][] = [
+    [{ PORT: "eighty" }, "PORT"],
+    [{ PORT: "70000" }, "PORT"],
+    [{ MAX_BATCH_SIZE: "0" }, "MAX_BATCH_SIZE"],
+    [{ MAX_BODY_BYTES: "1.5" }, "MAX_BODY_BYTES"],
+    [{ EXECUTION_PROVIDERS: "cpu,rocm" }, "EXECUTION_PROVIDERS"],
+    [{ AUTO_CONVERT: "maybe" }, "AUTO_CONVERT"],
+  ];
+  for (const [env, variable] of bad)
+    test(`an invalid ${variable} is refused, naming the variable`, () => {
+      expect(() => loadConfig(env)).toThrow(ConfigError);
+      expect(() => loadConfig(env)).toThrow(new RegExp(`^${variable}: `));
+    });
+
+  test("bun run start with an invalid variable stops before listening, naming it", async () => {
+    const proc = Bun.spawn(["bun", join(import.meta.dir, "index.ts")], { env: { ...process.env, PORT: "not-a-port" }, stderr: "pipe", stdout: "pipe" });
+    expect(await proc.exited).toBe(2);
+    expect(await new Response(proc.stderr).text()).toContain('invalid configuration: PORT: expected an integer from 0 to 65535, got "not-a-port"');
+  });
+});
