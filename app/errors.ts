@@ -32,9 +32,6 @@ export class ApiError extends Error {
     super(message);
     this.name = "ApiError";
   }
-  get status(): number {
-    return STATUS[this.code];
-  }
 }
 
 export interface ErrorEnvelope {

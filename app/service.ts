@@ -98,10 +98,6 @@ export class ClassifierService {
     return this.ready;
   }
 
-  queued(): number {
-    return this.models.reduce((n, m) => n + m.batcher.queued, 0);
-  }
-
   stats(): Record<string, BatcherStats> {
     return Object.fromEntries(this.models.map((m) => [m.key, m.batcher.stats]));
   }

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { applyLabelFixes, type LabelFixes } from "../app/manifest.ts";
 import { openCheckpoint, WEIGHT_FILES, type CheckpointTensor } from "./checkpoint/index.ts";
-import { ConvertError } from "./errors.ts";
+import { ConvertError, readJsonFile } from "./errors.ts";
 import { sha256, sha256File } from "./hash.ts";
 import { OPSET } from "./onnx/graph.ts";
 import { readModel, writeModelWithExternalData } from "./onnx/model-file.ts";
@@ -75,13 +75,7 @@ export async function convertModels(sources: ModelSource[], opts: ConvertOptions
   for (const s of sources) {
     const file = join(s.dir, "config.json");
     if (!existsSync(file)) throw new ConvertError(file, "missing");
-    let json: Record<string, unknown>;
-    try {
-      json = JSON.parse(readFileSync(file, "utf8"));
-    } catch (e) {
-      throw new ConvertError(file, `not valid JSON (${(e as Error).message})`);
-    }
-    configs.set(s.key, parseClassifierConfig(file, json));
+    configs.set(s.key, parseClassifierConfig(file, readJsonFile(file) as Record<string, unknown>));
   }
   const families = groupTokenizerFamilies(
     sources.map((s) => ({ key: s.key, dir: s.dir })),
@@ -225,10 +219,9 @@ async function smokeRun(modelPath: string, numLabels: number) {
 function readTokenizerConfig(dir: string): { maxLength?: number } {
   const file = join(dir, "tokenizer_config.json");
   if (!existsSync(file)) return {};
-  const cfg = JSON.parse(readFileSync(file, "utf8"));
-  const m = cfg.model_max_length;
+  const m = (readJsonFile(file) as { model_max_length?: number }).model_max_length;
   // transformers writes 1e30 for "no limit".
-  return Number.isSafeInteger(m) && m > 0 ? { maxLength: m } : {};
+  return m !== undefined && Number.isSafeInteger(m) && m > 0 ? { maxLength: m } : {};
 }
 
 export function readEngineInfo(dir: string): EngineInfo | null {

@@ -1,6 +1,6 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { ConvertError } from "./errors.ts";
+import { ConvertError, readJsonFile } from "./errors.ts";
 import { sha256, sha256File } from "./hash.ts";
 
 /** The files that define a vocabulary, for each tokenizer kind ("slow" files, as transformers calls them). */
@@ -33,7 +33,7 @@ export function vocabularyFingerprint(dir: string): string | null {
   }
   const tj = join(dir, "tokenizer.json");
   if (!existsSync(tj)) return null;
-  const parsed = readJson(tj) as { model?: unknown; added_tokens?: unknown };
+  const parsed = readJsonFile(tj) as { model?: unknown; added_tokens?: unknown };
   return sha256(`tokenizer.json:${JSON.stringify([parsed.model ?? null, parsed.added_tokens ?? null])}`);
 }
 
@@ -87,12 +87,4 @@ export function groupTokenizerFamilies(
     families.push({ id, fingerprint, members: group.map((m) => m.key), sourceDir, source });
   }
   return families;
-}
-
-function readJson(path: string): unknown {
-  try {
-    return JSON.parse(readFileSync(path, "utf8"));
-  } catch (e) {
-    throw new ConvertError(path, `not valid JSON (${(e as Error).message})`);
-  }
 }

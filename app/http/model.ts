@@ -2,9 +2,6 @@ import { t } from "elysia";
 
 export const EXAMPLE_TEXT = "This is how true happiness looks like 👍😜";
 
-export const ModelAnswerSchema = t.Object({ score: t.Number(), label: t.String() });
-export const AnswerSchema = t.Record(t.String(), ModelAnswerSchema);
-
 /** A text, or a batch of texts (answered as an array, in order). */
 export const processBody = (maxTexts: number) =>
   t.Union([t.String({ examples: [EXAMPLE_TEXT] }), t.Array(t.String(), { minItems: 1, maxItems: maxTexts })], {
