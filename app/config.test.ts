@@ -19,6 +19,12 @@ describe("loadConfig", () => {
     expect(c.executionProviders).toEqual(["tensorrt", "cuda"]);
   });
 
+  test("reliability knobs: bounded queue, deadlines, slow-client and drain timeouts, tokenizer workers", () => {
+    expect(loadConfig({})).toMatchObject({ maxQueuedTexts: 1024, requestTimeoutMs: 30_000, bodyTimeoutMs: 10_000, idleTimeoutS: 10, drainTimeoutMs: 25_000, tokenizerWorkers: 1, inlineTokenizeChars: 4096 });
+    const c = loadConfig({ MAX_QUEUED_TEXTS: "8", MAX_TEXTS_PER_REQUEST: "8", REQUEST_TIMEOUT_MS: "500", BODY_TIMEOUT_MS: "200", IDLE_TIMEOUT_S: "3", DRAIN_TIMEOUT_MS: "0", TOKENIZER_WORKERS: "0", INLINE_TOKENIZE_CHARS: "0" });
+    expect([c.maxQueuedTexts, c.requestTimeoutMs, c.bodyTimeoutMs, c.idleTimeoutS, c.drainTimeoutMs, c.tokenizerWorkers, c.inlineTokenizeChars]).toEqual([8, 500, 200, 3, 0, 0, 0]);
+  });
+
   const bad: [Record<string, string>, string][] = [
     [{ PORT: "eighty" }, "PORT"],
     [{ PORT: "70000" }, "PORT"],
@@ -26,6 +32,10 @@ describe("loadConfig", () => {
     [{ MAX_BODY_BYTES: "1.5" }, "MAX_BODY_BYTES"],
     [{ EXECUTION_PROVIDERS: "cpu,rocm" }, "EXECUTION_PROVIDERS"],
     [{ AUTO_CONVERT: "maybe" }, "AUTO_CONVERT"],
+    [{ MAX_QUEUED_TEXTS: "10", MAX_TEXTS_PER_REQUEST: "64" }, "MAX_QUEUED_TEXTS"],
+    [{ REQUEST_TIMEOUT_MS: "0" }, "REQUEST_TIMEOUT_MS"],
+    [{ IDLE_TIMEOUT_S: "300" }, "IDLE_TIMEOUT_S"],
+    [{ TOKENIZER_WORKERS: "-1" }, "TOKENIZER_WORKERS"],
   ];
   for (const [env, variable] of bad)
     test(`an invalid ${variable} is refused, naming the variable`, () => {

@@ -16,6 +16,13 @@ export interface Config {
   workersPerModel: number;
   intraOpThreads: number;
   executionProviders: ExecutionProvider[];
+  maxQueuedTexts: number;
+  requestTimeoutMs: number;
+  bodyTimeoutMs: number;
+  idleTimeoutS: number;
+  drainTimeoutMs: number;
+  tokenizerWorkers: number;
+  inlineTokenizeChars: number;
 }
 
 export type ExecutionProvider = "cpu" | "cuda" | "tensorrt";
@@ -54,6 +61,9 @@ export function loadConfig(env: Env = process.env): Config {
   for (const p of providers) if (!["cpu", "cuda", "tensorrt"].includes(p)) throw new ConfigError("EXECUTION_PROVIDERS", `unknown provider "${p}" (cpu, cuda, tensorrt)`);
   if (providers.length === 0) throw new ConfigError("EXECUTION_PROVIDERS", "no provider given");
   const workersPerModel = int(env, "WORKERS_PER_MODEL", 1, 1, 64);
+  const maxTexts = int(env, "MAX_TEXTS_PER_REQUEST", 64, 1, 4096);
+  const queued = int(env, "MAX_QUEUED_TEXTS", 1024, 1);
+  if (queued < maxTexts) throw new ConfigError("MAX_QUEUED_TEXTS", `must be at least MAX_TEXTS_PER_REQUEST (${maxTexts}), or the longest request could never be accepted`);
   return {
     // HOST: interface to listen on.
     host: env.HOST || "0.0.0.0",
@@ -66,7 +76,7 @@ export function loadConfig(env: Env = process.env): Config {
     // MAX_BODY_BYTES: requests larger than this get 413 (checked while reading, not after).
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 1024 * 1024, 16),
     // MAX_TEXTS_PER_REQUEST: the longest JSON array of texts one request may send.
-    maxTextsPerRequest: int(env, "MAX_TEXTS_PER_REQUEST", 64, 1, 4096),
+    maxTextsPerRequest: maxTexts,
     batch: {
       // MAX_BATCH_SIZE: rows per inference call. Larger batches raise GPU throughput; on CPU the gain is small.
       maxBatchSize: int(env, "MAX_BATCH_SIZE", 32, 1, 1024),
@@ -82,5 +92,26 @@ export function loadConfig(env: Env = process.env): Config {
     intraOpThreads: int(env, "INTRA_OP_THREADS", Math.max(1, Math.floor(availableParallelism() / (models * workersPerModel))), 1, 256),
     // EXECUTION_PROVIDERS: preference order, comma-separated (cpu, cuda, tensorrt). CPU is always the fallback.
     executionProviders: providers as ExecutionProvider[],
+    // MAX_QUEUED_TEXTS: texts accepted and not yet answered (tokenizing, queued or running). A request
+    // that would pass it is shed at once with 503 overloaded and Retry-After, instead of queueing
+    // without bound. Set it to about throughput × the wait you accept.
+    maxQueuedTexts: queued,
+    // REQUEST_TIMEOUT_MS: the deadline of a request; a client may ask for less with the header
+    // x-request-timeout-ms. Rows still queued at the deadline are dropped unrun: 504 deadline_exceeded.
+    requestTimeoutMs: int(env, "REQUEST_TIMEOUT_MS", 30_000, 1, 3_600_000),
+    // BODY_TIMEOUT_MS: the longest a client may take to send its body (slow clients): 408 request_timeout.
+    bodyTimeoutMs: int(env, "BODY_TIMEOUT_MS", 10_000, 1, 600_000),
+    // IDLE_TIMEOUT_S: a connection silent this long is closed (Bun's idleTimeout; also cuts off
+    // clients that never finish their headers).
+    idleTimeoutS: int(env, "IDLE_TIMEOUT_S", 10, 1, 255),
+    // DRAIN_TIMEOUT_MS: on SIGTERM/SIGINT, how long accepted requests may take to finish before the
+    // process exits anyway. Keep it under the orchestrator's grace period (Kubernetes: 30 s).
+    drainTimeoutMs: int(env, "DRAIN_TIMEOUT_MS", 25_000, 0, 600_000),
+    // TOKENIZER_WORKERS: threads that tokenize long requests, so the HTTP thread never spends long
+    // on one; 0 tokenizes everything on the HTTP thread.
+    tokenizerWorkers: int(env, "TOKENIZER_WORKERS", 1, 0, 64),
+    // INLINE_TOKENIZE_CHARS: requests with at most this many characters in all are tokenized on the
+    // HTTP thread (cheaper than a hop to a worker; about 1 ms per 1000 characters).
+    inlineTokenizeChars: int(env, "INLINE_TOKENIZE_CHARS", 4096, 0),
   };
 }

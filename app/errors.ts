@@ -2,11 +2,17 @@
 export type ErrorCode =
   | "invalid_json"
   | "invalid_input"
+  | "invalid_header"
   | "payload_too_large"
   | "unsupported_media_type"
+  | "request_timeout"
   | "not_found"
+  | "method_not_allowed"
+  | "client_closed"
   | "not_ready"
   | "overloaded"
+  | "shutting_down"
+  | "deadline_exceeded"
   | "inference_unavailable"
   | "inference_failed"
   | "internal";
@@ -14,14 +20,29 @@ export type ErrorCode =
 export const STATUS: Record<ErrorCode, number> = {
   invalid_json: 400,
   invalid_input: 422,
+  invalid_header: 400,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  request_timeout: 408,
   not_found: 404,
+  method_not_allowed: 405,
+  // nginx's code for a client that went away before its answer; it is logged, never received.
+  client_closed: 499,
   not_ready: 503,
   overloaded: 503,
+  shutting_down: 503,
+  deadline_exceeded: 504,
   inference_unavailable: 503,
   inference_failed: 500,
   internal: 500,
+};
+
+/** Seconds a client should wait before retrying, sent as Retry-After with these codes. */
+export const RETRY_AFTER: Partial<Record<ErrorCode, number>> = {
+  not_ready: 5,
+  overloaded: 1,
+  shutting_down: 1,
+  inference_unavailable: 1,
 };
 
 export class ApiError extends Error {

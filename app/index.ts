@@ -32,7 +32,7 @@ if (!hasEngines && config.autoConvert) {
 let service: ClassifierService | null = null;
 const app = createApp({ config, service: () => service, log });
 // Listen first: liveness answers while the models load; readiness turns 200 when they are warm.
-app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes + 1024 });
+app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes + 1024, idleTimeout: config.idleTimeoutS });
 log("listening", { host: config.host, port: app.server?.port, batch: config.batch, workersPerModel: config.workersPerModel, intraOpThreads: config.intraOpThreads, providers: config.executionProviders });
 
 try {
@@ -43,13 +43,17 @@ try {
   process.exit(1);
 }
 
+// Drain: readiness turns 503 and new requests get shutting_down (so a load balancer moves on),
+// everything accepted is answered, then the listener and workers stop.
 let stopping = false;
 for (const signal of ["SIGTERM", "SIGINT"] as const)
   process.on(signal, async () => {
     if (stopping) return;
     stopping = true;
-    log("stopping", { signal });
-    await app.stop(); // stops accepting; in-flight requests finish
+    log("draining", { signal, pendingTexts: service?.pendingTexts ?? 0, drainTimeoutMs: config.drainTimeoutMs });
+    const drained = (await service?.drain(config.drainTimeoutMs)) ?? true;
+    await app.stop(); // closes the listener; responses being written finish
     await service?.stop();
-    process.exit(0);
+    log(drained ? "stopped" : "stopped before every request was answered", { pendingTexts: service?.pendingTexts ?? 0 });
+    process.exit(drained ? 0 : 1);
   });

@@ -1,61 +1,82 @@
 import { Elysia } from "elysia";
 import type { Config } from "./config.ts";
-import { ApiError, envelope, STATUS, type ErrorCode } from "./errors.ts";
+import { ApiError, envelope, RETRY_AFTER, STATUS, type ErrorCode } from "./errors.ts";
 import { readJsonBody } from "./http/body.ts";
 import { processBody } from "./http/model.ts";
 import type { ClassifierService } from "./service.ts";
 
 export interface AppDeps {
-  config: Pick<Config, "maxBodyBytes" | "maxTextsPerRequest">;
+  config: Pick<Config, "maxBodyBytes" | "maxTextsPerRequest" | "requestTimeoutMs" | "bodyTimeoutMs">;
   /** The service once its models are loaded; null while starting. */
   service: () => ClassifierService | null;
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
+/** The methods each route answers; another method on a known path is 405, not 404. */
+const ROUTES: Record<string, string> = { "/process": "POST", "/health/live": "GET", "/health/ready": "GET" };
+
+/** A client may ask for a shorter deadline than the server's, never a longer one. */
+export const TIMEOUT_HEADER = "x-request-timeout-ms";
+
+export function requestTimeout(header: string | null, serverMs: number): number {
+  if (header === null) return serverMs;
+  const v = Number(header);
+  if (!/^\d+$/.test(header.trim()) || !Number.isSafeInteger(v) || v < 1) throw new ApiError("invalid_header", `${TIMEOUT_HEADER} must be a positive integer of milliseconds, got "${header.slice(0, 40)}"`);
+  return Math.min(v, serverMs);
+}
+
 /** The HTTP app, without listening: what tests and index.ts use. */
 export function createApp(deps: AppDeps) {
   const log = deps.log ?? (() => {});
-  const fail = (set: { status?: number | string }, code: ErrorCode, message: string) => {
+  const fail = (set: { status?: number | string; headers: Record<string, string | number> }, code: ErrorCode, message: string) => {
     set.status = STATUS[code];
+    const retry = RETRY_AFTER[code];
+    if (retry !== undefined) set.headers["retry-after"] = String(retry);
     return envelope(code, message);
   };
   const readyService = () => {
     const s = deps.service();
-    if (!s?.isReady()) throw new ApiError("not_ready", "the models are still loading");
+    if (!s) throw new ApiError("not_ready", "the models are still loading");
     return s;
   };
 
   return new Elysia({ name: "classifier-service" })
     .error({ ApiError })
-    .onError(({ code, error, set }) => {
+    .onError(({ code, error, set, request, path }) => {
       const cause = (error as { cause?: unknown }).cause;
       const api = error instanceof ApiError ? error : cause instanceof ApiError ? cause : null;
       if (api) return fail(set, api.code, api.message);
       if (code === "VALIDATION") return fail(set, "invalid_input", (error as Error & { customError?: string }).customError ?? "the body has the wrong shape");
       if (code === "PARSE") return fail(set, "invalid_json", "the body is not valid JSON");
-      if (code === "NOT_FOUND") return fail(set, "not_found", "no such route");
+      if (code === "NOT_FOUND") {
+        const allowed = ROUTES[path];
+        if (allowed && request.method !== allowed) {
+          set.headers.allow = allowed;
+          return fail(set, "method_not_allowed", `${path} answers ${allowed} only`);
+        }
+        return fail(set, "not_found", "no such route");
+      }
       log("unhandled error", { code, error: error instanceof Error ? error.message : String(error) });
       return fail(set, "internal", "internal error");
     })
     .get("/health/live", () => ({ status: "live" }))
     .get("/health/ready", ({ set }) => {
       const s = deps.service();
-      const models = s?.models.map((m) => ({ key: m.key, provider: m.provider, family: m.family.id, workers: m.workers.length })) ?? [];
-      if (!s?.isReady()) {
-        set.status = 503;
-        return { status: "not_ready", models };
-      }
-      return { status: "ready", models };
+      const details = s?.health() ?? { pendingTexts: 0, models: [], tokenizers: [] };
+      const status = !s ? "loading" : s.draining ? "draining" : s.isReady() ? "ready" : "degraded";
+      if (status !== "ready") set.status = 503;
+      return { status, ...details };
     })
     .post(
       "/process",
-      async ({ body }) => {
+      async ({ body, request }) => {
         const service = readyService();
-        if (typeof body === "string") return (await service.classify([body]))[0];
-        return service.classify(body);
+        const opts = { signal: request.signal, timeoutMs: requestTimeout(request.headers.get(TIMEOUT_HEADER), deps.config.requestTimeoutMs) };
+        if (typeof body === "string") return (await service.classify([body], opts))[0];
+        return service.classify(body, opts);
       },
       {
-        parse: ({ request }) => readJsonBody(request, deps.config.maxBodyBytes),
+        parse: ({ request }) => readJsonBody(request, deps.config.maxBodyBytes, deps.config.bodyTimeoutMs),
         body: processBody(deps.config.maxTextsPerRequest),
       },
     );

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import type { EngineInfo, EnginesIndex } from "../convert/pipeline.ts";
 import { ModelBatcher, type BatcherStats } from "./batching/batcher.ts";
 import type { Config, ExecutionProvider } from "./config.ts";
 import { ApiError } from "./errors.ts";
@@ -7,7 +8,10 @@ import { ModelWorker } from "./inference/model-worker.ts";
 import type { RowRef } from "./inference/protocol.ts";
 import { topLabel, type ModelAnswer } from "./scoring.ts";
 import { FamilyTokenizer, truncate } from "./tokenize/family-tokenizer.ts";
-import type { EngineInfo, EnginesIndex } from "../convert/pipeline.ts";
+import { encodePacked, rowsOf, type PackedRows } from "./tokenize/pack.ts";
+import { TokenizerPool } from "./tokenize/pool.ts";
+import type { RestartPolicy } from "./workers/restart-policy.ts";
+import type { WorkerState } from "./workers/supervised-worker.ts";
 
 export type Answer = Record<string, ModelAnswer>;
 
@@ -22,26 +26,51 @@ export interface ServedModel {
   loadMs: number;
 }
 
-export interface ServiceOptions {
-  enginesDir: string;
-  batch: Config["batch"];
-  workersPerModel: number;
-  intraOpThreads: number;
+export type ServiceOptions = Pick<Config, "enginesDir" | "batch" | "workersPerModel" | "intraOpThreads" | "maxQueuedTexts" | "tokenizerWorkers" | "inlineTokenizeChars"> & {
   executionProviders: ExecutionProvider[];
   log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** Tests only: workers honour injected faults (exit, throw, hold). The production entry never sets it. */
+  faultHooks?: boolean;
+  restartPolicy?: RestartPolicy;
+};
+
+export interface ClassifyOptions {
+  /** Aborts when the client goes away: its queued rows are dropped unrun. */
+  signal?: AbortSignal;
+  /** Rows not yet running after this long are dropped and the request fails with deadline_exceeded. */
+  timeoutMs: number;
+}
+
+export interface WorkerHealth {
+  name: string;
+  state: WorkerState;
+  restarts: number;
+}
+
+export interface ServiceCounters {
+  /** Requests refused because the queue was full. */
+  shed: number;
+  deadlineExceeded: number;
+  clientClosed: number;
 }
 
 /**
  * The classification service, free of HTTP: texts in, one answer per text with every model's label.
- * Each text is tokenized once per family into shared memory; each model's batcher reads the rows
- * from there, so the four XLM-R models share one copy of the ids.
+ * Admission (a bound on texts in the service), deadlines and client aborts are decided here; each
+ * text is tokenized once per family into shared memory and each model's batcher reads it from there.
  */
 export class ClassifierService {
-  private ready = false;
+  private state: "ready" | "draining" | "stopped" = "ready";
+  /** Texts accepted and not yet answered. */
+  pendingTexts = 0;
+  readonly counters: ServiceCounters = { shed: 0, deadlineExceeded: 0, clientClosed: 0 };
+  private idleWaiters: (() => void)[] = [];
 
   private constructor(
     readonly models: ServedModel[],
     readonly families: Map<string, FamilyTokenizer>,
+    private readonly tokenizerPool: TokenizerPool | null,
+    private readonly opts: ServiceOptions,
   ) {}
 
   static async start(opts: ServiceOptions): Promise<ClassifierService> {
@@ -51,51 +80,72 @@ export class ClassifierService {
     if (!existsSync(indexFile)) throw new Error(`${indexFile} not found: run \`bun run convert\` first`);
     const index = JSON.parse(readFileSync(indexFile, "utf8")) as EnginesIndex;
     const infos = index.models.map((m) => JSON.parse(readFileSync(join(dir, m.dir, "engine.json"), "utf8")) as EngineInfo);
+    const workerOpts = { policy: opts.restartPolicy, faultHooks: opts.faultHooks };
 
-    const families = new Map<string, FamilyTokenizer>();
-    for (const f of index.families) {
-      const maxLength = Math.max(...infos.filter((i) => i.tokenizer.family === f.id).map((i) => i.maxLength));
-      families.set(f.id, FamilyTokenizer.load(f.id, join(dir, f.dir), maxLength));
-    }
+    const specs = index.families.map((f) => ({
+      id: f.id,
+      dir: join(dir, f.dir),
+      maxLength: Math.max(...infos.filter((i) => i.tokenizer.family === f.id).map((i) => i.maxLength)),
+    }));
+    const families = new Map(specs.map((f) => [f.id, FamilyTokenizer.load(f.id, f.dir, f.maxLength)]));
+    const pool = opts.tokenizerWorkers > 0 ? new TokenizerPool(specs, opts.tokenizerWorkers, workerOpts) : null;
     const models: ServedModel[] = [];
     try {
       for (const [i, info] of infos.entries()) {
         const family = families.get(info.tokenizer.family);
         if (!family) throw new Error(`${info.key}: tokenizer family ${info.tokenizer.family} is not in index.json`);
-        const workers = Array.from(
-          { length: opts.workersPerModel },
-          (_, w) =>
-            new ModelWorker(`${info.key}#${w}`, {
-              modelPath: join(dir, index.models[i].dir, info.onnx.model),
-              providers: opts.executionProviders,
-              intraOpThreads: opts.intraOpThreads,
-              padId: family.padId,
-              warmupLengths: [2, Math.min(32, info.maxLength)],
-            }),
-        );
+        const load = {
+          modelPath: join(dir, index.models[i].dir, info.onnx.model),
+          providers: opts.executionProviders,
+          intraOpThreads: opts.intraOpThreads,
+          padId: family.padId,
+          warmupLengths: [2, Math.min(32, info.maxLength)],
+        };
+        const workers = Array.from({ length: opts.workersPerModel }, (_, w) => new ModelWorker(`${info.key}#${w}`, load, workerOpts));
+        for (const w of workers) w.on((e) => e.type === "state" && e.state !== "up" && e.state !== "starting" && log(`worker ${w.name} ${e.state}`, { reason: e.reason, restarts: w.restarts }));
         models.push({ key: info.key, info, family, maxLength: info.maxLength, workers, batcher: new ModelBatcher(info.key, workers, opts.batch), provider: "", loadMs: 0 });
       }
       // Models load (and warm up) in parallel, each in its own worker.
-      await Promise.all(
-        models.map(async (m) => {
-          const states = await Promise.all(m.workers.map((w) => w.ready));
+      await Promise.all([
+        pool?.ready(),
+        ...models.map(async (m) => {
+          const states = await Promise.all(m.workers.map((w) => w.firstReady));
           m.provider = states[0].provider;
           m.loadMs = Math.max(...states.map((s) => s.loadMs));
           if (states[0].numLabels !== m.info.labels.length) throw new Error(`${m.key}: the model has ${states[0].numLabels} outputs, engine.json ${m.info.labels.length} labels`);
           log(`model ${m.key} ready`, { provider: m.provider, loadMs: Math.round(m.loadMs), family: m.family.id, workers: m.workers.length });
         }),
-      );
+      ]);
     } catch (e) {
-      for (const m of models) m.workers.forEach((w) => w.terminate());
+      for (const m of models) m.workers.forEach((w) => w.stop());
+      pool?.stop();
       throw e;
     }
-    const service = new ClassifierService(models, families);
-    service.ready = true;
-    return service;
+    return new ClassifierService(models, families, pool, opts);
   }
 
+  /** Ready: accepting, and every worker up (a restarting worker makes the instance unready until it is back). */
   isReady(): boolean {
-    return this.ready;
+    return this.state === "ready" && this.workers().every((w) => w.up);
+  }
+
+  get draining(): boolean {
+    return this.state !== "ready";
+  }
+
+  health() {
+    return {
+      pendingTexts: this.pendingTexts,
+      models: this.models.map((m) => ({
+        key: m.key,
+        provider: m.provider,
+        family: m.family.id,
+        queued: m.batcher.queued,
+        running: m.batcher.running,
+        workers: m.workers.map(workerHealth),
+      })),
+      tokenizers: this.tokenizerPool?.workers.map(workerHealth) ?? [],
+    };
   }
 
   stats(): Record<string, BatcherStats> {
@@ -103,37 +153,80 @@ export class ClassifierService {
   }
 
   /** One answer per text, in order, with every model's key in index order. */
-  async classify(texts: string[]): Promise<Answer[]> {
-    if (!this.ready) throw new ApiError("not_ready", "the models are not loaded yet");
-    const rowsByFamily = new Map<string, RowRef[]>();
-    for (const [id, family] of this.families) rowsByFamily.set(id, pack(texts.map((t) => family.encode(t))));
-    const perModel = await Promise.all(
-      this.models.map((m) =>
-        Promise.all(m.batcher.submitMany(rowsByFamily.get(m.family.id)!.map((row) => fitRow(row, m.maxLength, m.family.eosId)))),
-      ),
-    );
-    return texts.map((_, t) => Object.fromEntries(this.models.map((m, i) => [m.key, topLabel(perModel[i][t], m.info.labels)])));
+  async classify(texts: string[], opts: ClassifyOptions): Promise<Answer[]> {
+    if (this.state !== "ready") throw new ApiError("shutting_down", "the service is shutting down: retry on another instance");
+    if (this.pendingTexts + texts.length > this.opts.maxQueuedTexts) {
+      this.counters.shed++;
+      throw new ApiError("overloaded", `${this.pendingTexts} texts are waiting and the limit is ${this.opts.maxQueuedTexts}: retry later`);
+    }
+    this.pendingTexts += texts.length;
+    const request = new AbortController();
+    const timer = setTimeout(() => request.abort(new ApiError("deadline_exceeded", `not started within the deadline of ${opts.timeoutMs} ms`)), opts.timeoutMs);
+    const clientGone = () => request.abort(new ApiError("client_closed", "the client closed the connection"));
+    opts.signal?.addEventListener("abort", clientGone, { once: true });
+    try {
+      const rows = await this.tokenize(texts, request.signal);
+      const perModel = await Promise.all(
+        this.models.map((m) =>
+          Promise.all(m.batcher.submitMany(rows.get(m.family.id)!.map((row) => fitRow(row, m.maxLength, m.family.eosId)), request.signal)).catch((e) => {
+            // One model failed: the request fails, so its rows still queued for the others are dropped.
+            request.abort(e);
+            throw e;
+          }),
+        ),
+      );
+      return texts.map((_, t) => Object.fromEntries(this.models.map((m, i) => [m.key, topLabel(perModel[i][t], m.info.labels)])));
+    } catch (e) {
+      const reason = request.signal.aborted ? request.signal.reason : e;
+      if (reason instanceof ApiError && reason.code === "deadline_exceeded") this.counters.deadlineExceeded++;
+      if (reason instanceof ApiError && reason.code === "client_closed") this.counters.clientClosed++;
+      throw reason;
+    } finally {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", clientGone);
+      this.pendingTexts -= texts.length;
+      if (this.pendingTexts === 0) this.idleWaiters.splice(0).forEach((fn) => fn());
+    }
+  }
+
+  /**
+   * Stops accepting (new requests get shutting_down, readiness turns 503) and waits until every
+   * accepted text is answered, or timeoutMs. True when everything finished.
+   */
+  async drain(timeoutMs: number): Promise<boolean> {
+    if (this.state === "ready") this.state = "draining";
+    if (this.pendingTexts === 0) return true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const idle = new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true)));
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const drained = await Promise.race([idle, late]);
+    clearTimeout(timer);
+    return drained;
   }
 
   async stop() {
-    this.ready = false;
-    for (const m of this.models) m.workers.forEach((w) => w.terminate());
+    this.state = "stopped";
+    for (const w of this.workers()) w.stop();
+  }
+
+  private workers() {
+    return [...this.models.flatMap((m) => m.workers), ...(this.tokenizerPool?.workers ?? [])];
+  }
+
+  /** Short requests on this thread (no hop); long ones in a tokenizer worker, abandoned if the request aborts. */
+  private async tokenize(texts: string[], signal: AbortSignal): Promise<Map<string, RowRef[]>> {
+    const chars = texts.reduce((n, t) => n + t.length, 0);
+    let packed: Record<string, PackedRows>;
+    if (!this.tokenizerPool || chars <= this.opts.inlineTokenizeChars) packed = Object.fromEntries([...this.families].map(([id, f]) => [id, encodePacked(f, texts)]));
+    else packed = await Promise.race([this.tokenizerPool.encode(texts), aborted(signal)]);
+    signal.throwIfAborted();
+    return new Map(Object.entries(packed).map(([id, p]) => [id, rowsOf(p)]));
   }
 }
 
-/** All of a request's encodings in one SharedArrayBuffer; rows are views into it. */
-function pack(encodings: Int32Array[]): RowRef[] {
-  const total = encodings.reduce((n, e) => n + e.length, 0);
-  const buffer = new SharedArrayBuffer(total * 4);
-  const all = new Int32Array(buffer);
-  let offset = 0;
-  return encodings.map((e) => {
-    all.set(e, offset);
-    const row = { buffer, offset, length: e.length };
-    offset += e.length;
-    return row;
-  });
-}
+const workerHealth = (w: { name: string; state: WorkerState; restarts: number }): WorkerHealth => ({ name: w.name, state: w.state, restarts: w.restarts });
+
+const aborted = (signal: AbortSignal) => new Promise<never>((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
 
 /** A model whose limit is below its family's gets its own truncated copy; the usual case shares. */
 function fitRow(row: RowRef, maxLength: number, eosId: number): RowRef {

@@ -5,6 +5,15 @@ import { ModelBatcher, type Clock } from "./batcher.ts";
 
 /** A runner whose batches finish only when the test says so (held promises, no sleeps). */
 class HeldRunner implements BatchRunner {
+  up = true;
+  private listeners: ((e: { type: string; state?: string }) => void)[] = [];
+  on(fn: (e: { type: string; state?: string }) => void) {
+    this.listeners.push(fn);
+  }
+  comeBack() {
+    this.up = true;
+    this.listeners.forEach((fn) => fn({ type: "state", state: "up" }));
+  }
   readonly calls: { rows: RowRef[]; finish: () => void; fail: (e: Error) => void }[] = [];
   run(rows: RowRef[]): Promise<BatchResult> {
     return new Promise((resolve, reject) => {
@@ -109,5 +118,62 @@ describe("ModelBatcher", () => {
     runner.calls[1].finish();
     expect(Array.from(await fine)).toEqual([2, 5]);
     expect(b.stats.batches).toBe(2);
+  });
+
+  test("an aborted request's queued rows leave the queue unrun, rejected with the abort reason; its running rows finish", async () => {
+    const runner = new HeldRunner();
+    const b = new ModelBatcher("m", [runner], opts, new FakeClock());
+    const request = new AbortController();
+    const [running] = b.submitMany([row(1, 5)], request.signal);
+    const [queuedA, queuedB] = b.submitMany([row(2, 5), row(3, 5)], request.signal);
+    const other = b.submit(row(4, 5));
+    expect(b.queued).toBe(3);
+    request.abort(new Error("deadline"));
+    await expect(queuedA).rejects.toThrow("deadline");
+    await expect(queuedB).rejects.toThrow("deadline");
+    expect(b.queued).toBe(1);
+    expect(b.stats.cancelled).toBe(2);
+    runner.calls[0].finish();
+    expect(Array.from(await running)).toEqual([1, 5]);
+    await tick();
+    // Only the other request's row is computed next.
+    expect(runner.calls[1].rows.map((r) => new Int32Array(r.buffer, r.offset * 4, 1)[0])).toEqual([4]);
+    runner.calls[1].finish();
+    await other;
+  });
+
+  test("a request whose signal is already aborted is rejected without entering the queue", async () => {
+    const runner = new HeldRunner();
+    const b = new ModelBatcher("m", [runner], opts, new FakeClock());
+    const [answer] = b.submitMany([row(1, 5)], AbortSignal.abort(new Error("gone")));
+    await expect(answer).rejects.toThrow("gone");
+    expect(runner.calls).toHaveLength(0);
+  });
+
+  test("batches go to a runner that is up while another restarts", () => {
+    const down = new HeldRunner();
+    down.up = false;
+    const live = new HeldRunner();
+    const clock = new FakeClock();
+    const b = new ModelBatcher("m", [live, down], opts, clock);
+    b.submit(row(1, 5));
+    expect([live.calls.length, down.calls.length]).toEqual([1, 0]);
+    // The live runner is busy, the other down: the row waits rather than failing.
+    b.submit(row(2, 5));
+    expect(b.queued).toBe(1);
+    expect(down.calls).toHaveLength(0);
+    clock.advance(20);
+    expect(down.calls).toHaveLength(0);
+    // The restarted runner takes it as soon as it is up (the row has waited past the queue delay).
+    down.comeBack();
+    expect(down.calls).toHaveLength(1);
+  });
+
+  test("with no runner up at all, rows are handed over at once (the runner rejects them: a fast 503, no wait)", () => {
+    const down = new HeldRunner();
+    down.up = false;
+    const b = new ModelBatcher("m", [down], opts, new FakeClock());
+    b.submit(row(1, 5));
+    expect(down.calls).toHaveLength(1);
   });
 });

@@ -19,6 +19,7 @@ export const systemClock: Clock = {
 
 interface Entry {
   row: RowRef;
+  signal?: AbortSignal;
   enqueuedAt: number;
   length: number;
   resolve: (logits: Float32Array) => void;
@@ -31,6 +32,8 @@ export interface BatcherStats {
   realTokens: number;
   paddedTokens: number;
   reasons: Record<SendReason, number>;
+  /** Rows removed from the queue before running: their request was aborted (deadline, client gone, another model failed). */
+  cancelled: number;
 }
 
 /**
@@ -43,7 +46,7 @@ export class ModelBatcher {
   private inFlight = 0;
   private cancelTimer: (() => void) | null = null;
   private timerAt: number | null = null;
-  readonly stats: BatcherStats = { batches: 0, rows: 0, realTokens: 0, paddedTokens: 0, reasons: { idle: 0, full: 0, tokens: 0, delay: 0 } };
+  readonly stats: BatcherStats = { batches: 0, rows: 0, realTokens: 0, paddedTokens: 0, reasons: { idle: 0, full: 0, tokens: 0, delay: 0 }, cancelled: 0 };
 
   constructor(
     readonly name: string,
@@ -52,6 +55,8 @@ export class ModelBatcher {
     private readonly clock: Clock = systemClock,
   ) {
     this.free = [...runners];
+    // A runner back from a restart may take the rows that waited for it.
+    for (const r of runners) r.on?.((e) => e.type === "state" && e.state === "up" && this.pump());
   }
 
   private readonly dispatchListeners: ((rows: number) => void)[] = [];
@@ -69,21 +74,58 @@ export class ModelBatcher {
     this.dispatchListeners.push(fn);
   }
 
-  submit(row: RowRef): Promise<Float32Array> {
-    return this.submitMany([row])[0];
+  submit(row: RowRef, signal?: AbortSignal): Promise<Float32Array> {
+    return this.submitMany([row], signal)[0];
   }
 
-  /** A request's rows enter the queue together, so an idle model runs them as one batch. */
-  submitMany(rows: RowRef[]): Promise<Float32Array>[] {
+  /**
+   * A request's rows enter the queue together, so an idle model runs them as one batch. When
+   * `signal` aborts, those of its rows still queued leave the queue unrun, rejected with its reason;
+   * rows already running finish.
+   */
+  submitMany(rows: RowRef[], signal?: AbortSignal): Promise<Float32Array>[] {
+    if (signal?.aborted) return rows.map(() => Promise.reject(signal.reason));
     const now = this.clock.now();
-    const answers = rows.map((row) => new Promise<Float32Array>((resolve, reject) => this.queue.push({ row, enqueuedAt: now, length: row.length, resolve, reject })));
+    const entries: Entry[] = [];
+    const answers = rows.map(
+      (row) =>
+        new Promise<Float32Array>((resolve, reject) => {
+          const e = { row, signal, enqueuedAt: now, length: row.length, resolve, reject };
+          entries.push(e);
+          this.queue.push(e);
+        }),
+    );
+    signal?.addEventListener("abort", () => this.cancel(entries, signal.reason), { once: true });
     this.pump();
     return answers;
   }
 
+  private cancel(entries: Entry[], reason: unknown) {
+    const gone = new Set(entries);
+    let removed = 0;
+    for (let i = this.queue.length - 1; i >= 0; i--)
+      if (gone.has(this.queue[i])) {
+        this.queue[i].reject(reason);
+        this.queue.splice(i, 1);
+        removed++;
+      }
+    this.stats.cancelled += removed;
+    if (removed) this.pump();
+  }
+
+  /**
+   * Batches may leave while a free runner is up. If no runner at all is up, rows are still sent, to a
+   * down runner that rejects them at once: callers get 503 now rather than waiting out a restart.
+   */
+  private usableRunners(): number {
+    const up = this.free.filter((r) => r.up !== false).length;
+    if (up > 0 || this.runners.some((r) => r.up !== false)) return up;
+    return this.free.length;
+  }
+
   private pump() {
     for (;;) {
-      const d = decide(this.queue, this.clock.now(), this.inFlight, this.runners.length, this.opts);
+      const d = decide(this.queue, this.clock.now(), this.inFlight, this.inFlight + this.usableRunners(), this.opts);
       if (d.kind === "wait") {
         this.armTimer(d.wakeAt);
         return;
@@ -110,7 +152,8 @@ export class ModelBatcher {
   }
 
   private dispatch(batch: Entry[]) {
-    const runner = this.free.pop()!;
+    const up = this.free.findIndex((r) => r.up !== false);
+    const runner = this.free.splice(up >= 0 ? up : this.free.length - 1, 1)[0];
     this.inFlight++;
     const longest = Math.max(...batch.map((e) => e.length));
     this.stats.batches++;

@@ -5,9 +5,10 @@ const JSON_TYPES = /^(application\/json|text\/plain|application\/x-www-form-urle
 
 /**
  * Reads a JSON body with the size limit enforced while reading: a client cannot make the server
- * buffer more than `limit` bytes. Non-UTF-8 bytes and malformed JSON are 400s.
+ * buffer more than `limit` bytes, nor hold it longer than `timeoutMs` (slow clients get 408).
+ * Non-UTF-8 bytes and malformed JSON are 400s.
  */
-export async function readJsonBody(request: Request, limit: number): Promise<unknown> {
+export async function readJsonBody(request: Request, limit: number, timeoutMs: number): Promise<unknown> {
   const type = request.headers.get("content-type");
   if (type && !JSON_TYPES.test(type)) throw new ApiError("unsupported_media_type", `Content-Type ${type} is not accepted: send application/json`);
   const declared = Number(request.headers.get("content-length") ?? NaN);
@@ -16,15 +17,24 @@ export async function readJsonBody(request: Request, limit: number): Promise<unk
   let size = 0;
   if (request.body) {
     const reader = request.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > limit) {
-        await reader.cancel();
-        throw new ApiError("payload_too_large", `the body exceeds the limit of ${limit} bytes`);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ApiError("request_timeout", `the body was not received within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      for (;;) {
+        const { done, value } = await Promise.race([reader.read(), expired]);
+        if (done) break;
+        size += value.byteLength;
+        if (size > limit) throw new ApiError("payload_too_large", `the body exceeds the limit of ${limit} bytes`);
+        chunks.push(value);
       }
-      chunks.push(value);
+    } catch (e) {
+      reader.cancel().catch(() => {});
+      if (e instanceof ApiError) throw e;
+      throw new ApiError("client_closed", "the connection closed while the body was being read");
+    } finally {
+      clearTimeout(timer);
     }
   }
   if (size === 0) throw new ApiError("invalid_json", "the body is empty: send a JSON string");

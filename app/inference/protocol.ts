@@ -1,6 +1,6 @@
 import type { ExecutionProvider } from "../config.ts";
 
-/** Messages between the HTTP thread and an inference worker. */
+/** What the HTTP thread and an inference worker exchange (over the supervised-worker protocol). */
 
 /** A row of token ids living in a SharedArrayBuffer: every model of a family reads the same memory. */
 export interface RowRef {
@@ -11,12 +11,23 @@ export interface RowRef {
   length: number;
 }
 
-export type ToWorker =
-  | { type: "load"; modelPath: string; providers: ExecutionProvider[]; intraOpThreads: number; padId: number; warmupLengths: number[] }
-  | { type: "run"; id: number; rows: RowRef[] };
+export interface LoadOptions {
+  modelPath: string;
+  providers: ExecutionProvider[];
+  intraOpThreads: number;
+  padId: number;
+  warmupLengths: number[];
+}
 
-export type FromWorker =
-  | { type: "ready"; loadMs: number; provider: string; numLabels: number }
-  | { type: "load-failed"; message: string }
-  | { type: "result"; id: number; logits: Float32Array; numLabels: number; runMs: number }
-  | { type: "run-failed"; id: number; message: string };
+export interface ModelReady {
+  loadMs: number;
+  provider: string;
+  numLabels: number;
+}
+
+export interface BatchResult {
+  /** Row-major [rows, numLabels]. */
+  logits: Float32Array;
+  numLabels: number;
+  runMs: number;
+}

@@ -1,19 +1,14 @@
-/// <reference lib="webworker" />
 /**
  * An inference worker: one onnxruntime session, off the HTTP thread (session.run blocks the thread
  * that calls it for the whole run). It pads the rows it is sent into one [batch, sequence] tensor,
  * runs it, and returns the logits as a transferred buffer.
  */
 import * as ort from "onnxruntime-node";
-import type { FromWorker, RowRef, ToWorker } from "./protocol.ts";
-
-declare const self: Worker;
+import { serveWorker } from "../workers/serve.ts";
+import type { BatchResult, LoadOptions, ModelReady, RowRef } from "./protocol.ts";
 
 let session: ort.InferenceSession | null = null;
 let padId = 1;
-let numLabels = 0;
-
-const post = (m: FromWorker, transfer: Transferable[] = []) => self.postMessage(m, transfer);
 
 function toTensors(rows: RowRef[]) {
   const seq = Math.max(...rows.map((r) => r.length));
@@ -32,11 +27,11 @@ function toTensors(rows: RowRef[]) {
   };
 }
 
-async function run(rows: RowRef[]): Promise<Float32Array> {
+async function run(rows: RowRef[]): Promise<BatchResult> {
+  const started = performance.now();
   const out = await session!.run(toTensors(rows));
   const logits = out.logits;
-  numLabels = logits.dims[1];
-  return new Float32Array(logits.data as Float32Array);
+  return { logits: new Float32Array(logits.data as Float32Array), numLabels: logits.dims[1], runMs: performance.now() - started };
 }
 
 function providerOptions(providers: string[]): ort.InferenceSession.ExecutionProviderConfig[] {
@@ -45,39 +40,29 @@ function providerOptions(providers: string[]): ort.InferenceSession.ExecutionPro
   return [...list, "cpu"];
 }
 
-self.onmessage = async (event: MessageEvent<ToWorker>) => {
-  const msg = event.data;
-  if (msg.type === "load") {
+serveWorker<LoadOptions, RowRef[], ModelReady, BatchResult>({
+  async init(load) {
     const started = performance.now();
-    try {
-      padId = msg.padId;
-      session = await ort.InferenceSession.create(msg.modelPath, {
-        executionProviders: providerOptions(msg.providers),
-        intraOpNumThreads: msg.intraOpThreads,
-        interOpNumThreads: 1,
-        graphOptimizationLevel: "all",
-      });
-      // Warm up: the first runs allocate and pick kernels; readiness waits for them.
-      for (const len of msg.warmupLengths) {
-        const buf = new SharedArrayBuffer(len * 4);
-        const ids = new Int32Array(buf).fill(5);
-        ids[0] = 0;
-        ids[len - 1] = 2;
-        await run([{ buffer: buf, offset: 0, length: len }]);
-      }
-      post({ type: "ready", loadMs: performance.now() - started, provider: msg.providers[0] ?? "cpu", numLabels });
-    } catch (e) {
-      post({ type: "load-failed", message: e instanceof Error ? e.message : String(e) });
+    padId = load.padId;
+    session = await ort.InferenceSession.create(load.modelPath, {
+      executionProviders: providerOptions(load.providers),
+      intraOpNumThreads: load.intraOpThreads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: "all",
+    });
+    // Warm up: the first runs allocate and pick kernels; readiness waits for them.
+    let numLabels = 0;
+    for (const len of load.warmupLengths) {
+      const buffer = new SharedArrayBuffer(len * 4);
+      const ids = new Int32Array(buffer).fill(5);
+      ids[0] = 0;
+      ids[len - 1] = 2;
+      numLabels = (await run([{ buffer, offset: 0, length: len }])).numLabels;
     }
-    return;
-  }
-  if (msg.type === "run") {
-    const started = performance.now();
-    try {
-      const logits = await run(msg.rows);
-      post({ type: "result", id: msg.id, logits, numLabels, runMs: performance.now() - started }, [logits.buffer]);
-    } catch (e) {
-      post({ type: "run-failed", id: msg.id, message: e instanceof Error ? e.message : String(e) });
-    }
-  }
-};
+    return { loadMs: performance.now() - started, provider: load.providers[0] ?? "cpu", numLabels };
+  },
+  async handle(rows) {
+    const result = await run(rows);
+    return { value: result, transfer: [result.logits.buffer] };
+  },
+});

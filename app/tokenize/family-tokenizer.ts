@@ -2,6 +2,9 @@ import { Tokenizer } from "@huggingface/tokenizers";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
+/** Characters first tried for a long text; the window doubles until it yields maxLength ids. */
+const FIRST_WINDOW = 4096;
+
 /**
  * One tokenizer family (models with byte-identical vocabularies): each text is encoded once here,
  * and each model truncates the result to its own length. Local files only.
@@ -29,16 +32,43 @@ export class FamilyTokenizer {
     return new FamilyTokenizer(id, tokenizer, maxLength, idOf("<pad>"), idOf("</s>"));
   }
 
-  /** <s> text </s>, truncated as transformers does (truncation=True): the text's end is cut, </s> kept. */
+  /**
+   * <s> text </s>, truncated as transformers does (truncation=True): the text's end is cut, </s> kept.
+   * Only a prefix of a long text is tokenized (a 1 MB text costs seconds; the model sees 512 tokens).
+   * Exact prefix: it ends where a space follows a non-space character, so every word before it is
+   * tokenized as in the whole text (both families pre-tokenize at spaces); used once it yields
+   * maxLength ids. A text without such a space (CJK, one long run) is cut inside a word, and the cut
+   * is used only when it lies at least maxLength tokens past the last id kept; README says why.
+   */
   encode(text: string): Int32Array {
-    const ids = this.tokenizer.encode(text).ids;
-    return truncate(Int32Array.from(ids), this.maxLength, this.eosId);
+    for (let window = FIRST_WINDOW; window < text.length; window *= 2) {
+      let cut = safeCut(text, window);
+      const exact = cut >= 0;
+      if (!exact) cut = isHighSurrogate(text.charCodeAt(window - 1)) ? window - 1 : window;
+      const ids = this.tokenizer.encode(text.slice(0, cut)).ids;
+      if (ids.length >= (exact ? this.maxLength : 2 * this.maxLength)) return truncate(Int32Array.from(ids), this.maxLength, this.eosId);
+    }
+    return truncate(Int32Array.from(this.tokenizer.encode(text).ids), this.maxLength, this.eosId);
+  }
+
+  /** The whole text, untruncated: what `encode` must agree with (tests, /tokenize). */
+  encodeFull(text: string): Int32Array {
+    return Int32Array.from(this.tokenizer.encode(text).ids);
   }
 
   /** Token strings, for debugging. */
   tokens(text: string): string[] {
     return this.tokenizer.encode(text).tokens;
   }
+}
+
+const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
+const WHITESPACE = /\s/;
+
+/** The last position in (window/2, window] holding a space that follows a non-space character, or -1. */
+export function safeCut(text: string, window: number): number {
+  for (let i = Math.min(window, text.length - 1); i > window / 2; i--) if (text.charCodeAt(i) === 32 && !WHITESPACE.test(text[i - 1])) return i;
+  return -1;
 }
 
 /** Keeps the first maxLength − 1 ids and ends with eos; a view, not a copy, when nothing is cut. */

@@ -1,6 +1,6 @@
 import { loadConfig, type Config } from "../../app/config.ts";
 import { createApp } from "../../app/server.ts";
-import { ClassifierService } from "../../app/service.ts";
+import { ClassifierService, type ServiceOptions } from "../../app/service.ts";
 
 export interface TestServer {
   url: string;
@@ -9,11 +9,11 @@ export interface TestServer {
 }
 
 /** The real app on a real loopback port, over converted engines, with real inference workers. */
-export async function startTestServer(enginesDir: string, env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(enginesDir: string, env: Record<string, string> = {}, extra: Pick<ServiceOptions, "faultHooks" | "restartPolicy"> = {}): Promise<TestServer> {
   const config: Config = loadConfig({ ENGINES_DIR: enginesDir, INTRA_OP_THREADS: "1", ...env });
-  const service = await ClassifierService.start(config);
+  const service = await ClassifierService.start({ ...config, ...extra });
   const app = createApp({ config, service: () => service });
-  app.listen({ hostname: "127.0.0.1", port: 0 });
+  app.listen({ hostname: "127.0.0.1", port: 0, idleTimeout: config.idleTimeoutS });
   return {
     url: `http://127.0.0.1:${app.server!.port}`,
     service,
