@@ -218,15 +218,13 @@ export class ClassifierService {
     const chars = texts.reduce((n, t) => n + t.length, 0);
     let packed: Record<string, PackedRows>;
     if (!this.tokenizerPool || chars <= this.opts.inlineTokenizeChars) packed = Object.fromEntries([...this.families].map(([id, f]) => [id, encodePacked(f, texts)]));
-    else packed = await Promise.race([this.tokenizerPool.encode(texts), aborted(signal)]);
+    else packed = await this.tokenizerPool.encode(texts, signal);
     signal.throwIfAborted();
     return new Map(Object.entries(packed).map(([id, p]) => [id, rowsOf(p)]));
   }
 }
 
 const workerHealth = (w: { name: string; state: WorkerState; restarts: number }): WorkerHealth => ({ name: w.name, state: w.state, restarts: w.restarts });
-
-const aborted = (signal: AbortSignal) => new Promise<never>((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
 
 /** A model whose limit is below its family's gets its own truncated copy; the usual case shares. */
 function fitRow(row: RowRef, maxLength: number, eosId: number): RowRef {

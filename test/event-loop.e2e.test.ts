@@ -1,9 +1,12 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { convertModels } from "../convert/pipeline.ts";
 import { writeRandomCheckpoint } from "../convert/random-checkpoint.ts";
 import { addTokenizer, tempDir } from "./helpers/fixtures.ts";
 import { postProcess, startTestServer, type TestServer } from "./helpers/server.ts";
+
+// Real servers over converted checkpoints: slower than bun test's 5 s default on a 2-core machine.
+setDefaultTimeout(60_000);
 
 let server: TestServer;
 

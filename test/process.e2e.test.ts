@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -6,6 +6,9 @@ import * as ort from "onnxruntime-node";
 import { convertModels, type EngineInfo, type EnginesIndex } from "../convert/pipeline.ts";
 import { tempDir, tinyManifestSources } from "./helpers/fixtures.ts";
 import { postProcess, startTestServer, type TestServer } from "./helpers/server.ts";
+
+// Real servers over converted checkpoints: slower than bun test's 5 s default on a 2-core machine.
+setDefaultTimeout(60_000);
 
 const KEYS = ["cardiffnlp", "ivanlau", "svalabs", "EIStakovskii", "jy46604790"];
 const engines = tempDir("e2e-engines");

@@ -82,3 +82,18 @@ describe("encode of long texts (prefix only) agrees with tokenizing the whole te
     expect(safeCut("abcdefghijklmnop", 12)).toBe(-1);
   });
 });
+
+describe("encode bounds the work of one text", () => {
+  test("a run the vocabulary does not know (one fused <unk>) is read only up to maxLength × 64 characters", () => {
+    const tok = FamilyTokenizer.load("xlmr", join(TOKENIZER_FIXTURES, "xlmr-synthetic"), 512);
+    const unknown = "漢"; // not in the synthetic vocabulary
+    const tail = " and then words";
+    // Within the cap the whole text is read: the words after the run are seen.
+    const short = unknown.repeat(20_000) + tail;
+    expect(Array.from(tok.encode(short))).toEqual(Array.from(tok.encodeFull(short)));
+    // Past the cap they are not: the answer is that of the first 32,768 characters.
+    const long = unknown.repeat(40_000) + tail;
+    expect(Array.from(tok.encode(long))).toEqual(Array.from(tok.encodeFull(unknown.repeat(32_768))));
+    expect(Array.from(tok.encode(long))).not.toEqual(Array.from(tok.encodeFull(long)));
+  });
+});

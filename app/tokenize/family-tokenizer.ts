@@ -4,6 +4,12 @@ import { join } from "node:path";
 
 /** Characters first tried for a long text; the window doubles until it yields maxLength ids. */
 const FIRST_WINDOW = 4096;
+/**
+ * The most characters read per token the model can see. Tokens average under 10 characters; only
+ * runs the vocabulary does not know (fused into one <unk>) come near this, and tokenizing them is
+ * slow (about 0.4 s for 32k characters), so this also bounds what one text can cost.
+ */
+const CHARS_PER_TOKEN_CAP = 64;
 
 /**
  * One tokenizer family (models with byte-identical vocabularies): each text is encoded once here,
@@ -38,17 +44,20 @@ export class FamilyTokenizer {
    * Exact prefix: it ends where a space follows a non-space character, so every word before it is
    * tokenized as in the whole text (both families pre-tokenize at spaces); used once it yields
    * maxLength ids. A text without such a space (CJK, one long run) is cut inside a word, and the cut
-   * is used only when it lies at least maxLength tokens past the last id kept; README says why.
+   * is used only when it lies at least maxLength tokens past the last id kept. Never more than
+   * maxLength × 64 characters are read: past that, the prefix is used as it is. README says when
+   * the last two differ from tokenizing everything.
    */
   encode(text: string): Int32Array {
-    for (let window = FIRST_WINDOW; window < text.length; window *= 2) {
+    const cap = this.maxLength * CHARS_PER_TOKEN_CAP;
+    for (let window = Math.min(FIRST_WINDOW, cap); ; window = Math.min(2 * window, cap)) {
+      if (text.length <= window) return truncate(Int32Array.from(this.tokenizer.encode(text).ids), this.maxLength, this.eosId);
       let cut = safeCut(text, window);
       const exact = cut >= 0;
       if (!exact) cut = isHighSurrogate(text.charCodeAt(window - 1)) ? window - 1 : window;
       const ids = this.tokenizer.encode(text.slice(0, cut)).ids;
-      if (ids.length >= (exact ? this.maxLength : 2 * this.maxLength)) return truncate(Int32Array.from(ids), this.maxLength, this.eosId);
+      if (ids.length >= (exact ? this.maxLength : 2 * this.maxLength) || window === cap) return truncate(Int32Array.from(ids), this.maxLength, this.eosId);
     }
-    return truncate(Int32Array.from(this.tokenizer.encode(text).ids), this.maxLength, this.eosId);
   }
 
   /** The whole text, untruncated: what `encode` must agree with (tests, /tokenize). */

@@ -8,7 +8,13 @@ export interface FamilySpec {
   maxLength: number;
 }
 
-type TokenizerWorker = SupervisedWorker<FamilySpec[], string[], { families: number }, Record<string, PackedRows>>;
+/** Texts to encode, and a flag (Int32 [0 | 1]) the HTTP thread sets when the request is abandoned. */
+export interface EncodeCall {
+  texts: string[];
+  cancel: SharedArrayBuffer;
+}
+
+type TokenizerWorker = SupervisedWorker<FamilySpec[], EncodeCall, { families: number }, Record<string, PackedRows>>;
 
 /** Tokenizer workers, each with every family loaded; a call goes to the live worker with the fewest calls. */
 export class TokenizerPool {
@@ -32,10 +38,22 @@ export class TokenizerPool {
     return Promise.all(this.workers.map((w) => w.firstReady));
   }
 
-  encode(texts: string[]): Promise<Record<string, PackedRows>> {
+  /** Rejects with the signal's reason as soon as it aborts; the worker stops before its next text. */
+  encode(texts: string[], signal: AbortSignal): Promise<Record<string, PackedRows>> {
     const up = this.workers.filter((w) => w.up);
     const target = (up.length ? up : this.workers).reduce((a, b) => (b.busy < a.busy ? b : a));
-    return target.call(texts);
+    const cancel = new SharedArrayBuffer(4);
+    const abandoned = new Promise<never>((_, reject) =>
+      signal.addEventListener(
+        "abort",
+        () => {
+          Atomics.store(new Int32Array(cancel), 0, 1);
+          reject(signal.reason);
+        },
+        { once: true },
+      ),
+    );
+    return Promise.race([target.call({ texts, cancel }), abandoned]);
   }
 
   stop() {

@@ -1,0 +1,92 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import type { EchoInit } from "../../test/helpers/echo-worker.ts";
+import { ApiError } from "../errors.ts";
+import { SupervisedWorker, type WorkerState } from "./supervised-worker.ts";
+
+type Echo = SupervisedWorker<EchoInit, { op: "double"; n: number } | { op: "uncaught" }, { start: number }, number>;
+const started: Echo[] = [];
+
+function echo(opts: { healthyStarts?: number; initialMs?: number; faultHooks?: boolean } = {}) {
+  const starts = new SharedArrayBuffer(4);
+  const w: Echo = new SupervisedWorker({
+    name: "echo",
+    entry: new URL("../../test/helpers/echo-worker.ts", import.meta.url),
+    init: { starts, healthyStarts: opts.healthyStarts ?? 1000 },
+    codes: { unavailable: "inference_unavailable", failed: "inference_failed" },
+    policy: { initialMs: opts.initialMs ?? 10, maxMs: 10_000, stableMs: 60_000 },
+    faultHooks: opts.faultHooks ?? true,
+  });
+  started.push(w);
+  const states: { state: WorkerState; at: number }[] = [];
+  w.on((e) => e.type === "state" && states.push({ state: e.state, at: performance.now() }));
+  const next = (state: WorkerState) => new Promise<void>((resolve) => w.on((e) => e.type === "state" && e.state === state && resolve()));
+  return { w, states, next, starts: () => new Int32Array(starts)[0] };
+}
+
+const codeOf = (p: Promise<unknown>) => p.then(() => "answered", (e) => (e instanceof ApiError ? e.code : String(e)));
+
+afterEach(() => started.splice(0).forEach((w) => w.stop()));
+
+describe("SupervisedWorker", () => {
+  test("calls are answered by id, concurrently", async () => {
+    const { w } = echo();
+    await w.firstReady;
+    expect(await Promise.all([1, 2, 3].map((n) => w.call({ op: "double", n })))).toEqual([2, 4, 6]);
+  });
+
+  test("a worker that exits holding calls rejects them all at once as unavailable, then is restarted and answers again", async () => {
+    const { w, next, starts } = echo();
+    await w.firstReady;
+    w.injectFault("exit");
+    const held = [w.call({ op: "double", n: 1 }), w.call({ op: "double", n: 2 })];
+    expect(await Promise.all(held.map(codeOf))).toEqual(["inference_unavailable", "inference_unavailable"]);
+    expect(w.state === "down" || w.state === "starting").toBe(true);
+    expect(await codeOf(w.call({ op: "double", n: 3 }))).toBe("inference_unavailable"); // refused at once while down
+    await next("up");
+    expect(await w.call({ op: "double", n: 4 })).toBe(8);
+    expect([w.restarts, starts()]).toEqual([1, 2]);
+  });
+
+  test("an uncaught error inside the worker is a crash like an exit: its calls fail and it is restarted", async () => {
+    const { w, next } = echo();
+    await w.firstReady;
+    expect(await codeOf(w.call({ op: "uncaught" }))).toBe("inference_unavailable");
+    await next("up");
+    expect(await w.call({ op: "double", n: 5 })).toBe(10);
+  });
+
+  test("an error thrown by a call fails only that call; the worker stays up and is not restarted", async () => {
+    const { w } = echo();
+    await w.firstReady;
+    w.injectFault("throw");
+    expect(await codeOf(w.call({ op: "double", n: 1 }))).toBe("inference_failed");
+    expect(await w.call({ op: "double", n: 2 })).toBe(4);
+    expect([w.state, w.restarts]).toEqual(["up", 0]);
+  });
+
+  test("a crash loop backs off: each restart waits at least twice as long as the one before", async () => {
+    // Up once, then every reload fails.
+    const { w, states, next } = echo({ healthyStarts: 1, initialMs: 40 });
+    await w.firstReady;
+    w.injectFault("exit");
+    await codeOf(w.call({ op: "double", n: 1 }));
+    for (let i = 0; i < 4; i++) await next("down");
+    const downs = states.filter((s) => s.state === "down").map((s) => s.at);
+    const restarts = states.filter((s) => s.state === "starting").map((s) => s.at); // the first start was before we listened
+    const pauses = restarts.slice(0, 4).map((at, i) => at - downs[i]);
+    [40, 80, 160, 320].forEach((min, i) => expect(pauses[i]).toBeGreaterThanOrEqual(min - 1));
+    expect(w.state === "down" || w.state === "starting").toBe(true);
+  });
+
+  test("a worker that fails its first load is not restarted: firstReady rejects", async () => {
+    const { w, starts } = echo({ healthyStarts: 0 });
+    await expect(w.firstReady).rejects.toThrow("echo: exited");
+    expect([w.state, starts()]).toEqual(["stopped", 1]);
+  });
+
+  test("fault injection is refused unless the worker was started with fault hooks (production never is)", async () => {
+    const { w } = echo({ faultHooks: false });
+    await w.firstReady;
+    expect(() => w.injectFault("exit")).toThrow("fault hooks are off");
+  });
+});

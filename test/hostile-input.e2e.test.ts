@@ -1,0 +1,123 @@
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { connect } from "node:net";
+import { convertModels } from "../convert/pipeline.ts";
+import { tempDir, tinyManifestSources } from "./helpers/fixtures.ts";
+import { hostileCases, type HostileCase } from "./helpers/hostile.ts";
+import { postProcess, startTestServer, type TestServer } from "./helpers/server.ts";
+import { waitFor } from "./helpers/wait.ts";
+
+// Real servers over converted checkpoints: slower than bun test's 5 s default on a 2-core machine.
+setDefaultTimeout(60_000);
+
+const engines = tempDir("hostile-engines");
+let server: TestServer;
+const limits = { maxBodyBytes: 1024 * 1024, maxTextsPerRequest: 64 };
+const KEYS = ["cardiffnlp", "ivanlau", "svalabs", "EIStakovskii", "jy46604790"];
+
+beforeAll(async () => {
+  await convertModels(tinyManifestSources(), { outDir: engines });
+  // Production limits (1 MiB, 64 texts); short slow-client timeouts so those tests finish quickly.
+  server = await startTestServer(engines, { BODY_TIMEOUT_MS: "500", IDLE_TIMEOUT_S: "1" });
+});
+afterAll(() => server?.stop());
+
+async function send(c: HostileCase) {
+  const res = await fetch(server.url + c.path, { method: c.method, headers: c.headers, body: c.body as BodyInit | undefined });
+  return { status: res.status, retryAfter: res.headers.get("retry-after"), body: await res.json().catch(() => "not json") };
+}
+
+function checkAnswer(answer: unknown) {
+  expect(Object.keys(answer as object)).toEqual(KEYS);
+  for (const key of KEYS) {
+    const { score, label } = (answer as Record<string, { score: number; label: string }>)[key];
+    expect(score).toBeGreaterThan(0);
+    expect(typeof label).toBe("string");
+  }
+}
+
+describe("hostile input", () => {
+  test("a battery of 200+ generated hostile requests: each gets its promised status and code, none a 5xx, and the server still answers correctly", async () => {
+    const reference = await (await postProcess(server.url, JSON.stringify("a reference text 👍"))).json();
+    const cases = hostileCases(2026, limits);
+    expect(cases.length).toBeGreaterThanOrEqual(200);
+    const results: { c: HostileCase; status: number; body: unknown }[] = [];
+    // Eight at a time, so the bad requests also meet each other and the batcher.
+    for (let i = 0; i < cases.length; i += 8) {
+      const chunk = cases.slice(i, i + 8);
+      const answers = await Promise.all(chunk.map(send));
+      answers.forEach((a, k) => results.push({ c: chunk[k], ...a }));
+    }
+    const wrong = results.filter((r) => r.status !== r.c.expect.status || (r.c.expect.code && (r.body as { error?: { code: string } }).error?.code !== r.c.expect.code));
+    expect(wrong.map((r) => `${r.c.kind}: ${r.status} ${JSON.stringify(r.body).slice(0, 120)} (expected ${r.c.expect.status} ${r.c.expect.code ?? ""})`)).toEqual([]);
+    expect(results.filter((r) => r.status >= 500)).toEqual([]);
+    for (const r of results) {
+      if (r.status !== 200) expect(Object.keys(r.body as object)).toEqual(["error"]);
+      else if (Array.isArray(r.body)) (r.body as unknown[]).forEach(checkAnswer);
+      else checkAnswer(r.body);
+    }
+    const kinds = new Set(cases.map((c) => c.kind));
+    expect(kinds.size).toBeGreaterThanOrEqual(15);
+
+    // Still healthy, nothing restarted, same answer as before.
+    expect((await fetch(`${server.url}/health/ready`)).status).toBe(200);
+    expect(server.service.models.flatMap((m) => m.workers).map((w) => w.restarts)).toEqual([0, 0, 0, 0, 0]);
+    expect(await (await postProcess(server.url, JSON.stringify("a reference text 👍"))).json()).toEqual(reference);
+    expect(server.service.pendingTexts).toBe(0);
+  });
+
+  test("a 1 MiB text without spaces is answered without the HTTP thread stalling on its tokenization", async () => {
+    const huge = "漢".repeat(340_000); // ~1 MiB as UTF-8, unknown to the synthetic XLM-R vocabulary
+    const events: string[] = [];
+    const processing = postProcess(server.url, JSON.stringify(huge)).then((r) => {
+      events.push("process");
+      return r;
+    });
+    await waitFor(() => server.service.pendingTexts === 1, "the text to be accepted");
+    // Liveness is answered while the long text is tokenized (in the tokenizer worker) and classified.
+    const live = await fetch(`${server.url}/health/live`);
+    events.push(`live ${live.status}`);
+    const res = await processing;
+    expect(events).toEqual(["live 200", "process"]);
+    expect(res.status).toBe(200);
+    checkAnswer(await res.json());
+  });
+});
+
+/** A raw TCP client: what a slow or broken HTTP client sends, byte by byte. */
+function rawClient(port: number) {
+  const socket = connect(port, "127.0.0.1");
+  let received = "";
+  socket.on("data", (d) => (received += d.toString()));
+  const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()));
+  socket.on("error", () => {});
+  return { socket, closed, received: () => received };
+}
+
+describe("slow clients", () => {
+  test("a client that stops sending its body gets 408 request_timeout after BODY_TIMEOUT_MS", async () => {
+    const c = rawClient(Number(new URL(server.url).port));
+    c.socket.write('POST /process HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"only the start');
+    await waitFor(() => c.received().includes("}"), "the answer");
+    expect(c.received()).toMatch(/^HTTP\/1.1 408/);
+    expect(c.received()).toContain('"code":"request_timeout"');
+    c.socket.destroy();
+  });
+
+  test("a client that trickles its body a byte at a time is cut off by the same total deadline", async () => {
+    const c = rawClient(Number(new URL(server.url).port));
+    c.socket.write("POST /process HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n\"");
+    const trickle = setInterval(() => c.socket.writable && c.socket.write("a"), 50); // never idle, never done
+    await waitFor(() => c.received().includes("}"), "the answer");
+    clearInterval(trickle);
+    expect(c.received()).toMatch(/^HTTP\/1.1 408/);
+    c.socket.destroy();
+  });
+
+  // Bun closes such a connection a few seconds after IDLE_TIMEOUT_S (about 7 s with 1 s here).
+  test("a client that never finishes its headers is disconnected (IDLE_TIMEOUT_S) without an answer", async () => {
+    const c = rawClient(Number(new URL(server.url).port));
+    c.socket.write("POST /process HTTP/1.1\r\nHost: x\r\n");
+    await c.closed;
+    expect(c.received()).toBe("");
+  });
+});
