@@ -52,8 +52,9 @@ for (const signal of ["SIGTERM", "SIGINT"] as const)
     stopping = true;
     log("draining", { signal, pendingTexts: service?.pendingTexts ?? 0, drainTimeoutMs: config.drainTimeoutMs });
     const drained = (await service?.drain(config.drainTimeoutMs)) ?? true;
-    await app.stop(); // closes the listener; responses being written finish
-    await service?.stop();
-    log(drained ? "stopped" : "stopped before every request was answered", { pendingTexts: service?.pendingTexts ?? 0 });
+    const unanswered = service?.pendingTexts ?? 0;
+    await service?.stop(); // past the grace period, what still runs is answered 503 inference_unavailable
+    await app.stop(); // closes the listener once the last responses are written
+    log(drained ? "stopped" : "stopped before every request was answered", { pendingTexts: unanswered });
     process.exit(drained ? 0 : 1);
   });

@@ -1,8 +1,5 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { join } from "node:path";
-import { convertModels } from "../convert/pipeline.ts";
-import { writeRandomCheckpoint } from "../convert/random-checkpoint.ts";
-import { addTokenizer, tempDir } from "./helpers/fixtures.ts";
+import { slowEngines } from "./helpers/fixtures.ts";
 import { postProcess, startTestServer, type TestServer } from "./helpers/server.ts";
 
 // Real servers over converted checkpoints: slower than bun test's 5 s default on a 2-core machine.
@@ -11,13 +8,7 @@ setDefaultTimeout(60_000);
 let server: TestServer;
 
 beforeAll(async () => {
-  // A model slow enough that one batch of 16 × 512 tokens takes seconds on one CPU thread.
-  const src = join(tempDir("slow-src"), "slow");
-  writeRandomCheckpoint(src, { family: "roberta", vocabSize: 50265, hiddenSize: 384, layers: 6, heads: 6, intermediateSize: 1536, maxPositionEmbeddings: 514, numLabels: 2 });
-  addTokenizer(src, "roberta");
-  const engines = tempDir("slow-engines");
-  await convertModels([{ key: "slow", dir: src, origin: {} }], { outDir: engines });
-  server = await startTestServer(engines, { MAX_TEXTS_PER_REQUEST: "16", MAX_BATCH_SIZE: "16" });
+  server = await startTestServer(await slowEngines(), { MAX_TEXTS_PER_REQUEST: "16", MAX_BATCH_SIZE: "16" });
 });
 afterAll(() => server?.stop());
 

@@ -41,3 +41,14 @@ export function tinyManifestSources(root = tempDir("tiny-models"), seed = 7): Mo
     return { key: m.key, dir, origin: { local: dir }, labelFixes: m.labelFixes };
   });
 }
+
+/** One RoBERTa model slow enough that a batch of 16 × 512 tokens takes seconds on one CPU thread, converted. */
+export async function slowEngines(): Promise<string> {
+  const { convertModels } = await import("../../convert/pipeline.ts");
+  const src = join(tempDir("slow-src"), "slow");
+  writeRandomCheckpoint(src, { family: "roberta", vocabSize: 50265, hiddenSize: 384, layers: 6, heads: 6, intermediateSize: 1536, maxPositionEmbeddings: 514, numLabels: 2 });
+  addTokenizer(src, "roberta");
+  const engines = tempDir("slow-engines");
+  await convertModels([{ key: "slow", dir: src, origin: {} }], { outDir: engines });
+  return engines;
+}
