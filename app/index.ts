@@ -1,7 +1,7 @@
 import { readdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, loadConfig } from "./config.ts";
-import { createApp } from "./server.ts";
+import { createApp, listenOptions } from "./server.ts";
 import { ClassifierService } from "./service.ts";
 
 const log = (message: string, fields: Record<string, unknown> = {}) => console.log(JSON.stringify({ time: new Date().toISOString(), message, ...fields }));
@@ -32,7 +32,7 @@ if (!hasEngines && config.autoConvert) {
 let service: ClassifierService | null = null;
 const app = createApp({ config, service: () => service, log });
 // Listen first: liveness answers while the models load; readiness turns 200 when they are warm.
-app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes + 1024, idleTimeout: config.idleTimeoutS });
+app.listen(listenOptions(config));
 log("listening", { host: config.host, port: app.server?.port, batch: config.batch, workersPerModel: config.workersPerModel, intraOpThreads: config.intraOpThreads, providers: config.executionProviders });
 
 try {

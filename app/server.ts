@@ -25,6 +25,18 @@ export function requestTimeout(header: string | null, serverMs: number): number 
   return Math.min(v, serverMs);
 }
 
+/** Bun.serve settings for the app, shared by index.ts and the tests so both listen alike. */
+export function listenOptions(config: Pick<Config, "host" | "port" | "idleTimeoutS">) {
+  return {
+    hostname: config.host,
+    port: config.port,
+    idleTimeout: config.idleTimeoutS,
+    // Bun's own limit would answer an oversized body with a bare 413 before our handler runs; the
+    // handler enforces MAX_BODY_BYTES itself (Content-Length first, then while reading) with a JSON error.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+  };
+}
+
 /** The HTTP app, without listening: what tests and index.ts use. */
 export function createApp(deps: AppDeps) {
   const log = deps.log ?? (() => {});

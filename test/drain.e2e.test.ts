@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { join } from "node:path";
+import { spawnService } from "./helpers/child.ts";
 import { slowEngines } from "./helpers/fixtures.ts";
 import { postProcess } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
@@ -12,28 +12,7 @@ beforeAll(async () => {
   engines = await slowEngines();
 });
 
-/** `bun run start`'s entry as a child process; resolves once it logs "ready", with its port and its log lines. */
-async function startService(env: Record<string, string>) {
-  const proc = Bun.spawn(["bun", join(import.meta.dir, "..", "app", "index.ts")], {
-    env: { ...process.env, ENGINES_DIR: engines, AUTO_CONVERT: "false", PORT: "0", HOST: "127.0.0.1", INTRA_OP_THREADS: "1", ...env },
-    stdout: "pipe",
-    stderr: "inherit",
-  });
-  const lines: Record<string, unknown>[] = [];
-  (async () => {
-    const decoder = new TextDecoder();
-    let buffered = "";
-    for await (const chunk of proc.stdout) {
-      buffered += decoder.decode(chunk);
-      const parts = buffered.split("\n");
-      buffered = parts.pop()!;
-      for (const p of parts) if (p.trim()) lines.push(JSON.parse(p));
-    }
-  })();
-  await waitFor(() => lines.some((l) => l.message === "ready") || proc.exitCode !== null, "the service to be ready", 30_000);
-  const port = lines.find((l) => l.message === "listening")!.port as number;
-  return { proc, url: `http://127.0.0.1:${port}`, lines };
-}
+const startService = (env: Record<string, string>) => spawnService({ ENGINES_DIR: engines, INTRA_OP_THREADS: "1", ...env });
 
 const longTexts = (n: number, tag: string) => JSON.stringify(Array.from({ length: n }, (_, i) => `${tag} ${i} ` + "many words in a long text ".repeat(120)));
 const pending = async (url: string) => (await (await fetch(`${url}/health/ready`)).json()).pendingTexts as number;

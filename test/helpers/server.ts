@@ -1,5 +1,5 @@
 import { loadConfig, type Config } from "../../app/config.ts";
-import { createApp } from "../../app/server.ts";
+import { createApp, listenOptions } from "../../app/server.ts";
 import { ClassifierService, type ServiceOptions } from "../../app/service.ts";
 
 export interface TestServer {
@@ -13,7 +13,7 @@ export async function startTestServer(enginesDir: string, env: Record<string, st
   const config: Config = loadConfig({ ENGINES_DIR: enginesDir, INTRA_OP_THREADS: "1", ...env });
   const service = await ClassifierService.start({ ...config, ...extra });
   const app = createApp({ config, service: () => service });
-  app.listen({ hostname: "127.0.0.1", port: 0, idleTimeout: config.idleTimeoutS });
+  app.listen(listenOptions({ ...config, host: "127.0.0.1", port: 0 }));
   return {
     url: `http://127.0.0.1:${app.server!.port}`,
     service,
