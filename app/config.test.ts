@@ -20,9 +20,9 @@ describe("loadConfig", () => {
   });
 
   test("reliability knobs: bounded queue, deadlines, slow-client and drain timeouts, tokenizer workers", () => {
-    expect(loadConfig({})).toMatchObject({ maxQueuedTexts: 1024, requestTimeoutMs: 30_000, bodyTimeoutMs: 10_000, idleTimeoutS: 10, drainTimeoutMs: 25_000, tokenizerWorkers: 1, inlineTokenizeChars: 4096 });
-    const c = loadConfig({ MAX_QUEUED_TEXTS: "8", MAX_TEXTS_PER_REQUEST: "8", REQUEST_TIMEOUT_MS: "500", BODY_TIMEOUT_MS: "200", IDLE_TIMEOUT_S: "3", DRAIN_TIMEOUT_MS: "0", TOKENIZER_WORKERS: "0", INLINE_TOKENIZE_CHARS: "0" });
-    expect([c.maxQueuedTexts, c.requestTimeoutMs, c.bodyTimeoutMs, c.idleTimeoutS, c.drainTimeoutMs, c.tokenizerWorkers, c.inlineTokenizeChars]).toEqual([8, 500, 200, 3, 0, 0, 0]);
+    expect(loadConfig({})).toMatchObject({ maxQueuedTexts: 1024, requestTimeoutMs: 30_000, bodyTimeoutMs: 10_000, idleTimeoutS: 65, drainTimeoutMs: 25_000, tokenizerWorkers: 1, inlineTokenizeChars: 4096 });
+    const c = loadConfig({ MAX_QUEUED_TEXTS: "8", MAX_TEXTS_PER_REQUEST: "8", REQUEST_TIMEOUT_MS: "500", BODY_TIMEOUT_MS: "200", IDLE_TIMEOUT_S: "5", DRAIN_TIMEOUT_MS: "0", TOKENIZER_WORKERS: "0", INLINE_TOKENIZE_CHARS: "0" });
+    expect([c.maxQueuedTexts, c.requestTimeoutMs, c.bodyTimeoutMs, c.idleTimeoutS, c.drainTimeoutMs, c.tokenizerWorkers, c.inlineTokenizeChars]).toEqual([8, 500, 200, 5, 0, 0, 0]);
   });
 
   const bad: [Record<string, string>, string][] = [
@@ -35,6 +35,7 @@ describe("loadConfig", () => {
     [{ MAX_QUEUED_TEXTS: "10", MAX_TEXTS_PER_REQUEST: "64" }, "MAX_QUEUED_TEXTS"],
     [{ REQUEST_TIMEOUT_MS: "0" }, "REQUEST_TIMEOUT_MS"],
     [{ IDLE_TIMEOUT_S: "300" }, "IDLE_TIMEOUT_S"],
+    [{ IDLE_TIMEOUT_S: "10", BODY_TIMEOUT_MS: "6001" }, "BODY_TIMEOUT_MS"],
     [{ TOKENIZER_WORKERS: "-1" }, "TOKENIZER_WORKERS"],
   ];
   for (const [env, variable] of bad)

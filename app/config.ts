@@ -39,6 +39,9 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+/** How early Bun may close an idle connection (its idle clock ticks in seconds). */
+const IDLE_JITTER_S = 4;
+
 function int(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
@@ -63,6 +66,12 @@ export function loadConfig(env: Env = process.env): Config {
   const workersPerModel = int(env, "WORKERS_PER_MODEL", 1, 1, 64);
   const maxTexts = int(env, "MAX_TEXTS_PER_REQUEST", 64, 1, 4096);
   const queued = int(env, "MAX_QUEUED_TEXTS", 1024, 1);
+  const idleTimeoutS = int(env, "IDLE_TIMEOUT_S", 65, 1, 255);
+  const bodyTimeoutMs = int(env, "BODY_TIMEOUT_MS", 10_000, 1, 600_000);
+  // Bun checks idle connections on a coarse clock (seconds: a 2 s idle timeout closed a busy
+  // connection after 237 ms here): a body timeout within a few seconds of it loses the race and the
+  // slow client sees a bare close instead of a 408.
+  if (bodyTimeoutMs > (idleTimeoutS - IDLE_JITTER_S) * 1000) throw new ConfigError("BODY_TIMEOUT_MS", `must be at least ${IDLE_JITTER_S} s below IDLE_TIMEOUT_S (${idleTimeoutS} s), or connections may be closed before the 408 is sent`);
   if (queued < maxTexts) throw new ConfigError("MAX_QUEUED_TEXTS", `must be at least MAX_TEXTS_PER_REQUEST (${maxTexts}), or the longest request could never be accepted`);
   return {
     // HOST: interface to listen on.
@@ -100,10 +109,11 @@ export function loadConfig(env: Env = process.env): Config {
     // x-request-timeout-ms. Rows still queued at the deadline are dropped unrun: 504 deadline_exceeded.
     requestTimeoutMs: int(env, "REQUEST_TIMEOUT_MS", 30_000, 1, 3_600_000),
     // BODY_TIMEOUT_MS: the longest a client may take to send its body (slow clients): 408 request_timeout.
-    bodyTimeoutMs: int(env, "BODY_TIMEOUT_MS", 10_000, 1, 600_000),
+    bodyTimeoutMs,
     // IDLE_TIMEOUT_S: a connection silent this long is closed (Bun's idleTimeout; also cuts off
-    // clients that never finish their headers).
-    idleTimeoutS: int(env, "IDLE_TIMEOUT_S", 10, 1, 255),
+    // clients that never finish their headers). Above a load balancer's own idle timeout (AWS ALB:
+    // 60 s), so the balancer never reuses a connection the service is closing.
+    idleTimeoutS,
     // DRAIN_TIMEOUT_MS: on SIGTERM/SIGINT, how long accepted requests may take to finish before the
     // process exits anyway. Keep it under the orchestrator's grace period (Kubernetes: 30 s).
     drainTimeoutMs: int(env, "DRAIN_TIMEOUT_MS", 25_000, 0, 600_000),
