@@ -3,6 +3,7 @@ import type { Config } from "./config.ts";
 import { ApiError, envelope, RETRY_AFTER, STATUS, type ErrorCode } from "./errors.ts";
 import { readJsonBody } from "./http/body.ts";
 import { processBody } from "./http/model.ts";
+import { describeModel } from "./model-info.ts";
 import type { ClassifierService } from "./service.ts";
 
 export interface AppDeps {
@@ -13,7 +14,7 @@ export interface AppDeps {
 }
 
 /** The methods each route answers; another method on a known path is 405, not 404. */
-const ROUTES: Record<string, string> = { "/process": "POST", "/health/live": "GET", "/health/ready": "GET" };
+const ROUTES: Record<string, string> = { "/process": "POST", "/tokenize": "POST", "/models": "GET", "/health/live": "GET", "/health/ready": "GET" };
 
 /** A client may ask for a shorter deadline than the server's, never a longer one. */
 export const TIMEOUT_HEADER = "x-request-timeout-ms";
@@ -86,6 +87,18 @@ export function createApp(deps: AppDeps) {
         const opts = { signal: request.signal, timeoutMs: requestTimeout(request.headers.get(TIMEOUT_HEADER), deps.config.requestTimeoutMs) };
         if (typeof body === "string") return (await service.classify([body], opts))[0];
         return service.classify(body, opts);
+      },
+      {
+        parse: ({ request }) => readJsonBody(request, deps.config.maxBodyBytes, deps.config.bodyTimeoutMs),
+        body: processBody(deps.config.maxTextsPerRequest),
+      },
+    )
+    .get("/models", () => readyService().models.map(describeModel))
+    .post(
+      "/tokenize",
+      ({ body }) => {
+        const service = readyService();
+        return typeof body === "string" ? service.tokenization(body) : body.map((t) => service.tokenization(t));
       },
       {
         parse: ({ request }) => readJsonBody(request, deps.config.maxBodyBytes, deps.config.bodyTimeoutMs),

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { EngineInfo, EnginesIndex } from "../convert/pipeline.ts";
 import { ModelBatcher, type BatcherStats } from "./batching/batcher.ts";
@@ -24,6 +24,8 @@ export interface ServedModel {
   workers: ModelWorker[];
   provider: string;
   loadMs: number;
+  /** model.onnx + its external weights file. */
+  bytesOnDisk: number;
 }
 
 export type ServiceOptions = Pick<Config, "enginesDir" | "batch" | "workersPerModel" | "intraOpThreads" | "maxQueuedTexts" | "tokenizerWorkers" | "inlineTokenizeChars"> & {
@@ -94,8 +96,10 @@ export class ClassifierService {
       for (const [i, info] of infos.entries()) {
         const family = families.get(info.tokenizer.family);
         if (!family) throw new Error(`${info.key}: tokenizer family ${info.tokenizer.family} is not in index.json`);
+        const modelDir = join(dir, index.models[i].dir);
+        const bytesOnDisk = statSync(join(modelDir, info.onnx.model)).size + statSync(join(modelDir, info.onnx.data)).size;
         const load = {
-          modelPath: join(dir, index.models[i].dir, info.onnx.model),
+          modelPath: join(modelDir, info.onnx.model),
           providers: opts.executionProviders,
           intraOpThreads: opts.intraOpThreads,
           padId: family.padId,
@@ -103,7 +107,7 @@ export class ClassifierService {
         };
         const workers = Array.from({ length: opts.workersPerModel }, (_, w) => new ModelWorker(`${info.key}#${w}`, load, workerOpts));
         for (const w of workers) w.on((e) => e.type === "state" && e.state !== "up" && e.state !== "starting" && log(`worker ${w.name} ${e.state}`, { reason: e.reason, restarts: w.restarts }));
-        models.push({ key: info.key, info, family, maxLength: info.maxLength, workers, batcher: new ModelBatcher(info.key, workers, opts.batch), provider: "", loadMs: 0 });
+        models.push({ key: info.key, info, family, maxLength: info.maxLength, workers, batcher: new ModelBatcher(info.key, workers, opts.batch), provider: "", loadMs: 0, bytesOnDisk });
       }
       // Models load (and warm up) in parallel, each in its own worker.
       await Promise.all([
@@ -146,6 +150,14 @@ export class ClassifierService {
       })),
       tokenizers: this.tokenizerPool?.workers.map(workerHealth) ?? [],
     };
+  }
+
+  /** What each family makes of a text: the ids the models see (truncated), their tokens, and who uses them. */
+  tokenization(text: string) {
+    return [...this.families.values()].map((f) => {
+      const ids = f.encode(text);
+      return { family: f.id, models: this.models.filter((m) => m.family === f).map((m) => m.key), maxLength: f.maxLength, length: ids.length, ids: Array.from(ids), tokens: f.tokenStrings(ids) };
+    });
   }
 
   stats(): Record<string, BatcherStats> {

@@ -34,6 +34,11 @@ export interface BatcherStats {
   reasons: Record<SendReason, number>;
   /** Rows removed from the queue before running: their request was aborted (deadline, client gone, another model failed). */
   cancelled: number;
+  /** Time inside the worker (padding + onnxruntime), summed over answered batches, and the last batch's. */
+  runMs: number;
+  answeredBatches: number;
+  answeredRows: number;
+  last: { rows: number; runMs: number } | null;
 }
 
 /**
@@ -46,7 +51,7 @@ export class ModelBatcher {
   private inFlight = 0;
   private cancelTimer: (() => void) | null = null;
   private timerAt: number | null = null;
-  readonly stats: BatcherStats = { batches: 0, rows: 0, realTokens: 0, paddedTokens: 0, reasons: { idle: 0, full: 0, tokens: 0, delay: 0 }, cancelled: 0 };
+  readonly stats: BatcherStats = { batches: 0, rows: 0, realTokens: 0, paddedTokens: 0, reasons: { idle: 0, full: 0, tokens: 0, delay: 0 }, cancelled: 0, runMs: 0, answeredBatches: 0, answeredRows: 0, last: null };
 
   constructor(
     readonly name: string,
@@ -164,7 +169,13 @@ export class ModelBatcher {
     runner
       .run(batch.map((e) => e.row))
       .then(
-        ({ logits, numLabels }) => batch.forEach((e, i) => e.resolve(logits.subarray(i * numLabels, (i + 1) * numLabels))),
+        ({ logits, numLabels, runMs }) => {
+          this.stats.runMs += runMs;
+          this.stats.answeredBatches++;
+          this.stats.answeredRows += batch.length;
+          this.stats.last = { rows: batch.length, runMs };
+          batch.forEach((e, i) => e.resolve(logits.subarray(i * numLabels, (i + 1) * numLabels)));
+        },
         (err) => batch.forEach((e) => e.reject(err)),
       )
       .finally(() => {

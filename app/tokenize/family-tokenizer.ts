@@ -65,9 +65,9 @@ export class FamilyTokenizer {
     return Int32Array.from(this.tokenizer.encode(text).ids);
   }
 
-  /** Token strings, for debugging. */
-  tokens(text: string): string[] {
-    return this.tokenizer.encode(text).tokens;
+  /** The token string of each id, for debugging (/tokenize). */
+  tokenStrings(ids: ArrayLike<number>): string[] {
+    return Array.from(ids, (id) => this.tokenizer.id_to_token(id) ?? "");
   }
 }
 

@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { convertModels, type EngineInfo } from "../convert/pipeline.ts";
+import { tempDir, tinyManifestSources, TOKENIZER_FIXTURES } from "./helpers/fixtures.ts";
+import { postProcess, startTestServer, type TestServer } from "./helpers/server.ts";
+
+// Real servers over converted checkpoints: slower than bun test's 5 s default on a 2-core machine.
+setDefaultTimeout(60_000);
+
+const KEYS = ["cardiffnlp", "ivanlau", "svalabs", "EIStakovskii", "jy46604790"];
+const engines = tempDir("introspection-engines");
+let server: TestServer;
+
+beforeAll(async () => {
+  await convertModels(tinyManifestSources(), { outDir: engines });
+  server = await startTestServer(engines, { MAX_TEXTS_PER_REQUEST: "16" });
+});
+afterAll(() => server?.stop());
+
+const post = (path: string, body: unknown) => fetch(`${server.url}${path}`, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+type FamilyTokens = { family: string; models: string[]; maxLength: number; length: number; ids: number[]; tokens: string[] };
+
+describe("POST /tokenize", () => {
+  test("the RoBERTa family's ids through HTTP equal the independently computed roberta-base ids, every case", async () => {
+    const expected = JSON.parse(readFileSync(join(TOKENIZER_FIXTURES, "roberta-base-expected.json"), "utf8")) as { cases: { text: string; input_ids: number[] }[] };
+    const mismatches: string[] = [];
+    for (let i = 0; i < expected.cases.length; i += 16) {
+      const chunk = expected.cases.slice(i, i + 16);
+      const res = await post("/tokenize", chunk.map((c) => c.text));
+      expect(res.status).toBe(200);
+      const answers = (await res.json()) as FamilyTokens[][];
+      answers.forEach((families, k) => {
+        const roberta = families.find((f) => f.models.includes("jy46604790"))!;
+        if (JSON.stringify(roberta.ids) !== JSON.stringify(chunk[k].input_ids)) mismatches.push(chunk[k].text.slice(0, 40));
+      });
+    }
+    expect(mismatches).toEqual([]);
+  });
+
+  test("one entry per family, with the models that use it, the ids' tokens, and truncation to 512", async () => {
+    const res = await post("/tokenize", "Hello world " + "word ".repeat(1000));
+    const families = (await res.json()) as FamilyTokens[];
+    expect(families.map((f) => f.models)).toEqual([KEYS.slice(0, 4), ["jy46604790"]]);
+    for (const f of families) {
+      expect([f.length, f.ids.length, f.tokens.length, f.maxLength]).toEqual([512, 512, 512, 512]);
+      expect([f.tokens[0], f.tokens[511]]).toEqual(["<s>", "</s>"]);
+    }
+    expect(families[1].tokens.slice(1, 3)).toEqual(["Hello", "Ġworld"]);
+  });
+
+  test("bad bodies get the same errors as /process", async () => {
+    const res = await post("/tokenize", { text: "hi" });
+    expect([res.status, (await res.json()).error.code]).toEqual([422, "invalid_input"]);
+  });
+});
+
+describe("GET /models", () => {
+  test("every key with its source, labels, family, provider, engine, proof and size figures from engine.json", async () => {
+    const models = await (await fetch(`${server.url}/models`)).json();
+    expect(models.map((m: { key: string }) => m.key)).toEqual(KEYS);
+    for (const m of models) {
+      const info: EngineInfo = JSON.parse(readFileSync(join(engines, m.key, "engine.json"), "utf8"));
+      expect(m.labels).toEqual(info.labels);
+      expect(m.source).toEqual(info.source);
+      expect(m.family).toBe(info.tokenizer.family);
+      expect(m.maxLength).toBe(info.maxLength);
+      expect(m.provider).toBe("cpu");
+      expect(m.engine.onnx.modelSha256).toBe(info.onnx.modelSha256);
+      expect(m.weightProof).toEqual({ tensors: info.weights.length, identical: info.weights.length, allIdentical: true, dtype: ["F32"] });
+      expect(m.parameters.total).toBe(info.parameters.total);
+      expect(m.parameters.sparsity).toBeCloseTo(1 - info.parameters.nonZero / info.parameters.total, 12);
+      expect(m.bytes.weightsInMemory).toBe(info.parameters.total * 4);
+      expect(m.bytes.onDisk).toBe(statSync(join(engines, m.key, "model.onnx")).size + statSync(join(engines, m.key, "model.onnx.data")).size);
+    }
+  });
+
+  test("inference figures move with traffic: batches, rows, last and mean time per batch and per text", async () => {
+    const before = (await (await fetch(`${server.url}/models`)).json())[0].inference;
+    expect((await postProcess(server.url, JSON.stringify(["one", "two", "three"]))).status).toBe(200);
+    const after = (await (await fetch(`${server.url}/models`)).json())[0].inference;
+    expect(after.batches).toBe(before.batches + 1); // an idle model runs the request's rows as one batch
+    expect(after.rows).toBe(before.rows + 3);
+    expect(after.lastBatch.rows).toBe(3);
+    expect(after.lastBatch.ms).toBeGreaterThan(0);
+    expect(after.lastBatch.msPerText).toBeCloseTo(after.lastBatch.ms / 3, 9);
+    expect(after.meanMsPerText).toBeCloseTo(after.meanMsPerBatch * (after.batches / after.rows), 9);
+  });
+});
