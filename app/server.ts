@@ -16,6 +16,12 @@ export interface AppDeps {
 /** The methods each route answers; another method on a known path is 405, not 404. */
 const ROUTES: Record<string, string> = { "/process": "POST", "/tokenize": "POST", "/models": "GET", "/health/live": "GET", "/health/ready": "GET" };
 
+/** A client's request id is echoed when it looks like one; otherwise one is made. */
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+export const requestId = (header: string | null) => (header && REQUEST_ID.test(header) ? header : crypto.randomUUID());
+
+const ms = (v: number) => v.toFixed(2);
+
 /** A client may ask for a shorter deadline than the server's, never a longer one. */
 export const TIMEOUT_HEADER = "x-request-timeout-ms";
 
@@ -47,6 +53,7 @@ export function createApp(deps: AppDeps) {
     if (retry !== undefined) set.headers["retry-after"] = String(retry);
     return envelope(code, message);
   };
+  const arrivals = new WeakMap<Request, number>();
   const readyService = () => {
     const s = deps.service();
     if (!s) throw new ApiError("not_ready", "the models are still loading");
@@ -55,6 +62,11 @@ export function createApp(deps: AppDeps) {
 
   return new Elysia({ name: "classifier-service" })
     .error({ ApiError })
+    // Every answer, errors included, carries the request id (the client's, or a new one).
+    .onRequest(({ request, set }) => {
+      arrivals.set(request, performance.now());
+      set.headers["x-request-id"] = requestId(request.headers.get("x-request-id"));
+    })
     .onError(({ code, error, set, request, path }) => {
       const cause = (error as { cause?: unknown }).cause;
       const api = error instanceof ApiError ? error : cause instanceof ApiError ? cause : null;
@@ -82,11 +94,18 @@ export function createApp(deps: AppDeps) {
     })
     .post(
       "/process",
-      async ({ body, request }) => {
+      async ({ body, request, set }) => {
+        const started = arrivals.get(request) ?? performance.now();
         const service = readyService();
-        const opts = { signal: request.signal, timeoutMs: requestTimeout(request.headers.get(TIMEOUT_HEADER), deps.config.requestTimeoutMs) };
-        if (typeof body === "string") return (await service.classify([body], opts))[0];
-        return service.classify(body, opts);
+        const timings = { tokenizationMs: 0, queueMs: 0, inferenceMs: 0 };
+        const opts = { signal: request.signal, timeoutMs: requestTimeout(request.headers.get(TIMEOUT_HEADER), deps.config.requestTimeoutMs), timings };
+        const answers = await service.classify(typeof body === "string" ? [body] : body, opts);
+        // Where the time went, so a load test can split latency without server logs (TEI's headers).
+        set.headers["x-total-time"] = ms(performance.now() - started);
+        set.headers["x-tokenization-time"] = ms(timings.tokenizationMs);
+        set.headers["x-queue-time"] = ms(timings.queueMs);
+        set.headers["x-inference-time"] = ms(timings.inferenceMs);
+        return typeof body === "string" ? answers[0] : answers;
       },
       {
         parse: ({ request }) => readJsonBody(request, deps.config.maxBodyBytes, deps.config.bodyTimeoutMs),

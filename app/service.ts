@@ -36,11 +36,20 @@ export type ServiceOptions = Pick<Config, "enginesDir" | "batch" | "workersPerMo
   restartPolicy?: RestartPolicy;
 };
 
+/** Where a request's time went (ms): the timing headers. Queue and inference are the longest over the models. */
+export interface RequestTimings {
+  tokenizationMs: number;
+  queueMs: number;
+  inferenceMs: number;
+}
+
 export interface ClassifyOptions {
   /** Aborts when the client goes away: its queued rows are dropped unrun. */
   signal?: AbortSignal;
   /** Rows not yet running after this long are dropped and the request fails with deadline_exceeded. */
   timeoutMs: number;
+  /** Filled in as the request goes. */
+  timings?: RequestTimings;
 }
 
 export interface WorkerHealth {
@@ -177,16 +186,20 @@ export class ClassifierService {
     const clientGone = () => request.abort(new ApiError("client_closed", "the client closed the connection"));
     opts.signal?.addEventListener("abort", clientGone, { once: true });
     try {
+      const tokenizeStarted = performance.now();
       const rows = await this.tokenize(texts, request.signal);
+      const timing = { queueMs: 0, runMs: 0 };
+      if (opts.timings) opts.timings.tokenizationMs = performance.now() - tokenizeStarted;
       const perModel = await Promise.all(
         this.models.map((m) =>
-          Promise.all(m.batcher.submitMany(rows.get(m.family.id)!.map((row) => fitRow(row, m.maxLength, m.family.eosId)), request.signal)).catch((e) => {
+          Promise.all(m.batcher.submitMany(rows.get(m.family.id)!.map((row) => fitRow(row, m.maxLength, m.family.eosId)), request.signal, timing)).catch((e) => {
             // One model failed: the request fails, so its rows still queued for the others are dropped.
             request.abort(e);
             throw e;
           }),
         ),
       );
+      if (opts.timings) Object.assign(opts.timings, { queueMs: timing.queueMs, inferenceMs: timing.runMs });
       return texts.map((_, t) => Object.fromEntries(this.models.map((m, i) => [m.key, topLabel(perModel[i][t], m.info.labels)])));
     } catch (e) {
       const reason = request.signal.aborted ? request.signal.reason : e;

@@ -87,3 +87,24 @@ describe("GET /models", () => {
     expect(after.meanMsPerText).toBeCloseTo(after.meanMsPerBatch * (after.batches / after.rows), 9);
   });
 });
+
+describe("timing headers", () => {
+  test("/process answers with x-request-id (the client's, or a new UUID) and where the time went", async () => {
+    const mine = await postProcess(server.url, JSON.stringify("hi"), { "content-type": "application/json", "x-request-id": "trace-42.a:b" });
+    expect(mine.headers.get("x-request-id")).toBe("trace-42.a:b");
+    const made = await postProcess(server.url, JSON.stringify("hi"));
+    expect(made.headers.get("x-request-id")).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    const odd = await postProcess(server.url, JSON.stringify("hi"), { "content-type": "application/json", "x-request-id": "has spaces and ; semicolons" });
+    expect(odd.headers.get("x-request-id")).not.toBe("has spaces and ; semicolons");
+    const times = ["x-total-time", "x-tokenization-time", "x-queue-time", "x-inference-time"].map((h) => Number(made.headers.get(h)));
+    expect(times.every((t) => Number.isFinite(t) && t >= 0)).toBe(true);
+    const [total, tokenization, queue, inference] = times;
+    expect(inference).toBeGreaterThan(0);
+    for (const part of [tokenization, queue, inference]) expect(part).toBeLessThanOrEqual(total);
+  });
+
+  test("errors carry the request id too", async () => {
+    const res = await postProcess(server.url, "not json", { "content-type": "application/json", "x-request-id": "bad-body-1" });
+    expect([res.status, res.headers.get("x-request-id")]).toEqual([400, "bad-body-1"]);
+  });
+});

@@ -46,9 +46,14 @@ describe("bounded queue: shedding", () => {
     expect(server.service.counters.shed).toBe(shedBefore + 1);
     expect(cardiff.batcher.queued).toBe(3); // nothing of the shed request entered the queue
 
+    const queuedSince = performance.now();
+    await waitFor(() => performance.now() - queuedSince > 20, "the queued rows to wait a little");
+    const releasedAfter = performance.now() - queuedSince;
     release(cardiff);
     const [a, b] = await Promise.all([first, queued]);
     expect([a.status, b.status]).toEqual([200, 200]);
+    // The queued request's x-queue-time covers at least the wait the test saw.
+    expect(Number(b.headers.get("x-queue-time"))).toBeGreaterThanOrEqual(releasedAfter);
     expect(Object.keys(await a.json())).toHaveLength(5);
     expect(await b.json()).toHaveLength(3);
     expect(server.service.pendingTexts).toBe(0);

@@ -17,9 +17,16 @@ export const systemClock: Clock = {
   },
 };
 
+/** Where a request's time went in one model: the longest queue wait and run among its rows. */
+export interface RowTiming {
+  queueMs: number;
+  runMs: number;
+}
+
 interface Entry {
   row: RowRef;
   signal?: AbortSignal;
+  timing?: RowTiming;
   enqueuedAt: number;
   length: number;
   resolve: (logits: Float32Array) => void;
@@ -88,14 +95,14 @@ export class ModelBatcher {
    * `signal` aborts, those of its rows still queued leave the queue unrun, rejected with its reason;
    * rows already running finish.
    */
-  submitMany(rows: RowRef[], signal?: AbortSignal): Promise<Float32Array>[] {
+  submitMany(rows: RowRef[], signal?: AbortSignal, timing?: RowTiming): Promise<Float32Array>[] {
     if (signal?.aborted) return rows.map(() => Promise.reject(signal.reason));
     const now = this.clock.now();
     const entries: Entry[] = [];
     const answers = rows.map(
       (row) =>
         new Promise<Float32Array>((resolve, reject) => {
-          const e = { row, signal, enqueuedAt: now, length: row.length, resolve, reject };
+          const e = { row, signal, timing, enqueuedAt: now, length: row.length, resolve, reject };
           entries.push(e);
           this.queue.push(e);
         }),
@@ -166,6 +173,8 @@ export class ModelBatcher {
     this.stats.realTokens += batch.reduce((n, e) => n + e.length, 0);
     this.stats.paddedTokens += longest * batch.length;
     for (const fn of this.dispatchListeners) fn(batch.length);
+    const dispatchedAt = this.clock.now();
+    for (const e of batch) if (e.timing) e.timing.queueMs = Math.max(e.timing.queueMs, dispatchedAt - e.enqueuedAt);
     runner
       .run(batch.map((e) => e.row))
       .then(
@@ -174,6 +183,7 @@ export class ModelBatcher {
           this.stats.answeredBatches++;
           this.stats.answeredRows += batch.length;
           this.stats.last = { rows: batch.length, runMs };
+          for (const e of batch) if (e.timing) e.timing.runMs = Math.max(e.timing.runMs, runMs);
           batch.forEach((e, i) => e.resolve(logits.subarray(i * numLabels, (i + 1) * numLabels)));
         },
         (err) => batch.forEach((e) => e.reject(err)),
