@@ -1,6 +1,7 @@
 import { readdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, loadConfig } from "./config.ts";
+import { ServiceMetrics } from "./metrics.ts";
 import { createApp, listenOptions } from "./server.ts";
 import { ClassifierService } from "./service.ts";
 
@@ -30,13 +31,15 @@ if (!hasEngines && config.autoConvert) {
 }
 
 let service: ClassifierService | null = null;
-const app = createApp({ config, service: () => service, log });
+const metrics = new ServiceMetrics();
+const app = createApp({ config, service: () => service, log, metrics });
 // Listen first: liveness answers while the models load; readiness turns 200 when they are warm.
 app.listen(listenOptions(config));
 log("listening", { host: config.host, port: app.server?.port, batch: config.batch, workersPerModel: config.workersPerModel, intraOpThreads: config.intraOpThreads, providers: config.executionProviders });
 
 try {
   service = await ClassifierService.start({ ...config, log });
+  metrics.attach(service);
   log("ready", { models: service.models.map((m) => m.key), families: [...service.families.keys()] });
 } catch (e) {
   log("failed to load the models", { error: e instanceof Error ? e.message : String(e) });

@@ -3,6 +3,7 @@ import type { Config } from "./config.ts";
 import { ApiError, envelope, RETRY_AFTER, STATUS, type ErrorCode } from "./errors.ts";
 import { readJsonBody } from "./http/body.ts";
 import { processBody } from "./http/model.ts";
+import type { ServiceMetrics } from "./metrics.ts";
 import { describeModel } from "./model-info.ts";
 import type { ClassifierService } from "./service.ts";
 
@@ -11,10 +12,11 @@ export interface AppDeps {
   /** The service once its models are loaded; null while starting. */
   service: () => ClassifierService | null;
   log?: (message: string, fields?: Record<string, unknown>) => void;
+  metrics?: ServiceMetrics;
 }
 
 /** The methods each route answers; another method on a known path is 405, not 404. */
-const ROUTES: Record<string, string> = { "/process": "POST", "/tokenize": "POST", "/models": "GET", "/health/live": "GET", "/health/ready": "GET" };
+const ROUTES: Record<string, string> = { "/process": "POST", "/tokenize": "POST", "/models": "GET", "/metrics": "GET", "/health/live": "GET", "/health/ready": "GET" };
 
 /** A client's request id is echoed when it looks like one; otherwise one is made. */
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -67,6 +69,10 @@ export function createApp(deps: AppDeps) {
       arrivals.set(request, performance.now());
       set.headers["x-request-id"] = requestId(request.headers.get("x-request-id"));
     })
+    .onAfterResponse(({ request, set, path }) => {
+      const arrived = arrivals.get(request);
+      deps.metrics?.request(path, typeof set.status === "number" ? set.status : 200, arrived === undefined ? 0 : performance.now() - arrived);
+    })
     .onError(({ code, error, set, request, path }) => {
       const cause = (error as { cause?: unknown }).cause;
       const api = error instanceof ApiError ? error : cause instanceof ApiError ? cause : null;
@@ -100,6 +106,7 @@ export function createApp(deps: AppDeps) {
         const timings = { tokenizationMs: 0, queueMs: 0, inferenceMs: 0 };
         const opts = { signal: request.signal, timeoutMs: requestTimeout(request.headers.get(TIMEOUT_HEADER), deps.config.requestTimeoutMs), timings };
         const answers = await service.classify(typeof body === "string" ? [body] : body, opts);
+        deps.metrics?.phases(timings);
         // Where the time went, so a load test can split latency without server logs (TEI's headers).
         set.headers["x-total-time"] = ms(performance.now() - started);
         set.headers["x-tokenization-time"] = ms(timings.tokenizationMs);
@@ -113,6 +120,11 @@ export function createApp(deps: AppDeps) {
       },
     )
     .get("/models", () => readyService().models.map(describeModel))
+    .get("/metrics", async ({ set }) => {
+      if (!deps.metrics) throw new ApiError("not_found", "metrics are off");
+      set.headers["content-type"] = deps.metrics.registry.contentType;
+      return deps.metrics.registry.metrics();
+    })
     .post(
       "/tokenize",
       ({ body }) => {

@@ -234,6 +234,11 @@ export class ClassifierService {
     for (const w of this.workers()) w.stop();
   }
 
+  /** Every supervised worker: the models' and the tokenizers'. */
+  allWorkers() {
+    return this.workers();
+  }
+
   private workers() {
     return [...this.models.flatMap((m) => m.workers), ...(this.tokenizerPool?.workers ?? [])];
   }

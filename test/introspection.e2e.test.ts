@@ -3,7 +3,9 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { convertModels, type EngineInfo } from "../convert/pipeline.ts";
 import { tempDir, tinyManifestSources, TOKENIZER_FIXTURES } from "./helpers/fixtures.ts";
+import { sample, scrape } from "./helpers/metrics.ts";
 import { postProcess, startTestServer, type TestServer } from "./helpers/server.ts";
+import { waitFor } from "./helpers/wait.ts";
 
 // Real servers over converted checkpoints: slower than bun test's 5 s default on a 2-core machine.
 setDefaultTimeout(60_000);
@@ -106,5 +108,47 @@ describe("timing headers", () => {
   test("errors carry the request id too", async () => {
     const res = await postProcess(server.url, "not json", { "content-type": "application/json", "x-request-id": "bad-body-1" });
     expect([res.status, res.headers.get("x-request-id")]).toEqual([400, "bad-body-1"]);
+  });
+});
+
+describe("GET /metrics", () => {
+  test("counters and histograms move as known traffic says they should", async () => {
+    const before = await scrape(server.url);
+    const ok = { route: "/process", status: "200" };
+    await postProcess(server.url, JSON.stringify("one"));
+    await postProcess(server.url, JSON.stringify(["two", "three"]));
+    await postProcess(server.url, JSON.stringify("four"));
+    await postProcess(server.url, "not json");
+    // Requests are counted once their answer is written: wait for the last one to land.
+    let after = "";
+    await waitFor(async () => sample((after = await scrape(server.url)), "classifier_http_requests_total", { route: "/process", status: "400" }) === sample(before, "classifier_http_requests_total", { route: "/process", status: "400" }) + 1, "the 400 to be counted");
+    const delta = (name: string, labels: Record<string, string> = {}) => sample(after, name, labels) - sample(before, name, labels);
+
+    expect(delta("classifier_http_requests_total", ok)).toBe(3);
+    expect(delta("classifier_http_request_duration_seconds_count", { route: "/process" })).toBe(4);
+    for (const phase of ["tokenization", "queue", "inference"]) expect(delta("classifier_request_phase_duration_seconds_count", { phase })).toBe(3);
+    for (const model of KEYS) {
+      // Each request's rows leave together on an idle model: 1 + 2 + 1 rows in 3 batches, one inference each.
+      expect(delta("classifier_batch_size_sum", { model })).toBe(4);
+      expect(delta("classifier_batch_size_count", { model })).toBe(3);
+      expect(delta("classifier_inference_duration_seconds_count", { model })).toBe(3);
+      expect(delta("classifier_batch_tokens_count", { model })).toBe(3);
+      expect(sample(after, "classifier_queue_depth", { model })).toBe(0);
+      const efficiency = sample(after, "classifier_padding_efficiency_ratio", { model });
+      expect(efficiency).toBeGreaterThan(0);
+      expect(efficiency).toBeLessThanOrEqual(1);
+      expect(sample(after, "classifier_model_info", { model, provider: "cpu" })).toBe(1);
+      expect(sample(after, "classifier_model_load_seconds", { model })).toBeGreaterThan(0);
+      expect(sample(after, "classifier_worker_up", { worker: `${model}#0` })).toBe(1);
+    }
+    expect(sample(after, "classifier_pending_texts")).toBe(0);
+    expect(after).toContain("# TYPE classifier_shed_total counter");
+    expect(after).toContain("classifier_process_resident_memory_bytes");
+  });
+
+  test("unknown paths share one route label, so scanners cannot multiply the series", async () => {
+    await fetch(`${server.url}/wp-admin/${Math.random()}`);
+    await waitFor(async () => sample(await scrape(server.url), "classifier_http_requests_total", { route: "other", status: "404" }) > 0, "the 404 to be counted");
+    expect(await scrape(server.url)).not.toContain("wp-admin");
   });
 });

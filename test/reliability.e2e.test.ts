@@ -3,6 +3,7 @@ import { convertModels } from "../convert/pipeline.ts";
 import type { ServedModel } from "../app/service.ts";
 import { tempDir, tinyManifestSources } from "./helpers/fixtures.ts";
 import { postProcess, startTestServer, type TestServer } from "./helpers/server.ts";
+import { sample, scrape } from "./helpers/metrics.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 // Real servers over converted checkpoints: slower than bun test's 5 s default on a 2-core machine.
@@ -44,6 +45,7 @@ describe("bounded queue: shedding", () => {
     expect(shed.headers.get("retry-after")).toBe("1");
     expect((await shed.json()).error.code).toBe("overloaded");
     expect(server.service.counters.shed).toBe(shedBefore + 1);
+    expect(sample(await scrape(server.url), "classifier_shed_total")).toBe(shedBefore + 1);
     expect(cardiff.batcher.queued).toBe(3); // nothing of the shed request entered the queue
 
     const queuedSince = performance.now();
@@ -73,6 +75,9 @@ describe("deadlines and client aborts", () => {
     expect((await late.json()).error.code).toBe("deadline_exceeded");
     expect(cardiff.batcher.stats.cancelled).toBe(cancelledBefore + 1);
     expect(cardiff.batcher.queued).toBe(0);
+    const metrics = await scrape(server.url);
+    expect(sample(metrics, "classifier_deadline_exceeded_total")).toBe(server.service.counters.deadlineExceeded);
+    expect(sample(metrics, "classifier_deadline_exceeded_total")).toBeGreaterThan(0);
 
     release(cardiff);
     expect((await first).status).toBe(200);
@@ -151,6 +156,7 @@ describe("worker faults", () => {
     await waitFor(() => worker.up, "the worker to be restarted");
     expect(worker.restarts).toBe(1);
     expect((await fetch(`${server.url}/health/ready`)).status).toBe(200);
+    expect(sample(await scrape(server.url), "classifier_worker_restarts_total", { worker: "cardiffnlp#0" })).toBe(1);
     const after = await postProcess(server.url, json("same text before and after"));
     expect(after.status).toBe(200);
     expect(await after.json()).toEqual(before);

@@ -33,6 +33,13 @@ interface Entry {
   reject: (e: unknown) => void;
 }
 
+export interface AnsweredBatch {
+  rows: number;
+  realTokens: number;
+  paddedTokens: number;
+  runMs: number;
+}
+
 export interface BatcherStats {
   batches: number;
   rows: number;
@@ -84,6 +91,13 @@ export class ModelBatcher {
   /** Called each time a batch leaves for a worker (metrics, and tests that need to know a batch is running). */
   onDispatch(fn: (rows: number) => void) {
     this.dispatchListeners.push(fn);
+  }
+
+  private readonly answeredListeners: ((b: AnsweredBatch) => void)[] = [];
+
+  /** Called each time a batch is answered (metrics). */
+  onAnswered(fn: (b: AnsweredBatch) => void) {
+    this.answeredListeners.push(fn);
   }
 
   submit(row: RowRef, signal?: AbortSignal): Promise<Float32Array> {
@@ -168,9 +182,10 @@ export class ModelBatcher {
     const runner = this.free.splice(up >= 0 ? up : this.free.length - 1, 1)[0];
     this.inFlight++;
     const longest = Math.max(...batch.map((e) => e.length));
+    const realTokens = batch.reduce((n, e) => n + e.length, 0);
     this.stats.batches++;
     this.stats.rows += batch.length;
-    this.stats.realTokens += batch.reduce((n, e) => n + e.length, 0);
+    this.stats.realTokens += realTokens;
     this.stats.paddedTokens += longest * batch.length;
     for (const fn of this.dispatchListeners) fn(batch.length);
     const dispatchedAt = this.clock.now();
@@ -184,6 +199,7 @@ export class ModelBatcher {
           this.stats.answeredRows += batch.length;
           this.stats.last = { rows: batch.length, runMs };
           for (const e of batch) if (e.timing) e.timing.runMs = Math.max(e.timing.runMs, runMs);
+          for (const fn of this.answeredListeners) fn({ rows: batch.length, realTokens, paddedTokens: longest * batch.length, runMs });
           batch.forEach((e, i) => e.resolve(logits.subarray(i * numLabels, (i + 1) * numLabels)));
         },
         (err) => batch.forEach((e) => e.reject(err)),

@@ -1,4 +1,5 @@
 import { loadConfig, type Config } from "../../app/config.ts";
+import { ServiceMetrics } from "../../app/metrics.ts";
 import { createApp, listenOptions } from "../../app/server.ts";
 import { ClassifierService, type ServiceOptions } from "../../app/service.ts";
 
@@ -12,7 +13,9 @@ export interface TestServer {
 export async function startTestServer(enginesDir: string, env: Record<string, string> = {}, extra: Pick<ServiceOptions, "faultHooks" | "restartPolicy"> = {}): Promise<TestServer> {
   const config: Config = loadConfig({ ENGINES_DIR: enginesDir, INTRA_OP_THREADS: "1", ...env });
   const service = await ClassifierService.start({ ...config, ...extra });
-  const app = createApp({ config, service: () => service });
+  const metrics = new ServiceMetrics();
+  metrics.attach(service);
+  const app = createApp({ config, service: () => service, metrics });
   app.listen(listenOptions({ ...config, host: "127.0.0.1", port: 0 }));
   return {
     url: `http://127.0.0.1:${app.server!.port}`,

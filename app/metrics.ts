@@ -1,0 +1,156 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { ClassifierService, RequestTimings } from "./service.ts";
+
+const PREFIX = "classifier_";
+const seconds = (ms: number) => ms / 1000;
+
+/** Known routes keep their path as a label; anything else is one label, so a scanner cannot blow up the series count. */
+const ROUTE_LABELS = new Set(["/process", "/tokenize", "/models", "/metrics", "/health/live", "/health/ready", "/openapi", "/docs"]);
+export const routeLabel = (path: string) => (ROUTE_LABELS.has(path) ? path : "other");
+
+/**
+ * Prometheus metrics (prom-client), names prefixed and with units. Events (requests, batches) are
+ * observed as they happen; state (queues, workers, the service's counters) is read at scrape time.
+ */
+export class ServiceMetrics {
+  readonly registry = new Registry();
+  private service: ClassifierService | null = null;
+
+  private readonly requests = new Counter({ name: `${PREFIX}http_requests_total`, help: "HTTP requests answered, by route and status", labelNames: ["route", "status"], registers: [this.registry] });
+  private readonly requestDuration = new Histogram({
+    name: `${PREFIX}http_request_duration_seconds`,
+    help: "Time from arrival to answer, by route",
+    labelNames: ["route"],
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  private readonly phase = new Histogram({
+    name: `${PREFIX}request_phase_duration_seconds`,
+    help: "Per /process request: tokenization, queue wait and inference (the longest among the models)",
+    labelNames: ["phase"],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  private readonly inference = new Histogram({
+    name: `${PREFIX}inference_duration_seconds`,
+    help: "Per batch: time in the model's worker (padding + onnxruntime)",
+    labelNames: ["model"],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  private readonly batchSize = new Histogram({ name: `${PREFIX}batch_size`, help: "Rows per batch", labelNames: ["model"], buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers: [this.registry] });
+  private readonly batchTokens = new Histogram({
+    name: `${PREFIX}batch_tokens`,
+    help: "Padded tokens per batch (longest row × rows)",
+    labelNames: ["model"],
+    buckets: [16, 64, 256, 1024, 4096, 16384, 65536],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
+    const self = this;
+    const each = <T>(fn: (s: ClassifierService) => T[]) => (self.service ? fn(self.service) : []);
+    new Gauge({
+      name: `${PREFIX}queue_depth`,
+      help: "Rows waiting for a batch, by model",
+      labelNames: ["model"],
+      registers: [this.registry],
+      collect() {
+        for (const m of each((s) => s.models)) this.set({ model: m.key }, m.batcher.queued);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}pending_texts`,
+      help: "Texts accepted and not yet answered (bounded by MAX_QUEUED_TEXTS)",
+      registers: [this.registry],
+      collect() {
+        this.set(self.service?.pendingTexts ?? 0);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}padding_efficiency_ratio`,
+      help: "Real tokens ÷ padded tokens over all batches so far, by model",
+      labelNames: ["model"],
+      registers: [this.registry],
+      collect() {
+        for (const m of each((s) => s.models)) if (m.batcher.stats.paddedTokens) this.set({ model: m.key }, m.batcher.stats.realTokens / m.batcher.stats.paddedTokens);
+      },
+    });
+    // The service keeps these counts; each scrape reports them as they stand (they only grow).
+    const mirrored = (name: string, help: string, read: (s: ClassifierService) => number) =>
+      new Counter({
+        name: `${PREFIX}${name}`,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          if (self.service) this.inc(read(self.service));
+        },
+      });
+    mirrored("shed_total", "Requests refused with 503 overloaded (queue full)", (s) => s.counters.shed);
+    mirrored("deadline_exceeded_total", "Requests answered 504 deadline_exceeded", (s) => s.counters.deadlineExceeded);
+    mirrored("client_closed_total", "Requests whose client left before the answer", (s) => s.counters.clientClosed);
+    mirrored("cancelled_rows_total", "Queued rows removed unrun (deadline, client gone, another model failed)", (s) => s.models.reduce((n, m) => n + m.batcher.stats.cancelled, 0));
+    new Counter({
+      name: `${PREFIX}worker_restarts_total`,
+      help: "Restarts of each worker after it died",
+      labelNames: ["worker"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const w of each((s) => s.allWorkers())) this.inc({ worker: w.name }, w.restarts);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}worker_up`,
+      help: "1 while a worker is up, 0 while it starts or restarts",
+      labelNames: ["worker"],
+      registers: [this.registry],
+      collect() {
+        for (const w of each((s) => s.allWorkers())) this.set({ worker: w.name }, w.up ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}model_load_seconds`,
+      help: "Time to load and warm up each model",
+      labelNames: ["model"],
+      registers: [this.registry],
+      collect() {
+        for (const m of each((s) => s.models)) this.set({ model: m.key }, seconds(m.loadMs));
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}model_info`,
+      help: "1 per served model, with its execution provider, tokenizer family and source",
+      labelNames: ["model", "provider", "family", "hub_id", "revision"],
+      registers: [this.registry],
+      collect() {
+        for (const m of each((s) => s.models)) this.set({ model: m.key, provider: m.provider, family: m.family.id, hub_id: m.info.source.hubId ?? "", revision: m.info.source.commit ?? m.info.source.revision ?? "" }, 1);
+      },
+    });
+  }
+
+  /** Starts observing a loaded service's batches. */
+  attach(service: ClassifierService) {
+    this.service = service;
+    for (const m of service.models)
+      m.batcher.onAnswered((b) => {
+        this.inference.observe({ model: m.key }, seconds(b.runMs));
+        this.batchSize.observe({ model: m.key }, b.rows);
+        this.batchTokens.observe({ model: m.key }, b.paddedTokens);
+      });
+  }
+
+  request(path: string, status: number, durationMs: number) {
+    const route = routeLabel(path);
+    this.requests.inc({ route, status: String(status) });
+    this.requestDuration.observe({ route }, seconds(durationMs));
+  }
+
+  phases(t: RequestTimings) {
+    this.phase.observe({ phase: "tokenization" }, seconds(t.tokenizationMs));
+    this.phase.observe({ phase: "queue" }, seconds(t.queueMs));
+    this.phase.observe({ phase: "inference" }, seconds(t.inferenceMs));
+  }
+}
