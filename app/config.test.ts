@@ -19,6 +19,11 @@ describe("loadConfig", () => {
     expect(c.executionProviders).toEqual(["tensorrt", "cuda"]);
   });
 
+  test("logging: info, every request, no texts by default; each can be changed", () => {
+    expect(loadConfig({}).logging).toEqual({ level: "info", sample: 1, texts: false });
+    expect(loadConfig({ LOG_LEVEL: "debug", LOG_SAMPLE: "0.1", LOG_TEXTS: "true" }).logging).toEqual({ level: "debug", sample: 0.1, texts: true });
+  });
+
   test("reliability knobs: bounded queue, deadlines, slow-client and drain timeouts, tokenizer workers", () => {
     expect(loadConfig({})).toMatchObject({ maxQueuedTexts: 1024, requestTimeoutMs: 30_000, bodyTimeoutMs: 10_000, idleTimeoutS: 65, drainTimeoutMs: 25_000, tokenizerWorkers: 1, inlineTokenizeChars: 4096 });
     const c = loadConfig({ MAX_QUEUED_TEXTS: "8", MAX_TEXTS_PER_REQUEST: "8", REQUEST_TIMEOUT_MS: "500", BODY_TIMEOUT_MS: "200", IDLE_TIMEOUT_S: "5", DRAIN_TIMEOUT_MS: "0", TOKENIZER_WORKERS: "0", INLINE_TOKENIZE_CHARS: "0" });
@@ -37,6 +42,9 @@ describe("loadConfig", () => {
     [{ IDLE_TIMEOUT_S: "300" }, "IDLE_TIMEOUT_S"],
     [{ IDLE_TIMEOUT_S: "10", BODY_TIMEOUT_MS: "6001" }, "BODY_TIMEOUT_MS"],
     [{ TOKENIZER_WORKERS: "-1" }, "TOKENIZER_WORKERS"],
+    [{ LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+    [{ LOG_SAMPLE: "1.5" }, "LOG_SAMPLE"],
+    [{ LOG_SAMPLE: "half" }, "LOG_SAMPLE"],
   ];
   for (const [env, variable] of bad)
     test(`an invalid ${variable} is refused, naming the variable`, () => {

@@ -23,6 +23,7 @@ export interface Config {
   drainTimeoutMs: number;
   tokenizerWorkers: number;
   inlineTokenizeChars: number;
+  logging: { level: string; sample: number; texts: boolean };
 }
 
 export type ExecutionProvider = "cpu" | "cuda" | "tensorrt";
@@ -56,6 +57,21 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   if (/^(1|true|yes|on)$/i.test(raw)) return true;
   if (/^(0|false|no|off)$/i.test(raw)) return false;
   throw new ConfigError(name, `expected true or false, got "${raw}"`);
+}
+
+function fraction(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const v = Number(raw);
+  if (!/^\s*[\d.]+\s*$/.test(raw) || !(v >= 0 && v <= 1)) throw new ConfigError(name, `expected a number from 0 to 1, got "${raw}"`);
+  return v;
+}
+
+function oneOf(env: Env, name: string, fallback: string, allowed: string[]): string {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!allowed.includes(raw)) throw new ConfigError(name, `expected one of ${allowed.join(", ")}, got "${raw}"`);
+  return raw;
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -123,5 +139,13 @@ export function loadConfig(env: Env = process.env): Config {
     // INLINE_TOKENIZE_CHARS: requests with at most this many characters in all are tokenized on the
     // HTTP thread (cheaper than a hop to a worker; about 1 ms per 1000 characters).
     inlineTokenizeChars: int(env, "INLINE_TOKENIZE_CHARS", 4096, 0),
+    logging: {
+      // LOG_LEVEL: pino level (trace, debug, info, warn, error, fatal, silent).
+      level: oneOf(env, "LOG_LEVEL", "info", ["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
+      // LOG_SAMPLE: the share of successful requests logged (one line each); errors are always logged.
+      sample: fraction(env, "LOG_SAMPLE", 1),
+      // LOG_TEXTS: also log the texts of each request. Off by default: texts are users' data.
+      texts: bool(env, "LOG_TEXTS", false),
+    },
   };
 }

@@ -1,11 +1,10 @@
 import { readdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, loadConfig } from "./config.ts";
+import { createLogger, logFn } from "./log.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import { createApp, listenOptions } from "./server.ts";
 import { ClassifierService } from "./service.ts";
-
-const log = (message: string, fields: Record<string, unknown> = {}) => console.log(JSON.stringify({ time: new Date().toISOString(), message, ...fields }));
 
 let config;
 try {
@@ -17,6 +16,9 @@ try {
   }
   throw e;
 }
+
+const logger = createLogger(config.logging.level);
+const log = logFn(logger);
 
 const hasEngines = existsSync(join(config.enginesDir, "index.json"));
 if (!hasEngines && config.autoConvert) {
@@ -32,15 +34,20 @@ if (!hasEngines && config.autoConvert) {
 
 let service: ClassifierService | null = null;
 const metrics = new ServiceMetrics();
-const app = createApp({ config, service: () => service, log, metrics });
+const app = createApp({ config, service: () => service, logger, metrics });
 // Listen first: liveness answers while the models load; readiness turns 200 when they are warm.
 app.listen(listenOptions(config));
-log("listening", { host: config.host, port: app.server?.port, batch: config.batch, workersPerModel: config.workersPerModel, intraOpThreads: config.intraOpThreads, providers: config.executionProviders });
+// The settings in force, once, so an operator can tell from the logs what this instance runs with.
+const { host, enginesDir, batch, workersPerModel, intraOpThreads, executionProviders, maxQueuedTexts, requestTimeoutMs, drainTimeoutMs, tokenizerWorkers, logging } = config;
+log("listening", { host, port: app.server?.port, enginesDir, batch, workersPerModel, intraOpThreads, providers: executionProviders, maxQueuedTexts, requestTimeoutMs, drainTimeoutMs, tokenizerWorkers, logSample: logging.sample, logTexts: logging.texts });
 
 try {
   service = await ClassifierService.start({ ...config, log });
   metrics.attach(service);
-  log("ready", { models: service.models.map((m) => m.key), families: [...service.families.keys()] });
+  log("ready", {
+    models: service.models.map((m) => ({ key: m.key, hubId: m.info.source.hubId, revision: m.info.source.commit ?? m.info.source.revision, provider: m.provider, family: m.family.id, loadMs: Math.round(m.loadMs) })),
+    families: [...service.families.keys()],
+  });
 } catch (e) {
   log("failed to load the models", { error: e instanceof Error ? e.message : String(e) });
   process.exit(1);

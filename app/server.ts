@@ -5,14 +5,21 @@ import { readJsonBody } from "./http/body.ts";
 import { processBody } from "./http/model.ts";
 import type { ServiceMetrics } from "./metrics.ts";
 import { describeModel } from "./model-info.ts";
-import type { ClassifierService } from "./service.ts";
+import type { Logger } from "./log.ts";
+import type { ClassifierService, RequestTimings } from "./service.ts";
 
 export interface AppDeps {
-  config: Pick<Config, "maxBodyBytes" | "maxTextsPerRequest" | "requestTimeoutMs" | "bodyTimeoutMs">;
+  config: Pick<Config, "maxBodyBytes" | "maxTextsPerRequest" | "requestTimeoutMs" | "bodyTimeoutMs"> & Partial<Pick<Config, "logging">>;
   /** The service once its models are loaded; null while starting. */
   service: () => ClassifierService | null;
-  log?: (message: string, fields?: Record<string, unknown>) => void;
+  logger?: Logger;
   metrics?: ServiceMetrics;
+}
+
+/** What a request's log line says beyond status and time. */
+interface RequestNotes {
+  texts?: string[];
+  timings?: RequestTimings;
 }
 
 /** The methods each route answers; another method on a known path is 405, not 404. */
@@ -23,6 +30,7 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
 export const requestId = (header: string | null) => (header && REQUEST_ID.test(header) ? header : crypto.randomUUID());
 
 const ms = (v: number) => v.toFixed(2);
+const round = (v: number) => Math.round(v * 100) / 100;
 
 /** A client may ask for a shorter deadline than the server's, never a longer one. */
 export const TIMEOUT_HEADER = "x-request-timeout-ms";
@@ -48,7 +56,9 @@ export function listenOptions(config: Pick<Config, "host" | "port" | "idleTimeou
 
 /** The HTTP app, without listening: what tests and index.ts use. */
 export function createApp(deps: AppDeps) {
-  const log = deps.log ?? (() => {});
+  const logger = deps.logger;
+  const logConfig = deps.config.logging ?? { level: "info", sample: 1, texts: false };
+  const notes = new WeakMap<Request, RequestNotes>();
   const fail = (set: { status?: number | string; headers: Record<string, string | number> }, code: ErrorCode, message: string) => {
     set.status = STATUS[code];
     const retry = RETRY_AFTER[code];
@@ -71,7 +81,24 @@ export function createApp(deps: AppDeps) {
     })
     .onAfterResponse(({ request, set, path }) => {
       const arrived = arrivals.get(request);
-      deps.metrics?.request(path, typeof set.status === "number" ? set.status : 200, arrived === undefined ? 0 : performance.now() - arrived);
+      const status = typeof set.status === "number" ? set.status : 200;
+      const totalMs = arrived === undefined ? 0 : performance.now() - arrived;
+      deps.metrics?.request(path, status, totalMs);
+      // One line per request: every error, and a sample of the rest. Texts only when asked for.
+      if (!logger || (status < 400 && Math.random() >= logConfig.sample)) return;
+      const n = notes.get(request);
+      const fields = {
+        requestId: set.headers["x-request-id"],
+        method: request.method,
+        path: path.slice(0, 200),
+        status,
+        totalMs: round(totalMs),
+        ...(n?.timings && { tokenizationMs: round(n.timings.tokenizationMs), queueMs: round(n.timings.queueMs), inferenceMs: round(n.timings.inferenceMs) }),
+        ...(n?.texts && { texts: n.texts.length }),
+        ...(n?.texts && logConfig.texts && { text: n.texts }),
+      };
+      if (status >= 500) logger.error(fields, "request");
+      else logger.info(fields, "request");
     })
     .onError(({ code, error, set, request, path }) => {
       const cause = (error as { cause?: unknown }).cause;
@@ -87,7 +114,7 @@ export function createApp(deps: AppDeps) {
         }
         return fail(set, "not_found", "no such route");
       }
-      log("unhandled error", { code, error: error instanceof Error ? error.message : String(error) });
+      logger?.error({ code, error: error instanceof Error ? error.message : String(error) }, "unhandled error");
       return fail(set, "internal", "internal error");
     })
     .get("/health/live", () => ({ status: "live" }))
@@ -104,8 +131,10 @@ export function createApp(deps: AppDeps) {
         const started = arrivals.get(request) ?? performance.now();
         const service = readyService();
         const timings = { tokenizationMs: 0, queueMs: 0, inferenceMs: 0 };
+        const texts = typeof body === "string" ? [body] : body;
+        notes.set(request, { texts, timings });
         const opts = { signal: request.signal, timeoutMs: requestTimeout(request.headers.get(TIMEOUT_HEADER), deps.config.requestTimeoutMs), timings };
-        const answers = await service.classify(typeof body === "string" ? [body] : body, opts);
+        const answers = await service.classify(texts, opts);
         deps.metrics?.phases(timings);
         // Where the time went, so a load test can split latency without server logs (TEI's headers).
         set.headers["x-total-time"] = ms(performance.now() - started);

@@ -3,6 +3,8 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { convertModels, type EngineInfo } from "../convert/pipeline.ts";
 import { tempDir, tinyManifestSources, TOKENIZER_FIXTURES } from "./helpers/fixtures.ts";
+import { createLogger } from "../app/log.ts";
+import { createApp } from "../app/server.ts";
 import { sample, scrape } from "./helpers/metrics.ts";
 import { postProcess, startTestServer, type TestServer } from "./helpers/server.ts";
 import { waitFor } from "./helpers/wait.ts";
@@ -150,5 +152,43 @@ describe("GET /metrics", () => {
     await fetch(`${server.url}/wp-admin/${Math.random()}`);
     await waitFor(async () => sample(await scrape(server.url), "classifier_http_requests_total", { route: "other", status: "404" }) > 0, "the 404 to be counted");
     expect(await scrape(server.url)).not.toContain("wp-admin");
+  });
+});
+
+describe("request logs (pino)", () => {
+  /** The same service behind an app whose logger writes into an array; requests go through app.handle. */
+  function loggedApp(logging: { level: string; sample: number; texts: boolean }) {
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger("info", { write: (s: string) => void lines.push(JSON.parse(s)) });
+    const config = { maxBodyBytes: 65536, maxTextsPerRequest: 16, requestTimeoutMs: 30_000, bodyTimeoutMs: 10_000, logging };
+    const app = createApp({ config, service: () => server.service, logger });
+    const send = async (body: string, id: string) => {
+      const res = await app.handle(new Request("http://local/process", { method: "POST", body, headers: { "content-type": "application/json", "x-request-id": id } }));
+      await res.text();
+      await waitFor(() => lines.some((l) => l.requestId === id) || lines.length > 1000, `the log line of ${id}`, 2000).catch(() => {});
+      return lines.filter((l) => l.requestId === id);
+    };
+    return { send, lines };
+  }
+
+  test("one info line per request with the request id, status and timings, and no text by default", async () => {
+    const { send, lines } = loggedApp({ level: "info", sample: 1, texts: false });
+    const [line] = await send(JSON.stringify("a private sentence"), "log-1");
+    expect(line).toMatchObject({ level: "info", message: "request", requestId: "log-1", method: "POST", path: "/process", status: 200, texts: 1 });
+    for (const key of ["time", "totalMs", "tokenizationMs", "queueMs", "inferenceMs"]) expect(line).toHaveProperty(key);
+    expect(JSON.stringify(lines)).not.toContain("a private sentence");
+  });
+
+  test("texts are logged only when LOG_TEXTS asks for them", async () => {
+    const { send } = loggedApp({ level: "info", sample: 1, texts: true });
+    const [line] = await send(JSON.stringify(["first", "second"]), "log-2");
+    expect(line.text).toEqual(["first", "second"]);
+  });
+
+  test("LOG_SAMPLE=0 logs no successful request but still every error", async () => {
+    const { send } = loggedApp({ level: "info", sample: 0, texts: false });
+    expect(await send(JSON.stringify("fine"), "log-3")).toEqual([]);
+    const [bad] = await send("not json", "log-4");
+    expect(bad).toMatchObject({ requestId: "log-4", status: 400 });
   });
 });
