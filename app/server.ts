@@ -1,8 +1,9 @@
+import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
 import type { Config } from "./config.ts";
 import { ApiError, envelope, RETRY_AFTER, STATUS, type ErrorCode } from "./errors.ts";
 import { readJsonBody } from "./http/body.ts";
-import { processBody } from "./http/model.ts";
+import { Health, ModelsAnswer, processBody, ProcessAnswer, responses, TokenizeAnswer } from "./http/model.ts";
 import type { ServiceMetrics } from "./metrics.ts";
 import { describeModel } from "./model-info.ts";
 import type { Logger } from "./log.ts";
@@ -23,7 +24,7 @@ interface RequestNotes {
 }
 
 /** The methods each route answers; another method on a known path is 405, not 404. */
-const ROUTES: Record<string, string> = { "/process": "POST", "/tokenize": "POST", "/models": "GET", "/metrics": "GET", "/health/live": "GET", "/health/ready": "GET" };
+const ROUTES: Record<string, string> = { "/process": "POST", "/tokenize": "POST", "/models": "GET", "/metrics": "GET", "/health/live": "GET", "/health/ready": "GET", "/openapi": "GET", "/docs": "GET" };
 
 /** A client's request id is echoed when it looks like one; otherwise one is made. */
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -66,6 +67,11 @@ export function createApp(deps: AppDeps) {
     return envelope(code, message);
   };
   const arrivals = new WeakMap<Request, number>();
+  const textsBody = processBody(deps.config.maxTextsPerRequest);
+  // Our reader always answers (a value or an ApiError), so the "json" after it never runs: it is
+  // there to tell the OpenAPI generator the body is application/json.
+  const jsonBody = [({ request }: { request: Request }) => readJsonBody(request, deps.config.maxBodyBytes, deps.config.bodyTimeoutMs), "json" as const];
+  const bodyErrors = ["invalid_json", "invalid_input", "payload_too_large", "unsupported_media_type", "request_timeout"] as const;
   const readyService = () => {
     const s = deps.service();
     if (!s) throw new ApiError("not_ready", "the models are still loading");
@@ -73,6 +79,18 @@ export function createApp(deps: AppDeps) {
   };
 
   return new Elysia({ name: "classifier-service" })
+    .use(
+      openapi({
+        // The JSON document at /openapi (what client generators fetch), a Scalar page at /docs.
+        path: "/docs",
+        specPath: "/openapi",
+        exclude: { paths: ["/docs", "/openapi"] },
+        documentation: {
+          info: { title: "Text classifiers service", version: "0.1.0", description: "Five Hugging Face text classifiers behind one endpoint: a text in, each model's top label and score out." },
+          tags: [{ name: "classify" }, { name: "debug" }, { name: "operations" }],
+        },
+      }),
+    )
     .error({ ApiError })
     // Every answer, errors included, carries the request id (the client's, or a new one).
     .onRequest(({ request, set }) => {
@@ -117,13 +135,19 @@ export function createApp(deps: AppDeps) {
       logger?.error({ code, error: error instanceof Error ? error.message : String(error) }, "unhandled error");
       return fail(set, "internal", "internal error");
     })
-    .get("/health/live", () => ({ status: "live" }))
+    .get("/health/live", () => ({ status: "live" }), { detail: { tags: ["operations"], summary: "Liveness: 200 while the process runs", responses: responses(Health, "live", []) } })
     .get("/health/ready", ({ set }) => {
       const s = deps.service();
       const details = s?.health() ?? { pendingTexts: 0, models: [], tokenizers: [] };
       const status = !s ? "loading" : s.draining ? "draining" : s.isReady() ? "ready" : "degraded";
       if (status !== "ready") set.status = 503;
       return { status, ...details };
+    }, {
+      detail: {
+        tags: ["operations"],
+        summary: "Readiness: 200 when every model is warm and every worker up; 503 loading, degraded or draining",
+        responses: { ...responses(Health, "ready", []), 503: { description: "loading, degraded or draining", content: { "application/json": { schema: Health } } } },
+      },
     })
     .post(
       "/process",
@@ -144,16 +168,23 @@ export function createApp(deps: AppDeps) {
         return typeof body === "string" ? answers[0] : answers;
       },
       {
-        parse: ({ request }) => readJsonBody(request, deps.config.maxBodyBytes, deps.config.bodyTimeoutMs),
-        body: processBody(deps.config.maxTextsPerRequest),
+        parse: jsonBody,
+        body: textsBody,
+        detail: {
+          tags: ["classify"],
+          summary: "Classify a text (or an array of texts) with every model",
+          responses: responses(ProcessAnswer, "every model's label and score", [...bodyErrors, "invalid_header", "not_ready", "overloaded", "shutting_down", "inference_unavailable", "deadline_exceeded", "inference_failed"]),
+        },
       },
     )
-    .get("/models", () => readyService().models.map(describeModel))
+    .get("/models", () => readyService().models.map(describeModel), {
+      detail: { tags: ["debug"], summary: "What is served: sources, labels, providers, proof, sizes, inference times", responses: responses(ModelsAnswer, "one entry per model", ["not_ready"]) },
+    })
     .get("/metrics", async ({ set }) => {
       if (!deps.metrics) throw new ApiError("not_found", "metrics are off");
       set.headers["content-type"] = deps.metrics.registry.contentType;
       return deps.metrics.registry.metrics();
-    })
+    }, { detail: { tags: ["operations"], summary: "Prometheus metrics (text exposition format)", responses: { 200: { description: "metrics", content: { "text/plain": { schema: { type: "string" } } } } } } })
     .post(
       "/tokenize",
       ({ body }) => {
@@ -161,8 +192,13 @@ export function createApp(deps: AppDeps) {
         return typeof body === "string" ? service.tokenization(body) : body.map((t) => service.tokenization(t));
       },
       {
-        parse: ({ request }) => readJsonBody(request, deps.config.maxBodyBytes, deps.config.bodyTimeoutMs),
-        body: processBody(deps.config.maxTextsPerRequest),
+        parse: jsonBody,
+        body: textsBody,
+        detail: {
+          tags: ["debug"],
+          summary: "The ids and tokens each tokenizer family makes of a text, as the models see them",
+          responses: responses(TokenizeAnswer, "per family: models, ids, tokens", [...bodyErrors, "not_ready"]),
+        },
       },
     );
 }
