@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { ClassifierService, RequestTimings } from "./service.ts";
+import type { ClassifierService, RequestTimings, ServedModel } from "./service.ts";
 
 const PREFIX = "classifier_";
 const seconds = (ms: number) => ms / 1000;
@@ -51,15 +51,21 @@ export class ServiceMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
     const self = this;
     const each = <T>(fn: (s: ClassifierService) => T[]) => (self.service ? fn(self.service) : []);
-    new Gauge({
-      name: `${PREFIX}queue_depth`,
-      help: "Rows waiting for a batch, by model",
-      labelNames: ["model"],
-      registers: [this.registry],
-      collect() {
-        for (const m of each((s) => s.models)) this.set({ model: m.key }, m.batcher.queued);
-      },
-    });
+    // Per-model state, read at scrape time; `undefined` leaves the model out (nothing to report yet).
+    const perModel = (name: string, help: string, read: (m: ServedModel) => number | undefined) =>
+      new Gauge({
+        name: `${PREFIX}${name}`,
+        help,
+        labelNames: ["model"],
+        registers: [this.registry],
+        collect() {
+          for (const m of each((s) => s.models)) {
+            const v = read(m);
+            if (v !== undefined) this.set({ model: m.key }, v);
+          }
+        },
+      });
+    perModel("queue_depth", "Rows waiting for a batch, by model", (m) => m.batcher.queued);
     new Gauge({
       name: `${PREFIX}pending_texts`,
       help: "Texts accepted and not yet answered (bounded by MAX_QUEUED_TEXTS)",
@@ -68,15 +74,8 @@ export class ServiceMetrics {
         this.set(self.service?.pendingTexts ?? 0);
       },
     });
-    new Gauge({
-      name: `${PREFIX}padding_efficiency_ratio`,
-      help: "Real tokens ÷ padded tokens over all batches so far, by model",
-      labelNames: ["model"],
-      registers: [this.registry],
-      collect() {
-        for (const m of each((s) => s.models)) if (m.batcher.stats.paddedTokens) this.set({ model: m.key }, m.batcher.stats.realTokens / m.batcher.stats.paddedTokens);
-      },
-    });
+    perModel("padding_efficiency_ratio", "Real tokens ÷ padded tokens over all batches so far, by model", ({ batcher: { stats } }) => (stats.paddedTokens ? stats.realTokens / stats.paddedTokens : undefined));
+    perModel("model_load_seconds", "Time to load and warm up each model", (m) => seconds(m.loadMs));
     // The service keeps these counts; each scrape reports them as they stand (they only grow).
     const mirrored = (name: string, help: string, read: (s: ClassifierService) => number) =>
       new Counter({
@@ -109,15 +108,6 @@ export class ServiceMetrics {
       registers: [this.registry],
       collect() {
         for (const w of each((s) => s.allWorkers())) this.set({ worker: w.name }, w.up ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: `${PREFIX}model_load_seconds`,
-      help: "Time to load and warm up each model",
-      labelNames: ["model"],
-      registers: [this.registry],
-      collect() {
-        for (const m of each((s) => s.models)) this.set({ model: m.key }, seconds(m.loadMs));
       },
     });
     new Gauge({

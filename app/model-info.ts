@@ -1,4 +1,4 @@
-import type { ServedModel } from "./service.ts";
+import { workerHealth, type ServedModel } from "./service.ts";
 
 /**
  * GET /models: what is served, where it came from, and the figures deployments are compared by.
@@ -18,7 +18,7 @@ export function describeModel(m: ServedModel) {
     family: m.family.id,
     maxLength: m.maxLength,
     provider: m.provider,
-    workers: m.workers.map((w) => ({ name: w.name, state: w.state, restarts: w.restarts })),
+    workers: m.workers.map(workerHealth),
     loadMs: Math.round(m.loadMs),
     engine: { converterVersion: info.converterVersion, convertedAt: info.convertedAt, onnx: { ...info.onnx } },
     weightProof: { tensors: info.weights.length, identical: proven, allIdentical: proven === info.weights.length, dtype: [...new Set(info.weights.map((w) => w.dtype))] },

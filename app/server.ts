@@ -17,8 +17,9 @@ export interface AppDeps {
   metrics?: ServiceMetrics;
 }
 
-/** What a request's log line says beyond status and time. */
+/** What is known of a request while it runs: for its timing headers, metrics and log line. */
 interface RequestNotes {
+  arrivedAt: number;
   texts?: string[];
   timings?: RequestTimings;
 }
@@ -66,7 +67,6 @@ export function createApp(deps: AppDeps) {
     if (retry !== undefined) set.headers["retry-after"] = String(retry);
     return envelope(code, message);
   };
-  const arrivals = new WeakMap<Request, number>();
   const textsBody = processBody(deps.config.maxTextsPerRequest);
   // Our reader always answers (a value or an ApiError), so the "json" after it never runs: it is
   // there to tell the OpenAPI generator the body is application/json.
@@ -94,17 +94,16 @@ export function createApp(deps: AppDeps) {
     .error({ ApiError })
     // Every answer, errors included, carries the request id (the client's, or a new one).
     .onRequest(({ request, set }) => {
-      arrivals.set(request, performance.now());
+      notes.set(request, { arrivedAt: performance.now() });
       set.headers["x-request-id"] = requestId(request.headers.get("x-request-id"));
     })
     .onAfterResponse(({ request, set, path }) => {
-      const arrived = arrivals.get(request);
+      const n = notes.get(request);
       const status = typeof set.status === "number" ? set.status : 200;
-      const totalMs = arrived === undefined ? 0 : performance.now() - arrived;
+      const totalMs = n ? performance.now() - n.arrivedAt : 0;
       deps.metrics?.request(path, status, totalMs);
       // One line per request: every error, and a sample of the rest. Texts only when asked for.
       if (!logger || (status < 400 && Math.random() >= logConfig.sample)) return;
-      const n = notes.get(request);
       const fields = {
         requestId: set.headers["x-request-id"],
         method: request.method,
@@ -152,11 +151,11 @@ export function createApp(deps: AppDeps) {
     .post(
       "/process",
       async ({ body, request, set }) => {
-        const started = arrivals.get(request) ?? performance.now();
+        const started = notes.get(request)?.arrivedAt ?? performance.now();
         const service = readyService();
         const timings = { tokenizationMs: 0, queueMs: 0, inferenceMs: 0 };
         const texts = typeof body === "string" ? [body] : body;
-        notes.set(request, { texts, timings });
+        notes.set(request, { arrivedAt: started, texts, timings });
         const opts = { signal: request.signal, timeoutMs: requestTimeout(request.headers.get(TIMEOUT_HEADER), deps.config.requestTimeoutMs), timings };
         const answers = await service.classify(texts, opts);
         deps.metrics?.phases(timings);

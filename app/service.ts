@@ -139,7 +139,7 @@ export class ClassifierService {
 
   /** Ready: accepting, and every worker up (a restarting worker makes the instance unready until it is back). */
   isReady(): boolean {
-    return this.state === "ready" && this.workers().every((w) => w.up);
+    return this.state === "ready" && this.allWorkers().every((w) => w.up);
   }
 
   get draining(): boolean {
@@ -231,15 +231,11 @@ export class ClassifierService {
 
   async stop() {
     this.state = "stopped";
-    for (const w of this.workers()) w.stop();
+    for (const w of this.allWorkers()) w.stop();
   }
 
   /** Every supervised worker: the models' and the tokenizers'. */
   allWorkers() {
-    return this.workers();
-  }
-
-  private workers() {
     return [...this.models.flatMap((m) => m.workers), ...(this.tokenizerPool?.workers ?? [])];
   }
 
@@ -254,7 +250,7 @@ export class ClassifierService {
   }
 }
 
-const workerHealth = (w: { name: string; state: WorkerState; restarts: number }): WorkerHealth => ({ name: w.name, state: w.state, restarts: w.restarts });
+export const workerHealth = (w: { name: string; state: WorkerState; restarts: number }): WorkerHealth => ({ name: w.name, state: w.state, restarts: w.restarts });
 
 /** A model whose limit is below its family's gets its own truncated copy; the usual case shares. */
 function fitRow(row: RowRef, maxLength: number, eosId: number): RowRef {
