@@ -3,11 +3,11 @@ import { join } from "node:path";
 import { ConfigError, loadConfig } from "./config.ts";
 
 describe("loadConfig", () => {
-  test("defaults: port 8000, ./engines, CPU, one worker per model, at least one thread", () => {
+  test("defaults: port 8000, ./engines, the best provider available (TensorRT, CUDA, then CPU), one worker per model, at least one thread", () => {
     const c = loadConfig({});
     expect(c.port).toBe(8000);
     expect(c.enginesDir).toBe("./engines");
-    expect(c.executionProviders).toEqual(["cpu"]);
+    expect(c.executionProviders).toEqual(["tensorrt", "cuda", "cpu"]);
     expect(c.workersPerModel).toBe(1);
     expect(c.intraOpThreads).toBeGreaterThanOrEqual(1);
     expect(c.batch).toEqual({ maxBatchSize: 32, maxBatchTokens: 16384, maxQueueDelayMs: 5 });

@@ -76,7 +76,7 @@ function oneOf(env: Env, name: string, fallback: string, allowed: string[]): str
 
 export function loadConfig(env: Env = process.env): Config {
   const models = 5;
-  const providers = (env.EXECUTION_PROVIDERS ?? "cpu").split(",").map((p) => p.trim().toLowerCase()).filter(Boolean);
+  const providers = (env.EXECUTION_PROVIDERS || "tensorrt,cuda,cpu").split(",").map((p) => p.trim().toLowerCase()).filter(Boolean);
   for (const p of providers) if (!["cpu", "cuda", "tensorrt"].includes(p)) throw new ConfigError("EXECUTION_PROVIDERS", `unknown provider "${p}" (cpu, cuda, tensorrt)`);
   if (providers.length === 0) throw new ConfigError("EXECUTION_PROVIDERS", "no provider given");
   const workersPerModel = int(env, "WORKERS_PER_MODEL", 1, 1, 64);
@@ -115,7 +115,9 @@ export function loadConfig(env: Env = process.env): Config {
     workersPerModel,
     // INTRA_OP_THREADS: onnxruntime threads per session. Default: the cores shared among all sessions, at least 1.
     intraOpThreads: int(env, "INTRA_OP_THREADS", Math.max(1, Math.floor(availableParallelism() / (models * workersPerModel))), 1, 256),
-    // EXECUTION_PROVIDERS: preference order, comma-separated (cpu, cuda, tensorrt). CPU is always the fallback.
+    // EXECUTION_PROVIDERS: preference order, comma-separated (tensorrt, cuda, cpu). Each model uses the
+    // first that fits this machine (TensorRT only with an engine built for this GPU and TensorRT
+    // version, CUDA only with a GPU): see app/gpu/choice.ts. CPU is always the last resort.
     executionProviders: providers as ExecutionProvider[],
     // MAX_QUEUED_TEXTS: texts accepted and not yet answered (tokenizing, queued or running). A request
     // that would pass it is shed at once with 503 overloaded and Retry-After, instead of queueing

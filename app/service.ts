@@ -4,8 +4,10 @@ import type { EngineInfo, EnginesIndex } from "../convert/pipeline.ts";
 import { ModelBatcher, type BatcherStats } from "./batching/batcher.ts";
 import type { Config, ExecutionProvider } from "./config.ts";
 import { ApiError } from "./errors.ts";
+import { chooseProviders, type ProviderCandidate } from "./gpu/choice.ts";
+import { probeHost, type HostGpuFacts } from "./gpu/probe.ts";
 import { ModelWorker } from "./inference/model-worker.ts";
-import type { RowRef } from "./inference/protocol.ts";
+import type { LoadOptions, RowRef } from "./inference/protocol.ts";
 import { topLabel, type ModelAnswer } from "./scoring.ts";
 import { FamilyTokenizer, truncate } from "./tokenize/family-tokenizer.ts";
 import { encodePacked, rowsOf, type PackedRows } from "./tokenize/pack.ts";
@@ -22,7 +24,11 @@ export interface ServedModel {
   maxLength: number;
   batcher: ModelBatcher;
   workers: ModelWorker[];
-  provider: string;
+  provider: ExecutionProvider;
+  /** Why preferred providers were passed over or failed to load (empty when the first choice loaded). */
+  providerNotes: string[];
+  /** Shapes the loaded engine accepts (TensorRT profiles); rows are truncated and batches capped to fit. */
+  limits: ProviderCandidate["limits"];
   loadMs: number;
   /** model.onnx + its external weights file. */
   bytesOnDisk: number;
@@ -34,7 +40,12 @@ export type ServiceOptions = Pick<Config, "enginesDir" | "batch" | "workersPerMo
   /** Tests only: workers honour injected faults (exit, throw, hold). The production entry never sets it. */
   faultHooks?: boolean;
   restartPolicy?: RestartPolicy;
+  /** Tests only: the GPU facts to decide providers from, instead of probing this machine. */
+  hostFacts?: HostGpuFacts;
 };
+
+/** What a machine without GPU providers configured looks like: nothing is probed. */
+const CPU_ONLY: HostGpuFacts = { gpu: null, gpuError: "not probed: EXECUTION_PROVIDERS has only cpu", tensorrt: null, providerLibs: { cuda: false, tensorrt: false } };
 
 /** Where a request's time went (ms): the timing headers. Queue and inference are the longest over the models. */
 export interface RequestTimings {
@@ -92,6 +103,7 @@ export class ClassifierService {
     const index = JSON.parse(readFileSync(indexFile, "utf8")) as EnginesIndex;
     const infos = index.models.map((m) => JSON.parse(readFileSync(join(dir, m.dir, "engine.json"), "utf8")) as EngineInfo);
     const workerOpts = { policy: opts.restartPolicy, faultHooks: opts.faultHooks };
+    const host = opts.hostFacts ?? (opts.executionProviders.some((p) => p !== "cpu") ? probeHost() : CPU_ONLY);
 
     const specs = index.families.map((f) => ({
       id: f.id,
@@ -107,16 +119,21 @@ export class ClassifierService {
         if (!family) throw new Error(`${info.key}: tokenizer family ${info.tokenizer.family} is not in index.json`);
         const modelDir = join(dir, index.models[i].dir);
         const bytesOnDisk = statSync(join(modelDir, info.onnx.model)).size + statSync(join(modelDir, info.onnx.data)).size;
-        const load = {
-          modelPath: join(modelDir, info.onnx.model),
-          providers: opts.executionProviders,
+        const choice = chooseProviders(opts.executionProviders, { onnxModel: info.onnx.model, onnxSha256: info.onnx.modelSha256, trt: info.trt }, host);
+        // The strictest limits of any candidate hold whichever one loads: never a shape outside a profile.
+        const limits = choice.candidates.find((c) => c.limits)?.limits;
+        const maxLength = Math.min(info.maxLength, limits?.maxSequence ?? Infinity);
+        const batch = { ...opts.batch, maxBatchSize: Math.min(opts.batch.maxBatchSize, limits?.maxBatch ?? Infinity) };
+        const load: LoadOptions = {
+          candidates: choice.candidates.map((c) => ({ provider: c.provider, modelPath: join(modelDir, c.model) })),
           intraOpThreads: opts.intraOpThreads,
           padId: family.padId,
-          warmupLengths: [2, Math.min(32, info.maxLength)],
+          warmupLengths: [2, Math.min(32, maxLength)],
         };
+        const providerNotes = choice.passedOver.map((p) => `${p.provider}: ${p.reason}`);
         const workers = Array.from({ length: opts.workersPerModel }, (_, w) => new ModelWorker(`${info.key}#${w}`, load, workerOpts));
         for (const w of workers) w.on((e) => e.type === "state" && e.state !== "up" && e.state !== "starting" && log(`worker ${w.name} ${e.state}`, { reason: e.reason, restarts: w.restarts }));
-        models.push({ key: info.key, info, family, maxLength: info.maxLength, workers, batcher: new ModelBatcher(info.key, workers, opts.batch), provider: "", loadMs: 0, bytesOnDisk });
+        models.push({ key: info.key, info, family, maxLength, workers, batcher: new ModelBatcher(info.key, workers, batch), provider: "cpu", providerNotes, limits, loadMs: 0, bytesOnDisk });
       }
       // Models load (and warm up) in parallel, each in its own worker.
       await Promise.all([
@@ -124,9 +141,10 @@ export class ClassifierService {
         ...models.map(async (m) => {
           const states = await Promise.all(m.workers.map((w) => w.firstReady));
           m.provider = states[0].provider;
+          m.providerNotes.push(...states[0].failed.map((f) => `${f.provider} failed to load: ${f.error}`));
           m.loadMs = Math.max(...states.map((s) => s.loadMs));
           if (states[0].numLabels !== m.info.labels.length) throw new Error(`${m.key}: the model has ${states[0].numLabels} outputs, engine.json ${m.info.labels.length} labels`);
-          log(`model ${m.key} ready`, { provider: m.provider, loadMs: Math.round(m.loadMs), family: m.family.id, workers: m.workers.length });
+          log(`model ${m.key} ready`, { provider: m.provider, providerNotes: m.providerNotes, limits: m.limits, loadMs: Math.round(m.loadMs), family: m.family.id, workers: m.workers.length });
         }),
       ]);
     } catch (e) {
@@ -152,6 +170,7 @@ export class ClassifierService {
       models: this.models.map((m) => ({
         key: m.key,
         provider: m.provider,
+        providerNotes: m.providerNotes,
         family: m.family.id,
         queued: m.batcher.queued,
         running: m.batcher.running,

@@ -5,8 +5,10 @@ import { loadManifest, type Manifest } from "../app/manifest.ts";
 import { ConvertError } from "./errors.ts";
 import { downloadRepo, hubSettingsFromEnv, type HubSettings } from "./hub/download.ts";
 import { convertModels, type ModelSource } from "./pipeline.ts";
+import { buildTrtEngines } from "./trt/build.ts";
+import { GPU_STACK } from "./trt/versions.ts";
 
-export const USAGE = `bun run convert [--model KEY=SOURCE ...] [--out DIR]
+export const USAGE = `bun run convert [--model KEY=SOURCE ...] [--out DIR] [--trt [--trt-runner docker|local] [--trt-max-batch N] [--trt-opt BxS] [--trt-workspace MiB]]
 
 Converts Hugging Face checkpoints into ONNX models the service runs (weights byte-identical, proven
 in each engine.json). Without --model, converts every model of the manifest (MANIFEST=file to use
@@ -14,18 +16,40 @@ your own) into ./engines (or $ENGINES_DIR).
 
   --model KEY=SOURCE  SOURCE is a local checkpoint folder or org/name[@revision] on the Hub
   --out DIR           output folder (default: $ENGINES_DIR or ./engines)
+  --trt               then build FP32 TensorRT engines (GPU host; skipped with a message without one)
+  --trt-runner        docker (default): trtexec in ${GPU_STACK.tensorrtImage};
+                      local: a trtexec on PATH (inside that image, e.g. the chart's init container)
+  --trt-max-batch N   largest batch the engine accepts (default: $MAX_BATCH_SIZE or 32)
+  --trt-opt BxS       the shape TensorRT tunes for (default 16x64: tweets in batches)
+  --trt-workspace MiB builder workspace (default 4096)
 
 Environment: HF_ENDPOINT (mirror), HF_TOKEN, CONVERT_CACHE_DIR (downloads, default ./.cache/hub).`;
 
 export interface CliRequest {
   models: { key: string; source: string }[] | null;
   outDir: string;
+  trt: { runner: "docker" | "local"; maxBatch: number; opt: { batch: number; sequence: number }; workspaceMiB: number } | null;
 }
+
+const positive = (flag: string, raw: string) => {
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`${flag} expects a positive integer, got "${raw}"`);
+  return v;
+};
 
 export function parseCli(argv: string[], env = process.env): CliRequest | "help" {
   const { values } = parseArgs({
     args: argv,
-    options: { model: { type: "string", multiple: true }, out: { type: "string" }, help: { type: "boolean", short: "h" } },
+    options: {
+      model: { type: "string", multiple: true },
+      out: { type: "string" },
+      trt: { type: "boolean" },
+      "trt-runner": { type: "string" },
+      "trt-max-batch": { type: "string" },
+      "trt-opt": { type: "string" },
+      "trt-workspace": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
     strict: true,
   });
   if (values.help) return "help";
@@ -34,7 +58,20 @@ export function parseCli(argv: string[], env = process.env): CliRequest | "help"
     if (at <= 0 || at === spec.length - 1) throw new Error(`--model expects KEY=SOURCE, got "${spec}"`);
     return { key: spec.slice(0, at), source: spec.slice(at + 1) };
   });
-  return { models: models ?? null, outDir: resolve(values.out ?? env.ENGINES_DIR ?? "engines") };
+  let trt: CliRequest["trt"] = null;
+  if (values.trt) {
+    const runner = values["trt-runner"] ?? "docker";
+    if (runner !== "docker" && runner !== "local") throw new Error(`--trt-runner expects docker or local, got "${runner}"`);
+    const opt = /^(\d+)x(\d+)$/.exec(values["trt-opt"] ?? "16x64");
+    if (!opt) throw new Error(`--trt-opt expects BATCHxSEQUENCE, e.g. 16x64, got "${values["trt-opt"]}"`);
+    trt = {
+      runner,
+      maxBatch: positive("--trt-max-batch", values["trt-max-batch"] ?? env.MAX_BATCH_SIZE ?? "32"),
+      opt: { batch: positive("--trt-opt", opt[1]), sequence: positive("--trt-opt", opt[2]) },
+      workspaceMiB: positive("--trt-workspace", values["trt-workspace"] ?? "4096"),
+    };
+  } else if (Object.keys(values).some((k) => k.startsWith("trt-"))) throw new Error("--trt-* options need --trt");
+  return { models: models ?? null, outDir: resolve(values.out ?? env.ENGINES_DIR ?? "engines"), trt };
 }
 
 /** Turns the request into local folders: local sources as they are, Hub sources downloaded and verified. */
@@ -68,6 +105,11 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     const sources = await resolveSources(req, await loadManifest(), hubSettingsFromEnv());
     const result = await convertModels(sources, { outDir: req.outDir, log: (m) => console.log(m) });
     console.log(`done: ${result.converted.length} converted, ${result.unchanged.length} unchanged → ${req.outDir}`);
+    if (req.trt) {
+      const trt = await buildTrtEngines({ enginesDir: req.outDir, ...req.trt, keys: req.models?.map((m) => m.key), log: (m) => console.log(m) });
+      if ("skipped" in trt) console.log(trt.skipped);
+      else console.log(`TensorRT: ${trt.built.length} built, ${trt.unchanged.length} unchanged on ${trt.gpu.name}`);
+    }
     return 0;
   } catch (e) {
     console.error(`convert failed: ${e instanceof Error ? e.message : String(e)}`);

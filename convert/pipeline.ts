@@ -8,6 +8,7 @@ import { sha256, sha256File } from "./hash.ts";
 import { OPSET } from "./onnx/graph.ts";
 import { readModel, writeModelWithExternalData } from "./onnx/model-file.ts";
 import { buildClassifierGraph, maxSequenceLength, parseClassifierConfig, type ClassifierConfig } from "./onnx/roberta.ts";
+import type { TrtEngineRecord } from "./trt/build.ts";
 import { groupTokenizerFamilies, TOKENIZER_FILES, type TokenizerFamily } from "./tokenizer-family.ts";
 
 /** Bump when the graph or engine.json changes meaning: outputs of an older converter are redone. */
@@ -53,6 +54,8 @@ export interface EngineInfo {
   onnx: { model: string; data: string; opset: number; modelSha256: string; inputs: string[]; outputs: string[] };
   parameters: { total: number; nonZero: number; bytes: number };
   weights: WeightProof[];
+  /** Written by `convert --trt` on a GPU host. */
+  trt?: TrtEngineRecord;
   convertedAt: string;
 }
 

@@ -21,7 +21,7 @@ describe("graceful drain", () => {
   test("SIGTERM with requests in flight: readiness turns 503, new requests get 503 shutting_down, every accepted request is answered, exit 0", async () => {
     const { proc, url, lines } = await startService({ MAX_TEXTS_PER_REQUEST: "4", MAX_BATCH_SIZE: "4" });
     // Startup lines say what runs: settings, then each model with its provider and family.
-    expect(lines.find((l) => l.message === "listening")).toMatchObject({ level: "info", maxQueuedTexts: 1024, providers: ["cpu"] });
+    expect(lines.find((l) => l.message === "listening")).toMatchObject({ level: "info", maxQueuedTexts: 1024, providers: ["tensorrt", "cuda", "cpu"] });
     expect(lines.find((l) => l.message === "ready")).toMatchObject({ models: [{ key: "slow", provider: "cpu" }] });
     const inFlight = [0, 1, 2].map((i) => postProcess(url, longTexts(4, `req${i}`)));
     await waitFor(async () => (await pending(url)) === 12, "three requests of four long texts in flight");

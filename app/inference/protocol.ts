@@ -11,9 +11,14 @@ export interface RowRef {
   length: number;
 }
 
-export interface LoadOptions {
+/** One way to run the model, in the order to try them (see app/gpu/choice.ts). */
+export interface LoadCandidate {
+  provider: ExecutionProvider;
   modelPath: string;
-  providers: ExecutionProvider[];
+}
+
+export interface LoadOptions {
+  candidates: LoadCandidate[];
   intraOpThreads: number;
   padId: number;
   warmupLengths: number[];
@@ -21,7 +26,9 @@ export interface LoadOptions {
 
 export interface ModelReady {
   loadMs: number;
-  provider: string;
+  provider: ExecutionProvider;
+  /** Candidates tried before the one loaded, and the error each gave. */
+  failed: { provider: ExecutionProvider; error: string }[];
   numLabels: number;
 }
 

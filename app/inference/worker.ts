@@ -5,7 +5,7 @@
  */
 import * as ort from "onnxruntime-node";
 import { serveWorker } from "../workers/serve.ts";
-import type { BatchResult, LoadOptions, ModelReady, RowRef } from "./protocol.ts";
+import type { BatchResult, LoadCandidate, LoadOptions, ModelReady, RowRef } from "./protocol.ts";
 
 let session: ort.InferenceSession | null = null;
 let padId = 1;
@@ -34,32 +34,49 @@ async function run(rows: RowRef[]): Promise<BatchResult> {
   return { logits: new Float32Array(logits.data as Float32Array), numLabels: logits.dims[1], runMs: performance.now() - started };
 }
 
-function providerOptions(providers: string[]): ort.InferenceSession.ExecutionProviderConfig[] {
-  // CPU is always last: onnxruntime falls back to it for anything the others do not take.
-  const list = providers.filter((p) => p !== "cpu").map((p) => (p === "tensorrt" ? { name: "tensorrt", deviceId: 0 } : { name: "cuda", deviceId: 0 }));
-  return [...list, "cpu"];
+/**
+ * Session options per provider. onnxruntime-node passes the GPU providers nothing but the device id;
+ * TensorRT gets its engine and shape profile from the EPContext model, whose single node must not
+ * be rewritten by graph optimisations.
+ */
+function sessionOptions(c: LoadCandidate, intraOpThreads: number): ort.InferenceSession.SessionOptions {
+  const common = { intraOpNumThreads: intraOpThreads, interOpNumThreads: 1 };
+  if (c.provider === "tensorrt") return { ...common, executionProviders: [{ name: "tensorrt", deviceId: 0 }], graphOptimizationLevel: "disabled" };
+  if (c.provider === "cuda") return { ...common, executionProviders: [{ name: "cuda", deviceId: 0 }, "cpu"], graphOptimizationLevel: "all" };
+  return { ...common, executionProviders: ["cpu"], graphOptimizationLevel: "all" };
+}
+
+/** The first candidate that loads and runs its warm-up; the others' errors are reported, not thrown. */
+async function firstThatLoads(load: LoadOptions) {
+  const failed: ModelReady["failed"] = [];
+  for (const c of load.candidates) {
+    try {
+      session = await ort.InferenceSession.create(c.modelPath, sessionOptions(c, load.intraOpThreads));
+      // Warm up: the first runs allocate and pick kernels; readiness waits for them.
+      let numLabels = 0;
+      for (const len of load.warmupLengths) {
+        const buffer = new SharedArrayBuffer(len * 4);
+        const ids = new Int32Array(buffer).fill(5);
+        ids[0] = 0;
+        ids[len - 1] = 2;
+        numLabels = (await run([{ buffer, offset: 0, length: len }])).numLabels;
+      }
+      return { provider: c.provider, failed, numLabels };
+    } catch (e) {
+      await session?.release().catch(() => {});
+      session = null;
+      failed.push({ provider: c.provider, error: String((e as Error)?.message ?? e).slice(0, 500) });
+    }
+  }
+  throw new Error(`no execution provider could load the model: ${failed.map((f) => `${f.provider}: ${f.error}`).join("; ")}`);
 }
 
 serveWorker<LoadOptions, RowRef[], ModelReady, BatchResult>({
   async init(load) {
     const started = performance.now();
     padId = load.padId;
-    session = await ort.InferenceSession.create(load.modelPath, {
-      executionProviders: providerOptions(load.providers),
-      intraOpNumThreads: load.intraOpThreads,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: "all",
-    });
-    // Warm up: the first runs allocate and pick kernels; readiness waits for them.
-    let numLabels = 0;
-    for (const len of load.warmupLengths) {
-      const buffer = new SharedArrayBuffer(len * 4);
-      const ids = new Int32Array(buffer).fill(5);
-      ids[0] = 0;
-      ids[len - 1] = 2;
-      numLabels = (await run([{ buffer, offset: 0, length: len }])).numLabels;
-    }
-    return { loadMs: performance.now() - started, provider: load.providers[0] ?? "cpu", numLabels };
+    const loaded = await firstThatLoads(load);
+    return { loadMs: performance.now() - started, ...loaded };
   },
   async handle(rows) {
     const result = await run(rows);

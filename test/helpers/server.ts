@@ -10,7 +10,7 @@ export interface TestServer {
 }
 
 /** The real app on a real loopback port, over converted engines, with real inference workers. */
-export async function startTestServer(enginesDir: string, env: Record<string, string> = {}, extra: Pick<ServiceOptions, "faultHooks" | "restartPolicy"> = {}): Promise<TestServer> {
+export async function startTestServer(enginesDir: string, env: Record<string, string> = {}, extra: Pick<ServiceOptions, "faultHooks" | "restartPolicy" | "hostFacts"> = {}): Promise<TestServer> {
   const config: Config = loadConfig({ ENGINES_DIR: enginesDir, INTRA_OP_THREADS: "1", ...env });
   const service = await ClassifierService.start({ ...config, ...extra });
   const metrics = new ServiceMetrics();

@@ -1,0 +1,68 @@
+/**
+ * Which execution provider runs a model, decided from facts only (pure, unit-tested):
+ * - TensorRT through the model's EPContext wrapper, when an engine was built from this very ONNX
+ *   model, with the TensorRT version the runtime has, for this GPU's compute capability;
+ * - else CUDA on the plain ONNX model, when there is a GPU and the CUDA provider library;
+ * - else CPU.
+ * TensorRT is never used on the plain ONNX model: onnxruntime-node cannot pass it shape profiles or
+ * an engine cache, so it would build a new engine for every new input shape.
+ * The answer is a list: the worker loads the first candidate, and falls back to the next when
+ * loading fails (a broken driver, an engine that does not deserialize).
+ */
+import type { ExecutionProvider } from "../config.ts";
+import type { TrtEngineRecord } from "../../convert/trt/build.ts";
+import type { HostGpuFacts } from "./probe.ts";
+
+export interface ProviderCandidate {
+  provider: ExecutionProvider;
+  /** Model file, relative to the model's folder. */
+  model: string;
+  /** Shapes the loaded engine accepts; the batcher never sends more rows or longer rows. */
+  limits?: { maxBatch: number; maxSequence: number };
+}
+
+export interface ProviderChoice {
+  candidates: ProviderCandidate[];
+  /** Preferred providers passed over, and why (logged, and shown by readiness). */
+  passedOver: { provider: ExecutionProvider; reason: string }[];
+}
+
+export interface ModelFiles {
+  onnxModel: string;
+  onnxSha256: string;
+  trt?: TrtEngineRecord;
+}
+
+const release = (v: string) => v.split(".").slice(0, 3).join(".");
+
+export function chooseProviders(preferences: ExecutionProvider[], model: ModelFiles, host: HostGpuFacts): ProviderChoice {
+  const candidates: ProviderCandidate[] = [];
+  const passedOver: ProviderChoice["passedOver"] = [];
+  const noGpu = host.gpu ? null : `no GPU (${host.gpuError ?? "none found"})`;
+  for (const p of preferences) {
+    if (p === "cpu" || candidates.some((c) => c.provider === p)) continue;
+    const why = p === "tensorrt" ? tensorrtObstacle(model, host) : noGpu ?? (host.providerLibs.cuda ? null : "onnxruntime's CUDA provider library is not installed (ONNXRUNTIME_NODE_INSTALL=cuda12)");
+    if (why) {
+      passedOver.push({ provider: p, reason: why });
+      continue;
+    }
+    if (p === "tensorrt") {
+      const t = model.trt!;
+      candidates.push({ provider: "tensorrt", model: t.contextModel, limits: { maxBatch: t.profile.maxBatch, maxSequence: t.profile.maxSequence } });
+    } else candidates.push({ provider: "cuda", model: model.onnxModel });
+  }
+  candidates.push({ provider: "cpu", model: model.onnxModel });
+  return { candidates, passedOver };
+}
+
+function tensorrtObstacle(model: ModelFiles, host: HostGpuFacts): string | null {
+  const t = model.trt;
+  if (!t) return "no TensorRT engine was built for this model (bun run convert --trt)";
+  if (t.onnxSha256 !== model.onnxSha256) return "the TensorRT engine was built from an older ONNX model (run bun run convert --trt again)";
+  if (!host.gpu) return `no GPU (${host.gpuError ?? "none found"})`;
+  if (!host.providerLibs.tensorrt) return "onnxruntime's TensorRT provider library is not installed (ONNXRUNTIME_NODE_INSTALL=cuda12)";
+  if (!host.tensorrt) return "no TensorRT runtime library (libnvinfer.so.<version>) on the library path";
+  if (release(t.tensorrtVersion) !== release(host.tensorrt)) return `the engine was built with TensorRT ${t.tensorrtVersion}, the runtime has ${host.tensorrt}`;
+  if (t.computeCapability !== host.gpu.computeCapability) return `the engine was built for compute capability ${t.computeCapability} (${t.gpu}), this GPU is ${host.gpu.computeCapability} (${host.gpu.name})`;
+  return null;
+}
