@@ -1,0 +1,205 @@
+/**
+ * The Dockerfile and the Helm chart against the app they ship: parsed, validated, and checked to
+ * agree with app/config.ts (names and values of settings, port), the app's routes (probe and
+ * HEALTHCHECK paths, asked of a real server), convert's CLI (the init container's arguments) and the
+ * pinned GPU stack. `helm` and `hadolint` are not installable here (neither npm nor Debian bookworm
+ * carries them); dockerfile-utils validates the Dockerfile, and the chart's Go templates are checked
+ * for balance and for references to values that exist.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { copyFileSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { DockerfileParser, type Dockerfile } from "dockerfile-ast";
+import { validate } from "dockerfile-utils";
+import { parse as parseYaml } from "yaml";
+import { loadConfig } from "../app/config.ts";
+import { onnxruntimeNativeDir } from "../app/gpu/probe.ts";
+import { parseCli } from "../convert/cli.ts";
+import { convertModels } from "../convert/pipeline.ts";
+import { GPU_STACK } from "../convert/trt/versions.ts";
+import { tempDir, tinyManifestSources } from "./helpers/fixtures.ts";
+import { startTestServer, type TestServer } from "./helpers/server.ts";
+
+setDefaultTimeout(60_000);
+
+const ROOT = join(import.meta.dir, "..");
+const read = (p: string) => readFileSync(join(ROOT, p), "utf8");
+const pkg = JSON.parse(read("package.json"));
+
+/** Every environment variable loadConfig reads, found by handing it an environment that records reads. */
+function configVariables(): Set<string> {
+  const seen = new Set<string>();
+  loadConfig(new Proxy({} as Record<string, string | undefined>, { get: (_, k) => (seen.add(String(k)), undefined) }));
+  return seen;
+}
+const CONFIG_VARS = configVariables();
+/** Set by the images for the runtime, not the app: the NVIDIA container toolkit and Bun read these. */
+const RUNTIME_VARS = new Set(["NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "BUN_RUNTIME_TRANSPILER_CACHE_PATH", "NODE_ENV"]);
+
+let server: TestServer;
+beforeAll(async () => {
+  const engines = tempDir("deploy-engines");
+  await convertModels(tinyManifestSources(), { outDir: engines });
+  server = await startTestServer(engines);
+});
+afterAll(() => server?.stop());
+
+describe("Dockerfile", () => {
+  const text = read("Dockerfile");
+  const df: Dockerfile = DockerfileParser.parse(text);
+  const stages = df.getFROMs().map((f) => f.getBuildStage());
+  const args = Object.fromEntries(df.getInitialARGs().map((a) => [a.getProperty()!.getName(), a.getProperty()!.getValue()]));
+  const stageOf = (name: string) => {
+    const froms = df.getFROMs();
+    const i = stages.indexOf(name);
+    const start = froms[i].getRange().start.line;
+    const end = i + 1 < froms.length ? froms[i + 1].getRange().start.line : Infinity;
+    return df.getInstructions().filter((ins) => ins.getRange().start.line >= start && ins.getRange().start.line < end);
+  };
+  const envOf = (name: string) => Object.fromEntries(stageOf(name).filter((i) => i.getKeyword() === "ENV").flatMap((i) => (i as unknown as { getProperties(): { getName(): string; getValue(): string }[] }).getProperties().map((p) => [p.getName(), p.getValue()])));
+
+  test("validates with no diagnostics (dockerfile-utils)", () => {
+    expect(validate(text).map((d) => `${d.range.start.line + 1}: ${d.message}`)).toEqual([]);
+  });
+
+  test("pins the GPU stack convert uses, and the bun of package.json", () => {
+    expect(args).toMatchObject({ TENSORRT_IMAGE: GPU_STACK.tensorrtImage, TENSORRT_VERSION: GPU_STACK.tensorrtVersion, CUDA_IMAGE: GPU_STACK.cudaImage, CUDA_SUFFIX: GPU_STACK.cudaSuffix, BUN_VERSION: pkg.packageManager.split("@")[1] });
+    for (const f of df.getFROMs()) expect(f.getImageTag() ?? f.getImageName()).not.toBe("latest");
+  });
+
+  test("GPU and CPU variants, engines mounted or baked, an engine builder; the service is the default (last) stage", () => {
+    expect(stages).toEqual(expect.arrayContaining(["deps-gpu", "runtime-gpu", "runtime-cpu", "app", "engine-builder", "engines-mount", "engines-bake"]));
+    expect(args.VARIANT).toBe("gpu");
+    expect(args.ENGINES).toBe("mount");
+    expect(df.getFROMs().at(-1)!.getImage()).toBe("engines-${ENGINES}");
+    expect(df.getFROMs().find((f) => f.getBuildStage() === "app")!.getImage()).toBe("runtime-${VARIANT}");
+    // GPU dependencies: onnxruntime-node's CUDA 12 providers; CPU: none downloaded.
+    expect(stageOf("deps-gpu").map((i) => i.getTextContent()).join("\n")).toMatch(/ONNXRUNTIME_NODE_INSTALL=cuda12 bun script\/install\.js/);
+    expect(stageOf("deps-cpu").map((i) => i.getTextContent()).join("\n")).toMatch(/ONNXRUNTIME_NODE_INSTALL=skip bun install --frozen-lockfile --production/);
+  });
+
+  test("the GPU runtime installs exactly the pinned TensorRT and fails the build when a provider library lacks a dependency", () => {
+    const runs = stageOf("runtime-gpu").filter((i) => i.getKeyword() === "RUN").map((i) => i.getTextContent());
+    for (const pkgName of ["libnvinfer10", "libnvinfer-plugin10", "libnvonnxparsers10"]) expect(runs.join("\n")).toContain(`"${pkgName}=\${TENSORRT_VERSION}-1+\${CUDA_SUFFIX}"`);
+    expect(runs.join("\n")).toMatch(/check-native-libs\.sh node_modules\/onnxruntime-node\/bin\/napi-v6\/linux\/x64\s*\\\s*\n\s*libonnxruntime_providers_shared\.so libonnxruntime_providers_cuda\.so libonnxruntime_providers_tensorrt\.so/);
+  });
+
+  test("non-root, port 8000 as the app's default, settings the app accepts, FP32 only", () => {
+    const app = stageOf("app");
+    const user = app.find((i) => i.getKeyword() === "USER")!.getArgumentsContent()!;
+    expect(user).toBe("10001:10001");
+    const expose = app.find((i) => i.getKeyword() === "EXPOSE")!.getArgumentsContent();
+    expect(Number(expose)).toBe(loadConfig({}).port);
+    const env = { ...envOf("runtime-gpu"), ...envOf("app") };
+    for (const name of Object.keys(env)) expect(CONFIG_VARS.has(name) || RUNTIME_VARS.has(name)).toBe(true);
+    expect(() => loadConfig(env)).not.toThrow();
+    expect(loadConfig(env)).toMatchObject({ port: 8000, enginesDir: "/engines", autoConvert: false, executionProviders: ["tensorrt", "cuda", "cpu"] });
+    expect(loadConfig({ ...envOf("runtime-cpu"), ...envOf("app") }).executionProviders).toEqual(["cpu"]);
+    expect(text).not.toMatch(/--(fp16|int8|best|bf16|fp8)\b/);
+  });
+
+  test("HEALTHCHECK runs docker/healthcheck.ts: exit 0 against a ready server, 1 when nothing answers", async () => {
+    const hc = df.getHEALTHCHECKs()[0].getArgumentsContent()!;
+    expect(hc).toMatch(/CMD \["bun", "docker\/healthcheck\.ts"\]/);
+    const run = (port: string) => Bun.spawn(["bun", "docker/healthcheck.ts"], { cwd: ROOT, env: { ...process.env, PORT: port } }).exited;
+    expect(await run(new URL(server.url).port)).toBe(0);
+    expect(await run("1")).toBe(1);
+  });
+
+  test("check-native-libs.sh passes on onnxruntime-node's CPU libraries, and fails on a missing file or an unresolved NEEDED library", async () => {
+    const script = join(ROOT, "docker", "check-native-libs.sh");
+    const run = async (...a: string[]) => {
+      const p = Bun.spawn([script, ...a], { stdout: "pipe", stderr: "pipe" });
+      return { code: await p.exited, err: await new Response(p.stderr).text() };
+    };
+    const native = onnxruntimeNativeDir();
+    expect((await run(native)).code).toBe(0);
+    expect(await run(native, "libonnxruntime_providers_tensorrt.so")).toMatchObject({ code: 1, err: expect.stringMatching(/missing: .*libonnxruntime_providers_tensorrt\.so/) });
+    // The binding alone: it needs libonnxruntime.so.1, which is neither beside it nor known to the loader.
+    const lonely = tempDir("native");
+    copyFileSync(join(native, "onnxruntime_binding.node"), join(lonely, "onnxruntime_binding.node"));
+    expect(await run(lonely)).toMatchObject({ code: 1, err: expect.stringMatching(/onnxruntime_binding\.node needs libonnxruntime\.so\.1: not found/) });
+  });
+});
+
+describe("Helm chart", () => {
+  type Tree = Record<string, unknown>;
+  const values = parseYaml(read("helm/values.yaml")) as Tree;
+  const chart = parseYaml(read("helm/Chart.yaml")) as Tree;
+  const overlays = Object.fromEntries(readdirSync(join(ROOT, "helm", "envs")).filter((f) => f.endsWith(".yaml")).map((f) => [f, parseYaml(read(`helm/envs/${f}`)) as Tree]));
+  const templates = Object.fromEntries(readdirSync(join(ROOT, "helm", "templates")).map((f) => [f, read(`helm/templates/${f}`)]));
+  const isTree = (v: unknown): v is Tree => typeof v === "object" && v !== null && !Array.isArray(v);
+  /** Helm's coalescing of an overlay onto the defaults: maps merge, everything else replaces. */
+  const merge = (a: Tree, b: Tree): Tree => Object.fromEntries([...new Set([...Object.keys(a), ...Object.keys(b)])].map((k) => [k, isTree(a[k]) && isTree(b[k]) ? merge(a[k] as Tree, b[k] as Tree) : k in b ? b[k] : a[k]]));
+  const get = (t: Tree, path: string): unknown => path.split(".").reduce<unknown>((v, k) => (isTree(v) ? v[k] : undefined), t);
+  const cases: [string, Tree][] = [["values.yaml", values], ...Object.entries(overlays).map(([f, o]) => [`envs/${f}`, merge(values, o)] as [string, Tree])];
+
+  test("Chart.yaml: apiVersion v2, appVersion = package.json's version; overlays exist in helm/envs", () => {
+    expect(chart).toMatchObject({ apiVersion: "v2", appVersion: pkg.version });
+    expect(Object.keys(overlays).sort()).toEqual(["cpu.yaml", "dev.yaml", "g4dn.yaml"]);
+  });
+
+  test("every key an overlay sets exists in values.yaml (a misspelt key would be ignored silently)", () => {
+    const paths = (t: Tree, prefix = ""): string[] => Object.entries(t).flatMap(([k, v]) => (isTree(v) && Object.keys(v).length && !["env", "nodeSelector", "podAnnotations", "limits", "requests"].includes(k) ? paths(v, `${prefix}${k}.`) : [`${prefix}${k}`]));
+    for (const [file, overlay] of Object.entries(overlays)) for (const p of paths(overlay)) expect({ file, path: p, known: get(values, p) !== undefined || p.startsWith("env.") }).toEqual({ file, path: p, known: true });
+  });
+
+  test("templates: balanced actions and blocks, and every .Values path they read is defined", () => {
+    for (const [file, t] of Object.entries(templates)) {
+      expect({ file, open: t.split("{{").length, close: t.split("}}").length }).toEqual({ file, open: t.split("}}").length, close: t.split("}}").length });
+      const openers = (t.match(/{{-?\s*(if|range|with|define)\b/g) ?? []).length;
+      const ends = (t.match(/{{-?\s*end\s*-?}}/g) ?? []).length;
+      expect({ file, openers }).toEqual({ file, openers: ends });
+      for (const [, path] of t.matchAll(/\.Values\.([\w.]+)/g)) expect({ file, path, defined: get(values, path.replace(/\.$/, "")) !== undefined }).toEqual({ file, path, defined: true });
+    }
+  });
+
+  for (const [name, v] of cases) {
+    test(`${name}: env names and values are the app's, on the port the image exposes`, () => {
+      const env = v.env as Record<string, string>;
+      for (const k of Object.keys(env)) expect({ k, known: CONFIG_VARS.has(k) }).toEqual({ k, known: true });
+      const config = loadConfig({ ...env, PORT: String(v.containerPort) });
+      expect(config.port).toBe(8000);
+      expect(get(v, "service.port")).toBe(80);
+      expect(config.enginesDir).toBe("/engines");
+    });
+
+    test(`${name}: probes on the app's health routes, startup long enough for five models, grace covering preStop + drain`, async () => {
+      const probes = v.probes as Record<string, { path: string; periodSeconds: number; failureThreshold: number }>;
+      expect([probes.startup.path, probes.readiness.path, probes.liveness.path]).toEqual(["/health/ready", "/health/ready", "/health/live"]);
+      for (const p of Object.values(probes)) expect((await fetch(`${server.url}${p.path}`)).status).toBe(200);
+      expect(probes.startup.periodSeconds * probes.startup.failureThreshold).toBeGreaterThanOrEqual(600);
+      const drainS = loadConfig((v.env as Record<string, string>) ?? {}).drainTimeoutMs / 1000;
+      expect(Number(get(v, "termination.gracePeriodSeconds"))).toBeGreaterThanOrEqual(Number(get(v, "termination.preStopSeconds")) + drainS + 5);
+    });
+
+    test(`${name}: non-root as the image's user, read-only root, no privilege escalation; sized for a g4dn.2xlarge`, () => {
+      expect(get(v, "podSecurityContext")).toMatchObject({ runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001 });
+      expect(get(v, "securityContext")).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+      const gib = (s: string) => Number(s.replace(/Gi$/, ""));
+      expect(Number(get(v, "resources.requests.cpu"))).toBeLessThanOrEqual(7.5);
+      expect(gib(String(get(v, "resources.limits.memory")))).toBeLessThanOrEqual(30);
+      expect(gib(String(get(v, "resources.requests.memory")))).toBeGreaterThanOrEqual(8);
+      if (get(v, "gpu.enabled")) expect(get(v, "gpu.count")).toBe(1);
+      expect(["emptyDir", "pvc", "image"]).toContain(String(get(v, "engines.volume")));
+    });
+
+    test(`${name}: the init container's arguments are ones convert accepts`, () => {
+      const req = parseCli(get(v, "engines.build.args") as string[], {});
+      expect(req).not.toBe("help");
+      if (req !== "help" && req.trt) expect(req.trt.runner).toBe("local");
+    });
+  }
+
+  test("the deployment wires the GPU, probes, preStop, ports and read-only mounts from values", () => {
+    const d = templates["deployment.yaml"];
+    expect(d).toContain('"nvidia.com/gpu" .Values.gpu.count');
+    expect(d).toMatch(/containerPort: {{ \.Values\.containerPort }}/);
+    expect(d).toMatch(/path: {{ \.Values\.probes\.startup\.path }}/);
+    expect(d).toMatch(/terminationGracePeriodSeconds: {{ \.Values\.termination\.gracePeriodSeconds }}/);
+    expect(d).toMatch(/preStop:\s+exec:/);
+    expect(d).toMatch(/mountPath: \/tmp/);
+    expect(templates["service.yaml"]).toMatch(/port: {{ \.Values\.service\.port }}\s+targetPort: http/);
+    expect(templates["hpa.yaml"]).toContain("classifier_queue_depth");
+  });
+});
