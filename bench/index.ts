@@ -1,4 +1,3 @@
-// `bun run bench`: for now the closed-loop run against a running service (see closed-loop.ts).
-import { main } from "./closed-loop.ts";
-
-await main();
+// `bun run bench`: the benchmark (bench/run.ts). The closed-loop probe alone: bun bench/closed-loop.ts.
+await import("./run.ts");
+export {};

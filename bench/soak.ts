@@ -3,7 +3,7 @@
  * default) against a service this script starts, for a set time. Reports unexpected answers
  * (a valid text not answered 200, an invalid request not given its promised 4xx, any 5xx or
  * connection error) and the server's RSS over time. Not part of CI.
- *   bun bench/make-tiny-engines.ts /tmp/tiny-engines
+ *   bun bench/make-engines.ts --size tiny /tmp/tiny-engines
  *   bun bench/soak.ts --engines /tmp/tiny-engines --minutes 10
  */
 import { readFileSync, writeFileSync } from "node:fs";

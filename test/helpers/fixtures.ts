@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { DEFAULT_MANIFEST } from "../../app/manifest.ts";
 import type { ModelSource } from "../../convert/pipeline.ts";
-import { TINY, writeRandomCheckpoint } from "../../convert/random-checkpoint.ts";
+import { FULL_SIZE, TINY, writeRandomCheckpoint } from "../../convert/random-checkpoint.ts";
 
 /** ../shared beside the repo (read-only fixtures): oracle checkpoints, tokenizers, real configs. */
 export const SHARED = resolve(process.env.SHARED_DIR ?? join(import.meta.dir, "..", "..", "..", "shared"));
@@ -31,12 +31,12 @@ export function addTokenizer(dir: string, family: "xlmr" | "roberta") {
  * Tiny random checkpoints for the five manifest keys, each with its real published labels (or none,
  * as published) and the tokenizer of its family: everything the real models have except their size.
  */
-export function tinyManifestSources(root = tempDir("tiny-models"), seed = 7): ModelSource[] {
+export function tinyManifestSources(root = tempDir("tiny-models"), seed = 7, size: "tiny" | "full" = "tiny"): ModelSource[] {
   return DEFAULT_MANIFEST.models.map((m, i) => {
     const family = m.key === "jy46604790" ? "roberta" : "xlmr";
     const dir = join(root, m.key);
     const labels = publishedLabels(m.hubId);
-    writeRandomCheckpoint(dir, { ...TINY[family], labels, numLabels: labels ? undefined : 2, seed: seed + i });
+    writeRandomCheckpoint(dir, { ...(size === "tiny" ? TINY : FULL_SIZE)[family], labels, numLabels: labels ? undefined : 2, seed: seed + i });
     addTokenizer(dir, family);
     return { key: m.key, dir, origin: { local: dir }, labelFixes: m.labelFixes };
   });

@@ -1,0 +1,57 @@
+/** HTTP load against a /process endpoint: arrival-rate runs (k6-like) and their statistics. */
+import { percentile } from "../closed-loop.ts";
+import { arrivalTimes, runArrivals, type ArrivalPlan } from "./arrival.ts";
+
+export interface LoadStats {
+  requests: number;
+  failures: number;
+  dropped: number;
+  rps: number;
+  /** Most answers completed in any one-second window. */
+  peakRps: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  mean: number;
+}
+
+export function summarize(samples: { end: number; ms: number; ok: boolean }[], seconds: number, dropped = 0): LoadStats {
+  const ms = samples.map((s) => s.ms).sort((a, b) => a - b);
+  const perSecond = new Map<number, number>();
+  for (const s of samples) perSecond.set(Math.floor(s.end / 1000), (perSecond.get(Math.floor(s.end / 1000)) ?? 0) + 1);
+  return {
+    requests: samples.length,
+    failures: samples.filter((s) => !s.ok).length,
+    dropped,
+    rps: samples.length / seconds,
+    peakRps: Math.max(0, ...perSecond.values()),
+    p50: percentile(ms, 50),
+    p95: percentile(ms, 95),
+    p99: percentile(ms, 99),
+    mean: ms.reduce((a, b) => a + b, 0) / (ms.length || 1),
+  };
+}
+
+/** One request as the graders sent it: the bare JSON string; ok means 200. */
+export async function post(url: string, text: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/process`, { method: "POST", body: JSON.stringify(text), headers: { "content-type": "application/json" } });
+    await res.arrayBuffer();
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+export async function arrivalLoad(url: string, plan: ArrivalPlan, texts: string[]): Promise<LoadStats> {
+  const times = arrivalTimes(plan.startRate, plan.stages);
+  const samples: { end: number; ms: number; ok: boolean }[] = [];
+  const t0 = performance.now();
+  let i = 0;
+  const r = await runArrivals(times, plan.maxInFlight, async () => {
+    const started = performance.now();
+    const ok = await post(url, texts[i++ % texts.length]);
+    samples.push({ end: performance.now() - t0, ms: performance.now() - started, ok });
+  });
+  return summarize(samples, (performance.now() - t0) / 1000, r.dropped);
+}

@@ -1,0 +1,76 @@
+/**
+ * The raw-engine peer: the ceiling the service should approach. The same ONNX models in the same
+ * inference workers (one onnxruntime session each, the same intra-op threads), fed pre-formed batches
+ * back to back: no HTTP, no admission, no queue, no batching decisions. Tokenization is counted (any
+ * implementation must do it), once per family as the service does.
+ */
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { EngineInfo, EnginesIndex } from "../../convert/pipeline.ts";
+import { ModelWorker } from "../../app/inference/model-worker.ts";
+import { FamilyTokenizer } from "../../app/tokenize/family-tokenizer.ts";
+import { encodePacked, rowsOf } from "../../app/tokenize/pack.ts";
+import { percentile } from "../closed-loop.ts";
+
+export interface RawEngine {
+  keys: string[];
+  /** All five models on `texts`, each model in batches of its size, all models at once: texts per second. */
+  throughput(texts: string[], batchSizes: Record<string, number>): Promise<{ textsPerSecond: number; seconds: number; paddingEfficiency: number }>;
+  /** One text at a time through all five models (in parallel, as the service runs them): latency percentiles, ms. */
+  singleLatency(texts: string[]): Promise<{ p50: number; p95: number; mean: number }>;
+  stop(): void;
+}
+
+export async function startRawEngine(enginesDir: string, intraOpThreads: number): Promise<RawEngine> {
+  const dir = resolve(enginesDir);
+  const index = JSON.parse(readFileSync(join(dir, "index.json"), "utf8")) as EnginesIndex;
+  const infos = index.models.map((m) => JSON.parse(readFileSync(join(dir, m.dir, "engine.json"), "utf8")) as EngineInfo);
+  const families = new Map(index.families.map((f) => [f.id, FamilyTokenizer.load(f.id, join(dir, f.dir), Math.max(...infos.filter((i) => i.tokenizer.family === f.id).map((i) => i.maxLength)))]));
+  const workers = infos.map(
+    (info, i) =>
+      new ModelWorker(`raw-${info.key}`, {
+        candidates: [{ provider: "cpu", modelPath: join(dir, index.models[i].dir, info.onnx.model) }],
+        intraOpThreads,
+        padId: families.get(info.tokenizer.family)!.padId,
+        warmupLengths: [2, 32],
+      }),
+  );
+  await Promise.all(workers.map((w) => w.firstReady));
+  const tokenize = (texts: string[]) => new Map([...families].map(([id, f]) => [id, rowsOf(encodePacked(f, texts))]));
+
+  return {
+    keys: infos.map((i) => i.key),
+    async throughput(texts, batchSizes) {
+      const started = performance.now();
+      const rows = tokenize(texts);
+      let real = 0;
+      let padded = 0;
+      await Promise.all(
+        infos.map(async (info, i) => {
+          const mine = rows.get(info.tokenizer.family)!;
+          const size = Math.max(1, Math.round(batchSizes[info.key] ?? 1));
+          for (let at = 0; at < mine.length; at += size) {
+            const batch = mine.slice(at, at + size);
+            real += batch.reduce((n, r) => n + r.length, 0);
+            padded += batch.length * Math.max(...batch.map((r) => r.length));
+            await workers[i].run(batch);
+          }
+        }),
+      );
+      const seconds = (performance.now() - started) / 1000;
+      return { textsPerSecond: texts.length / seconds, seconds, paddingEfficiency: real / padded };
+    },
+    async singleLatency(texts) {
+      const ms: number[] = [];
+      for (const t of texts) {
+        const started = performance.now();
+        const rows = tokenize([t]);
+        await Promise.all(infos.map((info, i) => workers[i].run(rows.get(info.tokenizer.family)!)));
+        ms.push(performance.now() - started);
+      }
+      ms.sort((a, b) => a - b);
+      return { p50: percentile(ms, 50), p95: percentile(ms, 95), mean: ms.reduce((a, b) => a + b, 0) / ms.length };
+    },
+    stop: () => workers.forEach((w) => w.stop()),
+  };
+}
