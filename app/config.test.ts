@@ -11,6 +11,7 @@ describe("loadConfig", () => {
     expect(c.workersPerModel).toBe(1);
     expect(c.intraOpThreads).toBeGreaterThanOrEqual(1);
     expect(c.batch).toEqual({ maxBatchSize: 32, maxBatchTokens: 16384, maxQueueDelayMs: 5 });
+    expect(c.cpuMaxBatchSize).toBe(1);
   });
 
   test("reads every knob from the environment", () => {

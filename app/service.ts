@@ -34,7 +34,7 @@ export interface ServedModel {
   bytesOnDisk: number;
 }
 
-export type ServiceOptions = Pick<Config, "enginesDir" | "batch" | "workersPerModel" | "intraOpThreads" | "maxQueuedTexts" | "tokenizerWorkers" | "inlineTokenizeChars"> & {
+export type ServiceOptions = Pick<Config, "enginesDir" | "batch" | "cpuMaxBatchSize" | "workersPerModel" | "intraOpThreads" | "maxQueuedTexts" | "tokenizerWorkers" | "inlineTokenizeChars"> & {
   executionProviders: ExecutionProvider[];
   log?: (message: string, fields?: Record<string, unknown>) => void;
   /** Tests only: workers honour injected faults (exit, throw, hold). The production entry never sets it. */
@@ -123,7 +123,9 @@ export class ClassifierService {
         // The strictest limits of any candidate hold whichever one loads: never a shape outside a profile.
         const limits = choice.candidates.find((c) => c.limits)?.limits;
         const maxLength = Math.min(info.maxLength, limits?.maxSequence ?? Infinity);
-        const batch = { ...opts.batch, maxBatchSize: Math.min(opts.batch.maxBatchSize, limits?.maxBatch ?? Infinity) };
+        // Batches pay off on a GPU; on the CPU provider they are capped (CPU_MAX_BATCH_SIZE).
+        const onCpu = choice.candidates[0].provider === "cpu";
+        const batch = { ...opts.batch, maxBatchSize: Math.min(opts.batch.maxBatchSize, limits?.maxBatch ?? Infinity, onCpu ? opts.cpuMaxBatchSize : Infinity) };
         const load: LoadOptions = {
           candidates: choice.candidates.map((c) => ({ provider: c.provider, modelPath: join(modelDir, c.model) })),
           intraOpThreads: opts.intraOpThreads,

@@ -12,7 +12,7 @@ beforeAll(async () => {
   engines = await slowEngines();
 });
 
-const startService = (env: Record<string, string>) => spawnService({ ENGINES_DIR: engines, INTRA_OP_THREADS: "1", ...env });
+const startService = (env: Record<string, string>) => spawnService({ ENGINES_DIR: engines, INTRA_OP_THREADS: "1", CPU_MAX_BATCH_SIZE: "1024", ...env });
 
 const longTexts = (n: number, tag: string) => JSON.stringify(Array.from({ length: n }, (_, i) => `${tag} ${i} ` + "many words in a long text ".repeat(120)));
 const pending = async (url: string) => (await (await fetch(`${url}/health/ready`)).json()).pendingTexts as number;

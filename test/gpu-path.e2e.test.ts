@@ -150,6 +150,16 @@ describe("the service on the engines convert --trt wrote", () => {
     }
   });
 
+  test("on CPU the batch cap is CPU_MAX_BATCH_SIZE (default 1): ten texts run as ten single-row batches per model", async () => {
+    const s = await startTestServer(engines, { EXECUTION_PROVIDERS: "cpu", CPU_MAX_BATCH_SIZE: "" });
+    try {
+      expect(await (await postProcess(s.url, JSON.stringify(TEXTS))).json()).toEqual(cpuAnswer);
+      for (const st of Object.values(s.service.stats())) expect([st.rows, st.batches]).toEqual([10, 10]);
+    } finally {
+      await s.stop();
+    }
+  });
+
   test("on a host whose TensorRT differs from the engines': TensorRT passed over with both versions named, no load attempted", async () => {
     const s = await startTestServer(engines, { EXECUTION_PROVIDERS: "tensorrt,cpu" }, { hostFacts: { ...T4_HOST, tensorrt: "10.7.0" } });
     try {
