@@ -116,7 +116,7 @@ export function loadConfig(env: Env = process.env): Config {
     // CPU_MAX_BATCH_SIZE: the batch cap (at most MAX_BATCH_SIZE) for models running on the CPU
     // provider. On CPU a batch costs what its rows cost one by one plus the padding (onnxruntime
     // already keeps the cores busy at batch 1), so batching only adds padding and waiting: measured
-    // with full-size models on 2 cores, 10 clients, 1.75 req/s at 32 vs 3.00 req/s at 1 (README, Benchmarks).
+    // with full-size models on 2 cores, 10 clients, 20 s: 1.94 req/s at 32, 2.33 req/s at 1 (README, Benchmarks).
     cpuMaxBatchSize: int(env, "CPU_MAX_BATCH_SIZE", 1, 1, 1024),
     // WORKERS_PER_MODEL: inference workers (threads, each with its own session) per model.
     workersPerModel,

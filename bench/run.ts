@@ -50,6 +50,8 @@ const shared = process.env.SHARED_DIR ?? join(import.meta.dir, "..", "..", "shar
 const peers = new Set(values.peers!.split(","));
 const log = (m: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}`);
 const texts = loadTexts("graders", shared, 20_000, 1);
+/** The texts from `offset` on, wrapping: each phase starts elsewhere in the same stream. */
+const from = (offset: number) => [...texts.slice(offset % texts.length), ...texts.slice(0, offset % texts.length)];
 
 // ---------- token lengths per source and family ----------
 const index = JSON.parse(readFileSync(join(engines, "index.json"), "utf8")) as EnginesIndex;
@@ -98,8 +100,8 @@ for (const peer of ["service", "naive"] as const) {
   const run: PeerRun = { peer, sweep: [], scenarios: [], rssMaxMb: 0 };
   for (const clients of P.sweep) {
     const before = peer === "service" ? await scrape(s.url) : "";
-    const r = await closedLoop(s.url, clients, P.sweepSeconds, texts.slice(clients * 997));
-    const stats = { ...r, dropped: 0, peakRps: r.rps, mean: NaN };
+    const r = await closedLoop(s.url, clients, P.sweepSeconds, from(clients * 997));
+    const stats = { ...r, dropped: 0, peakRps: NaN, mean: NaN };
     run.sweep.push({ ...stats, clients });
     if (peer === "service") {
       const mb = meanBatch(before, await scrape(s.url));
@@ -113,12 +115,12 @@ for (const peer of ["service", "naive"] as const) {
     const before = peer === "service" ? await scrape(s.url) : "";
     let r: LoadStats;
     if (sc.kind === "closed") {
-      const c = await closedLoop(s.url, sc.clients, sc.durationS * P.timeScale, texts.slice(5000));
-      r = { ...c, dropped: 0, peakRps: c.rps, mean: NaN };
+      const c = await closedLoop(s.url, sc.clients, sc.durationS * P.timeScale, from(5000));
+      r = { ...c, dropped: 0, peakRps: NaN, mean: NaN };
     } else {
       // 1 req/s is 1 req/s on any box: only the ramps are rate-scaled.
       const plan = scalePlan(sc.plan, P.timeScale, sc.name === "does_it_even_work" ? 1 : rateScale);
-      r = await arrivalLoad(s.url, plan, texts.slice(9000));
+      r = await arrivalLoad(s.url, plan, from(9000));
     }
     run.scenarios.push({ ...r, name: sc.name });
     if (peer === "service") run.batch = { ...(run.batch ?? {}), [sc.name]: Object.values(meanBatch(before, await scrape(s.url))).reduce((a, b) => a + b, 0) / infos.length };
@@ -190,7 +192,7 @@ ${raw ? `| raw engine | – | ${f(raw.textsPerSecond, 2)} | – | – | – | �
 
 | peer | scenario | requests | failures | dropped | req/s | peak req/s | p50 ms | p95 ms | p99 ms | mean ms | mean batch |
 |---|---|---|---|---|---|---|---|---|---|---|---|
-${runs.flatMap((r) => r.scenarios.map((x) => `| ${r.peer} | ${x.name} | ${x.requests} | ${x.failures} | ${x.dropped} | ${f(x.rps, 2)} | ${x.peakRps} | ${f(x.p50, 0)} | ${f(x.p95, 0)} | ${f(x.p99, 0)} | ${f(x.mean, 0)} | ${r.batch ? f(r.batch[x.name], 2) : "1"} |`)).join("\n")}
+${runs.flatMap((r) => r.scenarios.map((x) => `| ${r.peer} | ${x.name} | ${x.requests} | ${x.failures} | ${x.dropped} | ${f(x.rps, 2)} | ${f(x.peakRps, 0)} | ${f(x.p50, 0)} | ${f(x.p95, 0)} | ${f(x.p99, 0)} | ${f(x.mean, 0)} | ${r.batch ? f(r.batch[x.name], 2) : "1"} |`)).join("\n")}
 
 RSS max: ${runs.map((r) => `${r.peer} ${f(r.rssMaxMb, 0)} MB`).join(", ")}.  
 Service padding efficiency (real ÷ padded tokens, mean over models, whole run): ${f(svc?.padding ?? NaN, 3)}; raw engine at the service's saturation batch sizes ${raw ? JSON.stringify(Object.fromEntries(Object.entries(raw.batch).map(([k, v]) => [k, Number(v.toFixed(2))]))) : "–"}: ${f(raw?.paddingEfficiency ?? NaN, 3)}.  

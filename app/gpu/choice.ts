@@ -11,6 +11,7 @@
  */
 import type { ExecutionProvider } from "../config.ts";
 import type { TrtEngineRecord } from "../../convert/trt/build.ts";
+import { releaseOf } from "../../convert/trt/versions.ts";
 import type { HostGpuFacts } from "./probe.ts";
 
 export interface ProviderCandidate {
@@ -33,7 +34,6 @@ export interface ModelFiles {
   trt?: TrtEngineRecord;
 }
 
-const release = (v: string) => v.split(".").slice(0, 3).join(".");
 
 export function chooseProviders(preferences: ExecutionProvider[], model: ModelFiles, host: HostGpuFacts): ProviderChoice {
   const candidates: ProviderCandidate[] = [];
@@ -62,7 +62,7 @@ function tensorrtObstacle(model: ModelFiles, host: HostGpuFacts): string | null 
   if (!host.gpu) return `no GPU (${host.gpuError ?? "none found"})`;
   if (!host.providerLibs.tensorrt) return "onnxruntime's TensorRT provider library is not installed (ONNXRUNTIME_NODE_INSTALL=cuda12)";
   if (!host.tensorrt) return "no TensorRT runtime library (libnvinfer.so.<version>) on the library path";
-  if (release(t.tensorrtVersion) !== release(host.tensorrt)) return `the engine was built with TensorRT ${t.tensorrtVersion}, the runtime has ${host.tensorrt}`;
+  if (releaseOf(t.tensorrtVersion) !== releaseOf(host.tensorrt)) return `the engine was built with TensorRT ${t.tensorrtVersion}, the runtime has ${host.tensorrt}`;
   if (t.computeCapability !== host.gpu.computeCapability) return `the engine was built for compute capability ${t.computeCapability} (${t.gpu}), this GPU is ${host.gpu.computeCapability} (${host.gpu.name})`;
   return null;
 }

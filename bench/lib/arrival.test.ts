@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { arrivalTimes, runArrivals, scalePlan, type Clock } from "./arrival.ts";
 import { GRADERS } from "./scenarios.ts";
-import { percentile } from "../closed-loop.ts";
+import { closedLoop, percentile } from "../closed-loop.ts";
 import { gradersTexts, lengthSummary } from "./texts.ts";
 
 describe("arrival-rate pacing", () => {
@@ -91,7 +91,36 @@ describe("harness math and texts", () => {
     expect(full.every((t) => /\p{Extended_Pictographic}|\p{Regional_Indicator}/u.test(t))).toBe(true);
   });
 
+  test("load statistics count answers, not attempts: failures add no throughput", async () => {
+    const { summarize } = await import("./load.ts");
+    const samples = [
+      { end: 100, ms: 90, ok: true },
+      { end: 900, ms: 80, ok: true },
+      { end: 1200, ms: 1, ok: false },
+      { end: 1300, ms: 1, ok: false },
+      { end: 1500, ms: 70, ok: true },
+    ];
+    expect(summarize(samples, 2, 3)).toMatchObject({ requests: 5, failures: 2, dropped: 3, rps: 1.5, peakRps: 2 });
+  });
+
   test("length summary", () => {
     expect(lengthSummary([3, 1, 2, 600, 4])).toEqual({ texts: 5, mean: 122, p50: 3, p95: 600, max: 600, over512: 1 });
+  });
+});
+
+describe("closed loop", () => {
+  test("throughput divides by the time the answers took, including requests still running at the end", async () => {
+    // Each answer takes 300 ms; a 100 ms loop of 4 clients gets exactly 4 answers, 300 ms after it began.
+    const server = Bun.serve({ port: 0, fetch: async () => (await Bun.sleep(300), Response.json({})) });
+    try {
+      const r = await closedLoop(`http://127.0.0.1:${server.port}`, 4, 0.1, ["a"]);
+      expect(r.requests).toBe(4);
+      expect(r.failures).toBe(0);
+      expect(r.seconds).toBeGreaterThanOrEqual(0.3);
+      expect(r.rps).toBeCloseTo(4 / r.seconds, 6);
+      expect(r.rps).toBeLessThan(14); // not 4 / 0.1 = 40
+    } finally {
+      server.stop(true);
+    }
   });
 });

@@ -18,12 +18,13 @@ export interface LoadStats {
 export function summarize(samples: { end: number; ms: number; ok: boolean }[], seconds: number, dropped = 0): LoadStats {
   const ms = samples.map((s) => s.ms).sort((a, b) => a - b);
   const perSecond = new Map<number, number>();
-  for (const s of samples) perSecond.set(Math.floor(s.end / 1000), (perSecond.get(Math.floor(s.end / 1000)) ?? 0) + 1);
+  for (const s of samples) if (s.ok) perSecond.set(Math.floor(s.end / 1000), (perSecond.get(Math.floor(s.end / 1000)) ?? 0) + 1);
   return {
     requests: samples.length,
     failures: samples.filter((s) => !s.ok).length,
     dropped,
-    rps: samples.length / seconds,
+    // Answers, not attempts: a fast error is not throughput.
+    rps: samples.filter((s) => s.ok).length / seconds,
     peakRps: Math.max(0, ...perSecond.values()),
     p50: percentile(ms, 50),
     p95: percentile(ms, 95),
