@@ -7,16 +7,11 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { post, summarize } from "./lib/load.ts";
 
-export function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[rank];
-}
-
+/** N clients, each sending its next text when its previous answer arrives, for `seconds`. */
 export async function closedLoop(url: string, clients: number, seconds: number, texts: string[]) {
-  const latencies: number[] = [];
-  const statuses = new Map<number, number>();
+  const samples: { end: number; ms: number; ok: boolean }[] = [];
   const start = performance.now();
   const end = start + seconds * 1000;
   let next = 0;
@@ -25,33 +20,15 @@ export async function closedLoop(url: string, clients: number, seconds: number, 
       while (performance.now() < end) {
         const text = texts[next++ % texts.length];
         const started = performance.now();
-        let status = 0; // a connection error
-        try {
-          const res = await fetch(`${url}/process`, { method: "POST", body: JSON.stringify(text), headers: { "content-type": "application/json" } });
-          await res.arrayBuffer();
-          status = res.status;
-        } catch {}
-        latencies.push(performance.now() - started);
-        statuses.set(status, (statuses.get(status) ?? 0) + 1);
+        const ok = await post(url, text);
+        samples.push({ end: performance.now() - start, ms: performance.now() - started, ok });
       }
     }),
   );
   // Requests still running at `end` finish after it: divide by the time actually taken, or a
   // loop of many slow clients reports up to `clients` answers more than it got in `seconds`.
   const elapsed = (performance.now() - start) / 1000;
-  latencies.sort((a, b) => a - b);
-  const failures = latencies.length - (statuses.get(200) ?? 0);
-  return {
-    clients,
-    requests: latencies.length,
-    // Answers, not attempts: a fast error is not throughput.
-    rps: (latencies.length - failures) / elapsed,
-    seconds: elapsed,
-    p50: percentile(latencies, 50),
-    p95: percentile(latencies, 95),
-    p99: percentile(latencies, 99),
-    failures,
-  };
+  return { clients, seconds: elapsed, ...summarize(samples, elapsed) };
 }
 
 export async function main(argv = process.argv.slice(2)) {

@@ -13,7 +13,7 @@ import { scrape, sample } from "../test/helpers/metrics.ts";
 import { waitFor } from "../test/helpers/wait.ts";
 import { scalePlan } from "./lib/arrival.ts";
 import { closedLoop } from "./closed-loop.ts";
-import { arrivalLoad, type LoadStats } from "./lib/load.ts";
+import { arrivalLoad, rssMb, type LoadStats } from "./lib/load.ts";
 import { GRADERS } from "./lib/scenarios.ts";
 import { lengthSummary, loadTexts, SOURCES } from "./lib/texts.ts";
 import { startRawEngine } from "./peers/raw.ts";
@@ -78,10 +78,7 @@ async function startServer(peer: "service" | "naive") {
   const url = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await fetch(`${url}/health/ready`).catch(() => null))?.status === 200, `${peer} to be ready`, 600_000);
   let rssMax = 0;
-  const rssTimer = setInterval(() => {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${proc.pid}/status`, "utf8"));
-    if (m) rssMax = Math.max(rssMax, Number(m[1]) / 1024);
-  }, 1000);
+  const rssTimer = setInterval(() => (rssMax = Math.max(rssMax, rssMb(proc.pid))), 1000);
   return { url, stop: async () => (clearInterval(rssTimer), proc.kill("SIGTERM"), await proc.exited), rss: () => rssMax };
 }
 
@@ -99,14 +96,12 @@ for (const peer of ["service", "naive"] as const) {
   answers[peer] = await Promise.all(texts.slice(0, 20).map(async (t) => (await fetch(`${s.url}/process`, { method: "POST", body: JSON.stringify(t), headers: { "content-type": "application/json" } })).json()));
   const run: PeerRun = { peer, sweep: [], scenarios: [], rssMaxMb: 0 };
   for (const clients of P.sweep) {
-    const before = peer === "service" ? await scrape(s.url) : "";
+    // The batch sizes at the last (highest) step are the ones the raw engine is fed.
+    const atSaturation = peer === "service" && clients === Math.max(...P.sweep);
+    const before = atSaturation ? await scrape(s.url) : "";
     const r = await closedLoop(s.url, clients, P.sweepSeconds, from(clients * 997));
-    const stats = { ...r, dropped: 0, peakRps: NaN, mean: NaN };
-    run.sweep.push({ ...stats, clients });
-    if (peer === "service") {
-      const mb = meanBatch(before, await scrape(s.url));
-      if (clients === Math.max(...P.sweep)) saturationBatch = mb;
-    }
+    run.sweep.push(r);
+    if (atSaturation) saturationBatch = meanBatch(before, await scrape(s.url));
     log(`${peer}: ${clients} clients → ${r.rps.toFixed(2)} req/s, p50 ${r.p50.toFixed(0)} ms, p95 ${r.p95.toFixed(0)} ms, ${r.failures} failures`);
   }
   // Rates sized so highload's 60 req/s lands at the service's own saturation throughput on this box.
@@ -114,10 +109,8 @@ for (const peer of ["service", "naive"] as const) {
   for (const sc of GRADERS) {
     const before = peer === "service" ? await scrape(s.url) : "";
     let r: LoadStats;
-    if (sc.kind === "closed") {
-      const c = await closedLoop(s.url, sc.clients, sc.durationS * P.timeScale, from(5000));
-      r = { ...c, dropped: 0, peakRps: NaN, mean: NaN };
-    } else {
+    if (sc.kind === "closed") r = await closedLoop(s.url, sc.clients, sc.durationS * P.timeScale, from(5000));
+    else {
       // 1 req/s is 1 req/s on any box: only the ramps are rate-scaled.
       const plan = scalePlan(sc.plan, P.timeScale, sc.name === "does_it_even_work" ? 1 : rateScale);
       r = await arrivalLoad(s.url, plan, from(9000));

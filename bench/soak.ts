@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { spawnService } from "../test/helpers/child.ts";
 import { hostileCases, hostileText, prng, type HostileCase } from "../test/helpers/hostile.ts";
-import { percentile } from "./closed-loop.ts";
+import { percentile, rssMb } from "./lib/load.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -42,11 +42,6 @@ function nextRequest(): HostileCase {
   const text = r.next() < 0.9 ? r.pick(tweets) : hostileText(r);
   return { kind: "valid", method: "POST", path: "/process", headers: { "content-type": "application/json" }, body: JSON.stringify(text), expect: { status: 200 } };
 }
-
-const rssMb = (pid: number) => {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
-};
 
 const service = await spawnService({ ENGINES_DIR: args.engines });
 const pid = service.proc.pid;

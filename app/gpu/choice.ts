@@ -34,14 +34,13 @@ export interface ModelFiles {
   trt?: TrtEngineRecord;
 }
 
-
 export function chooseProviders(preferences: ExecutionProvider[], model: ModelFiles, host: HostGpuFacts): ProviderChoice {
   const candidates: ProviderCandidate[] = [];
   const passedOver: ProviderChoice["passedOver"] = [];
   const noGpu = host.gpu ? null : `no GPU (${host.gpuError ?? "none found"})`;
   for (const p of preferences) {
     if (p === "cpu" || candidates.some((c) => c.provider === p)) continue;
-    const why = p === "tensorrt" ? tensorrtObstacle(model, host) : noGpu ?? (host.providerLibs.cuda ? null : "onnxruntime's CUDA provider library is not installed (ONNXRUNTIME_NODE_INSTALL=cuda12)");
+    const why = p === "tensorrt" ? tensorrtObstacle(model, host, noGpu) : noGpu ?? (host.providerLibs.cuda ? null : "onnxruntime's CUDA provider library is not installed (ONNXRUNTIME_NODE_INSTALL=cuda12)");
     if (why) {
       passedOver.push({ provider: p, reason: why });
       continue;
@@ -55,11 +54,11 @@ export function chooseProviders(preferences: ExecutionProvider[], model: ModelFi
   return { candidates, passedOver };
 }
 
-function tensorrtObstacle(model: ModelFiles, host: HostGpuFacts): string | null {
+function tensorrtObstacle(model: ModelFiles, host: HostGpuFacts, noGpu: string | null): string | null {
   const t = model.trt;
   if (!t) return "no TensorRT engine was built for this model (bun run convert --trt)";
   if (t.onnxSha256 !== model.onnxSha256) return "the TensorRT engine was built from an older ONNX model (run bun run convert --trt again)";
-  if (!host.gpu) return `no GPU (${host.gpuError ?? "none found"})`;
+  if (!host.gpu) return noGpu;
   if (!host.providerLibs.tensorrt) return "onnxruntime's TensorRT provider library is not installed (ONNXRUNTIME_NODE_INSTALL=cuda12)";
   if (!host.tensorrt) return "no TensorRT runtime library (libnvinfer.so.<version>) on the library path";
   if (releaseOf(t.tensorrtVersion) !== releaseOf(host.tensorrt)) return `the engine was built with TensorRT ${t.tensorrtVersion}, the runtime has ${host.tensorrt}`;

@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { arrivalTimes, runArrivals, scalePlan, type Clock } from "./arrival.ts";
 import { GRADERS } from "./scenarios.ts";
-import { closedLoop, percentile } from "../closed-loop.ts";
+import { closedLoop } from "../closed-loop.ts";
+import { percentile } from "./load.ts";
 import { gradersTexts, lengthSummary } from "./texts.ts";
 
 describe("arrival-rate pacing", () => {

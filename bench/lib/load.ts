@@ -1,6 +1,18 @@
-/** HTTP load against a /process endpoint: arrival-rate runs (k6-like) and their statistics. */
-import { percentile } from "../closed-loop.ts";
+/** HTTP load against a /process endpoint: one request, arrival-rate runs (k6-like), statistics, server RSS. */
+import { readFileSync } from "node:fs";
 import { arrivalTimes, runArrivals, type ArrivalPlan } from "./arrival.ts";
+
+/** Nearest-rank percentile of an ascending array. */
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank];
+}
+
+/** Resident memory of a process (a server under test), MB. */
+export function rssMb(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
+}
 
 export interface LoadStats {
   requests: number;

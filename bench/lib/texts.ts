@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Faker, base, en } from "@faker-js/faker";
 import { parse } from "csv-parse/sync";
+import { percentile } from "./load.ts";
 
 /**
  * One text per call, as the graders' k6 script built them: words (k6's hipsterSentence, 0-10
@@ -53,6 +54,5 @@ export function loadTexts(source: Source, shared: string, count = 5000, seed = 1
 /** Token lengths (with <s> and </s>, before truncation at the model's maximum) as percentiles. */
 export function lengthSummary(lengths: number[]) {
   const s = [...lengths].sort((a, b) => a - b);
-  const at = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-  return { texts: s.length, mean: s.reduce((a, b) => a + b, 0) / s.length, p50: at(50), p95: at(95), max: s.at(-1)!, over512: s.filter((n) => n > 512).length };
+  return { texts: s.length, mean: s.reduce((a, b) => a + b, 0) / s.length, p50: percentile(s, 50), p95: percentile(s, 95), max: s.at(-1)!, over512: s.filter((n) => n > 512).length };
 }

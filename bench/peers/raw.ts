@@ -10,7 +10,7 @@ import type { EngineInfo, EnginesIndex } from "../../convert/pipeline.ts";
 import { ModelWorker } from "../../app/inference/model-worker.ts";
 import { FamilyTokenizer } from "../../app/tokenize/family-tokenizer.ts";
 import { encodePacked, rowsOf } from "../../app/tokenize/pack.ts";
-import { percentile } from "../closed-loop.ts";
+import { percentile } from "../lib/load.ts";
 
 export interface RawEngine {
   keys: string[];

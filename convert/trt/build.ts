@@ -65,7 +65,7 @@ export async function buildTrtEngines(opts: TrtOptions): Promise<TrtResult> {
   const log = opts.log ?? (() => {});
   const exec = opts.exec ?? defaultExec;
   const dir = resolve(opts.enginesDir);
-  const { gpu, error } = probeGpu(opts.commands?.nvidiaSmi ?? process.env.NVIDIA_SMI ?? "nvidia-smi");
+  const { gpu, error } = probeGpu(opts.commands?.nvidiaSmi);
   if (!gpu) return { skipped: `TensorRT engines not built: ${error}. Run \`bun run convert --trt\` on a GPU host (see README, Deploy on a g4dn.2xlarge).` };
   if (opts.runner === "docker") {
     const docker = opts.commands?.docker ?? "docker";

@@ -1,8 +1,9 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import { onnx } from "onnx-proto";
 import { ConvertError } from "../errors.ts";
 import { ElemType, valueInfo } from "../onnx/graph.ts";
+import { readModel } from "../onnx/model-file.ts";
 
 /** A graph input or output, named and typed as the engine's (taken from the plain ONNX model). */
 export interface IoSpec {
@@ -68,15 +69,14 @@ export function writeEpContextModel(file: string, spec: EpContextSpec): void {
 
 /** The graph inputs and outputs of a plain ONNX model, so the wrapper declares exactly what the engine was built from. */
 export function graphIo(modelPath: string): { inputs: IoSpec[]; outputs: IoSpec[] } {
-  const model = onnx.ModelProto.decode(readFileSync(modelPath));
-  const initializers = new Set((model.graph?.initializer ?? []).map((t) => t.name));
+  const { model, initializers } = readModel(modelPath);
   const spec = (v: onnx.IValueInfoProto): IoSpec => ({
     name: v.name ?? "",
     elemType: v.type?.tensorType?.elemType ?? ElemType.UNDEFINED,
     dims: (v.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : Number(d.dimValue))),
   });
   return {
-    inputs: (model.graph?.input ?? []).filter((i) => !initializers.has(i.name)).map(spec),
+    inputs: (model.graph?.input ?? []).filter((i) => !initializers.has(i.name ?? "")).map(spec),
     outputs: (model.graph?.output ?? []).map(spec),
   };
 }
