@@ -28,8 +28,10 @@ if (!hasEngines && config.autoConvert) {
     process.exit(2);
   }
   log("no engines yet: converting the manifest's models (first start)", { enginesDir: config.enginesDir });
-  const { main } = await import("../convert/cli.ts");
-  if ((await main(["--out", config.enginesDir])) !== 0) process.exit(1);
+  // A process of its own (app/ never imports convert/): the same `bun run convert`, and its memory
+  // (checkpoints, a smoke-run session) is returned before the models load.
+  const convert = Bun.spawn([process.execPath, join(import.meta.dir, "..", "convert", "index.ts"), "--out", config.enginesDir], { stdout: "inherit", stderr: "inherit" });
+  if ((await convert.exited) !== 0) process.exit(1);
 }
 
 let service: ClassifierService | null = null;

@@ -1,11 +1,11 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
-import type { EngineInfo, EnginesIndex } from "../convert/pipeline.ts";
+import { statSync } from "node:fs";
+import { join } from "node:path";
+import { probeHost, type HostGpuFacts } from "../lib/gpu/probe.ts";
+import { readStore, type ModelRecord } from "../lib/store/index.ts";
 import { ModelBatcher, type BatcherStats } from "./batching/batcher.ts";
 import type { Config, ExecutionProvider } from "./config.ts";
 import { ApiError } from "./errors.ts";
-import { chooseProviders, type ProviderCandidate } from "./gpu/choice.ts";
-import { probeHost, type HostGpuFacts } from "./gpu/probe.ts";
+import { chooseProviders, type ProviderCandidate } from "./inference/provider-choice.ts";
 import { ModelWorker } from "./inference/model-worker.ts";
 import type { LoadOptions, RowRef } from "./inference/protocol.ts";
 import { topLabel, type ModelAnswer } from "./scoring.ts";
@@ -19,7 +19,7 @@ export type Answer = Record<string, ModelAnswer>;
 
 export interface ServedModel {
   key: string;
-  info: EngineInfo;
+  info: ModelRecord;
   family: FamilyTokenizer;
   maxLength: number;
   batcher: ModelBatcher;
@@ -97,17 +97,14 @@ export class ClassifierService {
 
   static async start(opts: ServiceOptions): Promise<ClassifierService> {
     const log = opts.log ?? (() => {});
-    const dir = resolve(opts.enginesDir);
-    const indexFile = join(dir, "index.json");
-    if (!existsSync(indexFile)) throw new Error(`${indexFile} not found: run \`bun run convert\` first`);
-    const index = JSON.parse(readFileSync(indexFile, "utf8")) as EnginesIndex;
-    const infos = index.models.map((m) => JSON.parse(readFileSync(join(dir, m.dir, "engine.json"), "utf8")) as EngineInfo);
+    const store = readStore(opts.enginesDir);
+    const infos = store.models.map((m) => m.record);
     const workerOpts = { policy: opts.restartPolicy, faultHooks: opts.faultHooks };
     const host = opts.hostFacts ?? (opts.executionProviders.some((p) => p !== "cpu") ? probeHost() : CPU_ONLY);
 
-    const specs = index.families.map((f) => ({
+    const specs = store.families.map((f) => ({
       id: f.id,
-      dir: join(dir, f.dir),
+      dir: f.dir,
       maxLength: Math.max(...infos.filter((i) => i.tokenizer.family === f.id).map((i) => i.maxLength)),
     }));
     const families = new Map(specs.map((f) => [f.id, FamilyTokenizer.load(f.id, f.dir, f.maxLength)]));
@@ -117,7 +114,7 @@ export class ClassifierService {
       for (const [i, info] of infos.entries()) {
         const family = families.get(info.tokenizer.family);
         if (!family) throw new Error(`${info.key}: tokenizer family ${info.tokenizer.family} is not in index.json`);
-        const modelDir = join(dir, index.models[i].dir);
+        const modelDir = store.models[i].dir;
         const bytesOnDisk = statSync(join(modelDir, info.onnx.model)).size + statSync(join(modelDir, info.onnx.data)).size;
         const choice = chooseProviders(opts.executionProviders, { onnxModel: info.onnx.model, onnxSha256: info.onnx.modelSha256, trt: info.trt }, host);
         // The strictest limits of any candidate hold whichever one loads: never a shape outside a profile.

@@ -9,7 +9,7 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { convertModels } from "../convert/pipeline.ts";
-import { tempDir, tinyManifestSources } from "../test/helpers/fixtures.ts";
+import { tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
 
 const { values, positionals } = parseArgs({ options: { size: { type: "string", default: "tiny" } }, allowPositionals: true });
 const out = positionals[0];

@@ -7,10 +7,10 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, hostname, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import type { EnginesIndex, EngineInfo } from "../convert/pipeline.ts";
+import { readStore } from "../lib/store/index.ts";
 import { FamilyTokenizer } from "../app/tokenize/family-tokenizer.ts";
-import { scrape, sample } from "../test/helpers/metrics.ts";
-import { waitFor } from "../test/helpers/wait.ts";
+import { scrape, sample } from "../testkit/metrics.ts";
+import { waitFor } from "../testkit/wait.ts";
 import { scalePlan } from "./lib/arrival.ts";
 import { closedLoop } from "./closed-loop.ts";
 import { arrivalLoad, rssMb, type LoadStats } from "./lib/load.ts";
@@ -54,10 +54,10 @@ const texts = loadTexts("graders", shared, 20_000, 1);
 const from = (offset: number) => [...texts.slice(offset % texts.length), ...texts.slice(0, offset % texts.length)];
 
 // ---------- token lengths per source and family ----------
-const index = JSON.parse(readFileSync(join(engines, "index.json"), "utf8")) as EnginesIndex;
-const infos = index.models.map((m) => JSON.parse(readFileSync(join(engines, m.dir, "engine.json"), "utf8")) as EngineInfo);
-const lengths = index.families.map((f) => {
-  const tok = FamilyTokenizer.load(f.id, join(engines, f.dir), 1_000_000);
+const store = readStore(engines);
+const infos = store.models.map((m) => m.record);
+const lengths = store.families.map((f) => {
+  const tok = FamilyTokenizer.load(f.id, f.dir, 1_000_000);
   return { family: f.id, sources: SOURCES.map((s) => ({ source: s, ...lengthSummary(loadTexts(s, shared, 2000, 1).slice(0, 2000).map((t) => tok.encode(t).length)) })) };
 });
 

@@ -10,8 +10,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, hostname, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { spawnService } from "../test/helpers/child.ts";
-import { hostileCases, hostileText, prng, type HostileCase } from "../test/helpers/hostile.ts";
+import { spawnService } from "../testkit/child.ts";
+import { hostileCases, hostileText, prng, type HostileCase } from "../testkit/hostile.ts";
 import { percentile, rssMb } from "./lib/load.ts";
 
 const { values: args } = parseArgs({
@@ -157,7 +157,7 @@ const report = [
   "",
   `- Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Bun ${Bun.version}; load generator on the same machine.`,
   `- Command: \`${command}\``,
-  `- Engines: ${args.engines}; arrival rate ${rate} req/s for ${args.minutes} min; ${Math.round(Number(args.invalid) * 100)}% invalid requests (${new Set(invalid.map((c) => c.kind)).size} kinds from test/helpers/hostile.ts).`,
+  `- Engines: ${args.engines}; arrival rate ${rate} req/s for ${args.minutes} min; ${Math.round(Number(args.invalid) * 100)}% invalid requests (${new Set(invalid.map((c) => c.kind)).size} kinds from testkit/hostile.ts).`,
   "",
   `**${sent} requests: ${ok} answered 200, ${expectedErrors} given their promised 4xx, ${unexpectedCount} unexpected; ${dropped} arrivals dropped (over ${MAX_IN_FLIGHT} in flight). Server exit code after SIGTERM: ${exitCode}.**`,
   "",

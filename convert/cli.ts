@@ -1,12 +1,12 @@
 import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { loadManifest, type Manifest } from "../app/manifest.ts";
+import { loadManifest, type Manifest } from "./manifest.ts";
 import { ConvertError } from "./errors.ts";
 import { downloadRepo, hubSettingsFromEnv, type HubSettings } from "./hub/download.ts";
 import { convertModels, type ModelSource } from "./pipeline.ts";
 import { buildTrtEngines } from "./trt/build.ts";
-import { GPU_STACK } from "./trt/versions.ts";
+import { GPU_STACK } from "../lib/gpu/stack.ts";
 
 export const USAGE = `bun run convert [--model KEY=SOURCE ...] [--out DIR] [--trt [--trt-runner docker|local] [--trt-max-batch N] [--trt-opt BxS] [--trt-workspace MiB]]
 

@@ -2,12 +2,13 @@ import { describe, expect, test } from "bun:test";
 import { cpSync, existsSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { ORACLE, addTokenizer, tempDir, tinyManifestSources } from "../test/helpers/fixtures.ts";
+import { ORACLE, addTokenizer, tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
 import { readSafetensors } from "./checkpoint/safetensors.ts";
 import { ConvertError } from "./errors.ts";
 import { sha256 } from "./hash.ts";
 import { readModel } from "./onnx/model-file.ts";
-import { convertModels, readEngineInfo, type ModelSource } from "./pipeline.ts";
+import { convertModels, type ModelSource } from "./pipeline.ts";
+import { readModelRecord } from "../lib/store/index.ts";
 import { TINY, writeRandomCheckpoint } from "./random-checkpoint.ts";
 
 const ORACLES = ["xlmr-tiny-safetensors", "xlmr-tiny-bin", "roberta-tiny-bin"];
@@ -51,7 +52,7 @@ describe("convert: oracle checkpoints", () => {
     const out = tempDir("engines");
     const src = oracleSource("xlmr-tiny-safetensors");
     await convertModels([src], { outDir: out });
-    const info = readEngineInfo(join(out, src.key))!;
+    const info = readModelRecord(join(out, src.key))!;
     const ck = readSafetensors("m", new Uint8Array(await Bun.file(join(src.dir, "model.safetensors")).arrayBuffer()));
     // Every tensor but the ones the classifier does not use, each with matching hashes.
     expect(info.weights.map((w) => w.name).sort()).toEqual([...ck.tensors.keys()].sort());
@@ -68,7 +69,7 @@ describe("convert: oracle checkpoints", () => {
   test("the pytorch_model.bin's unused tensors (position_ids, pooler) are left out of the graph", async () => {
     const out = tempDir("engines");
     await convertModels([oracleSource("xlmr-tiny-bin")], { outDir: out });
-    const names = readEngineInfo(join(out, "xlmr-tiny-bin"))!.weights.map((w) => w.name);
+    const names = readModelRecord(join(out, "xlmr-tiny-bin"))!.weights.map((w) => w.name);
     expect(names.some((n) => n.includes("pooler") || n.includes("position_ids"))).toBe(false);
     expect(names).toContain("classifier.out_proj.bias");
   });
@@ -120,14 +121,14 @@ describe("convert: the five-model manifest layout", () => {
     const out = tempDir("engines");
     const result = await convertModels(tinyManifestSources(), { outDir: out });
     expect(result.families.map((f) => f.members)).toEqual([["cardiffnlp", "ivanlau", "svalabs", "EIStakovskii"], ["jy46604790"]]);
-    const labels = (key: string) => readEngineInfo(join(out, key))!.labels;
+    const labels = (key: string) => readModelRecord(join(out, key))!.labels;
     expect(labels("cardiffnlp")).toEqual(["NEGATIVE", "NEUTRAL", "POSITIVE"]);
     expect(labels("ivanlau")[29]).toBe("Mongolian");
     expect(labels("ivanlau")).toContain("Ukranian");
     expect(labels("svalabs")).toEqual(["HAM", "SPAM"]);
     expect(labels("EIStakovskii")).toEqual(["LABEL_0", "LABEL_1"]);
     expect(labels("jy46604790")).toEqual(["LABEL_0", "LABEL_1"]);
-    expect(readEngineInfo(join(out, "cardiffnlp"))!.maxLength).toBe(512);
+    expect(readModelRecord(join(out, "cardiffnlp"))!.maxLength).toBe(512);
     const index = await Bun.file(join(out, "index.json")).json();
     expect(index.models.map((m: { key: string }) => m.key)).toEqual(["cardiffnlp", "ivanlau", "svalabs", "EIStakovskii", "jy46604790"]);
     for (const f of index.families) expect(existsSync(join(out, f.dir, "tokenizer.json"))).toBe(true);

@@ -1,24 +1,21 @@
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { applyLabelFixes, type LabelFixes } from "../app/manifest.ts";
+import { CONVERTER_VERSION, readModelRecord, replaceDir, writeModelRecord, writeStoreIndex, type ModelOrigin, type ModelRecord, type StoreIndex, type WeightProof } from "../lib/store/index.ts";
 import { openCheckpoint, WEIGHT_FILES, type CheckpointTensor } from "./checkpoint/index.ts";
 import { ConvertError, readJsonFile } from "./errors.ts";
+import { applyLabelFixes, type LabelFixes } from "./manifest.ts";
 import { sha256, sha256File } from "./hash.ts";
 import { OPSET } from "./onnx/graph.ts";
 import { readModel, writeModelWithExternalData } from "./onnx/model-file.ts";
 import { buildClassifierGraph, maxSequenceLength, parseClassifierConfig, type ClassifierConfig } from "./onnx/roberta.ts";
-import type { TrtEngineRecord } from "./trt/build.ts";
 import { groupTokenizerFamilies, TOKENIZER_FILES, type TokenizerFamily } from "./tokenizer-family.ts";
-
-/** Bump when the graph or engine.json changes meaning: outputs of an older converter are redone. */
-export const CONVERTER_VERSION = "1";
 
 export interface ModelSource {
   key: string;
   /** Local folder with config.json, the weights and the tokenizer files. */
   dir: string;
-  origin: { hubId?: string; revision?: string; commit?: string; local?: string };
+  origin: ModelOrigin;
   labelFixes?: LabelFixes;
   /** Folder with the base model's tokenizer files, used only if no family member ships a tokenizer.json. */
   baseTokenizerDir?: string;
@@ -29,40 +26,6 @@ export interface ConvertOptions {
   log?: (message: string) => void;
   /** Test seam: runs after the ONNX files are written and before they are verified. */
   afterWrite?: (tmpDir: string) => void;
-}
-
-export interface WeightProof {
-  name: string;
-  shape: number[];
-  dtype: string;
-  sha256: string;
-  onnxSha256: string;
-}
-
-/** What convert writes beside each model; the service reads it to serve the model. */
-export interface EngineInfo {
-  key: string;
-  converterVersion: string;
-  inputHash: string;
-  source: ModelSource["origin"];
-  architecture: string;
-  labels: string[];
-  publishedLabels: string[];
-  maxLength: number;
-  tokenizer: { family: string; dir: string };
-  files: Record<string, string>;
-  onnx: { model: string; data: string; opset: number; modelSha256: string; inputs: string[]; outputs: string[] };
-  parameters: { total: number; nonZero: number; bytes: number };
-  weights: WeightProof[];
-  /** Written by `convert --trt` on a GPU host. */
-  trt?: TrtEngineRecord;
-  convertedAt: string;
-}
-
-export interface EnginesIndex {
-  converterVersion: string;
-  models: { key: string; dir: string }[];
-  families: { id: string; members: string[]; dir: string; source: string }[];
 }
 
 export interface ConvertResult {
@@ -94,12 +57,12 @@ export async function convertModels(sources: ModelSource[], opts: ConvertOptions
     const didConvert = await convertOne(s, configs.get(s.key)!, family, opts, log);
     (didConvert ? result.converted : result.unchanged).push(s.key);
   }
-  const index: EnginesIndex = {
+  const index: StoreIndex = {
     converterVersion: CONVERTER_VERSION,
     models: sources.map((s) => ({ key: s.key, dir: s.key })),
     families: families.map((f) => ({ id: f.id, members: f.members, dir: join("tokenizers", f.id), source: f.source })),
   };
-  writeAtomically(join(opts.outDir, "index.json"), JSON.stringify(index, null, 2) + "\n");
+  writeStoreIndex(opts.outDir, index);
   return result;
 }
 
@@ -128,7 +91,7 @@ async function convertOne(s: ModelSource, cfg: ClassifierConfig, family: Tokeniz
   const labels = applyLabelFixes(cfg.labels, s.labelFixes);
   const inputHash = sha256(JSON.stringify({ CONVERTER_VERSION, files, labels, family: family.id, origin: s.origin }));
 
-  const previous = readEngineInfo(target);
+  const previous = readModelRecord(target);
   if (previous?.inputHash === inputHash && outputsPresent(target, previous)) {
     log(`${s.key}: unchanged, kept`);
     return false;
@@ -145,7 +108,7 @@ async function convertOne(s: ModelSource, cfg: ClassifierConfig, family: Tokeniz
     const { weights, parameters } = proveWeightsUnaltered(used, written.model);
     await smokeRun(written.model, cfg.labels.length);
     const tokenizerConfig = readTokenizerConfig(join(opts.outDir, "tokenizers", family.id));
-    const info: EngineInfo = {
+    const info: ModelRecord = {
       key: s.key,
       converterVersion: CONVERTER_VERSION,
       inputHash,
@@ -161,7 +124,7 @@ async function convertOne(s: ModelSource, cfg: ClassifierConfig, family: Tokeniz
       weights,
       convertedAt: new Date().toISOString(),
     };
-    writeFileSync(join(tmp, "engine.json"), JSON.stringify(info, null, 2) + "\n");
+    writeModelRecord(tmp, info);
     replaceDir(tmp, target);
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
@@ -175,7 +138,7 @@ async function convertOne(s: ModelSource, cfg: ClassifierConfig, family: Tokeniz
  * The proof that the weights are as published: every checkpoint tensor the graph uses is hashed,
  * and so is the initializer read back from the written files; any difference fails the conversion.
  */
-export function proveWeightsUnaltered(used: CheckpointTensor[], modelPath: string): { weights: WeightProof[]; parameters: EngineInfo["parameters"] } {
+export function proveWeightsUnaltered(used: CheckpointTensor[], modelPath: string): { weights: WeightProof[]; parameters: ModelRecord["parameters"] } {
   const { initializers } = readModel(modelPath);
   const weights: WeightProof[] = [];
   let total = 0;
@@ -227,31 +190,7 @@ function readTokenizerConfig(dir: string): { maxLength?: number } {
   return m !== undefined && Number.isSafeInteger(m) && m > 0 ? { maxLength: m } : {};
 }
 
-export function readEngineInfo(dir: string): EngineInfo | null {
-  const file = join(dir, "engine.json");
-  if (!existsSync(file)) return null;
-  try {
-    return JSON.parse(readFileSync(file, "utf8")) as EngineInfo;
-  } catch {
-    return null;
-  }
-}
-
-function outputsPresent(dir: string, info: EngineInfo): boolean {
+function outputsPresent(dir: string, info: ModelRecord): boolean {
   const model = join(dir, info.onnx.model);
   return existsSync(model) && existsSync(join(dir, info.onnx.data)) && sha256File(model) === info.onnx.modelSha256 && statSync(join(dir, info.onnx.data)).size >= info.parameters.bytes;
-}
-
-/** Swaps a fully written folder into place; the old one is removed only after the new one is there. */
-function replaceDir(tmp: string, target: string) {
-  const old = `${target}.old-${process.pid}`;
-  if (existsSync(target)) renameSync(target, old);
-  renameSync(tmp, target);
-  rmSync(old, { recursive: true, force: true });
-}
-
-function writeAtomically(file: string, text: string) {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
 }

@@ -13,12 +13,12 @@ import { DockerfileParser, type Dockerfile } from "dockerfile-ast";
 import { validate } from "dockerfile-utils";
 import { parse as parseYaml } from "yaml";
 import { loadConfig } from "../app/config.ts";
-import { onnxruntimeNativeDir } from "../app/gpu/probe.ts";
+import { onnxruntimeNativeDir } from "../lib/gpu/probe.ts";
 import { parseCli } from "../convert/cli.ts";
 import { convertModels } from "../convert/pipeline.ts";
-import { GPU_STACK } from "../convert/trt/versions.ts";
-import { tempDir, tinyManifestSources } from "./helpers/fixtures.ts";
-import { startTestServer, type TestServer } from "./helpers/server.ts";
+import { GPU_STACK } from "../lib/gpu/stack.ts";
+import { tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
+import { startTestServer, type TestServer } from "../testkit/server.ts";
 
 setDefaultTimeout(60_000);
 

@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { spawnService } from "./helpers/child.ts";
-import { slowEngines } from "./helpers/fixtures.ts";
-import { postProcess } from "./helpers/server.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { spawnService } from "../testkit/child.ts";
+import { slowEngines } from "../testkit/fixtures.ts";
+import { postProcess } from "../testkit/server.ts";
+import { waitFor } from "../testkit/wait.ts";
 
 // Real servers over converted checkpoints: slower than bun test's 5 s default on a 2-core machine.
 setDefaultTimeout(60_000);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { slowEngines } from "./helpers/fixtures.ts";
-import { postProcess, startTestServer, type TestServer } from "./helpers/server.ts";
+import { slowEngines } from "../testkit/fixtures.ts";
+import { postProcess, startTestServer, type TestServer } from "../testkit/server.ts";
 
 // Real servers over converted checkpoints: slower than bun test's 5 s default on a 2-core machine.
 setDefaultTimeout(60_000);

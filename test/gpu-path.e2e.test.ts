@@ -1,6 +1,6 @@
 /**
  * The GPU path, up to the GPU call, on a machine without one: the real `bun run convert --trt` with
- * stand-ins for docker/trtexec and nvidia-smi (test/helpers/fake-gpu), then the real service told
+ * stand-ins for docker/trtexec and nvidia-smi (testkit/fake-gpu), then the real service told
  * it runs on a T4 with matching TensorRT: it tries TensorRT, then CUDA, falls back to CPU when their
  * libraries are absent, says why in readiness, and keeps to the engine's shape profile.
  */
@@ -8,16 +8,17 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { onnx } from "onnx-proto";
-import type { HostGpuFacts } from "../app/gpu/probe.ts";
-import { convertModels, readEngineInfo, type EngineInfo } from "../convert/pipeline.ts";
+import type { HostGpuFacts } from "../lib/gpu/probe.ts";
+import { convertModels } from "../convert/pipeline.ts";
+import { readModelRecord, type ModelRecord } from "../lib/store/index.ts";
 import { trtexecArgs } from "../convert/trt/trtexec.ts";
-import { GPU_STACK } from "../convert/trt/versions.ts";
-import { tempDir, tinyManifestSources } from "./helpers/fixtures.ts";
-import { postProcess, startTestServer } from "./helpers/server.ts";
+import { GPU_STACK } from "../lib/gpu/stack.ts";
+import { tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
+import { postProcess, startTestServer } from "../testkit/server.ts";
 
 setDefaultTimeout(120_000);
 
-const FAKE = join(import.meta.dir, "helpers", "fake-gpu");
+const FAKE = join(import.meta.dir, "..", "testkit", "fake-gpu");
 const ROOT = join(import.meta.dir, "..");
 const T4_HOST: HostGpuFacts = { gpu: { name: "Tesla T4", computeCapability: "7.5", driver: "550.127.05", memoryMiB: 15360 }, tensorrt: "10.8.0", providerLibs: { cuda: true, tensorrt: true } };
 
@@ -36,7 +37,7 @@ async function convertCli(args: string[], env: Record<string, string> = {}) {
 }
 
 const dockerCalls = (log: string) => (existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as string[]) : []);
-const infos = () => sources.map((s) => readEngineInfo(join(engines, s.key)) as EngineInfo);
+const infos = () => sources.map((s) => readModelRecord(join(engines, s.key)) as ModelRecord);
 
 beforeAll(async () => {
   const tiny = tinyManifestSources();

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { connect } from "node:net";
 import { convertModels } from "../convert/pipeline.ts";
-import { tempDir, tinyManifestSources } from "./helpers/fixtures.ts";
-import { hostileCases, type HostileCase } from "./helpers/hostile.ts";
-import { postProcess, startTestServer, type TestServer } from "./helpers/server.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
+import { hostileCases, type HostileCase } from "../testkit/hostile.ts";
+import { postProcess, startTestServer, type TestServer } from "../testkit/server.ts";
+import { waitFor } from "../testkit/wait.ts";
 
 // Real servers over converted checkpoints: slower than bun test's 5 s default on a 2-core machine.
 setDefaultTimeout(60_000);

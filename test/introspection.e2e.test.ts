@@ -2,13 +2,14 @@ import SwaggerParser from "@apidevtools/swagger-parser";
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { convertModels, type EngineInfo } from "../convert/pipeline.ts";
-import { tempDir, tinyManifestSources, TOKENIZER_FIXTURES } from "./helpers/fixtures.ts";
+import { convertModels } from "../convert/pipeline.ts";
+import { type ModelRecord } from "../lib/store/index.ts";
+import { tempDir, tinyManifestSources, TOKENIZER_FIXTURES } from "../testkit/fixtures.ts";
 import { createLogger } from "../app/log.ts";
 import { createApp } from "../app/server.ts";
-import { sample, scrape } from "./helpers/metrics.ts";
-import { postProcess, startTestServer, type TestServer } from "./helpers/server.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { sample, scrape } from "../testkit/metrics.ts";
+import { postProcess, startTestServer, type TestServer } from "../testkit/server.ts";
+import { waitFor } from "../testkit/wait.ts";
 
 // Real servers over converted checkpoints: slower than bun test's 5 s default on a 2-core machine.
 setDefaultTimeout(60_000);
@@ -65,7 +66,7 @@ describe("GET /models", () => {
     const models = await (await fetch(`${server.url}/models`)).json();
     expect(models.map((m: { key: string }) => m.key)).toEqual(KEYS);
     for (const m of models) {
-      const info: EngineInfo = JSON.parse(readFileSync(join(engines, m.key, "engine.json"), "utf8"));
+      const info: ModelRecord = JSON.parse(readFileSync(join(engines, m.key, "engine.json"), "utf8"));
       expect(m.labels).toEqual(info.labels);
       expect(m.source).toEqual(info.source);
       expect(m.family).toBe(info.tokenizer.family);

@@ -3,9 +3,10 @@ import { Tokenizer } from "@huggingface/tokenizers";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { convertModels, type EngineInfo, type EnginesIndex } from "../convert/pipeline.ts";
-import { tempDir, tinyManifestSources } from "./helpers/fixtures.ts";
-import { postProcess, startTestServer, type TestServer } from "./helpers/server.ts";
+import { convertModels } from "../convert/pipeline.ts";
+import { type ModelRecord, type StoreIndex } from "../lib/store/index.ts";
+import { tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
+import { postProcess, startTestServer, type TestServer } from "../testkit/server.ts";
 
 // Real servers over converted checkpoints: slower than bun test's 5 s default on a 2-core machine.
 setDefaultTimeout(60_000);
@@ -18,10 +19,10 @@ let server: TestServer;
 class Reference {
   private sessions = new Map<string, ort.InferenceSession>();
   private tokenizers = new Map<string, Tokenizer>();
-  readonly infos: Record<string, EngineInfo> = {};
+  readonly infos: Record<string, ModelRecord> = {};
 
   async init() {
-    const index: EnginesIndex = JSON.parse(readFileSync(join(engines, "index.json"), "utf8"));
+    const index: StoreIndex = JSON.parse(readFileSync(join(engines, "index.json"), "utf8"));
     for (const f of index.families) {
       const dir = join(engines, f.dir);
       this.tokenizers.set(f.id, new Tokenizer(JSON.parse(readFileSync(join(dir, "tokenizer.json"), "utf8")), JSON.parse(readFileSync(join(dir, "tokenizer_config.json"), "utf8"))));

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { convertModels } from "../convert/pipeline.ts";
 import type { ServedModel } from "../app/service.ts";
-import { tempDir, tinyManifestSources } from "./helpers/fixtures.ts";
-import { postProcess, startTestServer, type TestServer } from "./helpers/server.ts";
-import { sample, scrape } from "./helpers/metrics.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
+import { postProcess, startTestServer, type TestServer } from "../testkit/server.ts";
+import { sample, scrape } from "../testkit/metrics.ts";
+import { waitFor } from "../testkit/wait.ts";
 
 // Real servers over converted checkpoints: slower than bun test's 5 s default on a 2-core machine.
 setDefaultTimeout(60_000);

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { TOKENIZER_FIXTURES } from "../../test/helpers/fixtures.ts";
+import { TOKENIZER_FIXTURES } from "../../testkit/fixtures.ts";
 import { FamilyTokenizer, safeCut, truncate } from "./family-tokenizer.ts";
 
 describe("FamilyTokenizer", () => {

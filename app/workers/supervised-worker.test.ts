@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import type { EchoInit } from "../../test/helpers/echo-worker.ts";
+import type { EchoInit } from "../../testkit/echo-worker.ts";
 import { ApiError } from "../errors.ts";
 import { SupervisedWorker, type WorkerState } from "./supervised-worker.ts";
 
@@ -10,7 +10,7 @@ function echo(opts: { healthyStarts?: number; initialMs?: number; faultHooks?: b
   const starts = new SharedArrayBuffer(4);
   const w: Echo = new SupervisedWorker({
     name: "echo",
-    entry: new URL("../../test/helpers/echo-worker.ts", import.meta.url),
+    entry: new URL("../../testkit/echo-worker.ts", import.meta.url),
     init: { starts, healthyStarts: opts.healthyStarts ?? 1000 },
     codes: { unavailable: "inference_unavailable", failed: "inference_failed" },
     policy: { initialMs: opts.initialMs ?? 10, maxMs: 10_000, stableMs: 60_000 },

@@ -5,21 +5,21 @@
  * The models are the service's (model.onnx + weights, linked into the layout transformers.js reads);
  * labels and tokenizers are the same. Answers POST /process with the same body shape.
  */
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { env, pipeline } from "@huggingface/transformers";
-import type { EngineInfo, EnginesIndex } from "../../convert/pipeline.ts";
+import { readStore } from "../../lib/store/index.ts";
 
 const { values } = parseArgs({ options: { engines: { type: "string" }, port: { type: "string", default: "8200" }, threads: { type: "string" } } });
 const engines = resolve(values.engines ?? "engines");
-const index = JSON.parse(readFileSync(join(engines, "index.json"), "utf8")) as EnginesIndex;
+const store = readStore(engines);
 const stage = join(tmpdir(), `naive-models-${process.pid}`);
 
 /** transformers.js's layout: config.json, tokenizer files, onnx/model.onnx (its weights file beside it). */
 function stageModel(key: string): string {
-  const info = JSON.parse(readFileSync(join(engines, key, "engine.json"), "utf8")) as EngineInfo;
+  const info = store.models.find((m) => m.key === key)!.record;
   const dir = join(stage, key);
   mkdirSync(join(dir, "onnx"), { recursive: true });
   symlinkSync(join(engines, key, info.onnx.model), join(dir, "onnx", "model.onnx"));
@@ -37,7 +37,7 @@ env.allowLocalModels = true;
 env.localModelPath = "/";
 const threads = Number(values.threads ?? availableParallelism());
 const classifiers: [string, Awaited<ReturnType<typeof pipeline<"text-classification">>>][] = [];
-for (const m of index.models) {
+for (const m of store.models) {
   const clf = await pipeline("text-classification", stageModel(m.key), { dtype: "fp32", device: "cpu", session_options: { intraOpNumThreads: threads, interOpNumThreads: 1 } });
   classifiers.push([m.key, clf]);
 }

@@ -4,12 +4,11 @@
  * back to back: no HTTP, no admission, no queue, no batching decisions. Tokenization is counted (any
  * implementation must do it), once per family as the service does.
  */
-import { readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import type { EngineInfo, EnginesIndex } from "../../convert/pipeline.ts";
+import { join } from "node:path";
 import { ModelWorker } from "../../app/inference/model-worker.ts";
 import { FamilyTokenizer } from "../../app/tokenize/family-tokenizer.ts";
 import { encodePacked, rowsOf } from "../../app/tokenize/pack.ts";
+import { readStore } from "../../lib/store/index.ts";
 import { percentile } from "../lib/load.ts";
 
 export interface RawEngine {
@@ -22,14 +21,13 @@ export interface RawEngine {
 }
 
 export async function startRawEngine(enginesDir: string, intraOpThreads: number): Promise<RawEngine> {
-  const dir = resolve(enginesDir);
-  const index = JSON.parse(readFileSync(join(dir, "index.json"), "utf8")) as EnginesIndex;
-  const infos = index.models.map((m) => JSON.parse(readFileSync(join(dir, m.dir, "engine.json"), "utf8")) as EngineInfo);
-  const families = new Map(index.families.map((f) => [f.id, FamilyTokenizer.load(f.id, join(dir, f.dir), Math.max(...infos.filter((i) => i.tokenizer.family === f.id).map((i) => i.maxLength)))]));
+  const store = readStore(enginesDir);
+  const infos = store.models.map((m) => m.record);
+  const families = new Map(store.families.map((f) => [f.id, FamilyTokenizer.load(f.id, f.dir, Math.max(...infos.filter((i) => i.tokenizer.family === f.id).map((i) => i.maxLength)))]));
   const workers = infos.map(
     (info, i) =>
       new ModelWorker(`raw-${info.key}`, {
-        candidates: [{ provider: "cpu", modelPath: join(dir, index.models[i].dir, info.onnx.model) }],
+        candidates: [{ provider: "cpu", modelPath: join(store.models[i].dir, info.onnx.model) }],
         intraOpThreads,
         padId: families.get(info.tokenizer.family)!.padId,
         warmupLengths: [2, 32],

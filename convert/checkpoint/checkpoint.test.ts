@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ORACLE, tempDir } from "../../test/helpers/fixtures.ts";
-import { PickleWriter, zipStored } from "../../test/helpers/torch-zip.ts";
+import { ORACLE, tempDir } from "../../testkit/fixtures.ts";
+import { PickleWriter, zipStored } from "../../testkit/torch-zip.ts";
 import { ConvertError } from "../errors.ts";
 import { openCheckpoint } from "./index.ts";
 import { readSafetensors } from "./safetensors.ts";

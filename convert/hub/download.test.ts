@@ -1,10 +1,10 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { startFakeHub } from "../../test/helpers/fake-hub.ts";
-import { ORACLE, addTokenizer, tempDir } from "../../test/helpers/fixtures.ts";
+import { startFakeHub } from "../../testkit/fake-hub.ts";
+import { ORACLE, addTokenizer, tempDir } from "../../testkit/fixtures.ts";
 import { main } from "../cli.ts";
-import { readEngineInfo } from "../pipeline.ts";
+import { readModelRecord } from "../../lib/store/index.ts";
 import { TINY, writeRandomCheckpoint } from "../random-checkpoint.ts";
 import { downloadRepo, type HubSettings } from "./download.ts";
 
@@ -91,7 +91,7 @@ describe("Hub download (against a local server speaking the Hub's URL scheme)", 
       Object.assign(process.env, env);
       for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k];
     }
-    const info = readEngineInfo(join(out, "jy46604790"))!;
+    const info = readModelRecord(join(out, "jy46604790"))!;
     expect(info.source).toEqual({ hubId: "acme/fake-news", revision: COMMIT, commit: COMMIT });
     expect(info.labels).toEqual(["LABEL_0", "LABEL_1"]);
     expect(statSync(join(out, "jy46604790", "model.onnx.data")).size).toBeGreaterThan(0);

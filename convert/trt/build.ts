@@ -4,38 +4,19 @@
  * EPContext model the service loads through onnxruntime's TensorRT EP. Needs a GPU host; without
  * one it says so and does nothing.
  */
-import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { probeGpu, type GpuInfo } from "../../app/gpu/probe.ts";
+import { existsSync, renameSync, rmSync, statSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { probeGpu, type GpuInfo } from "../../lib/gpu/probe.ts";
+import { GPU_STACK } from "../../lib/gpu/stack.ts";
+import { readStore, writeModelRecord, type ShapeProfile, type TrtEngineRecord } from "../../lib/store/index.ts";
 import { ConvertError } from "../errors.ts";
 import { sha256File } from "../hash.ts";
-import type { EngineInfo, EnginesIndex } from "../pipeline.ts";
 import { graphIo, smArchitecture, writeEpContextModel } from "./epcontext.ts";
-import { defaultProfile, dockerTrtexec, parseTrtexecLog, trtexecArgs, validateProfile, type ShapeProfile } from "./trtexec.ts";
-import { GPU_STACK } from "./versions.ts";
+import { defaultProfile, dockerTrtexec, parseTrtexecLog, trtexecArgs, validateProfile } from "./trtexec.ts";
 
 export const ENGINE_FILE = "model.engine";
 export const CONTEXT_MODEL = "model_ctx.onnx";
 const TIMING_CACHE = ".trt-timing.cache";
-
-/** What engine.json records about a model's TensorRT engine. */
-export interface TrtEngineRecord {
-  engine: string;
-  contextModel: string;
-  /** Of the ONNX model the engine was built from: a reconverted model makes the engine stale. */
-  onnxSha256: string;
-  tensorrtVersion: string;
-  gpu: string;
-  computeCapability: string;
-  profile: ShapeProfile;
-  precision: "fp32";
-  image: string | null;
-  command: string[];
-  engineSha256: string;
-  engineBytes: number;
-  buildSeconds: number;
-  builtAt: string;
-}
 
 export interface TrtOptions {
   enginesDir: string;
@@ -72,16 +53,12 @@ export async function buildTrtEngines(opts: TrtOptions): Promise<TrtResult> {
     const info = await exec([docker, "info", "--format", "{{.ServerVersion}}"]).catch((e: Error) => ({ code: -1, output: e.message }));
     if (info.code !== 0) return { skipped: `TensorRT engines not built: docker is not usable (${info.output.trim().slice(0, 200)}). Install Docker and the NVIDIA Container Toolkit, or run inside ${GPU_STACK.tensorrtImage} with --trt-runner local.` };
   }
-  const indexFile = join(dir, "index.json");
-  if (!existsSync(indexFile)) throw new ConvertError(indexFile, "missing: convert the models first");
-  const index = JSON.parse(readFileSync(indexFile, "utf8")) as EnginesIndex;
+  const store = readStore(dir);
   const image = opts.runner === "docker" ? (opts.image ?? GPU_STACK.tensorrtImage) : null;
   const result = { built: [] as string[], unchanged: [] as string[], gpu };
-  for (const m of index.models) {
-    if (opts.keys && !opts.keys.includes(m.key)) continue;
-    const modelDir = join(dir, m.dir);
-    const infoFile = join(modelDir, "engine.json");
-    const info = JSON.parse(readFileSync(infoFile, "utf8")) as EngineInfo;
+  for (const { key, dir: modelDir, record: info } of store.models) {
+    if (opts.keys && !opts.keys.includes(key)) continue;
+    const m = { key, dir: relative(dir, modelDir) };
     const profile = defaultProfile(info.maxLength, opts.maxBatch, opts.opt);
     validateProfile(profile, info.maxLength);
     const onnxSha256 = sha256File(join(modelDir, info.onnx.model));
@@ -140,9 +117,7 @@ export async function buildTrtEngines(opts: TrtOptions): Promise<TrtResult> {
       buildSeconds: Math.round((performance.now() - started) / 100) / 10,
       builtAt: new Date().toISOString(),
     };
-    const tmpInfo = `${infoFile}.tmp-${process.pid}`;
-    writeFileSync(tmpInfo, JSON.stringify({ ...info, trt: record }, null, 2) + "\n");
-    renameSync(tmpInfo, infoFile);
+    writeModelRecord(modelDir, { ...info, trt: record });
     log(`${m.key}: TensorRT ${report.tensorrtVersion} engine for ${report.gpu} (sm_${smArchitecture(report.computeCapability)}), ${(record.engineBytes / 2 ** 20).toFixed(0)} MiB, ${record.buildSeconds} s`);
     result.built.push(m.key);
   }

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { onnx } from "onnx-proto";
-import { tempDir } from "../../test/helpers/fixtures.ts";
+import { tempDir } from "../../testkit/fixtures.ts";
 import { ElemType } from "../onnx/graph.ts";
 import { epContextModel, smArchitecture, writeEpContextModel } from "./epcontext.ts";
 import { decodeTrtVersion, defaultProfile, dockerTrtexec, parseTrtexecLog, trtexecArgs, validateProfile } from "./trtexec.ts";

@@ -1,14 +1,5 @@
+import type { ShapeProfile } from "../../lib/store/index.ts";
 import { ConvertError } from "../errors.ts";
-
-/** One TensorRT optimization profile: every input shape [batch, sequence] from min to max is accepted. */
-export interface ShapeProfile {
-  minBatch: number;
-  optBatch: number;
-  maxBatch: number;
-  minSequence: number;
-  optSequence: number;
-  maxSequence: number;
-}
 
 export interface TrtexecPlan {
   /** Paths as trtexec sees them (inside the container when run through docker). */

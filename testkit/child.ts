@@ -3,7 +3,7 @@ import { waitFor } from "./wait.ts";
 
 /** `bun run start`'s entry as a child process; resolves once it logs "ready", with its URL and parsed log lines. */
 export async function spawnService(env: Record<string, string>) {
-  const proc = Bun.spawn(["bun", join(import.meta.dir, "..", "..", "app", "index.ts")], {
+  const proc = Bun.spawn(["bun", join(import.meta.dir, "..", "app", "index.ts")], {
     env: { ...process.env, AUTO_CONVERT: "false", PORT: "0", HOST: "127.0.0.1", ...env },
     stdout: "pipe",
     stderr: "inherit",

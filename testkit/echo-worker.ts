@@ -1,5 +1,5 @@
 /** A worker for testing the supervisor: doubles numbers; can fail to load after its first start, or crash from a timer. */
-import { serveWorker } from "../../app/workers/serve.ts";
+import { serveWorker } from "../app/workers/serve.ts";
 
 export interface EchoInit {
   /** Starts so far, shared with the test: Int32Array [starts]. */

@@ -1,29 +1,37 @@
 import { cpSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { DEFAULT_MANIFEST } from "../../app/manifest.ts";
-import type { ModelSource } from "../../convert/pipeline.ts";
-import { FULL_SIZE, TINY, writeRandomCheckpoint } from "../../convert/random-checkpoint.ts";
+import { DEFAULT_MANIFEST } from "../convert/manifest.ts";
+import type { ModelSource } from "../convert/pipeline.ts";
+import { FULL_SIZE, TINY, writeRandomCheckpoint } from "../convert/random-checkpoint.ts";
 
-/** ../shared beside the repo (read-only fixtures): oracle checkpoints, tokenizers, real configs. */
-export const SHARED = resolve(process.env.SHARED_DIR ?? join(import.meta.dir, "..", "..", "..", "shared"));
+/**
+ * ../shared beside the repo (read-only fixtures): oracle checkpoints, tokenizers, real configs, corpora.
+ * Only paths here: nothing is read at import, so a benchmark that needs no fixture runs without it.
+ */
+export const SHARED = resolve(process.env.SHARED_DIR ?? join(import.meta.dir, "..", "..", "shared"));
 export const TOKENIZER_FIXTURES = join(SHARED, "fixtures", "tokenizers");
 export const ORACLE = join(SHARED, "fixtures", "oracle");
 
-if (!existsSync(SHARED)) throw new Error(`shared fixtures not found at ${SHARED} (set SHARED_DIR)`);
+/** A path under ../shared that must exist; the error says where it was looked for. */
+export function sharedFile(...parts: string[]): string {
+  const path = join(SHARED, ...parts);
+  if (!existsSync(path)) throw new Error(`${path} not found: ../shared must sit beside the repo (or set SHARED_DIR)`);
+  return path;
+}
 
 export const tempDir = (prefix: string) => mkdtempSync(join(tmpdir(), `${prefix}-`));
 
 /** The real published labels of a manifest model (from ../shared/models/<org>__<name>/config.json). */
 export function publishedLabels(hubId: string): string[] | undefined {
-  const cfg = JSON.parse(readFileSync(join(SHARED, "models", hubId.replace("/", "__"), "config.json"), "utf8"));
+  const cfg = JSON.parse(readFileSync(sharedFile("models", hubId.replace("/", "__"), "config.json"), "utf8"));
   const id2label = cfg.id2label as Record<string, string> | undefined;
   return id2label ? Object.keys(id2label).map((_, i) => id2label[String(i)]) : undefined;
 }
 
 /** Copies a shared tokenizer fixture (real RoBERTa files, or the synthetic XLM-R Unigram) into a model folder. */
 export function addTokenizer(dir: string, family: "xlmr" | "roberta") {
-  const from = join(TOKENIZER_FIXTURES, family === "xlmr" ? "xlmr-synthetic" : "roberta-base");
+  const from = sharedFile("fixtures", "tokenizers", family === "xlmr" ? "xlmr-synthetic" : "roberta-base");
   cpSync(from, dir, { recursive: true });
 }
 
@@ -44,7 +52,7 @@ export function tinyManifestSources(root = tempDir("tiny-models"), seed = 7, siz
 
 /** One RoBERTa model slow enough that a batch of 16 × 512 tokens takes seconds on one CPU thread, converted. */
 export async function slowEngines(): Promise<string> {
-  const { convertModels } = await import("../../convert/pipeline.ts");
+  const { convertModels } = await import("../convert/pipeline.ts");
   const src = join(tempDir("slow-src"), "slow");
   writeRandomCheckpoint(src, { family: "roberta", vocabSize: 50265, hiddenSize: 384, layers: 6, heads: 6, intermediateSize: 1536, maxPositionEmbeddings: 514, numLabels: 2 });
   addTokenizer(src, "roberta");

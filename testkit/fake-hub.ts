@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { gitBlobSha1, sha256 } from "../../convert/hash.ts";
+import { gitBlobSha1, sha256 } from "../convert/hash.ts";
 
 export interface FakeHubRepo {
   /** org/name */

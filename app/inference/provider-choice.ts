@@ -10,9 +10,9 @@
  * loading fails (a broken driver, an engine that does not deserialize).
  */
 import type { ExecutionProvider } from "../config.ts";
-import type { TrtEngineRecord } from "../../convert/trt/build.ts";
-import { releaseOf } from "../../convert/trt/versions.ts";
-import type { HostGpuFacts } from "./probe.ts";
+import type { HostGpuFacts } from "../../lib/gpu/probe.ts";
+import { releaseOf } from "../../lib/gpu/stack.ts";
+import type { TrtEngineRecord } from "../../lib/store/index.ts";
 
 export interface ProviderCandidate {
   provider: ExecutionProvider;

@@ -1,0 +1,102 @@
+/**
+ * The engines/ contract: what `bun run convert` writes and the service (and the benchmarks) read.
+ * Both sides agree on these types and nothing else; no other file parses index.json or engine.json.
+ *
+ *   engines/index.json               StoreIndex: the models in answer order, the tokenizer families
+ *   engines/<key>/engine.json        ModelRecord: source, labels, ONNX files, weight proof, TensorRT engine
+ *   engines/<key>/model.onnx(.data)  the graph and its weights (external data, byte-identical)
+ *   engines/tokenizers/<family>/     tokenizer.json and its companions
+ */
+
+/** Bump when the graph or engine.json changes meaning: outputs of an older converter are redone. */
+export const CONVERTER_VERSION = "1";
+
+export const INDEX_FILE = "index.json";
+export const RECORD_FILE = "engine.json";
+
+/** Where a model's checkpoint came from. */
+export interface ModelOrigin {
+  hubId?: string;
+  revision?: string;
+  commit?: string;
+  local?: string;
+}
+
+/** One weight tensor: its hash in the checkpoint and as stored in the ONNX file (equal, or convert fails). */
+export interface WeightProof {
+  name: string;
+  shape: number[];
+  dtype: string;
+  sha256: string;
+  onnxSha256: string;
+}
+
+/** One TensorRT optimization profile: every input shape [batch, sequence] from min to max is accepted. */
+export interface ShapeProfile {
+  minBatch: number;
+  optBatch: number;
+  maxBatch: number;
+  minSequence: number;
+  optSequence: number;
+  maxSequence: number;
+}
+
+/** What engine.json records about a model's TensorRT engine (a plan built by trtexec for one GPU). */
+export interface TrtEngineRecord {
+  engine: string;
+  contextModel: string;
+  /** Of the ONNX model the engine was built from: a reconverted model makes the engine stale. */
+  onnxSha256: string;
+  tensorrtVersion: string;
+  gpu: string;
+  computeCapability: string;
+  profile: ShapeProfile;
+  precision: "fp32";
+  image: string | null;
+  command: string[];
+  engineSha256: string;
+  engineBytes: number;
+  buildSeconds: number;
+  builtAt: string;
+}
+
+/** engine.json: everything the service needs to serve one model, and the proof of its weights. */
+export interface ModelRecord {
+  key: string;
+  converterVersion: string;
+  /** Hash of what the conversion read; an unchanged hash means the outputs are kept. */
+  inputHash: string;
+  source: ModelOrigin;
+  architecture: string;
+  /** The labels the service answers with (published labels with the manifest's fixes). */
+  labels: string[];
+  publishedLabels: string[];
+  maxLength: number;
+  tokenizer: { family: string; dir: string };
+  /** sha256 of the checkpoint files read. */
+  files: Record<string, string>;
+  onnx: { model: string; data: string; opset: number; modelSha256: string; inputs: string[]; outputs: string[] };
+  parameters: { total: number; nonZero: number; bytes: number };
+  weights: WeightProof[];
+  /** Written by `convert --trt` on a GPU host. */
+  trt?: TrtEngineRecord;
+  convertedAt: string;
+}
+
+/** A tokenizer family: models whose tokenizer files are shared, tokenized once per text. */
+export interface FamilyEntry {
+  id: string;
+  members: string[];
+  /** Relative to the store. */
+  dir: string;
+  /** Which model (or base model) the family's tokenizer.json came from. */
+  source: string;
+}
+
+/** index.json. */
+export interface StoreIndex {
+  converterVersion: string;
+  /** In answer order; `dir` is relative to the store. */
+  models: { key: string; dir: string }[];
+  families: FamilyEntry[];
+}

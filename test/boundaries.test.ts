@@ -1,0 +1,80 @@
+/**
+ * The house's import rules, held by parsing every TypeScript file's imports:
+ *   lib/      what app, convert and bench share: imports only lib/
+ *   app/      the service: lib/ and app/ (never convert/: first-start convert is a child process)
+ *   convert/  checkpoints → ONNX → engines: lib/ and convert/ (never app/)
+ *   testkit/  helpers tests and benchmarks share: anything but test/ and bench/
+ *   bench/    anything but test/
+ *   a *.test.ts beside the code may also use testkit/
+ */
+import { describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join, normalize, relative } from "node:path";
+
+const ROOT = join(import.meta.dir, "..");
+const TOPS = ["lib", "app", "convert", "testkit", "bench", "test"] as const;
+type Top = (typeof TOPS)[number];
+
+const ALLOWED: Record<Top, Top[]> = {
+  lib: ["lib"],
+  app: ["lib", "app"],
+  convert: ["lib", "convert"],
+  testkit: ["lib", "app", "convert", "testkit"],
+  bench: ["lib", "app", "convert", "testkit", "bench"],
+  test: [...TOPS],
+};
+
+/** Relative specifiers of static imports, re-exports, dynamic imports and worker entries (new URL(…, import.meta.url)). */
+export function importsOf(source: string): string[] {
+  const found: string[] = [];
+  const patterns = [/(?:^|[\s;])(?:import|export)\s[^;]*?\sfrom\s*["']([^"']+)["']/g, /(?:^|[\s;])import\s*["']([^"']+)["']/g, /\bimport\(\s*["']([^"']+)["']\s*\)/g, /new URL\(\s*["']([^"']+)["']\s*,\s*import\.meta\.url\s*\)/g];
+  for (const re of patterns) for (const m of source.matchAll(re)) found.push(m[1]);
+  return found.filter((s) => s.startsWith("."));
+}
+
+function tsFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) return e.name === "node_modules" ? [] : tsFiles(path);
+    return e.name.endsWith(".ts") ? [path] : [];
+  });
+}
+
+const topOf = (file: string): Top | null => (TOPS as readonly string[]).find((t) => file === t || file.startsWith(`${t}/`)) as Top | undefined ?? null;
+
+/** Every import that breaks the rules, as "from → to". */
+function forbiddenEdges(): string[] {
+  const bad: string[] = [];
+  for (const top of TOPS)
+    for (const abs of tsFiles(join(ROOT, top))) {
+      const file = relative(ROOT, abs);
+      const allowed = new Set<Top>(ALLOWED[top]);
+      if (file.endsWith(".test.ts")) allowed.add("testkit");
+      for (const spec of importsOf(readFileSync(abs, "utf8"))) {
+        const target = normalize(join(dirname(file), spec));
+        const to = topOf(target);
+        if (to === null || !allowed.has(to)) bad.push(`${file} → ${target}`);
+      }
+    }
+  return bad;
+}
+
+describe("module boundaries", () => {
+  test("no file imports across a forbidden edge (app ↛ convert, convert ↛ app, lib ↛ anything, nothing ↛ test/)", () => {
+    expect(forbiddenEdges()).toEqual([]);
+  });
+
+  test("the import parser sees every form the rules depend on", () => {
+    const src = [
+      'import { a } from "../convert/x.ts";',
+      'import type { B } from "./b.ts";',
+      'export { c } from "../lib/c.ts";',
+      'import "./side-effect.ts";',
+      'const m = await import("../convert/cli.ts");',
+      'new Worker(new URL("./worker.ts", import.meta.url).href);',
+      'import { d } from "onnxruntime-node";',
+      "import {\n  e,\n  f,\n} from '../app/e.ts';",
+    ].join("\n");
+    expect(importsOf(src).sort()).toEqual(["../app/e.ts", "../convert/cli.ts", "../convert/x.ts", "../lib/c.ts", "./b.ts", "./side-effect.ts", "./worker.ts"].sort());
+  });
+});
