@@ -4,7 +4,7 @@ import { ConfigError, loadConfig } from "./config.ts";
 import { createLogger, logFn } from "./log.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import { createApp, listenOptions } from "./server.ts";
-import { ClassifierService } from "./service.ts";
+import { ClassifierService } from "./service/classifier.ts";
 
 let config;
 try {

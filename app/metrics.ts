@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { ClassifierService, RequestTimings, ServedModel } from "./service.ts";
+import type { RequestTimings } from "./service/api.ts";
+import type { ClassifierService, ServedModel } from "./service/classifier.ts";
 
 const PREFIX = "classifier_";
 const seconds = (ms: number) => ms / 1000;

@@ -5,9 +5,9 @@ import { ApiError, envelope, RETRY_AFTER, STATUS, type ErrorCode } from "./error
 import { readJsonBody } from "./http/body.ts";
 import { Health, ModelsAnswer, processBody, ProcessAnswer, responses, TokenizeAnswer } from "./http/model.ts";
 import type { ServiceMetrics } from "./metrics.ts";
-import { describeModel } from "./model-info.ts";
 import type { Logger } from "./log.ts";
-import type { ClassifierService, RequestTimings } from "./service.ts";
+import type { RequestTimings } from "./service/api.ts";
+import type { ClassifierService } from "./service/classifier.ts";
 
 export interface AppDeps {
   config: Pick<Config, "maxBodyBytes" | "maxTextsPerRequest" | "requestTimeoutMs" | "bodyTimeoutMs"> & Partial<Pick<Config, "logging">>;
@@ -176,7 +176,7 @@ export function createApp(deps: AppDeps) {
         },
       },
     )
-    .get("/models", () => readyService().models.map(describeModel), {
+    .get("/models", () => readyService().describeModels(), {
       detail: { tags: ["debug"], summary: "What is served: sources, labels, providers, proof, sizes, inference times", responses: responses(ModelsAnswer, "one entry per model", ["not_ready"]) },
     })
     .get("/metrics", async ({ set }) => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { convertModels } from "../convert/pipeline.ts";
-import type { ServedModel } from "../app/service.ts";
+import type { ServedModel } from "../app/service/classifier.ts";
 import { tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
 import { postProcess, startTestServer, type TestServer } from "../testkit/server.ts";
 import { sample, scrape } from "../testkit/metrics.ts";

@@ -1,7 +1,7 @@
 import { loadConfig, type Config } from "../app/config.ts";
 import { ServiceMetrics } from "../app/metrics.ts";
 import { createApp, listenOptions } from "../app/server.ts";
-import { ClassifierService, type ServiceOptions } from "../app/service.ts";
+import { ClassifierService, type ServiceOptions } from "../app/service/classifier.ts";
 
 export interface TestServer {
   url: string;

@@ -1,21 +1,21 @@
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { probeHost, type HostGpuFacts } from "../lib/gpu/probe.ts";
-import { readStore, type ModelRecord } from "../lib/store/index.ts";
-import { ModelBatcher, type BatcherStats } from "./batching/batcher.ts";
-import type { Config, ExecutionProvider } from "./config.ts";
-import { ApiError } from "./errors.ts";
-import { chooseProviders, type ProviderCandidate } from "./inference/provider-choice.ts";
-import { ModelWorker } from "./inference/model-worker.ts";
-import type { LoadOptions, RowRef } from "./inference/protocol.ts";
-import { topLabel, type ModelAnswer } from "./scoring.ts";
-import { FamilyTokenizer, truncate } from "./tokenize/family-tokenizer.ts";
-import { encodePacked, rowsOf, type PackedRows } from "./tokenize/pack.ts";
-import { TokenizerPool } from "./tokenize/pool.ts";
-import type { RestartPolicy } from "./workers/restart-policy.ts";
-import type { WorkerState } from "./workers/supervised-worker.ts";
-
-export type Answer = Record<string, ModelAnswer>;
+import { probeHost, type HostGpuFacts } from "../../lib/gpu/probe.ts";
+import { readStore, type ModelRecord } from "../../lib/store/index.ts";
+import { ModelBatcher, type BatcherStats } from "../batching/batcher.ts";
+import type { Config, ExecutionProvider } from "../config.ts";
+import { ApiError } from "../errors.ts";
+import { chooseProviders, type ProviderCandidate } from "../inference/provider-choice.ts";
+import { ModelWorker } from "../inference/model-worker.ts";
+import type { LoadOptions, RowRef } from "../inference/protocol.ts";
+import { topLabel } from "../scoring.ts";
+import type { Answer, ClassifierApi, ClassifyOptions, FamilyTokens, ServiceHealth, WorkerHealth } from "./api.ts";
+import { describeModel } from "./describe.ts";
+import { FamilyTokenizer, truncate } from "../tokenize/family-tokenizer.ts";
+import { encodePacked, rowsOf, type PackedRows } from "../tokenize/pack.ts";
+import { TokenizerPool } from "../tokenize/pool.ts";
+import type { RestartPolicy } from "../workers/restart-policy.ts";
+import type { WorkerState } from "../workers/supervised-worker.ts";
 
 export interface ServedModel {
   key: string;
@@ -47,28 +47,6 @@ export type ServiceOptions = Pick<Config, "enginesDir" | "batch" | "cpuMaxBatchS
 /** What a machine without GPU providers configured looks like: nothing is probed. */
 const CPU_ONLY: HostGpuFacts = { gpu: null, gpuError: "not probed: EXECUTION_PROVIDERS has only cpu", tensorrt: null, providerLibs: { cuda: false, tensorrt: false } };
 
-/** Where a request's time went (ms): the timing headers. Queue and inference are the longest over the models. */
-export interface RequestTimings {
-  tokenizationMs: number;
-  queueMs: number;
-  inferenceMs: number;
-}
-
-export interface ClassifyOptions {
-  /** Aborts when the client goes away: its queued rows are dropped unrun. */
-  signal?: AbortSignal;
-  /** Rows not yet running after this long are dropped and the request fails with deadline_exceeded. */
-  timeoutMs: number;
-  /** Filled in as the request goes. */
-  timings?: RequestTimings;
-}
-
-export interface WorkerHealth {
-  name: string;
-  state: WorkerState;
-  restarts: number;
-}
-
 export interface ServiceCounters {
   /** Requests refused because the queue was full. */
   shed: number;
@@ -81,7 +59,7 @@ export interface ServiceCounters {
  * Admission (a bound on texts in the service), deadlines and client aborts are decided here; each
  * text is tokenized once per family into shared memory and each model's batcher reads it from there.
  */
-export class ClassifierService {
+export class ClassifierService implements ClassifierApi {
   private state: "ready" | "draining" | "stopped" = "ready";
   /** Texts accepted and not yet answered. */
   pendingTexts = 0;
@@ -163,7 +141,7 @@ export class ClassifierService {
     return this.state !== "ready";
   }
 
-  health() {
+  health(): ServiceHealth {
     return {
       pendingTexts: this.pendingTexts,
       models: this.models.map((m) => ({
@@ -173,18 +151,22 @@ export class ClassifierService {
         family: m.family.id,
         queued: m.batcher.queued,
         running: m.batcher.running,
-        workers: m.workers.map(workerHealth),
+        workers: m.workers.map((w) => ({ ...workerHealth(w), provider: w.info?.provider ?? null })),
       })),
       tokenizers: this.tokenizerPool?.workers.map(workerHealth) ?? [],
     };
   }
 
   /** What each family makes of a text: the ids the models see (truncated), their tokens, and who uses them. */
-  tokenization(text: string) {
+  tokenization(text: string): FamilyTokens[] {
     return [...this.families.values()].map((f) => {
       const ids = f.encode(text);
       return { family: f.id, models: this.models.filter((m) => m.family === f).map((m) => m.key), maxLength: f.maxLength, length: ids.length, ids: Array.from(ids), tokens: f.tokenStrings(ids) };
     });
+  }
+
+  describeModels() {
+    return this.models.map(describeModel);
   }
 
   stats(): Record<string, BatcherStats> {

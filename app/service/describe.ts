@@ -1,4 +1,4 @@
-import { workerHealth, type ServedModel } from "./service.ts";
+import { workerHealth, type ServedModel } from "./classifier.ts";
 
 /**
  * GET /models: what is served, where it came from, and the figures deployments are compared by.
@@ -33,3 +33,5 @@ export function describeModel(m: ServedModel) {
     },
   };
 }
+
+export type ModelDescription = ReturnType<typeof describeModel>;

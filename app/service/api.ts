@@ -1,0 +1,74 @@
+/**
+ * What the HTTP layer may ask of the classification service, and nothing more: routes depend on
+ * this interface, so they can be tested against a fake in milliseconds. ClassifierService
+ * implements it over real workers.
+ */
+import type { ModelAnswer } from "../scoring.ts";
+import type { WorkerState } from "../workers/supervised-worker.ts";
+import type { ModelDescription } from "./describe.ts";
+
+export type { ModelDescription } from "./describe.ts";
+
+/** Every model's answer for one text, keyed by model, in index order. */
+export type Answer = Record<string, ModelAnswer>;
+
+/** Where a request's time went (ms): the timing headers. Queue and inference are the longest over the models. */
+export interface RequestTimings {
+  tokenizationMs: number;
+  queueMs: number;
+  inferenceMs: number;
+}
+
+export interface ClassifyOptions {
+  /** Aborts when the client goes away: its queued rows are dropped unrun. */
+  signal?: AbortSignal;
+  /** Rows not yet running after this long are dropped and the request fails with deadline_exceeded. */
+  timeoutMs: number;
+  /** Filled in as the request goes. */
+  timings?: RequestTimings;
+}
+
+export interface WorkerHealth {
+  name: string;
+  state: WorkerState;
+  restarts: number;
+}
+
+export interface ModelHealth {
+  key: string;
+  /** What the model's first worker runs on now (after any fallback). */
+  provider: string;
+  providerNotes: string[];
+  family: string;
+  queued: number;
+  running: number;
+  workers: (WorkerHealth & { provider: string | null })[];
+}
+
+export interface ServiceHealth {
+  pendingTexts: number;
+  models: ModelHealth[];
+  tokenizers: WorkerHealth[];
+}
+
+/** What one tokenizer family makes of a text (POST /tokenize). */
+export interface FamilyTokens {
+  family: string;
+  models: string[];
+  maxLength: number;
+  length: number;
+  ids: number[];
+  tokens: string[];
+}
+
+export interface ClassifierApi {
+  /** True once drain() was called: new requests are refused with shutting_down. */
+  readonly draining: boolean;
+  /** Accepting, and every worker up. */
+  isReady(): boolean;
+  health(): ServiceHealth;
+  /** One answer per text, in order. Throws ApiError (overloaded, shutting_down, deadline_exceeded, …). */
+  classify(texts: string[], opts: ClassifyOptions): Promise<Answer[]>;
+  tokenization(text: string): FamilyTokens[];
+  describeModels(): ModelDescription[];
+}
