@@ -60,3 +60,14 @@ export interface ErrorEnvelope {
 }
 
 export const envelope = (code: ErrorCode, message: string): ErrorEnvelope => ({ error: { code, message } });
+
+/**
+ * The one place an error becomes what a client sees: an ApiError as it is (also when it is the
+ * cause of another error, as Elysia wraps errors thrown in parse hooks). Null for anything else:
+ * a bug, answered 500 internal and logged.
+ */
+export function toApiError(e: unknown): ApiError | null {
+  if (e instanceof ApiError) return e;
+  const cause = (e as { cause?: unknown } | null)?.cause;
+  return cause instanceof ApiError ? cause : null;
+}

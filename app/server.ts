@@ -1,7 +1,7 @@
 import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
 import type { Config } from "./config.ts";
-import { ApiError, envelope, RETRY_AFTER, STATUS, type ErrorCode } from "./errors.ts";
+import { ApiError, envelope, RETRY_AFTER, STATUS, toApiError, type ErrorCode } from "./errors.ts";
 import { readJsonBody } from "./http/body.ts";
 import { Health, ModelsAnswer, processBody, ProcessAnswer, responses, TokenizeAnswer } from "./http/model.ts";
 import type { ServiceMetrics } from "./metrics.ts";
@@ -118,8 +118,7 @@ export function createApp(deps: AppDeps) {
       else logger.info(fields, "request");
     })
     .onError(({ code, error, set, request, path }) => {
-      const cause = (error as { cause?: unknown }).cause;
-      const api = error instanceof ApiError ? error : cause instanceof ApiError ? cause : null;
+      const api = toApiError(error);
       if (api) return fail(set, api.code, api.message);
       if (code === "VALIDATION") return fail(set, "invalid_input", (error as Error & { customError?: string }).customError ?? "the body has the wrong shape");
       if (code === "PARSE") return fail(set, "invalid_json", "the body is not valid JSON");
