@@ -1,6 +1,6 @@
 import type { BatchRunner } from "../inference/model-worker.ts";
 import type { RowRef } from "../inference/protocol.ts";
-import { decide, type BatchPolicyOptions, type SendReason } from "./policy.ts";
+import { decide, type BatchPolicyOptions } from "./policy.ts";
 
 /** Time, injectable so the batcher's waits are tested without sleeping. */
 export interface Clock {
@@ -45,7 +45,6 @@ export interface BatcherStats {
   rows: number;
   realTokens: number;
   paddedTokens: number;
-  reasons: Record<SendReason, number>;
   /** Rows removed from the queue before running: their request was aborted (deadline, client gone, another model failed). */
   cancelled: number;
   /** Time inside the worker (padding + onnxruntime), summed over answered batches, and the last batch's. */
@@ -65,7 +64,7 @@ export class ModelBatcher {
   private inFlight = 0;
   private cancelTimer: (() => void) | null = null;
   private timerAt: number | null = null;
-  readonly stats: BatcherStats = { batches: 0, rows: 0, realTokens: 0, paddedTokens: 0, reasons: { idle: 0, full: 0, tokens: 0, delay: 0 }, cancelled: 0, runMs: 0, answeredBatches: 0, answeredRows: 0, last: null };
+  readonly stats: BatcherStats = { batches: 0, rows: 0, realTokens: 0, paddedTokens: 0, cancelled: 0, runMs: 0, answeredBatches: 0, answeredRows: 0, last: null };
 
   constructor(
     readonly name: string,
@@ -159,7 +158,6 @@ export class ModelBatcher {
       const taken = new Set(d.rows);
       const batch = d.rows.map((i) => this.queue[i]);
       for (let i = this.queue.length - 1; i >= 0; i--) if (taken.has(i)) this.queue.splice(i, 1);
-      this.stats.reasons[d.reason]++;
       this.dispatch(batch);
     }
   }

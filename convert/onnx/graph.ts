@@ -34,24 +34,12 @@ export class GraphBuilder {
     this.outputs.push(valueInfo(name, elemType, dims));
   }
 
-  /** Adds a node and returns its output names. */
-  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, opts: { outputs?: string[]; domain?: string } = {}): string[] {
-    const base = `${opType}_${this.counter++}`;
-    const output = opts.outputs ?? [`${base}_out`];
-    this.nodes.push({
-      name: base,
-      opType,
-      domain: opts.domain ?? "",
-      input: inputs,
-      output,
-      attribute: Object.entries(attrs).map(([name, v]) => attribute(name, v)),
-    });
-    return output;
-  }
-
-  /** One-output shorthand for `op`. */
-  op1(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, output?: string): string {
-    return this.op(opType, inputs, attrs, output ? { outputs: [output] } : {})[0];
+  /** Adds a node with one output (named, or generated) and returns the output's name. */
+  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, output?: string): string {
+    const name = `${opType}_${this.counter++}`;
+    const out = output ?? `${name}_out`;
+    this.nodes.push({ name, opType, domain: "", input: inputs, output: [out], attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)) });
+    return out;
   }
 
   constInt64(values: number[], scalar = false): string {

@@ -89,34 +89,34 @@ export function buildClassifierGraph(c: ClassifierConfig, ckpt: Checkpoint): { g
     return g.weight({ name, dims: t.shape, dataType: ElemType.FLOAT, byteLength: elementCount(t.shape) * DTYPE_BYTES.F32, bytes: () => t.bytes() });
   };
   const linear = (x: string, prefix: string, inDim: number, outDim: number) =>
-    g.op1("Gemm", [x, w(`${prefix}.weight`, [outDim, inDim]), w(`${prefix}.bias`, [outDim])], { transB: 1 });
+    g.op("Gemm", [x, w(`${prefix}.weight`, [outDim, inDim]), w(`${prefix}.bias`, [outDim])], { transB: 1 });
   const layerNorm = (x: string, prefix: string, output?: string) =>
-    g.op1("LayerNormalization", [x, w(`${prefix}.weight`, [H]), w(`${prefix}.bias`, [H])], { axis: -1, epsilon: { float: c.layerNormEps } }, output);
+    g.op("LayerNormalization", [x, w(`${prefix}.weight`, [H]), w(`${prefix}.bias`, [H])], { axis: -1, epsilon: { float: c.layerNormEps } }, output);
 
   const ids = g.input("input_ids", ElemType.INT64, ["batch", "sequence"]);
   const mask = g.input("attention_mask", ElemType.INT64, ["batch", "sequence"]);
 
   // Embeddings. position = cumsum(ids != pad) * (ids != pad) + pad, as create_position_ids_from_input_ids.
   const pad = g.constInt64([c.padTokenId], true);
-  const notPad = g.op1("Cast", [g.op1("Not", [g.op1("Equal", [ids, pad])])], { to: ElemType.INT64 });
-  const positions = g.op1("Add", [g.op1("Mul", [g.op1("CumSum", [notPad, g.constInt64([1], true)]), notPad]), pad]);
+  const notPad = g.op("Cast", [g.op("Not", [g.op("Equal", [ids, pad])])], { to: ElemType.INT64 });
+  const positions = g.op("Add", [g.op("Mul", [g.op("CumSum", [notPad, g.constInt64([1], true)]), notPad]), pad]);
   const E = "roberta.embeddings";
-  const words = g.op1("Gather", [w(`${E}.word_embeddings.weight`, [c.vocabSize, H]), ids]);
-  const pos = g.op1("Gather", [w(`${E}.position_embeddings.weight`, [c.maxPositionEmbeddings, H]), positions]);
+  const words = g.op("Gather", [w(`${E}.word_embeddings.weight`, [c.vocabSize, H]), ids]);
+  const pos = g.op("Gather", [w(`${E}.position_embeddings.weight`, [c.maxPositionEmbeddings, H]), positions]);
   const tokenTypes = ckpt.tensors.get(`${E}.token_type_embeddings.weight`)?.shape[0] ?? 1;
-  const type0 = g.op1("Gather", [w(`${E}.token_type_embeddings.weight`, [tokenTypes, H]), g.constInt64([0], true)]);
-  const emb = layerNorm(g.op1("Add", [g.op1("Add", [words, pos]), type0]), `${E}.LayerNorm`);
+  const type0 = g.op("Gather", [w(`${E}.token_type_embeddings.weight`, [tokenTypes, H]), g.constInt64([0], true)]);
+  const emb = layerNorm(g.op("Add", [g.op("Add", [words, pos]), type0]), `${E}.LayerNorm`);
 
   // Shapes: the encoder works on [batch*sequence, hidden] so every projection is one Gemm.
-  const batchSeq = g.op1("Shape", [ids]);
-  const headsShape = g.op1("Concat", [batchSeq, g.constInt64([c.heads, headDim])], { axis: 0 });
+  const batchSeq = g.op("Shape", [ids]);
+  const headsShape = g.op("Concat", [batchSeq, g.constInt64([c.heads, headDim])], { axis: 0 });
   const flat = g.constInt64([-1, H]);
-  let x = g.op1("Reshape", [emb, flat]);
+  let x = g.op("Reshape", [emb, flat]);
 
   // Additive mask [batch, 1, 1, sequence]: 0 where attended, float32 min where masked (as transformers).
-  const maskF = g.op1("Cast", [mask], { to: ElemType.FLOAT });
-  const masked = g.op1("Mul", [g.op1("Sub", [g.constFloat(1), maskF]), g.constFloat(-3.4028234663852886e38)]);
-  const maskAdd = g.op1("Unsqueeze", [masked, g.constInt64([1, 2])]);
+  const maskF = g.op("Cast", [mask], { to: ElemType.FLOAT });
+  const masked = g.op("Mul", [g.op("Sub", [g.constFloat(1), maskF]), g.constFloat(-3.4028234663852886e38)]);
+  const maskAdd = g.op("Unsqueeze", [masked, g.constInt64([1, 2])]);
   const scale = g.constFloat(Math.sqrt(headDim));
   const sqrt2 = g.constFloat(Math.SQRT2);
   const half = g.constFloat(0.5);
@@ -125,25 +125,25 @@ export function buildClassifierGraph(c: ClassifierConfig, ckpt: Checkpoint): { g
   for (let i = 0; i < c.layers; i++) {
     const L = `roberta.encoder.layer.${i}`;
     const heads = (prefix: string, perm: number[]) =>
-      g.op1("Transpose", [g.op1("Reshape", [linear(x, prefix, H, H), headsShape])], { perm });
+      g.op("Transpose", [g.op("Reshape", [linear(x, prefix, H, H), headsShape])], { perm });
     const q = heads(`${L}.attention.self.query`, [0, 2, 1, 3]);
     const k = heads(`${L}.attention.self.key`, [0, 2, 3, 1]);
     const v = heads(`${L}.attention.self.value`, [0, 2, 1, 3]);
-    const scores = g.op1("Add", [g.op1("Div", [g.op1("MatMul", [q, k]), scale]), maskAdd]);
-    const probs = g.op1("Softmax", [scores], { axis: -1 });
-    const context = g.op1("Reshape", [g.op1("Transpose", [g.op1("MatMul", [probs, v])], { perm: [0, 2, 1, 3] }), flat]);
-    const attn = layerNorm(g.op1("Add", [linear(context, `${L}.attention.output.dense`, H, H), x]), `${L}.attention.output.LayerNorm`);
+    const scores = g.op("Add", [g.op("Div", [g.op("MatMul", [q, k]), scale]), maskAdd]);
+    const probs = g.op("Softmax", [scores], { axis: -1 });
+    const context = g.op("Reshape", [g.op("Transpose", [g.op("MatMul", [probs, v])], { perm: [0, 2, 1, 3] }), flat]);
+    const attn = layerNorm(g.op("Add", [linear(context, `${L}.attention.output.dense`, H, H), x]), `${L}.attention.output.LayerNorm`);
     const inner = linear(attn, `${L}.intermediate.dense`, H, c.intermediateSize);
     // GELU(x) = x * 0.5 * (1 + erf(x / sqrt 2)): the exact form, which onnxruntime fuses into one kernel.
-    const gelu = g.op1("Mul", [g.op1("Mul", [inner, half]), g.op1("Add", [g.op1("Erf", [g.op1("Div", [inner, sqrt2])]), one])]);
-    x = layerNorm(g.op1("Add", [linear(gelu, `${L}.output.dense`, c.intermediateSize, H), attn]), `${L}.output.LayerNorm`);
+    const gelu = g.op("Mul", [g.op("Mul", [inner, half]), g.op("Add", [g.op("Erf", [g.op("Div", [inner, sqrt2])]), one])]);
+    x = layerNorm(g.op("Add", [linear(gelu, `${L}.output.dense`, c.intermediateSize, H), attn]), `${L}.output.LayerNorm`);
   }
 
   // Classification head on <s> (position 0): dense → tanh → out_proj.
-  const hidden = g.op1("Reshape", [x, g.op1("Concat", [batchSeq, g.constInt64([H])], { axis: 0 })]);
-  const first = g.op1("Gather", [hidden, g.constInt64([0], true)], { axis: 1 });
-  const dense = g.op1("Tanh", [linear(first, "classifier.dense", H, H)]);
-  const logits = g.op1("Gemm", [dense, w("classifier.out_proj.weight", [c.labels.length, H]), w("classifier.out_proj.bias", [c.labels.length])], { transB: 1 }, "logits");
+  const hidden = g.op("Reshape", [x, g.op("Concat", [batchSeq, g.constInt64([H])], { axis: 0 })]);
+  const first = g.op("Gather", [hidden, g.constInt64([0], true)], { axis: 1 });
+  const dense = g.op("Tanh", [linear(first, "classifier.dense", H, H)]);
+  const logits = g.op("Gemm", [dense, w("classifier.out_proj.weight", [c.labels.length, H]), w("classifier.out_proj.bias", [c.labels.length])], { transB: 1 }, "logits");
   g.output(logits, ElemType.FLOAT, ["batch", c.labels.length]);
   return { graph: g, used };
 }
