@@ -1,3 +1,5 @@
+import { WorkerCallFailed, WorkerUnavailable } from "./workers/errors.ts";
+
 /** Every error a client can see: one code list, one code→status table, one JSON envelope. */
 export type ErrorCode =
   | "invalid_json"
@@ -14,6 +16,7 @@ export type ErrorCode =
   | "shutting_down"
   | "deadline_exceeded"
   | "inference_unavailable"
+  | "tokenizer_unavailable"
   | "inference_failed"
   | "internal";
 
@@ -33,6 +36,7 @@ export const STATUS: Record<ErrorCode, number> = {
   shutting_down: 503,
   deadline_exceeded: 504,
   inference_unavailable: 503,
+  tokenizer_unavailable: 503,
   inference_failed: 500,
   internal: 500,
 };
@@ -43,6 +47,7 @@ export const RETRY_AFTER: Partial<Record<ErrorCode, number>> = {
   overloaded: 1,
   shutting_down: 1,
   inference_unavailable: 1,
+  tokenizer_unavailable: 1,
 };
 
 export class ApiError extends Error {
@@ -63,11 +68,14 @@ export const envelope = (code: ErrorCode, message: string): ErrorEnvelope => ({ 
 
 /**
  * The one place an error becomes what a client sees: an ApiError as it is (also when it is the
- * cause of another error, as Elysia wraps errors thrown in parse hooks). Null for anything else:
- * a bug, answered 500 internal and logged.
+ * cause of another error, as Elysia wraps errors thrown in parse hooks); a worker's error by the
+ * worker's role (a dead tokenizer worker is not an inference failure). Null for anything else: a
+ * bug, answered 500 internal and logged.
  */
 export function toApiError(e: unknown): ApiError | null {
   if (e instanceof ApiError) return e;
+  if (e instanceof WorkerUnavailable) return new ApiError(e.role === "inference" ? "inference_unavailable" : "tokenizer_unavailable", e.message);
+  if (e instanceof WorkerCallFailed) return new ApiError(e.role === "inference" ? "inference_failed" : "internal", e.message);
   const cause = (e as { cause?: unknown } | null)?.cause;
   return cause instanceof ApiError ? cause : null;
 }

@@ -47,7 +47,7 @@ try {
   service = await ClassifierService.start({ ...config, log });
   metrics.attach(service);
   log("ready", {
-    models: service.models.map((m) => ({ key: m.key, hubId: m.info.source.hubId, revision: m.info.source.commit ?? m.info.source.revision, provider: m.provider, providerNotes: m.providerNotes, limits: m.limits, family: m.family.id, loadMs: Math.round(m.loadMs) })),
+    models: service.models.map((m) => ({ key: m.key, hubId: m.record.source.hubId, revision: m.record.source.commit ?? m.record.source.revision, provider: m.provider, providerNotes: m.providerNotes, limits: m.limits, family: m.family.id, loadMs: Math.round(m.loadMs) })),
     families: [...service.families.keys()],
   });
 } catch (e) {

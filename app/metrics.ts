@@ -117,7 +117,7 @@ export class ServiceMetrics {
       labelNames: ["model", "provider", "family", "hub_id", "revision"],
       registers: [this.registry],
       collect() {
-        for (const m of each((s) => s.models)) this.set({ model: m.key, provider: m.provider, family: m.family.id, hub_id: m.info.source.hubId ?? "", revision: m.info.source.commit ?? m.info.source.revision ?? "" }, 1);
+        for (const m of each((s) => s.models)) this.set({ model: m.key, provider: m.provider ?? "none", family: m.family.id, hub_id: m.record.source.hubId ?? "", revision: m.record.source.commit ?? m.record.source.revision ?? "" }, 1);
       },
     });
   }

@@ -138,7 +138,7 @@ describe("the service on the engines convert --trt wrote", () => {
         expect(m.provider).toBe("cpu");
         expect(m.providerNotes).toEqual([expect.stringMatching(/^tensorrt failed to load: /), expect.stringMatching(/^cuda failed to load: /)]);
       }
-      for (const m of s.service.models) expect(m.limits).toEqual({ maxBatch: 4, maxSequence: m.info.maxLength });
+      for (const m of s.service.models) expect(m.limits).toEqual({ maxBatch: 4, maxSequence: m.record.maxLength });
       const res = await postProcess(s.url, JSON.stringify(TEXTS));
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual(cpuAnswer);
@@ -169,6 +169,43 @@ describe("the service on the engines convert --trt wrote", () => {
       // No TensorRT engine in use: the configured batch size holds.
       for (const m of s.service.models) expect(m.limits).toBeUndefined();
       expect(await (await postProcess(s.url, JSON.stringify(TEXTS))).json()).toEqual(cpuAnswer);
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
+describe("a worker restart that falls back to another execution provider (the GPU simulated by a CPU stand-in)", () => {
+  const TEXTS = Array.from({ length: 10 }, (_, i) => `text number ${i} with a few words`);
+  test("readiness and /models report what each worker really runs on, and the batch cap follows the provider", async () => {
+    // CUDA candidates load on the CPU once per model (the stand-in), then fail: a GPU gone at the restart.
+    const env = { EXECUTION_PROVIDERS: "cuda,cpu", MAX_BATCH_SIZE: "32", CPU_MAX_BATCH_SIZE: "1" };
+    const s = await startTestServer(engines, env, { hostFacts: T4_HOST, faultHooks: true, gpuStandInLoads: 1 });
+    try {
+      const cardiff = s.service.models.find((m) => m.key === "cardiffnlp")!;
+      const readiness = async () => (await (await fetch(`${s.url}/health/ready`)).json()).models.find((m: { key: string }) => m.key === "cardiffnlp");
+      const described = async () => (await (await fetch(`${s.url}/models`)).json()).find((m: { key: string }) => m.key === "cardiffnlp");
+      expect((await readiness()).provider).toBe("cuda");
+      expect((await readiness()).workers[0].provider).toBe("cuda");
+      expect((await described()).provider).toBe("cuda");
+      const batchesFor = async () => {
+        const before = s.service.stats().cardiffnlp.batches;
+        expect((await postProcess(s.url, JSON.stringify(TEXTS))).status).toBe(200);
+        return s.service.stats().cardiffnlp.batches - before;
+      };
+      expect(await batchesFor()).toBe(1); // the GPU cap: ten texts in one batch
+
+      const worker = cardiff.workers[0];
+      const backUp = new Promise<void>((resolve) => worker.on((e) => e.type === "state" && e.state === "up" && resolve()));
+      worker.injectFault("exit");
+      expect((await postProcess(s.url, JSON.stringify("the worker exits on this one"))).status).toBe(503);
+      await backUp;
+
+      const ready = await readiness();
+      expect([ready.provider, ready.workers[0].provider, ready.workers[0].restarts]).toEqual(["cpu", "cpu", 1]);
+      expect(ready.providerNotes).toEqual([expect.stringMatching(/^cuda failed to load: stand-in: the cuda device is gone/)]);
+      expect((await described()).provider).toBe("cpu");
+      expect(await batchesFor()).toBe(TEXTS.length); // re-decided: CPU_MAX_BATCH_SIZE=1 on the CPU
     } finally {
       await s.stop();
     }

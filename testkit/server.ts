@@ -10,7 +10,7 @@ export interface TestServer {
 }
 
 /** The real app on a real loopback port, over converted engines, with real inference workers. */
-export async function startTestServer(enginesDir: string, env: Record<string, string> = {}, extra: Pick<ServiceOptions, "faultHooks" | "restartPolicy" | "hostFacts"> = {}): Promise<TestServer> {
+export async function startTestServer(enginesDir: string, env: Record<string, string> = {}, extra: Pick<ServiceOptions, "faultHooks" | "restartPolicy" | "hostFacts" | "gpuStandInLoads"> = {}): Promise<TestServer> {
   // CPU_MAX_BATCH_SIZE: the tests exercise batching, which the CPU default (1) turns off.
   const config: Config = loadConfig({ ENGINES_DIR: enginesDir, INTRA_OP_THREADS: "1", CPU_MAX_BATCH_SIZE: "1024", ...env });
   const service = await ClassifierService.start({ ...config, ...extra });

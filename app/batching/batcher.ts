@@ -148,9 +148,19 @@ export class ModelBatcher {
     return this.free.length;
   }
 
+  /** The runner the next batch goes to: a free one that is up, else (none up at all) the last free one. */
+  private nextRunner(): number {
+    const up = this.free.findIndex((r) => r.up !== false);
+    return up >= 0 ? up : this.free.length - 1;
+  }
+
   private pump() {
     for (;;) {
-      const d = decide(this.queue, this.clock.now(), this.inFlight, this.inFlight + this.usableRunners(), this.opts);
+      // The batch is sized for the runner that will take it: one that fell back to another execution
+      // provider (a GPU worker restarted on the CPU) has that provider's cap.
+      const cap = this.free[this.nextRunner()]?.maxBatchSize ?? Infinity;
+      const opts = cap < this.opts.maxBatchSize ? { ...this.opts, maxBatchSize: cap } : this.opts;
+      const d = decide(this.queue, this.clock.now(), this.inFlight, this.inFlight + this.usableRunners(), opts);
       if (d.kind === "wait") {
         this.armTimer(d.wakeAt);
         return;
@@ -176,8 +186,7 @@ export class ModelBatcher {
   }
 
   private dispatch(batch: Entry[]) {
-    const up = this.free.findIndex((r) => r.up !== false);
-    const runner = this.free.splice(up >= 0 ? up : this.free.length - 1, 1)[0];
+    const runner = this.free.splice(this.nextRunner(), 1)[0];
     this.inFlight++;
     const longest = Math.max(...batch.map((e) => e.length));
     const realTokens = batch.reduce((n, e) => n + e.length, 0);

@@ -1,3 +1,4 @@
+import type { ExecutionProvider } from "../config.ts";
 import type { RestartPolicy } from "../workers/restart-policy.ts";
 import { SupervisedWorker } from "../workers/supervised-worker.ts";
 import type { BatchResult, LoadOptions, ModelReady, RowRef } from "./protocol.ts";
@@ -11,12 +12,30 @@ export interface BatchRunner {
   readonly up?: boolean;
   /** Called when the runner comes back up, so queued rows are sent. */
   on?(fn: (e: { type: string; state?: string }) => void): void;
+  /** The most rows this runner takes in one batch (below the model's own cap), if it has a cap of its own. */
+  readonly maxBatchSize?: number;
 }
 
 /** One inference worker (a Bun Worker owning one onnxruntime session), supervised and restarted on death. */
 export class ModelWorker extends SupervisedWorker<LoadOptions, RowRef[], ModelReady, BatchResult> implements BatchRunner {
-  constructor(name: string, load: LoadOptions, opts: { policy?: RestartPolicy; faultHooks?: boolean } = {}) {
-    super({ name, entry: new URL("./worker.ts", import.meta.url), init: load, codes: { unavailable: "inference_unavailable", failed: "inference_failed" }, ...opts });
+  constructor(
+    name: string,
+    private readonly load: LoadOptions,
+    opts: { policy?: RestartPolicy; faultHooks?: boolean; batchCap?: (provider: ExecutionProvider) => number } = {},
+  ) {
+    super({ name, entry: new URL("./worker.ts", import.meta.url), init: load, role: "inference", policy: opts.policy, faultHooks: opts.faultHooks });
+    this.batchCap = opts.batchCap;
+  }
+
+  private readonly batchCap?: (provider: ExecutionProvider) => number;
+
+  /** The execution provider the worker runs on now: it may change when a restart falls back to the next candidate. */
+  get provider(): ExecutionProvider | null {
+    return this.info?.provider ?? null;
+  }
+
+  get maxBatchSize(): number | undefined {
+    return this.batchCap?.(this.provider ?? this.load.candidates[0].provider);
   }
 
   run(rows: RowRef[]): Promise<BatchResult> {

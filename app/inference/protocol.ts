@@ -22,6 +22,12 @@ export interface LoadOptions {
   intraOpThreads: number;
   padId: number;
   warmupLengths: number[];
+  /**
+   * Tests only (no GPU here): GPU candidates load on the CPU provider while this counter (Int32,
+   * shared across restarts) is above zero, one per load, and fail once it is used up, as a GPU that
+   * works at the first start and is gone at a restart. The production entry never sets it.
+   */
+  gpuStandIn?: SharedArrayBuffer;
 }
 
 export interface ModelReady {

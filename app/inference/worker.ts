@@ -46,12 +46,19 @@ function sessionOptions(c: LoadCandidate, intraOpThreads: number): ort.Inference
   return { ...common, executionProviders: ["cpu"], graphOptimizationLevel: "all" };
 }
 
+/** Tests only: a GPU candidate stands in on the CPU while the shared counter lasts (see LoadOptions.gpuStandIn). */
+function standIn(c: LoadCandidate, counter: SharedArrayBuffer | undefined): LoadCandidate {
+  if (!counter || c.provider === "cpu") return c;
+  if (Atomics.sub(new Int32Array(counter), 0, 1) <= 0) throw new Error(`stand-in: the ${c.provider} device is gone`);
+  return { ...c, provider: "cpu" };
+}
+
 /** The first candidate that loads and runs its warm-up; the others' errors are reported, not thrown. */
 async function firstThatLoads(load: LoadOptions) {
   const failed: ModelReady["failed"] = [];
   for (const c of load.candidates) {
     try {
-      session = await ort.InferenceSession.create(c.modelPath, sessionOptions(c, load.intraOpThreads));
+      session = await ort.InferenceSession.create(c.modelPath, sessionOptions(standIn(c, load.gpuStandIn), load.intraOpThreads));
       // Warm up: the first runs allocate and pick kernels; readiness waits for them.
       let numLabels = 0;
       for (const len of load.warmupLengths) {

@@ -1,4 +1,5 @@
-import { workerHealth, type ServedModel } from "./classifier.ts";
+import { workerHealth } from "./classifier.ts";
+import type { ServedModel } from "./served-model.ts";
 
 /**
  * GET /models: what is served, where it came from, and the figures deployments are compared by.
@@ -6,7 +7,7 @@ import { workerHealth, type ServedModel } from "./classifier.ts";
  * published checkpoint's: nothing is pruned.
  */
 export function describeModel(m: ServedModel) {
-  const { info, batcher } = m;
+  const { record: info, batcher } = m;
   const s = batcher.stats;
   const proven = info.weights.filter((w) => w.sha256 === w.onnxSha256).length;
   return {

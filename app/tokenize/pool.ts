@@ -28,7 +28,7 @@ export class TokenizerPool {
           name: `tokenizer#${i}`,
           entry: new URL("./worker.ts", import.meta.url),
           init: families,
-          codes: { unavailable: "inference_unavailable", failed: "internal" },
+          role: "tokenizer",
           ...opts,
         }),
     );

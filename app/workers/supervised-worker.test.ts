@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import type { EchoInit } from "../../testkit/echo-worker.ts";
-import { ApiError } from "../errors.ts";
+import { WorkerCallFailed, WorkerUnavailable } from "./errors.ts";
 import { SupervisedWorker, type WorkerState } from "./supervised-worker.ts";
 
 type Echo = SupervisedWorker<EchoInit, { op: "double"; n: number } | { op: "uncaught" }, { start: number }, number>;
@@ -12,7 +12,7 @@ function echo(opts: { healthyStarts?: number; initialMs?: number; faultHooks?: b
     name: "echo",
     entry: new URL("../../testkit/echo-worker.ts", import.meta.url),
     init: { starts, healthyStarts: opts.healthyStarts ?? 1000 },
-    codes: { unavailable: "inference_unavailable", failed: "inference_failed" },
+    role: "inference",
     policy: { initialMs: opts.initialMs ?? 10, maxMs: 10_000, stableMs: 60_000 },
     faultHooks: opts.faultHooks ?? true,
   });
@@ -23,7 +23,12 @@ function echo(opts: { healthyStarts?: number; initialMs?: number; faultHooks?: b
   return { w, states, next, starts: () => new Int32Array(starts)[0] };
 }
 
-const codeOf = (p: Promise<unknown>) => p.then(() => "answered", (e) => (e instanceof ApiError ? e.code : String(e)));
+/** How a call ended, in the worker layer's terms (the service maps these to API codes). */
+const codeOf = (p: Promise<unknown>) =>
+  p.then(
+    () => "answered",
+    (e) => (e instanceof WorkerUnavailable ? "unavailable" : e instanceof WorkerCallFailed ? "failed" : String(e)),
+  );
 
 afterEach(() => started.splice(0).forEach((w) => w.stop()));
 
@@ -39,9 +44,9 @@ describe("SupervisedWorker", () => {
     await w.firstReady;
     w.injectFault("exit");
     const held = [w.call({ op: "double", n: 1 }), w.call({ op: "double", n: 2 })];
-    expect(await Promise.all(held.map(codeOf))).toEqual(["inference_unavailable", "inference_unavailable"]);
+    expect(await Promise.all(held.map(codeOf))).toEqual(["unavailable", "unavailable"]);
     expect(w.state === "down" || w.state === "starting").toBe(true);
-    expect(await codeOf(w.call({ op: "double", n: 3 }))).toBe("inference_unavailable"); // refused at once while down
+    expect(await codeOf(w.call({ op: "double", n: 3 }))).toBe("unavailable"); // refused at once while down
     await next("up");
     expect(await w.call({ op: "double", n: 4 })).toBe(8);
     expect([w.restarts, starts()]).toEqual([1, 2]);
@@ -50,7 +55,7 @@ describe("SupervisedWorker", () => {
   test("an uncaught error inside the worker is a crash like an exit: its calls fail and it is restarted", async () => {
     const { w, next } = echo();
     await w.firstReady;
-    expect(await codeOf(w.call({ op: "uncaught" }))).toBe("inference_unavailable");
+    expect(await codeOf(w.call({ op: "uncaught" }))).toBe("unavailable");
     await next("up");
     expect(await w.call({ op: "double", n: 5 })).toBe(10);
   });
@@ -59,7 +64,7 @@ describe("SupervisedWorker", () => {
     const { w } = echo();
     await w.firstReady;
     w.injectFault("throw");
-    expect(await codeOf(w.call({ op: "double", n: 1 }))).toBe("inference_failed");
+    expect(await codeOf(w.call({ op: "double", n: 1 }))).toBe("failed");
     expect(await w.call({ op: "double", n: 2 })).toBe(4);
     expect([w.state, w.restarts]).toEqual(["up", 0]);
   });

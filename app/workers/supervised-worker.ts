@@ -1,4 +1,4 @@
-import { ApiError, type ErrorCode } from "../errors.ts";
+import { WorkerCallFailed, WorkerUnavailable, type WorkerRole } from "./errors.ts";
 import type { Fault, FromWorker, ToWorker } from "./protocol.ts";
 import { DEFAULT_RESTART_POLICY, failuresAfterCrash, restartDelay, type RestartPolicy } from "./restart-policy.ts";
 
@@ -12,8 +12,8 @@ export interface SupervisedWorkerOptions<Init> {
   entry: URL;
   init: Init;
   policy?: RestartPolicy;
-  /** Errors callers see: while the worker is not up (or dies holding their call), and when a call fails. */
-  codes: { unavailable: ErrorCode; failed: ErrorCode };
+  /** Carried by the errors its callers get (WorkerUnavailable, WorkerCallFailed), so each is mapped by what the worker does. */
+  role: WorkerRole;
   /** Tests only: lets injectFault() make the worker exit, throw or hold. Never set in production. */
   faultHooks?: boolean;
 }
@@ -26,7 +26,7 @@ interface Pending<Reply> {
 /**
  * The HTTP thread's handle on one Bun Worker: calls are matched to replies by id; if the worker
  * dies (exit, uncaught error, failed reload) every call it held is rejected at once with
- * `codes.unavailable`, and it is started again (at once, then with back-off while it keeps dying).
+ * WorkerUnavailable, and it is started again (at once, then with back-off while it keeps dying).
  * A failure while loading for the first time is not retried: `firstReady` rejects and the service
  * does not start.
  */
@@ -73,7 +73,7 @@ export class SupervisedWorker<Init, Body, Ready, Reply> {
   }
 
   call(body: Body, transfer: Transferable[] = []): Promise<Reply> {
-    if (this.state !== "up") return Promise.reject(new ApiError(this.opts.codes.unavailable, `${this.name} is ${this.state === "down" ? "restarting" : this.state}`));
+    if (this.state !== "up") return Promise.reject(new WorkerUnavailable(this.opts.role, this.name, `${this.name} is ${this.state === "down" ? "restarting" : this.state}`));
     const id = this.nextId++;
     const fault = this.nextFault;
     this.nextFault = undefined;
@@ -145,7 +145,7 @@ export class SupervisedWorker<Init, Body, Ready, Reply> {
         if (!p) return;
         this.pending.delete(m.id);
         if (m.type === "reply") p.resolve(m.value);
-        else p.reject(new ApiError(this.opts.codes.failed, `${this.name}: ${m.message}`));
+        else p.reject(new WorkerCallFailed(this.opts.role, this.name, `${this.name}: ${m.message}`));
       }
     };
     worker.addEventListener("close", (e) => died(`exited (code ${(e as CloseEvent).code})`));
@@ -154,7 +154,7 @@ export class SupervisedWorker<Init, Body, Ready, Reply> {
   }
 
   private failAll(message: string) {
-    for (const p of this.pending.values()) p.reject(new ApiError(this.opts.codes.unavailable, message));
+    for (const p of this.pending.values()) p.reject(new WorkerUnavailable(this.opts.role, this.name, message));
     this.pending.clear();
   }
 

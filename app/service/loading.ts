@@ -1,0 +1,111 @@
+/**
+ * Start-up: read the store, decide each model's plan, load the tokenizer families, spawn the
+ * workers and wait until every one is warm. Everything that waits or does IO at start lives here.
+ */
+import { statSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { probeHost, type HostGpuFacts } from "../../lib/gpu/probe.ts";
+import { readStore, type Store, type StoredModel } from "../../lib/store/index.ts";
+import { ModelBatcher } from "../batching/batcher.ts";
+import type { Config, ExecutionProvider } from "../config.ts";
+import { ModelWorker } from "../inference/model-worker.ts";
+import { chooseProviders } from "../inference/provider-choice.ts";
+import { FamilyTokenizer } from "../tokenize/family-tokenizer.ts";
+import { TokenizerPool, type FamilySpec } from "../tokenize/pool.ts";
+import type { RestartPolicy } from "../workers/restart-policy.ts";
+import { batchCap, intraOpThreads, planModel } from "./model-plan.ts";
+import { ServedModel } from "./served-model.ts";
+
+export type ServiceOptions = Pick<
+  Config,
+  "enginesDir" | "batch" | "cpuMaxBatchSize" | "workersPerModel" | "intraOpThreads" | "maxQueuedTexts" | "tokenizerWorkers" | "inlineTokenizeChars"
+> & {
+  executionProviders: ExecutionProvider[];
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** Tests only: workers honour injected faults (exit, throw, hold). The production entry never sets it. */
+  faultHooks?: boolean;
+  restartPolicy?: RestartPolicy;
+  /** Tests only: the GPU facts to decide providers from, instead of probing this machine. */
+  hostFacts?: HostGpuFacts;
+  /** Tests only: GPU candidates load on the CPU for this many loads per model, then fail (LoadOptions.gpuStandIn). */
+  gpuStandInLoads?: number;
+};
+
+export interface LoadedModels {
+  models: ServedModel[];
+  families: Map<string, FamilyTokenizer>;
+  tokenizerPool: TokenizerPool | null;
+}
+
+/** What a machine without GPU providers configured looks like: nothing is probed. */
+const CPU_ONLY: HostGpuFacts = { gpu: null, gpuError: "not probed: EXECUTION_PROVIDERS has only cpu", tensorrt: null, providerLibs: { cuda: false, tensorrt: false } };
+
+/** Each family encodes up to the longest maximum among the models that use it. */
+function familySpecs(store: Store): FamilySpec[] {
+  return store.families.map((f) => ({
+    id: f.id,
+    dir: f.dir,
+    maxLength: Math.max(...store.models.filter((m) => m.record.tokenizer.family === f.id).map((m) => m.record.maxLength)),
+  }));
+}
+
+export async function loadModels(opts: ServiceOptions): Promise<LoadedModels> {
+  const log = opts.log ?? (() => {});
+  const store = readStore(opts.enginesDir);
+  const host = opts.hostFacts ?? (opts.executionProviders.some((p) => p !== "cpu") ? probeHost() : CPU_ONLY);
+  const workerOpts = { policy: opts.restartPolicy, faultHooks: opts.faultHooks };
+  const specs = familySpecs(store);
+  const families = new Map(specs.map((f) => [f.id, FamilyTokenizer.load(f.id, f.dir, f.maxLength)]));
+  const tokenizerPool = opts.tokenizerWorkers > 0 ? new TokenizerPool(specs, opts.tokenizerWorkers, workerOpts) : null;
+  const threads = intraOpThreads(opts.intraOpThreads, availableParallelism(), store.models.length * opts.workersPerModel);
+  const models: ServedModel[] = [];
+  try {
+    for (const stored of store.models) models.push(spawnModel(stored, families.get(stored.record.tokenizer.family)!, host, threads, opts));
+    // Models load (and warm up) in parallel, each in its own workers.
+    await Promise.all([tokenizerPool?.ready(), ...models.map((m) => whenReady(m, log))]);
+  } catch (e) {
+    for (const m of models) m.workers.forEach((w) => w.stop());
+    tokenizerPool?.stop();
+    throw e;
+  }
+  return { models, families, tokenizerPool };
+}
+
+function spawnModel(stored: StoredModel, family: FamilyTokenizer, host: HostGpuFacts, threads: number, opts: ServiceOptions): ServedModel {
+  const { record, dir } = stored;
+  const log = opts.log ?? (() => {});
+  const choice = chooseProviders(opts.executionProviders, { onnxModel: record.onnx.model, onnxSha256: record.onnx.modelSha256, trt: record.trt }, host);
+  const plan = planModel(record, choice, opts);
+  const load = {
+    candidates: choice.candidates.map((c) => ({ provider: c.provider, modelPath: join(dir, c.model) })),
+    intraOpThreads: threads,
+    padId: family.padId,
+    warmupLengths: plan.warmupLengths,
+    gpuStandIn: opts.gpuStandInLoads === undefined ? undefined : counter(opts.gpuStandInLoads),
+  };
+  const cap = (provider: ExecutionProvider) => batchCap(provider, plan.limits, opts);
+  const workers = Array.from({ length: opts.workersPerModel }, (_, w) => new ModelWorker(`${record.key}#${w}`, load, { policy: opts.restartPolicy, faultHooks: opts.faultHooks, batchCap: cap }));
+  for (const w of workers)
+    w.on((e) => {
+      if (e.type !== "state") return;
+      if (e.state === "up" && w.restarts > 0) log(`worker ${w.name} up`, { provider: w.provider, restarts: w.restarts });
+      else if (e.state !== "up" && e.state !== "starting") log(`worker ${w.name} ${e.state}`, { reason: e.reason, restarts: w.restarts });
+    });
+  const bytesOnDisk = statSync(join(dir, record.onnx.model)).size + statSync(join(dir, record.onnx.data)).size;
+  return new ServedModel(record.key, record, family, plan, workers, new ModelBatcher(record.key, workers, plan.batch), bytesOnDisk);
+}
+
+function counter(value: number): SharedArrayBuffer {
+  const buffer = new SharedArrayBuffer(4);
+  new Int32Array(buffer)[0] = value;
+  return buffer;
+}
+
+/** Waits for every worker's first start, and checks the graph answers as many labels as engine.json names. */
+async function whenReady(m: ServedModel, log: NonNullable<ServiceOptions["log"]>) {
+  const states = await Promise.all(m.workers.map((w) => w.firstReady));
+  m.loadMs = Math.max(...states.map((s) => s.loadMs));
+  if (states[0].numLabels !== m.record.labels.length) throw new Error(`${m.key}: the model has ${states[0].numLabels} outputs, engine.json ${m.record.labels.length} labels`);
+  log(`model ${m.key} ready`, { provider: m.provider, providerNotes: m.providerNotes, limits: m.limits, loadMs: Math.round(m.loadMs), family: m.family.id, workers: m.workers.length });
+}

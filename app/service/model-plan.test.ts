@@ -1,0 +1,52 @@
+import { describe, expect, test } from "bun:test";
+import type { ModelRecord } from "../../lib/store/index.ts";
+import type { ProviderChoice } from "../inference/provider-choice.ts";
+import { batchCap, intraOpThreads, planModel, type PlanSettings } from "./model-plan.ts";
+
+const record = (maxLength: number) => ({ key: "m", maxLength }) as ModelRecord;
+const settings: PlanSettings = { batch: { maxBatchSize: 32, maxBatchTokens: 16384, maxQueueDelayMs: 5 }, cpuMaxBatchSize: 1 };
+const cpuOnly: ProviderChoice = { candidates: [{ provider: "cpu", model: "model.onnx" }], passedOver: [{ provider: "cuda", reason: "no GPU" }] };
+const tensorrt: ProviderChoice = {
+  candidates: [
+    { provider: "tensorrt", model: "model_ctx.onnx", limits: { maxBatch: 16, maxSequence: 256 } },
+    { provider: "cuda", model: "model.onnx" },
+    { provider: "cpu", model: "model.onnx" },
+  ],
+  passedOver: [],
+};
+
+describe("model plan", () => {
+  test("CPU: the record's length, the CPU batch cap, warm-up at 2 and 32 tokens, the reasons GPU providers were passed over", () => {
+    expect(planModel(record(512), cpuOnly, settings)).toEqual({
+      maxLength: 512,
+      limits: undefined,
+      batch: { maxBatchSize: 1, maxBatchTokens: 16384, maxQueueDelayMs: 5 },
+      warmupLengths: [2, 32],
+      providerNotes: ["cuda: no GPU"],
+    });
+  });
+
+  test("TensorRT first: rows truncated to the profile's 256 and batches capped at its 16, whichever candidate loads", () => {
+    const plan = planModel(record(512), tensorrt, settings);
+    expect([plan.maxLength, plan.limits, plan.batch.maxBatchSize]).toEqual([256, { maxBatch: 16, maxSequence: 256 }, 16]);
+  });
+
+  test("a model shorter than 32 tokens warms up at its own length", () => {
+    expect(planModel(record(20), cpuOnly, settings).warmupLengths).toEqual([2, 20]);
+  });
+
+  test("the batch cap per provider: MAX_BATCH_SIZE on a GPU, within the profile; CPU_MAX_BATCH_SIZE on the CPU", () => {
+    expect(batchCap("cuda", undefined, settings)).toBe(32);
+    expect(batchCap("tensorrt", { maxBatch: 16, maxSequence: 512 }, settings)).toBe(16);
+    expect(batchCap("cpu", { maxBatch: 16, maxSequence: 512 }, settings)).toBe(1);
+    expect(batchCap("cpu", undefined, { ...settings, cpuMaxBatchSize: 64 })).toBe(32);
+  });
+
+  test("intra-op threads: the configured number, else the cores shared among the sessions really loaded, at least one", () => {
+    expect(intraOpThreads(3, 8, 5)).toBe(3);
+    expect(intraOpThreads(null, 8, 5)).toBe(1); // the five models, one worker each, on a g4dn's 8 vCPUs
+    expect(intraOpThreads(null, 8, 2)).toBe(4); // a manifest of two models gets more threads each
+    expect(intraOpThreads(null, 2, 1)).toBe(2);
+    expect(intraOpThreads(null, 2, 10)).toBe(1);
+  });
+});

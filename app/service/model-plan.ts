@@ -1,0 +1,56 @@
+/**
+ * How one model is served, decided from facts alone (pure, unit-tested with numbers): its record
+ * (engine.json), the provider choice for this host, and the settings. Triton normalises each model's
+ * effective configuration the same way before it schedules anything.
+ */
+import type { ModelRecord } from "../../lib/store/index.ts";
+import type { BatchPolicyOptions } from "../batching/policy.ts";
+import type { ExecutionProvider } from "../config.ts";
+import type { ProviderCandidate, ProviderChoice } from "../inference/provider-choice.ts";
+
+export interface PlanSettings {
+  batch: BatchPolicyOptions;
+  /** The batch cap for the CPU provider (CPU_MAX_BATCH_SIZE). */
+  cpuMaxBatchSize: number;
+}
+
+export type ShapeLimits = NonNullable<ProviderCandidate["limits"]>;
+
+export interface ModelPlan {
+  /** Tokens a row may have: the record's maximum, within every candidate's shape limits. */
+  maxLength: number;
+  /** The strictest limits of any candidate: they hold whichever one loads. */
+  limits?: ShapeLimits;
+  /** The batch policy for the first candidate; `batchCap` re-decides it for the provider that really loads. */
+  batch: BatchPolicyOptions;
+  /** Sequence lengths each worker runs once before it reports ready. */
+  warmupLengths: number[];
+  /** Preferred providers passed over, and why. */
+  providerNotes: string[];
+}
+
+/** Rows per batch on `provider`: batches pay off on a GPU; on the CPU they are capped (CPU_MAX_BATCH_SIZE). */
+export function batchCap(provider: ExecutionProvider, limits: ShapeLimits | undefined, settings: PlanSettings): number {
+  const cpuCap = provider === "cpu" ? settings.cpuMaxBatchSize : Infinity;
+  return Math.min(settings.batch.maxBatchSize, limits?.maxBatch ?? Infinity, cpuCap);
+}
+
+export function planModel(record: ModelRecord, choice: ProviderChoice, settings: PlanSettings): ModelPlan {
+  const limits = choice.candidates.find((c) => c.limits)?.limits;
+  const maxLength = Math.min(record.maxLength, limits?.maxSequence ?? Infinity);
+  return {
+    maxLength,
+    limits,
+    batch: { ...settings.batch, maxBatchSize: batchCap(choice.candidates[0].provider, limits, settings) },
+    warmupLengths: [2, Math.min(32, maxLength)],
+    providerNotes: choice.passedOver.map((p) => `${p.provider}: ${p.reason}`),
+  };
+}
+
+/**
+ * onnxruntime threads per session when INTRA_OP_THREADS is not set: the cores shared among the
+ * sessions this instance really loads (models × workers each), at least one.
+ */
+export function intraOpThreads(configured: number | null, cores: number, sessions: number): number {
+  return configured ?? Math.max(1, Math.floor(cores / Math.max(1, sessions)));
+}
