@@ -7,7 +7,7 @@ import { join } from "node:path";
  * does not depend on the weights' values.
  */
 export interface RandomCheckpointSpec {
-  family: "xlmr" | "roberta";
+  architecture: "xlmr" | "roberta";
   vocabSize: number;
   hiddenSize: number;
   layers: number;
@@ -21,14 +21,14 @@ export interface RandomCheckpointSpec {
 }
 
 export const FULL_SIZE = {
-  xlmr: { family: "xlmr", vocabSize: 250002, hiddenSize: 768, layers: 12, heads: 12, intermediateSize: 3072, maxPositionEmbeddings: 514 },
-  roberta: { family: "roberta", vocabSize: 50265, hiddenSize: 768, layers: 12, heads: 12, intermediateSize: 3072, maxPositionEmbeddings: 514 },
+  xlmr: { architecture: "xlmr", vocabSize: 250002, hiddenSize: 768, layers: 12, heads: 12, intermediateSize: 3072, maxPositionEmbeddings: 514 },
+  roberta: { architecture: "roberta", vocabSize: 50265, hiddenSize: 768, layers: 12, heads: 12, intermediateSize: 3072, maxPositionEmbeddings: 514 },
 } as const satisfies Record<string, Omit<RandomCheckpointSpec, "labels">>;
 
 /** Small enough for CI, with the vocabularies of the shared tokenizer fixtures so real ids fit. */
 export const TINY = {
-  xlmr: { family: "xlmr", vocabSize: 250002, hiddenSize: 16, layers: 2, heads: 2, intermediateSize: 32, maxPositionEmbeddings: 514 },
-  roberta: { family: "roberta", vocabSize: 50265, hiddenSize: 16, layers: 2, heads: 2, intermediateSize: 32, maxPositionEmbeddings: 514 },
+  xlmr: { architecture: "xlmr", vocabSize: 250002, hiddenSize: 16, layers: 2, heads: 2, intermediateSize: 32, maxPositionEmbeddings: 514 },
+  roberta: { architecture: "roberta", vocabSize: 50265, hiddenSize: 16, layers: 2, heads: 2, intermediateSize: 32, maxPositionEmbeddings: 514 },
 } as const satisfies Record<string, Omit<RandomCheckpointSpec, "labels">>;
 
 export function checkpointTensorShapes(s: RandomCheckpointSpec): [string, number[]][] {
@@ -58,8 +58,8 @@ export function checkpointTensorShapes(s: RandomCheckpointSpec): [string, number
 export function writeRandomCheckpoint(dir: string, s: RandomCheckpointSpec): void {
   mkdirSync(dir, { recursive: true });
   const config: Record<string, unknown> = {
-    architectures: [s.family === "xlmr" ? "XLMRobertaForSequenceClassification" : "RobertaForSequenceClassification"],
-    model_type: s.family === "xlmr" ? "xlm-roberta" : "roberta",
+    architectures: [s.architecture === "xlmr" ? "XLMRobertaForSequenceClassification" : "RobertaForSequenceClassification"],
+    model_type: s.architecture === "xlmr" ? "xlm-roberta" : "roberta",
     vocab_size: s.vocabSize,
     hidden_size: s.hiddenSize,
     num_hidden_layers: s.layers,

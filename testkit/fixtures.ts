@@ -30,22 +30,22 @@ export function publishedLabels(hubId: string): string[] | undefined {
 }
 
 /** Copies a shared tokenizer fixture (real RoBERTa files, or the synthetic XLM-R Unigram) into a model folder. */
-export function addTokenizer(dir: string, family: "xlmr" | "roberta") {
-  const from = sharedFile("fixtures", "tokenizers", family === "xlmr" ? "xlmr-synthetic" : "roberta-base");
+export function addTokenizer(dir: string, architecture: "xlmr" | "roberta") {
+  const from = sharedFile("fixtures", "tokenizers", architecture === "xlmr" ? "xlmr-synthetic" : "roberta-base");
   cpSync(from, dir, { recursive: true });
 }
 
 /**
  * Tiny random checkpoints for the five manifest keys, each with its real published labels (or none,
- * as published) and the tokenizer of its family: everything the real models have except their size.
+ * as published) and a tokenizer of its architecture: everything the real models have except their size.
  */
 export function tinyManifestSources(root = tempDir("tiny-models"), seed = 7, size: "tiny" | "full" = "tiny"): ModelSource[] {
   return DEFAULT_MANIFEST.models.map((m, i) => {
-    const family = m.key === "jy46604790" ? "roberta" : "xlmr";
+    const architecture = m.key === "jy46604790" ? "roberta" : "xlmr";
     const dir = join(root, m.key);
     const labels = publishedLabels(m.hubId);
-    writeRandomCheckpoint(dir, { ...(size === "tiny" ? TINY : FULL_SIZE)[family], labels, numLabels: labels ? undefined : 2, seed: seed + i });
-    addTokenizer(dir, family);
+    writeRandomCheckpoint(dir, { ...(size === "tiny" ? TINY : FULL_SIZE)[architecture], labels, numLabels: labels ? undefined : 2, seed: seed + i });
+    addTokenizer(dir, architecture);
     return { key: m.key, dir, origin: { local: dir }, labelFixes: m.labelFixes };
   });
 }
@@ -54,7 +54,7 @@ export function tinyManifestSources(root = tempDir("tiny-models"), seed = 7, siz
 export async function slowEngines(): Promise<string> {
   const { convertModels } = await import("../convert/pipeline.ts");
   const src = join(tempDir("slow-src"), "slow");
-  writeRandomCheckpoint(src, { family: "roberta", vocabSize: 50265, hiddenSize: 384, layers: 6, heads: 6, intermediateSize: 1536, maxPositionEmbeddings: 514, numLabels: 2 });
+  writeRandomCheckpoint(src, { architecture: "roberta", vocabSize: 50265, hiddenSize: 384, layers: 6, heads: 6, intermediateSize: 1536, maxPositionEmbeddings: 514, numLabels: 2 });
   addTokenizer(src, "roberta");
   const engines = tempDir("slow-engines");
   await convertModels([{ key: "slow", dir: src, origin: {} }], { outDir: engines });
