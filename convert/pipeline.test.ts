@@ -8,7 +8,7 @@ import { ConvertError } from "./errors.ts";
 import { sha256 } from "./hash.ts";
 import { readModel } from "./onnx/model-file.ts";
 import { convertModels, type ModelSource } from "./pipeline.ts";
-import { readModelRecord } from "../lib/store/index.ts";
+import { readModelRecord, readStore } from "../lib/store/index.ts";
 import { TINY, writeRandomCheckpoint } from "./random-checkpoint.ts";
 
 const ORACLES = ["xlmr-tiny-safetensors", "xlmr-tiny-bin", "roberta-tiny-bin"];
@@ -129,9 +129,9 @@ describe("convert: the five-model manifest layout", () => {
     expect(labels("EIStakovskii")).toEqual(["LABEL_0", "LABEL_1"]);
     expect(labels("jy46604790")).toEqual(["LABEL_0", "LABEL_1"]);
     expect(readModelRecord(join(out, "cardiffnlp"))!.maxLength).toBe(512);
-    const index = await Bun.file(join(out, "index.json")).json();
-    expect(index.models.map((m: { key: string }) => m.key)).toEqual(["cardiffnlp", "ivanlau", "svalabs", "EIStakovskii", "jy46604790"]);
-    for (const f of index.families) expect(existsSync(join(out, f.dir, "tokenizer.json"))).toBe(true);
+    const { index, families } = readStore(out);
+    expect(index.models.map((m) => m.key)).toEqual(["cardiffnlp", "ivanlau", "svalabs", "EIStakovskii", "jy46604790"]);
+    for (const f of families) expect(existsSync(join(f.dir, "tokenizer.json"))).toBe(true);
   });
 
   test("re-running with unchanged inputs rewrites nothing", async () => {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { convertModels } from "../convert/pipeline.ts";
-import { type ModelRecord } from "../lib/store/index.ts";
+import { readModelRecord } from "../lib/store/index.ts";
 import { tempDir, tinyManifestSources, TOKENIZER_FIXTURES } from "../testkit/fixtures.ts";
 import { createLogger } from "../app/log.ts";
 import { createApp } from "../app/server.ts";
@@ -66,7 +66,7 @@ describe("GET /models", () => {
     const models = await (await fetch(`${server.url}/models`)).json();
     expect(models.map((m: { key: string }) => m.key)).toEqual(KEYS);
     for (const m of models) {
-      const info: ModelRecord = JSON.parse(readFileSync(join(engines, m.key, "engine.json"), "utf8"));
+      const info = readModelRecord(join(engines, m.key))!;
       expect(m.labels).toEqual(info.labels);
       expect(m.source).toEqual(info.source);
       expect(m.family).toBe(info.tokenizer.family);

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { convertModels } from "../convert/pipeline.ts";
-import { type ModelRecord, type StoreIndex } from "../lib/store/index.ts";
+import { readStore, type ModelRecord } from "../lib/store/index.ts";
 import { tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
 import { postProcess, startTestServer, type TestServer } from "../testkit/server.ts";
 
@@ -22,14 +22,14 @@ class Reference {
   readonly infos: Record<string, ModelRecord> = {};
 
   async init() {
-    const index: StoreIndex = JSON.parse(readFileSync(join(engines, "index.json"), "utf8"));
-    for (const f of index.families) {
-      const dir = join(engines, f.dir);
-      this.tokenizers.set(f.id, new Tokenizer(JSON.parse(readFileSync(join(dir, "tokenizer.json"), "utf8")), JSON.parse(readFileSync(join(dir, "tokenizer_config.json"), "utf8"))));
+    const store = readStore(engines);
+    for (const f of store.families) {
+      const json = (file: string) => JSON.parse(readFileSync(join(f.dir, file), "utf8"));
+      this.tokenizers.set(f.id, new Tokenizer(json("tokenizer.json"), json("tokenizer_config.json")));
     }
-    for (const m of index.models) {
-      this.infos[m.key] = JSON.parse(readFileSync(join(engines, m.dir, "engine.json"), "utf8"));
-      this.sessions.set(m.key, await ort.InferenceSession.create(join(engines, m.dir, "model.onnx")));
+    for (const m of store.models) {
+      this.infos[m.key] = m.record;
+      this.sessions.set(m.key, await ort.InferenceSession.create(join(m.dir, m.record.onnx.model)));
     }
   }
 
