@@ -1,15 +1,18 @@
 import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ConfigError, loadConfig } from "./config.ts";
+import {
+  type Config, ConfigError, loadConfig, SETTING_LIST, SETTINGS, type SettingsOf, settingsMarkdown,
+} from "./config.ts";
 
 describe("loadConfig", () => {
-  test("defaults: port 8000, ./engines, the best provider available (TensorRT, CUDA, then CPU), one worker per model, at least one thread", () => {
+  test("defaults: port 8000, ./engines, the best provider available (TensorRT, CUDA, then CPU), one worker per model, threads left to the service", () => {
     const c = loadConfig({});
     expect(c.port).toBe(8000);
     expect(c.enginesDir).toBe("./engines");
     expect(c.executionProviders).toEqual(["tensorrt", "cuda", "cpu"]);
     expect(c.workersPerModel).toBe(1);
-    expect(c.intraOpThreads).toBeGreaterThanOrEqual(1);
+    expect(c.intraOpThreads).toBeNull();
     expect(c.batch).toEqual({ maxBatchSize: 32, maxBatchTokens: 16384, maxQueueDelayMs: 5 });
     expect(c.cpuMaxBatchSize).toBe(1);
   });
@@ -18,6 +21,13 @@ describe("loadConfig", () => {
     const c = loadConfig({ PORT: "9000", HOST: "127.0.0.1", ENGINES_DIR: "/e", MAX_BATCH_SIZE: "8", MAX_QUEUE_DELAY_MS: "0", EXECUTION_PROVIDERS: "tensorrt, cuda", INTRA_OP_THREADS: "3", AUTO_CONVERT: "false" });
     expect([c.port, c.host, c.enginesDir, c.batch.maxBatchSize, c.batch.maxQueueDelayMs, c.intraOpThreads, c.autoConvert]).toEqual([9000, "127.0.0.1", "/e", 8, 0, 3, false]);
     expect(c.executionProviders).toEqual(["tensorrt", "cuda"]);
+  });
+
+  test("INTRA_OP_THREADS: unset → null (the service divides the cores among its sessions); set → 1 to 256", () => {
+    expect(loadConfig({}).intraOpThreads).toBeNull();
+    expect(loadConfig({ INTRA_OP_THREADS: "" }).intraOpThreads).toBeNull();
+    expect(loadConfig({ INTRA_OP_THREADS: "1" }).intraOpThreads).toBe(1);
+    expect(loadConfig({ INTRA_OP_THREADS: "256" }).intraOpThreads).toBe(256);
   });
 
   test("logging: info, every request, no texts by default; each can be changed", () => {
@@ -36,6 +46,9 @@ describe("loadConfig", () => {
     [{ PORT: "70000" }, "PORT"],
     [{ MAX_BATCH_SIZE: "0" }, "MAX_BATCH_SIZE"],
     [{ MAX_BODY_BYTES: "1.5" }, "MAX_BODY_BYTES"],
+    [{ INTRA_OP_THREADS: "0" }, "INTRA_OP_THREADS"],
+    [{ INTRA_OP_THREADS: "257" }, "INTRA_OP_THREADS"],
+    [{ EXECUTION_PROVIDERS: " , " }, "EXECUTION_PROVIDERS"],
     [{ EXECUTION_PROVIDERS: "cpu,rocm" }, "EXECUTION_PROVIDERS"],
     [{ AUTO_CONVERT: "maybe" }, "AUTO_CONVERT"],
     [{ MAX_QUEUED_TEXTS: "10", MAX_TEXTS_PER_REQUEST: "64" }, "MAX_QUEUED_TEXTS"],
@@ -57,5 +70,52 @@ describe("loadConfig", () => {
     const proc = Bun.spawn(["bun", join(import.meta.dir, "index.ts")], { env: { ...process.env, PORT: "not-a-port" }, stderr: "pipe", stdout: "pipe" });
     expect(await proc.exited).toBe(2);
     expect(await new Response(proc.stderr).text()).toContain('invalid configuration: PORT: expected an integer from 0 to 65535, got "not-a-port"');
+  });
+});
+
+describe("SETTINGS", () => {
+  test("each variable is declared once", () => {
+    const names = SETTING_LIST.map((s) => s.name);
+    expect(names.filter((n, i) => names.indexOf(n) !== i)).toEqual([]);
+    expect(names).toContain("LOG_TEXTS"); // nested groups (logging, batch) are listed too
+  });
+
+  test("a setting whose type cannot fill its Config field does not compile (tsc holds this)", () => {
+    // @ts-expect-error: HOST's text setting cannot fill the number field port.
+    const wrong: SettingsOf<Pick<Config, "port">> = { port: SETTINGS.host };
+    expect(wrong.port.type.kind).toBe("string");
+  });
+});
+
+describe("README's configuration table", () => {
+  const readme = readFileSync(join(import.meta.dir, "..", "README.md"), "utf8");
+  const section = readme.split(/^## /m).find((s) => s.startsWith("Configuration\n"))!;
+  const lines = section.split("\n").filter((l) => l.startsWith("|"));
+  const rows = lines.slice(2).map((l) => {
+    const [variable, dflt] = l.slice(1, -1).split(" | ").map((c) => c.trim());
+    return { name: variable.replace(/`/g, ""), dflt };
+  });
+  const declared = SETTING_LIST.map((s) => s.name);
+
+  test("has a row for every setting, in SETTINGS' order, and none for a variable loadConfig does not read", () => {
+    expect(lines[0]).toBe("| variable | default | accepts | meaning |");
+    expect(rows.map((r) => r.name).filter((n) => !declared.includes(n))).toEqual([]);
+    expect(declared.filter((n) => !rows.some((r) => r.name === n))).toEqual([]);
+    expect(rows.map((r) => r.name)).toEqual(declared);
+  });
+
+  test("each default it shows is what loadConfig uses when the variable is unset", () => {
+    for (const { name, dflt } of rows) {
+      const s = SETTING_LIST.find((x) => x.name === name)!;
+      if (s.default === null) expect({ name, dflt }).toEqual({ name, dflt: s.derived! });
+      else {
+        const config = loadConfig({ [name]: dflt.replace(/^`|`$/g, "") });
+        expect({ name, config }).toEqual({ name, config: loadConfig({}) });
+      }
+    }
+  });
+
+  test("is settingsMarkdown() row for row (default, accepts, meaning), as `bun app/config.ts` prints it", () => {
+    expect(lines).toEqual(settingsMarkdown().split("\n"));
   });
 });

@@ -1,22 +1,20 @@
-import { availableParallelism } from "node:os";
-
 /**
- * Environment → typed configuration, validated at start. Each knob is documented once, here;
- * README's configuration table is this list.
+ * Environment → typed configuration, validated at start. Every setting is declared once, in SETTINGS:
+ * its variable, type and bounds, default, and what it does. README's configuration table is that
+ * table (`bun app/config.ts` prints it; app/config.test.ts holds them equal).
  */
 export interface Config {
   host: string;
   port: number;
   enginesDir: string;
-  /** Convert the manifest's models on start when enginesDir holds none. */
   autoConvert: boolean;
   maxBodyBytes: number;
   maxTextsPerRequest: number;
   batch: { maxBatchSize: number; maxBatchTokens: number; maxQueueDelayMs: number };
-  /** The batch cap for models that run on the CPU provider. */
   cpuMaxBatchSize: number;
   workersPerModel: number;
-  intraOpThreads: number;
+  /** null: not set, so the service divides the cores among the sessions it loads. */
+  intraOpThreads: number | null;
   executionProviders: ExecutionProvider[];
   maxQueuedTexts: number;
   requestTimeoutMs: number;
@@ -28,7 +26,9 @@ export interface Config {
   logging: { level: string; sample: number; texts: boolean };
 }
 
-export type ExecutionProvider = "cpu" | "cuda" | "tensorrt";
+const EXECUTION_PROVIDERS = ["cpu", "cuda", "tensorrt"] as const;
+export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
+const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 
 export class ConfigError extends Error {
   constructor(
@@ -42,119 +42,321 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
-/** How early Bun may close an idle connection (its idle clock ticks in seconds). */
-const IDLE_JITTER_S = 4;
+/** Turns a variable's non-empty text into its value, or throws a ConfigError naming the variable. */
+interface Parser<T> {
+  parse(raw: string, name: string): T;
+}
+export type SettingType =
+  | (Parser<number> & { kind: "integer"; min: number; max: number })
+  | (Parser<boolean> & { kind: "boolean" })
+  | (Parser<number> & { kind: "fraction" })
+  | (Parser<string> & { kind: "oneOf"; values: readonly string[] })
+  | (Parser<string> & { kind: "string" })
+  | (Parser<ExecutionProvider[]> & { kind: "providers" });
 
-function int(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min || v > max) throw new ConfigError(name, `expected an integer from ${min} to ${max}, got "${raw}"`);
-  return v;
+/** One environment variable. T is the Config field it fills: a type that cannot fill it is a type error. */
+export interface Setting<T = unknown> {
+  name: string;
+  type: SettingType & Parser<T>;
+  /** The value when the variable is unset or empty. */
+  default: T;
+  /** README's default cell when the default is worked out at run time rather than a value one could set. */
+  derived?: string;
+  /** What it does and why, in markdown: README's configuration table shows this text. */
+  doc: string;
 }
 
-function bool(env: Env, name: string, fallback: boolean): boolean {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  if (/^(1|true|yes|on)$/i.test(raw)) return true;
-  if (/^(0|false|no|off)$/i.test(raw)) return false;
-  throw new ConfigError(name, `expected true or false, got "${raw}"`);
-}
+/** Config's shape with a Setting at each leaf: a field without a setting, or the reverse, is a type error. */
+export type SettingsOf<C> = {
+  [K in keyof C]: C[K] extends readonly unknown[]
+    ? Setting<C[K]>
+    : C[K] extends object
+      ? SettingsOf<C[K]>
+      : Setting<C[K]>;
+};
 
-function fraction(env: Env, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const v = Number(raw);
-  if (!/^\s*[\d.]+\s*$/.test(raw) || !(v >= 0 && v <= 1)) throw new ConfigError(name, `expected a number from 0 to 1, got "${raw}"`);
-  return v;
-}
-
-function oneOf(env: Env, name: string, fallback: string, allowed: string[]): string {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  if (!allowed.includes(raw)) throw new ConfigError(name, `expected one of ${allowed.join(", ")}, got "${raw}"`);
-  return raw;
-}
-
-export function loadConfig(env: Env = process.env): Config {
-  const models = 5;
-  const providers = (env.EXECUTION_PROVIDERS || "tensorrt,cuda,cpu").split(",").map((p) => p.trim().toLowerCase()).filter(Boolean);
-  for (const p of providers) if (!["cpu", "cuda", "tensorrt"].includes(p)) throw new ConfigError("EXECUTION_PROVIDERS", `unknown provider "${p}" (cpu, cuda, tensorrt)`);
-  if (providers.length === 0) throw new ConfigError("EXECUTION_PROVIDERS", "no provider given");
-  const workersPerModel = int(env, "WORKERS_PER_MODEL", 1, 1, 64);
-  const maxTexts = int(env, "MAX_TEXTS_PER_REQUEST", 64, 1, 4096);
-  const queued = int(env, "MAX_QUEUED_TEXTS", 1024, 1);
-  const idleTimeoutS = int(env, "IDLE_TIMEOUT_S", 65, 1, 255);
-  const bodyTimeoutMs = int(env, "BODY_TIMEOUT_MS", 10_000, 1, 600_000);
-  // Bun checks idle connections on a coarse clock (seconds: a 2 s idle timeout closed a busy
-  // connection after 237 ms here): a body timeout within a few seconds of it loses the race and the
-  // slow client sees a bare close instead of a 408.
-  if (bodyTimeoutMs > (idleTimeoutS - IDLE_JITTER_S) * 1000) throw new ConfigError("BODY_TIMEOUT_MS", `must be at least ${IDLE_JITTER_S} s below IDLE_TIMEOUT_S (${idleTimeoutS} s), or connections may be closed before the 408 is sent`);
-  if (queued < maxTexts) throw new ConfigError("MAX_QUEUED_TEXTS", `must be at least MAX_TEXTS_PER_REQUEST (${maxTexts}), or the longest request could never be accepted`);
+function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
   return {
-    // HOST: interface to listen on.
-    host: env.HOST || "0.0.0.0",
-    // PORT: TCP port.
-    port: int(env, "PORT", 8000, 0, 65535),
-    // ENGINES_DIR: what `bun run convert` wrote (index.json, one folder per model, tokenizers/).
-    enginesDir: env.ENGINES_DIR || "./engines",
-    // AUTO_CONVERT: on start, convert the manifest's models if ENGINES_DIR has none (needs the Hub).
-    autoConvert: bool(env, "AUTO_CONVERT", true),
-    // MAX_BODY_BYTES: requests larger than this get 413 (checked while reading, not after).
-    maxBodyBytes: int(env, "MAX_BODY_BYTES", 1024 * 1024, 16),
-    // MAX_TEXTS_PER_REQUEST: the longest JSON array of texts one request may send.
-    maxTextsPerRequest: maxTexts,
-    batch: {
-      // MAX_BATCH_SIZE: rows per inference call. Larger batches raise GPU throughput; on CPU the gain is small.
-      maxBatchSize: int(env, "MAX_BATCH_SIZE", 32, 1, 1024),
-      // MAX_BATCH_TOKENS: budget of padded tokens (longest row × rows) per call; bounds memory and tail latency.
-      maxBatchTokens: int(env, "MAX_BATCH_TOKENS", 16384, 512),
-      // MAX_QUEUE_DELAY_MS: how long a row may wait for a fuller batch while another batch runs.
-      // An idle model never waits: the first row is sent at once.
-      maxQueueDelayMs: int(env, "MAX_QUEUE_DELAY_MS", 5, 0, 10_000),
-    },
-    // CPU_MAX_BATCH_SIZE: the batch cap (at most MAX_BATCH_SIZE) for models running on the CPU
-    // provider. On CPU a batch costs what its rows cost one by one plus the padding (onnxruntime
-    // already keeps the cores busy at batch 1), so batching only adds padding and waiting: measured
-    // with full-size models on 2 cores, 10 clients, 20 s: 1.94 req/s at 32, 2.33 req/s at 1 (README, Benchmarks).
-    cpuMaxBatchSize: int(env, "CPU_MAX_BATCH_SIZE", 1, 1, 1024),
-    // WORKERS_PER_MODEL: inference workers (threads, each with its own session) per model.
-    workersPerModel,
-    // INTRA_OP_THREADS: onnxruntime threads per session. Default: the cores shared among all sessions, at least 1.
-    intraOpThreads: int(env, "INTRA_OP_THREADS", Math.max(1, Math.floor(availableParallelism() / (models * workersPerModel))), 1, 256),
-    // EXECUTION_PROVIDERS: preference order, comma-separated (tensorrt, cuda, cpu). Each model uses the
-    // first that fits this machine (TensorRT only with an engine built for this GPU and TensorRT
-    // version, CUDA only with a GPU): see app/gpu/choice.ts. CPU is always the last resort.
-    executionProviders: providers as ExecutionProvider[],
-    // MAX_QUEUED_TEXTS: texts accepted and not yet answered (tokenizing, queued or running). A request
-    // that would pass it is shed at once with 503 overloaded and Retry-After, instead of queueing
-    // without bound. Set it to about throughput × the wait you accept.
-    maxQueuedTexts: queued,
-    // REQUEST_TIMEOUT_MS: the deadline of a request; a client may ask for less with the header
-    // x-request-timeout-ms. Rows still queued at the deadline are dropped unrun: 504 deadline_exceeded.
-    requestTimeoutMs: int(env, "REQUEST_TIMEOUT_MS", 30_000, 1, 3_600_000),
-    // BODY_TIMEOUT_MS: the longest a client may take to send its body (slow clients): 408 request_timeout.
-    bodyTimeoutMs,
-    // IDLE_TIMEOUT_S: a connection silent this long is closed (Bun's idleTimeout; also cuts off
-    // clients that never finish their headers). Above a load balancer's own idle timeout (AWS ALB:
-    // 60 s), so the balancer never reuses a connection the service is closing.
-    idleTimeoutS,
-    // DRAIN_TIMEOUT_MS: on SIGTERM/SIGINT, how long accepted requests may take to finish before the
-    // process exits anyway. Keep it under the orchestrator's grace period (Kubernetes: 30 s).
-    drainTimeoutMs: int(env, "DRAIN_TIMEOUT_MS", 25_000, 0, 600_000),
-    // TOKENIZER_WORKERS: threads that tokenize long requests, so the HTTP thread never spends long
-    // on one; 0 tokenizes everything on the HTTP thread.
-    tokenizerWorkers: int(env, "TOKENIZER_WORKERS", 1, 0, 64),
-    // INLINE_TOKENIZE_CHARS: requests with at most this many characters in all are tokenized on the
-    // HTTP thread (cheaper than a hop to a worker; about 1 ms per 1000 characters).
-    inlineTokenizeChars: int(env, "INLINE_TOKENIZE_CHARS", 4096, 0),
-    logging: {
-      // LOG_LEVEL: pino level (trace, debug, info, warn, error, fatal, silent).
-      level: oneOf(env, "LOG_LEVEL", "info", ["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
-      // LOG_SAMPLE: the share of successful requests logged (one line each); errors are always logged.
-      sample: fraction(env, "LOG_SAMPLE", 1),
-      // LOG_TEXTS: also log the texts of each request. Off by default: texts are users' data.
-      texts: bool(env, "LOG_TEXTS", false),
+    kind: "integer" as const,
+    min,
+    max,
+    parse(raw: string, name: string): number {
+      const v = Number(raw);
+      if (!Number.isInteger(v) || v < min || v > max)
+        throw new ConfigError(name, `expected an integer from ${min} to ${max}, got "${raw}"`);
+      return v;
     },
   };
 }
+
+const boolean = {
+  kind: "boolean" as const,
+  parse(raw: string, name: string): boolean {
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    throw new ConfigError(name, `expected true or false, got "${raw}"`);
+  },
+};
+
+const fraction = {
+  kind: "fraction" as const,
+  parse(raw: string, name: string): number {
+    const v = Number(raw);
+    if (!/^\s*[\d.]+\s*$/.test(raw) || !(v >= 0 && v <= 1))
+      throw new ConfigError(name, `expected a number from 0 to 1, got "${raw}"`);
+    return v;
+  },
+};
+
+function oneOf(values: readonly string[]) {
+  return {
+    kind: "oneOf" as const,
+    values,
+    parse(raw: string, name: string): string {
+      if (!values.includes(raw)) throw new ConfigError(name, `expected one of ${values.join(", ")}, got "${raw}"`);
+      return raw;
+    },
+  };
+}
+
+const text = { kind: "string" as const, parse: (raw: string): string => raw };
+
+const providers = {
+  kind: "providers" as const,
+  parse(raw: string, name: string): ExecutionProvider[] {
+    const list = raw.split(",").map((p) => p.trim().toLowerCase()).filter(Boolean);
+    const known = EXECUTION_PROVIDERS as readonly string[];
+    for (const p of list)
+      if (!known.includes(p)) throw new ConfigError(name, `unknown provider "${p}" (${known.join(", ")})`);
+    if (list.length === 0) throw new ConfigError(name, "no provider given");
+    return list as ExecutionProvider[];
+  },
+};
+
+/** How early Bun may close an idle connection (its idle clock ticks in seconds). */
+const IDLE_JITTER_S = 4;
+
+/** Every setting, in README's order, at the place of the Config field it fills. */
+export const SETTINGS = {
+  host: { name: "HOST", type: text, default: "0.0.0.0", doc: "interface to listen on" },
+  port: { name: "PORT", type: integer(0, 65535), default: 8000, doc: "TCP port to listen on" },
+  enginesDir: {
+    name: "ENGINES_DIR",
+    type: text,
+    default: "./engines",
+    doc: "what `bun run convert` wrote (`index.json`, one folder per model, `tokenizers/`)",
+  },
+  autoConvert: {
+    name: "AUTO_CONVERT",
+    type: boolean,
+    default: true,
+    doc:
+      "on start, convert the manifest's models if `ENGINES_DIR` has none (needs the Hub; the convert reads its own " +
+      "variables, such as `MANIFEST`: see Converting models)",
+  },
+  maxBodyBytes: {
+    name: "MAX_BODY_BYTES",
+    type: integer(16),
+    default: 1024 * 1024,
+    doc: "requests larger than this get 413 (checked while reading, not after)",
+  },
+  maxTextsPerRequest: {
+    name: "MAX_TEXTS_PER_REQUEST",
+    type: integer(1, 4096),
+    default: 64,
+    doc: "the longest JSON array of texts one request may send",
+  },
+  batch: {
+    maxBatchSize: {
+      name: "MAX_BATCH_SIZE",
+      type: integer(1, 1024),
+      default: 32,
+      doc: "rows per inference call; larger batches raise GPU throughput (CPU models: `CPU_MAX_BATCH_SIZE`)",
+    },
+    maxBatchTokens: {
+      name: "MAX_BATCH_TOKENS",
+      type: integer(512),
+      default: 16384,
+      doc: "budget of padded tokens (longest row × rows) per call; bounds memory and tail latency",
+    },
+    maxQueueDelayMs: {
+      name: "MAX_QUEUE_DELAY_MS",
+      type: integer(0, 10_000),
+      default: 5,
+      doc:
+        "how long a row may wait for a fuller batch while another batch of its model runs; an idle model never " +
+        "waits (the first row is sent at once)",
+    },
+  },
+  cpuMaxBatchSize: {
+    name: "CPU_MAX_BATCH_SIZE",
+    type: integer(1, 1024),
+    default: 1,
+    doc:
+      "the batch cap (at most `MAX_BATCH_SIZE`) for models on the CPU provider. onnxruntime already keeps the " +
+      "cores busy at batch 1, so on CPU a batch costs its rows plus padding: batching adds padding and waiting, " +
+      "not throughput (measured, 10 clients: [bench/results/2026-11-21-node-2core.md]" +
+      '(bench/results/2026-11-21-node-2core.md), "Batching on CPU")',
+  },
+  workersPerModel: {
+    name: "WORKERS_PER_MODEL",
+    type: integer(1, 64),
+    default: 1,
+    doc: "inference workers (threads, each with its own session) per model",
+  },
+  intraOpThreads: {
+    name: "INTRA_OP_THREADS",
+    type: integer(1, 256),
+    default: null,
+    derived: "cores ÷ sessions loaded",
+    doc:
+      "onnxruntime threads per session; unset, the service divides the cores among the sessions it loads " +
+      "(models × `WORKERS_PER_MODEL`), at least one each",
+  },
+  executionProviders: {
+    name: "EXECUTION_PROVIDERS",
+    type: providers,
+    default: ["tensorrt", "cuda", "cpu"],
+    doc:
+      "preference order, comma-separated; each model takes the first that fits this machine (TensorRT only with " +
+      "an engine built for this GPU and TensorRT version, CUDA only with a GPU: `app/inference/provider-choice.ts`); " +
+      "CPU is always the last resort",
+  },
+  maxQueuedTexts: {
+    name: "MAX_QUEUED_TEXTS",
+    type: integer(1),
+    default: 1024,
+    doc:
+      "texts accepted and not yet answered (tokenizing, queued or running); a request that would pass it is shed " +
+      "at once (503 `overloaded`, Retry-After) instead of queueing without bound. About throughput × the wait you " +
+      "accept; at least `MAX_TEXTS_PER_REQUEST`, or the longest request could never be accepted",
+  },
+  requestTimeoutMs: {
+    name: "REQUEST_TIMEOUT_MS",
+    type: integer(1, 3_600_000),
+    default: 30_000,
+    doc:
+      "the deadline of a request; a client may ask for less with the header `x-request-timeout-ms`. Rows still " +
+      "queued at the deadline are dropped unrun (504 `deadline_exceeded`)",
+  },
+  bodyTimeoutMs: {
+    name: "BODY_TIMEOUT_MS",
+    type: integer(1, 600_000),
+    default: 10_000,
+    doc:
+      `the longest a client may take to send its body (408 \`request_timeout\`); at least ${IDLE_JITTER_S} s ` +
+      "below `IDLE_TIMEOUT_S`: Bun checks idle connections on a clock that ticks in seconds, so a closer body " +
+      "timeout can lose the race and the slow client sees a bare close instead of the 408",
+  },
+  idleTimeoutS: {
+    name: "IDLE_TIMEOUT_S",
+    type: integer(1, 255),
+    default: 65,
+    doc:
+      "a connection silent this long is closed (Bun's `idleTimeout`; also cuts off clients that never finish " +
+      "their headers). Above a load balancer's own idle timeout (AWS ALB: 60 s), so the balancer never reuses a " +
+      "connection the service is closing",
+  },
+  drainTimeoutMs: {
+    name: "DRAIN_TIMEOUT_MS",
+    type: integer(0, 600_000),
+    default: 25_000,
+    doc:
+      "on SIGTERM/SIGINT, how long accepted requests may take to finish before the process exits anyway; keep it " +
+      "under the orchestrator's grace period (Kubernetes: 30 s)",
+  },
+  tokenizerWorkers: {
+    name: "TOKENIZER_WORKERS",
+    type: integer(0, 64),
+    default: 1,
+    doc:
+      "threads that tokenize long requests, so the HTTP thread never spends long on one; 0 tokenizes everything " +
+      "on the HTTP thread",
+  },
+  inlineTokenizeChars: {
+    name: "INLINE_TOKENIZE_CHARS",
+    type: integer(0),
+    default: 4096,
+    doc:
+      "requests with at most this many characters in all are tokenized on the HTTP thread: for short texts that " +
+      "is cheaper than a hop to a tokenizer worker",
+  },
+  logging: {
+    level: { name: "LOG_LEVEL", type: oneOf(LOG_LEVELS), default: "info", doc: "pino level" },
+    sample: {
+      name: "LOG_SAMPLE",
+      type: fraction,
+      default: 1,
+      doc: "the share of successful requests logged (one line each); errors are always logged",
+    },
+    texts: {
+      name: "LOG_TEXTS",
+      type: boolean,
+      default: false,
+      doc: "also log the texts of each request; off by default: texts are users' data",
+    },
+  },
+} satisfies SettingsOf<Config>;
+
+const isSetting = (x: unknown): x is Setting => typeof x === "object" && x !== null && "type" in x && "name" in x;
+
+/** SETTINGS as a list, in declaration order: what README's table and the deploy checks read. */
+export const SETTING_LIST: readonly Setting[] = (function flatten(tree: object): Setting[] {
+  return Object.values(tree).flatMap((v) => (isSetting(v) ? [v] : flatten(v)));
+})(SETTINGS);
+
+function read<C>(tree: SettingsOf<C>, env: Env): C {
+  const entries = Object.entries(tree).map(([field, s]) => {
+    if (!isSetting(s)) return [field, read(s as SettingsOf<unknown>, env)];
+    const raw = env[s.name];
+    if (raw !== undefined && raw !== "") return [field, s.type.parse(raw, s.name)];
+    // A copy, so that no caller can change the default of the next loadConfig.
+    return [field, Array.isArray(s.default) ? [...s.default] : s.default];
+  });
+  return Object.fromEntries(entries) as C;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const c = read<Config>(SETTINGS, env);
+  if (c.bodyTimeoutMs > (c.idleTimeoutS - IDLE_JITTER_S) * 1000) {
+    const rule = `must be at least ${IDLE_JITTER_S} s below IDLE_TIMEOUT_S (${c.idleTimeoutS} s)`;
+    throw new ConfigError("BODY_TIMEOUT_MS", `${rule}, or connections may be closed before the 408 is sent`);
+  }
+  if (c.maxQueuedTexts < c.maxTextsPerRequest) {
+    const rule = `must be at least MAX_TEXTS_PER_REQUEST (${c.maxTextsPerRequest})`;
+    throw new ConfigError("MAX_QUEUED_TEXTS", `${rule}, or the longest request could never be accepted`);
+  }
+  return c;
+}
+
+/** A setting's default as README shows it: numbers bare, other values as code. */
+function defaultCell(s: Setting): string {
+  if (s.derived !== undefined) return s.derived;
+  const v = Array.isArray(s.default) ? s.default.join(",") : String(s.default);
+  return typeof s.default === "number" ? v : `\`${v}\``;
+}
+
+function acceptsCell(t: SettingType): string {
+  switch (t.kind) {
+    case "integer":
+      return t.max === Number.MAX_SAFE_INTEGER ? `integer ≥ ${t.min}` : `integer ${t.min}–${t.max}`;
+    case "boolean":
+      return "`true`/`false` (also 1/0, yes/no, on/off)";
+    case "fraction":
+      return "0–1";
+    case "oneOf":
+      return t.values.map((v) => `\`${v}\``).join(", ");
+    case "string":
+      return "text";
+    case "providers":
+      return `a list of ${EXECUTION_PROVIDERS.map((p) => `\`${p}\``).join(", ")}`;
+  }
+}
+
+/** README's configuration table, in markdown. */
+export function settingsMarkdown(): string {
+  const rows = SETTING_LIST.map((s) => `| \`${s.name}\` | ${defaultCell(s)} | ${acceptsCell(s.type)} | ${s.doc} |`);
+  return ["| variable | default | accepts | meaning |", "|---|---|---|---|", ...rows].join("\n");
+}
+
+if (import.meta.main) console.log(settingsMarkdown());

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { DockerfileParser, type Dockerfile } from "dockerfile-ast";
 import { validate } from "dockerfile-utils";
 import { parse as parseYaml } from "yaml";
-import { loadConfig } from "../app/config.ts";
+import { loadConfig, SETTING_LIST } from "../app/config.ts";
 import { onnxruntimeNativeDir } from "../lib/gpu/probe.ts";
 import { parseCli } from "../convert/cli.ts";
 import { convertModels } from "../convert/pipeline.ts";
@@ -26,13 +26,8 @@ const ROOT = join(import.meta.dir, "..");
 const read = (p: string) => readFileSync(join(ROOT, p), "utf8");
 const pkg = JSON.parse(read("package.json"));
 
-/** Every environment variable loadConfig reads, found by handing it an environment that records reads. */
-function configVariables(): Set<string> {
-  const seen = new Set<string>();
-  loadConfig(new Proxy({} as Record<string, string | undefined>, { get: (_, k) => (seen.add(String(k)), undefined) }));
-  return seen;
-}
-const CONFIG_VARS = configVariables();
+/** Every environment variable the app reads: its settings table. */
+const CONFIG_VARS = new Set(SETTING_LIST.map((s) => s.name));
 /** Set by the images for the runtime, not the app: the NVIDIA container toolkit and Bun read these. */
 const RUNTIME_VARS = new Set(["NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "BUN_RUNTIME_TRANSPILER_CACHE_PATH", "NODE_ENV"]);
 
