@@ -64,6 +64,8 @@ ENV EXECUTION_PROVIDERS=cpu
 FROM runtime-${VARIANT} AS app
 WORKDIR /app
 COPY package.json bun.lock bunfig.toml tsconfig.json ./
+# lib: what app and convert share; convert: the first-start conversion (a child process of the app).
+COPY lib ./lib
 COPY app ./app
 COPY convert ./convert
 COPY docker/healthcheck.ts ./docker/healthcheck.ts
@@ -89,7 +91,8 @@ COPY --from=bun /usr/local/bin/bun /usr/local/bin/bun
 WORKDIR /app
 COPY --from=deps-cpu /app/node_modules ./node_modules
 COPY package.json bun.lock bunfig.toml tsconfig.json ./
-COPY app ./app
+# convert never imports app (test/boundaries.test.ts): lib and convert are all it runs.
+COPY lib ./lib
 COPY convert ./convert
 ENV ENGINES_DIR=/engines
 ENTRYPOINT ["bun", "convert/index.ts"]

@@ -10,6 +10,7 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, normalize, relative } from "node:path";
+import { importsOf } from "../testkit/imports.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const TOPS = ["lib", "app", "convert", "testkit", "bench", "test"] as const;
@@ -23,14 +24,6 @@ const ALLOWED: Record<Top, Top[]> = {
   bench: ["lib", "app", "convert", "testkit", "bench"],
   test: [...TOPS],
 };
-
-/** Relative specifiers of static imports, re-exports, dynamic imports and worker entries (new URL(…, import.meta.url)). */
-export function importsOf(source: string): string[] {
-  const found: string[] = [];
-  const patterns = [/(?:^|[\s;])(?:import|export)\s[^;]*?\sfrom\s*["']([^"']+)["']/g, /(?:^|[\s;])import\s*["']([^"']+)["']/g, /\bimport\(\s*["']([^"']+)["']\s*\)/g, /new URL\(\s*["']([^"']+)["']\s*,\s*import\.meta\.url\s*\)/g];
-  for (const re of patterns) for (const m of source.matchAll(re)) found.push(m[1]);
-  return found.filter((s) => s.startsWith("."));
-}
 
 function tsFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
