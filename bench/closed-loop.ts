@@ -5,8 +5,8 @@
  * The full benchmark suite (the graders' scenarios, peers, reports) builds on this.
  */
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { sharedFile } from "../testkit/fixtures.ts";
 import { post, summarize } from "./lib/load.ts";
 
 /** N clients, each sending its next text when its previous answer arrives, for `seconds`. */
@@ -33,8 +33,7 @@ export async function closedLoop(url: string, clients: number, seconds: number, 
 
 export async function main(argv = process.argv.slice(2)) {
   const { values } = parseArgs({ args: argv, options: { url: { type: "string", default: "http://127.0.0.1:8000" }, clients: { type: "string", default: "1,32" }, seconds: { type: "string", default: "20" } } });
-  const shared = process.env.SHARED_DIR ?? join(import.meta.dir, "..", "..", "shared");
-  const texts = readFileSync(join(shared, "corpora", "tweeteval-sentiment", "test_text.txt"), "utf8").split("\n").filter(Boolean);
+  const texts = readFileSync(sharedFile("corpora", "tweeteval-sentiment", "test_text.txt"), "utf8").split("\n").filter(Boolean);
   for (const c of values.clients!.split(",").map(Number)) {
     const r = await closedLoop(values.url!, c, Number(values.seconds), texts);
     console.log(`${r.clients} clients: ${r.rps.toFixed(1)} req/s, p50 ${r.p50.toFixed(1)} ms, p95 ${r.p95.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, ${r.requests} requests, ${r.failures} failures`);

@@ -1,221 +1,316 @@
 /**
  * The benchmark: the service, the naive transformers.js peer and the raw engine, on the same models
  * and machine, in one run. `bun run bench --engines DIR` (short, a few minutes) or `--profile full`.
- * See README "Benchmarks". Writes bench/results/<date>-<machine>.md and .svg.
+ * See README "Benchmarks". Writes bench/results/<date>-<machine>.md, .json and .svg (bench/lib/report.ts).
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { availableParallelism, cpus, hostname, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { readStore } from "../lib/store/index.ts";
 import { FamilyTokenizer } from "../app/tokenize/family-tokenizer.ts";
-import { scrape, sample } from "../testkit/metrics.ts";
+import { readStore, type ModelRecord, type Store } from "../lib/store/index.ts";
+import { SHARED } from "../testkit/fixtures.ts";
+import { sample, scrape } from "../testkit/metrics.ts";
 import { waitFor } from "../testkit/wait.ts";
-import { scalePlan } from "./lib/arrival.ts";
 import { closedLoop } from "./closed-loop.ts";
+import { scalePlan } from "./lib/arrival.ts";
 import { arrivalLoad, rssMb, type LoadStats } from "./lib/load.ts";
-import { GRADERS } from "./lib/scenarios.ts";
+import { headline, hourlyPrice, writeReport } from "./lib/report.ts";
+import type { BenchProfile, BenchResult, PeerRun, RawRun, TokenLengths } from "./lib/report.ts";
+import { GRADERS, type Scenario } from "./lib/scenarios.ts";
 import { lengthSummary, loadTexts, SOURCES } from "./lib/texts.ts";
 import { startRawEngine } from "./peers/raw.ts";
-import { svgChart } from "./lib/chart.ts";
 
-const PRICES = { "g4dn.2xlarge": 0.752, "c7i.2xlarge": 0.357 }; // USD/h, on-demand, us-east-1 list prices (check before relying on them)
+const USAGE =
+  "usage: bun run bench --engines DIR [--profile short|full] [--time-scale X] [--rate-scale X] " +
+  "[--price-per-hour USD] [--peers service,naive,raw]\n" +
+  "(full-size random models: bun bench/make-engines.ts --size full DIR)";
 
-const { values } = parseArgs({
-  options: {
-    engines: { type: "string", default: process.env.BENCH_ENGINES },
-    profile: { type: "string", default: "short" },
-    "time-scale": { type: "string" },
-    "rate-scale": { type: "string" },
-    "price-per-hour": { type: "string" },
-    instance: { type: "string", default: "c7i.2xlarge" },
-    machine: { type: "string", default: hostname().split(".")[0] },
-    out: { type: "string" },
-    peers: { type: "string", default: "service,naive,raw" },
-  },
-});
-if (!values.engines) {
-  console.error("usage: bun run bench --engines DIR [--profile short|full] [--time-scale X] [--rate-scale X] [--price-per-hour USD] [--peers service,naive,raw]\n(full-size random models: bun bench/make-engines.ts --size full DIR)");
-  process.exit(2);
+const HTTP_PEERS = ["service", "naive"] as const;
+type HttpPeer = (typeof HTTP_PEERS)[number];
+
+/** The command line, or null when it cannot run (no engines). */
+function parseOptions(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      engines: { type: "string", default: process.env.BENCH_ENGINES },
+      profile: { type: "string", default: "short" },
+      "time-scale": { type: "string" },
+      "rate-scale": { type: "string" },
+      "price-per-hour": { type: "string" },
+      instance: { type: "string", default: "c7i.2xlarge" },
+      machine: { type: "string", default: hostname().split(".")[0] },
+      out: { type: "string" },
+      peers: { type: "string", default: "service,naive,raw" },
+    },
+  });
+  if (!values.engines) return null;
+  const full = values.profile === "full";
+  return {
+    engines: resolve(values.engines),
+    profileName: values.profile!,
+    full,
+    profile: benchProfile(full, values["time-scale"]),
+    /** NaN: sized from the first peer's sweep. */
+    rateScale: values["rate-scale"] ? Number(values["rate-scale"]) : NaN,
+    instance: values.instance!,
+    pricePerHour: hourlyPrice(values.instance!, values["price-per-hour"]),
+    machine: values.machine!,
+    out: values.out,
+    peers: new Set(values.peers!.split(",")),
+  };
 }
-const full = values.profile === "full";
-const P = {
-  sweep: full ? [1, 2, 4, 10, 16, 32] : [1, 4, 10],
-  sweepSeconds: full ? 30 : 12,
-  timeScale: Number(values["time-scale"] ?? (full ? 1 : 0.1)),
-  single: full ? 100 : 30,
-};
-const engines = resolve(values.engines);
-const shared = process.env.SHARED_DIR ?? join(import.meta.dir, "..", "..", "shared");
-const peers = new Set(values.peers!.split(","));
+
+type BenchOptions = NonNullable<ReturnType<typeof parseOptions>>;
+
+function benchProfile(full: boolean, timeScale?: string): BenchProfile {
+  return {
+    sweep: full ? [1, 2, 4, 10, 16, 32] : [1, 4, 10],
+    sweepSeconds: full ? 30 : 12,
+    timeScale: Number(timeScale ?? (full ? 1 : 0.1)),
+    single: full ? 100 : 30,
+  };
+}
+
+/** What every phase of one run works on. */
+interface Bench {
+  options: BenchOptions;
+  texts: string[];
+  models: ModelRecord[];
+}
+
 const log = (m: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}`);
-const texts = loadTexts("graders", shared, 20_000, 1);
+
 /** The texts from `offset` on, wrapping: each phase starts elsewhere in the same stream. */
-const from = (offset: number) => [...texts.slice(offset % texts.length), ...texts.slice(0, offset % texts.length)];
-
-// ---------- token lengths per source and family ----------
-const store = readStore(engines);
-const infos = store.models.map((m) => m.record);
-const lengths = store.families.map((f) => {
-  const tok = FamilyTokenizer.load(f.id, f.dir, 1_000_000);
-  return { family: f.id, sources: SOURCES.map((s) => ({ source: s, ...lengthSummary(loadTexts(s, shared, 2000, 1).slice(0, 2000).map((t) => tok.encode(t).length)) })) };
-});
-
-// ---------- peers over HTTP ----------
-interface PeerRun {
-  peer: string;
-  sweep: (LoadStats & { clients: number })[];
-  scenarios: (LoadStats & { name: string })[];
-  rssMaxMb: number;
-  batch?: Record<string, number>;
-  padding?: number;
+function rotated(texts: string[], offset: number): string[] {
+  const at = offset % texts.length;
+  return [...texts.slice(at), ...texts.slice(0, at)];
 }
 
-async function startServer(peer: "service" | "naive") {
+/** Token lengths of every source under each tokenizer family, untruncated (max length 1e6). */
+function tokenLengths(store: Store): TokenLengths[] {
+  return store.families.map((f) => {
+    const tok = FamilyTokenizer.load(f.id, f.dir, 1_000_000);
+    const sources = SOURCES.map((s) => {
+      const texts = loadTexts(s, SHARED, 2000, 1).slice(0, 2000);
+      return { source: s, ...lengthSummary(texts.map((t) => tok.encode(t).length)) };
+    });
+    return { family: f.id, sources };
+  });
+}
+
+async function startServer(peer: HttpPeer, engines: string) {
   const port = peer === "service" ? 8310 : 8311;
-  const cmd = peer === "service" ? ["bun", "app/index.ts"] : ["bun", "bench/peers/naive-server.ts", "--engines", engines, "--port", String(port)];
-  const proc = Bun.spawn(cmd, { cwd: join(import.meta.dir, ".."), env: { ...process.env, ENGINES_DIR: engines, PORT: String(port), HOST: "127.0.0.1", AUTO_CONVERT: "false", LOG_SAMPLE: "0", LOG_LEVEL: "warn" }, stdout: "ignore", stderr: "inherit" });
+  const cmd =
+    peer === "service"
+      ? ["bun", "app/index.ts"]
+      : ["bun", "bench/peers/naive-server.ts", "--engines", engines, "--port", String(port)];
+  const env = {
+    ...process.env,
+    ENGINES_DIR: engines,
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    AUTO_CONVERT: "false",
+    LOG_SAMPLE: "0",
+    LOG_LEVEL: "warn",
+  };
+  const proc = Bun.spawn(cmd, { cwd: join(import.meta.dir, ".."), env, stdout: "ignore", stderr: "inherit" });
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await fetch(`${url}/health/ready`).catch(() => null))?.status === 200, `${peer} to be ready`, 600_000);
+  const ready = async () => (await fetch(`${url}/health/ready`).catch(() => null))?.status === 200;
+  await waitFor(ready, `${peer} to be ready`, 600_000);
   let rssMax = 0;
   const rssTimer = setInterval(() => (rssMax = Math.max(rssMax, rssMb(proc.pid))), 1000);
-  return { url, stop: async () => (clearInterval(rssTimer), proc.kill("SIGTERM"), await proc.exited), rss: () => rssMax };
+  const stop = async () => {
+    clearInterval(rssTimer);
+    proc.kill("SIGTERM");
+    await proc.exited;
+  };
+  return { url, stop, rss: () => rssMax };
 }
 
-const meanBatch = (before: string, after: string) =>
-  Object.fromEntries(infos.map((i) => [i.key, (sample(after, "classifier_batch_size_sum", { model: i.key }) - sample(before, "classifier_batch_size_sum", { model: i.key })) / Math.max(1, sample(after, "classifier_batch_size_count", { model: i.key }) - sample(before, "classifier_batch_size_count", { model: i.key }))]));
+/** Each model's mean batch size between two scrapes of the service's /metrics. */
+function meanBatch(before: string, after: string, models: Pick<ModelRecord, "key">[]): Record<string, number> {
+  const delta = (name: string, model: string) => sample(after, name, { model }) - sample(before, name, { model });
+  const mean = (model: string) =>
+    delta("classifier_batch_size_sum", model) / Math.max(1, delta("classifier_batch_size_count", model));
+  return Object.fromEntries(models.map((m) => [m.key, mean(m.key)]));
+}
 
-let rateScale = values["rate-scale"] ? Number(values["rate-scale"]) : NaN;
-const runs: PeerRun[] = [];
-const answers: Record<string, unknown[]> = {};
-let saturationBatch: Record<string, number> = {};
-for (const peer of ["service", "naive"] as const) {
-  if (!peers.has(peer)) continue;
-  log(`${peer}: starting`);
-  const s = await startServer(peer);
-  answers[peer] = await Promise.all(texts.slice(0, 20).map(async (t) => (await fetch(`${s.url}/process`, { method: "POST", body: JSON.stringify(t), headers: { "content-type": "application/json" } })).json()));
-  const run: PeerRun = { peer, sweep: [], scenarios: [], rssMaxMb: 0 };
-  for (const clients of P.sweep) {
-    // The batch sizes at the last (highest) step are the ones the raw engine is fed.
-    const atSaturation = peer === "service" && clients === Math.max(...P.sweep);
-    const before = atSaturation ? await scrape(s.url) : "";
-    const r = await closedLoop(s.url, clients, P.sweepSeconds, from(clients * 997));
-    run.sweep.push(r);
-    if (atSaturation) saturationBatch = meanBatch(before, await scrape(s.url));
-    log(`${peer}: ${clients} clients → ${r.rps.toFixed(2)} req/s, p50 ${r.p50.toFixed(0)} ms, p95 ${r.p95.toFixed(0)} ms, ${r.failures} failures`);
+/** Each answer's body, in text order: compared across peers. */
+async function answersTo(url: string, texts: string[]): Promise<unknown[]> {
+  const headers = { "content-type": "application/json" };
+  const ask = async (text: string) => {
+    const res = await fetch(`${url}/process`, { method: "POST", body: JSON.stringify(text), headers });
+    return res.json();
+  };
+  return Promise.all(texts.map(ask));
+}
+
+/** How many texts got the same label from every model in both answers (NaN unless both peers ran). */
+function labelsAgree(a?: unknown[], b?: unknown[]): number {
+  if (!a || !b) return NaN;
+  type Answer = Record<string, { label: string }>;
+  const same = (x: Answer, y: Answer) => Object.keys(x).every((k) => x[k].label === y[k]?.label);
+  return a.filter((x, i) => same(x as Answer, b[i] as Answer)).length;
+}
+
+/** Closed loops at each client count; at the highest, the service's batch sizes (the raw engine is fed those). */
+async function saturationSweep(bench: Bench, peer: HttpPeer, url: string) {
+  const { sweep, sweepSeconds } = bench.options.profile;
+  const steps: PeerRun["sweep"] = [];
+  let saturationBatch: Record<string, number> | undefined;
+  for (const clients of sweep) {
+    const atSaturation = peer === "service" && clients === Math.max(...sweep);
+    const before = atSaturation ? await scrape(url) : "";
+    const r = await closedLoop(url, clients, sweepSeconds, rotated(bench.texts, clients * 997));
+    steps.push(r);
+    if (atSaturation) saturationBatch = meanBatch(before, await scrape(url), bench.models);
+    const latency = `p50 ${r.p50.toFixed(0)} ms, p95 ${r.p95.toFixed(0)} ms`;
+    log(`${peer}: ${clients} clients → ${r.rps.toFixed(2)} req/s, ${latency}, ${r.failures} failures`);
   }
-  // Rates sized so highload's 60 req/s lands at the service's own saturation throughput on this box.
-  if (Number.isNaN(rateScale)) rateScale = Math.max(...run.sweep.map((x) => x.rps)) / 60;
+  return { steps, saturationBatch };
+}
+
+function runScenario(
+  sc: Scenario,
+  url: string,
+  texts: string[],
+  timeScale: number,
+  rateScale: number,
+): Promise<LoadStats> {
+  if (sc.kind === "closed") return closedLoop(url, sc.clients, sc.durationS * timeScale, rotated(texts, 5000));
+  // 1 req/s is 1 req/s on any box: only the ramps are rate-scaled.
+  const plan = scalePlan(sc.plan, timeScale, sc.name === "does_it_even_work" ? 1 : rateScale);
+  return arrivalLoad(url, plan, rotated(texts, 9000));
+}
+
+/** The graders' scenarios back to back; for the service, the mean batch size in each. */
+async function gradersScenarios(bench: Bench, peer: HttpPeer, url: string, rateScale: number) {
+  const stats: PeerRun["scenarios"] = [];
+  const batch: Record<string, number> = {};
   for (const sc of GRADERS) {
-    const before = peer === "service" ? await scrape(s.url) : "";
-    let r: LoadStats;
-    if (sc.kind === "closed") r = await closedLoop(s.url, sc.clients, sc.durationS * P.timeScale, from(5000));
-    else {
-      // 1 req/s is 1 req/s on any box: only the ramps are rate-scaled.
-      const plan = scalePlan(sc.plan, P.timeScale, sc.name === "does_it_even_work" ? 1 : rateScale);
-      r = await arrivalLoad(s.url, plan, from(9000));
+    const before = peer === "service" ? await scrape(url) : "";
+    const r = await runScenario(sc, url, bench.texts, bench.options.profile.timeScale, rateScale);
+    stats.push({ ...r, name: sc.name });
+    if (peer === "service") {
+      const perModel = Object.values(meanBatch(before, await scrape(url), bench.models));
+      batch[sc.name] = perModel.reduce((a, b) => a + b, 0) / bench.models.length;
     }
-    run.scenarios.push({ ...r, name: sc.name });
-    if (peer === "service") run.batch = { ...(run.batch ?? {}), [sc.name]: Object.values(meanBatch(before, await scrape(s.url))).reduce((a, b) => a + b, 0) / infos.length };
-    log(`${peer}: ${sc.name} → ${r.requests} requests, ${r.failures} failures, ${r.dropped} dropped, p50 ${r.p50.toFixed(0)} ms, p95 ${r.p95.toFixed(0)} ms`);
+    const latency = `p50 ${r.p50.toFixed(0)} ms, p95 ${r.p95.toFixed(0)} ms`;
+    log(`${peer}: ${sc.name} → ${r.requests} requests, ${r.failures} failures, ${r.dropped} dropped, ${latency}`);
   }
-  if (peer === "service") {
-    const m = await scrape(s.url);
-    run.padding = infos.reduce((n, i) => n + sample(m, "classifier_padding_efficiency_ratio", { model: i.key }), 0) / infos.length;
-  }
-  run.rssMaxMb = s.rss();
-  await s.stop();
-  runs.push(run);
+  return { stats, batch: peer === "service" ? batch : undefined };
 }
 
-// ---------- raw engine ----------
-let raw: { textsPerSecond: number; paddingEfficiency: number; single: { p50: number; p95: number; mean: number }; batch: Record<string, number> } | null = null;
-if (peers.has("raw")) {
+/** The service's padding efficiency over its whole run, mean over models. */
+async function paddingEfficiency(url: string, models: ModelRecord[]): Promise<number> {
+  const metrics = await scrape(url);
+  const ratio = (key: string) => sample(metrics, "classifier_padding_efficiency_ratio", { model: key });
+  return models.reduce((n, m) => n + ratio(m.key), 0) / models.length;
+}
+
+/** The service and the naive peer, one after another, each as its own process. */
+async function measureHttpPeers(bench: Bench) {
+  const runs: PeerRun[] = [];
+  const answers: Partial<Record<HttpPeer, unknown[]>> = {};
+  let rateScale = bench.options.rateScale;
+  let saturationBatch: Record<string, number> = {};
+  for (const peer of HTTP_PEERS) {
+    if (!bench.options.peers.has(peer)) continue;
+    log(`${peer}: starting`);
+    const server = await startServer(peer, bench.options.engines);
+    answers[peer] = await answersTo(server.url, bench.texts.slice(0, 20));
+    const sweep = await saturationSweep(bench, peer, server.url);
+    if (sweep.saturationBatch) saturationBatch = sweep.saturationBatch;
+    // Rates sized so highload's 60 req/s lands at the service's own saturation throughput on this box.
+    if (Number.isNaN(rateScale)) rateScale = Math.max(...sweep.steps.map((x) => x.rps)) / 60;
+    const scenarios = await gradersScenarios(bench, peer, server.url, rateScale);
+    const padding = peer === "service" ? await paddingEfficiency(server.url, bench.models) : undefined;
+    const rssMaxMb = server.rss();
+    runs.push({ peer, sweep: sweep.steps, scenarios: scenarios.stats, rssMaxMb, batch: scenarios.batch, padding });
+    await server.stop();
+  }
+  return { runs, answers, rateScale, saturationBatch };
+}
+
+/**
+ * The raw engine at the service's saturation batch sizes (8 without a service run), on as many texts
+ * as the service answers in 20 s (full: 60 s) at its best, then one text at a time.
+ */
+async function measureRaw(bench: Bench, saturationBatch: Record<string, number>, service?: PeerRun): Promise<RawRun> {
   log("raw: starting");
-  const intra = Math.max(1, Math.floor(availableParallelism() / infos.length));
-  const engine = await startRawEngine(engines, intra);
-  const batch = Object.keys(saturationBatch).length ? saturationBatch : Object.fromEntries(infos.map((i) => [i.key, 8]));
-  const serviceBest = runs.find((r) => r.peer === "service")?.sweep.reduce((a, b) => Math.max(a, b.rps), 0) ?? 5;
-  const n = Math.max(50, Math.round(serviceBest * (full ? 60 : 20)));
+  const { models, texts, options } = bench;
+  const intra = Math.max(1, Math.floor(availableParallelism() / models.length));
+  const engine = await startRawEngine(options.engines, intra);
+  const batch = Object.keys(saturationBatch).length
+    ? saturationBatch
+    : Object.fromEntries(models.map((m) => [m.key, 8]));
+  const serviceBest = service?.sweep.reduce((a, b) => Math.max(a, b.rps), 0) ?? 5;
+  const n = Math.max(50, Math.round(serviceBest * (options.full ? 60 : 20)));
   const t = await engine.throughput(texts.slice(0, n), batch);
-  const single = await engine.singleLatency(texts.slice(100, 100 + P.single));
+  const single = await engine.singleLatency(texts.slice(100, 100 + options.profile.single));
   engine.stop();
-  raw = { textsPerSecond: t.textsPerSecond, paddingEfficiency: t.paddingEfficiency, single, batch };
-  log(`raw: ${t.textsPerSecond.toFixed(2)} texts/s at batch sizes ${JSON.stringify(batch)}; single p50 ${single.p50.toFixed(0)} ms`);
+  const rate = `${t.textsPerSecond.toFixed(2)} texts/s at batch sizes ${JSON.stringify(batch)}`;
+  log(`raw: ${rate}; single p50 ${single.p50.toFixed(0)} ms`);
+  return { textsPerSecond: t.textsPerSecond, paddingEfficiency: t.paddingEfficiency, single, batch };
 }
 
-// ---------- report ----------
-const svc = runs.find((r) => r.peer === "service");
-const naive = runs.find((r) => r.peer === "naive");
-const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "–");
-const bestSvc = svc ? Math.max(...svc.sweep.map((x) => x.rps)) : NaN;
-const svc10 = svc?.sweep.find((x) => x.clients === 10)?.rps ?? NaN;
-const naive10 = naive?.sweep.find((x) => x.clients === 10)?.rps ?? NaN;
-const p50at1 = svc?.scenarios.find((x) => x.name === "does_it_even_work")?.p50 ?? NaN;
-const price = Number(values["price-per-hour"] ?? PRICES[values.instance as keyof typeof PRICES] ?? PRICES["c7i.2xlarge"]);
-const perMillion = (rps: number, usdPerHour: number) => (usdPerHour / (rps * 3600)) * 1e6;
-const goals = [
-  ["service ≥ 0.9 × raw-engine throughput at saturation", bestSvc / (raw?.textsPerSecond ?? NaN), 0.9],
-  ["service ≥ 2 × naive at 10 closed-loop clients", svc10 / naive10, 2],
-  ["p50 at 1 req/s ≤ 1.15 × raw single-request latency", (raw?.single.p50 ?? NaN) / p50at1, 1 / 1.15],
-  ["padding efficiency ≥ 0.85", svc?.padding ?? NaN, 0.85],
-] as const;
-const date = new Date().toISOString().slice(0, 10);
-const base = values.out ?? join(import.meta.dir, "results", `${date}-${values.machine}`);
-const cmdLine = `bun run bench ${process.argv.slice(2).join(" ")}`;
-const versions = { bun: Bun.version, "onnxruntime-node": JSON.parse(readFileSync(join(import.meta.dir, "..", "node_modules", "onnxruntime-node", "package.json"), "utf8")).version, "@huggingface/transformers": JSON.parse(readFileSync(join(import.meta.dir, "..", "node_modules", "@huggingface", "transformers", "package.json"), "utf8")).version, commit: Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"]).stdout.toString().trim() };
-const agree = answers.service && answers.naive ? answers.service.filter((a, i) => Object.keys(a as object).every((k) => (a as Record<string, { label: string }>)[k].label === (answers.naive[i] as Record<string, { label: string }>)[k]?.label)).length : NaN;
+function packageVersion(name: string): string {
+  return JSON.parse(readFileSync(join(import.meta.dir, "..", "node_modules", name, "package.json"), "utf8")).version;
+}
 
-const md = `# Benchmark ${date} on ${values.machine} (${values.profile})
+function versions(): Record<string, string> {
+  const commit = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"]).stdout.toString().trim();
+  return {
+    bun: Bun.version,
+    "onnxruntime-node": packageVersion("onnxruntime-node"),
+    "@huggingface/transformers": packageVersion("@huggingface/transformers"),
+    commit,
+  };
+}
 
-Command: \`${cmdLine}\`  
-Machine: ${cpus()[0]?.model ?? "?"}, ${availableParallelism()} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; versions ${Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(", ")}.  
-Models: ${infos.map((i) => `${i.key} (${i.architecture}, ${(i.parameters.total / 1e6).toFixed(0)} M parameters${i.parameters.total < 1e7 ? ", TINY" : ""})`).join("; ")}; engines \`${engines}\`. Random weights with real dimensions cost what the real ones do.  
-Texts: the graders' generator (seed 1, ${texts.length} texts). Peers run one after another on the same box, the load generator on the same 2 cores.  
-Time scale ${P.timeScale}, rate scale ${f(rateScale, 3)} (highload's 60 req/s → ${f(60 * rateScale, 2)} req/s: the service's saturation on this box); does_it_even_work stays at 1 req/s.
+/** Runs the benchmark and writes its report; the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const options = parseOptions(argv);
+  if (!options) {
+    console.error(USAGE);
+    return 2;
+  }
+  const texts = loadTexts("graders", SHARED, 20_000, 1);
+  const store = readStore(options.engines);
+  const bench: Bench = { options, texts, models: store.models.map((m) => m.record) };
+  const lengths = tokenLengths(store);
+  const http = await measureHttpPeers(bench);
+  const service = http.runs.find((r) => r.peer === "service");
+  const raw = options.peers.has("raw") ? await measureRaw(bench, http.saturationBatch, service) : null;
 
-## Saturation sweep (closed loop, ${P.sweepSeconds} s per step)
+  const date = new Date().toISOString().slice(0, 10);
+  const result: BenchResult = {
+    date,
+    machine: options.machine,
+    profileName: options.profileName,
+    cmdLine: `bun run bench ${argv.join(" ")}`,
+    host: { cpu: cpus()[0]?.model ?? "?", cores: availableParallelism(), memoryBytes: totalmem() },
+    versions: versions(),
+    models: bench.models,
+    engines: options.engines,
+    texts: texts.length,
+    profile: options.profile,
+    rateScale: http.rateScale,
+    runs: http.runs,
+    raw,
+    lengths,
+    labelsAgree: labelsAgree(http.answers.service, http.answers.naive),
+    instance: options.instance,
+    pricePerHour: options.pricePerHour,
+  };
+  const base = options.out ?? join(import.meta.dir, "results", `${date}-${options.machine}`);
+  writeReport(base, result);
+  log(`report: ${base}.md`);
+  console.log(headline(result));
+  return 0;
+}
 
-| peer | clients | req/s | p50 ms | p95 ms | p99 ms | failures |
-|---|---|---|---|---|---|---|
-${runs.flatMap((r) => r.sweep.map((x) => `| ${r.peer} | ${x.clients} | ${f(x.rps, 2)} | ${f(x.p50, 0)} | ${f(x.p95, 0)} | ${f(x.p99, 0)} | ${x.failures} |`)).join("\n")}
-${raw ? `| raw engine | – | ${f(raw.textsPerSecond, 2)} | – | – | – | – |` : ""}
-
-## The graders' scenarios
-
-| peer | scenario | requests | failures | dropped | req/s | peak req/s | p50 ms | p95 ms | p99 ms | mean ms | mean batch |
-|---|---|---|---|---|---|---|---|---|---|---|---|
-${runs.flatMap((r) => r.scenarios.map((x) => `| ${r.peer} | ${x.name} | ${x.requests} | ${x.failures} | ${x.dropped} | ${f(x.rps, 2)} | ${f(x.peakRps, 0)} | ${f(x.p50, 0)} | ${f(x.p95, 0)} | ${f(x.p99, 0)} | ${f(x.mean, 0)} | ${r.batch ? f(r.batch[x.name], 2) : "1"} |`)).join("\n")}
-
-RSS max: ${runs.map((r) => `${r.peer} ${f(r.rssMaxMb, 0)} MB`).join(", ")}.  
-Service padding efficiency (real ÷ padded tokens, mean over models, whole run): ${f(svc?.padding ?? NaN, 3)}; raw engine at the service's saturation batch sizes ${raw ? JSON.stringify(Object.fromEntries(Object.entries(raw.batch).map(([k, v]) => [k, Number(v.toFixed(2))]))) : "–"}: ${f(raw?.paddingEfficiency ?? NaN, 3)}.  
-Raw single-request latency (tokenize + five models in parallel, no HTTP): p50 ${f(raw?.single.p50 ?? NaN, 0)} ms, p95 ${f(raw?.single.p95 ?? NaN, 0)} ms.  
-Service and naive agree on all five labels for ${agree} of the first 20 texts.
-
-## Token lengths (with <s> and </s>, before truncation)
-
-| family | source | texts | mean | p50 | p95 | max | > 512 |
-|---|---|---|---|---|---|---|---|
-${lengths.flatMap((l) => l.sources.map((s) => `| ${l.family} | ${s.source} | ${s.texts} | ${f(s.mean)} | ${s.p50} | ${s.p95} | ${s.max} | ${s.over512} |`)).join("\n")}
-
-## Cost per million requests (at the service's saturation throughput, ${f(bestSvc, 2)} req/s)
-
-${Object.entries({ ...PRICES, [`--price-per-hour (${values.instance})`]: price }).map(([k, v]) => `- ${k} at $${v}/h: $${f(perMillion(bestSvc, v), 2)} per million, if that instance ran at this box's throughput`).join("\n")}
-
-## Goals
-
-| goal | measured | target | met |
-|---|---|---|---|
-${goals.map(([g, m, t]) => `| ${g} | ${f(m, 3)} | ${f(t, 3)} | ${m >= t ? "yes" : "**no**"} |`).join("\n")}
-
-![throughput and p95 against offered load](${base.split("/").pop()}.svg)
-
-service ÷ raw = ${f(bestSvc / (raw?.textsPerSecond ?? NaN), 3)}; service ÷ naive (10 clients) = ${f(svc10 / naive10, 3)}
-`;
-mkdirSync(join(base, ".."), { recursive: true });
-writeFileSync(`${base}.md`, md);
-writeFileSync(`${base}.svg`, svgChart(runs.map((r) => ({ name: r.peer, points: r.sweep.map((x) => ({ x: x.clients, rps: x.rps, p95: x.p95 })) })), raw?.textsPerSecond));
-writeFileSync(`${base}.json`, JSON.stringify({ cmdLine, versions, profile: P, rateScale, runs, raw, lengths }, null, 2));
-log(`report: ${base}.md`);
-console.log(`service ÷ raw = ${f(bestSvc / (raw?.textsPerSecond ?? NaN), 3)}; service ÷ naive (10 clients) = ${f(svc10 / naive10, 3)}`);
-process.exit(0);
+// Exit explicitly, as the script always has: a handle left open must not keep a finished run alive.
+if (import.meta.main) process.exit(await main(process.argv.slice(2)));

@@ -8,9 +8,9 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, hostname, totalmem } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { spawnService } from "../testkit/child.ts";
+import { sharedFile } from "../testkit/fixtures.ts";
 import { hostileCases, hostileText, prng, type HostileCase } from "../testkit/hostile.ts";
 import { percentile, rssMb } from "./lib/load.ts";
 
@@ -31,8 +31,7 @@ if (!args.engines) {
   process.exit(2);
 }
 
-const shared = process.env.SHARED_DIR ?? join(import.meta.dir, "..", "..", "shared");
-const tweets = readFileSync(join(shared, "corpora", "tweeteval-sentiment", "test_text.txt"), "utf8").split("\n").filter(Boolean);
+const tweets = readFileSync(sharedFile("corpora", "tweeteval-sentiment", "test_text.txt"), "utf8").split("\n").filter(Boolean);
 const limits = { maxBodyBytes: 1024 * 1024, maxTextsPerRequest: 64 };
 const r = prng(Number(args.seed));
 const invalid = hostileCases(Number(args.seed), limits).filter((c) => c.expect.status !== 200);

@@ -10,7 +10,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { env, pipeline } from "@huggingface/transformers";
-import { readStore } from "../../lib/store/index.ts";
+import { readStore, type StoredModel } from "../../lib/store/index.ts";
 
 const { values } = parseArgs({ options: { engines: { type: "string" }, port: { type: "string", default: "8200" }, threads: { type: "string" } } });
 const engines = resolve(values.engines ?? "engines");
@@ -18,13 +18,13 @@ const store = readStore(engines);
 const stage = join(tmpdir(), `naive-models-${process.pid}`);
 
 /** transformers.js's layout: config.json, tokenizer files, onnx/model.onnx (its weights file beside it). */
-function stageModel(key: string): string {
-  const info = store.models.find((m) => m.key === key)!.record;
-  const dir = join(stage, key);
+function stageModel(model: StoredModel): string {
+  const info = model.record;
+  const dir = join(stage, model.key);
   mkdirSync(join(dir, "onnx"), { recursive: true });
-  symlinkSync(join(engines, key, info.onnx.model), join(dir, "onnx", "model.onnx"));
-  symlinkSync(join(engines, key, info.onnx.data), join(dir, "onnx", info.onnx.data));
-  const tok = join(engines, key, info.tokenizer.dir);
+  symlinkSync(join(model.dir, info.onnx.model), join(dir, "onnx", "model.onnx"));
+  symlinkSync(join(model.dir, info.onnx.data), join(dir, "onnx", info.onnx.data));
+  const tok = join(model.dir, info.tokenizer.dir);
   for (const f of ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]) if (existsSync(join(tok, f))) symlinkSync(join(tok, f), join(dir, f));
   const id2label = Object.fromEntries(info.labels.map((l, i) => [i, l]));
   const modelType = info.architecture.startsWith("XLM") ? "xlm-roberta" : "roberta";
@@ -38,7 +38,7 @@ env.localModelPath = "/";
 const threads = Number(values.threads ?? availableParallelism());
 const classifiers: [string, Awaited<ReturnType<typeof pipeline<"text-classification">>>][] = [];
 for (const m of store.models) {
-  const clf = await pipeline("text-classification", stageModel(m.key), { dtype: "fp32", device: "cpu", session_options: { intraOpNumThreads: threads, interOpNumThreads: 1 } });
+  const clf = await pipeline("text-classification", stageModel(m), { dtype: "fp32", device: "cpu", session_options: { intraOpNumThreads: threads, interOpNumThreads: 1 } });
   classifiers.push([m.key, clf]);
 }
 

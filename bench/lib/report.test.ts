@@ -1,0 +1,105 @@
+import { describe, expect, test } from "bun:test";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { tempDir } from "../../testkit/fixtures.ts";
+import type { LoadStats } from "./load.ts";
+import { costPerMillion, goals, headline, hourlyPrice, reportMarkdown, writeReport } from "./report.ts";
+import type { BenchResult } from "./report.ts";
+
+const stats = (rps: number, p50: number): LoadStats => ({
+  requests: 100,
+  failures: 0,
+  dropped: 0,
+  rps,
+  peakRps: rps,
+  p50,
+  p95: p50 * 2,
+  p99: p50 * 3,
+  mean: p50,
+});
+
+/** Service 10 req/s at 10 clients, naive 4, raw 8 texts/s with a 100 ms floor, service p50 125 ms at 1 req/s. */
+const RESULT: BenchResult = {
+  date: "2026-01-02",
+  machine: "box",
+  profileName: "short",
+  cmdLine: "bun run bench --engines /e",
+  host: { cpu: "Test CPU", cores: 2, memoryBytes: 8 * 2 ** 30 },
+  versions: { bun: "1.4.5" },
+  models: [
+    { key: "m", architecture: "RobertaForSequenceClassification", parameters: { total: 5e6, nonZero: 5e6, bytes: 2e7 } },
+  ],
+  engines: "/e",
+  texts: 3,
+  profile: { sweep: [1, 10], sweepSeconds: 12, timeScale: 0.1, single: 30 },
+  rateScale: 10 / 60,
+  runs: [
+    {
+      peer: "service",
+      sweep: [{ ...stats(6, 150), clients: 1 }, { ...stats(10, 900), clients: 10 }],
+      scenarios: [{ ...stats(1, 125), name: "does_it_even_work" }],
+      rssMaxMb: 500,
+      batch: { does_it_even_work: 1 },
+      padding: 0.9,
+    },
+    {
+      peer: "naive",
+      sweep: [{ ...stats(2, 400), clients: 1 }, { ...stats(4, 2000), clients: 10 }],
+      scenarios: [{ ...stats(1, 300), name: "does_it_even_work" }],
+      rssMaxMb: 700,
+    },
+  ],
+  raw: { textsPerSecond: 8, paddingEfficiency: 0.95, single: { p50: 100, p95: 120, mean: 105 }, batch: { m: 4 } },
+  lengths: [
+    { family: "roberta-1", sources: [{ source: "graders", texts: 3, mean: 90, p50: 90, p95: 100, max: 110, over512: 0 }] },
+  ],
+  labelsAgree: 20,
+  instance: "c7i.2xlarge",
+  pricePerHour: 0.357,
+};
+
+describe("benchmark report", () => {
+  test("the goals table has a row per goal: measured, target, and met only when measured reaches the target", () => {
+    const md = reportMarkdown(RESULT, "run.svg");
+    expect(md).toContain("| service ≥ 0.9 × raw-engine throughput at saturation | 1.250 | 0.900 | yes |");
+    expect(md).toContain("| service ≥ 2 × naive at 10 closed-loop clients | 2.500 | 2.000 | yes |");
+    expect(md).toContain("| p50 at 1 req/s ≤ 1.15 × raw single-request latency | 0.800 | 0.870 | **no** |");
+    expect(md).toContain("| padding efficiency ≥ 0.85 | 0.900 | 0.850 | yes |");
+    expect(md).toContain("![throughput and p95 against offered load](run.svg)");
+    expect(md.endsWith(`${headline(RESULT)}\n`)).toBe(true);
+  });
+
+  test("a peer that did not run shows – and leaves the goals that need it unmet", () => {
+    const withoutRaw = { ...RESULT, raw: null };
+    expect(goals(withoutRaw).map((g) => g.measured >= g.target)).toEqual([false, true, false, true]);
+    const md = reportMarkdown(withoutRaw, "run.svg");
+    expect(md).toContain("| service ≥ 0.9 × raw-engine throughput at saturation | – | 0.900 | **no** |");
+    expect(md).not.toContain("| raw engine |");
+    expect(headline(withoutRaw)).toBe("service ÷ raw = –; service ÷ naive (10 clients) = 2.500");
+  });
+
+  test("cost per million requests at the service's best throughput, for each list price and the chosen one", () => {
+    expect(costPerMillion(10, 0.357)).toBeCloseTo(9.9167, 4);
+    expect(hourlyPrice("g4dn.2xlarge")).toBe(0.752);
+    expect(hourlyPrice("unknown")).toBe(0.357);
+    expect(hourlyPrice("g4dn.2xlarge", "1.5")).toBe(1.5);
+    const md = reportMarkdown(RESULT, "run.svg");
+    expect(md).toContain("## Cost per million requests (at the service's saturation throughput, 10.00 req/s)");
+    expect(md).toContain("- c7i.2xlarge at $0.357/h: $9.92 per million, if that instance ran at this box's throughput");
+    expect(md).toContain("- --price-per-hour (c7i.2xlarge) at $0.357/h: $9.92 per million");
+  });
+
+  test("writeReport writes the markdown, the chart it links and the raw numbers beside each other", () => {
+    const dir = tempDir("bench-report");
+    try {
+      const base = join(dir, "results", "2026-01-02-box");
+      writeReport(base, RESULT);
+      expect(readFileSync(`${base}.md`, "utf8")).toContain("](2026-01-02-box.svg)");
+      expect(readFileSync(`${base}.svg`, "utf8")).toStartWith("<svg");
+      const json = JSON.parse(readFileSync(`${base}.json`, "utf8"));
+      expect(Object.keys(json)).toEqual(["cmdLine", "versions", "profile", "rateScale", "runs", "raw", "lengths"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,266 @@
+/**
+ * The benchmark's report from its measured results: markdown (tables, cost per million, the goals),
+ * the raw numbers as JSON and the throughput/latency chart as SVG, written as <base>.md, .json, .svg.
+ * Pure but for writeReport, so a fixed result can be checked without running a load.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { basename, dirname } from "node:path";
+import type { ModelRecord } from "../../lib/store/index.ts";
+import { svgChart } from "./chart.ts";
+import type { LoadStats } from "./load.ts";
+import type { lengthSummary, Source } from "./texts.ts";
+
+/** USD per hour, on-demand, us-east-1 list prices (check before relying on them). */
+export const PRICES = { "g4dn.2xlarge": 0.752, "c7i.2xlarge": 0.357 };
+
+/** `--price-per-hour` if given, else the list price of `--instance` (c7i.2xlarge's for an unknown one). */
+export function hourlyPrice(instance: string, override?: string): number {
+  return Number(override ?? PRICES[instance as keyof typeof PRICES] ?? PRICES["c7i.2xlarge"]);
+}
+
+export const costPerMillion = (rps: number, usdPerHour: number) => (usdPerHour / (rps * 3600)) * 1e6;
+
+/** What one run measures and for how long. */
+export interface BenchProfile {
+  /** Closed-loop clients at each step of the saturation sweep. */
+  sweep: number[];
+  sweepSeconds: number;
+  /** Stretches the graders' scenarios (0.1: a tenth of their published length). */
+  timeScale: number;
+  /** Texts sent one at a time to the raw engine for its latency floor. */
+  single: number;
+}
+
+/** An HTTP peer (service or naive) over the saturation sweep and the graders' scenarios. */
+export interface PeerRun {
+  peer: string;
+  sweep: (LoadStats & { clients: number })[];
+  scenarios: (LoadStats & { name: string })[];
+  rssMaxMb: number;
+  /** Service only: mean batch size per scenario, mean over models. */
+  batch?: Record<string, number>;
+  /** Service only: real ÷ padded tokens over the whole run, mean over models. */
+  padding?: number;
+}
+
+/** The raw engine: throughput at the service's saturation batch sizes, and one-text latency. */
+export interface RawRun {
+  textsPerSecond: number;
+  paddingEfficiency: number;
+  single: { p50: number; p95: number; mean: number };
+  batch: Record<string, number>;
+}
+
+/** Token lengths of each text source under one tokenizer family. */
+export interface TokenLengths {
+  family: string;
+  sources: ({ source: Source } & ReturnType<typeof lengthSummary>)[];
+}
+
+export interface BenchResult {
+  /** YYYY-MM-DD. */
+  date: string;
+  machine: string;
+  profileName: string;
+  cmdLine: string;
+  host: { cpu: string; cores: number; memoryBytes: number };
+  versions: Record<string, string>;
+  models: Pick<ModelRecord, "key" | "architecture" | "parameters">[];
+  engines: string;
+  /** How many of the graders' generated texts the run cycles through. */
+  texts: number;
+  profile: BenchProfile;
+  rateScale: number;
+  runs: PeerRun[];
+  raw: RawRun | null;
+  lengths: TokenLengths[];
+  /** Of the first 20 texts, how many got the same five labels from service and naive (NaN unless both ran). */
+  labelsAgree: number;
+  instance: string;
+  pricePerHour: number;
+}
+
+/** Fixed digits, or "–" for a number that was not measured. */
+const fmt = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : "–");
+
+/** The numbers the goals and the headline compare. */
+function comparisons(r: BenchResult) {
+  const svc = r.runs.find((x) => x.peer === "service");
+  const naive = r.runs.find((x) => x.peer === "naive");
+  return {
+    svc,
+    bestSvc: svc ? Math.max(...svc.sweep.map((x) => x.rps)) : NaN,
+    svc10: svc?.sweep.find((x) => x.clients === 10)?.rps ?? NaN,
+    naive10: naive?.sweep.find((x) => x.clients === 10)?.rps ?? NaN,
+    p50at1: svc?.scenarios.find((x) => x.name === "does_it_even_work")?.p50 ?? NaN,
+  };
+}
+
+export interface Goal {
+  goal: string;
+  measured: number;
+  /** Met when measured ≥ target. */
+  target: number;
+}
+
+export function goals(r: BenchResult): Goal[] {
+  const { svc, bestSvc, svc10, naive10, p50at1 } = comparisons(r);
+  const rawRate = r.raw?.textsPerSecond ?? NaN;
+  const rawP50 = r.raw?.single.p50 ?? NaN;
+  return [
+    { goal: "service ≥ 0.9 × raw-engine throughput at saturation", measured: bestSvc / rawRate, target: 0.9 },
+    { goal: "service ≥ 2 × naive at 10 closed-loop clients", measured: svc10 / naive10, target: 2 },
+    { goal: "p50 at 1 req/s ≤ 1.15 × raw single-request latency", measured: rawP50 / p50at1, target: 1 / 1.15 },
+    { goal: "padding efficiency ≥ 0.85", measured: svc?.padding ?? NaN, target: 0.85 },
+  ];
+}
+
+/** The last line of the report, also printed at the end of a run. */
+export function headline(r: BenchResult): string {
+  const { bestSvc, svc10, naive10 } = comparisons(r);
+  const ofRaw = fmt(bestSvc / (r.raw?.textsPerSecond ?? NaN), 3);
+  return `service ÷ raw = ${ofRaw}; service ÷ naive (10 clients) = ${fmt(svc10 / naive10, 3)}`;
+}
+
+const row = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
+/** A table's header and separator lines. */
+const tableHead = (columns: string[]) => [row(columns), `|${columns.map(() => "---").join("|")}|`];
+
+// Markdown line breaks: two trailing spaces.
+const BR = "  ";
+
+function setup(r: BenchResult): string {
+  const versions = Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(", ");
+  const model = (m: BenchResult["models"][number]) => {
+    const size = `${(m.parameters.total / 1e6).toFixed(0)} M parameters${m.parameters.total < 1e7 ? ", TINY" : ""}`;
+    return `${m.key} (${m.architecture}, ${size})`;
+  };
+  const memoryGiB = (r.host.memoryBytes / 2 ** 30).toFixed(0);
+  return [
+    `# Benchmark ${r.date} on ${r.machine} (${r.profileName})`,
+    "",
+    `Command: \`${r.cmdLine}\`${BR}`,
+    `Machine: ${r.host.cpu}, ${r.host.cores} cores, ${memoryGiB} GiB; versions ${versions}.${BR}`,
+    `Models: ${r.models.map(model).join("; ")}; engines \`${r.engines}\`. ` +
+      `Random weights with real dimensions cost what the real ones do.${BR}`,
+    `Texts: the graders' generator (seed 1, ${r.texts} texts). ` +
+      `Peers run one after another on the same box, the load generator on the same 2 cores.${BR}`,
+    `Time scale ${r.profile.timeScale}, rate scale ${fmt(r.rateScale, 3)} ` +
+      `(highload's 60 req/s → ${fmt(60 * r.rateScale, 2)} req/s: the service's saturation on this box); ` +
+      "does_it_even_work stays at 1 req/s.",
+  ].join("\n");
+}
+
+function sweepTable(r: BenchResult): string {
+  const rows = r.runs.flatMap((p) =>
+    p.sweep.map((x) => {
+      const latency = [x.p50, x.p95, x.p99].map((ms) => fmt(ms, 0));
+      return row([p.peer, x.clients, fmt(x.rps, 2), ...latency, x.failures]);
+    }),
+  );
+  return [
+    `## Saturation sweep (closed loop, ${r.profile.sweepSeconds} s per step)`,
+    "",
+    ...tableHead(["peer", "clients", "req/s", "p50 ms", "p95 ms", "p99 ms", "failures"]),
+    rows.join("\n"),
+    // Without a raw run the line stays, empty, as reports have always had it.
+    r.raw ? row(["raw engine", "–", fmt(r.raw.textsPerSecond, 2), "–", "–", "–", "–"]) : "",
+  ].join("\n");
+}
+
+function scenarioTable(r: BenchResult): string {
+  const { svc } = comparisons(r);
+  const columns = ["peer", "scenario", "requests", "failures", "dropped", "req/s", "peak req/s", "p50 ms", "p95 ms"];
+  columns.push("p99 ms", "mean ms", "mean batch");
+  const rows = r.runs.flatMap((p) =>
+    p.scenarios.map((x) => {
+      const latency = [x.p50, x.p95, x.p99, x.mean].map((ms) => fmt(ms, 0));
+      const batch = p.batch ? fmt(p.batch[x.name], 2) : "1";
+      const counts = [x.requests, x.failures, x.dropped];
+      return row([p.peer, x.name, ...counts, fmt(x.rps, 2), fmt(x.peakRps, 0), ...latency, batch]);
+    }),
+  );
+  const rawBatch = r.raw
+    ? JSON.stringify(Object.fromEntries(Object.entries(r.raw.batch).map(([k, v]) => [k, Number(v.toFixed(2))])))
+    : "–";
+  return [
+    "## The graders' scenarios",
+    "",
+    ...tableHead(columns),
+    rows.join("\n"),
+    "",
+    `RSS max: ${r.runs.map((p) => `${p.peer} ${fmt(p.rssMaxMb, 0)} MB`).join(", ")}.${BR}`,
+    "Service padding efficiency (real ÷ padded tokens, mean over models, whole run): " +
+      `${fmt(svc?.padding ?? NaN, 3)}; raw engine at the service's saturation batch sizes ${rawBatch}: ` +
+      `${fmt(r.raw?.paddingEfficiency ?? NaN, 3)}.${BR}`,
+    "Raw single-request latency (tokenize + five models in parallel, no HTTP): " +
+      `p50 ${fmt(r.raw?.single.p50 ?? NaN, 0)} ms, p95 ${fmt(r.raw?.single.p95 ?? NaN, 0)} ms.${BR}`,
+    `Service and naive agree on all five labels for ${r.labelsAgree} of the first 20 texts.`,
+  ].join("\n");
+}
+
+function lengthTable(r: BenchResult): string {
+  const rows = r.lengths.flatMap((l) =>
+    l.sources.map((s) => row([l.family, s.source, s.texts, fmt(s.mean), s.p50, s.p95, s.max, s.over512])),
+  );
+  return [
+    "## Token lengths (with <s> and </s>, before truncation)",
+    "",
+    ...tableHead(["family", "source", "texts", "mean", "p50", "p95", "max", "> 512"]),
+    rows.join("\n"),
+  ].join("\n");
+}
+
+function costSection(r: BenchResult): string {
+  const { bestSvc } = comparisons(r);
+  const prices = { ...PRICES, [`--price-per-hour (${r.instance})`]: r.pricePerHour };
+  const lines = Object.entries(prices).map(([instance, usd]) => {
+    const cost = fmt(costPerMillion(bestSvc, usd), 2);
+    return `- ${instance} at $${usd}/h: $${cost} per million, if that instance ran at this box's throughput`;
+  });
+  const title = `## Cost per million requests (at the service's saturation throughput, ${fmt(bestSvc, 2)} req/s)`;
+  return [title, "", ...lines].join("\n");
+}
+
+function goalTable(r: BenchResult): string {
+  const met = (g: Goal) => (g.measured >= g.target ? "yes" : "**no**");
+  const rows = goals(r).map((g) => row([g.goal, fmt(g.measured, 3), fmt(g.target, 3), met(g)]));
+  return ["## Goals", "", ...tableHead(["goal", "measured", "target", "met"]), ...rows].join("\n");
+}
+
+/** The report; `chartFile` is the SVG's name beside it. */
+export function reportMarkdown(r: BenchResult, chartFile: string): string {
+  const sections = [
+    setup(r),
+    sweepTable(r),
+    scenarioTable(r),
+    lengthTable(r),
+    costSection(r),
+    goalTable(r),
+    `![throughput and p95 against offered load](${chartFile})`,
+    headline(r),
+  ];
+  return `${sections.join("\n\n")}\n`;
+}
+
+/** The raw numbers, for comparing runs. */
+export function reportJson(r: BenchResult): string {
+  const { cmdLine, versions, profile, rateScale, runs, raw, lengths } = r;
+  return JSON.stringify({ cmdLine, versions, profile, rateScale, runs, raw, lengths }, null, 2);
+}
+
+export function reportChart(r: BenchResult): string {
+  const series = r.runs.map((p) => ({
+    name: p.peer,
+    points: p.sweep.map((x) => ({ x: x.clients, rps: x.rps, p95: x.p95 })),
+  }));
+  return svgChart(series, r.raw?.textsPerSecond);
+}
+
+/** Writes <base>.md, <base>.svg and <base>.json. */
+export function writeReport(base: string, r: BenchResult) {
+  mkdirSync(dirname(base), { recursive: true });
+  writeFileSync(`${base}.md`, reportMarkdown(r, `${basename(base)}.svg`));
+  writeFileSync(`${base}.svg`, reportChart(r));
+  writeFileSync(`${base}.json`, reportJson(r));
+}
