@@ -5,10 +5,6 @@ import type { ClassifierService, ServedModel } from "./service/classifier.ts";
 const PREFIX = "classifier_";
 const seconds = (ms: number) => ms / 1000;
 
-/** Known routes keep their path as a label; anything else is one label, so a scanner cannot blow up the series count. */
-const ROUTE_LABELS = new Set(["/process", "/tokenize", "/models", "/metrics", "/health/live", "/health/ready", "/openapi", "/docs"]);
-export const routeLabel = (path: string) => (ROUTE_LABELS.has(path) ? path : "other");
-
 /**
  * Prometheus metrics (prom-client), names prefixed and with units. Events (requests, batches) are
  * observed as they happen; state (queues, workers, the service's counters) is read at scrape time.
@@ -133,8 +129,8 @@ export class ServiceMetrics {
       });
   }
 
-  request(path: string, status: number, durationMs: number) {
-    const route = routeLabel(path);
+  /** `route` is a bounded label (the HTTP layer's routeLabel), never a raw path. */
+  request(route: string, status: number, durationMs: number) {
     this.requests.inc({ route, status: String(status) });
     this.requestDuration.observe({ route }, seconds(durationMs));
   }

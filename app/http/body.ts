@@ -1,4 +1,5 @@
 import { ApiError } from "../errors.ts";
+import type { HttpConfig } from "./deps.ts";
 
 /** JSON, plain text, and curl's default form type (a bare `curl -d '"text"'`); the body must be JSON either way. */
 const JSON_TYPES = /^(application\/json|text\/plain|application\/x-www-form-urlencoded)\s*(;|$)/i;
@@ -50,3 +51,21 @@ export async function readJsonBody(request: Request, limit: number, timeoutMs: n
     throw new ApiError("invalid_json", `the body is not valid JSON (${e instanceof Error ? e.message : "parse error"})`);
   }
 }
+
+/**
+ * A route's `parse` option: readJsonBody always answers (a value or an ApiError), so the "json"
+ * after it never runs; it is there to tell the OpenAPI generator the body is application/json.
+ */
+export const jsonBody = ({ maxBodyBytes, bodyTimeoutMs }: Pick<HttpConfig, "maxBodyBytes" | "bodyTimeoutMs">) => [
+  ({ request }: { request: Request }) => readJsonBody(request, maxBodyBytes, bodyTimeoutMs),
+  "json" as const,
+];
+
+/** What a body read by jsonBody and checked by a route's schema can answer: for the OpenAPI document. */
+export const BODY_ERRORS = [
+  "invalid_json",
+  "invalid_input",
+  "payload_too_large",
+  "unsupported_media_type",
+  "request_timeout",
+] as const;

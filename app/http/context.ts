@@ -1,0 +1,65 @@
+import { Elysia } from "elysia";
+import type { RequestTimings } from "../service/api.ts";
+import type { AppDeps } from "./deps.ts";
+import { routeLabel } from "./routes.ts";
+
+/** What is known of a request while it runs: for its timing headers, metrics and log line. */
+interface RequestNotes {
+  arrivedAt: number;
+  texts?: string[];
+  timings?: RequestTimings;
+}
+
+// Keyed by the Request itself, which every hook and handler of one request sees: nothing outlives it.
+const notes = new WeakMap<Request, RequestNotes>();
+
+/** When the request arrived (performance.now()), for its total time. */
+export const arrivedAt = (request: Request) => notes.get(request)?.arrivedAt ?? performance.now();
+
+/** The texts a request carries and where its time goes, for its log line; `timings` fills in as it runs. */
+export function noteWork(request: Request, texts: string[], timings: RequestTimings) {
+  notes.set(request, { arrivedAt: arrivedAt(request), texts, timings });
+}
+
+/** A client's request id is echoed when it looks like one; otherwise one is made. */
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+const requestId = (header: string | null) => (header && REQUEST_ID.test(header) ? header : crypto.randomUUID());
+
+const round = (v: number) => Math.round(v * 100) / 100;
+
+/**
+ * Request id, arrival time, and once the answer is written its metrics and its log line: every
+ * request, errors and unknown paths included, hence the global scope.
+ */
+export function requestContext({ logger, metrics, config }: Pick<AppDeps, "logger" | "metrics" | "config">) {
+  const logging = config.logging ?? { level: "info", sample: 1, texts: false };
+  return new Elysia({ name: "request-context" })
+    .onRequest(({ request, set }) => {
+      notes.set(request, { arrivedAt: performance.now() });
+      set.headers["x-request-id"] = requestId(request.headers.get("x-request-id"));
+    })
+    .onAfterResponse({ as: "global" }, ({ request, set, path }) => {
+      const n = notes.get(request);
+      const status = typeof set.status === "number" ? set.status : 200;
+      const totalMs = n ? performance.now() - n.arrivedAt : 0;
+      metrics?.request(routeLabel(path), status, totalMs);
+      // One line per request: every error, and a sample of the rest. Texts only when asked for.
+      if (!logger || (status < 400 && Math.random() >= logging.sample)) return;
+      const fields = {
+        requestId: set.headers["x-request-id"],
+        method: request.method,
+        path: path.slice(0, 200),
+        status,
+        totalMs: round(totalMs),
+        ...(n?.timings && {
+          tokenizationMs: round(n.timings.tokenizationMs),
+          queueMs: round(n.timings.queueMs),
+          inferenceMs: round(n.timings.inferenceMs),
+        }),
+        ...(n?.texts && { texts: n.texts.length }),
+        ...(n?.texts && logging.texts && { text: n.texts }),
+      };
+      if (status >= 500) logger.error(fields, "request");
+      else logger.info(fields, "request");
+    });
+}

@@ -1,0 +1,25 @@
+import type { Config } from "../config.ts";
+import type { Logger } from "../log.ts";
+import type { ClassifierApi, RequestTimings } from "../service/api.ts";
+
+/** The settings the HTTP layer reads. */
+export type HttpConfig = Pick<Config, "maxBodyBytes" | "maxTextsPerRequest" | "requestTimeoutMs" | "bodyTimeoutMs"> &
+  Partial<Pick<Config, "logging">>;
+
+/** The service once its models are loaded; null while starting. */
+export type ServiceSource = () => ClassifierApi | null;
+
+/** What the HTTP layer records and serves of the metrics (ServiceMetrics implements it). */
+export interface HttpMetrics {
+  /** `route` is a label from routeLabel(), never a raw path. */
+  request(route: string, status: number, durationMs: number): void;
+  phases(timings: RequestTimings): void;
+  readonly registry: { readonly contentType: string; metrics(): Promise<string> };
+}
+
+export interface AppDeps {
+  config: HttpConfig;
+  service: ServiceSource;
+  logger?: Logger;
+  metrics?: HttpMetrics;
+}

@@ -1,0 +1,24 @@
+import { Elysia } from "elysia";
+import { BODY_ERRORS, jsonBody } from "../body.ts";
+import type { AppDeps } from "../deps.ts";
+import { processBody, responses, TokenizeAnswer } from "../model.ts";
+import { readyService } from "../ready-service.ts";
+
+/** POST /tokenize: what each tokenizer family makes of the texts /process would take. */
+export const tokenizeRoutes = ({ config, service }: Pick<AppDeps, "config" | "service">) =>
+  new Elysia({ name: "routes/tokenize" }).post(
+    "/tokenize",
+    ({ body }) => {
+      const classifier = readyService(service);
+      return typeof body === "string" ? classifier.tokenization(body) : body.map((t) => classifier.tokenization(t));
+    },
+    {
+      parse: jsonBody(config),
+      body: processBody(config.maxTextsPerRequest),
+      detail: {
+        tags: ["debug"],
+        summary: "The ids and tokens each tokenizer family makes of a text, as the models see them",
+        responses: responses(TokenizeAnswer, "per family: models, ids, tokens", [...BODY_ERRORS, "not_ready"]),
+      },
+    },
+  );
