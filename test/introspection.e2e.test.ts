@@ -211,7 +211,7 @@ describe("OpenAPI", () => {
     expect(body.anyOf[1]).toMatchObject({ minItems: 1, maxItems: 16, items: { type: "string" } });
     expect(body.anyOf[0].examples).toEqual(["This is how true happiness looks like 👍😜"]);
     expect(Object.keys(process.responses).sort()).toEqual(["200", "400", "408", "413", "415", "422", "500", "503", "504"]);
-    expect(process.responses["503"].description).toBe("not_ready, overloaded, shutting_down, inference_unavailable");
+    expect(process.responses["503"].description).toBe("not_ready, overloaded, shutting_down, inference_unavailable, tokenizer_unavailable");
     expect(process.responses["422"].content["application/json"].schema.properties.error.properties.code.anyOf.map((c: { const: string }) => c.const)).toContain("invalid_input");
     expect(doc.paths["/tokenize"].post.requestBody.content["application/json"].schema).toEqual(body);
   });

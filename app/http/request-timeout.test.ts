@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { ApiError } from "./errors.ts";
-import { requestTimeout } from "./http/request-timeout.ts";
+import { ApiError } from "../errors.ts";
+import { requestTimeout } from "./request-timeout.ts";
 
 describe("requestTimeout (x-request-timeout-ms)", () => {
   test("without the header the server's deadline applies", () => {
