@@ -2,7 +2,13 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
-  type Config, ConfigError, loadConfig, SETTING_LIST, SETTINGS, type SettingsOf, settingsMarkdown,
+  type Config,
+  ConfigError,
+  loadConfig,
+  SETTING_LIST,
+  SETTINGS,
+  type SettingsOf,
+  settingsMarkdown,
 } from "./config.ts";
 
 describe("loadConfig", () => {
@@ -18,8 +24,25 @@ describe("loadConfig", () => {
   });
 
   test("reads every knob from the environment", () => {
-    const c = loadConfig({ PORT: "9000", HOST: "127.0.0.1", ENGINES_DIR: "/e", MAX_BATCH_SIZE: "8", MAX_QUEUE_DELAY_MS: "0", EXECUTION_PROVIDERS: "tensorrt, cuda", INTRA_OP_THREADS: "3", AUTO_CONVERT: "false" });
-    expect([c.port, c.host, c.enginesDir, c.batch.maxBatchSize, c.batch.maxQueueDelayMs, c.intraOpThreads, c.autoConvert]).toEqual([9000, "127.0.0.1", "/e", 8, 0, 3, false]);
+    const c = loadConfig({
+      PORT: "9000",
+      HOST: "127.0.0.1",
+      ENGINES_DIR: "/e",
+      MAX_BATCH_SIZE: "8",
+      MAX_QUEUE_DELAY_MS: "0",
+      EXECUTION_PROVIDERS: "tensorrt, cuda",
+      INTRA_OP_THREADS: "3",
+      AUTO_CONVERT: "false",
+    });
+    expect([
+      c.port,
+      c.host,
+      c.enginesDir,
+      c.batch.maxBatchSize,
+      c.batch.maxQueueDelayMs,
+      c.intraOpThreads,
+      c.autoConvert,
+    ]).toEqual([9000, "127.0.0.1", "/e", 8, 0, 3, false]);
     expect(c.executionProviders).toEqual(["tensorrt", "cuda"]);
   });
 
@@ -32,13 +55,42 @@ describe("loadConfig", () => {
 
   test("logging: info, every request, no texts by default; each can be changed", () => {
     expect(loadConfig({}).logging).toEqual({ level: "info", sample: 1, texts: false });
-    expect(loadConfig({ LOG_LEVEL: "debug", LOG_SAMPLE: "0.1", LOG_TEXTS: "true" }).logging).toEqual({ level: "debug", sample: 0.1, texts: true });
+    expect(loadConfig({ LOG_LEVEL: "debug", LOG_SAMPLE: "0.1", LOG_TEXTS: "true" }).logging).toEqual({
+      level: "debug",
+      sample: 0.1,
+      texts: true,
+    });
   });
 
   test("reliability knobs: bounded queue, deadlines, slow-client and drain timeouts, tokenizer workers", () => {
-    expect(loadConfig({})).toMatchObject({ maxQueuedTexts: 1024, requestTimeoutMs: 30_000, bodyTimeoutMs: 10_000, idleTimeoutS: 65, drainTimeoutMs: 25_000, tokenizerWorkers: 1, inlineTokenizeChars: 4096 });
-    const c = loadConfig({ MAX_QUEUED_TEXTS: "8", MAX_TEXTS_PER_REQUEST: "8", REQUEST_TIMEOUT_MS: "500", BODY_TIMEOUT_MS: "200", IDLE_TIMEOUT_S: "5", DRAIN_TIMEOUT_MS: "0", TOKENIZER_WORKERS: "0", INLINE_TOKENIZE_CHARS: "0" });
-    expect([c.maxQueuedTexts, c.requestTimeoutMs, c.bodyTimeoutMs, c.idleTimeoutS, c.drainTimeoutMs, c.tokenizerWorkers, c.inlineTokenizeChars]).toEqual([8, 500, 200, 5, 0, 0, 0]);
+    expect(loadConfig({})).toMatchObject({
+      maxQueuedTexts: 1024,
+      requestTimeoutMs: 30_000,
+      bodyTimeoutMs: 10_000,
+      idleTimeoutS: 65,
+      drainTimeoutMs: 25_000,
+      tokenizerWorkers: 1,
+      inlineTokenizeChars: 4096,
+    });
+    const c = loadConfig({
+      MAX_QUEUED_TEXTS: "8",
+      MAX_TEXTS_PER_REQUEST: "8",
+      REQUEST_TIMEOUT_MS: "500",
+      BODY_TIMEOUT_MS: "200",
+      IDLE_TIMEOUT_S: "5",
+      DRAIN_TIMEOUT_MS: "0",
+      TOKENIZER_WORKERS: "0",
+      INLINE_TOKENIZE_CHARS: "0",
+    });
+    expect([
+      c.maxQueuedTexts,
+      c.requestTimeoutMs,
+      c.bodyTimeoutMs,
+      c.idleTimeoutS,
+      c.drainTimeoutMs,
+      c.tokenizerWorkers,
+      c.inlineTokenizeChars,
+    ]).toEqual([8, 500, 200, 5, 0, 0, 0]);
   });
 
   const bad: [Record<string, string>, string][] = [
@@ -67,9 +119,15 @@ describe("loadConfig", () => {
     });
 
   test("bun run start with an invalid variable stops before listening, naming it", async () => {
-    const proc = Bun.spawn(["bun", join(import.meta.dir, "index.ts")], { env: { ...process.env, PORT: "not-a-port" }, stderr: "pipe", stdout: "pipe" });
+    const proc = Bun.spawn(["bun", join(import.meta.dir, "index.ts")], {
+      env: { ...process.env, PORT: "not-a-port" },
+      stderr: "pipe",
+      stdout: "pipe",
+    });
     expect(await proc.exited).toBe(2);
-    expect(await new Response(proc.stderr).text()).toContain('invalid configuration: PORT: expected an integer from 0 to 65535, got "not-a-port"');
+    expect(await new Response(proc.stderr).text()).toContain(
+      'invalid configuration: PORT: expected an integer from 0 to 65535, got "not-a-port"',
+    );
   });
 });
 
@@ -92,7 +150,10 @@ describe("README's configuration table", () => {
   const section = readme.split(/^## /m).find((s) => s.startsWith("Configuration\n"))!;
   const lines = section.split("\n").filter((l) => l.startsWith("|"));
   const rows = lines.slice(2).map((l) => {
-    const [variable, dflt] = l.slice(1, -1).split(" | ").map((c) => c.trim());
+    const [variable, dflt] = l
+      .slice(1, -1)
+      .split(" | ")
+      .map((c) => c.trim());
     return { name: variable.replace(/`/g, ""), dflt };
   });
   const declared = SETTING_LIST.map((s) => s.name);

@@ -124,7 +124,10 @@ const text = { kind: "string" as const, parse: (raw: string): string => raw };
 const providers = {
   kind: "providers" as const,
   parse(raw: string, name: string): ExecutionProvider[] {
-    const list = raw.split(",").map((p) => p.trim().toLowerCase()).filter(Boolean);
+    const list = raw
+      .split(",")
+      .map((p) => p.trim().toLowerCase())
+      .filter(Boolean);
     const known = EXECUTION_PROVIDERS as readonly string[];
     for (const p of list)
       if (!known.includes(p)) throw new ConfigError(name, `unknown provider "${p}" (${known.join(", ")})`);

@@ -74,8 +74,10 @@ export const envelope = (code: ErrorCode, message: string): ErrorEnvelope => ({ 
  */
 export function toApiError(e: unknown): ApiError | null {
   if (e instanceof ApiError) return e;
-  if (e instanceof WorkerUnavailable) return new ApiError(e.role === "inference" ? "inference_unavailable" : "tokenizer_unavailable", e.message);
-  if (e instanceof WorkerCallFailed) return new ApiError(e.role === "inference" ? "inference_failed" : "internal", e.message);
+  if (e instanceof WorkerUnavailable)
+    return new ApiError(e.role === "inference" ? "inference_unavailable" : "tokenizer_unavailable", e.message);
+  if (e instanceof WorkerCallFailed)
+    return new ApiError(e.role === "inference" ? "inference_failed" : "internal", e.message);
   const cause = (e as { cause?: unknown } | null)?.cause;
   return cause instanceof ApiError ? cause : null;
 }

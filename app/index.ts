@@ -30,7 +30,10 @@ if (!hasEngines && config.autoConvert) {
   log("no engines yet: converting the manifest's models (first start)", { enginesDir: config.enginesDir });
   // A process of its own (app/ never imports convert/): the same `bun run convert`, and its memory
   // (checkpoints, a smoke-run session) is returned before the models load.
-  const convert = Bun.spawn([process.execPath, join(import.meta.dir, "..", "convert", "index.ts"), "--out", config.enginesDir], { stdout: "inherit", stderr: "inherit" });
+  const convert = Bun.spawn(
+    [process.execPath, join(import.meta.dir, "..", "convert", "index.ts"), "--out", config.enginesDir],
+    { stdout: "inherit", stderr: "inherit" },
+  );
   if ((await convert.exited) !== 0) process.exit(1);
 }
 
@@ -40,14 +43,49 @@ const app = createApp({ config, service: () => service, logger, metrics });
 // Listen first: liveness answers while the models load; readiness turns 200 when they are warm.
 app.listen(listenOptions(config));
 // The settings in force, once, so an operator can tell from the logs what this instance runs with.
-const { host, enginesDir, batch, workersPerModel, intraOpThreads, executionProviders, maxQueuedTexts, requestTimeoutMs, drainTimeoutMs, tokenizerWorkers, logging } = config;
-log("listening", { host, port: app.server?.port, enginesDir, batch, workersPerModel, intraOpThreads, providers: executionProviders, maxQueuedTexts, requestTimeoutMs, drainTimeoutMs, tokenizerWorkers, logSample: logging.sample, logTexts: logging.texts });
+const {
+  host,
+  enginesDir,
+  batch,
+  workersPerModel,
+  intraOpThreads,
+  executionProviders,
+  maxQueuedTexts,
+  requestTimeoutMs,
+  drainTimeoutMs,
+  tokenizerWorkers,
+  logging,
+} = config;
+log("listening", {
+  host,
+  port: app.server?.port,
+  enginesDir,
+  batch,
+  workersPerModel,
+  intraOpThreads,
+  providers: executionProviders,
+  maxQueuedTexts,
+  requestTimeoutMs,
+  drainTimeoutMs,
+  tokenizerWorkers,
+  logSample: logging.sample,
+  logTexts: logging.texts,
+});
 
 try {
   service = await ClassifierService.start({ ...config, log });
   metrics.attach(service);
   log("ready", {
-    models: service.models.map((m) => ({ key: m.key, hubId: m.record.source.hubId, revision: m.record.source.commit ?? m.record.source.revision, provider: m.provider, providerNotes: m.providerNotes, limits: m.limits, family: m.family.id, loadMs: Math.round(m.loadMs) })),
+    models: service.models.map((m) => ({
+      key: m.key,
+      hubId: m.record.source.hubId,
+      revision: m.record.source.commit ?? m.record.source.revision,
+      provider: m.provider,
+      providerNotes: m.providerNotes,
+      limits: m.limits,
+      family: m.family.id,
+      loadMs: Math.round(m.loadMs),
+    })),
     families: [...service.families.keys()],
   });
 } catch (e) {

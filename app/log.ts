@@ -6,7 +6,10 @@ export type Logger = pino.Logger;
 export type LogFn = (message: string, fields?: Record<string, unknown>) => void;
 
 /** JSON lines on stdout: ISO time, level name, `message` (what log stacks index), then fields. */
-export function createLogger(level: string, destination: pino.DestinationStream = pino.destination({ fd: 1, sync: true })): Logger {
+export function createLogger(
+  level: string,
+  destination: pino.DestinationStream = pino.destination({ fd: 1, sync: true }),
+): Logger {
   return pino(
     {
       level,

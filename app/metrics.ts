@@ -13,7 +13,12 @@ export class ServiceMetrics {
   readonly registry = new Registry();
   private service: ClassifierService | null = null;
 
-  private readonly requests = new Counter({ name: `${PREFIX}http_requests_total`, help: "HTTP requests answered, by route and status", labelNames: ["route", "status"], registers: [this.registry] });
+  private readonly requests = new Counter({
+    name: `${PREFIX}http_requests_total`,
+    help: "HTTP requests answered, by route and status",
+    labelNames: ["route", "status"],
+    registers: [this.registry],
+  });
   private readonly requestDuration = new Histogram({
     name: `${PREFIX}http_request_duration_seconds`,
     help: "Time from arrival to answer, by route",
@@ -35,7 +40,13 @@ export class ServiceMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
-  private readonly batchSize = new Histogram({ name: `${PREFIX}batch_size`, help: "Rows per batch", labelNames: ["model"], buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers: [this.registry] });
+  private readonly batchSize = new Histogram({
+    name: `${PREFIX}batch_size`,
+    help: "Rows per batch",
+    labelNames: ["model"],
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+    registers: [this.registry],
+  });
   private readonly batchTokens = new Histogram({
     name: `${PREFIX}batch_tokens`,
     help: "Padded tokens per batch (longest row × rows)",
@@ -71,7 +82,11 @@ export class ServiceMetrics {
         this.set(self.service?.pendingTexts ?? 0);
       },
     });
-    perModel("padding_efficiency_ratio", "Real tokens ÷ padded tokens over all batches so far, by model", ({ batcher: { stats } }) => (stats.paddedTokens ? stats.realTokens / stats.paddedTokens : undefined));
+    perModel(
+      "padding_efficiency_ratio",
+      "Real tokens ÷ padded tokens over all batches so far, by model",
+      ({ batcher: { stats } }) => (stats.paddedTokens ? stats.realTokens / stats.paddedTokens : undefined),
+    );
     perModel("model_load_seconds", "Time to load and warm up each model", (m) => seconds(m.loadMs));
     // The service keeps these counts; each scrape reports them as they stand (they only grow).
     const mirrored = (name: string, help: string, read: (s: ClassifierService) => number) =>
@@ -87,7 +102,9 @@ export class ServiceMetrics {
     mirrored("shed_total", "Requests refused with 503 overloaded (queue full)", (s) => s.counters.shed);
     mirrored("deadline_exceeded_total", "Requests answered 504 deadline_exceeded", (s) => s.counters.deadlineExceeded);
     mirrored("client_closed_total", "Requests whose client left before the answer", (s) => s.counters.clientClosed);
-    mirrored("cancelled_rows_total", "Queued rows removed unrun (deadline, client gone, another model failed)", (s) => s.models.reduce((n, m) => n + m.batcher.stats.cancelled, 0));
+    mirrored("cancelled_rows_total", "Queued rows removed unrun (deadline, client gone, another model failed)", (s) =>
+      s.models.reduce((n, m) => n + m.batcher.stats.cancelled, 0),
+    );
     new Counter({
       name: `${PREFIX}worker_restarts_total`,
       help: "Restarts of each worker after it died",
@@ -113,7 +130,17 @@ export class ServiceMetrics {
       labelNames: ["model", "provider", "family", "hub_id", "revision"],
       registers: [this.registry],
       collect() {
-        for (const m of each((s) => s.models)) this.set({ model: m.key, provider: m.provider ?? "none", family: m.family.id, hub_id: m.record.source.hubId ?? "", revision: m.record.source.commit ?? m.record.source.revision ?? "" }, 1);
+        for (const m of each((s) => s.models))
+          this.set(
+            {
+              model: m.key,
+              provider: m.provider ?? "none",
+              family: m.family.id,
+              hub_id: m.record.source.hubId ?? "",
+              revision: m.record.source.commit ?? m.record.source.revision ?? "",
+            },
+            1,
+          );
       },
     });
   }

@@ -32,11 +32,22 @@ export async function closedLoop(url: string, clients: number, seconds: number, 
 }
 
 export async function main(argv = process.argv.slice(2)) {
-  const { values } = parseArgs({ args: argv, options: { url: { type: "string", default: "http://127.0.0.1:8000" }, clients: { type: "string", default: "1,32" }, seconds: { type: "string", default: "20" } } });
-  const texts = readFileSync(sharedFile("corpora", "tweeteval-sentiment", "test_text.txt"), "utf8").split("\n").filter(Boolean);
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      url: { type: "string", default: "http://127.0.0.1:8000" },
+      clients: { type: "string", default: "1,32" },
+      seconds: { type: "string", default: "20" },
+    },
+  });
+  const texts = readFileSync(sharedFile("corpora", "tweeteval-sentiment", "test_text.txt"), "utf8")
+    .split("\n")
+    .filter(Boolean);
   for (const c of values.clients!.split(",").map(Number)) {
     const r = await closedLoop(values.url!, c, Number(values.seconds), texts);
-    console.log(`${r.clients} clients: ${r.rps.toFixed(1)} req/s, p50 ${r.p50.toFixed(1)} ms, p95 ${r.p95.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, ${r.requests} requests, ${r.failures} failures`);
+    console.log(
+      `${r.clients} clients: ${r.rps.toFixed(1)} req/s, p50 ${r.p50.toFixed(1)} ms, p95 ${r.p95.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, ${r.requests} requests, ${r.failures} failures`,
+    );
   }
 }
 

@@ -11,7 +11,10 @@ import { parseArgs } from "node:util";
 import { convertModels } from "../convert/pipeline.ts";
 import { tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
 
-const { values, positionals } = parseArgs({ options: { size: { type: "string", default: "tiny" } }, allowPositionals: true });
+const { values, positionals } = parseArgs({
+  options: { size: { type: "string", default: "tiny" } },
+  allowPositionals: true,
+});
 const out = positionals[0];
 if (!out || (values.size !== "tiny" && values.size !== "full")) {
   console.error("usage: bun bench/make-engines.ts [--size tiny|full] OUT_DIR");

@@ -27,11 +27,15 @@ const { values: args } = parseArgs({
   },
 });
 if (!args.engines) {
-  console.error("usage: bun bench/soak.ts --engines DIR [--minutes 10] [--rate N | --fraction 0.8] [--invalid 0.2] [--out FILE]");
+  console.error(
+    "usage: bun bench/soak.ts --engines DIR [--minutes 10] [--rate N | --fraction 0.8] [--invalid 0.2] [--out FILE]",
+  );
   process.exit(2);
 }
 
-const tweets = readFileSync(sharedFile("corpora", "tweeteval-sentiment", "test_text.txt"), "utf8").split("\n").filter(Boolean);
+const tweets = readFileSync(sharedFile("corpora", "tweeteval-sentiment", "test_text.txt"), "utf8")
+  .split("\n")
+  .filter(Boolean);
 const limits = { maxBodyBytes: 1024 * 1024, maxTextsPerRequest: 64 };
 const r = prng(Number(args.seed));
 const invalid = hostileCases(Number(args.seed), limits).filter((c) => c.expect.status !== 200);
@@ -39,7 +43,14 @@ const invalid = hostileCases(Number(args.seed), limits).filter((c) => c.expect.s
 function nextRequest(): HostileCase {
   if (r.next() < Number(args.invalid)) return r.pick(invalid);
   const text = r.next() < 0.9 ? r.pick(tweets) : hostileText(r);
-  return { kind: "valid", method: "POST", path: "/process", headers: { "content-type": "application/json" }, body: JSON.stringify(text), expect: { status: 200 } };
+  return {
+    kind: "valid",
+    method: "POST",
+    path: "/process",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(text),
+    expect: { status: 200 },
+  };
 }
 
 const service = await spawnService({ ENGINES_DIR: args.engines });
@@ -55,7 +66,14 @@ async function mixCapacity(clients: number, seconds: number): Promise<number> {
     Array.from({ length: clients }, async () => {
       while (performance.now() < end) {
         const c = nextRequest();
-        await fetch(service.url + c.path, { method: c.method, headers: c.headers, body: c.body as BodyInit | undefined }).then((res) => res.arrayBuffer(), () => {});
+        await fetch(service.url + c.path, {
+          method: c.method,
+          headers: c.headers,
+          body: c.body as BodyInit | undefined,
+        }).then(
+          (res) => res.arrayBuffer(),
+          () => {},
+        );
         done++;
       }
     }),
@@ -96,7 +114,11 @@ async function send(c: HostileCase) {
   let status = 0;
   let code = "";
   try {
-    const res = await fetch(service.url + c.path, { method: c.method, headers: c.headers, body: c.body as BodyInit | undefined });
+    const res = await fetch(service.url + c.path, {
+      method: c.method,
+      headers: c.headers,
+      body: c.body as BodyInit | undefined,
+    });
     status = res.status;
     const body = await res.json().catch(() => null);
     code = body?.error?.code ?? "";
@@ -104,7 +126,8 @@ async function send(c: HostileCase) {
     code = `connection error: ${e instanceof Error ? e.message : e}`;
   }
   if (c.expect.status === 200) window.push(performance.now() - started);
-  if (status === c.expect.status && (!c.expect.code || code === c.expect.code)) status === 200 ? ok++ : expectedErrors++;
+  if (status === c.expect.status && (!c.expect.code || code === c.expect.code))
+    status === 200 ? ok++ : expectedErrors++;
   else {
     unexpectedCount++;
     const key = `${c.kind}: got ${status} ${code}, expected ${c.expect.status} ${c.expect.code ?? ""}`;
@@ -131,11 +154,22 @@ for (let i = 0; ; i++) {
   }
   if (performance.now() >= nextSample) {
     window.sort((a, b) => a - b);
-    const s = { minute: (performance.now() - start) / 60_000, sent, ok, expectedErrors, unexpected: unexpectedCount, p50: percentile(window, 50), p95: percentile(window, 95), rss: rssMb(pid) };
+    const s = {
+      minute: (performance.now() - start) / 60_000,
+      sent,
+      ok,
+      expectedErrors,
+      unexpected: unexpectedCount,
+      p50: percentile(window, 50),
+      p95: percentile(window, 95),
+      rss: rssMb(pid),
+    };
     samples.push(s);
     window = [];
     nextSample += sampleMs;
-    console.log(`${s.minute.toFixed(1)} min: ${s.sent} sent, ${s.ok} ok, ${s.expectedErrors} expected 4xx, ${s.unexpected} unexpected, p50 ${s.p50.toFixed(1)} ms, p95 ${s.p95.toFixed(1)} ms, RSS ${s.rss.toFixed(0)} MB`);
+    console.log(
+      `${s.minute.toFixed(1)} min: ${s.sent} sent, ${s.ok} ok, ${s.expectedErrors} expected 4xx, ${s.unexpected} unexpected, p50 ${s.p50.toFixed(1)} ms, p95 ${s.p95.toFixed(1)} ms, RSS ${s.rss.toFixed(0)} MB`,
+    );
   }
 }
 while (inFlight > 0) await Bun.sleep(10);
@@ -148,7 +182,8 @@ const steady = samples.filter((s) => s.minute >= 1);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const mx = mean(steady.map((s) => s.minute));
 const my = mean(steady.map((s) => s.rss));
-const slope = steady.reduce((n, s) => n + (s.minute - mx) * (s.rss - my), 0) / steady.reduce((n, s) => n + (s.minute - mx) ** 2, 0);
+const slope =
+  steady.reduce((n, s) => n + (s.minute - mx) * (s.rss - my), 0) / steady.reduce((n, s) => n + (s.minute - mx) ** 2, 0);
 
 const command = `bun bench/soak.ts ${process.argv.slice(2).join(" ")}`;
 const report = [
@@ -164,9 +199,14 @@ const report = [
   "",
   "| minute | sent | 200 | expected 4xx | unexpected | p50 ms (valid) | p95 ms (valid) | RSS MB |",
   "|---:|---:|---:|---:|---:|---:|---:|---:|",
-  ...samples.map((s) => `| ${s.minute.toFixed(1)} | ${s.sent} | ${s.ok} | ${s.expectedErrors} | ${s.unexpected} | ${s.p50.toFixed(1)} | ${s.p95.toFixed(1)} | ${s.rss.toFixed(0)} |`),
+  ...samples.map(
+    (s) =>
+      `| ${s.minute.toFixed(1)} | ${s.sent} | ${s.ok} | ${s.expectedErrors} | ${s.unexpected} | ${s.p50.toFixed(1)} | ${s.p95.toFixed(1)} | ${s.rss.toFixed(0)} |`,
+  ),
   "",
-  unexpected.size ? ["Unexpected answers:", ...[...unexpected].map(([k, n]) => `- ${n} × ${k}`)].join("\n") : "No unexpected answers.",
+  unexpected.size
+    ? ["Unexpected answers:", ...[...unexpected].map(([k, n]) => `- ${n} × ${k}`)].join("\n")
+    : "No unexpected answers.",
   "",
 ].join("\n");
 console.log(report);

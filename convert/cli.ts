@@ -28,7 +28,12 @@ Environment: HF_ENDPOINT (mirror), HF_TOKEN, CONVERT_CACHE_DIR (downloads, defau
 export interface CliRequest {
   models: { key: string; source: string }[] | null;
   outDir: string;
-  trt: { runner: "docker" | "local"; maxBatch: number; opt: { batch: number; sequence: number }; workspaceMiB: number } | null;
+  trt: {
+    runner: "docker" | "local";
+    maxBatch: number;
+    opt: { batch: number; sequence: number };
+    workspaceMiB: number;
+  } | null;
 }
 
 const positive = (flag: string, raw: string) => {
@@ -61,7 +66,8 @@ export function parseCli(argv: string[], env = process.env): CliRequest | "help"
   let trt: CliRequest["trt"] = null;
   if (values.trt) {
     const runner = values["trt-runner"] ?? "docker";
-    if (runner !== "docker" && runner !== "local") throw new Error(`--trt-runner expects docker or local, got "${runner}"`);
+    if (runner !== "docker" && runner !== "local")
+      throw new Error(`--trt-runner expects docker or local, got "${runner}"`);
     const opt = /^(\d+)x(\d+)$/.exec(values["trt-opt"] ?? "16x64");
     if (!opt) throw new Error(`--trt-opt expects BATCHxSEQUENCE, e.g. 16x64, got "${values["trt-opt"]}"`);
     trt = {
@@ -85,12 +91,21 @@ export async function resolveSources(req: CliRequest, manifest: Manifest, hub: H
       continue;
     }
     const [hubId, revision = "main"] = source.split("@");
-    if (!/^[\w.-]+\/[\w.-]+$/.test(hubId)) throw new ConvertError(source, "neither a local folder nor org/name[@revision]");
+    if (!/^[\w.-]+\/[\w.-]+$/.test(hubId))
+      throw new ConvertError(source, "neither a local folder nor org/name[@revision]");
     const repo = await downloadRepo(hubId, revision, hub);
     let baseTokenizerDir: string | undefined;
     if (entry?.tokenizerBase && !existsSync(join(repo.dir, "tokenizer.json")))
-      baseTokenizerDir = (await downloadRepo(entry.tokenizerBase.hubId, entry.tokenizerBase.revision, hub, { tokenizerOnly: true })).dir;
-    sources.push({ key, dir: repo.dir, origin: { hubId, revision, commit: repo.commit }, labelFixes: entry?.labelFixes, baseTokenizerDir });
+      baseTokenizerDir = (
+        await downloadRepo(entry.tokenizerBase.hubId, entry.tokenizerBase.revision, hub, { tokenizerOnly: true })
+      ).dir;
+    sources.push({
+      key,
+      dir: repo.dir,
+      origin: { hubId, revision, commit: repo.commit },
+      labelFixes: entry?.labelFixes,
+      baseTokenizerDir,
+    });
   }
   return sources;
 }
@@ -106,7 +121,12 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     const result = await convertModels(sources, { outDir: req.outDir, log: (m) => console.log(m) });
     console.log(`done: ${result.converted.length} converted, ${result.unchanged.length} unchanged → ${req.outDir}`);
     if (req.trt) {
-      const trt = await buildTrtEngines({ enginesDir: req.outDir, ...req.trt, keys: req.models?.map((m) => m.key), log: (m) => console.log(m) });
+      const trt = await buildTrtEngines({
+        enginesDir: req.outDir,
+        ...req.trt,
+        keys: req.models?.map((m) => m.key),
+        log: (m) => console.log(m),
+      });
       if ("skipped" in trt) console.log(trt.skipped);
       else console.log(`TensorRT: ${trt.built.length} built, ${trt.unchanged.length} unchanged on ${trt.gpu.name}`);
     }

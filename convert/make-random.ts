@@ -8,14 +8,24 @@ import { parseArgs } from "node:util";
 import { FULL_SIZE, TINY, writeRandomCheckpoint } from "./random-checkpoint.ts";
 
 const { values } = parseArgs({
-  options: { arch: { type: "string" }, out: { type: "string" }, size: { type: "string", default: "full" }, labels: { type: "string", default: "2" }, seed: { type: "string", default: "1" } },
+  options: {
+    arch: { type: "string" },
+    out: { type: "string" },
+    size: { type: "string", default: "full" },
+    labels: { type: "string", default: "2" },
+    seed: { type: "string", default: "1" },
+  },
 });
 const arch = values.arch as "xlmr" | "roberta";
 if ((arch !== "xlmr" && arch !== "roberta") || !values.out) {
-  console.error("usage: bun convert/make-random.ts --arch xlmr|roberta --out DIR [--size full|tiny] [--labels N] [--seed N]");
+  console.error(
+    "usage: bun convert/make-random.ts --arch xlmr|roberta --out DIR [--size full|tiny] [--labels N] [--seed N]",
+  );
   process.exit(2);
 }
 const dims = values.size === "tiny" ? TINY[arch] : FULL_SIZE[arch];
 const started = performance.now();
 writeRandomCheckpoint(values.out, { ...dims, numLabels: Number(values.labels), seed: Number(values.seed) });
-console.log(`${values.out}: ${values.size} ${arch} checkpoint written in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+console.log(
+  `${values.out}: ${values.size} ${arch} checkpoint written in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+);

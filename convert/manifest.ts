@@ -55,21 +55,24 @@ export const DEFAULT_MANIFEST: Manifest = {
       key: "svalabs",
       hubId: "svalabs/twitter-xlm-roberta-crypto-spam",
       revision: "main",
-      revisionNote: "main's head is 101aee1 (\"add model\"); its full hash is not known here. The resolved commit is recorded in engine.json.",
+      revisionNote:
+        'main\'s head is 101aee1 ("add model"); its full hash is not known here. The resolved commit is recorded in engine.json.',
       tokenizerBase: XLMR_BASE,
     },
     {
       key: "EIStakovskii",
       hubId: "EIStakovskii/xlm_roberta_base_multilingual_toxicity_classifier_plus",
       revision: "main",
-      revisionNote: "no commit hash known here; the resolved commit is recorded in engine.json. No id2label: answers LABEL_0 (not toxic) / LABEL_1 (toxic).",
+      revisionNote:
+        "no commit hash known here; the resolved commit is recorded in engine.json. No id2label: answers LABEL_0 (not toxic) / LABEL_1 (toxic).",
       tokenizerBase: XLMR_BASE,
     },
     {
       key: "jy46604790",
       hubId: "jy46604790/Fake-News-Bert-Detect",
       revision: "main",
-      revisionNote: "no commit hash known here; the resolved commit is recorded in engine.json. No id2label: answers LABEL_0 (fake) / LABEL_1 (real).",
+      revisionNote:
+        "no commit hash known here; the resolved commit is recorded in engine.json. No id2label: answers LABEL_0 (fake) / LABEL_1 (real).",
       tokenizerBase: ROBERTA_BASE,
     },
   ],
@@ -99,7 +102,8 @@ export function parseManifest(source: string, raw: unknown): Manifest {
     if (seen.has(m.key)) fail(`models[${i}].key "${m.key}" is repeated`);
     seen.add(m.key);
     if (typeof m.hubId !== "string" || !HUB_ID.test(m.hubId)) fail(`models[${i}].hubId must be "org/name"`);
-    if (typeof m.revision !== "string" || m.revision.length === 0) fail(`models[${i}].revision must be a commit hash or branch`);
+    if (typeof m.revision !== "string" || m.revision.length === 0)
+      fail(`models[${i}].revision must be a commit hash or branch`);
   }
   return { models };
 }

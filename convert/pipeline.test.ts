@@ -40,7 +40,11 @@ describe("convert: oracle checkpoints", () => {
       const out = tempDir("engines");
       await convertModels([oracleSource(name)], { outDir: out });
       const expected = await Bun.file(join(ORACLE, name, "expected.json")).json();
-      const { data, dims } = await runLogits(join(out, name, "model.onnx"), expected.input_ids, expected.attention_mask);
+      const { data, dims } = await runLogits(
+        join(out, name, "model.onnx"),
+        expected.input_ids,
+        expected.attention_mask,
+      );
       const want: number[] = expected.logits.flat();
       expect(dims).toEqual([expected.logits.length, expected.logits[0].length]);
       const maxDiff = Math.max(...want.map((v, i) => Math.abs(v - data[i])));
@@ -94,13 +98,46 @@ describe("convert: the weight proof", () => {
 
 describe("convert: malformed inputs end in a clear error naming the file, with no partial output", () => {
   const cases: [string, (dir: string) => void, RegExp][] = [
-    ["truncated safetensors", (d) => writeFileSync(join(d, "model.safetensors"), new Uint8Array(Bun.mmap(join(d, "model.safetensors"))).slice(0, 5000)), /model\.safetensors: not a valid safetensors file/],
-    ["unknown architecture", (d) => writeFileSync(join(d, "config.json"), JSON.stringify({ architectures: ["BertForSequenceClassification"] })), /config\.json: unsupported architecture \["BertForSequenceClassification"\]/],
-    ["config that is not JSON", (d) => writeFileSync(join(d, "config.json"), "{not json"), /config\.json: not valid JSON/],
+    [
+      "truncated safetensors",
+      (d) =>
+        writeFileSync(
+          join(d, "model.safetensors"),
+          new Uint8Array(Bun.mmap(join(d, "model.safetensors"))).slice(0, 5000),
+        ),
+      /model\.safetensors: not a valid safetensors file/,
+    ],
+    [
+      "unknown architecture",
+      (d) =>
+        writeFileSync(join(d, "config.json"), JSON.stringify({ architectures: ["BertForSequenceClassification"] })),
+      /config\.json: unsupported architecture \["BertForSequenceClassification"\]/,
+    ],
+    [
+      "config that is not JSON",
+      (d) => writeFileSync(join(d, "config.json"), "{not json"),
+      /config\.json: not valid JSON/,
+    ],
     ["missing config", (d) => rmSync(join(d, "config.json")), /config\.json: missing/],
-    ["missing weights", (d) => rmSync(join(d, "model.safetensors")), /no weights: expected one of model\.safetensors, pytorch_model\.bin/],
-    ["missing tokenizer", (d) => ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"].forEach((f) => rmSync(join(d, f))), /ships no tokenizer/],
-    ["a weight with the wrong shape", (d) => writeFileSync(join(d, "config.json"), JSON.stringify({ ...require(join(d, "config.json")), hidden_size: 64, num_attention_heads: 4 })), /word_embeddings\.weight has shape \[1000,32\], config\.json implies \[1000,64\]/],
+    [
+      "missing weights",
+      (d) => rmSync(join(d, "model.safetensors")),
+      /no weights: expected one of model\.safetensors, pytorch_model\.bin/,
+    ],
+    [
+      "missing tokenizer",
+      (d) => ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"].forEach((f) => rmSync(join(d, f))),
+      /ships no tokenizer/,
+    ],
+    [
+      "a weight with the wrong shape",
+      (d) =>
+        writeFileSync(
+          join(d, "config.json"),
+          JSON.stringify({ ...require(join(d, "config.json")), hidden_size: 64, num_attention_heads: 4 }),
+        ),
+      /word_embeddings\.weight has shape \[1000,32\], config\.json implies \[1000,64\]/,
+    ],
   ];
   for (const [what, damage, message] of cases) {
     test(what, async () => {
@@ -120,7 +157,10 @@ describe("convert: the five-model manifest layout", () => {
   test("the four XLM-R models share one tokenizer family, RoBERTa has its own; labels are fixed", async () => {
     const out = tempDir("engines");
     const result = await convertModels(tinyManifestSources(), { outDir: out });
-    expect(result.families.map((f) => f.members)).toEqual([["cardiffnlp", "ivanlau", "svalabs", "EIStakovskii"], ["jy46604790"]]);
+    expect(result.families.map((f) => f.members)).toEqual([
+      ["cardiffnlp", "ivanlau", "svalabs", "EIStakovskii"],
+      ["jy46604790"],
+    ]);
     const labels = (key: string) => readModelRecord(join(out, key))!.labels;
     expect(labels("cardiffnlp")).toEqual(["NEGATIVE", "NEUTRAL", "POSITIVE"]);
     expect(labels("ivanlau")[29]).toBe("Mongolian");
@@ -161,9 +201,13 @@ describe("convert: the five-model manifest layout", () => {
     const other = join(root, "other");
     addTokenizer(other, "roberta");
     writeFileSync(join(other, "merges.txt"), (await Bun.file(join(other, "merges.txt")).text()) + "x y\n");
-    const err = await convertModels([{ key: "m", dir: model, origin: {}, baseTokenizerDir: other }], { outDir: tempDir("engines") }).catch((e) => e);
+    const err = await convertModels([{ key: "m", dir: model, origin: {}, baseTokenizerDir: other }], {
+      outDir: tempDir("engines"),
+    }).catch((e) => e);
     expect(err.message).toMatch(/vocabulary differs/);
-    const none = await convertModels([{ key: "m", dir: model, origin: {} }], { outDir: tempDir("engines") }).catch((e) => e);
+    const none = await convertModels([{ key: "m", dir: model, origin: {} }], { outDir: tempDir("engines") }).catch(
+      (e) => e,
+    );
     expect(none.message).toMatch(/no tokenizer\.json for m and no base model tokenizer/);
   });
 });

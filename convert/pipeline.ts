@@ -1,14 +1,29 @@
 import { cpSync, existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { CONVERTER_VERSION, readModelRecord, replaceDir, writeModelRecord, writeStoreIndex, type ModelOrigin, type ModelRecord, type StoreIndex, type WeightProof } from "../lib/store/index.ts";
+import {
+  CONVERTER_VERSION,
+  readModelRecord,
+  replaceDir,
+  writeModelRecord,
+  writeStoreIndex,
+  type ModelOrigin,
+  type ModelRecord,
+  type StoreIndex,
+  type WeightProof,
+} from "../lib/store/index.ts";
 import { openCheckpoint, WEIGHT_FILES, type CheckpointTensor } from "./checkpoint/index.ts";
 import { ConvertError, readJsonFile } from "./errors.ts";
 import { applyLabelFixes, type LabelFixes } from "./manifest.ts";
 import { sha256, sha256File } from "./hash.ts";
 import { OPSET } from "./onnx/graph.ts";
 import { readModel, writeModelWithExternalData } from "./onnx/model-file.ts";
-import { buildClassifierGraph, maxSequenceLength, parseClassifierConfig, type ClassifierConfig } from "./onnx/roberta.ts";
+import {
+  buildClassifierGraph,
+  maxSequenceLength,
+  parseClassifierConfig,
+  type ClassifierConfig,
+} from "./onnx/roberta.ts";
 import { groupTokenizerFamilies, TOKENIZER_FILES, type TokenizerFamily } from "./tokenizer-family.ts";
 
 export interface ModelSource {
@@ -69,20 +84,29 @@ export async function convertModels(sources: ModelSource[], opts: ConvertOptions
 function writeTokenizerFamily(outDir: string, f: TokenizerFamily, sources: ModelSource[], log: (m: string) => void) {
   const target = join(outDir, "tokenizers", f.id);
   const tokenizerHash = sha256File(join(f.sourceDir, "tokenizer.json"));
-  if (existsSync(join(target, "tokenizer.json")) && sha256File(join(target, "tokenizer.json")) === tokenizerHash) return;
+  if (existsSync(join(target, "tokenizer.json")) && sha256File(join(target, "tokenizer.json")) === tokenizerHash)
+    return;
   const tmp = `${target}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   for (const file of TOKENIZER_FILES) {
     // tokenizer.json from the chosen source; the rest from it or the first member that has them.
-    const from = [f.sourceDir, ...sources.filter((s) => f.members.includes(s.key)).map((s) => s.dir)].find((d) => existsSync(join(d, file)));
+    const from = [f.sourceDir, ...sources.filter((s) => f.members.includes(s.key)).map((s) => s.dir)].find((d) =>
+      existsSync(join(d, file)),
+    );
     if (from && (file !== "tokenizer.json" || from === f.sourceDir)) cpSync(join(from, file), join(tmp, file));
   }
   replaceDir(tmp, target);
   log(`tokenizer family ${f.id}: ${f.members.join(", ")} (tokenizer.json from ${f.source})`);
 }
 
-async function convertOne(s: ModelSource, cfg: ClassifierConfig, family: TokenizerFamily, opts: ConvertOptions, log: (m: string) => void): Promise<boolean> {
+async function convertOne(
+  s: ModelSource,
+  cfg: ClassifierConfig,
+  family: TokenizerFamily,
+  opts: ConvertOptions,
+  log: (m: string) => void,
+): Promise<boolean> {
   const target = join(opts.outDir, s.key);
   const weightsName = WEIGHT_FILES.find((f) => existsSync(join(s.dir, f)));
   if (!weightsName) throw new ConvertError(s.dir, `no weights: expected one of ${WEIGHT_FILES.join(", ")}`);
@@ -119,7 +143,14 @@ async function convertOne(s: ModelSource, cfg: ClassifierConfig, family: Tokeniz
       maxLength: Math.min(maxSequenceLength(cfg), tokenizerConfig.maxLength ?? Infinity),
       tokenizer: { family: family.id, dir: join("..", "tokenizers", family.id) },
       files,
-      onnx: { model: "model.onnx", data: "model.onnx.data", opset: OPSET, modelSha256: sha256File(written.model), inputs: ["input_ids", "attention_mask"], outputs: ["logits"] },
+      onnx: {
+        model: "model.onnx",
+        data: "model.onnx.data",
+        opset: OPSET,
+        modelSha256: sha256File(written.model),
+        inputs: ["input_ids", "attention_mask"],
+        outputs: ["logits"],
+      },
       parameters,
       weights,
       convertedAt: new Date().toISOString(),
@@ -130,7 +161,9 @@ async function convertOne(s: ModelSource, cfg: ClassifierConfig, family: Tokeniz
     rmSync(tmp, { recursive: true, force: true });
     throw e;
   }
-  log(`${s.key}: converted in ${((performance.now() - started) / 1000).toFixed(1)} s (${cfg.architecture}, ${labels.length} labels)`);
+  log(
+    `${s.key}: converted in ${((performance.now() - started) / 1000).toFixed(1)} s (${cfg.architecture}, ${labels.length} labels)`,
+  );
   return true;
 }
 
@@ -138,7 +171,10 @@ async function convertOne(s: ModelSource, cfg: ClassifierConfig, family: Tokeniz
  * The proof that the weights are as published: every checkpoint tensor the graph uses is hashed,
  * and so is the initializer read back from the written files; any difference fails the conversion.
  */
-export function proveWeightsUnaltered(used: CheckpointTensor[], modelPath: string): { weights: WeightProof[]; parameters: ModelRecord["parameters"] } {
+export function proveWeightsUnaltered(
+  used: CheckpointTensor[],
+  modelPath: string,
+): { weights: WeightProof[]; parameters: ModelRecord["parameters"] } {
   const { initializers } = readModel(modelPath);
   const weights: WeightProof[] = [];
   let total = 0;
@@ -147,10 +183,21 @@ export function proveWeightsUnaltered(used: CheckpointTensor[], modelPath: strin
   for (const t of used) {
     const init = initializers.get(t.name);
     if (!init) throw new ConvertError(modelPath, `initializer ${t.name} is missing`);
-    if (init.dims.join("x") !== t.shape.join("x")) throw new ConvertError(modelPath, `initializer ${t.name} has shape [${init.dims}], the checkpoint [${t.shape}]`);
+    if (init.dims.join("x") !== t.shape.join("x"))
+      throw new ConvertError(modelPath, `initializer ${t.name} has shape [${init.dims}], the checkpoint [${t.shape}]`);
     const stored = init.bytes();
-    const proof: WeightProof = { name: t.name, shape: t.shape, dtype: t.dtype, sha256: sha256(t.bytes()), onnxSha256: sha256(stored) };
-    if (proof.sha256 !== proof.onnxSha256) throw new ConvertError(modelPath, `initializer ${t.name} differs from the checkpoint (sha256 ${proof.onnxSha256} ≠ ${proof.sha256})`);
+    const proof: WeightProof = {
+      name: t.name,
+      shape: t.shape,
+      dtype: t.dtype,
+      sha256: sha256(t.bytes()),
+      onnxSha256: sha256(stored),
+    };
+    if (proof.sha256 !== proof.onnxSha256)
+      throw new ConvertError(
+        modelPath,
+        `initializer ${t.name} differs from the checkpoint (sha256 ${proof.onnxSha256} ≠ ${proof.sha256})`,
+      );
     weights.push(proof);
     const n = stored.byteLength / 4;
     total += n;
@@ -161,7 +208,10 @@ export function proveWeightsUnaltered(used: CheckpointTensor[], modelPath: strin
 }
 
 function countNonZeroF32(b: Uint8Array): number {
-  const words = b.byteOffset % 4 === 0 ? new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4) : new Uint32Array(b.slice().buffer);
+  const words =
+    b.byteOffset % 4 === 0
+      ? new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4)
+      : new Uint32Array(b.slice().buffer);
   let n = 0;
   for (let i = 0; i < words.length; i++) if ((words[i] & 0x7fffffff) !== 0) n++;
   return n;
@@ -192,5 +242,10 @@ function readTokenizerConfig(dir: string): { maxLength?: number } {
 
 function outputsPresent(dir: string, info: ModelRecord): boolean {
   const model = join(dir, info.onnx.model);
-  return existsSync(model) && existsSync(join(dir, info.onnx.data)) && sha256File(model) === info.onnx.modelSha256 && statSync(join(dir, info.onnx.data)).size >= info.parameters.bytes;
+  return (
+    existsSync(model) &&
+    existsSync(join(dir, info.onnx.data)) &&
+    sha256File(model) === info.onnx.modelSha256 &&
+    statSync(join(dir, info.onnx.data)).size >= info.parameters.bytes
+  );
 }

@@ -21,14 +21,46 @@ export interface RandomCheckpointSpec {
 }
 
 export const FULL_SIZE = {
-  xlmr: { architecture: "xlmr", vocabSize: 250002, hiddenSize: 768, layers: 12, heads: 12, intermediateSize: 3072, maxPositionEmbeddings: 514 },
-  roberta: { architecture: "roberta", vocabSize: 50265, hiddenSize: 768, layers: 12, heads: 12, intermediateSize: 3072, maxPositionEmbeddings: 514 },
+  xlmr: {
+    architecture: "xlmr",
+    vocabSize: 250002,
+    hiddenSize: 768,
+    layers: 12,
+    heads: 12,
+    intermediateSize: 3072,
+    maxPositionEmbeddings: 514,
+  },
+  roberta: {
+    architecture: "roberta",
+    vocabSize: 50265,
+    hiddenSize: 768,
+    layers: 12,
+    heads: 12,
+    intermediateSize: 3072,
+    maxPositionEmbeddings: 514,
+  },
 } as const satisfies Record<string, Omit<RandomCheckpointSpec, "labels">>;
 
 /** Small enough for CI, with the vocabularies of the shared tokenizer fixtures so real ids fit. */
 export const TINY = {
-  xlmr: { architecture: "xlmr", vocabSize: 250002, hiddenSize: 16, layers: 2, heads: 2, intermediateSize: 32, maxPositionEmbeddings: 514 },
-  roberta: { architecture: "roberta", vocabSize: 50265, hiddenSize: 16, layers: 2, heads: 2, intermediateSize: 32, maxPositionEmbeddings: 514 },
+  xlmr: {
+    architecture: "xlmr",
+    vocabSize: 250002,
+    hiddenSize: 16,
+    layers: 2,
+    heads: 2,
+    intermediateSize: 32,
+    maxPositionEmbeddings: 514,
+  },
+  roberta: {
+    architecture: "roberta",
+    vocabSize: 50265,
+    hiddenSize: 16,
+    layers: 2,
+    heads: 2,
+    intermediateSize: 32,
+    maxPositionEmbeddings: 514,
+  },
 } as const satisfies Record<string, Omit<RandomCheckpointSpec, "labels">>;
 
 export function checkpointTensorShapes(s: RandomCheckpointSpec): [string, number[]][] {
@@ -46,11 +78,19 @@ export function checkpointTensorShapes(s: RandomCheckpointSpec): [string, number
     for (const p of ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"])
       out.push([`${L}.${p}.weight`, [H, H]], [`${L}.${p}.bias`, [H]]);
     out.push([`${L}.attention.output.LayerNorm.weight`, [H]], [`${L}.attention.output.LayerNorm.bias`, [H]]);
-    out.push([`${L}.intermediate.dense.weight`, [s.intermediateSize, H]], [`${L}.intermediate.dense.bias`, [s.intermediateSize]]);
+    out.push(
+      [`${L}.intermediate.dense.weight`, [s.intermediateSize, H]],
+      [`${L}.intermediate.dense.bias`, [s.intermediateSize]],
+    );
     out.push([`${L}.output.dense.weight`, [H, s.intermediateSize]], [`${L}.output.dense.bias`, [H]]);
     out.push([`${L}.output.LayerNorm.weight`, [H]], [`${L}.output.LayerNorm.bias`, [H]]);
   }
-  out.push(["classifier.dense.weight", [H, H]], ["classifier.dense.bias", [H]], ["classifier.out_proj.weight", [n, H]], ["classifier.out_proj.bias", [n]]);
+  out.push(
+    ["classifier.dense.weight", [H, H]],
+    ["classifier.dense.bias", [H]],
+    ["classifier.out_proj.weight", [n, H]],
+    ["classifier.out_proj.bias", [n]],
+  );
   return out;
 }
 
@@ -58,7 +98,9 @@ export function checkpointTensorShapes(s: RandomCheckpointSpec): [string, number
 export function writeRandomCheckpoint(dir: string, s: RandomCheckpointSpec): void {
   mkdirSync(dir, { recursive: true });
   const config: Record<string, unknown> = {
-    architectures: [s.architecture === "xlmr" ? "XLMRobertaForSequenceClassification" : "RobertaForSequenceClassification"],
+    architectures: [
+      s.architecture === "xlmr" ? "XLMRobertaForSequenceClassification" : "RobertaForSequenceClassification",
+    ],
     model_type: s.architecture === "xlmr" ? "xlm-roberta" : "roberta",
     vocab_size: s.vocabSize,
     hidden_size: s.hiddenSize,
@@ -100,8 +142,13 @@ export function writeRandomCheckpoint(dir: string, s: RandomCheckpointSpec): voi
       const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
       const isNormWeight = name.endsWith("LayerNorm.weight");
       // Scale so activations stay O(1) through the layers, whatever the hidden size.
-      const scale = name.endsWith(".bias") ? 0.1 : name.includes("embeddings") ? 1 : 1 / Math.sqrt(shape[shape.length - 1]);
-      for (let i = 0; i < values.length; i++) values[i] = isNormWeight ? 1 + 0.1 * (rand() - 0.5) : scale * (2 * rand() - 1) * 1.7;
+      const scale = name.endsWith(".bias")
+        ? 0.1
+        : name.includes("embeddings")
+          ? 1
+          : 1 / Math.sqrt(shape[shape.length - 1]);
+      for (let i = 0; i < values.length; i++)
+        values[i] = isNormWeight ? 1 + 0.1 * (rand() - 0.5) : scale * (2 * rand() - 1) * 1.7;
       writeSync(fd, new Uint8Array(values.buffer));
     }
   } finally {

@@ -5,7 +5,14 @@ import { sha256, sha256File } from "./hash.ts";
 
 /** The files that define a vocabulary, for each tokenizer kind ("slow" files, as transformers calls them). */
 export const VOCAB_FILES = [["sentencepiece.bpe.model"], ["vocab.json", "merges.txt"]] as const;
-export const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model", "vocab.json", "merges.txt"];
+export const TOKENIZER_FILES = [
+  "tokenizer.json",
+  "tokenizer_config.json",
+  "special_tokens_map.json",
+  "sentencepiece.bpe.model",
+  "vocab.json",
+  "merges.txt",
+];
 
 export interface TokenizerMember {
   key: string;
@@ -29,7 +36,8 @@ export interface TokenizerFamily {
  */
 export function vocabularyFingerprint(dir: string): string | null {
   for (const group of VOCAB_FILES) {
-    if (group.every((f) => existsSync(join(dir, f)))) return sha256(group.map((f) => `${f}:${sha256File(join(dir, f))}`).join("\n"));
+    if (group.every((f) => existsSync(join(dir, f))))
+      return sha256(group.map((f) => `${f}:${sha256File(join(dir, f))}`).join("\n"));
   }
   const tj = join(dir, "tokenizer.json");
   if (!existsSync(tj)) return null;
@@ -51,12 +59,18 @@ export function groupTokenizerFamilies(
   const byPrint = new Map<string, TokenizerMember[]>();
   for (const m of members) {
     const print = vocabularyFingerprint(m.dir);
-    if (!print) throw new ConvertError(m.dir, `model ${m.key} ships no tokenizer (expected tokenizer.json, sentencepiece.bpe.model or vocab.json + merges.txt)`);
+    if (!print)
+      throw new ConvertError(
+        m.dir,
+        `model ${m.key} ships no tokenizer (expected tokenizer.json, sentencepiece.bpe.model or vocab.json + merges.txt)`,
+      );
     byPrint.set(print, [...(byPrint.get(print) ?? []), m]);
   }
   const families: TokenizerFamily[] = [];
   for (const [fingerprint, group] of byPrint) {
-    const type = modelType(group[0].key).replace(/[^a-z0-9]+/gi, "").toLowerCase();
+    const type = modelType(group[0].key)
+      .replace(/[^a-z0-9]+/gi, "")
+      .toLowerCase();
     const id = `${type}-${fingerprint.slice(0, 12)}`;
     const shipping = group.filter((m) => existsSync(join(m.dir, "tokenizer.json")));
     let sourceDir: string;
@@ -73,10 +87,16 @@ export function groupTokenizerFamilies(
     } else {
       const baseDir = group.map((m) => base(m.key)).find((d) => d !== undefined);
       if (!baseDir || !existsSync(join(baseDir, "tokenizer.json")))
-        throw new ConvertError(group[0].dir, `no tokenizer.json for ${group.map((m) => m.key).join(", ")} and no base model tokenizer to take one from`);
+        throw new ConvertError(
+          group[0].dir,
+          `no tokenizer.json for ${group.map((m) => m.key).join(", ")} and no base model tokenizer to take one from`,
+        );
       const basePrint = vocabularyFingerprint(baseDir);
       if (basePrint !== fingerprint)
-        throw new ConvertError(baseDir, `the base model's vocabulary differs from ${group.map((m) => m.key).join(", ")}: its tokenizer.json cannot stand in`);
+        throw new ConvertError(
+          baseDir,
+          `the base model's vocabulary differs from ${group.map((m) => m.key).join(", ")}: its tokenizer.json cannot stand in`,
+        );
       sourceDir = baseDir;
       source = `base model (${baseDir})`;
     }

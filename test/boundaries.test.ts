@@ -33,7 +33,8 @@ function tsFiles(dir: string): string[] {
   });
 }
 
-const topOf = (file: string): Top | null => (TOPS as readonly string[]).find((t) => file === t || file.startsWith(`${t}/`)) as Top | undefined ?? null;
+const topOf = (file: string): Top | null =>
+  ((TOPS as readonly string[]).find((t) => file === t || file.startsWith(`${t}/`)) as Top | undefined) ?? null;
 
 /** Every import that breaks the rules, as "from → to". */
 function forbiddenEdges(): string[] {
@@ -68,6 +69,16 @@ describe("module boundaries", () => {
       'import { d } from "onnxruntime-node";',
       "import {\n  e,\n  f,\n} from '../app/e.ts';",
     ].join("\n");
-    expect(importsOf(src).sort()).toEqual(["../app/e.ts", "../convert/cli.ts", "../convert/x.ts", "../lib/c.ts", "./b.ts", "./side-effect.ts", "./worker.ts"].sort());
+    expect(importsOf(src).sort()).toEqual(
+      [
+        "../app/e.ts",
+        "../convert/cli.ts",
+        "../convert/x.ts",
+        "../lib/c.ts",
+        "./b.ts",
+        "./side-effect.ts",
+        "./worker.ts",
+      ].sort(),
+    );
   });
 });

@@ -29,7 +29,12 @@ const pkg = JSON.parse(read("package.json"));
 /** Every environment variable the app reads: its settings table. */
 const CONFIG_VARS = new Set(SETTING_LIST.map((s) => s.name));
 /** Set by the images for the runtime, not the app: the NVIDIA container toolkit and Bun read these. */
-const RUNTIME_VARS = new Set(["NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "BUN_RUNTIME_TRANSPILER_CACHE_PATH", "NODE_ENV"]);
+const RUNTIME_VARS = new Set([
+  "NVIDIA_VISIBLE_DEVICES",
+  "NVIDIA_DRIVER_CAPABILITIES",
+  "BUN_RUNTIME_TRANSPILER_CACHE_PATH",
+  "NODE_ENV",
+]);
 
 let server: TestServer;
 beforeAll(async () => {
@@ -43,7 +48,9 @@ describe("Dockerfile", () => {
   const text = read("Dockerfile");
   const df: Dockerfile = DockerfileParser.parse(text);
   const stages = df.getFROMs().map((f) => f.getBuildStage());
-  const args = Object.fromEntries(df.getInitialARGs().map((a) => [a.getProperty()!.getName(), a.getProperty()!.getValue()]));
+  const args = Object.fromEntries(
+    df.getInitialARGs().map((a) => [a.getProperty()!.getName(), a.getProperty()!.getValue()]),
+  );
   const stageOf = (name: string) => {
     const froms = df.getFROMs();
     const i = stages.indexOf(name);
@@ -51,32 +58,75 @@ describe("Dockerfile", () => {
     const end = i + 1 < froms.length ? froms[i + 1].getRange().start.line : Infinity;
     return df.getInstructions().filter((ins) => ins.getRange().start.line >= start && ins.getRange().start.line < end);
   };
-  const envOf = (name: string) => Object.fromEntries(stageOf(name).filter((i) => i.getKeyword() === "ENV").flatMap((i) => (i as unknown as { getProperties(): { getName(): string; getValue(): string }[] }).getProperties().map((p) => [p.getName(), p.getValue()])));
+  const envOf = (name: string) =>
+    Object.fromEntries(
+      stageOf(name)
+        .filter((i) => i.getKeyword() === "ENV")
+        .flatMap((i) =>
+          (i as unknown as { getProperties(): { getName(): string; getValue(): string }[] })
+            .getProperties()
+            .map((p) => [p.getName(), p.getValue()]),
+        ),
+    );
 
   test("validates with no diagnostics (dockerfile-utils)", () => {
     expect(validate(text).map((d) => `${d.range.start.line + 1}: ${d.message}`)).toEqual([]);
   });
 
   test("pins the GPU stack convert uses, and the bun of package.json", () => {
-    expect(args).toMatchObject({ TENSORRT_IMAGE: GPU_STACK.tensorrtImage, TENSORRT_VERSION: GPU_STACK.tensorrtVersion, CUDA_IMAGE: GPU_STACK.cudaImage, CUDA_SUFFIX: GPU_STACK.cudaSuffix, BUN_VERSION: pkg.packageManager.split("@")[1] });
+    expect(args).toMatchObject({
+      TENSORRT_IMAGE: GPU_STACK.tensorrtImage,
+      TENSORRT_VERSION: GPU_STACK.tensorrtVersion,
+      CUDA_IMAGE: GPU_STACK.cudaImage,
+      CUDA_SUFFIX: GPU_STACK.cudaSuffix,
+      BUN_VERSION: pkg.packageManager.split("@")[1],
+    });
     for (const f of df.getFROMs()) expect(f.getImageTag() ?? f.getImageName()).not.toBe("latest");
   });
 
   test("GPU and CPU variants, engines mounted or baked, an engine builder; the service is the default (last) stage", () => {
-    expect(stages).toEqual(expect.arrayContaining(["deps-gpu", "runtime-gpu", "runtime-cpu", "app", "engine-builder", "engines-mount", "engines-bake"]));
+    expect(stages).toEqual(
+      expect.arrayContaining([
+        "deps-gpu",
+        "runtime-gpu",
+        "runtime-cpu",
+        "app",
+        "engine-builder",
+        "engines-mount",
+        "engines-bake",
+      ]),
+    );
     expect(args.VARIANT).toBe("gpu");
     expect(args.ENGINES).toBe("mount");
     expect(df.getFROMs().at(-1)!.getImage()).toBe("engines-${ENGINES}");
-    expect(df.getFROMs().find((f) => f.getBuildStage() === "app")!.getImage()).toBe("runtime-${VARIANT}");
+    expect(
+      df
+        .getFROMs()
+        .find((f) => f.getBuildStage() === "app")!
+        .getImage(),
+    ).toBe("runtime-${VARIANT}");
     // GPU dependencies: onnxruntime-node's CUDA 12 providers; CPU: none downloaded.
-    expect(stageOf("deps-gpu").map((i) => i.getTextContent()).join("\n")).toMatch(/ONNXRUNTIME_NODE_INSTALL=cuda12 bun script\/install\.js/);
-    expect(stageOf("deps-cpu").map((i) => i.getTextContent()).join("\n")).toMatch(/ONNXRUNTIME_NODE_INSTALL=skip bun install --frozen-lockfile --production/);
+    expect(
+      stageOf("deps-gpu")
+        .map((i) => i.getTextContent())
+        .join("\n"),
+    ).toMatch(/ONNXRUNTIME_NODE_INSTALL=cuda12 bun script\/install\.js/);
+    expect(
+      stageOf("deps-cpu")
+        .map((i) => i.getTextContent())
+        .join("\n"),
+    ).toMatch(/ONNXRUNTIME_NODE_INSTALL=skip bun install --frozen-lockfile --production/);
   });
 
   test("the GPU runtime installs exactly the pinned TensorRT and fails the build when a provider library lacks a dependency", () => {
-    const runs = stageOf("runtime-gpu").filter((i) => i.getKeyword() === "RUN").map((i) => i.getTextContent());
-    for (const pkgName of ["libnvinfer10", "libnvinfer-plugin10", "libnvonnxparsers10"]) expect(runs.join("\n")).toContain(`"${pkgName}=\${TENSORRT_VERSION}-1+\${CUDA_SUFFIX}"`);
-    expect(runs.join("\n")).toMatch(/check-native-libs\.sh node_modules\/onnxruntime-node\/bin\/napi-v6\/linux\/x64\s*\\\s*\n\s*libonnxruntime_providers_shared\.so libonnxruntime_providers_cuda\.so libonnxruntime_providers_tensorrt\.so/);
+    const runs = stageOf("runtime-gpu")
+      .filter((i) => i.getKeyword() === "RUN")
+      .map((i) => i.getTextContent());
+    for (const pkgName of ["libnvinfer10", "libnvinfer-plugin10", "libnvonnxparsers10"])
+      expect(runs.join("\n")).toContain(`"${pkgName}=\${TENSORRT_VERSION}-1+\${CUDA_SUFFIX}"`);
+    expect(runs.join("\n")).toMatch(
+      /check-native-libs\.sh node_modules\/onnxruntime-node\/bin\/napi-v6\/linux\/x64\s*\\\s*\n\s*libonnxruntime_providers_shared\.so libonnxruntime_providers_cuda\.so libonnxruntime_providers_tensorrt\.so/,
+    );
   });
 
   test("non-root, port 8000 as the app's default, settings the app accepts, FP32 only", () => {
@@ -88,7 +138,12 @@ describe("Dockerfile", () => {
     const env = { ...envOf("runtime-gpu"), ...envOf("app") };
     for (const name of Object.keys(env)) expect(CONFIG_VARS.has(name) || RUNTIME_VARS.has(name)).toBe(true);
     expect(() => loadConfig(env)).not.toThrow();
-    expect(loadConfig(env)).toMatchObject({ port: 8000, enginesDir: "/engines", autoConvert: false, executionProviders: ["tensorrt", "cuda", "cpu"] });
+    expect(loadConfig(env)).toMatchObject({
+      port: 8000,
+      enginesDir: "/engines",
+      autoConvert: false,
+      executionProviders: ["tensorrt", "cuda", "cpu"],
+    });
     expect(loadConfig({ ...envOf("runtime-cpu"), ...envOf("app") }).executionProviders).toEqual(["cpu"]);
     expect(text).not.toMatch(/--(fp16|int8|best|bf16|fp8)\b/);
   });
@@ -96,7 +151,8 @@ describe("Dockerfile", () => {
   test("HEALTHCHECK runs docker/healthcheck.ts: exit 0 against a ready server, 1 when nothing answers", async () => {
     const hc = df.getHEALTHCHECKs()[0].getArgumentsContent()!;
     expect(hc).toMatch(/CMD \["bun", "docker\/healthcheck\.ts"\]/);
-    const run = (port: string) => Bun.spawn(["bun", "docker/healthcheck.ts"], { cwd: ROOT, env: { ...process.env, PORT: port } }).exited;
+    const run = (port: string) =>
+      Bun.spawn(["bun", "docker/healthcheck.ts"], { cwd: ROOT, env: { ...process.env, PORT: port } }).exited;
     expect(await run(new URL(server.url).port)).toBe(0);
     expect(await run("1")).toBe(1);
   });
@@ -109,11 +165,17 @@ describe("Dockerfile", () => {
     };
     const native = onnxruntimeNativeDir();
     expect((await run(native)).code).toBe(0);
-    expect(await run(native, "libonnxruntime_providers_tensorrt.so")).toMatchObject({ code: 1, err: expect.stringMatching(/missing: .*libonnxruntime_providers_tensorrt\.so/) });
+    expect(await run(native, "libonnxruntime_providers_tensorrt.so")).toMatchObject({
+      code: 1,
+      err: expect.stringMatching(/missing: .*libonnxruntime_providers_tensorrt\.so/),
+    });
     // The binding alone: it needs libonnxruntime.so.1, which is neither beside it nor known to the loader.
     const lonely = tempDir("native");
     copyFileSync(join(native, "onnxruntime_binding.node"), join(lonely, "onnxruntime_binding.node"));
-    expect(await run(lonely)).toMatchObject({ code: 1, err: expect.stringMatching(/onnxruntime_binding\.node needs libonnxruntime\.so\.1: not found/) });
+    expect(await run(lonely)).toMatchObject({
+      code: 1,
+      err: expect.stringMatching(/onnxruntime_binding\.node needs libonnxruntime\.so\.1: not found/),
+    });
   });
 });
 
@@ -121,13 +183,29 @@ describe("Helm chart", () => {
   type Tree = Record<string, unknown>;
   const values = parseYaml(read("helm/values.yaml")) as Tree;
   const chart = parseYaml(read("helm/Chart.yaml")) as Tree;
-  const overlays = Object.fromEntries(readdirSync(join(ROOT, "helm", "envs")).filter((f) => f.endsWith(".yaml")).map((f) => [f, parseYaml(read(`helm/envs/${f}`)) as Tree]));
-  const templates = Object.fromEntries(readdirSync(join(ROOT, "helm", "templates")).map((f) => [f, read(`helm/templates/${f}`)]));
+  const overlays = Object.fromEntries(
+    readdirSync(join(ROOT, "helm", "envs"))
+      .filter((f) => f.endsWith(".yaml"))
+      .map((f) => [f, parseYaml(read(`helm/envs/${f}`)) as Tree]),
+  );
+  const templates = Object.fromEntries(
+    readdirSync(join(ROOT, "helm", "templates")).map((f) => [f, read(`helm/templates/${f}`)]),
+  );
   const isTree = (v: unknown): v is Tree => typeof v === "object" && v !== null && !Array.isArray(v);
   /** Helm's coalescing of an overlay onto the defaults: maps merge, everything else replaces. */
-  const merge = (a: Tree, b: Tree): Tree => Object.fromEntries([...new Set([...Object.keys(a), ...Object.keys(b)])].map((k) => [k, isTree(a[k]) && isTree(b[k]) ? merge(a[k] as Tree, b[k] as Tree) : k in b ? b[k] : a[k]]));
-  const get = (t: Tree, path: string): unknown => path.split(".").reduce<unknown>((v, k) => (isTree(v) ? v[k] : undefined), t);
-  const cases: [string, Tree][] = [["values.yaml", values], ...Object.entries(overlays).map(([f, o]) => [`envs/${f}`, merge(values, o)] as [string, Tree])];
+  const merge = (a: Tree, b: Tree): Tree =>
+    Object.fromEntries(
+      [...new Set([...Object.keys(a), ...Object.keys(b)])].map((k) => [
+        k,
+        isTree(a[k]) && isTree(b[k]) ? merge(a[k] as Tree, b[k] as Tree) : k in b ? b[k] : a[k],
+      ]),
+    );
+  const get = (t: Tree, path: string): unknown =>
+    path.split(".").reduce<unknown>((v, k) => (isTree(v) ? v[k] : undefined), t);
+  const cases: [string, Tree][] = [
+    ["values.yaml", values],
+    ...Object.entries(overlays).map(([f, o]) => [`envs/${f}`, merge(values, o)] as [string, Tree]),
+  ];
 
   test("Chart.yaml: apiVersion v2, appVersion = package.json's version; overlays exist in helm/envs", () => {
     expect(chart).toMatchObject({ apiVersion: "v2", appVersion: pkg.version });
@@ -135,17 +213,39 @@ describe("Helm chart", () => {
   });
 
   test("every key an overlay sets exists in values.yaml (a misspelt key would be ignored silently)", () => {
-    const paths = (t: Tree, prefix = ""): string[] => Object.entries(t).flatMap(([k, v]) => (isTree(v) && Object.keys(v).length && !["env", "nodeSelector", "podAnnotations", "limits", "requests"].includes(k) ? paths(v, `${prefix}${k}.`) : [`${prefix}${k}`]));
-    for (const [file, overlay] of Object.entries(overlays)) for (const p of paths(overlay)) expect({ file, path: p, known: get(values, p) !== undefined || p.startsWith("env.") }).toEqual({ file, path: p, known: true });
+    const paths = (t: Tree, prefix = ""): string[] =>
+      Object.entries(t).flatMap(([k, v]) =>
+        isTree(v) &&
+        Object.keys(v).length &&
+        !["env", "nodeSelector", "podAnnotations", "limits", "requests"].includes(k)
+          ? paths(v, `${prefix}${k}.`)
+          : [`${prefix}${k}`],
+      );
+    for (const [file, overlay] of Object.entries(overlays))
+      for (const p of paths(overlay))
+        expect({ file, path: p, known: get(values, p) !== undefined || p.startsWith("env.") }).toEqual({
+          file,
+          path: p,
+          known: true,
+        });
   });
 
   test("templates: balanced actions and blocks, and every .Values path they read is defined", () => {
     for (const [file, t] of Object.entries(templates)) {
-      expect({ file, open: t.split("{{").length, close: t.split("}}").length }).toEqual({ file, open: t.split("}}").length, close: t.split("}}").length });
+      expect({ file, open: t.split("{{").length, close: t.split("}}").length }).toEqual({
+        file,
+        open: t.split("}}").length,
+        close: t.split("}}").length,
+      });
       const openers = (t.match(/{{-?\s*(if|range|with|define)\b/g) ?? []).length;
       const ends = (t.match(/{{-?\s*end\s*-?}}/g) ?? []).length;
       expect({ file, openers }).toEqual({ file, openers: ends });
-      for (const [, path] of t.matchAll(/\.Values\.([\w.]+)/g)) expect({ file, path, defined: get(values, path.replace(/\.$/, "")) !== undefined }).toEqual({ file, path, defined: true });
+      for (const [, path] of t.matchAll(/\.Values\.([\w.]+)/g))
+        expect({ file, path, defined: get(values, path.replace(/\.$/, "")) !== undefined }).toEqual({
+          file,
+          path,
+          defined: true,
+        });
     }
   });
 
@@ -161,16 +261,26 @@ describe("Helm chart", () => {
 
     test(`${name}: probes on the app's health routes, startup long enough for five models, grace covering preStop + drain`, async () => {
       const probes = v.probes as Record<string, { path: string; periodSeconds: number; failureThreshold: number }>;
-      expect([probes.startup.path, probes.readiness.path, probes.liveness.path]).toEqual(["/health/ready", "/health/ready", "/health/live"]);
+      expect([probes.startup.path, probes.readiness.path, probes.liveness.path]).toEqual([
+        "/health/ready",
+        "/health/ready",
+        "/health/live",
+      ]);
       for (const p of Object.values(probes)) expect((await fetch(`${server.url}${p.path}`)).status).toBe(200);
       expect(probes.startup.periodSeconds * probes.startup.failureThreshold).toBeGreaterThanOrEqual(600);
       const drainS = loadConfig((v.env as Record<string, string>) ?? {}).drainTimeoutMs / 1000;
-      expect(Number(get(v, "termination.gracePeriodSeconds"))).toBeGreaterThanOrEqual(Number(get(v, "termination.preStopSeconds")) + drainS + 5);
+      expect(Number(get(v, "termination.gracePeriodSeconds"))).toBeGreaterThanOrEqual(
+        Number(get(v, "termination.preStopSeconds")) + drainS + 5,
+      );
     });
 
     test(`${name}: non-root as the image's user, read-only root, no privilege escalation; sized for a g4dn.2xlarge`, () => {
       expect(get(v, "podSecurityContext")).toMatchObject({ runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001 });
-      expect(get(v, "securityContext")).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+      expect(get(v, "securityContext")).toMatchObject({
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ["ALL"] },
+      });
       const gib = (s: string) => Number(s.replace(/Gi$/, ""));
       expect(Number(get(v, "resources.requests.cpu"))).toBeLessThanOrEqual(7.5);
       expect(gib(String(get(v, "resources.limits.memory")))).toBeLessThanOrEqual(30);

@@ -12,16 +12,22 @@ beforeAll(async () => {
   engines = await slowEngines();
 });
 
-const startService = (env: Record<string, string>) => spawnService({ ENGINES_DIR: engines, INTRA_OP_THREADS: "1", CPU_MAX_BATCH_SIZE: "1024", ...env });
+const startService = (env: Record<string, string>) =>
+  spawnService({ ENGINES_DIR: engines, INTRA_OP_THREADS: "1", CPU_MAX_BATCH_SIZE: "1024", ...env });
 
-const longTexts = (n: number, tag: string) => JSON.stringify(Array.from({ length: n }, (_, i) => `${tag} ${i} ` + "many words in a long text ".repeat(120)));
+const longTexts = (n: number, tag: string) =>
+  JSON.stringify(Array.from({ length: n }, (_, i) => `${tag} ${i} ` + "many words in a long text ".repeat(120)));
 const pending = async (url: string) => (await (await fetch(`${url}/health/ready`)).json()).pendingTexts as number;
 
 describe("graceful drain", () => {
   test("SIGTERM with requests in flight: readiness turns 503, new requests get 503 shutting_down, every accepted request is answered, exit 0", async () => {
     const { proc, url, lines } = await startService({ MAX_TEXTS_PER_REQUEST: "4", MAX_BATCH_SIZE: "4" });
     // Startup lines say what runs: settings, then each model with its provider and family.
-    expect(lines.find((l) => l.message === "listening")).toMatchObject({ level: "info", maxQueuedTexts: 1024, providers: ["tensorrt", "cuda", "cpu"] });
+    expect(lines.find((l) => l.message === "listening")).toMatchObject({
+      level: "info",
+      maxQueuedTexts: 1024,
+      providers: ["tensorrt", "cuda", "cpu"],
+    });
     expect(lines.find((l) => l.message === "ready")).toMatchObject({ models: [{ key: "slow", provider: "cpu" }] });
     const inFlight = [0, 1, 2].map((i) => postProcess(url, longTexts(4, `req${i}`)));
     await waitFor(async () => (await pending(url)) === 12, "three requests of four long texts in flight");
@@ -44,7 +50,11 @@ describe("graceful drain", () => {
   });
 
   test("past DRAIN_TIMEOUT_MS the requests still running are answered 503, not dropped, and the exit code says so", async () => {
-    const { proc, url, lines } = await startService({ MAX_TEXTS_PER_REQUEST: "16", MAX_BATCH_SIZE: "16", DRAIN_TIMEOUT_MS: "100" });
+    const { proc, url, lines } = await startService({
+      MAX_TEXTS_PER_REQUEST: "16",
+      MAX_BATCH_SIZE: "16",
+      DRAIN_TIMEOUT_MS: "100",
+    });
     const inFlight = postProcess(url, longTexts(16, "long"));
     await waitFor(async () => (await pending(url)) === 16, "a long batch in flight");
     proc.kill("SIGTERM");

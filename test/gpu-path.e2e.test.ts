@@ -20,23 +20,41 @@ setDefaultTimeout(120_000);
 
 const FAKE = join(import.meta.dir, "..", "testkit", "fake-gpu");
 const ROOT = join(import.meta.dir, "..");
-const T4_HOST: HostGpuFacts = { gpu: { name: "Tesla T4", computeCapability: "7.5", driver: "550.127.05", memoryMiB: 15360 }, tensorrt: "10.8.0", providerLibs: { cuda: true, tensorrt: true } };
+const T4_HOST: HostGpuFacts = {
+  gpu: { name: "Tesla T4", computeCapability: "7.5", driver: "550.127.05", memoryMiB: 15360 },
+  tensorrt: "10.8.0",
+  providerLibs: { cuda: true, tensorrt: true },
+};
 
 let sources: { key: string; dir: string }[];
 let engines: string;
 
 async function convertCli(args: string[], env: Record<string, string> = {}) {
-  const proc = Bun.spawn(["bun", "convert/index.ts", ...sources.flatMap((s) => ["--model", `${s.key}=${s.dir}`]), "--out", engines, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, PATH: `${FAKE}:${process.env.PATH}`, ...env },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const proc = Bun.spawn(
+    ["bun", "convert/index.ts", ...sources.flatMap((s) => ["--model", `${s.key}=${s.dir}`]), "--out", engines, ...args],
+    {
+      cwd: ROOT,
+      env: { ...process.env, PATH: `${FAKE}:${process.env.PATH}`, ...env },
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+  );
+  const [out, err, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   return { code, output: out + err };
 }
 
-const dockerCalls = (log: string) => (existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as string[]) : []);
+const dockerCalls = (log: string) =>
+  existsSync(log)
+    ? readFileSync(log, "utf8")
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as string[])
+    : [];
 const infos = () => sources.map((s) => readModelRecord(join(engines, s.key)) as ModelRecord);
 
 beforeAll(async () => {
@@ -61,7 +79,8 @@ describe("convert --trt", () => {
     expect(r.code).toBe(1);
     expect(r.output).toMatch(/cardiffnlp: trtexec: failed \(exit 1\)/);
     expect(r.output).toMatch(/FAILED TensorRT\.trtexec/);
-    for (const s of sources) expect(readdirSync(join(engines, s.key)).filter((f) => f.includes("engine") && f !== "engine.json")).toEqual([]);
+    for (const s of sources)
+      expect(readdirSync(join(engines, s.key)).filter((f) => f.includes("engine") && f !== "engine.json")).toEqual([]);
     expect(infos().every((i) => i.trt === undefined)).toBe(true);
   });
 
@@ -76,25 +95,66 @@ describe("convert --trt", () => {
     expect(runs).toHaveLength(5);
     for (const [i, info] of infos().entries()) {
       const t = info.trt!;
-      const profile = { minBatch: 1, optBatch: 2, maxBatch: 4, minSequence: 1, optSequence: 16, maxSequence: info.maxLength };
-      expect(t).toMatchObject({ tensorrtVersion: "10.8.0", gpu: "Tesla T4", computeCapability: "7.5", precision: "fp32", image: GPU_STACK.tensorrtImage, profile, engine: "model.engine", contextModel: "model_ctx.onnx", onnxSha256: info.onnx.modelSha256 });
+      const profile = {
+        minBatch: 1,
+        optBatch: 2,
+        maxBatch: 4,
+        minSequence: 1,
+        optSequence: 16,
+        maxSequence: info.maxLength,
+      };
+      expect(t).toMatchObject({
+        tensorrtVersion: "10.8.0",
+        gpu: "Tesla T4",
+        computeCapability: "7.5",
+        precision: "fp32",
+        image: GPU_STACK.tensorrtImage,
+        profile,
+        engine: "model.engine",
+        contextModel: "model_ctx.onnx",
+        onnxSha256: info.onnx.modelSha256,
+      });
       const run = runs[i];
-      expect(run.slice(0, 4)).toEqual(["run", "--rm", "--gpus=all", `--user=${process.getuid!()}:${process.getgid!()}`]);
+      expect(run.slice(0, 4)).toEqual([
+        "run",
+        "--rm",
+        "--gpus=all",
+        `--user=${process.getuid!()}:${process.getgid!()}`,
+      ]);
       expect(run).toContain(`--volume=${engines}:/engines`);
       expect(run[run.indexOf(GPU_STACK.tensorrtImage) + 1]).toBe("trtexec");
       const args = run.slice(run.indexOf("trtexec"));
-      const tmp = args.find((a) => a.startsWith("--saveEngine="))!.split("/").pop()!;
-      expect(args).toEqual(trtexecArgs({ onnx: `/engines/${info.key}/model.onnx`, engine: `/engines/${info.key}/${tmp}`, inputs: ["input_ids", "attention_mask"], profile, workspaceMiB: 4096, timingCache: "/engines/.trt-timing.cache" }));
+      const tmp = args
+        .find((a) => a.startsWith("--saveEngine="))!
+        .split("/")
+        .pop()!;
+      expect(args).toEqual(
+        trtexecArgs({
+          onnx: `/engines/${info.key}/model.onnx`,
+          engine: `/engines/${info.key}/${tmp}`,
+          inputs: ["input_ids", "attention_mask"],
+          profile,
+          workspaceMiB: 4096,
+          timingCache: "/engines/.trt-timing.cache",
+        }),
+      );
       expect(t.command).toEqual(["docker", ...run]);
       // The engine trtexec wrote, renamed into place; the wrapper points at it and declares the model's I/O.
       const dir = join(engines, info.key);
-      expect(readFileSync(join(dir, "model.engine"), "utf8")).toBe(`fake plan for --onnx=/engines/${info.key}/model.onnx`);
+      expect(readFileSync(join(dir, "model.engine"), "utf8")).toBe(
+        `fake plan for --onnx=/engines/${info.key}/model.onnx`,
+      );
       const ctx = onnx.ModelProto.decode(readFileSync(join(dir, "model_ctx.onnx")));
       const node = ctx.graph!.node![0];
       expect(node.opType).toBe("EPContext");
-      expect(node.attribute!.find((a) => a.name === "ep_cache_context")!.s).toEqual(new TextEncoder().encode("model.engine"));
+      expect(node.attribute!.find((a) => a.name === "ep_cache_context")!.s).toEqual(
+        new TextEncoder().encode("model.engine"),
+      );
       expect(ctx.graph!.input!.map((v) => v.name)).toEqual(["input_ids", "attention_mask"]);
-      expect(ctx.graph!.output![0].type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue))).toEqual(["batch", info.labels.length]);
+      expect(ctx.graph!.output![0].type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue))).toEqual([
+        "batch",
+        info.labels.length,
+      ]);
     }
   });
 
@@ -130,13 +190,20 @@ describe("the service on the engines convert --trt wrote", () => {
   });
 
   test("told it runs on a matching T4: tries TensorRT, then CUDA, answers from CPU, says why; batches keep to the profile's 4 rows", async () => {
-    const s = await startTestServer(engines, { EXECUTION_PROVIDERS: "tensorrt,cuda,cpu", MAX_BATCH_SIZE: "32" }, { hostFacts: T4_HOST });
+    const s = await startTestServer(
+      engines,
+      { EXECUTION_PROVIDERS: "tensorrt,cuda,cpu", MAX_BATCH_SIZE: "32" },
+      { hostFacts: T4_HOST },
+    );
     try {
       const ready = await (await fetch(`${s.url}/health/ready`)).json();
       expect(ready.status).toBe("ready");
       for (const m of ready.models) {
         expect(m.provider).toBe("cpu");
-        expect(m.providerNotes).toEqual([expect.stringMatching(/^tensorrt failed to load: /), expect.stringMatching(/^cuda failed to load: /)]);
+        expect(m.providerNotes).toEqual([
+          expect.stringMatching(/^tensorrt failed to load: /),
+          expect.stringMatching(/^cuda failed to load: /),
+        ]);
       }
       for (const m of s.service.models) expect(m.limits).toEqual({ maxBatch: 4, maxSequence: m.record.maxLength });
       const res = await postProcess(s.url, JSON.stringify(TEXTS));
@@ -162,10 +229,17 @@ describe("the service on the engines convert --trt wrote", () => {
   });
 
   test("on a host whose TensorRT differs from the engines': TensorRT passed over with both versions named, no load attempted", async () => {
-    const s = await startTestServer(engines, { EXECUTION_PROVIDERS: "tensorrt,cpu" }, { hostFacts: { ...T4_HOST, tensorrt: "10.7.0" } });
+    const s = await startTestServer(
+      engines,
+      { EXECUTION_PROVIDERS: "tensorrt,cpu" },
+      { hostFacts: { ...T4_HOST, tensorrt: "10.7.0" } },
+    );
     try {
       const ready = await (await fetch(`${s.url}/health/ready`)).json();
-      for (const m of ready.models) expect(m.providerNotes).toEqual(["tensorrt: the engine was built with TensorRT 10.8.0, the runtime has 10.7.0"]);
+      for (const m of ready.models)
+        expect(m.providerNotes).toEqual([
+          "tensorrt: the engine was built with TensorRT 10.8.0, the runtime has 10.7.0",
+        ]);
       // No TensorRT engine in use: the configured batch size holds.
       for (const m of s.service.models) expect(m.limits).toBeUndefined();
       expect(await (await postProcess(s.url, JSON.stringify(TEXTS))).json()).toEqual(cpuAnswer);
@@ -183,8 +257,12 @@ describe("a worker restart that falls back to another execution provider (the GP
     const s = await startTestServer(engines, env, { hostFacts: T4_HOST, faultHooks: true, gpuStandInLoads: 1 });
     try {
       const cardiff = s.service.models.find((m) => m.key === "cardiffnlp")!;
-      const readiness = async () => (await (await fetch(`${s.url}/health/ready`)).json()).models.find((m: { key: string }) => m.key === "cardiffnlp");
-      const described = async () => (await (await fetch(`${s.url}/models`)).json()).find((m: { key: string }) => m.key === "cardiffnlp");
+      const readiness = async () =>
+        (await (await fetch(`${s.url}/health/ready`)).json()).models.find(
+          (m: { key: string }) => m.key === "cardiffnlp",
+        );
+      const described = async () =>
+        (await (await fetch(`${s.url}/models`)).json()).find((m: { key: string }) => m.key === "cardiffnlp");
       expect((await readiness()).provider).toBe("cuda");
       expect((await readiness()).workers[0].provider).toBe("cuda");
       expect((await described()).provider).toBe("cuda");
@@ -196,14 +274,18 @@ describe("a worker restart that falls back to another execution provider (the GP
       expect(await batchesFor()).toBe(1); // the GPU cap: ten texts in one batch
 
       const worker = cardiff.workers[0];
-      const backUp = new Promise<void>((resolve) => worker.on((e) => e.type === "state" && e.state === "up" && resolve()));
+      const backUp = new Promise<void>((resolve) =>
+        worker.on((e) => e.type === "state" && e.state === "up" && resolve()),
+      );
       worker.injectFault("exit");
       expect((await postProcess(s.url, JSON.stringify("the worker exits on this one"))).status).toBe(503);
       await backUp;
 
       const ready = await readiness();
       expect([ready.provider, ready.workers[0].provider, ready.workers[0].restarts]).toEqual(["cpu", "cpu", 1]);
-      expect(ready.providerNotes).toEqual([expect.stringMatching(/^cuda failed to load: stand-in: the cuda device is gone/)]);
+      expect(ready.providerNotes).toEqual([
+        expect.stringMatching(/^cuda failed to load: stand-in: the cuda device is gone/),
+      ]);
       expect((await described()).provider).toBe("cpu");
       expect(await batchesFor()).toBe(TEXTS.length); // re-decided: CPU_MAX_BATCH_SIZE=1 on the CPU
     } finally {

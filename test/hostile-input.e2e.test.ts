@@ -22,8 +22,16 @@ beforeAll(async () => {
 afterAll(() => server?.stop());
 
 async function send(c: HostileCase) {
-  const res = await fetch(server.url + c.path, { method: c.method, headers: c.headers, body: c.body as BodyInit | undefined });
-  return { status: res.status, retryAfter: res.headers.get("retry-after"), body: await res.json().catch(() => "not json") };
+  const res = await fetch(server.url + c.path, {
+    method: c.method,
+    headers: c.headers,
+    body: c.body as BodyInit | undefined,
+  });
+  return {
+    status: res.status,
+    retryAfter: res.headers.get("retry-after"),
+    body: await res.json().catch(() => "not json"),
+  };
 }
 
 function checkAnswer(answer: unknown) {
@@ -47,8 +55,17 @@ describe("hostile input", () => {
       const answers = await Promise.all(chunk.map(send));
       answers.forEach((a, k) => results.push({ c: chunk[k], ...a }));
     }
-    const wrong = results.filter((r) => r.status !== r.c.expect.status || (r.c.expect.code && (r.body as { error?: { code: string } }).error?.code !== r.c.expect.code));
-    expect(wrong.map((r) => `${r.c.kind}: ${r.status} ${JSON.stringify(r.body).slice(0, 120)} (expected ${r.c.expect.status} ${r.c.expect.code ?? ""})`)).toEqual([]);
+    const wrong = results.filter(
+      (r) =>
+        r.status !== r.c.expect.status ||
+        (r.c.expect.code && (r.body as { error?: { code: string } }).error?.code !== r.c.expect.code),
+    );
+    expect(
+      wrong.map(
+        (r) =>
+          `${r.c.kind}: ${r.status} ${JSON.stringify(r.body).slice(0, 120)} (expected ${r.c.expect.status} ${r.c.expect.code ?? ""})`,
+      ),
+    ).toEqual([]);
     expect(results.filter((r) => r.status >= 500)).toEqual([]);
     for (const r of results) {
       if (r.status !== 200) expect(Object.keys(r.body as object)).toEqual(["error"]);
@@ -96,7 +113,9 @@ function rawClient(port: number) {
 describe("slow clients", () => {
   test("a client that stops sending its body gets 408 request_timeout after BODY_TIMEOUT_MS", async () => {
     const c = rawClient(Number(new URL(server.url).port));
-    c.socket.write('POST /process HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"only the start');
+    c.socket.write(
+      'POST /process HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"only the start',
+    );
     await waitFor(() => c.received().includes("}"), "the answer");
     expect(c.received()).toMatch(/^HTTP\/1.1 408/);
     expect(c.received()).toContain('"code":"request_timeout"');
@@ -105,7 +124,9 @@ describe("slow clients", () => {
 
   test("a client that trickles its body a byte at a time is cut off by the same total deadline", async () => {
     const c = rawClient(Number(new URL(server.url).port));
-    c.socket.write("POST /process HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n\"");
+    c.socket.write(
+      'POST /process HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"',
+    );
     const trickle = setInterval(() => c.socket.writable && c.socket.write("a"), 50); // never idle, never done
     await waitFor(() => c.received().includes("}"), "the answer");
     clearInterval(trickle);

@@ -30,19 +30,35 @@ function closure(entry: string): Set<string> {
 function copiedInto(stage: string): string[] {
   const dockerfile = DockerfileParser.parse(readFileSync(join(ROOT, "Dockerfile"), "utf8"));
   const from = dockerfile.getFROMs().find((f) => f.getBuildStage() === stage)!;
-  const end = dockerfile.getFROMs().find((f) => f.getRange().start.line > from.getRange().start.line)?.getRange().start.line ?? Infinity;
+  const end =
+    dockerfile
+      .getFROMs()
+      .find((f) => f.getRange().start.line > from.getRange().start.line)
+      ?.getRange().start.line ?? Infinity;
   return dockerfile
     .getCOPYs()
-    .filter((c) => c.getRange().start.line > from.getRange().start.line && c.getRange().start.line < end && !c.getFromFlag())
-    .flatMap((c) => c.getArguments().slice(0, -1).map((a) => a.getValue().replace(/\/$/, "")))
+    .filter(
+      (c) => c.getRange().start.line > from.getRange().start.line && c.getRange().start.line < end && !c.getFromFlag(),
+    )
+    .flatMap((c) =>
+      c
+        .getArguments()
+        .slice(0, -1)
+        .map((a) => a.getValue().replace(/\/$/, "")),
+    )
     .filter((a) => !a.startsWith("--"));
 }
 
-const covered = (files: Set<string>, copied: string[]) => [...files].filter((f) => !copied.some((c) => f === c || f.startsWith(`${c}/`)));
+const covered = (files: Set<string>, copied: string[]) =>
+  [...files].filter((f) => !copied.some((c) => f === c || f.startsWith(`${c}/`)));
 
 describe("the image holds what its entry points import", () => {
   test("app stage: the service, the first-start convert it spawns and the HEALTHCHECK script", () => {
-    const files = new Set([...closure("app/index.ts"), ...closure("convert/index.ts"), ...closure("docker/healthcheck.ts")]);
+    const files = new Set([
+      ...closure("app/index.ts"),
+      ...closure("convert/index.ts"),
+      ...closure("docker/healthcheck.ts"),
+    ]);
     expect(files.has("lib/store/index.ts")).toBe(true);
     expect(covered(files, copiedInto("app"))).toEqual([]);
   });

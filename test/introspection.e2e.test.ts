@@ -24,21 +24,39 @@ beforeAll(async () => {
 });
 afterAll(() => server?.stop());
 
-const post = (path: string, body: unknown) => fetch(`${server.url}${path}`, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
-type FamilyTokens = { family: string; models: string[]; maxLength: number; length: number; ids: number[]; tokens: string[] };
+const post = (path: string, body: unknown) =>
+  fetch(`${server.url}${path}`, {
+    method: "POST",
+    body: JSON.stringify(body),
+    headers: { "content-type": "application/json" },
+  });
+type FamilyTokens = {
+  family: string;
+  models: string[];
+  maxLength: number;
+  length: number;
+  ids: number[];
+  tokens: string[];
+};
 
 describe("POST /tokenize", () => {
   test("the RoBERTa family's ids through HTTP equal the independently computed roberta-base ids, every case", async () => {
-    const expected = JSON.parse(readFileSync(join(TOKENIZER_FIXTURES, "roberta-base-expected.json"), "utf8")) as { cases: { text: string; input_ids: number[] }[] };
+    const expected = JSON.parse(readFileSync(join(TOKENIZER_FIXTURES, "roberta-base-expected.json"), "utf8")) as {
+      cases: { text: string; input_ids: number[] }[];
+    };
     const mismatches: string[] = [];
     for (let i = 0; i < expected.cases.length; i += 16) {
       const chunk = expected.cases.slice(i, i + 16);
-      const res = await post("/tokenize", chunk.map((c) => c.text));
+      const res = await post(
+        "/tokenize",
+        chunk.map((c) => c.text),
+      );
       expect(res.status).toBe(200);
       const answers = (await res.json()) as FamilyTokens[][];
       answers.forEach((families, k) => {
         const roberta = families.find((f) => f.models.includes("jy46604790"))!;
-        if (JSON.stringify(roberta.ids) !== JSON.stringify(chunk[k].input_ids)) mismatches.push(chunk[k].text.slice(0, 40));
+        if (JSON.stringify(roberta.ids) !== JSON.stringify(chunk[k].input_ids))
+          mismatches.push(chunk[k].text.slice(0, 40));
       });
     }
     expect(mismatches).toEqual([]);
@@ -73,11 +91,18 @@ describe("GET /models", () => {
       expect(m.maxLength).toBe(info.maxLength);
       expect(m.provider).toBe("cpu");
       expect(m.engine.onnx.modelSha256).toBe(info.onnx.modelSha256);
-      expect(m.weightProof).toEqual({ tensors: info.weights.length, identical: info.weights.length, allIdentical: true, dtype: ["F32"] });
+      expect(m.weightProof).toEqual({
+        tensors: info.weights.length,
+        identical: info.weights.length,
+        allIdentical: true,
+        dtype: ["F32"],
+      });
       expect(m.parameters.total).toBe(info.parameters.total);
       expect(m.parameters.sparsity).toBeCloseTo(1 - info.parameters.nonZero / info.parameters.total, 12);
       expect(m.bytes.weightsInMemory).toBe(info.parameters.total * 4);
-      expect(m.bytes.onDisk).toBe(statSync(join(engines, m.key, "model.onnx")).size + statSync(join(engines, m.key, "model.onnx.data")).size);
+      expect(m.bytes.onDisk).toBe(
+        statSync(join(engines, m.key, "model.onnx")).size + statSync(join(engines, m.key, "model.onnx.data")).size,
+      );
     }
   });
 
@@ -96,13 +121,21 @@ describe("GET /models", () => {
 
 describe("timing headers", () => {
   test("/process answers with x-request-id (the client's, or a new UUID) and where the time went", async () => {
-    const mine = await postProcess(server.url, JSON.stringify("hi"), { "content-type": "application/json", "x-request-id": "trace-42.a:b" });
+    const mine = await postProcess(server.url, JSON.stringify("hi"), {
+      "content-type": "application/json",
+      "x-request-id": "trace-42.a:b",
+    });
     expect(mine.headers.get("x-request-id")).toBe("trace-42.a:b");
     const made = await postProcess(server.url, JSON.stringify("hi"));
     expect(made.headers.get("x-request-id")).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
-    const odd = await postProcess(server.url, JSON.stringify("hi"), { "content-type": "application/json", "x-request-id": "has spaces and ; semicolons" });
+    const odd = await postProcess(server.url, JSON.stringify("hi"), {
+      "content-type": "application/json",
+      "x-request-id": "has spaces and ; semicolons",
+    });
     expect(odd.headers.get("x-request-id")).not.toBe("has spaces and ; semicolons");
-    const times = ["x-total-time", "x-tokenization-time", "x-queue-time", "x-inference-time"].map((h) => Number(made.headers.get(h)));
+    const times = ["x-total-time", "x-tokenization-time", "x-queue-time", "x-inference-time"].map((h) =>
+      Number(made.headers.get(h)),
+    );
     expect(times.every((t) => Number.isFinite(t) && t >= 0)).toBe(true);
     const [total, tokenization, queue, inference] = times;
     expect(inference).toBeGreaterThan(0);
@@ -110,7 +143,10 @@ describe("timing headers", () => {
   });
 
   test("errors carry the request id too", async () => {
-    const res = await postProcess(server.url, "not json", { "content-type": "application/json", "x-request-id": "bad-body-1" });
+    const res = await postProcess(server.url, "not json", {
+      "content-type": "application/json",
+      "x-request-id": "bad-body-1",
+    });
     expect([res.status, res.headers.get("x-request-id")]).toEqual([400, "bad-body-1"]);
   });
 });
@@ -125,12 +161,22 @@ describe("GET /metrics", () => {
     await postProcess(server.url, "not json");
     // Requests are counted once their answer is written: wait for the last one to land.
     let after = "";
-    await waitFor(async () => sample((after = await scrape(server.url)), "classifier_http_requests_total", { route: "/process", status: "400" }) === sample(before, "classifier_http_requests_total", { route: "/process", status: "400" }) + 1, "the 400 to be counted");
-    const delta = (name: string, labels: Record<string, string> = {}) => sample(after, name, labels) - sample(before, name, labels);
+    await waitFor(
+      async () =>
+        sample((after = await scrape(server.url)), "classifier_http_requests_total", {
+          route: "/process",
+          status: "400",
+        }) ===
+        sample(before, "classifier_http_requests_total", { route: "/process", status: "400" }) + 1,
+      "the 400 to be counted",
+    );
+    const delta = (name: string, labels: Record<string, string> = {}) =>
+      sample(after, name, labels) - sample(before, name, labels);
 
     expect(delta("classifier_http_requests_total", ok)).toBe(3);
     expect(delta("classifier_http_request_duration_seconds_count", { route: "/process" })).toBe(4);
-    for (const phase of ["tokenization", "queue", "inference"]) expect(delta("classifier_request_phase_duration_seconds_count", { phase })).toBe(3);
+    for (const phase of ["tokenization", "queue", "inference"])
+      expect(delta("classifier_request_phase_duration_seconds_count", { phase })).toBe(3);
     for (const model of KEYS) {
       // Each request's rows leave together on an idle model: 1 + 2 + 1 rows in 3 batches, one inference each.
       expect(delta("classifier_batch_size_sum", { model })).toBe(4);
@@ -152,7 +198,11 @@ describe("GET /metrics", () => {
 
   test("unknown paths share one route label, so scanners cannot multiply the series", async () => {
     await fetch(`${server.url}/wp-admin/${Math.random()}`);
-    await waitFor(async () => sample(await scrape(server.url), "classifier_http_requests_total", { route: "other", status: "404" }) > 0, "the 404 to be counted");
+    await waitFor(
+      async () =>
+        sample(await scrape(server.url), "classifier_http_requests_total", { route: "other", status: "404" }) > 0,
+      "the 404 to be counted",
+    );
     expect(await scrape(server.url)).not.toContain("wp-admin");
   });
 });
@@ -162,10 +212,22 @@ describe("request logs (pino)", () => {
   function loggedApp(logging: { level: string; sample: number; texts: boolean }) {
     const lines: Record<string, unknown>[] = [];
     const logger = createLogger("info", { write: (s: string) => void lines.push(JSON.parse(s)) });
-    const config = { maxBodyBytes: 65536, maxTextsPerRequest: 16, requestTimeoutMs: 30_000, bodyTimeoutMs: 10_000, logging };
+    const config = {
+      maxBodyBytes: 65536,
+      maxTextsPerRequest: 16,
+      requestTimeoutMs: 30_000,
+      bodyTimeoutMs: 10_000,
+      logging,
+    };
     const app = createApp({ config, service: () => server.service, logger });
     const send = async (body: string, id: string) => {
-      const res = await app.handle(new Request("http://local/process", { method: "POST", body, headers: { "content-type": "application/json", "x-request-id": id } }));
+      const res = await app.handle(
+        new Request("http://local/process", {
+          method: "POST",
+          body,
+          headers: { "content-type": "application/json", "x-request-id": id },
+        }),
+      );
       await res.text();
       // A line absent after 500 ms is taken as not logged (the sampled-out case); present ones land within a tick.
       await waitFor(() => lines.some((l) => l.requestId === id), `the log line of ${id}`, 500).catch(() => {});
@@ -177,7 +239,15 @@ describe("request logs (pino)", () => {
   test("one info line per request with the request id, status and timings, and no text by default", async () => {
     const { send, lines } = loggedApp({ level: "info", sample: 1, texts: false });
     const [line] = await send(JSON.stringify("a private sentence"), "log-1");
-    expect(line).toMatchObject({ level: "info", message: "request", requestId: "log-1", method: "POST", path: "/process", status: 200, texts: 1 });
+    expect(line).toMatchObject({
+      level: "info",
+      message: "request",
+      requestId: "log-1",
+      method: "POST",
+      path: "/process",
+      status: 200,
+      texts: 1,
+    });
     for (const key of ["time", "totalMs", "tokenizationMs", "queueMs", "inferenceMs"]) expect(line).toHaveProperty(key);
     expect(JSON.stringify(lines)).not.toContain("a private sentence");
   });
@@ -202,7 +272,14 @@ describe("OpenAPI", () => {
     expect(res.status).toBe(200);
     const doc = await res.json();
     await SwaggerParser.validate(structuredClone(doc)); // throws on an invalid document
-    expect(Object.keys(doc.paths).sort()).toEqual(["/health/live", "/health/ready", "/metrics", "/models", "/process", "/tokenize"]);
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      "/health/live",
+      "/health/ready",
+      "/metrics",
+      "/models",
+      "/process",
+      "/tokenize",
+    ]);
 
     const process = doc.paths["/process"].post;
     const body = process.requestBody.content["application/json"].schema;
@@ -210,9 +287,25 @@ describe("OpenAPI", () => {
     expect(body.anyOf.map((s: { type: string }) => s.type)).toEqual(["string", "array"]);
     expect(body.anyOf[1]).toMatchObject({ minItems: 1, maxItems: 16, items: { type: "string" } });
     expect(body.anyOf[0].examples).toEqual(["This is how true happiness looks like 👍😜"]);
-    expect(Object.keys(process.responses).sort()).toEqual(["200", "400", "408", "413", "415", "422", "500", "503", "504"]);
-    expect(process.responses["503"].description).toBe("not_ready, overloaded, shutting_down, inference_unavailable, tokenizer_unavailable");
-    expect(process.responses["422"].content["application/json"].schema.properties.error.properties.code.anyOf.map((c: { const: string }) => c.const)).toContain("invalid_input");
+    expect(Object.keys(process.responses).sort()).toEqual([
+      "200",
+      "400",
+      "408",
+      "413",
+      "415",
+      "422",
+      "500",
+      "503",
+      "504",
+    ]);
+    expect(process.responses["503"].description).toBe(
+      "not_ready, overloaded, shutting_down, inference_unavailable, tokenizer_unavailable",
+    );
+    expect(
+      process.responses["422"].content["application/json"].schema.properties.error.properties.code.anyOf.map(
+        (c: { const: string }) => c.const,
+      ),
+    ).toContain("invalid_input");
     expect(doc.paths["/tokenize"].post.requestBody.content["application/json"].schema).toEqual(body);
   });
 

@@ -78,7 +78,15 @@ describe("POST /process", () => {
   });
 
   test("labels come from each model's set, with the manifest's fixes applied", async () => {
-    const texts = ["I love it", "Je déteste ça", "Купить биткоин сейчас!!!", "", "草泥马", "مرحبا بالعالم", "\u0000\u0007 tab\there"];
+    const texts = [
+      "I love it",
+      "Je déteste ça",
+      "Купить биткоин сейчас!!!",
+      "",
+      "草泥马",
+      "مرحبا بالعالم",
+      "\u0000\u0007 tab\there",
+    ];
     const sets: Record<string, string[]> = {
       cardiffnlp: ["NEGATIVE", "NEUTRAL", "POSITIVE"],
       svalabs: ["HAM", "SPAM"],
@@ -89,10 +97,11 @@ describe("POST /process", () => {
     expect(sets.ivanlau).toContain("Mongolian");
     expect(sets.ivanlau).not.toContain("Mangolian");
     const answers = await (await postProcess(server.url, JSON.stringify(texts))).json();
-    for (const a of answers) for (const key of KEYS) {
-      expect(sets[key]).toContain(a[key].label);
-      expect(a[key].score).toBeGreaterThan(0);
-    }
+    for (const a of answers)
+      for (const key of KEYS) {
+        expect(sets[key]).toContain(a[key].label);
+        expect(a[key].score).toBeGreaterThan(0);
+      }
   });
 
   test("the empty string is a valid text", async () => {
@@ -102,7 +111,9 @@ describe("POST /process", () => {
   });
 
   test("a 10,000-character text is truncated to each model's 512 tokens", async () => {
-    const text = Array.from({ length: 3000 }, (_, i) => `w${i % 97}`).join(" ").slice(0, 10_000);
+    const text = Array.from({ length: 3000 }, (_, i) => `w${i % 97}`)
+      .join(" ")
+      .slice(0, 10_000);
     expect(text.length).toBe(10_000);
     expect((await reference.answer("cardiffnlp", text)).tokens).toBe(512);
     const res = await postProcess(server.url, JSON.stringify(text));
@@ -163,7 +174,11 @@ describe("POST /process: errors", () => {
         else c.close();
       },
     });
-    const res = await fetch(`${server.url}/process`, { method: "POST", body: stream, headers: { "content-type": "application/json" } });
+    const res = await fetch(`${server.url}/process`, {
+      method: "POST",
+      body: stream,
+      headers: { "content-type": "application/json" },
+    });
     expect(res.status).toBe(413);
     expect((await res.json()).error.code).toBe("payload_too_large");
     expect(sent).toBeLessThan(100); // it stopped reading long before the end
@@ -195,7 +210,10 @@ describe("health", () => {
 
 describe("batching under concurrency", () => {
   test("32 concurrent clients get the same answers as when each text is sent alone", async () => {
-    const texts = Array.from({ length: 96 }, (_, i) => `text number ${i} ${"lorem ipsum ".repeat(i % 13)}${i % 5 === 0 ? "👍" : ""}`);
+    const texts = Array.from(
+      { length: 96 },
+      (_, i) => `text number ${i} ${"lorem ipsum ".repeat(i % 13)}${i % 5 === 0 ? "👍" : ""}`,
+    );
     const alone: unknown[] = [];
     for (const t of texts) alone.push(await (await postProcess(server.url, JSON.stringify(t))).json());
     const before = server.service.stats().cardiffnlp.batches;

@@ -17,7 +17,11 @@ beforeAll(async () => {
   await convertModels(tinyManifestSources(), { outDir: engines });
   // A small queue so shedding is reached with a handful of texts; a slow first restart so the
   // window in which readiness is 503 is wide enough to observe.
-  server = await startTestServer(engines, { MAX_QUEUED_TEXTS: "4", MAX_TEXTS_PER_REQUEST: "4" }, { faultHooks: true, restartPolicy: { initialMs: 1500, maxMs: 5000, stableMs: 60_000 } });
+  server = await startTestServer(
+    engines,
+    { MAX_QUEUED_TEXTS: "4", MAX_TEXTS_PER_REQUEST: "4" },
+    { faultHooks: true, restartPolicy: { initialMs: 1500, maxMs: 5000, stableMs: 60_000 } },
+  );
   cardiff = server.service.models.find((m) => m.key === "cardiffnlp")!;
 });
 afterAll(() => server?.stop());
@@ -70,7 +74,10 @@ describe("deadlines and client aborts", () => {
     const rowsBefore = cardiff.batcher.stats.rows;
     const cancelledBefore = cardiff.batcher.stats.cancelled;
 
-    const late = await postProcess(server.url, json("waits too long"), { "content-type": "application/json", "x-request-timeout-ms": "150" });
+    const late = await postProcess(server.url, json("waits too long"), {
+      "content-type": "application/json",
+      "x-request-timeout-ms": "150",
+    });
     expect(late.status).toBe(504);
     expect((await late.json()).error.code).toBe("deadline_exceeded");
     expect(cardiff.batcher.stats.cancelled).toBe(cancelledBefore + 1);
@@ -93,7 +100,12 @@ describe("deadlines and client aborts", () => {
     const closedBefore = server.service.counters.clientClosed;
 
     const client = new AbortController();
-    const gone = fetch(`${server.url}/process`, { method: "POST", body: json("the client leaves"), headers: { "content-type": "application/json" }, signal: client.signal }).catch((e) => e.name);
+    const gone = fetch(`${server.url}/process`, {
+      method: "POST",
+      body: json("the client leaves"),
+      headers: { "content-type": "application/json" },
+      signal: client.signal,
+    }).catch((e) => e.name);
     await waitFor(() => cardiff.batcher.queued === 1, "the row queued behind the held batch");
     client.abort();
     expect(await gone).toBe("AbortError");
@@ -108,7 +120,10 @@ describe("deadlines and client aborts", () => {
 
   test("a malformed x-request-timeout-ms is 400 invalid_header", async () => {
     for (const bad of ["soon", "-5", "0", "1e3", "12.5"]) {
-      const res = await postProcess(server.url, json("hi"), { "content-type": "application/json", "x-request-timeout-ms": bad });
+      const res = await postProcess(server.url, json("hi"), {
+        "content-type": "application/json",
+        "x-request-timeout-ms": bad,
+      });
       expect([bad, res.status, (await res.json()).error.code]).toEqual([bad, 400, "invalid_header"]);
     }
   });
@@ -118,10 +133,16 @@ describe("worker faults", () => {
   test("a tokenizer worker that dies holding a long request: 503 tokenizer_unavailable (not an inference error), then restarted", async () => {
     const tokenizer = server.service.allWorkers().find((w) => w.name === "tokenizer#0")!;
     const long = "a long text for the tokenizer worker ".repeat(200); // past INLINE_TOKENIZE_CHARS (4096)
-    const backUp = new Promise<void>((resolve) => tokenizer.on((e) => e.type === "state" && e.state === "up" && resolve()));
+    const backUp = new Promise<void>((resolve) =>
+      tokenizer.on((e) => e.type === "state" && e.state === "up" && resolve()),
+    );
     tokenizer.injectFault("exit");
     const res = await postProcess(server.url, json(long));
-    expect([res.status, (await res.json()).error.code, res.headers.get("retry-after")]).toEqual([503, "tokenizer_unavailable", "1"]);
+    expect([res.status, (await res.json()).error.code, res.headers.get("retry-after")]).toEqual([
+      503,
+      "tokenizer_unavailable",
+      "1",
+    ]);
     await backUp;
     expect(tokenizer.restarts).toBe(1);
     expect((await postProcess(server.url, json(long))).status).toBe(200);

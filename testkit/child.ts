@@ -19,7 +19,11 @@ export async function spawnService(env: Record<string, string>) {
       for (const p of parts) if (p.trim()) lines.push(JSON.parse(p));
     }
   })();
-  await waitFor(() => lines.some((l) => l.message === "ready") || proc.exitCode !== null, "the service to be ready", 120_000);
+  await waitFor(
+    () => lines.some((l) => l.message === "ready") || proc.exitCode !== null,
+    "the service to be ready",
+    120_000,
+  );
   if (proc.exitCode !== null) throw new Error(`the service exited with ${proc.exitCode} before it was ready`);
   const port = lines.find((l) => l.message === "listening")!.port as number;
   return { proc, url: `http://127.0.0.1:${port}`, lines };

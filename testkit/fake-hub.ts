@@ -27,19 +27,35 @@ export interface FakeHub {
 export function startFakeHub(repos: FakeHubRepo[]): FakeHub {
   const requests: FakeHub["requests"] = [];
   const corrupt = new Set<string>();
-  const find = (id: string, rev: string) => repos.find((r) => r.id === id && (rev === r.commit || rev === "main" || rev === "HEAD"));
-  const notFound = (code = "RepoNotFound") => new Response(JSON.stringify({ error: code }), { status: 404, headers: { "X-Error-Code": code } });
+  const find = (id: string, rev: string) =>
+    repos.find((r) => r.id === id && (rev === r.commit || rev === "main" || rev === "HEAD"));
+  const notFound = (code = "RepoNotFound") =>
+    new Response(JSON.stringify({ error: code }), { status: 404, headers: { "X-Error-Code": code } });
   const server = Bun.serve({
     port: 0,
     hostname: "127.0.0.1",
     fetch(req) {
       const url = new URL(req.url);
-      requests.push({ method: req.method, path: url.pathname, range: req.headers.get("range"), auth: req.headers.get("authorization") });
+      requests.push({
+        method: req.method,
+        path: url.pathname,
+        range: req.headers.get("range"),
+        auth: req.headers.get("authorization"),
+      });
       const p = decodeURIComponent(url.pathname).split("/").filter(Boolean);
       if (p[0] === "api" && p[1] === "models") {
         const repo = find(`${p[2]}/${p[3]}`, p[5]);
         if (!repo) return notFound();
-        if (p[4] === "revision") return Response.json({ _id: repo.id, id: repo.id, sha: repo.commit, private: false, downloads: 0, likes: 0, lastModified: "2024-01-01T00:00:00Z" });
+        if (p[4] === "revision")
+          return Response.json({
+            _id: repo.id,
+            id: repo.id,
+            sha: repo.commit,
+            private: false,
+            downloads: 0,
+            likes: 0,
+            lastModified: "2024-01-01T00:00:00Z",
+          });
         if (p[4] === "tree")
           return Response.json(
             readdirSync(repo.dir).map((name) => {
@@ -71,7 +87,10 @@ export function startFakeHub(repos: FakeHubRepo[]): FakeHub {
         if (range) {
           const start = Number(range[1]);
           const end = range[2] ? Math.min(Number(range[2]), data.length - 1) : data.length - 1;
-          return new Response(data.slice(start, end + 1), { status: 206, headers: { ...headers, "Content-Range": `bytes ${start}-${end}/${data.length}` } });
+          return new Response(data.slice(start, end + 1), {
+            status: 206,
+            headers: { ...headers, "Content-Range": `bytes ${start}-${end}/${data.length}` },
+          });
         }
         return new Response(data, { headers });
       }

@@ -39,12 +39,21 @@ export function addTokenizer(dir: string, architecture: "xlmr" | "roberta") {
  * Tiny random checkpoints for the five manifest keys, each with its real published labels (or none,
  * as published) and a tokenizer of its architecture: everything the real models have except their size.
  */
-export function tinyManifestSources(root = tempDir("tiny-models"), seed = 7, size: "tiny" | "full" = "tiny"): ModelSource[] {
+export function tinyManifestSources(
+  root = tempDir("tiny-models"),
+  seed = 7,
+  size: "tiny" | "full" = "tiny",
+): ModelSource[] {
   return DEFAULT_MANIFEST.models.map((m, i) => {
     const architecture = m.key === "jy46604790" ? "roberta" : "xlmr";
     const dir = join(root, m.key);
     const labels = publishedLabels(m.hubId);
-    writeRandomCheckpoint(dir, { ...(size === "tiny" ? TINY : FULL_SIZE)[architecture], labels, numLabels: labels ? undefined : 2, seed: seed + i });
+    writeRandomCheckpoint(dir, {
+      ...(size === "tiny" ? TINY : FULL_SIZE)[architecture],
+      labels,
+      numLabels: labels ? undefined : 2,
+      seed: seed + i,
+    });
     addTokenizer(dir, architecture);
     return { key: m.key, dir, origin: { local: dir }, labelFixes: m.labelFixes };
   });
@@ -54,7 +63,16 @@ export function tinyManifestSources(root = tempDir("tiny-models"), seed = 7, siz
 export async function slowEngines(): Promise<string> {
   const { convertModels } = await import("../convert/pipeline.ts");
   const src = join(tempDir("slow-src"), "slow");
-  writeRandomCheckpoint(src, { architecture: "roberta", vocabSize: 50265, hiddenSize: 384, layers: 6, heads: 6, intermediateSize: 1536, maxPositionEmbeddings: 514, numLabels: 2 });
+  writeRandomCheckpoint(src, {
+    architecture: "roberta",
+    vocabSize: 50265,
+    hiddenSize: 384,
+    layers: 6,
+    heads: 6,
+    intermediateSize: 1536,
+    maxPositionEmbeddings: 514,
+    numLabels: 2,
+  });
   addTokenizer(src, "roberta");
   const engines = tempDir("slow-engines");
   await convertModels([{ key: "slow", dir: src, origin: {} }], { outDir: engines });

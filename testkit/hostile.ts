@@ -48,7 +48,12 @@ export function expectedForBody(body: string | Uint8Array, limits: Limits): Host
   } catch {
     return { status: 400, code: "invalid_json" };
   }
-  const ok = typeof value === "string" || (Array.isArray(value) && value.length >= 1 && value.length <= limits.maxTextsPerRequest && value.every((v) => typeof v === "string"));
+  const ok =
+    typeof value === "string" ||
+    (Array.isArray(value) &&
+      value.length >= 1 &&
+      value.length <= limits.maxTextsPerRequest &&
+      value.every((v) => typeof v === "string"));
   return ok ? { status: 200 } : { status: 422, code: "invalid_input" };
 }
 
@@ -84,8 +89,12 @@ export function hostileText(r: ReturnType<typeof prng>): string {
 export function hostileCases(seed: number, limits: Limits): HostileCase[] {
   const r = prng(seed);
   const cases: HostileCase[] = [];
-  const post = (kind: string, body: string | Uint8Array, headers: Record<string, string> = JSON_CT, expect = expectedForBody(body, limits)) =>
-    cases.push({ kind, method: "POST", path: "/process", headers, body, expect });
+  const post = (
+    kind: string,
+    body: string | Uint8Array,
+    headers: Record<string, string> = JSON_CT,
+    expect = expectedForBody(body, limits),
+  ) => cases.push({ kind, method: "POST", path: "/process", headers, body, expect });
 
   // Malformed JSON: cut-off documents, stray tokens, JavaScript that is not JSON.
   const docs = [JSON.stringify("a text"), JSON.stringify(["a", "b", "c"]), JSON.stringify({ text: "hi" })];
@@ -93,7 +102,23 @@ export function hostileCases(seed: number, limits: Limits): HostileCase[] {
     const d = r.pick(docs);
     post("truncated json", d.slice(0, r.int(1, d.length - 1)));
   }
-  for (const bad of ["'single'", "[1,]", "NaN", "undefined", '"a" "b"', "[\"a\"", "{", "}", "\"\\x41\"", "\"\\ud800", "+1", "0x10", "\"tab\tinside\"", "\"nl\ninside\""]) post("not json", bad);
+  for (const bad of [
+    "'single'",
+    "[1,]",
+    "NaN",
+    "undefined",
+    '"a" "b"',
+    '["a"',
+    "{",
+    "}",
+    '"\\x41"',
+    '"\\ud800',
+    "+1",
+    "0x10",
+    '"tab\tinside"',
+    '"nl\ninside"',
+  ])
+    post("not json", bad);
 
   // Bytes that are not UTF-8.
   for (let i = 0; i < 20; i++) {
@@ -106,9 +131,30 @@ export function hostileCases(seed: number, limits: Limits): HostileCase[] {
   post("utf-8 encoded surrogate", new Uint8Array([0x22, 0xed, 0xa0, 0x80, 0x22]));
 
   // Valid JSON of the wrong shape.
-  const wrong: unknown[] = [42, -0, 1e308, true, false, null, {}, { text: "hi" }, [], [1], ["a", 2], [["nested"]], [null], [{ t: "x" }], ["a", ["b"]], [true, "x"]];
+  const wrong: unknown[] = [
+    42,
+    -0,
+    1e308,
+    true,
+    false,
+    null,
+    {},
+    { text: "hi" },
+    [],
+    [1],
+    ["a", 2],
+    [["nested"]],
+    [null],
+    [{ t: "x" }],
+    ["a", ["b"]],
+    [true, "x"],
+  ];
   for (const v of wrong) post("wrong shape", JSON.stringify(v));
-  for (let i = 0; i < 10; i++) post("array over the limit", JSON.stringify(Array.from({ length: limits.maxTextsPerRequest + r.int(1, 500) }, (_, k) => `t${k}`)));
+  for (let i = 0; i < 10; i++)
+    post(
+      "array over the limit",
+      JSON.stringify(Array.from({ length: limits.maxTextsPerRequest + r.int(1, 500) }, (_, k) => `t${k}`)),
+    );
 
   // Deep nesting, balanced (valid JSON, wrong shape) and not.
   for (const depth of [1000, 100_000, 400_000]) {
@@ -118,12 +164,34 @@ export function hostileCases(seed: number, limits: Limits): HostileCase[] {
   }
 
   // Too large: with Content-Length, and huge arrays.
-  for (const size of [limits.maxBodyBytes + 1, limits.maxBodyBytes * 2, 3 * 1024 * 1024]) post("multi-megabyte string", JSON.stringify("x".repeat(size)));
-  post("many small texts over the byte limit", JSON.stringify(Array.from({ length: limits.maxTextsPerRequest }, () => "y".repeat(Math.ceil(limits.maxBodyBytes / limits.maxTextsPerRequest)))));
+  for (const size of [limits.maxBodyBytes + 1, limits.maxBodyBytes * 2, 3 * 1024 * 1024])
+    post("multi-megabyte string", JSON.stringify("x".repeat(size)));
+  post(
+    "many small texts over the byte limit",
+    JSON.stringify(
+      Array.from({ length: limits.maxTextsPerRequest }, () =>
+        "y".repeat(Math.ceil(limits.maxBodyBytes / limits.maxTextsPerRequest)),
+      ),
+    ),
+  );
 
   // Content types.
-  for (const type of ["image/png", "multipart/form-data; boundary=x", "application/xml", "text/html", "application/octet-stream", "application/jsonx", "garbage", "application/json-patch+json"])
-    post("wrong content-type", JSON.stringify("hi"), { "content-type": type }, { status: 415, code: "unsupported_media_type" });
+  for (const type of [
+    "image/png",
+    "multipart/form-data; boundary=x",
+    "application/xml",
+    "text/html",
+    "application/octet-stream",
+    "application/jsonx",
+    "garbage",
+    "application/json-patch+json",
+  ])
+    post(
+      "wrong content-type",
+      JSON.stringify("hi"),
+      { "content-type": type },
+      { status: 415, code: "unsupported_media_type" },
+    );
   for (let i = 0; i < 5; i++) {
     const body = JSON.stringify(hostileText(r));
     post("no content-type", body, {}, expectedForBody(body, limits));
@@ -132,21 +200,56 @@ export function hostileCases(seed: number, limits: Limits): HostileCase[] {
 
   // Headers of ours, malformed.
   for (const v of ["", "soon", "-1", "0", "1.5", "1e9", "9".repeat(40), " ", "0x10"])
-    post("bad x-request-timeout-ms", JSON.stringify("hi"), { ...JSON_CT, "x-request-timeout-ms": v }, { status: 400, code: "invalid_header" });
+    post(
+      "bad x-request-timeout-ms",
+      JSON.stringify("hi"),
+      { ...JSON_CT, "x-request-timeout-ms": v },
+      { status: 400, code: "invalid_header" },
+    );
 
   // Methods and routes.
-  for (const method of ["GET", "PUT", "DELETE", "PATCH"]) cases.push({ kind: "wrong method", method, path: "/process", headers: JSON_CT, body: method === "GET" ? undefined : '"hi"', expect: { status: 405, code: "method_not_allowed" } });
-  for (const path of ["/health/ready", "/health/live"]) cases.push({ kind: "wrong method", method: "POST", path, headers: JSON_CT, body: '"hi"', expect: { status: 405, code: "method_not_allowed" } });
-  for (const path of ["/", "/PROCESS", "/process/extra", "/../etc/passwd", "/%00", "/process%20"]) cases.push({ kind: "unknown route", method: "POST", path, headers: JSON_CT, body: '"hi"', expect: { status: 404, code: "not_found" } });
+  for (const method of ["GET", "PUT", "DELETE", "PATCH"])
+    cases.push({
+      kind: "wrong method",
+      method,
+      path: "/process",
+      headers: JSON_CT,
+      body: method === "GET" ? undefined : '"hi"',
+      expect: { status: 405, code: "method_not_allowed" },
+    });
+  for (const path of ["/health/ready", "/health/live"])
+    cases.push({
+      kind: "wrong method",
+      method: "POST",
+      path,
+      headers: JSON_CT,
+      body: '"hi"',
+      expect: { status: 405, code: "method_not_allowed" },
+    });
+  for (const path of ["/", "/PROCESS", "/process/extra", "/../etc/passwd", "/%00", "/process%20"])
+    cases.push({
+      kind: "unknown route",
+      method: "POST",
+      path,
+      headers: JSON_CT,
+      body: '"hi"',
+      expect: { status: 404, code: "not_found" },
+    });
 
   // Valid, unkind texts: each must be answered 200 by every model.
   for (let i = 0; i < 45; i++) post("hostile text", JSON.stringify(hostileText(r)));
-  for (let i = 0; i < 15; i++) post("hostile array", JSON.stringify(Array.from({ length: r.int(1, limits.maxTextsPerRequest) }, () => hostileText(r).slice(0, 2000))));
+  for (let i = 0; i < 15; i++)
+    post(
+      "hostile array",
+      JSON.stringify(Array.from({ length: r.int(1, limits.maxTextsPerRequest) }, () => hostileText(r).slice(0, 2000))),
+    );
   post("escaped lone surrogates", '"\\ud800 \\udc00\\ud800 \\udbff"');
   post("escaped NUL", '"\\u0000\\u0000"');
   post("utf-16 body", new Uint8Array([0xff, 0xfe, 0x22, 0x00, 0x68, 0x00, 0x22, 0x00]));
   post("only whitespace", " \n\t ");
   post("json then garbage", '"hi" garbage');
-  post("byte order mark", new Uint8Array([0xef, 0xbb, 0xbf, ...new TextEncoder().encode('"bom"')]), JSON_CT, { status: 200 });
+  post("byte order mark", new Uint8Array([0xef, 0xbb, 0xbf, ...new TextEncoder().encode('"bom"')]), JSON_CT, {
+    status: 200,
+  });
   return cases;
 }

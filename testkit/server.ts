@@ -10,9 +10,18 @@ export interface TestServer {
 }
 
 /** The real app on a real loopback port, over converted engines, with real inference workers. */
-export async function startTestServer(enginesDir: string, env: Record<string, string> = {}, extra: Pick<ServiceOptions, "faultHooks" | "restartPolicy" | "hostFacts" | "gpuStandInLoads"> = {}): Promise<TestServer> {
+export async function startTestServer(
+  enginesDir: string,
+  env: Record<string, string> = {},
+  extra: Pick<ServiceOptions, "faultHooks" | "restartPolicy" | "hostFacts" | "gpuStandInLoads"> = {},
+): Promise<TestServer> {
   // CPU_MAX_BATCH_SIZE: the tests exercise batching, which the CPU default (1) turns off.
-  const config: Config = loadConfig({ ENGINES_DIR: enginesDir, INTRA_OP_THREADS: "1", CPU_MAX_BATCH_SIZE: "1024", ...env });
+  const config: Config = loadConfig({
+    ENGINES_DIR: enginesDir,
+    INTRA_OP_THREADS: "1",
+    CPU_MAX_BATCH_SIZE: "1024",
+    ...env,
+  });
   const service = await ClassifierService.start({ ...config, ...extra });
   const metrics = new ServiceMetrics();
   metrics.attach(service);
@@ -28,5 +37,8 @@ export async function startTestServer(enginesDir: string, env: Record<string, st
   };
 }
 
-export const postProcess = (url: string, body: string, headers: Record<string, string> = { "content-type": "application/json" }) =>
-  fetch(`${url}/process`, { method: "POST", body, headers });
+export const postProcess = (
+  url: string,
+  body: string,
+  headers: Record<string, string> = { "content-type": "application/json" },
+) => fetch(`${url}/process`, { method: "POST", body, headers });

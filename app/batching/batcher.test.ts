@@ -18,7 +18,9 @@ class HeldRunner implements BatchRunner {
   run(rows: RowRef[]): Promise<BatchResult> {
     return new Promise((resolve, reject) => {
       // Logits of row i: [first id, length], so each answer shows which row it belongs to.
-      const logits = new Float32Array(rows.flatMap((r) => [new Int32Array(r.buffer, r.offset * 4, r.length)[0], r.length]));
+      const logits = new Float32Array(
+        rows.flatMap((r) => [new Int32Array(r.buffer, r.offset * 4, r.length)[0], r.length]),
+      );
       this.calls.push({ rows, finish: () => resolve({ logits, numLabels: 2, runMs: 1 }), fail: reject });
     });
   }
@@ -82,7 +84,12 @@ describe("ModelBatcher", () => {
     runner.calls[1].finish();
     await tick();
     runner.calls[2].finish();
-    expect((await Promise.all(rest)).map((l) => Array.from(l))).toEqual([[2, 6], [3, 7], [4, 8], [5, 9]]);
+    expect((await Promise.all(rest)).map((l) => Array.from(l))).toEqual([
+      [2, 6],
+      [3, 7],
+      [4, 8],
+      [5, 9],
+    ]);
   });
 
   test("with a second worker free, a partial batch waits for the queue delay, then leaves", () => {

@@ -64,7 +64,17 @@ export class ModelBatcher {
   private inFlight = 0;
   private cancelTimer: (() => void) | null = null;
   private timerAt: number | null = null;
-  readonly stats: BatcherStats = { batches: 0, rows: 0, realTokens: 0, paddedTokens: 0, cancelled: 0, runMs: 0, answeredBatches: 0, answeredRows: 0, last: null };
+  readonly stats: BatcherStats = {
+    batches: 0,
+    rows: 0,
+    realTokens: 0,
+    paddedTokens: 0,
+    cancelled: 0,
+    runMs: 0,
+    answeredBatches: 0,
+    answeredRows: 0,
+    last: null,
+  };
 
   constructor(
     readonly name: string,
@@ -206,7 +216,8 @@ export class ModelBatcher {
           this.stats.answeredRows += batch.length;
           this.stats.last = { rows: batch.length, runMs };
           for (const e of batch) if (e.timing) e.timing.runMs = Math.max(e.timing.runMs, runMs);
-          for (const fn of this.answeredListeners) fn({ rows: batch.length, realTokens, paddedTokens: longest * batch.length, runMs });
+          for (const fn of this.answeredListeners)
+            fn({ rows: batch.length, realTokens, paddedTokens: longest * batch.length, runMs });
           batch.forEach((e, i) => e.resolve(logits.subarray(i * numLabels, (i + 1) * numLabels)));
         },
         (err) => batch.forEach((e) => e.reject(err)),

@@ -47,7 +47,10 @@ describe("decide", () => {
     expect(decide([], 0, 0, 2, opts)).toEqual({ kind: "wait", wakeAt: null });
   });
   test("a free slot while another batch runs: wait for a fuller batch until the oldest row's delay", () => {
-    const q: QueuedRow[] = [{ enqueuedAt: 100, length: 5 }, { enqueuedAt: 103, length: 5 }];
+    const q: QueuedRow[] = [
+      { enqueuedAt: 100, length: 5 },
+      { enqueuedAt: 103, length: 5 },
+    ];
     expect(decide(q, 104, 1, 2, opts)).toEqual({ kind: "wait", wakeAt: 110 });
     expect(decide(q, 110, 1, 2, opts)).toEqual({ kind: "send", rows: [0, 1], reason: "delay" });
   });

@@ -25,7 +25,10 @@ export type Decision = { kind: "send"; rows: number[]; reason: SendReason } | { 
  * closest to it in length (less padding), while the batch fits the size and token limits.
  * Returns queue indices in queue order, and what stopped the batch from growing.
  */
-export function selectBatch(queue: readonly QueuedRow[], opts: BatchPolicyOptions): { rows: number[]; limitedBy: "size" | "tokens" | "queue" } {
+export function selectBatch(
+  queue: readonly QueuedRow[],
+  opts: BatchPolicyOptions,
+): { rows: number[]; limitedBy: "size" | "tokens" | "queue" } {
   if (queue.length === 0) return { rows: [], limitedBy: "queue" };
   const byLength = queue.map((_, i) => i).sort((a, b) => queue[a].length - queue[b].length || a - b);
   const anchor = byLength.indexOf(0);
@@ -40,7 +43,8 @@ export function selectBatch(queue: readonly QueuedRow[], opts: BatchPolicyOption
       break;
     }
     const target = queue[0].length;
-    const takeLow = hi >= byLength.length || (lo >= 0 && target - queue[byLength[lo]].length <= queue[byLength[hi]].length - target);
+    const takeLow =
+      hi >= byLength.length || (lo >= 0 && target - queue[byLength[lo]].length <= queue[byLength[hi]].length - target);
     const candidate = takeLow ? byLength[lo] : byLength[hi];
     const newLongest = Math.max(longest, queue[candidate].length);
     if (newLongest * (chosen.length + 1) > opts.maxBatchTokens) {
@@ -66,7 +70,13 @@ export function selectBatch(queue: readonly QueuedRow[], opts: BatchPolicyOption
  * is full, the token budget is reached, or the oldest row has waited maxQueueDelayMs. Otherwise wait
  * until the oldest row's deadline, or (all slots busy) until a batch completes.
  */
-export function decide(queue: readonly QueuedRow[], now: number, inFlight: number, maxInFlight: number, opts: BatchPolicyOptions): Decision {
+export function decide(
+  queue: readonly QueuedRow[],
+  now: number,
+  inFlight: number,
+  maxInFlight: number,
+  opts: BatchPolicyOptions,
+): Decision {
   if (queue.length === 0 || inFlight >= maxInFlight) return { kind: "wait", wakeAt: null };
   const { rows, limitedBy } = selectBatch(queue, opts);
   if (inFlight === 0) return { kind: "send", rows, reason: "idle" };

@@ -11,7 +11,8 @@ const JSON_TYPES = /^(application\/json|text\/plain|application\/x-www-form-urle
  */
 export async function readJsonBody(request: Request, limit: number, timeoutMs: number): Promise<unknown> {
   const type = request.headers.get("content-type");
-  if (type && !JSON_TYPES.test(type)) throw new ApiError("unsupported_media_type", `Content-Type ${type} is not accepted: send application/json`);
+  if (type && !JSON_TYPES.test(type))
+    throw new ApiError("unsupported_media_type", `Content-Type ${type} is not accepted: send application/json`);
   const declared = Number(request.headers.get("content-length") ?? NaN);
   if (declared > limit) throw new ApiError("payload_too_large", `the body is ${declared} bytes; the limit is ${limit}`);
   const chunks: Uint8Array[] = [];
@@ -20,7 +21,10 @@ export async function readJsonBody(request: Request, limit: number, timeoutMs: n
     const reader = request.body.getReader();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ApiError("request_timeout", `the body was not received within ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new ApiError("request_timeout", `the body was not received within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
     });
     try {
       for (;;) {
@@ -48,7 +52,10 @@ export async function readJsonBody(request: Request, limit: number, timeoutMs: n
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new ApiError("invalid_json", `the body is not valid JSON (${e instanceof Error ? e.message : "parse error"})`);
+    throw new ApiError(
+      "invalid_json",
+      `the body is not valid JSON (${e instanceof Error ? e.message : "parse error"})`,
+    );
   }
 }
 

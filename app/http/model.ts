@@ -6,16 +6,25 @@ export const EXAMPLE_TEXT = "This is how true happiness looks like 👍😜";
 
 /** A text, or a batch of texts (answered as an array, in order). */
 export const processBody = (maxTexts: number) =>
-  t.Union([t.String({ examples: [EXAMPLE_TEXT] }), t.Array(t.String(), { minItems: 1, maxItems: maxTexts, examples: [[EXAMPLE_TEXT, "Bitcoin to the moon 🚀"]] })], {
-    error: `the body must be a JSON string, or an array of 1 to ${maxTexts} strings`,
-    description: `A text (any Unicode; the empty string is valid), or an array of 1 to ${maxTexts} texts`,
-  });
+  t.Union(
+    [
+      t.String({ examples: [EXAMPLE_TEXT] }),
+      t.Array(t.String(), { minItems: 1, maxItems: maxTexts, examples: [[EXAMPLE_TEXT, "Bitcoin to the moon 🚀"]] }),
+    ],
+    {
+      error: `the body must be a JSON string, or an array of 1 to ${maxTexts} strings`,
+      description: `A text (any Unicode; the empty string is valid), or an array of 1 to ${maxTexts} texts`,
+    },
+  );
 
 /*
  * Response schemas: documentation for /openapi, written with the same t.* builders. Responses are
  * not validated at run time (the hot path would pay for it); the e2e tests check the real shapes.
  */
-const ModelAnswer = t.Object({ score: t.Number({ description: "softmax probability of the label" }), label: t.String() });
+const ModelAnswer = t.Object({
+  score: t.Number({ description: "softmax probability of the label" }),
+  label: t.String(),
+});
 export const Answer = t.Record(t.String({ description: "model key" }), ModelAnswer, {
   description: "Every model's top label and score, keyed by model",
   examples: [
@@ -28,7 +37,9 @@ export const Answer = t.Record(t.String({ description: "model key" }), ModelAnsw
     },
   ],
 });
-export const ProcessAnswer = t.Union([Answer, t.Array(Answer)], { description: "One answer for a text; an array of answers, in order, for an array" });
+export const ProcessAnswer = t.Union([Answer, t.Array(Answer)], {
+  description: "One answer for a text; an array of answers, in order, for an array",
+});
 
 const FamilyTokens = t.Object({
   family: t.String(),
@@ -44,7 +55,12 @@ export const ModelsAnswer = t.Array(
   t.Object(
     {
       key: t.String(),
-      source: t.Object({ hubId: t.Optional(t.String()), revision: t.Optional(t.String()), commit: t.Optional(t.String()), local: t.Optional(t.String()) }),
+      source: t.Object({
+        hubId: t.Optional(t.String()),
+        revision: t.Optional(t.String()),
+        commit: t.Optional(t.String()),
+        local: t.Optional(t.String()),
+      }),
       labels: t.Array(t.String()),
       family: t.String(),
       maxLength: t.Integer(),
@@ -59,12 +75,16 @@ export const ModelsAnswer = t.Array(
 export const Health = t.Object({ status: t.String() }, { additionalProperties: true });
 
 export const ErrorEnvelope = t.Object({
-  error: t.Object({ code: t.Union((Object.keys(STATUS) as ErrorCode[]).map((c) => t.Literal(c))), message: t.String() }),
+  error: t.Object({
+    code: t.Union((Object.keys(STATUS) as ErrorCode[]).map((c) => t.Literal(c))),
+    message: t.String(),
+  }),
 });
 
 /** An OpenAPI response object (typed loosely: the t.* schemas are JSON Schema already). */
 type OpenApiResponse = { description: string };
-const json = (schema: unknown, description: string) => ({ description, content: { "application/json": { schema } } }) as OpenApiResponse;
+const json = (schema: unknown, description: string) =>
+  ({ description, content: { "application/json": { schema } } }) as OpenApiResponse;
 
 /** OpenAPI `responses` for a route: its 200 and the error codes it can answer, grouped by status. */
 export function responses(ok: unknown, okDescription: string, codes: ErrorCode[]): Record<string, OpenApiResponse> {

@@ -17,13 +17,23 @@ export interface BatchRunner {
 }
 
 /** One inference worker (a Bun Worker owning one onnxruntime session), supervised and restarted on death. */
-export class ModelWorker extends SupervisedWorker<LoadOptions, RowRef[], ModelReady, BatchResult> implements BatchRunner {
+export class ModelWorker
+  extends SupervisedWorker<LoadOptions, RowRef[], ModelReady, BatchResult>
+  implements BatchRunner
+{
   constructor(
     name: string,
     private readonly load: LoadOptions,
     opts: { policy?: RestartPolicy; faultHooks?: boolean; batchCap?: (provider: ExecutionProvider) => number } = {},
   ) {
-    super({ name, entry: new URL("./worker.ts", import.meta.url), init: load, role: "inference", policy: opts.policy, faultHooks: opts.faultHooks });
+    super({
+      name,
+      entry: new URL("./worker.ts", import.meta.url),
+      init: load,
+      role: "inference",
+      policy: opts.policy,
+      faultHooks: opts.faultHooks,
+    });
     this.batchCap = opts.batchCap;
   }
 

@@ -5,8 +5,18 @@ import { chooseProviders, type ModelFiles } from "./provider-choice.ts";
 
 const T4 = { name: "Tesla T4", computeCapability: "7.5", driver: "550.127.05", memoryMiB: 15360 };
 const A10G = { name: "NVIDIA A10G", computeCapability: "8.6", driver: "550.127.05", memoryMiB: 23028 };
-const gpuHost = (over: Partial<HostGpuFacts> = {}): HostGpuFacts => ({ gpu: T4, tensorrt: "10.8.0", providerLibs: { cuda: true, tensorrt: true }, ...over });
-const noGpu: HostGpuFacts = { gpu: null, gpuError: "nvidia-smi not found", tensorrt: null, providerLibs: { cuda: false, tensorrt: false } };
+const gpuHost = (over: Partial<HostGpuFacts> = {}): HostGpuFacts => ({
+  gpu: T4,
+  tensorrt: "10.8.0",
+  providerLibs: { cuda: true, tensorrt: true },
+  ...over,
+});
+const noGpu: HostGpuFacts = {
+  gpu: null,
+  gpuError: "nvidia-smi not found",
+  tensorrt: null,
+  providerLibs: { cuda: false, tensorrt: false },
+};
 
 const record = (over: Partial<TrtEngineRecord> = {}): TrtEngineRecord => ({
   engine: "model.engine",
@@ -40,17 +50,23 @@ describe("provider choice", () => {
   test("TensorRT version mismatch: CUDA on the plain model, and the reason names both versions", () => {
     const c = chooseProviders([...ALL], model(record({ tensorrtVersion: "10.7.0" })), gpuHost());
     expect(providers(c)).toEqual(["cuda:model.onnx", "cpu:model.onnx"]);
-    expect(c.passedOver).toEqual([{ provider: "tensorrt", reason: "the engine was built with TensorRT 10.7.0, the runtime has 10.8.0" }]);
+    expect(c.passedOver).toEqual([
+      { provider: "tensorrt", reason: "the engine was built with TensorRT 10.7.0, the runtime has 10.8.0" },
+    ]);
   });
 
   test("the build number does not matter, the release does (10.8.0.43 engine on a 10.8.0 library)", () => {
-    expect(providers(chooseProviders([...ALL], model(record({ tensorrtVersion: "10.8.0.43" })), gpuHost()))[0]).toBe("tensorrt:model_ctx.onnx");
+    expect(providers(chooseProviders([...ALL], model(record({ tensorrtVersion: "10.8.0.43" })), gpuHost()))[0]).toBe(
+      "tensorrt:model_ctx.onnx",
+    );
   });
 
   test("engine built for another GPU architecture: CUDA", () => {
     const c = chooseProviders([...ALL], model(record()), gpuHost({ gpu: A10G }));
     expect(providers(c)).toEqual(["cuda:model.onnx", "cpu:model.onnx"]);
-    expect(c.passedOver[0].reason).toBe("the engine was built for compute capability 7.5 (Tesla T4), this GPU is 8.6 (NVIDIA A10G)");
+    expect(c.passedOver[0].reason).toBe(
+      "the engine was built for compute capability 7.5 (Tesla T4), this GPU is 8.6 (NVIDIA A10G)",
+    );
   });
 
   test("engine built from an older ONNX model: stale, CUDA", () => {
@@ -77,12 +93,21 @@ describe("provider choice", () => {
   test("a GPU but no onnxruntime GPU libraries or no libnvinfer: CPU, saying which is missing", () => {
     const c = chooseProviders([...ALL], model(record()), gpuHost({ providerLibs: { cuda: false, tensorrt: false } }));
     expect(providers(c)).toEqual(["cpu:model.onnx"]);
-    expect(c.passedOver.map((p) => p.reason)).toEqual([expect.stringMatching(/TensorRT provider library/), expect.stringMatching(/CUDA provider library/)]);
-    expect(chooseProviders(["tensorrt"], model(record()), gpuHost({ tensorrt: null })).passedOver[0].reason).toMatch(/libnvinfer/);
+    expect(c.passedOver.map((p) => p.reason)).toEqual([
+      expect.stringMatching(/TensorRT provider library/),
+      expect.stringMatching(/CUDA provider library/),
+    ]);
+    expect(chooseProviders(["tensorrt"], model(record()), gpuHost({ tensorrt: null })).passedOver[0].reason).toMatch(
+      /libnvinfer/,
+    );
   });
 
   test("the configured order and subset are respected: cuda before tensorrt, or cpu only", () => {
-    expect(providers(chooseProviders(["cuda", "tensorrt"], model(record()), gpuHost()))).toEqual(["cuda:model.onnx", "tensorrt:model_ctx.onnx", "cpu:model.onnx"]);
+    expect(providers(chooseProviders(["cuda", "tensorrt"], model(record()), gpuHost()))).toEqual([
+      "cuda:model.onnx",
+      "tensorrt:model_ctx.onnx",
+      "cpu:model.onnx",
+    ]);
     expect(providers(chooseProviders(["cpu"], model(record()), gpuHost()))).toEqual(["cpu:model.onnx"]);
   });
 });

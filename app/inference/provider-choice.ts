@@ -34,20 +34,34 @@ export interface ModelFiles {
   trt?: TrtEngineRecord;
 }
 
-export function chooseProviders(preferences: ExecutionProvider[], model: ModelFiles, host: HostGpuFacts): ProviderChoice {
+export function chooseProviders(
+  preferences: ExecutionProvider[],
+  model: ModelFiles,
+  host: HostGpuFacts,
+): ProviderChoice {
   const candidates: ProviderCandidate[] = [];
   const passedOver: ProviderChoice["passedOver"] = [];
   const noGpu = host.gpu ? null : `no GPU (${host.gpuError ?? "none found"})`;
   for (const p of preferences) {
     if (p === "cpu" || candidates.some((c) => c.provider === p)) continue;
-    const why = p === "tensorrt" ? tensorrtObstacle(model, host, noGpu) : noGpu ?? (host.providerLibs.cuda ? null : "onnxruntime's CUDA provider library is not installed (ONNXRUNTIME_NODE_INSTALL=cuda12)");
+    const why =
+      p === "tensorrt"
+        ? tensorrtObstacle(model, host, noGpu)
+        : (noGpu ??
+          (host.providerLibs.cuda
+            ? null
+            : "onnxruntime's CUDA provider library is not installed (ONNXRUNTIME_NODE_INSTALL=cuda12)"));
     if (why) {
       passedOver.push({ provider: p, reason: why });
       continue;
     }
     if (p === "tensorrt") {
       const t = model.trt!;
-      candidates.push({ provider: "tensorrt", model: t.contextModel, limits: { maxBatch: t.profile.maxBatch, maxSequence: t.profile.maxSequence } });
+      candidates.push({
+        provider: "tensorrt",
+        model: t.contextModel,
+        limits: { maxBatch: t.profile.maxBatch, maxSequence: t.profile.maxSequence },
+      });
     } else candidates.push({ provider: "cuda", model: model.onnxModel });
   }
   candidates.push({ provider: "cpu", model: model.onnxModel });
@@ -57,11 +71,15 @@ export function chooseProviders(preferences: ExecutionProvider[], model: ModelFi
 function tensorrtObstacle(model: ModelFiles, host: HostGpuFacts, noGpu: string | null): string | null {
   const t = model.trt;
   if (!t) return "no TensorRT engine was built for this model (bun run convert --trt)";
-  if (t.onnxSha256 !== model.onnxSha256) return "the TensorRT engine was built from an older ONNX model (run bun run convert --trt again)";
+  if (t.onnxSha256 !== model.onnxSha256)
+    return "the TensorRT engine was built from an older ONNX model (run bun run convert --trt again)";
   if (!host.gpu) return noGpu;
-  if (!host.providerLibs.tensorrt) return "onnxruntime's TensorRT provider library is not installed (ONNXRUNTIME_NODE_INSTALL=cuda12)";
+  if (!host.providerLibs.tensorrt)
+    return "onnxruntime's TensorRT provider library is not installed (ONNXRUNTIME_NODE_INSTALL=cuda12)";
   if (!host.tensorrt) return "no TensorRT runtime library (libnvinfer.so.<version>) on the library path";
-  if (releaseOf(t.tensorrtVersion) !== releaseOf(host.tensorrt)) return `the engine was built with TensorRT ${t.tensorrtVersion}, the runtime has ${host.tensorrt}`;
-  if (t.computeCapability !== host.gpu.computeCapability) return `the engine was built for compute capability ${t.computeCapability} (${t.gpu}), this GPU is ${host.gpu.computeCapability} (${host.gpu.name})`;
+  if (releaseOf(t.tensorrtVersion) !== releaseOf(host.tensorrt))
+    return `the engine was built with TensorRT ${t.tensorrtVersion}, the runtime has ${host.tensorrt}`;
+  if (t.computeCapability !== host.gpu.computeCapability)
+    return `the engine was built for compute capability ${t.computeCapability} (${t.gpu}), this GPU is ${host.gpu.computeCapability} (${host.gpu.name})`;
   return null;
 }

@@ -31,7 +31,11 @@ async function run(rows: RowRef[]): Promise<BatchResult> {
   const started = performance.now();
   const out = await session!.run(toTensors(rows));
   const logits = out.logits;
-  return { logits: new Float32Array(logits.data as Float32Array), numLabels: logits.dims[1], runMs: performance.now() - started };
+  return {
+    logits: new Float32Array(logits.data as Float32Array),
+    numLabels: logits.dims[1],
+    runMs: performance.now() - started,
+  };
 }
 
 /**
@@ -41,8 +45,10 @@ async function run(rows: RowRef[]): Promise<BatchResult> {
  */
 function sessionOptions(c: LoadCandidate, intraOpThreads: number): ort.InferenceSession.SessionOptions {
   const common = { intraOpNumThreads: intraOpThreads, interOpNumThreads: 1 };
-  if (c.provider === "tensorrt") return { ...common, executionProviders: [{ name: "tensorrt", deviceId: 0 }], graphOptimizationLevel: "disabled" };
-  if (c.provider === "cuda") return { ...common, executionProviders: [{ name: "cuda", deviceId: 0 }, "cpu"], graphOptimizationLevel: "all" };
+  if (c.provider === "tensorrt")
+    return { ...common, executionProviders: [{ name: "tensorrt", deviceId: 0 }], graphOptimizationLevel: "disabled" };
+  if (c.provider === "cuda")
+    return { ...common, executionProviders: [{ name: "cuda", deviceId: 0 }, "cpu"], graphOptimizationLevel: "all" };
   return { ...common, executionProviders: ["cpu"], graphOptimizationLevel: "all" };
 }
 
@@ -58,7 +64,10 @@ async function firstThatLoads(load: LoadOptions) {
   const failed: ModelReady["failed"] = [];
   for (const c of load.candidates) {
     try {
-      session = await ort.InferenceSession.create(c.modelPath, sessionOptions(standIn(c, load.gpuStandIn), load.intraOpThreads));
+      session = await ort.InferenceSession.create(
+        c.modelPath,
+        sessionOptions(standIn(c, load.gpuStandIn), load.intraOpThreads),
+      );
       // Warm up: the first runs allocate and pick kernels; readiness waits for them.
       let numLabels = 0;
       for (const len of load.warmupLengths) {
@@ -75,7 +84,9 @@ async function firstThatLoads(load: LoadOptions) {
       failed.push({ provider: c.provider, error: String((e as Error)?.message ?? e).slice(0, 500) });
     }
   }
-  throw new Error(`no execution provider could load the model: ${failed.map((f) => `${f.provider}: ${f.error}`).join("; ")}`);
+  throw new Error(
+    `no execution provider could load the model: ${failed.map((f) => `${f.provider}: ${f.error}`).join("; ")}`,
+  );
 }
 
 serveWorker<LoadOptions, RowRef[], ModelReady, BatchResult>({

@@ -83,7 +83,14 @@ export class ClassifierService implements ClassifierApi {
     return [...this.families.values()].map((f) => {
       const ids = f.encode(text);
       const models = this.models.filter((m) => m.family === f).map((m) => m.key);
-      return { family: f.id, models, maxLength: f.maxLength, length: ids.length, ids: Array.from(ids), tokens: f.tokenStrings(ids) };
+      return {
+        family: f.id,
+        models,
+        maxLength: f.maxLength,
+        length: ids.length,
+        ids: Array.from(ids),
+        tokens: f.tokenStrings(ids),
+      };
     });
   }
 
@@ -97,10 +104,14 @@ export class ClassifierService implements ClassifierApi {
 
   /** One answer per text, in order, with every model's key in index order. */
   async classify(texts: string[], opts: ClassifyOptions): Promise<Answer[]> {
-    if (this.state !== "ready") throw new ApiError("shutting_down", "the service is shutting down: retry on another instance");
+    if (this.state !== "ready")
+      throw new ApiError("shutting_down", "the service is shutting down: retry on another instance");
     if (!this.admission.tryAdmit(texts.length)) {
       this.counters.shed++;
-      throw new ApiError("overloaded", `${this.pendingTexts} texts are waiting and the limit is ${this.admission.limit}: retry later`);
+      throw new ApiError(
+        "overloaded",
+        `${this.pendingTexts} texts are waiting and the limit is ${this.admission.limit}: retry later`,
+      );
     }
     const request = requestSignal(opts.timeoutMs, opts.signal);
     try {
@@ -119,7 +130,9 @@ export class ClassifierService implements ClassifierApi {
         }),
       );
       if (opts.timings) Object.assign(opts.timings, { queueMs: timing.queueMs, inferenceMs: timing.runMs });
-      return texts.map((_, t) => Object.fromEntries(this.models.map((m, i) => [m.key, topLabel(perModel[i][t], m.record.labels)])));
+      return texts.map((_, t) =>
+        Object.fromEntries(this.models.map((m, i) => [m.key, topLabel(perModel[i][t], m.record.labels)])),
+      );
     } catch (e) {
       const reason = request.signal.aborted ? request.signal.reason : e;
       if (reason instanceof ApiError && reason.code === "deadline_exceeded") this.counters.deadlineExceeded++;
@@ -154,14 +167,19 @@ export class ClassifierService implements ClassifierApi {
   private async tokenize(texts: string[], signal: AbortSignal): Promise<Map<string, RowRef[]>> {
     const chars = texts.reduce((n, t) => n + t.length, 0);
     let packed: Record<string, PackedRows>;
-    if (!this.tokenizerPool || chars <= this.opts.inlineTokenizeChars) packed = Object.fromEntries([...this.families].map(([id, f]) => [id, encodePacked(f, texts)]));
+    if (!this.tokenizerPool || chars <= this.opts.inlineTokenizeChars)
+      packed = Object.fromEntries([...this.families].map(([id, f]) => [id, encodePacked(f, texts)]));
     else packed = await this.tokenizerPool.encode(texts, signal);
     signal.throwIfAborted();
     return new Map(Object.entries(packed).map(([id, p]) => [id, rowsOf(p)]));
   }
 }
 
-export const workerHealth = (w: { name: string; state: WorkerState; restarts: number }): WorkerHealth => ({ name: w.name, state: w.state, restarts: w.restarts });
+export const workerHealth = (w: { name: string; state: WorkerState; restarts: number }): WorkerHealth => ({
+  name: w.name,
+  state: w.state,
+  restarts: w.restarts,
+});
 
 /** A model whose limit is below its family's gets its own truncated copy; the usual case shares. */
 function fitRow(row: RowRef, maxLength: number, eosId: number): RowRef {

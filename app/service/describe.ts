@@ -22,8 +22,17 @@ export function describeModel(m: ServedModel) {
     workers: m.workers.map(workerHealth),
     loadMs: Math.round(m.loadMs),
     engine: { converterVersion: info.converterVersion, convertedAt: info.convertedAt, onnx: { ...info.onnx } },
-    weightProof: { tensors: info.weights.length, identical: proven, allIdentical: proven === info.weights.length, dtype: [...new Set(info.weights.map((w) => w.dtype))] },
-    parameters: { total: info.parameters.total, nonZero: info.parameters.nonZero, sparsity: 1 - info.parameters.nonZero / info.parameters.total },
+    weightProof: {
+      tensors: info.weights.length,
+      identical: proven,
+      allIdentical: proven === info.weights.length,
+      dtype: [...new Set(info.weights.map((w) => w.dtype))],
+    },
+    parameters: {
+      total: info.parameters.total,
+      nonZero: info.parameters.nonZero,
+      sparsity: 1 - info.parameters.nonZero / info.parameters.total,
+    },
     bytes: { weightsInMemory: info.parameters.bytes, onDisk: m.bytesOnDisk },
     inference: {
       batches: s.answeredBatches,

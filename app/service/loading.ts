@@ -19,7 +19,14 @@ import { ServedModel } from "./served-model.ts";
 
 export type ServiceOptions = Pick<
   Config,
-  "enginesDir" | "batch" | "cpuMaxBatchSize" | "workersPerModel" | "intraOpThreads" | "maxQueuedTexts" | "tokenizerWorkers" | "inlineTokenizeChars"
+  | "enginesDir"
+  | "batch"
+  | "cpuMaxBatchSize"
+  | "workersPerModel"
+  | "intraOpThreads"
+  | "maxQueuedTexts"
+  | "tokenizerWorkers"
+  | "inlineTokenizeChars"
 > & {
   executionProviders: ExecutionProvider[];
   log?: (message: string, fields?: Record<string, unknown>) => void;
@@ -39,14 +46,21 @@ export interface LoadedModels {
 }
 
 /** What a machine without GPU providers configured looks like: nothing is probed. */
-const CPU_ONLY: HostGpuFacts = { gpu: null, gpuError: "not probed: EXECUTION_PROVIDERS has only cpu", tensorrt: null, providerLibs: { cuda: false, tensorrt: false } };
+const CPU_ONLY: HostGpuFacts = {
+  gpu: null,
+  gpuError: "not probed: EXECUTION_PROVIDERS has only cpu",
+  tensorrt: null,
+  providerLibs: { cuda: false, tensorrt: false },
+};
 
 /** Each family encodes up to the longest maximum among the models that use it. */
 function familySpecs(store: Store): FamilySpec[] {
   return store.families.map((f) => ({
     id: f.id,
     dir: f.dir,
-    maxLength: Math.max(...store.models.filter((m) => m.record.tokenizer.family === f.id).map((m) => m.record.maxLength)),
+    maxLength: Math.max(
+      ...store.models.filter((m) => m.record.tokenizer.family === f.id).map((m) => m.record.maxLength),
+    ),
   }));
 }
 
@@ -58,10 +72,15 @@ export async function loadModels(opts: ServiceOptions): Promise<LoadedModels> {
   const specs = familySpecs(store);
   const families = new Map(specs.map((f) => [f.id, FamilyTokenizer.load(f.id, f.dir, f.maxLength)]));
   const tokenizerPool = opts.tokenizerWorkers > 0 ? new TokenizerPool(specs, opts.tokenizerWorkers, workerOpts) : null;
-  const threads = intraOpThreads(opts.intraOpThreads, availableParallelism(), store.models.length * opts.workersPerModel);
+  const threads = intraOpThreads(
+    opts.intraOpThreads,
+    availableParallelism(),
+    store.models.length * opts.workersPerModel,
+  );
   const models: ServedModel[] = [];
   try {
-    for (const stored of store.models) models.push(spawnModel(stored, families.get(stored.record.tokenizer.family)!, host, threads, opts));
+    for (const stored of store.models)
+      models.push(spawnModel(stored, families.get(stored.record.tokenizer.family)!, host, threads, opts));
     // Models load (and warm up) in parallel, each in its own workers.
     await Promise.all([tokenizerPool?.ready(), ...models.map((m) => whenReady(m, log))]);
   } catch (e) {
@@ -72,10 +91,20 @@ export async function loadModels(opts: ServiceOptions): Promise<LoadedModels> {
   return { models, families, tokenizerPool };
 }
 
-function spawnModel(stored: StoredModel, family: FamilyTokenizer, host: HostGpuFacts, threads: number, opts: ServiceOptions): ServedModel {
+function spawnModel(
+  stored: StoredModel,
+  family: FamilyTokenizer,
+  host: HostGpuFacts,
+  threads: number,
+  opts: ServiceOptions,
+): ServedModel {
   const { record, dir } = stored;
   const log = opts.log ?? (() => {});
-  const choice = chooseProviders(opts.executionProviders, { onnxModel: record.onnx.model, onnxSha256: record.onnx.modelSha256, trt: record.trt }, host);
+  const choice = chooseProviders(
+    opts.executionProviders,
+    { onnxModel: record.onnx.model, onnxSha256: record.onnx.modelSha256, trt: record.trt },
+    host,
+  );
   const plan = planModel(record, choice, opts);
   const load = {
     candidates: choice.candidates.map((c) => ({ provider: c.provider, modelPath: join(dir, c.model) })),
@@ -85,15 +114,33 @@ function spawnModel(stored: StoredModel, family: FamilyTokenizer, host: HostGpuF
     gpuStandIn: opts.gpuStandInLoads === undefined ? undefined : counter(opts.gpuStandInLoads),
   };
   const cap = (provider: ExecutionProvider) => batchCap(provider, plan.limits, opts);
-  const workers = Array.from({ length: opts.workersPerModel }, (_, w) => new ModelWorker(`${record.key}#${w}`, load, { policy: opts.restartPolicy, faultHooks: opts.faultHooks, batchCap: cap }));
+  const workers = Array.from(
+    { length: opts.workersPerModel },
+    (_, w) =>
+      new ModelWorker(`${record.key}#${w}`, load, {
+        policy: opts.restartPolicy,
+        faultHooks: opts.faultHooks,
+        batchCap: cap,
+      }),
+  );
   for (const w of workers)
     w.on((e) => {
       if (e.type !== "state") return;
-      if (e.state === "up" && w.restarts > 0) log(`worker ${w.name} up`, { provider: w.provider, restarts: w.restarts });
-      else if (e.state !== "up" && e.state !== "starting") log(`worker ${w.name} ${e.state}`, { reason: e.reason, restarts: w.restarts });
+      if (e.state === "up" && w.restarts > 0)
+        log(`worker ${w.name} up`, { provider: w.provider, restarts: w.restarts });
+      else if (e.state !== "up" && e.state !== "starting")
+        log(`worker ${w.name} ${e.state}`, { reason: e.reason, restarts: w.restarts });
     });
   const bytesOnDisk = statSync(join(dir, record.onnx.model)).size + statSync(join(dir, record.onnx.data)).size;
-  return new ServedModel(record.key, record, family, plan, workers, new ModelBatcher(record.key, workers, plan.batch), bytesOnDisk);
+  return new ServedModel(
+    record.key,
+    record,
+    family,
+    plan,
+    workers,
+    new ModelBatcher(record.key, workers, plan.batch),
+    bytesOnDisk,
+  );
 }
 
 function counter(value: number): SharedArrayBuffer {
@@ -106,6 +153,16 @@ function counter(value: number): SharedArrayBuffer {
 async function whenReady(m: ServedModel, log: NonNullable<ServiceOptions["log"]>) {
   const states = await Promise.all(m.workers.map((w) => w.firstReady));
   m.loadMs = Math.max(...states.map((s) => s.loadMs));
-  if (states[0].numLabels !== m.record.labels.length) throw new Error(`${m.key}: the model has ${states[0].numLabels} outputs, engine.json ${m.record.labels.length} labels`);
-  log(`model ${m.key} ready`, { provider: m.provider, providerNotes: m.providerNotes, limits: m.limits, loadMs: Math.round(m.loadMs), family: m.family.id, workers: m.workers.length });
+  if (states[0].numLabels !== m.record.labels.length)
+    throw new Error(
+      `${m.key}: the model has ${states[0].numLabels} outputs, engine.json ${m.record.labels.length} labels`,
+    );
+  log(`model ${m.key} ready`, {
+    provider: m.provider,
+    providerNotes: m.providerNotes,
+    limits: m.limits,
+    loadMs: Math.round(m.loadMs),
+    family: m.family.id,
+    workers: m.workers.length,
+  });
 }

@@ -4,8 +4,14 @@ import type { ProviderChoice } from "../inference/provider-choice.ts";
 import { batchCap, intraOpThreads, planModel, type PlanSettings } from "./model-plan.ts";
 
 const record = (maxLength: number) => ({ key: "m", maxLength }) as ModelRecord;
-const settings: PlanSettings = { batch: { maxBatchSize: 32, maxBatchTokens: 16384, maxQueueDelayMs: 5 }, cpuMaxBatchSize: 1 };
-const cpuOnly: ProviderChoice = { candidates: [{ provider: "cpu", model: "model.onnx" }], passedOver: [{ provider: "cuda", reason: "no GPU" }] };
+const settings: PlanSettings = {
+  batch: { maxBatchSize: 32, maxBatchTokens: 16384, maxQueueDelayMs: 5 },
+  cpuMaxBatchSize: 1,
+};
+const cpuOnly: ProviderChoice = {
+  candidates: [{ provider: "cpu", model: "model.onnx" }],
+  passedOver: [{ provider: "cuda", reason: "no GPU" }],
+};
 const tensorrt: ProviderChoice = {
   candidates: [
     { provider: "tensorrt", model: "model_ctx.onnx", limits: { maxBatch: 16, maxSequence: 256 } },
@@ -28,7 +34,11 @@ describe("model plan", () => {
 
   test("TensorRT first: rows truncated to the profile's 256 and batches capped at its 16, whichever candidate loads", () => {
     const plan = planModel(record(512), tensorrt, settings);
-    expect([plan.maxLength, plan.limits, plan.batch.maxBatchSize]).toEqual([256, { maxBatch: 16, maxSequence: 256 }, 16]);
+    expect([plan.maxLength, plan.limits, plan.batch.maxBatchSize]).toEqual([
+      256,
+      { maxBatch: 16, maxSequence: 256 },
+      16,
+    ]);
   });
 
   test("a model shorter than 32 tokens warms up at its own length", () => {

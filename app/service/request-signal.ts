@@ -7,7 +7,10 @@ import { ApiError } from "../errors.ts";
  */
 export function requestSignal(timeoutMs: number, client?: AbortSignal) {
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new ApiError("deadline_exceeded", `not started within the deadline of ${timeoutMs} ms`)), timeoutMs);
+  const timer = setTimeout(
+    () => controller.abort(new ApiError("deadline_exceeded", `not started within the deadline of ${timeoutMs} ms`)),
+    timeoutMs,
+  );
   const clientGone = () => controller.abort(new ApiError("client_closed", "the client closed the connection"));
   if (client?.aborted) clientGone();
   else client?.addEventListener("abort", clientGone, { once: true });

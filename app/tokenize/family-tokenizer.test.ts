@@ -7,7 +7,9 @@ describe("FamilyTokenizer", () => {
   test("RoBERTa ids match the independently computed ids exactly, truncation included", async () => {
     const expected = await Bun.file(join(TOKENIZER_FIXTURES, "roberta-base-expected.json")).json();
     const tok = FamilyTokenizer.load("roberta", join(TOKENIZER_FIXTURES, "roberta-base"), expected.max_length);
-    const mismatches = (expected.cases as { text: string; input_ids: number[] }[]).filter((c) => JSON.stringify(Array.from(tok.encode(c.text))) !== JSON.stringify(c.input_ids));
+    const mismatches = (expected.cases as { text: string; input_ids: number[] }[]).filter(
+      (c) => JSON.stringify(Array.from(tok.encode(c.text))) !== JSON.stringify(c.input_ids),
+    );
     expect(mismatches.map((c) => c.text.slice(0, 40))).toEqual([]);
     expect(expected.cases.some((c: { input_ids: number[] }) => c.input_ids.length === 512)).toBe(true);
   });
@@ -32,13 +34,31 @@ describe("FamilyTokenizer", () => {
 /** Deterministic texts longer than the first window, in the shapes that matter for where a cut lands. */
 function longTexts(seed: number): { kind: string; text: string }[] {
   let s = seed;
-  const rand = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const rand = () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)];
-  const words = ["the", "happiness", "Bitcoin", "naïve", "straße", "ОК", "日本語", "👍", "😜🔥", "https://x.co/a?b=1", "1234", "don't", "—", "\u0000", "\u0007"];
+  const words = [
+    "the",
+    "happiness",
+    "Bitcoin",
+    "naïve",
+    "straße",
+    "ОК",
+    "日本語",
+    "👍",
+    "😜🔥",
+    "https://x.co/a?b=1",
+    "1234",
+    "don't",
+    "—",
+    "\u0000",
+    "\u0007",
+  ];
   const gaps = [" ", " ", " ", "  ", "\t", "\n", " \n ", "\u00a0", "\u3000"];
   const sentence = (n: number) => Array.from({ length: n }, () => pick(words) + pick(gaps)).join("");
-  const cjk = (n: number) => Array.from({ length: n }, () => String.fromCharCode(0x4e00 + Math.floor(rand() * 2000))).join("");
-  const ascii = (n: number) => Array.from({ length: n }, () => String.fromCharCode(33 + Math.floor(rand() * 94))).join("");
+  const cjk = (n: number) =>
+    Array.from({ length: n }, () => String.fromCharCode(0x4e00 + Math.floor(rand() * 2000))).join("");
+  const ascii = (n: number) =>
+    Array.from({ length: n }, () => String.fromCharCode(33 + Math.floor(rand() * 94))).join("");
   return [
     { kind: "words", text: sentence(3000) },
     { kind: "words then one long run", text: sentence(50) + "a".repeat(40_000) },
@@ -46,7 +66,10 @@ function longTexts(seed: number): { kind: string; text: string }[] {
     { kind: "cjk without spaces", text: cjk(20_000) },
     { kind: "random ascii without spaces", text: ascii(30_000) },
     { kind: "emoji", text: "😜".repeat(10_000) },
-    { kind: "spaces runs", text: Array.from({ length: 3000 }, () => pick(words) + " ".repeat(1 + Math.floor(rand() * 5))).join("") },
+    {
+      kind: "spaces runs",
+      text: Array.from({ length: 3000 }, () => pick(words) + " ".repeat(1 + Math.floor(rand() * 5))).join(""),
+    },
     { kind: "short words then spaces only", text: sentence(400) + " ".repeat(20_000) },
   ];
 }
@@ -55,7 +78,11 @@ describe("encode of long texts (prefix only) agrees with tokenizing the whole te
   const roberta = () => FamilyTokenizer.load("roberta", join(TOKENIZER_FIXTURES, "roberta-base"), 512);
   const xlmr = () => FamilyTokenizer.load("xlmr", join(TOKENIZER_FIXTURES, "xlmr-synthetic"), 512);
   const differing = (tok: FamilyTokenizer, texts: { kind: string; text: string }[]) =>
-    texts.filter(({ text }) => JSON.stringify(Array.from(tok.encode(text))) !== JSON.stringify(Array.from(truncate(tok.encodeFull(text), 512, tok.eosId))));
+    texts.filter(
+      ({ text }) =>
+        JSON.stringify(Array.from(tok.encode(text))) !==
+        JSON.stringify(Array.from(truncate(tok.encodeFull(text), 512, tok.eosId))),
+    );
   const all = [1, 2, 3].flatMap(longTexts);
 
   test("RoBERTa: every generated shape gives the same ids as truncating the full encoding", () => {
@@ -64,7 +91,12 @@ describe("encode of long texts (prefix only) agrees with tokenizing the whole te
 
   test("XLM-R Unigram: the same, except a tied run (one letter repeated) reaching into the first 512 tokens", () => {
     const tok = xlmr();
-    expect(differing(tok, all.filter((t) => t.kind !== "words then one long run")).map((d) => d.kind)).toEqual([]);
+    expect(
+      differing(
+        tok,
+        all.filter((t) => t.kind !== "words then one long run"),
+      ).map((d) => d.kind),
+    ).toEqual([]);
     // The documented inexact case: Viterbi ties in "aaaa…" resolve by the run's total length, so a
     // cut inside the run may segment it differently from its start. The ids before the run agree.
     const run = "hello world ".repeat(20) + "a".repeat(40_001);

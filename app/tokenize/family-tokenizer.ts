@@ -51,12 +51,14 @@ export class FamilyTokenizer {
   encode(text: string): Int32Array {
     const cap = this.maxLength * CHARS_PER_TOKEN_CAP;
     for (let window = Math.min(FIRST_WINDOW, cap); ; window = Math.min(2 * window, cap)) {
-      if (text.length <= window) return truncate(Int32Array.from(this.tokenizer.encode(text).ids), this.maxLength, this.eosId);
+      if (text.length <= window)
+        return truncate(Int32Array.from(this.tokenizer.encode(text).ids), this.maxLength, this.eosId);
       let cut = safeCut(text, window);
       const exact = cut >= 0;
       if (!exact) cut = isHighSurrogate(text.charCodeAt(window - 1)) ? window - 1 : window;
       const ids = this.tokenizer.encode(text.slice(0, cut)).ids;
-      if (ids.length >= (exact ? this.maxLength : 2 * this.maxLength) || window === cap) return truncate(Int32Array.from(ids), this.maxLength, this.eosId);
+      if (ids.length >= (exact ? this.maxLength : 2 * this.maxLength) || window === cap)
+        return truncate(Int32Array.from(ids), this.maxLength, this.eosId);
     }
   }
 
@@ -76,7 +78,8 @@ const WHITESPACE = /\s/;
 
 /** The last position in (window/2, window] holding a space that follows a non-space character, or -1. */
 export function safeCut(text: string, window: number): number {
-  for (let i = Math.min(window, text.length - 1); i > window / 2; i--) if (text.charCodeAt(i) === 32 && !WHITESPACE.test(text[i - 1])) return i;
+  for (let i = Math.min(window, text.length - 1); i > window / 2; i--)
+    if (text.charCodeAt(i) === 32 && !WHITESPACE.test(text[i - 1])) return i;
   return -1;
 }
 

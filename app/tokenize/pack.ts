@@ -8,7 +8,11 @@ export interface PackedRows {
 }
 
 /** `cancelled` is asked before each text: a request abandoned mid-way stops costing CPU. */
-export function encodePacked(family: FamilyTokenizer, texts: string[], cancelled: () => boolean = () => false): PackedRows {
+export function encodePacked(
+  family: FamilyTokenizer,
+  texts: string[],
+  cancelled: () => boolean = () => false,
+): PackedRows {
   const encodings = texts.map((t) => {
     if (cancelled()) throw new Error("cancelled: the request was abandoned");
     return family.encode(t);

@@ -6,7 +6,9 @@ declare const self: Worker;
 export interface WorkerHandlers<Init, Body, Ready, Reply> {
   init(init: Init): Promise<Ready> | Ready;
   /** The reply, and buffers to transfer rather than copy. */
-  handle(body: Body): Promise<{ value: Reply; transfer?: Transferable[] }> | { value: Reply; transfer?: Transferable[] };
+  handle(
+    body: Body,
+  ): Promise<{ value: Reply; transfer?: Transferable[] }> | { value: Reply; transfer?: Transferable[] };
 }
 
 /** The worker side of the protocol: call this once from a worker entry file. */

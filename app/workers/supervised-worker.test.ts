@@ -19,7 +19,8 @@ function echo(opts: { healthyStarts?: number; initialMs?: number; faultHooks?: b
   started.push(w);
   const states: { state: WorkerState; at: number }[] = [];
   w.on((e) => e.type === "state" && states.push({ state: e.state, at: performance.now() }));
-  const next = (state: WorkerState) => new Promise<void>((resolve) => w.on((e) => e.type === "state" && e.state === state && resolve()));
+  const next = (state: WorkerState) =>
+    new Promise<void>((resolve) => w.on((e) => e.type === "state" && e.state === state && resolve()));
   return { w, states, next, starts: () => new Int32Array(starts)[0] };
 }
 

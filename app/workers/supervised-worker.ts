@@ -73,7 +73,14 @@ export class SupervisedWorker<Init, Body, Ready, Reply> {
   }
 
   call(body: Body, transfer: Transferable[] = []): Promise<Reply> {
-    if (this.state !== "up") return Promise.reject(new WorkerUnavailable(this.opts.role, this.name, `${this.name} is ${this.state === "down" ? "restarting" : this.state}`));
+    if (this.state !== "up")
+      return Promise.reject(
+        new WorkerUnavailable(
+          this.opts.role,
+          this.name,
+          `${this.name} is ${this.state === "down" ? "restarting" : this.state}`,
+        ),
+      );
     const id = this.nextId++;
     const fault = this.nextFault;
     this.nextFault = undefined;
@@ -121,14 +128,21 @@ export class SupervisedWorker<Init, Body, Ready, Reply> {
         this.firstSettle.reject(new Error(`${this.name}: ${reason}`));
         return;
       }
-      this.failures = failuresAfterCrash(this.failures, this.upSince === null ? null : performance.now() - this.upSince, this.policy);
+      this.failures = failuresAfterCrash(
+        this.failures,
+        this.upSince === null ? null : performance.now() - this.upSince,
+        this.policy,
+      );
       this.upSince = null;
       this.setState("down", reason);
-      this.restartTimer = setTimeout(() => {
-        this.restartTimer = null;
-        this.restarts++;
-        this.spawn();
-      }, restartDelay(this.failures, this.policy));
+      this.restartTimer = setTimeout(
+        () => {
+          this.restartTimer = null;
+          this.restarts++;
+          this.spawn();
+        },
+        restartDelay(this.failures, this.policy),
+      );
     };
     worker.onmessage = (event: MessageEvent<FromWorker<Ready, Reply>>) => {
       const m = event.data;

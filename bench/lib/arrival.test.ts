@@ -73,7 +73,9 @@ describe("dropped arrivals", () => {
 describe("harness math and texts", () => {
   test("percentile: nearest rank", () => {
     const xs = Array.from({ length: 100 }, (_, i) => i + 1);
-    expect([percentile(xs, 50), percentile(xs, 95), percentile(xs, 99), percentile(xs, 100)]).toEqual([50, 95, 99, 100]);
+    expect([percentile(xs, 50), percentile(xs, 95), percentile(xs, 99), percentile(xs, 100)]).toEqual([
+      50, 95, 99, 100,
+    ]);
     expect(percentile([7], 99)).toBe(7);
     expect(percentile([], 50)).toBeNaN();
   });

@@ -40,7 +40,11 @@ export function arrivalTimes(startRate: number, stages: Stage[]): number[] {
 
 /** Stretches time and scales rates so a scenario sized for a g4dn fits a smaller box; the in-flight cap stays. */
 export function scalePlan(plan: ArrivalPlan, timeScale: number, rateScale: number): ArrivalPlan {
-  return { startRate: plan.startRate * rateScale, maxInFlight: plan.maxInFlight, stages: plan.stages.map((s) => ({ durationS: s.durationS * timeScale, target: s.target * rateScale })) };
+  return {
+    startRate: plan.startRate * rateScale,
+    maxInFlight: plan.maxInFlight,
+    stages: plan.stages.map((s) => ({ durationS: s.durationS * timeScale, target: s.target * rateScale })),
+  };
 }
 
 export interface Clock {
@@ -50,7 +54,10 @@ export interface Clock {
 
 export const realClock = (): Clock => {
   const start = performance.now();
-  return { now: () => performance.now() - start, sleepUntil: (ms) => Bun.sleep(Math.max(0, ms - (performance.now() - start))) };
+  return {
+    now: () => performance.now() - start,
+    sleepUntil: (ms) => Bun.sleep(Math.max(0, ms - (performance.now() - start))),
+  };
 };
 
 export interface ArrivalResult {
@@ -61,7 +68,12 @@ export interface ArrivalResult {
 }
 
 /** Starts `send` at each time unless maxInFlight sends are running (dropped); resolves when all started sends end. */
-export async function runArrivals(times: number[], maxInFlight: number, send: () => Promise<unknown>, clock: Clock = realClock()): Promise<ArrivalResult> {
+export async function runArrivals(
+  times: number[],
+  maxInFlight: number,
+  send: () => Promise<unknown>,
+  clock: Clock = realClock(),
+): Promise<ArrivalResult> {
   let inFlight = 0;
   let dropped = 0;
   let maxLagMs = 0;

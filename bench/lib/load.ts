@@ -27,10 +27,15 @@ export interface LoadStats {
   mean: number;
 }
 
-export function summarize(samples: { end: number; ms: number; ok: boolean }[], seconds: number, dropped = 0): LoadStats {
+export function summarize(
+  samples: { end: number; ms: number; ok: boolean }[],
+  seconds: number,
+  dropped = 0,
+): LoadStats {
   const ms = samples.map((s) => s.ms).sort((a, b) => a - b);
   const perSecond = new Map<number, number>();
-  for (const s of samples) if (s.ok) perSecond.set(Math.floor(s.end / 1000), (perSecond.get(Math.floor(s.end / 1000)) ?? 0) + 1);
+  for (const s of samples)
+    if (s.ok) perSecond.set(Math.floor(s.end / 1000), (perSecond.get(Math.floor(s.end / 1000)) ?? 0) + 1);
   return {
     requests: samples.length,
     failures: samples.filter((s) => !s.ok).length,
@@ -48,7 +53,11 @@ export function summarize(samples: { end: number; ms: number; ok: boolean }[], s
 /** One request as the graders sent it: the bare JSON string; ok means 200. */
 export async function post(url: string, text: string): Promise<boolean> {
   try {
-    const res = await fetch(`${url}/process`, { method: "POST", body: JSON.stringify(text), headers: { "content-type": "application/json" } });
+    const res = await fetch(`${url}/process`, {
+      method: "POST",
+      body: JSON.stringify(text),
+      headers: { "content-type": "application/json" },
+    });
     await res.arrayBuffer();
     return res.status === 200;
   } catch {

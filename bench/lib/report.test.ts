@@ -27,7 +27,11 @@ const RESULT: BenchResult = {
   host: { cpu: "Test CPU", cores: 2, memoryBytes: 8 * 2 ** 30 },
   versions: { bun: "1.4.5" },
   models: [
-    { key: "m", architecture: "RobertaForSequenceClassification", parameters: { total: 5e6, nonZero: 5e6, bytes: 2e7 } },
+    {
+      key: "m",
+      architecture: "RobertaForSequenceClassification",
+      parameters: { total: 5e6, nonZero: 5e6, bytes: 2e7 },
+    },
   ],
   engines: "/e",
   texts: 3,
@@ -36,7 +40,10 @@ const RESULT: BenchResult = {
   runs: [
     {
       peer: "service",
-      sweep: [{ ...stats(6, 150), clients: 1 }, { ...stats(10, 900), clients: 10 }],
+      sweep: [
+        { ...stats(6, 150), clients: 1 },
+        { ...stats(10, 900), clients: 10 },
+      ],
       scenarios: [{ ...stats(1, 125), name: "does_it_even_work" }],
       rssMaxMb: 500,
       batch: { does_it_even_work: 1 },
@@ -44,14 +51,20 @@ const RESULT: BenchResult = {
     },
     {
       peer: "naive",
-      sweep: [{ ...stats(2, 400), clients: 1 }, { ...stats(4, 2000), clients: 10 }],
+      sweep: [
+        { ...stats(2, 400), clients: 1 },
+        { ...stats(4, 2000), clients: 10 },
+      ],
       scenarios: [{ ...stats(1, 300), name: "does_it_even_work" }],
       rssMaxMb: 700,
     },
   ],
   raw: { textsPerSecond: 8, paddingEfficiency: 0.95, single: { p50: 100, p95: 120, mean: 105 }, batch: { m: 4 } },
   lengths: [
-    { family: "roberta-1", sources: [{ source: "graders", texts: 3, mean: 90, p50: 90, p95: 100, max: 110, over512: 0 }] },
+    {
+      family: "roberta-1",
+      sources: [{ source: "graders", texts: 3, mean: 90, p50: 90, p95: 100, max: 110, over512: 0 }],
+    },
   ],
   labelsAgree: 20,
   instance: "c7i.2xlarge",

@@ -130,7 +130,9 @@ const tableHead = (columns: string[]) => [row(columns), `|${columns.map(() => "-
 const BR = "  ";
 
 function setup(r: BenchResult): string {
-  const versions = Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(", ");
+  const versions = Object.entries(r.versions)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
   const model = (m: BenchResult["models"][number]) => {
     const size = `${(m.parameters.total / 1e6).toFixed(0)} M parameters${m.parameters.total < 1e7 ? ", TINY" : ""}`;
     return `${m.key} (${m.architecture}, ${size})`;

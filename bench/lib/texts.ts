@@ -17,7 +17,10 @@ import { percentile } from "./load.ts";
 export function gradersTexts(seed: number, emptyShare = 0.005): () => string {
   const f = new Faker({ locale: [en, base], seed });
   const words = () => f.word.words({ count: { min: 0, max: 10 } });
-  const ascii = () => Array.from({ length: f.number.int({ min: 5, max: 20 }) }, () => String.fromCharCode(f.number.int({ min: 0, max: 127 }))).join("");
+  const ascii = () =>
+    Array.from({ length: f.number.int({ min: 5, max: 20 }) }, () =>
+      String.fromCharCode(f.number.int({ min: 0, max: 127 })),
+    ).join("");
   return () => {
     if (f.number.float({ min: 0, max: 1 }) < emptyShare) return "";
     return `${words()}${f.internet.emoji()}${f.internet.url()}${words()}. ${ascii()} ${f.finance.bitcoinAddress()}${f.internet.emoji()} ${f.hacker.phrase()}`;
@@ -27,8 +30,22 @@ export function gradersTexts(seed: number, emptyShare = 0.005): () => string {
 export const SOURCES = ["graders", "tweets", "multilingual", "language-id", "fake-news", "toxicity"] as const;
 export type Source = (typeof SOURCES)[number];
 
-const lines = (file: string) => readFileSync(file, "utf8").split("\n").map((l) => l.trim()).filter(Boolean);
-const csvColumn = (file: string, column: string, delimiter = ",") => (parse(readFileSync(file, "utf8"), { columns: true, delimiter, relax_quotes: true, skip_empty_lines: true }) as Record<string, string>[]).map((r) => r[column]).filter(Boolean);
+const lines = (file: string) =>
+  readFileSync(file, "utf8")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
+const csvColumn = (file: string, column: string, delimiter = ",") =>
+  (
+    parse(readFileSync(file, "utf8"), {
+      columns: true,
+      delimiter,
+      relax_quotes: true,
+      skip_empty_lines: true,
+    }) as Record<string, string>[]
+  )
+    .map((r) => r[column])
+    .filter(Boolean);
 
 /** The texts of a source (graders: `count` generated texts from `seed`). */
 export function loadTexts(source: Source, shared: string, count = 5000, seed = 1): string[] {
@@ -47,12 +64,22 @@ export function loadTexts(source: Source, shared: string, count = 5000, seed = 1
     case "fake-news":
       return csvColumn(join(c, "covid19-fake-news", "english_test_with_labels.csv"), "tweet");
     case "toxicity":
-      return [...csvColumn(join(c, "detox-toxicity", "russian_data__test.tsv"), "toxic_comment", "\t"), ...lines(join(c, "detox-toxicity", "english_data__test_toxic_parallel.txt"))];
+      return [
+        ...csvColumn(join(c, "detox-toxicity", "russian_data__test.tsv"), "toxic_comment", "\t"),
+        ...lines(join(c, "detox-toxicity", "english_data__test_toxic_parallel.txt")),
+      ];
   }
 }
 
 /** Token lengths (with <s> and </s>, before truncation at the model's maximum) as percentiles. */
 export function lengthSummary(lengths: number[]) {
   const s = [...lengths].sort((a, b) => a - b);
-  return { texts: s.length, mean: s.reduce((a, b) => a + b, 0) / s.length, p50: percentile(s, 50), p95: percentile(s, 95), max: s.at(-1)!, over512: s.filter((n) => n > 512).length };
+  return {
+    texts: s.length,
+    mean: s.reduce((a, b) => a + b, 0) / s.length,
+    p50: percentile(s, 50),
+    p95: percentile(s, 95),
+    max: s.at(-1)!,
+    over512: s.filter((n) => n > 512).length,
+  };
 }

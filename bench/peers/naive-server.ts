@@ -12,7 +12,9 @@ import { parseArgs } from "node:util";
 import { env, pipeline } from "@huggingface/transformers";
 import { readStore, type StoredModel } from "../../lib/store/index.ts";
 
-const { values } = parseArgs({ options: { engines: { type: "string" }, port: { type: "string", default: "8200" }, threads: { type: "string" } } });
+const { values } = parseArgs({
+  options: { engines: { type: "string" }, port: { type: "string", default: "8200" }, threads: { type: "string" } },
+});
 const engines = resolve(values.engines ?? "engines");
 const store = readStore(engines);
 const stage = join(tmpdir(), `naive-models-${process.pid}`);
@@ -25,10 +27,19 @@ function stageModel(model: StoredModel): string {
   symlinkSync(join(model.dir, info.onnx.model), join(dir, "onnx", "model.onnx"));
   symlinkSync(join(model.dir, info.onnx.data), join(dir, "onnx", info.onnx.data));
   const tok = join(model.dir, info.tokenizer.dir);
-  for (const f of ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]) if (existsSync(join(tok, f))) symlinkSync(join(tok, f), join(dir, f));
+  for (const f of ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"])
+    if (existsSync(join(tok, f))) symlinkSync(join(tok, f), join(dir, f));
   const id2label = Object.fromEntries(info.labels.map((l, i) => [i, l]));
   const modelType = info.architecture.startsWith("XLM") ? "xlm-roberta" : "roberta";
-  writeFileSync(join(dir, "config.json"), JSON.stringify({ model_type: modelType, architectures: [info.architecture], id2label, label2id: Object.fromEntries(info.labels.map((l, i) => [l, i])) }));
+  writeFileSync(
+    join(dir, "config.json"),
+    JSON.stringify({
+      model_type: modelType,
+      architectures: [info.architecture],
+      id2label,
+      label2id: Object.fromEntries(info.labels.map((l, i) => [l, i])),
+    }),
+  );
   return dir;
 }
 
@@ -38,7 +49,11 @@ env.localModelPath = "/";
 const threads = Number(values.threads ?? availableParallelism());
 const classifiers: [string, Awaited<ReturnType<typeof pipeline<"text-classification">>>][] = [];
 for (const m of store.models) {
-  const clf = await pipeline("text-classification", stageModel(m), { dtype: "fp32", device: "cpu", session_options: { intraOpNumThreads: threads, interOpNumThreads: 1 } });
+  const clf = await pipeline("text-classification", stageModel(m), {
+    dtype: "fp32",
+    device: "cpu",
+    session_options: { intraOpNumThreads: threads, interOpNumThreads: 1 },
+  });
   classifiers.push([m.key, clf]);
 }
 

@@ -14,7 +14,10 @@ import { percentile } from "../lib/load.ts";
 export interface RawEngine {
   keys: string[];
   /** All five models on `texts`, each model in batches of its size, all models at once: texts per second. */
-  throughput(texts: string[], batchSizes: Record<string, number>): Promise<{ textsPerSecond: number; seconds: number; paddingEfficiency: number }>;
+  throughput(
+    texts: string[],
+    batchSizes: Record<string, number>,
+  ): Promise<{ textsPerSecond: number; seconds: number; paddingEfficiency: number }>;
   /** One text at a time through all five models (in parallel, as the service runs them): latency percentiles, ms. */
   singleLatency(texts: string[]): Promise<{ p50: number; p95: number; mean: number }>;
   stop(): void;
@@ -23,7 +26,16 @@ export interface RawEngine {
 export async function startRawEngine(enginesDir: string, intraOpThreads: number): Promise<RawEngine> {
   const store = readStore(enginesDir);
   const infos = store.models.map((m) => m.record);
-  const families = new Map(store.families.map((f) => [f.id, FamilyTokenizer.load(f.id, f.dir, Math.max(...infos.filter((i) => i.tokenizer.family === f.id).map((i) => i.maxLength)))]));
+  const families = new Map(
+    store.families.map((f) => [
+      f.id,
+      FamilyTokenizer.load(
+        f.id,
+        f.dir,
+        Math.max(...infos.filter((i) => i.tokenizer.family === f.id).map((i) => i.maxLength)),
+      ),
+    ]),
+  );
   const workers = infos.map(
     (info, i) =>
       new ModelWorker(`raw-${info.key}`, {

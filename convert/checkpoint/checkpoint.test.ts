@@ -11,9 +11,13 @@ import { readTorchZip } from "./torch.ts";
 const f32 = (b: Uint8Array) => Array.from(new Float32Array(b.slice().buffer));
 
 /** A state dict {name: tensor, ...} as torch.save would pickle it. */
-function stateDictPickle(tensors: [string, string, number, number, number[], number[]][], extra?: (p: PickleWriter) => void) {
+function stateDictPickle(
+  tensors: [string, string, number, number, number[], number[]][],
+  extra?: (p: PickleWriter) => void,
+) {
   const p = new PickleWriter().proto().global("collections", "OrderedDict").emptyTuple().reduce().mark();
-  for (const [name, key, numel, offset, shape, stride] of tensors) p.str(name).tensor(key, numel, offset, shape, stride);
+  for (const [name, key, numel, offset, shape, stride] of tensors)
+    p.str(name).tensor(key, numel, offset, shape, stride);
   extra?.(p);
   return p.setitems().stop().bytes();
 }
@@ -34,14 +38,19 @@ describe("torch zip checkpoints", () => {
   test("a strided (transposed) view is gathered into C order", () => {
     const storage = new Float32Array([0, 1, 2, 3, 4, 5]); // a 2x3 matrix [[0,1,2],[3,4,5]]
     const pkl = stateDictPickle([["t", "0", 6, 0, [3, 2], [1, 3]]]); // its transpose, 3x2
-    const ck = readTorchZip("t.bin", zipStored({ "archive/data.pkl": pkl, "archive/data/0": new Uint8Array(storage.buffer) }));
+    const ck = readTorchZip(
+      "t.bin",
+      zipStored({ "archive/data.pkl": pkl, "archive/data/0": new Uint8Array(storage.buffer) }),
+    );
     expect(f32(ck.tensors.get("t")!.bytes())).toEqual([0, 3, 1, 4, 2, 5]);
   });
 
   test("a forbidden global is refused with the file and the global named", () => {
     const evil = new PickleWriter().proto().global("os", "system").str("echo pwned").raw(0x85).reduce().stop().bytes();
     const zip = zipStored({ "archive/data.pkl": evil });
-    expect(() => readTorchZip("evil.bin", zip)).toThrow(/evil\.bin: refused pickle at byte \d+: forbidden global os\.system/);
+    expect(() => readTorchZip("evil.bin", zip)).toThrow(
+      /evil\.bin: refused pickle at byte \d+: forbidden global os\.system/,
+    );
   });
 
   test("an opcode a state dict never uses is refused", () => {
@@ -73,7 +82,9 @@ describe("safetensors", () => {
   });
   test("a truncated file is refused with the file named", () => {
     const buf = new Uint8Array(Bun.mmap(file));
-    expect(() => readSafetensors("m.safetensors", buf.subarray(0, buf.length - 10))).toThrow(/m\.safetensors: not a valid safetensors file: .*past the file/);
+    expect(() => readSafetensors("m.safetensors", buf.subarray(0, buf.length - 10))).toThrow(
+      /m\.safetensors: not a valid safetensors file: .*past the file/,
+    );
     expect(() => readSafetensors("m.safetensors", buf.subarray(0, 100))).toThrow(/header length \d+ exceeds the file/);
     expect(() => readSafetensors("m.safetensors", buf.subarray(0, 4))).toThrow(/shorter than its 8-byte header/);
   });

@@ -36,9 +36,16 @@ const ALLOWED_GLOBALS = new Set([
   "collections.OrderedDict",
   "torch._utils._rebuild_tensor_v2",
   "torch._utils._rebuild_parameter",
-  "torch.FloatStorage", "torch.DoubleStorage", "torch.HalfStorage", "torch.BFloat16Storage",
-  "torch.LongStorage", "torch.IntStorage", "torch.ShortStorage", "torch.CharStorage",
-  "torch.ByteStorage", "torch.BoolStorage",
+  "torch.FloatStorage",
+  "torch.DoubleStorage",
+  "torch.HalfStorage",
+  "torch.BFloat16Storage",
+  "torch.LongStorage",
+  "torch.IntStorage",
+  "torch.ShortStorage",
+  "torch.CharStorage",
+  "torch.ByteStorage",
+  "torch.BoolStorage",
 ]);
 
 const MARK = Symbol("mark");
@@ -77,7 +84,8 @@ export function readStateDictPickle(file: string, data: Uint8Array): Value {
   };
   const top = () => (stack.length === 0 ? fail("stack underflow") : stack[stack.length - 1]);
   const global = (module: string, name: string): PickleGlobal => {
-    if (!ALLOWED_GLOBALS.has(`${module}.${name}`)) fail(`forbidden global ${module}.${name} (a state dict never needs it)`);
+    if (!ALLOWED_GLOBALS.has(`${module}.${name}`))
+      fail(`forbidden global ${module}.${name} (a state dict never needs it)`);
     return { kind: "global", module, name };
   };
   const setItem = (d: Value, k: Value, v: Value) => {
@@ -96,7 +104,14 @@ export function readStateDictPickle(file: string, data: Uint8Array): Value {
     if (qualified === "torch._utils._rebuild_tensor_v2") {
       const [storage, offset, shape, stride] = args as [StorageRef, number, number[], number[]];
       const isInts = (a: unknown) => Array.isArray(a) && a.every((n) => Number.isSafeInteger(n) && n >= 0);
-      if ((storage as StorageRef)?.kind !== "storage" || !Number.isSafeInteger(offset) || offset < 0 || !isInts(shape) || !isInts(stride) || shape.length !== stride.length)
+      if (
+        (storage as StorageRef)?.kind !== "storage" ||
+        !Number.isSafeInteger(offset) ||
+        offset < 0 ||
+        !isInts(shape) ||
+        !isInts(stride) ||
+        shape.length !== stride.length
+      )
         fail("malformed _rebuild_tensor_v2 arguments");
       return { kind: "tensor", storage, offset, shape, stride } satisfies TensorRef;
     }
@@ -111,7 +126,12 @@ export function readStateDictPickle(file: string, data: Uint8Array): Value {
     const t = pid as Value[];
     if (!Array.isArray(t) || t.length < 5 || t[0] !== "storage") fail("persistent id is not a storage reference");
     const [, type, key, , numel] = t as [string, PickleGlobal, string, string, number];
-    if (type?.kind !== "global" || !type.name.endsWith("Storage") || typeof key !== "string" || !Number.isSafeInteger(numel))
+    if (
+      type?.kind !== "global" ||
+      !type.name.endsWith("Storage") ||
+      typeof key !== "string" ||
+      !Number.isSafeInteger(numel)
+    )
       fail("malformed storage reference");
     return { kind: "storage", storageType: type.name, key, numel };
   };
@@ -119,33 +139,74 @@ export function readStateDictPickle(file: string, data: Uint8Array): Value {
   for (;;) {
     const op = u8();
     switch (op) {
-      case 0x80: u8(); break; // PROTO
-      case 0x95: bytes(8); break; // FRAME: framing is transparent here
-      case 0x2e: { // STOP
+      case 0x80:
+        u8();
+        break; // PROTO
+      case 0x95:
+        bytes(8);
+        break; // FRAME: framing is transparent here
+      case 0x2e: {
+        // STOP
         if (stack.length !== 1) fail(`STOP with ${stack.length} values on the stack`);
         return stack[0];
       }
-      case 0x28: stack.push(MARK); break; // MARK
-      case 0x7d: stack.push(new PickleDict()); break; // EMPTY_DICT
-      case 0x5d: stack.push([]); break; // EMPTY_LIST
-      case 0x29: stack.push([]); break; // EMPTY_TUPLE
-      case 0x74: stack.push(popMark()); break; // TUPLE
-      case 0x85: stack.push([pop()]); break; // TUPLE1
-      case 0x86: { const b = pop(); stack.push([pop(), b]); break; } // TUPLE2
-      case 0x87: { const c = pop(); const b = pop(); stack.push([pop(), b, c]); break; } // TUPLE3
-      case 0x71: memo.set(u8(), top()); break; // BINPUT
-      case 0x72: memo.set(u32(), top()); break; // LONG_BINPUT
-      case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
-      case 0x68: case 0x6a: { // BINGET, LONG_BINGET
+      case 0x28:
+        stack.push(MARK);
+        break; // MARK
+      case 0x7d:
+        stack.push(new PickleDict());
+        break; // EMPTY_DICT
+      case 0x5d:
+        stack.push([]);
+        break; // EMPTY_LIST
+      case 0x29:
+        stack.push([]);
+        break; // EMPTY_TUPLE
+      case 0x74:
+        stack.push(popMark());
+        break; // TUPLE
+      case 0x85:
+        stack.push([pop()]);
+        break; // TUPLE1
+      case 0x86: {
+        const b = pop();
+        stack.push([pop(), b]);
+        break;
+      } // TUPLE2
+      case 0x87: {
+        const c = pop();
+        const b = pop();
+        stack.push([pop(), b, c]);
+        break;
+      } // TUPLE3
+      case 0x71:
+        memo.set(u8(), top());
+        break; // BINPUT
+      case 0x72:
+        memo.set(u32(), top());
+        break; // LONG_BINPUT
+      case 0x94:
+        memo.set(memo.size, top());
+        break; // MEMOIZE
+      case 0x68:
+      case 0x6a: {
+        // BINGET, LONG_BINGET
         const k = op === 0x68 ? u8() : u32();
         if (!memo.has(k)) fail(`memo ${k} was never stored`);
         stack.push(memo.get(k));
         break;
       }
-      case 0x4a: stack.push(i32()); break; // BININT
-      case 0x4b: stack.push(u8()); break; // BININT1
-      case 0x4d: stack.push(u16()); break; // BININT2
-      case 0x8a: { // LONG1: little-endian two's complement
+      case 0x4a:
+        stack.push(i32());
+        break; // BININT
+      case 0x4b:
+        stack.push(u8());
+        break; // BININT1
+      case 0x4d:
+        stack.push(u16());
+        break; // BININT2
+      case 0x8a: {
+        // LONG1: little-endian two's complement
         const n = u8();
         const b = bytes(n);
         let v = 0n;
@@ -155,12 +216,27 @@ export function readStateDictPickle(file: string, data: Uint8Array): Value {
         stack.push(Number(v));
         break;
       }
-      case 0x47: { need(8); stack.push(view.getFloat64(pos, false)); pos += 8; break; } // BINFLOAT
-      case 0x4e: stack.push(null); break; // NONE
-      case 0x88: stack.push(true); break; // NEWTRUE
-      case 0x89: stack.push(false); break; // NEWFALSE
-      case 0x58: case 0x8c: case 0x8d: { // BINUNICODE, SHORT_BINUNICODE, BINUNICODE8
-        const n = op === 0x8c ? u8() : op === 0x58 ? u32() : (need(8), (pos += 8), Number(view.getBigUint64(pos - 8, true)));
+      case 0x47: {
+        need(8);
+        stack.push(view.getFloat64(pos, false));
+        pos += 8;
+        break;
+      } // BINFLOAT
+      case 0x4e:
+        stack.push(null);
+        break; // NONE
+      case 0x88:
+        stack.push(true);
+        break; // NEWTRUE
+      case 0x89:
+        stack.push(false);
+        break; // NEWFALSE
+      case 0x58:
+      case 0x8c:
+      case 0x8d: {
+        // BINUNICODE, SHORT_BINUNICODE, BINUNICODE8
+        const n =
+          op === 0x8c ? u8() : op === 0x58 ? u32() : (need(8), (pos += 8), Number(view.getBigUint64(pos - 8, true)));
         try {
           stack.push(utf8.decode(bytes(n)));
         } catch {
@@ -168,30 +244,60 @@ export function readStateDictPickle(file: string, data: Uint8Array): Value {
         }
         break;
       }
-      case 0x63: { const module = line(); stack.push(global(module, line())); break; } // GLOBAL
-      case 0x93: { // STACK_GLOBAL
+      case 0x63: {
+        const module = line();
+        stack.push(global(module, line()));
+        break;
+      } // GLOBAL
+      case 0x93: {
+        // STACK_GLOBAL
         const name = pop();
         const module = pop();
         if (typeof module !== "string" || typeof name !== "string") fail("STACK_GLOBAL needs two strings");
         stack.push(global(module as string, name as string));
         break;
       }
-      case 0x52: { const args = pop(); stack.push(reduce(pop(), args)); break; } // REDUCE
-      case 0x62: { // BUILD: only the OrderedDict's _metadata state, which the graph does not need
+      case 0x52: {
+        const args = pop();
+        stack.push(reduce(pop(), args));
+        break;
+      } // REDUCE
+      case 0x62: {
+        // BUILD: only the OrderedDict's _metadata state, which the graph does not need
         pop();
         if (!(top() instanceof PickleDict)) fail("BUILD on something that is not a dict");
         break;
       }
-      case 0x73: { const v = pop(); const k = pop(); setItem(top(), k, v); break; } // SETITEM
-      case 0x75: { // SETITEMS
+      case 0x73: {
+        const v = pop();
+        const k = pop();
+        setItem(top(), k, v);
+        break;
+      } // SETITEM
+      case 0x75: {
+        // SETITEMS
         const items = popMark();
         if (items.length % 2) fail("SETITEMS with an odd number of values");
         for (let i = 0; i < items.length; i += 2) setItem(top(), items[i], items[i + 1]);
         break;
       }
-      case 0x61: { const v = pop(); const l = top(); if (!Array.isArray(l)) fail("APPEND to a non-list"); (l as Value[]).push(v); break; }
-      case 0x65: { const items = popMark(); const l = top(); if (!Array.isArray(l)) fail("APPENDS to a non-list"); (l as Value[]).push(...items); break; }
-      case 0x51: stack.push(persistent(pop())); break; // BINPERSID
+      case 0x61: {
+        const v = pop();
+        const l = top();
+        if (!Array.isArray(l)) fail("APPEND to a non-list");
+        (l as Value[]).push(v);
+        break;
+      }
+      case 0x65: {
+        const items = popMark();
+        const l = top();
+        if (!Array.isArray(l)) fail("APPENDS to a non-list");
+        (l as Value[]).push(...items);
+        break;
+      }
+      case 0x51:
+        stack.push(persistent(pop()));
+        break; // BINPERSID
       default:
         fail(`opcode 0x${op.toString(16).padStart(2, "0")} is not allowed in a state dict`);
     }

@@ -14,7 +14,8 @@ export function readSafetensors(file: string, buf: Uint8Array): Checkpoint {
   if (buf.byteLength < 8) fail("shorter than its 8-byte header length");
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const headerLen = Number(view.getBigUint64(0, true));
-  if (headerLen > MAX_HEADER || 8 + headerLen > buf.byteLength) fail(`header length ${headerLen} exceeds the file (${buf.byteLength} bytes): truncated?`);
+  if (headerLen > MAX_HEADER || 8 + headerLen > buf.byteLength)
+    fail(`header length ${headerLen} exceeds the file (${buf.byteLength} bytes): truncated?`);
   let header: Record<string, unknown>;
   try {
     header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(buf.subarray(8, 8 + headerLen)));
@@ -28,15 +29,19 @@ export function readSafetensors(file: string, buf: Uint8Array): Checkpoint {
   for (const [name, raw] of Object.entries(header)) {
     if (name === "__metadata__") continue;
     const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof info?.dtype !== "string" || !(info.dtype in DTYPE_BYTES)) fail(`tensor ${name}: unsupported dtype ${String(info?.dtype)}`);
+    if (typeof info?.dtype !== "string" || !(info.dtype in DTYPE_BYTES))
+      fail(`tensor ${name}: unsupported dtype ${String(info?.dtype)}`);
     const dtype = info.dtype as DType;
     const shape = info.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`tensor ${name}: bad shape`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      fail(`tensor ${name}: bad shape`);
     const offs = info.data_offsets;
-    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`tensor ${name}: bad data_offsets`);
+    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((d) => Number.isSafeInteger(d) && d >= 0))
+      fail(`tensor ${name}: bad data_offsets`);
     const [begin, end] = offs as [number, number];
     const want = elementCount(shape as number[]) * DTYPE_BYTES[dtype];
-    if (end < begin || end - begin !== want) fail(`tensor ${name}: data_offsets [${begin}, ${end}] do not hold ${want} bytes`);
+    if (end < begin || end - begin !== want)
+      fail(`tensor ${name}: data_offsets [${begin}, ${end}] do not hold ${want} bytes`);
     if (end > dataLen) fail(`tensor ${name}: data ends at ${end}, past the file's ${dataLen} data bytes (truncated?)`);
     const bytes = buf.subarray(dataStart + begin, dataStart + end);
     tensors.set(name, { name, dtype, shape: shape as number[], bytes: () => bytes });

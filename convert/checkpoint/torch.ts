@@ -4,9 +4,16 @@ import { DTYPE_BYTES, elementCount, type Checkpoint, type CheckpointTensor, type
 import { readZipEntries } from "./zip.ts";
 
 const STORAGE_DTYPE: Record<string, DType> = {
-  FloatStorage: "F32", DoubleStorage: "F64", HalfStorage: "F16", BFloat16Storage: "BF16",
-  LongStorage: "I64", IntStorage: "I32", ShortStorage: "I16", CharStorage: "I8",
-  ByteStorage: "U8", BoolStorage: "BOOL",
+  FloatStorage: "F32",
+  DoubleStorage: "F64",
+  HalfStorage: "F16",
+  BFloat16Storage: "BF16",
+  LongStorage: "I64",
+  IntStorage: "I32",
+  ShortStorage: "I16",
+  CharStorage: "I8",
+  ByteStorage: "U8",
+  BoolStorage: "BOOL",
 };
 
 /** Reads a PyTorch zip checkpoint (`<prefix>/data.pkl` + `<prefix>/data/<key>`) safely. */
@@ -16,7 +23,8 @@ export function readTorchZip(file: string, buf: Uint8Array): Checkpoint {
   if (!pkl) throw new ConvertError(file, "no data.pkl in the archive: not a PyTorch zip checkpoint");
   const prefix = pkl.slice(0, -"data.pkl".length);
   const order = entries.get(`${prefix}byteorder`);
-  if (order && new TextDecoder().decode(order()).trim() !== "little") throw new ConvertError(file, "big-endian checkpoints are not supported");
+  if (order && new TextDecoder().decode(order()).trim() !== "little")
+    throw new ConvertError(file, "big-endian checkpoints are not supported");
 
   const root = readStateDictPickle(file, entries.get(pkl)!());
   if (!(root instanceof PickleDict)) throw new ConvertError(file, "the pickle does not hold a state dict");
@@ -27,18 +35,27 @@ export function readTorchZip(file: string, buf: Uint8Array): Checkpoint {
     const dtype = STORAGE_DTYPE[ref.storage.storageType];
     if (!dtype) throw new ConvertError(file, `tensor ${name}: unsupported storage ${ref.storage.storageType}`);
     const storageEntry = entries.get(`${prefix}data/${ref.storage.key}`);
-    if (!storageEntry) throw new ConvertError(file, `tensor ${name}: storage ${ref.storage.key} is missing from the archive`);
+    if (!storageEntry)
+      throw new ConvertError(file, `tensor ${name}: storage ${ref.storage.key} is missing from the archive`);
     tensors.set(name, tensorView(file, name, dtype, ref, storageEntry));
   }
   return { file, tensors };
 }
 
 /** A tensor over (a part of) a storage, honouring offset and strides; storages may be shared. */
-function tensorView(file: string, name: string, dtype: DType, ref: TensorRef, storage: () => Uint8Array): CheckpointTensor {
+function tensorView(
+  file: string,
+  name: string,
+  dtype: DType,
+  ref: TensorRef,
+  storage: () => Uint8Array,
+): CheckpointTensor {
   const item = DTYPE_BYTES[dtype];
   const numel = elementCount(ref.shape);
   const lastIndex = ref.offset + ref.shape.reduce((acc, d, i) => acc + (d > 0 ? (d - 1) * ref.stride[i] : 0), 0);
-  const contiguous = ref.shape.every((_, i) => ref.shape[i] === 1 || ref.stride[i] === elementCount(ref.shape.slice(i + 1)));
+  const contiguous = ref.shape.every(
+    (_, i) => ref.shape[i] === 1 || ref.stride[i] === elementCount(ref.shape.slice(i + 1)),
+  );
   return {
     name,
     dtype,
@@ -46,7 +63,10 @@ function tensorView(file: string, name: string, dtype: DType, ref: TensorRef, st
     bytes() {
       const s = storage();
       if (numel > 0 && (lastIndex + 1) * item > s.byteLength)
-        throw new ConvertError(file, `tensor ${name}: reaches element ${lastIndex} of a storage of ${s.byteLength / item} (truncated?)`);
+        throw new ConvertError(
+          file,
+          `tensor ${name}: reaches element ${lastIndex} of a storage of ${s.byteLength / item} (truncated?)`,
+        );
       if (contiguous) return s.subarray(ref.offset * item, (ref.offset + numel) * item);
       // Gather a strided view into C order, element by element (rare: transposed saves).
       const out = new Uint8Array(numel * item);

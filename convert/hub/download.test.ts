@@ -13,23 +13,38 @@ const repoDir = tempDir("hub-repo");
 writeRandomCheckpoint(repoDir, { ...TINY.roberta, numLabels: 2 });
 addTokenizer(repoDir, "roberta");
 const binRepo = tempDir("hub-bin");
-for (const f of ["config.json", "pytorch_model.bin"]) writeFileSync(join(binRepo, f), readFileSync(join(ORACLE, "roberta-tiny-bin", f)));
+for (const f of ["config.json", "pytorch_model.bin"])
+  writeFileSync(join(binRepo, f), readFileSync(join(ORACLE, "roberta-tiny-bin", f)));
 addTokenizer(binRepo, "roberta");
 
 const hub = startFakeHub([
-  { id: "acme/fake-news", commit: COMMIT, dir: repoDir, lfs: (p) => p.endsWith(".safetensors") || p === "tokenizer.json" },
+  {
+    id: "acme/fake-news",
+    commit: COMMIT,
+    dir: repoDir,
+    lfs: (p) => p.endsWith(".safetensors") || p === "tokenizer.json",
+  },
   { id: "acme/bin-only", commit: COMMIT, dir: binRepo, lfs: (p) => p.endsWith(".bin") },
 ]);
 afterAll(() => hub.stop());
-const settings = (cacheDir = tempDir("hub-cache"), token?: string): HubSettings => ({ endpoint: hub.url, cacheDir, progress: false, token });
+const settings = (cacheDir = tempDir("hub-cache"), token?: string): HubSettings => ({
+  endpoint: hub.url,
+  cacheDir,
+  progress: false,
+  token,
+});
 
 describe("Hub download (against a local server speaking the Hub's URL scheme)", () => {
   test("downloads config, weights and tokenizer files at the resolved commit, verified", async () => {
     const repo = await downloadRepo("acme/fake-news", "main", settings());
     expect(repo.commit).toBe(COMMIT);
     expect(repo.dir.endsWith(join("acme", "fake-news", COMMIT))).toBe(true);
-    expect(repo.files).toEqual(expect.arrayContaining(["config.json", "model.safetensors", "tokenizer.json", "vocab.json", "merges.txt"]));
-    expect(readFileSync(join(repo.dir, "model.safetensors")).equals(readFileSync(join(repoDir, "model.safetensors")))).toBe(true);
+    expect(repo.files).toEqual(
+      expect.arrayContaining(["config.json", "model.safetensors", "tokenizer.json", "vocab.json", "merges.txt"]),
+    );
+    expect(
+      readFileSync(join(repo.dir, "model.safetensors")).equals(readFileSync(join(repoDir, "model.safetensors"))),
+    ).toBe(true);
   });
 
   test("prefers model.safetensors and falls back to pytorch_model.bin", async () => {
@@ -57,7 +72,9 @@ describe("Hub download (against a local server speaking the Hub's URL scheme)", 
     writeFileSync(`${target}.incomplete`, whole.subarray(0, half));
     const before = hub.requests.length;
     await downloadRepo("acme/fake-news", "main", settings(cache));
-    const weightGets = hub.requests.slice(before).filter((r) => r.path.endsWith("/model.safetensors") && r.range !== "bytes=0-0");
+    const weightGets = hub.requests
+      .slice(before)
+      .filter((r) => r.path.endsWith("/model.safetensors") && r.range !== "bytes=0-0");
     expect(weightGets.map((r) => r.range)).toEqual([`bytes=${half}-${whole.length - 1}`]);
     expect(readFileSync(target).equals(whole)).toBe(true);
     expect(existsSync(`${target}.incomplete`)).toBe(false);
@@ -67,7 +84,9 @@ describe("Hub download (against a local server speaking the Hub's URL scheme)", 
     const cache = tempDir("corrupt");
     hub.corrupt.add("model.safetensors");
     try {
-      await expect(downloadRepo("acme/fake-news", "main", settings(cache))).rejects.toThrow(/model\.safetensors: checksum mismatch: sha256/);
+      await expect(downloadRepo("acme/fake-news", "main", settings(cache))).rejects.toThrow(
+        /model\.safetensors: checksum mismatch: sha256/,
+      );
     } finally {
       hub.corrupt.delete("model.safetensors");
     }
@@ -77,7 +96,9 @@ describe("Hub download (against a local server speaking the Hub's URL scheme)", 
   });
 
   test("an unknown repository is a clear error", async () => {
-    await expect(downloadRepo("acme/missing", "main", settings())).rejects.toThrow(/acme\/missing@main: cannot list the repository/);
+    await expect(downloadRepo("acme/missing", "main", settings())).rejects.toThrow(
+      /acme\/missing@main: cannot list the repository/,
+    );
   });
 
   test("bun run convert --model KEY=org/name@rev with HF_ENDPOINT downloads and converts", async () => {

@@ -38,20 +38,37 @@ export class GraphBuilder {
   op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, output?: string): string {
     const name = `${opType}_${this.counter++}`;
     const out = output ?? `${name}_out`;
-    this.nodes.push({ name, opType, domain: "", input: inputs, output: [out], attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)) });
+    this.nodes.push({
+      name,
+      opType,
+      domain: "",
+      input: inputs,
+      output: [out],
+      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+    });
     return out;
   }
 
   constInt64(values: number[], scalar = false): string {
     const name = `const_${this.counter++}`;
     const raw = new BigInt64Array(values.map(BigInt));
-    this.inline.push({ name, dataType: ElemType.INT64, dims: scalar ? [] : [values.length], rawData: new Uint8Array(raw.buffer) });
+    this.inline.push({
+      name,
+      dataType: ElemType.INT64,
+      dims: scalar ? [] : [values.length],
+      rawData: new Uint8Array(raw.buffer),
+    });
     return name;
   }
 
   constFloat(value: number): string {
     const name = `const_${this.counter++}`;
-    this.inline.push({ name, dataType: ElemType.FLOAT, dims: [], rawData: new Uint8Array(new Float32Array([value]).buffer) });
+    this.inline.push({
+      name,
+      dataType: ElemType.FLOAT,
+      dims: [],
+      rawData: new Uint8Array(new Float32Array([value]).buffer),
+    });
     return name;
   }
 

@@ -11,7 +11,11 @@ const ALIGN = 4096;
  * Writes `model.onnx` (graph only, a few hundred kB) and its external data file, one tensor at a
  * time: a 1.1 GB model is never one protobuf, nor one buffer, in memory.
  */
-export function writeModelWithExternalData(dir: string, graph: GraphBuilder, modelFile = "model.onnx"): { model: string; data: string } {
+export function writeModelWithExternalData(
+  dir: string,
+  graph: GraphBuilder,
+  modelFile = "model.onnx",
+): { model: string; data: string } {
   const dataFile = `${modelFile}.data`;
   const layout = new Map<string, number>();
   let end = 0;
@@ -24,7 +28,8 @@ export function writeModelWithExternalData(dir: string, graph: GraphBuilder, mod
   try {
     for (const t of graph.external) {
       const bytes = t.bytes();
-      if (bytes.byteLength !== t.byteLength) throw new ConvertError(t.name, `holds ${bytes.byteLength} bytes, expected ${t.byteLength}`);
+      if (bytes.byteLength !== t.byteLength)
+        throw new ConvertError(t.name, `holds ${bytes.byteLength} bytes, expected ${t.byteLength}`);
       writeSync(fd, bytes, 0, bytes.byteLength, layout.get(t.name)!);
     }
   } finally {
@@ -68,7 +73,8 @@ export function readModel(modelPath: string): { model: onnx.ModelProto; initiali
           maps.set(file, Bun.mmap(file, { shared: false }));
         }
         const m = maps.get(file)!;
-        if (offset + length > m.byteLength) throw new ConvertError(file, `initializer ${name} runs past the end of the file`);
+        if (offset + length > m.byteLength)
+          throw new ConvertError(file, `initializer ${name} runs past the end of the file`);
         return m.subarray(offset, offset + length);
       };
     } else {

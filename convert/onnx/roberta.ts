@@ -3,7 +3,10 @@ import type { Checkpoint, CheckpointTensor } from "../checkpoint/index.ts";
 import { DTYPE_BYTES, elementCount } from "../checkpoint/types.ts";
 import { ElemType, GraphBuilder } from "./graph.ts";
 
-export const SUPPORTED_ARCHITECTURES = ["XLMRobertaForSequenceClassification", "RobertaForSequenceClassification"] as const;
+export const SUPPORTED_ARCHITECTURES = [
+  "XLMRobertaForSequenceClassification",
+  "RobertaForSequenceClassification",
+] as const;
 
 /** What the graph needs from config.json, validated. */
 export interface ClassifierConfig {
@@ -26,10 +29,14 @@ export function parseClassifierConfig(file: string, cfg: Record<string, unknown>
   };
   const archs = Array.isArray(cfg.architectures) ? (cfg.architectures as string[]) : [];
   const architecture = SUPPORTED_ARCHITECTURES.find((a) => archs.includes(a));
-  if (!architecture) fail(`unsupported architecture ${JSON.stringify(cfg.architectures ?? null)}: expected one of ${SUPPORTED_ARCHITECTURES.join(", ")}`);
+  if (!architecture)
+    fail(
+      `unsupported architecture ${JSON.stringify(cfg.architectures ?? null)}: expected one of ${SUPPORTED_ARCHITECTURES.join(", ")}`,
+    );
   const int = (key: string, fallback?: number): number => {
     const v = cfg[key] ?? fallback;
-    if (!Number.isSafeInteger(v) || (v as number) < 0) fail(`${key} must be a non-negative integer, got ${JSON.stringify(cfg[key])}`);
+    if (!Number.isSafeInteger(v) || (v as number) < 0)
+      fail(`${key} must be a non-negative integer, got ${JSON.stringify(cfg[key])}`);
     return v as number;
   };
   const act = cfg.hidden_act ?? "gelu";
@@ -38,7 +45,8 @@ export function parseClassifierConfig(file: string, cfg: Record<string, unknown>
   if (posType !== "absolute") fail(`position_embedding_type ${JSON.stringify(posType)} is not supported`);
   const hiddenSize = int("hidden_size");
   const heads = int("num_attention_heads");
-  if (heads === 0 || hiddenSize % heads !== 0) fail(`hidden_size ${hiddenSize} is not a multiple of num_attention_heads ${heads}`);
+  if (heads === 0 || hiddenSize % heads !== 0)
+    fail(`hidden_size ${hiddenSize} is not a multiple of num_attention_heads ${heads}`);
   // transformers: id2label wins; otherwise num_labels (default 2) with LABEL_i names.
   const id2label = (cfg.id2label ?? null) as Record<string, string> | null;
   let labels: string[];
@@ -73,7 +81,10 @@ export const maxSequenceLength = (c: ClassifierConfig) => c.maxPositionEmbedding
  * classification head on <s>. Standard ONNX ops of opset 17 only. Returns the graph and the
  * checkpoint tensors it uses (each becomes an initializer of the same name, bytes unchanged).
  */
-export function buildClassifierGraph(c: ClassifierConfig, ckpt: Checkpoint): { graph: GraphBuilder; used: CheckpointTensor[] } {
+export function buildClassifierGraph(
+  c: ClassifierConfig,
+  ckpt: Checkpoint,
+): { graph: GraphBuilder; used: CheckpointTensor[] } {
   const g = new GraphBuilder(c.architecture);
   const used: CheckpointTensor[] = [];
   const H = c.hiddenSize;
@@ -82,16 +93,31 @@ export function buildClassifierGraph(c: ClassifierConfig, ckpt: Checkpoint): { g
   const w = (name: string, shape: number[]): string => {
     const t = ckpt.tensors.get(name) ?? ckpt.tensors.get(legacyName(name));
     if (!t) throw new ConvertError(ckpt.file, `tensor ${name} is missing`);
-    if (t.dtype !== "F32") throw new ConvertError(ckpt.file, `tensor ${name} is ${t.dtype}; only FP32 weights are converted (no precision change)`);
+    if (t.dtype !== "F32")
+      throw new ConvertError(
+        ckpt.file,
+        `tensor ${name} is ${t.dtype}; only FP32 weights are converted (no precision change)`,
+      );
     if (t.shape.join("x") !== shape.join("x"))
       throw new ConvertError(ckpt.file, `tensor ${name} has shape [${t.shape}], config.json implies [${shape}]`);
     used.push(t);
-    return g.weight({ name, dims: t.shape, dataType: ElemType.FLOAT, byteLength: elementCount(t.shape) * DTYPE_BYTES.F32, bytes: () => t.bytes() });
+    return g.weight({
+      name,
+      dims: t.shape,
+      dataType: ElemType.FLOAT,
+      byteLength: elementCount(t.shape) * DTYPE_BYTES.F32,
+      bytes: () => t.bytes(),
+    });
   };
   const linear = (x: string, prefix: string, inDim: number, outDim: number) =>
     g.op("Gemm", [x, w(`${prefix}.weight`, [outDim, inDim]), w(`${prefix}.bias`, [outDim])], { transB: 1 });
   const layerNorm = (x: string, prefix: string, output?: string) =>
-    g.op("LayerNormalization", [x, w(`${prefix}.weight`, [H]), w(`${prefix}.bias`, [H])], { axis: -1, epsilon: { float: c.layerNormEps } }, output);
+    g.op(
+      "LayerNormalization",
+      [x, w(`${prefix}.weight`, [H]), w(`${prefix}.bias`, [H])],
+      { axis: -1, epsilon: { float: c.layerNormEps } },
+      output,
+    );
 
   const ids = g.input("input_ids", ElemType.INT64, ["batch", "sequence"]);
   const mask = g.input("attention_mask", ElemType.INT64, ["batch", "sequence"]);
@@ -132,18 +158,32 @@ export function buildClassifierGraph(c: ClassifierConfig, ckpt: Checkpoint): { g
     const scores = g.op("Add", [g.op("Div", [g.op("MatMul", [q, k]), scale]), maskAdd]);
     const probs = g.op("Softmax", [scores], { axis: -1 });
     const context = g.op("Reshape", [g.op("Transpose", [g.op("MatMul", [probs, v])], { perm: [0, 2, 1, 3] }), flat]);
-    const attn = layerNorm(g.op("Add", [linear(context, `${L}.attention.output.dense`, H, H), x]), `${L}.attention.output.LayerNorm`);
+    const attn = layerNorm(
+      g.op("Add", [linear(context, `${L}.attention.output.dense`, H, H), x]),
+      `${L}.attention.output.LayerNorm`,
+    );
     const inner = linear(attn, `${L}.intermediate.dense`, H, c.intermediateSize);
     // GELU(x) = x * 0.5 * (1 + erf(x / sqrt 2)): the exact form, which onnxruntime fuses into one kernel.
-    const gelu = g.op("Mul", [g.op("Mul", [inner, half]), g.op("Add", [g.op("Erf", [g.op("Div", [inner, sqrt2])]), one])]);
-    x = layerNorm(g.op("Add", [linear(gelu, `${L}.output.dense`, c.intermediateSize, H), attn]), `${L}.output.LayerNorm`);
+    const gelu = g.op("Mul", [
+      g.op("Mul", [inner, half]),
+      g.op("Add", [g.op("Erf", [g.op("Div", [inner, sqrt2])]), one]),
+    ]);
+    x = layerNorm(
+      g.op("Add", [linear(gelu, `${L}.output.dense`, c.intermediateSize, H), attn]),
+      `${L}.output.LayerNorm`,
+    );
   }
 
   // Classification head on <s> (position 0): dense → tanh → out_proj.
   const hidden = g.op("Reshape", [x, g.op("Concat", [batchSeq, g.constInt64([H])], { axis: 0 })]);
   const first = g.op("Gather", [hidden, g.constInt64([0], true)], { axis: 1 });
   const dense = g.op("Tanh", [linear(first, "classifier.dense", H, H)]);
-  const logits = g.op("Gemm", [dense, w("classifier.out_proj.weight", [c.labels.length, H]), w("classifier.out_proj.bias", [c.labels.length])], { transB: 1 }, "logits");
+  const logits = g.op(
+    "Gemm",
+    [dense, w("classifier.out_proj.weight", [c.labels.length, H]), w("classifier.out_proj.bias", [c.labels.length])],
+    { transB: 1 },
+    "logits",
+  );
   g.output(logits, ElemType.FLOAT, ["batch", c.labels.length]);
   return { graph: g, used };
 }

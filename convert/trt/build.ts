@@ -38,7 +38,11 @@ export type TrtResult = { skipped: string } | { built: string[]; unchanged: stri
 
 export async function defaultExec(cmd: string[]): Promise<{ code: number; output: string }> {
   const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const [out, err, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   return { code, output: out + err };
 }
 
@@ -47,11 +51,20 @@ export async function buildTrtEngines(opts: TrtOptions): Promise<TrtResult> {
   const exec = opts.exec ?? defaultExec;
   const dir = resolve(opts.enginesDir);
   const { gpu, error } = probeGpu(opts.commands?.nvidiaSmi);
-  if (!gpu) return { skipped: `TensorRT engines not built: ${error}. Run \`bun run convert --trt\` on a GPU host (see README, Deploy on a g4dn.2xlarge).` };
+  if (!gpu)
+    return {
+      skipped: `TensorRT engines not built: ${error}. Run \`bun run convert --trt\` on a GPU host (see README, Deploy on a g4dn.2xlarge).`,
+    };
   if (opts.runner === "docker") {
     const docker = opts.commands?.docker ?? "docker";
-    const info = await exec([docker, "info", "--format", "{{.ServerVersion}}"]).catch((e: Error) => ({ code: -1, output: e.message }));
-    if (info.code !== 0) return { skipped: `TensorRT engines not built: docker is not usable (${info.output.trim().slice(0, 200)}). Install Docker and the NVIDIA Container Toolkit, or run inside ${GPU_STACK.tensorrtImage} with --trt-runner local.` };
+    const info = await exec([docker, "info", "--format", "{{.ServerVersion}}"]).catch((e: Error) => ({
+      code: -1,
+      output: e.message,
+    }));
+    if (info.code !== 0)
+      return {
+        skipped: `TensorRT engines not built: docker is not usable (${info.output.trim().slice(0, 200)}). Install Docker and the NVIDIA Container Toolkit, or run inside ${GPU_STACK.tensorrtImage} with --trt-runner local.`,
+      };
   }
   const store = readStore(dir);
   const image = opts.runner === "docker" ? (opts.image ?? GPU_STACK.tensorrtImage) : null;
@@ -80,18 +93,33 @@ export async function buildTrtEngines(opts: TrtOptions): Promise<TrtResult> {
     });
     if (opts.runner === "local" && opts.commands?.trtexec) args[0] = opts.commands.trtexec;
     const uid = process.getuid?.();
-    const cmd = opts.runner === "docker" ? dockerTrtexec({ image: image!, hostDir: dir, user: uid !== undefined ? `${uid}:${process.getgid?.()}` : undefined }, args) : args;
+    const cmd =
+      opts.runner === "docker"
+        ? dockerTrtexec(
+            { image: image!, hostDir: dir, user: uid !== undefined ? `${uid}:${process.getgid?.()}` : undefined },
+            args,
+          )
+        : args;
     if (opts.runner === "docker" && opts.commands?.docker) cmd[0] = opts.commands.docker;
-    log(`${m.key}: building an FP32 TensorRT engine (batch ${profile.minBatch}..${profile.maxBatch}, sequence ${profile.minSequence}..${profile.maxSequence}, opt ${profile.optBatch}x${profile.optSequence}); this takes minutes`);
+    log(
+      `${m.key}: building an FP32 TensorRT engine (batch ${profile.minBatch}..${profile.maxBatch}, sequence ${profile.minSequence}..${profile.maxSequence}, opt ${profile.optBatch}x${profile.optSequence}); this takes minutes`,
+    );
     const started = performance.now();
     const run = await exec(cmd);
     const tmpPath = join(modelDir, tmpEngine);
     if (run.code !== 0 || !existsSync(tmpPath)) {
       rmSync(tmpPath, { force: true });
-      throw new ConvertError(`${m.key}: trtexec`, `failed (exit ${run.code}); last output:\n${run.output.split("\n").slice(-20).join("\n")}`);
+      throw new ConvertError(
+        `${m.key}: trtexec`,
+        `failed (exit ${run.code}); last output:\n${run.output.split("\n").slice(-20).join("\n")}`,
+      );
     }
     const report = parseTrtexecLog(run.output);
-    if (report.computeCapability !== gpu.computeCapability) throw new ConvertError(`${m.key}: trtexec`, `built on compute capability ${report.computeCapability}, nvidia-smi says ${gpu.computeCapability}`);
+    if (report.computeCapability !== gpu.computeCapability)
+      throw new ConvertError(
+        `${m.key}: trtexec`,
+        `built on compute capability ${report.computeCapability}, nvidia-smi says ${gpu.computeCapability}`,
+      );
     renameSync(tmpPath, join(modelDir, ENGINE_FILE));
     const io = graphIo(join(modelDir, info.onnx.model));
     writeEpContextModel(join(modelDir, CONTEXT_MODEL), {
@@ -118,16 +146,27 @@ export async function buildTrtEngines(opts: TrtOptions): Promise<TrtResult> {
       builtAt: new Date().toISOString(),
     };
     writeModelRecord(modelDir, { ...info, trt: record });
-    log(`${m.key}: TensorRT ${report.tensorrtVersion} engine for ${report.gpu} (sm_${smArchitecture(report.computeCapability)}), ${(record.engineBytes / 2 ** 20).toFixed(0)} MiB, ${record.buildSeconds} s`);
+    log(
+      `${m.key}: TensorRT ${report.tensorrtVersion} engine for ${report.gpu} (sm_${smArchitecture(report.computeCapability)}), ${(record.engineBytes / 2 ** 20).toFixed(0)} MiB, ${record.buildSeconds} s`,
+    );
     result.built.push(m.key);
   }
   return result;
 }
 
-function isCurrent(modelDir: string, t: TrtEngineRecord | undefined, want: { onnxSha256: string; profile: ShapeProfile; image: string | null; gpu: GpuInfo }): boolean {
+function isCurrent(
+  modelDir: string,
+  t: TrtEngineRecord | undefined,
+  want: { onnxSha256: string; profile: ShapeProfile; image: string | null; gpu: GpuInfo },
+): boolean {
   if (!t) return false;
-  const same = t.onnxSha256 === want.onnxSha256 && JSON.stringify(t.profile) === JSON.stringify(want.profile) && (want.image === null || t.image === want.image) && t.computeCapability === want.gpu.computeCapability;
+  const same =
+    t.onnxSha256 === want.onnxSha256 &&
+    JSON.stringify(t.profile) === JSON.stringify(want.profile) &&
+    (want.image === null || t.image === want.image) &&
+    t.computeCapability === want.gpu.computeCapability;
   const engine = join(modelDir, t.engine);
-  return same && existsSync(engine) && existsSync(join(modelDir, t.contextModel)) && statSync(engine).size === t.engineBytes;
+  return (
+    same && existsSync(engine) && existsSync(join(modelDir, t.contextModel)) && statSync(engine).size === t.engineBytes
+  );
 }
-

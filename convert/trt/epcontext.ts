@@ -30,9 +30,14 @@ const DOMAIN = "com.microsoft";
  * com.microsoft EPContext node, embed_mode 0 (the engine stays in its own file, read at load).
  */
 export function epContextModel(spec: EpContextSpec): onnx.IModelProto {
-  if (isAbsolute(spec.engineFile) || spec.engineFile.includes("..")) throw new ConvertError(spec.engineFile, "the engine path must be relative to the model, without ..");
+  if (isAbsolute(spec.engineFile) || spec.engineFile.includes(".."))
+    throw new ConvertError(spec.engineFile, "the engine path must be relative to the model, without ..");
   const T = onnx.AttributeProto.AttributeType;
-  const str = (name: string, s: string): onnx.IAttributeProto => ({ name, type: T.STRING, s: new TextEncoder().encode(s) });
+  const str = (name: string, s: string): onnx.IAttributeProto => ({
+    name,
+    type: T.STRING,
+    s: new TextEncoder().encode(s),
+  });
   return {
     irVersion: 8,
     producerName: "convert --trt",

@@ -6,21 +6,53 @@ import { onnx } from "onnx-proto";
 import { tempDir } from "../../testkit/fixtures.ts";
 import { ElemType } from "../onnx/graph.ts";
 import { epContextModel, smArchitecture, writeEpContextModel } from "./epcontext.ts";
-import { decodeTrtVersion, defaultProfile, dockerTrtexec, parseTrtexecLog, trtexecArgs, validateProfile } from "./trtexec.ts";
+import {
+  decodeTrtVersion,
+  defaultProfile,
+  dockerTrtexec,
+  parseTrtexecLog,
+  trtexecArgs,
+  validateProfile,
+} from "./trtexec.ts";
 
 const INPUTS = ["input_ids", "attention_mask"];
 
 describe("trtexec command lines", () => {
   test("the default profile covers batch 1..B and sequence 1..max length, tuned at 16x64", () => {
-    expect(defaultProfile(512, 32)).toEqual({ minBatch: 1, optBatch: 16, maxBatch: 32, minSequence: 1, optSequence: 64, maxSequence: 512 });
+    expect(defaultProfile(512, 32)).toEqual({
+      minBatch: 1,
+      optBatch: 16,
+      maxBatch: 32,
+      minSequence: 1,
+      optSequence: 64,
+      maxSequence: 512,
+    });
     // A smaller cap pulls the opt shape in with it.
-    expect(defaultProfile(40, 8)).toEqual({ minBatch: 1, optBatch: 8, maxBatch: 8, minSequence: 1, optSequence: 40, maxSequence: 40 });
+    expect(defaultProfile(40, 8)).toEqual({
+      minBatch: 1,
+      optBatch: 8,
+      maxBatch: 8,
+      minSequence: 1,
+      optSequence: 40,
+      maxSequence: 40,
+    });
   });
 
-  for (const [name, maxLength, maxBatch] of [["XLM-R models", 512, 32], ["the RoBERTa model", 512, 64], ["a short model", 128, 4]] as const) {
+  for (const [name, maxLength, maxBatch] of [
+    ["XLM-R models", 512, 32],
+    ["the RoBERTa model", 512, 64],
+    ["a short model", 128, 4],
+  ] as const) {
     test(`FP32 only, shapes for both inputs, for ${name} (max ${maxBatch}x${maxLength})`, () => {
       const profile = defaultProfile(maxLength, maxBatch);
-      const args = trtexecArgs({ onnx: "/engines/m/model.onnx", engine: "/engines/m/model.engine", inputs: INPUTS, profile, workspaceMiB: 4096, timingCache: "/engines/.trt-timing.cache" });
+      const args = trtexecArgs({
+        onnx: "/engines/m/model.onnx",
+        engine: "/engines/m/model.engine",
+        inputs: INPUTS,
+        profile,
+        workspaceMiB: 4096,
+        timingCache: "/engines/.trt-timing.cache",
+      });
       expect(args).toEqual([
         "trtexec",
         "--onnx=/engines/m/model.onnx",
@@ -33,13 +65,28 @@ describe("trtexec command lines", () => {
         "--timingCacheFile=/engines/.trt-timing.cache",
         "--skipInference",
       ]);
-      for (const reduced of ["--fp16", "--int8", "--best", "--bf16", "--fp8", "--stronglyTyped"]) expect(args.some((a) => a.startsWith(reduced))).toBe(false);
+      for (const reduced of ["--fp16", "--int8", "--best", "--bf16", "--fp8", "--stronglyTyped"])
+        expect(args.some((a) => a.startsWith(reduced))).toBe(false);
     });
   }
 
   test("docker run: pinned image, all GPUs, the engines folder at /engines, the caller's uid", () => {
-    const cmd = dockerTrtexec({ image: "nvcr.io/nvidia/tensorrt:25.01-py3", hostDir: "/srv/engines", user: "1000:1000" }, ["trtexec", "--onnx=/engines/a/model.onnx"]);
-    expect(cmd).toEqual(["docker", "run", "--rm", "--gpus=all", "--user=1000:1000", "--volume=/srv/engines:/engines", "--workdir=/engines", "nvcr.io/nvidia/tensorrt:25.01-py3", "trtexec", "--onnx=/engines/a/model.onnx"]);
+    const cmd = dockerTrtexec(
+      { image: "nvcr.io/nvidia/tensorrt:25.01-py3", hostDir: "/srv/engines", user: "1000:1000" },
+      ["trtexec", "--onnx=/engines/a/model.onnx"],
+    );
+    expect(cmd).toEqual([
+      "docker",
+      "run",
+      "--rm",
+      "--gpus=all",
+      "--user=1000:1000",
+      "--volume=/srv/engines:/engines",
+      "--workdir=/engines",
+      "nvcr.io/nvidia/tensorrt:25.01-py3",
+      "trtexec",
+      "--onnx=/engines/a/model.onnx",
+    ]);
   });
 
   test("profiles that TensorRT would reject, or that exceed the model, are refused before the build", () => {
@@ -56,7 +103,11 @@ describe("trtexec log", () => {
     `&&&& RUNNING TensorRT.trtexec [TensorRT v${version}] [b43] # trtexec --onnx=x\n[I] === Device Information ===\n[I] Selected Device: Tesla T4\n[I] Selected Device ID: 0\n[I] Compute Capability: 7.5\n${tail}\n`;
 
   test("version, GPU and compute capability come from trtexec's own banner and device section", () => {
-    expect(parseTrtexecLog(log("100800"))).toEqual({ tensorrtVersion: "10.8.0", gpu: "Tesla T4", computeCapability: "7.5" });
+    expect(parseTrtexecLog(log("100800"))).toEqual({
+      tensorrtVersion: "10.8.0",
+      gpu: "Tesla T4",
+      computeCapability: "7.5",
+    });
   });
 
   test("TensorRT version integers of both numbering schemes decode", () => {
@@ -89,11 +140,25 @@ describe("EPContext wrapper", () => {
     expect(g.node).toHaveLength(1);
     const node = g.node![0];
     expect([node.opType, node.domain]).toEqual(["EPContext", "com.microsoft"]);
-    const attrs = Object.fromEntries(node.attribute!.map((a) => [a.name, a.type === onnx.AttributeProto.AttributeType.INT ? Number(a.i) : new TextDecoder().decode(a.s!)]));
-    expect(attrs).toEqual({ embed_mode: 0, ep_cache_context: "model.engine", hardware_architecture: "75", onnx_model_filename: "model.onnx" });
+    const attrs = Object.fromEntries(
+      node.attribute!.map((a) => [
+        a.name,
+        a.type === onnx.AttributeProto.AttributeType.INT ? Number(a.i) : new TextDecoder().decode(a.s!),
+      ]),
+    );
+    expect(attrs).toEqual({
+      embed_mode: 0,
+      ep_cache_context: "model.engine",
+      hardware_architecture: "75",
+      onnx_model_filename: "model.onnx",
+    });
     expect(node.input).toEqual(INPUTS);
     expect(node.output).toEqual(["logits"]);
-    const io = (v: onnx.IValueInfoProto) => [v.name, v.type!.tensorType!.elemType, v.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue))];
+    const io = (v: onnx.IValueInfoProto) => [
+      v.name,
+      v.type!.tensorType!.elemType,
+      v.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue)),
+    ];
     expect(g.input!.map(io)).toEqual([
       ["input_ids", ElemType.INT64, ["batch", "sequence"]],
       ["attention_mask", ElemType.INT64, ["batch", "sequence"]],

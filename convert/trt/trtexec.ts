@@ -17,9 +17,12 @@ export function validateProfile(p: ShapeProfile, maxLength: number): void {
   const bad = (why: string) => {
     throw new ConvertError("trt profile", why);
   };
-  for (const [k, v] of Object.entries(p)) if (!Number.isInteger(v) || v < 1) bad(`${k} must be a positive integer, got ${v}`);
-  if (!(p.minBatch <= p.optBatch && p.optBatch <= p.maxBatch)) bad(`batch must satisfy min ≤ opt ≤ max, got ${p.minBatch}/${p.optBatch}/${p.maxBatch}`);
-  if (!(p.minSequence <= p.optSequence && p.optSequence <= p.maxSequence)) bad(`sequence must satisfy min ≤ opt ≤ max, got ${p.minSequence}/${p.optSequence}/${p.maxSequence}`);
+  for (const [k, v] of Object.entries(p))
+    if (!Number.isInteger(v) || v < 1) bad(`${k} must be a positive integer, got ${v}`);
+  if (!(p.minBatch <= p.optBatch && p.optBatch <= p.maxBatch))
+    bad(`batch must satisfy min ≤ opt ≤ max, got ${p.minBatch}/${p.optBatch}/${p.maxBatch}`);
+  if (!(p.minSequence <= p.optSequence && p.optSequence <= p.maxSequence))
+    bad(`sequence must satisfy min ≤ opt ≤ max, got ${p.minSequence}/${p.optSequence}/${p.maxSequence}`);
   if (p.maxSequence > maxLength) bad(`max sequence ${p.maxSequence} is longer than the model's ${maxLength} positions`);
 }
 
@@ -35,7 +38,8 @@ export function defaultProfile(maxLength: number, maxBatch: number, opt = { batc
   };
 }
 
-const shapes = (inputs: string[], batch: number, sequence: number) => inputs.map((i) => `${i}:${batch}x${sequence}`).join(",");
+const shapes = (inputs: string[], batch: number, sequence: number) =>
+  inputs.map((i) => `${i}:${batch}x${sequence}`).join(",");
 
 /**
  * trtexec's arguments for an FP32 engine. FP32 only: no --fp16/--int8/--best, and --noTF32 so that
@@ -96,7 +100,11 @@ export function parseTrtexecLog(log: string): TrtexecReport {
   const banner = /\[TensorRT v(\d+)\]/.exec(log);
   const device = /Selected Device:\s*(.+?)\s*$/m.exec(log);
   const cc = /Compute Capability:\s*(\d+\.\d+)/.exec(log);
-  if (!banner || !device || !cc) throw new ConvertError("trtexec", `log lacks ${!banner ? "the TensorRT version banner" : !device ? "the selected device" : "the compute capability"}`);
+  if (!banner || !device || !cc)
+    throw new ConvertError(
+      "trtexec",
+      `log lacks ${!banner ? "the TensorRT version banner" : !device ? "the selected device" : "the compute capability"}`,
+    );
   if (!/PASSED TensorRT\.trtexec/.test(log)) throw new ConvertError("trtexec", "did not report PASSED");
   return { tensorrtVersion: decodeTrtVersion(Number(banner[1])), gpu: device[1], computeCapability: cc[1] };
 }

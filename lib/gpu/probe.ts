@@ -25,11 +25,17 @@ export interface HostGpuFacts {
   providerLibs: { cuda: boolean; tensorrt: boolean };
 }
 
-export const NVIDIA_SMI_QUERY = ["--query-gpu=name,compute_cap,driver_version,memory.total", "--format=csv,noheader,nounits"];
+export const NVIDIA_SMI_QUERY = [
+  "--query-gpu=name,compute_cap,driver_version,memory.total",
+  "--format=csv,noheader,nounits",
+];
 
 /** The first GPU of `nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv,noheader,nounits`. */
 export function parseNvidiaSmi(output: string): GpuInfo | null {
-  const line = output.split("\n").map((l) => l.trim()).find(Boolean);
+  const line = output
+    .split("\n")
+    .map((l) => l.trim())
+    .find(Boolean);
   if (!line) return null;
   const [name, cc, driver, mem] = line.split(",").map((s) => s.trim());
   if (!name || !/^\d+\.\d+$/.test(cc ?? "")) return null;
@@ -39,7 +45,8 @@ export function parseNvidiaSmi(output: string): GpuInfo | null {
 export function probeGpu(nvidiaSmi = process.env.NVIDIA_SMI || "nvidia-smi"): { gpu: GpuInfo | null; error?: string } {
   try {
     const r = Bun.spawnSync([nvidiaSmi, ...NVIDIA_SMI_QUERY], { stdout: "pipe", stderr: "pipe" });
-    if (r.exitCode !== 0) return { gpu: null, error: `${nvidiaSmi} exited ${r.exitCode}: ${r.stderr.toString().trim().slice(0, 200)}` };
+    if (r.exitCode !== 0)
+      return { gpu: null, error: `${nvidiaSmi} exited ${r.exitCode}: ${r.stderr.toString().trim().slice(0, 200)}` };
     const gpu = parseNvidiaSmi(r.stdout.toString());
     return gpu ? { gpu } : { gpu: null, error: `${nvidiaSmi} listed no GPU` };
   } catch {
@@ -49,7 +56,13 @@ export function probeGpu(nvidiaSmi = process.env.NVIDIA_SMI || "nvidia-smi"): { 
 
 /** Where the dynamic loader looks for libnvinfer: LD_LIBRARY_PATH first, then the usual system folders. */
 export function libraryDirs(env: Record<string, string | undefined> = process.env): string[] {
-  return [...(env.LD_LIBRARY_PATH ?? "").split(":").filter(Boolean), "/usr/lib/x86_64-linux-gnu", "/usr/local/cuda/lib64", "/usr/local/lib", "/usr/lib"];
+  return [
+    ...(env.LD_LIBRARY_PATH ?? "").split(":").filter(Boolean),
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/local/cuda/lib64",
+    "/usr/local/lib",
+    "/usr/lib",
+  ];
 }
 
 /** The TensorRT runtime version from the real file name the loader would open (libnvinfer.so.10 → libnvinfer.so.10.8.0). */
@@ -70,7 +83,8 @@ export function tensorrtRuntimeVersion(dirs: string[]): string | null {
 function compareVersions(a: string, b: string): number {
   const pa = a.split(".").map(Number);
   const pb = b.split(".").map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++)
+    if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
   return 0;
 }
 

@@ -47,10 +47,19 @@ function readJson<T>(file: string): T {
 export function readStore(storeDir: string): Store {
   const dir = resolve(storeDir);
   const index = readJson<StoreIndex>(join(dir, INDEX_FILE));
-  const models = index.models.map((m) => ({ key: m.key, dir: join(dir, m.dir), record: readJson<ModelRecord>(join(dir, m.dir, RECORD_FILE)) }));
+  const models = index.models.map((m) => ({
+    key: m.key,
+    dir: join(dir, m.dir),
+    record: readJson<ModelRecord>(join(dir, m.dir, RECORD_FILE)),
+  }));
   for (const m of models) {
-    if (m.record.key !== m.key) throw new StoreError(join(m.dir, RECORD_FILE), `is for ${m.record.key}, index.json lists ${m.key}`);
-    if (!index.families.some((f) => f.id === m.record.tokenizer.family)) throw new StoreError(join(dir, INDEX_FILE), `${m.key}'s tokenizer family ${m.record.tokenizer.family} is not listed`);
+    if (m.record.key !== m.key)
+      throw new StoreError(join(m.dir, RECORD_FILE), `is for ${m.record.key}, index.json lists ${m.key}`);
+    if (!index.families.some((f) => f.id === m.record.tokenizer.family))
+      throw new StoreError(
+        join(dir, INDEX_FILE),
+        `${m.key}'s tokenizer family ${m.record.tokenizer.family} is not listed`,
+      );
   }
   return { dir, index, models, families: index.families.map((f) => ({ ...f, dir: join(dir, f.dir) })) };
 }
@@ -71,8 +80,10 @@ export function writeJsonAtomically(file: string, value: unknown) {
   renameSync(tmp, file);
 }
 
-export const writeModelRecord = (modelDir: string, record: ModelRecord) => writeJsonAtomically(join(modelDir, RECORD_FILE), record);
-export const writeStoreIndex = (storeDir: string, index: StoreIndex) => writeJsonAtomically(join(storeDir, INDEX_FILE), index);
+export const writeModelRecord = (modelDir: string, record: ModelRecord) =>
+  writeJsonAtomically(join(modelDir, RECORD_FILE), record);
+export const writeStoreIndex = (storeDir: string, index: StoreIndex) =>
+  writeJsonAtomically(join(storeDir, INDEX_FILE), index);
 
 /** Swaps a fully written folder into place; the old one is removed only after the new one is there. */
 export function replaceDir(tmp: string, target: string) {

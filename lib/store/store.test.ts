@@ -2,9 +2,20 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../../testkit/fixtures.ts";
-import { CONVERTER_VERSION, readModelRecord, readStore, replaceDir, StoreError, writeModelRecord, writeStoreIndex, type ModelRecord, type StoreIndex } from "./index.ts";
+import {
+  CONVERTER_VERSION,
+  readModelRecord,
+  readStore,
+  replaceDir,
+  StoreError,
+  writeModelRecord,
+  writeStoreIndex,
+  type ModelRecord,
+  type StoreIndex,
+} from "./index.ts";
 
-const record = (key: string, family = "xlmr-abc"): ModelRecord => ({ key, tokenizer: { family, dir: `../tokenizers/${family}` } }) as ModelRecord;
+const record = (key: string, family = "xlmr-abc"): ModelRecord =>
+  ({ key, tokenizer: { family, dir: `../tokenizers/${family}` } }) as ModelRecord;
 const index = (keys: string[]): StoreIndex => ({
   converterVersion: CONVERTER_VERSION,
   models: keys.map((key) => ({ key, dir: key })),
@@ -34,7 +45,10 @@ describe("the engines store", () => {
   test("readStore: the models in index order with their records and absolute folders, the families' folders absolute", () => {
     const dir = writeStore(["b", "a"]);
     const store = readStore(dir);
-    expect(store.models.map((m) => [m.key, m.dir, m.record.key])).toEqual([["b", join(dir, "b"), "b"], ["a", join(dir, "a"), "a"]]);
+    expect(store.models.map((m) => [m.key, m.dir, m.record.key])).toEqual([
+      ["b", join(dir, "b"), "b"],
+      ["a", join(dir, "a"), "a"],
+    ]);
     expect(store.families[0].dir).toBe(join(dir, "tokenizers", "xlmr-abc"));
   });
 

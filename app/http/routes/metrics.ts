@@ -14,6 +14,10 @@ export const metricsRoutes = (metrics: HttpMetrics | undefined) =>
       return metrics.registry.metrics();
     },
     {
-      detail: { tags: ["operations"], summary: "Prometheus metrics (text exposition format)", responses: { 200: TEXT } },
+      detail: {
+        tags: ["operations"],
+        summary: "Prometheus metrics (text exposition format)",
+        responses: { 200: TEXT },
+      },
     },
   );
