@@ -32,7 +32,8 @@ if (!hasEngines && config.autoConvert) {
   // (checkpoints, a smoke-run session) is returned before the models load.
   const convert = Bun.spawn(
     [process.execPath, join(import.meta.dir, "..", "convert", "index.ts"), "--out", config.enginesDir],
-    { stdout: "inherit", stderr: "inherit" },
+    // Its progress lines are text: to stderr, so the service's stdout stays one JSON object per line.
+    { stdout: 2, stderr: "inherit" },
   );
   if ((await convert.exited) !== 0) process.exit(1);
 }

@@ -1,0 +1,54 @@
+/**
+ * `bun run start` with an empty ENGINES_DIR (AUTO_CONVERT, the default): the service runs
+ * `bun run convert` as a child process for the manifest's models, here from a local server that
+ * speaks the Hub's URL scheme, then loads and answers. app/ never imports convert/.
+ */
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { TINY, writeRandomCheckpoint } from "../convert/random-checkpoint.ts";
+import { spawnService } from "../testkit/child.ts";
+import { startFakeHub } from "../testkit/fake-hub.ts";
+import { addTokenizer, tempDir } from "../testkit/fixtures.ts";
+import { postProcess } from "../testkit/server.ts";
+
+setDefaultTimeout(120_000);
+
+const COMMIT = "89abcdef0123456789abcdef0123456789abcdef";
+const repo = tempDir("first-start-repo");
+writeRandomCheckpoint(repo, { ...TINY.roberta, numLabels: 2 });
+addTokenizer(repo, "roberta");
+const hub = startFakeHub([{ id: "acme/tiny-news", commit: COMMIT, dir: repo, lfs: (p) => p.endsWith(".safetensors") }]);
+afterAll(() => hub.stop());
+
+describe("first start with no engines", () => {
+  test("converts the manifest's models in a child process, logs JSON lines only, then serves them", async () => {
+    const engines = tempDir("first-start-engines");
+    const manifest = join(tempDir("first-start-manifest"), "models.json");
+    writeFileSync(manifest, JSON.stringify({ models: [{ key: "news", hubId: "acme/tiny-news", revision: COMMIT }] }));
+    const service = await spawnService({
+      AUTO_CONVERT: "true",
+      ENGINES_DIR: engines,
+      MANIFEST: manifest,
+      HF_ENDPOINT: hub.url,
+      CONVERT_CACHE_DIR: tempDir("first-start-cache"),
+      EXECUTION_PROVIDERS: "cpu",
+    });
+    try {
+      // spawnService parses every stdout line as JSON: the child's progress lines went to stderr.
+      expect(service.lines.map((l) => l.message)).toContain(
+        "no engines yet: converting the manifest's models (first start)",
+      );
+      expect(existsSync(join(engines, "index.json"))).toBe(true);
+      expect(hub.requests.some((r) => r.path.startsWith("/acme/tiny-news/resolve/"))).toBe(true);
+      const res = await postProcess(service.url, JSON.stringify("a first text"));
+      expect(res.status).toBe(200);
+      const answer = await res.json();
+      expect(Object.keys(answer)).toEqual(["news"]);
+      expect(answer.news.label).toMatch(/^LABEL_[01]$/);
+    } finally {
+      service.proc.kill("SIGTERM");
+      await service.proc.exited;
+    }
+  });
+});
