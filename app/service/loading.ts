@@ -82,7 +82,7 @@ export async function loadModels(opts: ServiceOptions): Promise<LoadedModels> {
     for (const stored of store.models)
       models.push(spawnModel(stored, families.get(stored.record.tokenizer.family)!, host, threads, opts));
     // Models load (and warm up) in parallel, each in its own workers.
-    await Promise.all([tokenizerPool?.ready(), ...models.map((m) => whenReady(m, log))]);
+    await Promise.all([tokenizerPool?.ready(), ...models.map((m) => whenReady(m, threads, log))]);
   } catch (e) {
     for (const m of models) m.workers.forEach((w) => w.stop());
     tokenizerPool?.stop();
@@ -150,7 +150,7 @@ function counter(value: number): SharedArrayBuffer {
 }
 
 /** Waits for every worker's first start, and checks the graph answers as many labels as engine.json names. */
-async function whenReady(m: ServedModel, log: NonNullable<ServiceOptions["log"]>) {
+async function whenReady(m: ServedModel, intraOpThreads: number, log: NonNullable<ServiceOptions["log"]>) {
   const states = await Promise.all(m.workers.map((w) => w.firstReady));
   m.loadMs = Math.max(...states.map((s) => s.loadMs));
   if (states[0].numLabels !== m.record.labels.length)
@@ -164,5 +164,6 @@ async function whenReady(m: ServedModel, log: NonNullable<ServiceOptions["log"]>
     loadMs: Math.round(m.loadMs),
     family: m.family.id,
     workers: m.workers.length,
+    intraOpThreads,
   });
 }
