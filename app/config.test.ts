@@ -62,15 +62,13 @@ describe("loadConfig", () => {
     });
   });
 
-  test("reliability knobs: bounded queue, deadlines, slow-client and drain timeouts, tokenizer workers", () => {
+  test("reliability knobs: bounded queue, deadlines, slow-client and drain timeouts", () => {
     expect(loadConfig({})).toMatchObject({
       maxQueuedTexts: 1024,
       requestTimeoutMs: 30_000,
       bodyTimeoutMs: 10_000,
       idleTimeoutS: 65,
       drainTimeoutMs: 25_000,
-      tokenizerWorkers: 1,
-      inlineTokenizeChars: 4096,
     });
     const c = loadConfig({
       MAX_QUEUED_TEXTS: "8",
@@ -79,18 +77,10 @@ describe("loadConfig", () => {
       BODY_TIMEOUT_MS: "200",
       IDLE_TIMEOUT_S: "5",
       DRAIN_TIMEOUT_MS: "0",
-      TOKENIZER_WORKERS: "0",
-      INLINE_TOKENIZE_CHARS: "0",
     });
-    expect([
-      c.maxQueuedTexts,
-      c.requestTimeoutMs,
-      c.bodyTimeoutMs,
-      c.idleTimeoutS,
-      c.drainTimeoutMs,
-      c.tokenizerWorkers,
-      c.inlineTokenizeChars,
-    ]).toEqual([8, 500, 200, 5, 0, 0, 0]);
+    expect([c.maxQueuedTexts, c.requestTimeoutMs, c.bodyTimeoutMs, c.idleTimeoutS, c.drainTimeoutMs]).toEqual([
+      8, 500, 200, 5, 0,
+    ]);
   });
 
   const bad: [Record<string, string>, string][] = [
@@ -107,7 +97,6 @@ describe("loadConfig", () => {
     [{ REQUEST_TIMEOUT_MS: "0" }, "REQUEST_TIMEOUT_MS"],
     [{ IDLE_TIMEOUT_S: "300" }, "IDLE_TIMEOUT_S"],
     [{ IDLE_TIMEOUT_S: "10", BODY_TIMEOUT_MS: "6001" }, "BODY_TIMEOUT_MS"],
-    [{ TOKENIZER_WORKERS: "-1" }, "TOKENIZER_WORKERS"],
     [{ LOG_LEVEL: "loud" }, "LOG_LEVEL"],
     [{ LOG_SAMPLE: "1.5" }, "LOG_SAMPLE"],
     [{ LOG_SAMPLE: "half" }, "LOG_SAMPLE"],

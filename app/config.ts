@@ -21,8 +21,6 @@ export interface Config {
   bodyTimeoutMs: number;
   idleTimeoutS: number;
   drainTimeoutMs: number;
-  tokenizerWorkers: number;
-  inlineTokenizeChars: number;
   logging: { level: string; sample: number; texts: boolean };
 }
 
@@ -267,22 +265,6 @@ export const SETTINGS = {
     doc:
       "on SIGTERM/SIGINT, how long accepted requests may take to finish before the process exits anyway; keep it " +
       "under the orchestrator's grace period (Kubernetes: 30 s)",
-  },
-  tokenizerWorkers: {
-    name: "TOKENIZER_WORKERS",
-    type: integer(0, 64),
-    default: 1,
-    doc:
-      "threads that tokenize long requests, so the HTTP thread never spends long on one; 0 tokenizes everything " +
-      "on the HTTP thread",
-  },
-  inlineTokenizeChars: {
-    name: "INLINE_TOKENIZE_CHARS",
-    type: integer(0),
-    default: 4096,
-    doc:
-      "requests with at most this many characters in all are tokenized on the HTTP thread: for short texts that " +
-      "is cheaper than a hop to a tokenizer worker",
   },
   logging: {
     level: { name: "LOG_LEVEL", type: oneOf(LOG_LEVELS), default: "info", doc: "pino level" },

@@ -16,7 +16,6 @@ export type ErrorCode =
   | "shutting_down"
   | "deadline_exceeded"
   | "inference_unavailable"
-  | "tokenizer_unavailable"
   | "inference_failed"
   | "internal";
 
@@ -36,7 +35,6 @@ export const STATUS: Record<ErrorCode, number> = {
   shutting_down: 503,
   deadline_exceeded: 504,
   inference_unavailable: 503,
-  tokenizer_unavailable: 503,
   inference_failed: 500,
   internal: 500,
 };
@@ -47,7 +45,6 @@ export const RETRY_AFTER: Partial<Record<ErrorCode, number>> = {
   overloaded: 1,
   shutting_down: 1,
   inference_unavailable: 1,
-  tokenizer_unavailable: 1,
 };
 
 export class ApiError extends Error {
@@ -68,16 +65,13 @@ export const envelope = (code: ErrorCode, message: string): ErrorEnvelope => ({ 
 
 /**
  * The one place an error becomes what a client sees: an ApiError as it is (also when it is the
- * cause of another error, as Elysia wraps errors thrown in parse hooks); a worker's error by the
- * worker's role (a dead tokenizer worker is not an inference failure). Null for anything else: a
- * bug, answered 500 internal and logged.
+ * cause of another error, as Elysia wraps errors thrown in parse hooks); an inference worker's
+ * error by what happened to it. Null for anything else: a bug, answered 500 internal and logged.
  */
 export function toApiError(e: unknown): ApiError | null {
   if (e instanceof ApiError) return e;
-  if (e instanceof WorkerUnavailable)
-    return new ApiError(e.role === "inference" ? "inference_unavailable" : "tokenizer_unavailable", e.message);
-  if (e instanceof WorkerCallFailed)
-    return new ApiError(e.role === "inference" ? "inference_failed" : "internal", e.message);
+  if (e instanceof WorkerUnavailable) return new ApiError("inference_unavailable", e.message);
+  if (e instanceof WorkerCallFailed) return new ApiError("inference_failed", e.message);
   const cause = (e as { cause?: unknown } | null)?.cause;
   return cause instanceof ApiError ? cause : null;
 }

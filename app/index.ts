@@ -54,7 +54,6 @@ const {
   maxQueuedTexts,
   requestTimeoutMs,
   drainTimeoutMs,
-  tokenizerWorkers,
   logging,
 } = config;
 log("listening", {
@@ -68,7 +67,6 @@ log("listening", {
   maxQueuedTexts,
   requestTimeoutMs,
   drainTimeoutMs,
-  tokenizerWorkers,
   logSample: logging.sample,
   logTexts: logging.texts,
 });

@@ -89,15 +89,19 @@ function rotated(texts: string[], offset: number): string[] {
 }
 
 /** Token lengths of every source under each tokenizer family, untruncated (max length 1e6). */
-function tokenLengths(store: Store): TokenLengths[] {
-  return store.families.map((f) => {
-    const tok = FamilyTokenizer.load(f.id, f.dir, 1_000_000);
-    const sources = SOURCES.map((s) => {
+async function tokenLengths(store: Store): Promise<TokenLengths[]> {
+  const lengths: TokenLengths[] = [];
+  for (const f of store.families) {
+    const tok = await FamilyTokenizer.load(f.id, f.dir, 1_000_000);
+    const sources = [];
+    for (const s of SOURCES) {
       const texts = loadTexts(s, SHARED, 2000, 1).slice(0, 2000);
-      return { source: s, ...lengthSummary(texts.map((t) => tok.encode(t).length)) };
-    });
-    return { family: f.id, sources };
-  });
+      const ids = await Promise.all(texts.map((t) => tok.encodeFull(t)));
+      sources.push({ source: s, ...lengthSummary(ids.map((e) => e.length)) });
+    }
+    lengths.push({ family: f.id, sources });
+  }
+  return lengths;
 }
 
 async function startServer(peer: HttpPeer, engines: string) {
@@ -280,7 +284,7 @@ export async function main(argv: string[]): Promise<number> {
   const texts = loadTexts("graders", SHARED, 20_000, 1);
   const store = readStore(options.engines);
   const bench: Bench = { options, texts, models: store.models.map((m) => m.record) };
-  const lengths = tokenLengths(store);
+  const lengths = await tokenLengths(store);
   const http = await measureHttpPeers(bench);
   const service = http.runs.find((r) => r.peer === "service");
   const raw = options.peers.has("raw") ? await measureRaw(bench, http.saturationBatch, service) : null;

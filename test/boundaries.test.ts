@@ -6,11 +6,13 @@
  *   testkit/  helpers tests and benchmarks share: anything but test/ and bench/
  *   bench/    anything but test/
  *   a *.test.ts beside the code may also use testkit/
+ * and the served path (lib/, app/, convert/) tokenizes only with Hugging Face's own tokenizers (npm
+ * `tokenizers`, the Rust library's binding), never a JavaScript port.
  */
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, normalize, relative } from "node:path";
-import { importsOf } from "../testkit/imports.ts";
+import { importsOf, specifiersOf } from "../testkit/imports.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const TOPS = ["lib", "app", "convert", "testkit", "bench", "test"] as const;
@@ -53,7 +55,21 @@ function forbiddenEdges(): string[] {
   return bad;
 }
 
+/** JavaScript tokenizer ports: they differ from the Rust tokenizers on XLM-R's Unigram (the naive bench peer may use them). */
+const JS_TOKENIZER_PORTS = ["@huggingface/tokenizers", "@huggingface/transformers"];
+
 describe("module boundaries", () => {
+  test("the served path imports no JavaScript tokenizer port", () => {
+    const used = (["lib", "app", "convert"] as const).flatMap((top) =>
+      tsFiles(join(ROOT, top)).flatMap((abs) =>
+        specifiersOf(readFileSync(abs, "utf8"))
+          .filter((s) => JS_TOKENIZER_PORTS.some((p) => s === p || s.startsWith(`${p}/`)))
+          .map((s) => `${relative(ROOT, abs)} → ${s}`),
+      ),
+    );
+    expect(used).toEqual([]);
+  });
+
   test("no file imports across a forbidden edge (app ↛ convert, convert ↛ app, lib ↛ anything, nothing ↛ test/)", () => {
     expect(forbiddenEdges()).toEqual([]);
   });

@@ -83,14 +83,14 @@ describe("hostile input", () => {
   });
 
   test("a 1 MiB text without spaces is answered without the HTTP thread stalling on its tokenization", async () => {
-    const huge = "漢".repeat(340_000); // ~1 MiB as UTF-8, unknown to the synthetic XLM-R vocabulary
+    const huge = "漢".repeat(340_000); // ~1 MiB as UTF-8, no space to cut at: tokenized whole
     const events: string[] = [];
     const processing = postProcess(server.url, JSON.stringify(huge)).then((r) => {
       events.push("process");
       return r;
     });
     await waitFor(() => server.service.pendingTexts === 1, "the text to be accepted");
-    // Liveness is answered while the long text is tokenized (in the tokenizer worker) and classified.
+    // Liveness is answered while the long text is tokenized (on the tokenizers' native threads) and classified.
     const live = await fetch(`${server.url}/health/live`);
     events.push(`live ${live.status}`);
     const res = await processing;

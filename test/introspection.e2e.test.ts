@@ -298,9 +298,7 @@ describe("OpenAPI", () => {
       "503",
       "504",
     ]);
-    expect(process.responses["503"].description).toBe(
-      "not_ready, overloaded, shutting_down, inference_unavailable, tokenizer_unavailable",
-    );
+    expect(process.responses["503"].description).toBe("not_ready, overloaded, shutting_down, inference_unavailable");
     expect(
       process.responses["422"].content["application/json"].schema.properties.error.properties.code.anyOf.map(
         (c: { const: string }) => c.const,

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { Tokenizer } from "@huggingface/tokenizers";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
+import { Tokenizer } from "tokenizers";
 import { convertModels } from "../convert/pipeline.ts";
 import { readStore, type ModelRecord } from "../lib/store/index.ts";
 import { tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
@@ -15,7 +15,10 @@ const KEYS = ["cardiffnlp", "ivanlau", "svalabs", "EIStakovskii", "jy46604790"];
 const engines = tempDir("e2e-engines");
 let server: TestServer;
 
-/** The answer computed without the service: the family's tokenizer.json, onnxruntime, softmax. */
+/**
+ * The answer computed without the service: Hugging Face's tokenizer on the family's tokenizer.json
+ * with its own truncation (as transformers sets it: the model's maximum length), onnxruntime, softmax.
+ */
 class Reference {
   private sessions = new Map<string, ort.InferenceSession>();
   private tokenizers = new Map<string, Tokenizer>();
@@ -23,11 +26,12 @@ class Reference {
 
   async init() {
     const store = readStore(engines);
-    for (const f of store.families) {
-      const json = (file: string) => JSON.parse(readFileSync(join(f.dir, file), "utf8"));
-      this.tokenizers.set(f.id, new Tokenizer(json("tokenizer.json"), json("tokenizer_config.json")));
-    }
     for (const m of store.models) {
+      const tokenizer = Tokenizer.fromFile(
+        join(store.families.find((f) => f.id === m.record.tokenizer.family)!.dir, "tokenizer.json"),
+      );
+      tokenizer.setTruncation(m.record.maxLength);
+      this.tokenizers.set(m.key, tokenizer);
       this.infos[m.key] = m.record;
       this.sessions.set(m.key, await ort.InferenceSession.create(join(m.dir, m.record.onnx.model)));
     }
@@ -35,8 +39,7 @@ class Reference {
 
   async answer(key: string, text: string) {
     const info = this.infos[key];
-    let ids = this.tokenizers.get(info.tokenizer.family)!.encode(text).ids;
-    if (ids.length > info.maxLength) ids = [...ids.slice(0, info.maxLength - 1), ids[ids.length - 1]];
+    const ids = (await this.tokenizers.get(key)!.encode(text)).getIds();
     const shape = [1, ids.length];
     const out = await this.sessions.get(key)!.run({
       input_ids: new ort.Tensor("int64", BigInt64Array.from(ids.map(BigInt)), shape),

@@ -29,9 +29,9 @@ export function publishedLabels(hubId: string): string[] | undefined {
   return id2label ? Object.keys(id2label).map((_, i) => id2label[String(i)]) : undefined;
 }
 
-/** Copies a shared tokenizer fixture (real RoBERTa files, or the synthetic XLM-R Unigram) into a model folder. */
+/** Copies a shared tokenizer fixture (real RoBERTa files, or the XLM-R-shaped one with a real charsmap) into a model folder. */
 export function addTokenizer(dir: string, architecture: "xlmr" | "roberta") {
-  const from = sharedFile("fixtures", "tokenizers", architecture === "xlmr" ? "xlmr-synthetic" : "roberta-base");
+  const from = sharedFile("fixtures", "tokenizers", architecture === "xlmr" ? "xlmr-charsmap" : "roberta-base");
   cpSync(from, dir, { recursive: true });
 }
 

@@ -1,5 +1,5 @@
-/** Relative specifiers of static imports, re-exports, dynamic imports and worker entries (new URL(…, import.meta.url)). */
-export function importsOf(source: string): string[] {
+/** Every specifier of static imports, re-exports, dynamic imports and worker entries (new URL(…, import.meta.url)). */
+export function specifiersOf(source: string): string[] {
   const found: string[] = [];
   const patterns = [
     /(?:^|[\s;])(?:import|export)\s[^;]*?\sfrom\s*["']([^"']+)["']/g,
@@ -8,5 +8,8 @@ export function importsOf(source: string): string[] {
     /new URL\(\s*["']([^"']+)["']\s*,\s*import\.meta\.url\s*\)/g,
   ];
   for (const re of patterns) for (const m of source.matchAll(re)) found.push(m[1]);
-  return found.filter((s) => s.startsWith("."));
+  return found;
 }
+
+/** The relative ones: files of this repository. */
+export const importsOf = (source: string) => specifiersOf(source).filter((s) => s.startsWith("."));

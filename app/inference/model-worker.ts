@@ -30,7 +30,6 @@ export class ModelWorker
       name,
       entry: new URL("./worker.ts", import.meta.url),
       init: load,
-      role: "inference",
       policy: opts.policy,
       faultHooks: opts.faultHooks,
     });

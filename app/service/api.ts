@@ -48,7 +48,6 @@ export interface ModelHealth {
 export interface ServiceHealth {
   pendingTexts: number;
   models: ModelHealth[];
-  tokenizers: WorkerHealth[];
 }
 
 /** What one tokenizer family makes of a text (POST /tokenize). */
@@ -69,6 +68,6 @@ export interface ClassifierApi {
   health(): ServiceHealth;
   /** One answer per text, in order. Throws ApiError (overloaded, shutting_down, deadline_exceeded, …). */
   classify(texts: string[], opts: ClassifyOptions): Promise<Answer[]>;
-  tokenization(text: string): FamilyTokens[];
+  tokenization(text: string): Promise<FamilyTokens[]>;
   describeModels(): ModelDescription[];
 }

@@ -3,8 +3,7 @@ import { ApiError } from "../errors.ts";
 import type { RowRef } from "../inference/protocol.ts";
 import { topLabel } from "../scoring.ts";
 import { truncate, type FamilyTokenizer } from "../tokenize/family-tokenizer.ts";
-import { encodePacked, rowsOf, type PackedRows } from "../tokenize/pack.ts";
-import type { TokenizerPool } from "../tokenize/pool.ts";
+import { encodePacked, rowsOf } from "../tokenize/pack.ts";
 import type { WorkerState } from "../workers/supervised-worker.ts";
 import { Admission } from "./admission.ts";
 import type { Answer, ClassifierApi, ClassifyOptions, FamilyTokens, ServiceHealth, WorkerHealth } from "./api.ts";
@@ -37,15 +36,14 @@ export class ClassifierService implements ClassifierApi {
   private constructor(
     readonly models: ServedModel[],
     readonly families: Map<string, FamilyTokenizer>,
-    private readonly tokenizerPool: TokenizerPool | null,
     private readonly opts: ServiceOptions,
   ) {
     this.admission = new Admission(opts.maxQueuedTexts);
   }
 
   static async start(opts: ServiceOptions): Promise<ClassifierService> {
-    const { models, families, tokenizerPool } = await loadModels(opts);
-    return new ClassifierService(models, families, tokenizerPool, opts);
+    const { models, families } = await loadModels(opts);
+    return new ClassifierService(models, families, opts);
   }
 
   /** Texts accepted and not yet answered. */
@@ -74,24 +72,25 @@ export class ClassifierService implements ClassifierApi {
         running: m.batcher.running,
         workers: m.workers.map((w) => ({ ...workerHealth(w), provider: w.provider })),
       })),
-      tokenizers: this.tokenizerPool?.workers.map(workerHealth) ?? [],
     };
   }
 
   /** What each family makes of a text: the ids the models see (truncated), their tokens, and who uses them. */
-  tokenization(text: string): FamilyTokens[] {
-    return [...this.families.values()].map((f) => {
-      const ids = f.encode(text);
-      const models = this.models.filter((m) => m.family === f).map((m) => m.key);
-      return {
-        family: f.id,
-        models,
-        maxLength: f.maxLength,
-        length: ids.length,
-        ids: Array.from(ids),
-        tokens: f.tokenStrings(ids),
-      };
-    });
+  tokenization(text: string): Promise<FamilyTokens[]> {
+    return Promise.all(
+      [...this.families.values()].map(async (f) => {
+        const ids = await f.encode(text);
+        const models = this.models.filter((m) => m.family === f).map((m) => m.key);
+        return {
+          family: f.id,
+          models,
+          maxLength: f.maxLength,
+          length: ids.length,
+          ids: Array.from(ids),
+          tokens: f.tokenStrings(ids),
+        };
+      }),
+    );
   }
 
   describeModels() {
@@ -121,7 +120,7 @@ export class ClassifierService implements ClassifierApi {
       const timing = { queueMs: 0, runMs: 0 };
       const perModel = await Promise.all(
         this.models.map((m) => {
-          const mine = rows.get(m.family.id)!.map((row) => fitRow(row, m.maxLength, m.family.eosId));
+          const mine = rows.get(m.family.id)!.map((row) => fitRow(row, m.maxLength, m.family.suffix));
           return Promise.all(m.batcher.submitMany(mine, request.signal, timing)).catch((e) => {
             // One model failed: the request fails, so its rows still queued for the others are dropped.
             request.abort(e);
@@ -158,20 +157,20 @@ export class ClassifierService implements ClassifierApi {
     for (const w of this.allWorkers()) w.stop();
   }
 
-  /** Every supervised worker: the models' and the tokenizers'. */
+  /** Every supervised worker. */
   allWorkers() {
-    return [...this.models.flatMap((m) => m.workers), ...(this.tokenizerPool?.workers ?? [])];
+    return this.models.flatMap((m) => m.workers);
   }
 
-  /** Short requests on this thread (no hop); long ones in a tokenizer worker, abandoned if the request aborts. */
+  /**
+   * Each text once per family, all at once: the tokenizers encode on a native thread pool, so the
+   * HTTP thread only waits (see README, Tokenization).
+   */
   private async tokenize(texts: string[], signal: AbortSignal): Promise<Map<string, RowRef[]>> {
-    const chars = texts.reduce((n, t) => n + t.length, 0);
-    let packed: Record<string, PackedRows>;
-    if (!this.tokenizerPool || chars <= this.opts.inlineTokenizeChars)
-      packed = Object.fromEntries([...this.families].map(([id, f]) => [id, encodePacked(f, texts)]));
-    else packed = await this.tokenizerPool.encode(texts, signal);
+    const families = [...this.families.values()];
+    const packed = await Promise.all(families.map((f) => encodePacked(f, texts)));
     signal.throwIfAborted();
-    return new Map(Object.entries(packed).map(([id, p]) => [id, rowsOf(p)]));
+    return new Map(families.map((f, i) => [f.id, rowsOf(packed[i])]));
   }
 }
 
@@ -182,9 +181,9 @@ export const workerHealth = (w: { name: string; state: WorkerState; restarts: nu
 });
 
 /** A model whose limit is below its family's gets its own truncated copy; the usual case shares. */
-function fitRow(row: RowRef, maxLength: number, eosId: number): RowRef {
+function fitRow(row: RowRef, maxLength: number, suffix: Int32Array): RowRef {
   if (row.length <= maxLength) return row;
-  const ids = truncate(new Int32Array(row.buffer, row.offset * 4, row.length), maxLength, eosId);
+  const ids = truncate(new Int32Array(row.buffer, row.offset * 4, row.length), maxLength, suffix);
   const buffer = new SharedArrayBuffer(ids.length * 4);
   new Int32Array(buffer).set(ids);
   return { buffer, offset: 0, length: ids.length };

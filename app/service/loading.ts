@@ -12,21 +12,13 @@ import type { Config, ExecutionProvider } from "../config.ts";
 import { ModelWorker } from "../inference/model-worker.ts";
 import { chooseProviders } from "../inference/provider-choice.ts";
 import { FamilyTokenizer } from "../tokenize/family-tokenizer.ts";
-import { TokenizerPool, type FamilySpec } from "../tokenize/pool.ts";
 import type { RestartPolicy } from "../workers/restart-policy.ts";
 import { batchCap, intraOpThreads, planModel } from "./model-plan.ts";
 import { ServedModel } from "./served-model.ts";
 
 export type ServiceOptions = Pick<
   Config,
-  | "enginesDir"
-  | "batch"
-  | "cpuMaxBatchSize"
-  | "workersPerModel"
-  | "intraOpThreads"
-  | "maxQueuedTexts"
-  | "tokenizerWorkers"
-  | "inlineTokenizeChars"
+  "enginesDir" | "batch" | "cpuMaxBatchSize" | "workersPerModel" | "intraOpThreads" | "maxQueuedTexts"
 > & {
   executionProviders: ExecutionProvider[];
   log?: (message: string, fields?: Record<string, unknown>) => void;
@@ -42,7 +34,6 @@ export type ServiceOptions = Pick<
 export interface LoadedModels {
   models: ServedModel[];
   families: Map<string, FamilyTokenizer>;
-  tokenizerPool: TokenizerPool | null;
 }
 
 /** What a machine without GPU providers configured looks like: nothing is probed. */
@@ -54,7 +45,7 @@ const CPU_ONLY: HostGpuFacts = {
 };
 
 /** Each family encodes up to the longest maximum among the models that use it. */
-function familySpecs(store: Store): FamilySpec[] {
+function familySpecs(store: Store): { id: string; dir: string; maxLength: number }[] {
   return store.families.map((f) => ({
     id: f.id,
     dir: f.dir,
@@ -68,10 +59,10 @@ export async function loadModels(opts: ServiceOptions): Promise<LoadedModels> {
   const log = opts.log ?? (() => {});
   const store = readStore(opts.enginesDir);
   const host = opts.hostFacts ?? (opts.executionProviders.some((p) => p !== "cpu") ? probeHost() : CPU_ONLY);
-  const workerOpts = { policy: opts.restartPolicy, faultHooks: opts.faultHooks };
   const specs = familySpecs(store);
-  const families = new Map(specs.map((f) => [f.id, FamilyTokenizer.load(f.id, f.dir, f.maxLength)]));
-  const tokenizerPool = opts.tokenizerWorkers > 0 ? new TokenizerPool(specs, opts.tokenizerWorkers, workerOpts) : null;
+  const families = new Map(
+    await Promise.all(specs.map(async (f) => [f.id, await FamilyTokenizer.load(f.id, f.dir, f.maxLength)] as const)),
+  );
   const threads = intraOpThreads(
     opts.intraOpThreads,
     availableParallelism(),
@@ -82,13 +73,12 @@ export async function loadModels(opts: ServiceOptions): Promise<LoadedModels> {
     for (const stored of store.models)
       models.push(spawnModel(stored, families.get(stored.record.tokenizer.family)!, host, threads, opts));
     // Models load (and warm up) in parallel, each in its own workers.
-    await Promise.all([tokenizerPool?.ready(), ...models.map((m) => whenReady(m, threads, log))]);
+    await Promise.all(models.map((m) => whenReady(m, threads, log)));
   } catch (e) {
     for (const m of models) m.workers.forEach((w) => w.stop());
-    tokenizerPool?.stop();
     throw e;
   }
-  return { models, families, tokenizerPool };
+  return { models, families };
 }
 
 function spawnModel(

@@ -1,33 +1,82 @@
 import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { TOKENIZER_FIXTURES } from "../../testkit/fixtures.ts";
-import { FamilyTokenizer, safeCut, truncate } from "./family-tokenizer.ts";
+import { cutIsExact, FamilyTokenizer, safeCut, truncate } from "./family-tokenizer.ts";
+
+interface Expected {
+  tokenizer: string;
+  reference?: string;
+  max_length: number;
+  cases: { text: string; input_ids: number[] }[];
+}
+const expected = (name: string): Expected =>
+  JSON.parse(readFileSync(join(TOKENIZER_FIXTURES, `${name}-expected.json`), "utf8"));
+const load = (dir: string, maxLength = 512) => FamilyTokenizer.load(dir, join(TOKENIZER_FIXTURES, dir), maxLength);
+
+/** The cases whose ids differ from the expected ones (their first 40 characters). */
+async function mismatches(tok: FamilyTokenizer, cases: Expected["cases"]) {
+  const got = await Promise.all(cases.map((c) => tok.encode(c.text)));
+  return cases
+    .filter((c, i) => JSON.stringify(Array.from(got[i])) !== JSON.stringify(c.input_ids))
+    .map((c) => c.text.slice(0, 40));
+}
+
+describe("FamilyTokenizer gives exactly the ids of the independently computed fixtures", () => {
+  for (const [dir, name] of [
+    ["roberta-base", "roberta-base"],
+    ["xlmr-charsmap", "xlmr-charsmap"],
+    ["bert-base-uncased", "bert-base-uncased"],
+  ] as const)
+    test(`${name}: every case, truncation to max_length included`, async () => {
+      const e = expected(name);
+      const tok = await load(dir, e.max_length);
+      expect(await mismatches(tok, e.cases)).toEqual([]);
+      expect(e.cases.some((c) => c.input_ids.length === e.max_length)).toBe(true);
+    }, 30_000);
+});
 
 describe("FamilyTokenizer", () => {
-  test("RoBERTa ids match the independently computed ids exactly, truncation included", async () => {
-    const expected = await Bun.file(join(TOKENIZER_FIXTURES, "roberta-base-expected.json")).json();
-    const tok = FamilyTokenizer.load("roberta", join(TOKENIZER_FIXTURES, "roberta-base"), expected.max_length);
-    const mismatches = (expected.cases as { text: string; input_ids: number[] }[]).filter(
-      (c) => JSON.stringify(Array.from(tok.encode(c.text))) !== JSON.stringify(c.input_ids),
-    );
-    expect(mismatches.map((c) => c.text.slice(0, 40))).toEqual([]);
-    expect(expected.cases.some((c: { input_ids: number[] }) => c.input_ids.length === 512)).toBe(true);
+  test("the template's tokens come from the tokenizer: <s> … </s> (pad <pad>), [CLS] … [SEP] (pad [PAD])", async () => {
+    const xlmr = await load("xlmr-charsmap");
+    expect([Array.from(await xlmr.encode("")), xlmr.padId, Array.from(xlmr.suffix)]).toEqual([[0, 2], 1, [2]]);
+    const bert = await load("bert-base-uncased");
+    expect([Array.from(await bert.encode("")), bert.padId, Array.from(bert.suffix)]).toEqual([[101, 102], 0, [102]]);
   });
 
-  test("the synthetic XLM-R Unigram tokenizer wraps texts in <s> … </s> and handles the empty string", () => {
-    const tok = FamilyTokenizer.load("xlmr", join(TOKENIZER_FIXTURES, "xlmr-synthetic"), 512);
-    expect(Array.from(tok.encode(""))).toEqual([0, 2]);
-    const ids = tok.encode("This is how true happiness looks like 👍😜");
-    expect(ids[0]).toBe(0);
-    expect(ids[ids.length - 1]).toBe(2);
-    expect(tok.padId).toBe(1);
-    expect(tok.encode("word ".repeat(2000)).length).toBe(512);
+  test("lone surrogates become U+FFFD before tokenizing, in every family, and a well-formed text is untouched", async () => {
+    for (const dir of ["roberta-base", "xlmr-charsmap", "bert-base-uncased"]) {
+      const tok = await load(dir);
+      for (const [broken, fixed] of [
+        ["a \ud800 b", "a \ufffd b"],
+        ["\udc00x", "\ufffdx"],
+        ["😜\ud83d", "😜\ufffd"],
+      ])
+        expect([dir, Array.from(await tok.encode(broken))]).toEqual([dir, Array.from(await tok.encode(fixed))]);
+    }
   });
 
-  test("truncate keeps the first ids and ends with </s>", () => {
-    expect(Array.from(truncate(Int32Array.from([0, 5, 6, 7, 2]), 4, 2))).toEqual([0, 5, 6, 2]);
+  test("truncate keeps the first ids and the template's trailing special tokens", () => {
+    expect(Array.from(truncate(Int32Array.from([0, 5, 6, 7, 2]), 4, Int32Array.of(2)))).toEqual([0, 5, 6, 2]);
+    expect(Array.from(truncate(Int32Array.from([0, 5, 6, 7, 2, 3]), 5, Int32Array.of(2, 3)))).toEqual([0, 5, 6, 2, 3]);
     const short = Int32Array.from([0, 5, 2]);
-    expect(truncate(short, 4, 2)).toBe(short);
+    expect(truncate(short, 4, Int32Array.of(2))).toBe(short);
+  });
+
+  test("a cut is allowed only for definitions where a space after a non-space always ends a pre-token", () => {
+    const def = (dir: string) => JSON.parse(readFileSync(join(TOKENIZER_FIXTURES, dir, "tokenizer.json"), "utf8"));
+    expect(["roberta-base", "xlmr-charsmap", "bert-base-uncased"].map((d) => cutIsExact(def(d)))).toEqual([
+      true,
+      true,
+      true,
+    ]);
+    expect(cutIsExact({ pre_tokenizer: { type: "Split" } })).toBe(false);
+    expect(cutIsExact({ pre_tokenizer: null })).toBe(false);
+    const replace = (pattern: string) => ({
+      normalizer: { type: "Replace", pattern: { Regex: pattern } },
+      pre_tokenizer: { type: "Metaspace" },
+    });
+    expect([cutIsExact(replace(" {2,}")), cutIsExact(replace("a b"))]).toEqual([true, false]);
   });
 });
 
@@ -36,25 +85,10 @@ function longTexts(seed: number): { kind: string; text: string }[] {
   let s = seed;
   const rand = () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)];
-  const words = [
-    "the",
-    "happiness",
-    "Bitcoin",
-    "naïve",
-    "straße",
-    "ОК",
-    "日本語",
-    "👍",
-    "😜🔥",
-    "https://x.co/a?b=1",
-    "1234",
-    "don't",
-    "—",
-    "\u0000",
-    "\u0007",
-  ];
+  const words = ["the", "happiness", "Bitcoin", "naïve", "straße", "ОК", "日本語", "👍", "😜🔥", "https://x.co/a?b=1"];
+  const more = ["1234", "don't", "—", "\u0000", "\u0007", "ﻼ", "ｶﾞ", "Việt", "ΣΟΦΟΣ", "\r\n"];
   const gaps = [" ", " ", " ", "  ", "\t", "\n", " \n ", "\u00a0", "\u3000"];
-  const sentence = (n: number) => Array.from({ length: n }, () => pick(words) + pick(gaps)).join("");
+  const sentence = (n: number) => Array.from({ length: n }, () => pick([...words, ...more]) + pick(gaps)).join("");
   const cjk = (n: number) =>
     Array.from({ length: n }, () => String.fromCharCode(0x4e00 + Math.floor(rand() * 2000))).join("");
   const ascii = (n: number) =>
@@ -74,38 +108,19 @@ function longTexts(seed: number): { kind: string; text: string }[] {
   ];
 }
 
-describe("encode of long texts (prefix only) agrees with tokenizing the whole text", () => {
-  const roberta = () => FamilyTokenizer.load("roberta", join(TOKENIZER_FIXTURES, "roberta-base"), 512);
-  const xlmr = () => FamilyTokenizer.load("xlmr", join(TOKENIZER_FIXTURES, "xlmr-synthetic"), 512);
-  const differing = (tok: FamilyTokenizer, texts: { kind: string; text: string }[]) =>
-    texts.filter(
-      ({ text }) =>
-        JSON.stringify(Array.from(tok.encode(text))) !==
-        JSON.stringify(Array.from(truncate(tok.encodeFull(text), 512, tok.eosId))),
-    );
+describe("encode of long texts (a prefix when that is exact) equals truncating the whole text's encoding", () => {
   const all = [1, 2, 3].flatMap(longTexts);
-
-  test("RoBERTa: every generated shape gives the same ids as truncating the full encoding", () => {
-    expect(differing(roberta(), all).map((d) => d.kind)).toEqual([]);
-  }, 30_000);
-
-  test("XLM-R Unigram: the same, except a tied run (one letter repeated) reaching into the first 512 tokens", () => {
-    const tok = xlmr();
-    expect(
-      differing(
-        tok,
-        all.filter((t) => t.kind !== "words then one long run"),
-      ).map((d) => d.kind),
-    ).toEqual([]);
-    // The documented inexact case: Viterbi ties in "aaaa…" resolve by the run's total length, so a
-    // cut inside the run may segment it differently from its start. The ids before the run agree.
-    const run = "hello world ".repeat(20) + "a".repeat(40_001);
-    const cut = Array.from(tok.encode(run));
-    const full = Array.from(truncate(tok.encodeFull(run), 512, tok.eosId));
-    const before = Array.from(tok.encodeFull("hello world ".repeat(20).trimEnd())).length - 1;
-    expect(cut.slice(0, before)).toEqual(full.slice(0, before));
-    expect(cut).toHaveLength(512);
-  }, 30_000);
+  for (const dir of ["roberta-base", "xlmr-charsmap", "bert-base-uncased"])
+    test(`${dir}: every generated shape`, async () => {
+      const tok = await load(dir);
+      const differing: string[] = [];
+      for (const { kind, text } of all) {
+        const full = truncate(await tok.encodeFull(text), 512, tok.suffix);
+        if (JSON.stringify(Array.from(await tok.encode(text))) !== JSON.stringify(Array.from(full)))
+          differing.push(kind);
+      }
+      expect(differing).toEqual([]);
+    }, 60_000);
 
   test("safeCut lands on a space that follows a non-space character, within the window's upper half", () => {
     expect(safeCut("aaaa bbbb cccc", 12)).toBe(9);
@@ -113,19 +128,4 @@ describe("encode of long texts (prefix only) agrees with tokenizing the whole te
     expect(safeCut("aaaaaaa  bbbbbbbb", 12)).toBe(7); // the first space of a run, not the second
     expect(safeCut("abcdefghijklmnop", 12)).toBe(-1);
   });
-});
-
-describe("encode bounds the work of one text", () => {
-  test("a run the vocabulary does not know (one fused <unk>) is read only up to maxLength × 64 characters", () => {
-    const tok = FamilyTokenizer.load("xlmr", join(TOKENIZER_FIXTURES, "xlmr-synthetic"), 512);
-    const unknown = "漢"; // not in the synthetic vocabulary
-    const tail = " and then words";
-    // Within the cap the whole text is read: the words after the run are seen.
-    const short = unknown.repeat(20_000) + tail;
-    expect(Array.from(tok.encode(short))).toEqual(Array.from(tok.encodeFull(short)));
-    // Past the cap they are not: the answer is that of the first 32,768 characters.
-    const long = unknown.repeat(33_000) + tail;
-    expect(Array.from(tok.encode(long))).toEqual(Array.from(tok.encodeFull(unknown.repeat(32_768))));
-    expect(Array.from(tok.encode(long))).not.toEqual(Array.from(tok.encodeFull(long)));
-  }, 30_000);
 });

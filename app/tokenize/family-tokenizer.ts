@@ -1,19 +1,68 @@
-import { Tokenizer } from "@huggingface/tokenizers";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { Tokenizer } from "tokenizers";
 
-/** Characters first tried for a long text; the window doubles until it yields maxLength ids. */
+/** Characters first tried for a long text; the window doubles until its prefix yields maxLength ids. */
 const FIRST_WINDOW = 4096;
-/**
- * The most characters read per token the model can see. Tokens average under 10 characters; only
- * runs the vocabulary does not know (fused into one <unk>) come near this, and tokenizing them is
- * slow (about 0.4 s for 32k characters), so this also bounds what one text can cost.
- */
-const CHARS_PER_TOKEN_CAP = 64;
 
 /**
- * One tokenizer family (models with byte-identical vocabularies): each text is encoded once here,
- * and each model truncates the result to its own length. Local files only.
+ * Pre-tokenizers for which a plain space after a non-space character always ends a pre-token, and
+ * normalizers that never join characters across such a space: with both, the pre-tokens (hence the
+ * ids) before the space are the same in a prefix as in the whole text. Anything else is tokenized
+ * whole.
+ */
+const CUT_SAFE_PRE_TOKENIZERS = new Set([
+  "Metaspace",
+  "ByteLevel",
+  "BertPreTokenizer",
+  "Whitespace",
+  "WhitespaceSplit",
+]);
+const CUT_SAFE_NORMALIZERS = new Set([
+  "NFC",
+  "NFD",
+  "NFKC",
+  "NFKD",
+  "Lowercase",
+  "StripAccents",
+  "BertNormalizer",
+  "Precompiled",
+  "Prepend",
+]);
+
+interface Component {
+  type: string;
+  pretokenizers?: Component[];
+  normalizers?: Component[];
+  pattern?: { String?: string; Regex?: string };
+}
+
+/** Whether cutting a long text at a space that follows a non-space character cannot change its ids (see above). */
+export function cutIsExact(definition: { normalizer?: Component | null; pre_tokenizer?: Component | null }): boolean {
+  const parts = (c: Component | null | undefined, key: "pretokenizers" | "normalizers"): Component[] =>
+    !c ? [] : c.type === "Sequence" ? (c[key] ?? []).flatMap((p) => parts(p, key)) : [c];
+  const pre = parts(definition.pre_tokenizer, "pretokenizers");
+  const norms = parts(definition.normalizer, "normalizers");
+  // Replace is safe when what it matches is made of spaces only (XLM-R's " {2,}" → " "): the cut keeps no space.
+  const spacesOnly = (c: Component) => /^[ {},0-9+*]+$/.test(c.pattern?.String ?? c.pattern?.Regex ?? "x");
+  return (
+    pre.length > 0 &&
+    pre.every((p) => CUT_SAFE_PRE_TOKENIZERS.has(p.type)) &&
+    norms.every((n) => CUT_SAFE_NORMALIZERS.has(n.type) || (n.type === "Replace" && spacesOnly(n)))
+  );
+}
+
+/** The special token named in tokenizer_config.json (a string, or an AddedToken object). */
+function configToken(config: Record<string, unknown>, name: string): string | undefined {
+  const v = config[name];
+  return typeof v === "string" ? v : (v as { content?: string } | undefined)?.content;
+}
+
+/**
+ * One tokenizer family (models sharing one tokenizer definition), on Hugging Face's own tokenizers
+ * (the Rust library Python's transformers uses, through its official Node binding): each text is
+ * encoded once here, off the JS thread (the binding encodes on a native thread pool), and each model
+ * truncates the result to its own length. Local files only.
  */
 export class FamilyTokenizer {
   private constructor(
@@ -22,58 +71,63 @@ export class FamilyTokenizer {
     /** The longest encoding any member needs. */
     readonly maxLength: number,
     readonly padId: number,
-    readonly eosId: number,
+    /** The special ids the template appends after the text (</s>, [SEP]): kept when a text is truncated. */
+    readonly suffix: Int32Array,
+    private readonly cutIsExact: boolean,
   ) {}
 
-  static load(id: string, dir: string, maxLength: number): FamilyTokenizer {
-    const json = JSON.parse(readFileSync(join(dir, "tokenizer.json"), "utf8"));
+  static async load(id: string, dir: string, maxLength: number): Promise<FamilyTokenizer> {
+    const file = join(dir, "tokenizer.json");
+    const definition = JSON.parse(readFileSync(file, "utf8"));
     const configFile = join(dir, "tokenizer_config.json");
     const config = existsSync(configFile) ? JSON.parse(readFileSync(configFile, "utf8")) : {};
-    const tokenizer = new Tokenizer(json, config);
-    const idOf = (token: string) => {
-      const v = tokenizer.token_to_id(token);
-      if (v === undefined) throw new Error(`tokenizer ${id}: no id for ${token}`);
-      return v;
-    };
-    return new FamilyTokenizer(id, tokenizer, maxLength, idOf("<pad>"), idOf("</s>"));
+    const tokenizer = Tokenizer.fromFile(file);
+    const padToken = configToken(config, "pad_token") ?? "<pad>";
+    const padId = tokenizer.tokenToId(padToken);
+    if (padId === null) throw new Error(`tokenizer ${id}: no id for its pad token ${padToken}`);
+    // The template's special tokens after the text: the trailing run of the special-tokens mask.
+    const probe = await tokenizer.encode("a");
+    const mask = probe.getSpecialTokensMask();
+    let tail = mask.length;
+    while (tail > 0 && mask[tail - 1] === 1) tail--;
+    const suffix = Int32Array.from(probe.getIds().slice(tail));
+    return new FamilyTokenizer(id, tokenizer, maxLength, padId, suffix, cutIsExact(definition));
   }
 
   /**
-   * <s> text </s>, truncated as transformers does (truncation=True): the text's end is cut, </s> kept.
-   * Only a prefix of a long text is tokenized (a 1 MB text costs seconds; the model sees 512 tokens).
-   * Exact prefix: it ends where a space follows a non-space character, so every word before it is
-   * tokenized as in the whole text (both families pre-tokenize at spaces); used once it yields
-   * maxLength ids. A text without such a space (CJK, one long run) is cut inside a word, and the cut
-   * is used only when it lies at least maxLength tokens past the last id kept. Never more than
-   * maxLength × 64 characters are read: past that, the prefix is used as it is. README says when
-   * the last two differ from tokenizing everything.
+   * The ids a model sees, as transformers gives them with truncation=True: the template's special
+   * tokens around the text, the text's end cut to fit maxLength. Texts that are not well-formed
+   * UTF-16 (lone surrogates) are made so first, each lone surrogate becoming U+FFFD.
+   * Only a prefix of a long text is tokenized when that cannot change the ids (see cutIsExact): it
+   * ends where a space follows a non-space character, and is used once it yields maxLength ids.
    */
-  encode(text: string): Int32Array {
-    const cap = this.maxLength * CHARS_PER_TOKEN_CAP;
-    for (let window = Math.min(FIRST_WINDOW, cap); ; window = Math.min(2 * window, cap)) {
-      if (text.length <= window)
-        return truncate(Int32Array.from(this.tokenizer.encode(text).ids), this.maxLength, this.eosId);
-      let cut = safeCut(text, window);
-      const exact = cut >= 0;
-      if (!exact) cut = isHighSurrogate(text.charCodeAt(window - 1)) ? window - 1 : window;
-      const ids = this.tokenizer.encode(text.slice(0, cut)).ids;
-      if (ids.length >= (exact ? this.maxLength : 2 * this.maxLength) || window === cap)
-        return truncate(Int32Array.from(ids), this.maxLength, this.eosId);
-    }
+  async encode(text: string): Promise<Int32Array> {
+    const wellFormed = text.toWellFormed();
+    if (this.cutIsExact)
+      for (let window = FIRST_WINDOW; window < wellFormed.length; window *= 2) {
+        const cut = safeCut(wellFormed, window);
+        if (cut < 0) continue;
+        const ids = await this.ids(wellFormed.slice(0, cut));
+        if (ids.length >= this.maxLength) return truncate(ids, this.maxLength, this.suffix);
+      }
+    return truncate(await this.ids(wellFormed), this.maxLength, this.suffix);
   }
 
-  /** The whole text, untruncated: what `encode` must agree with (tests, /tokenize). */
-  encodeFull(text: string): Int32Array {
-    return Int32Array.from(this.tokenizer.encode(text).ids);
+  /** The whole text, untruncated: what `encode` must agree with (tests, token-length tables). */
+  encodeFull(text: string): Promise<Int32Array> {
+    return this.ids(text.toWellFormed());
   }
 
   /** The token string of each id, for debugging (/tokenize). */
   tokenStrings(ids: ArrayLike<number>): string[] {
-    return Array.from(ids, (id) => this.tokenizer.id_to_token(id) ?? "");
+    return Array.from(ids, (id) => this.tokenizer.idToToken(id) ?? "");
+  }
+
+  private async ids(text: string): Promise<Int32Array> {
+    return Int32Array.from((await this.tokenizer.encode(text)).getIds());
   }
 }
 
-const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
 const WHITESPACE = /\s/;
 
 /** The last position in (window/2, window] holding a space that follows a non-space character, or -1. */
@@ -83,10 +137,14 @@ export function safeCut(text: string, window: number): number {
   return -1;
 }
 
-/** Keeps the first maxLength − 1 ids and ends with eos; a view, not a copy, when nothing is cut. */
-export function truncate(ids: Int32Array, maxLength: number, eosId: number): Int32Array {
+/**
+ * Keeps the first ids and the template's trailing special tokens within maxLength, as the Rust
+ * tokenizer's truncation does for one sequence; a view, not a copy, when nothing is cut.
+ */
+export function truncate(ids: Int32Array, maxLength: number, suffix: Int32Array): Int32Array {
   if (ids.length <= maxLength) return ids;
-  const out = ids.slice(0, maxLength);
-  out[maxLength - 1] = eosId;
+  const out = new Int32Array(maxLength);
+  out.set(ids.subarray(0, maxLength - suffix.length));
+  out.set(suffix, maxLength - suffix.length);
   return out;
 }

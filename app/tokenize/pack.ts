@@ -7,16 +7,12 @@ export interface PackedRows {
   lengths: number[];
 }
 
-/** `cancelled` is asked before each text: a request abandoned mid-way stops costing CPU. */
-export function encodePacked(
-  family: FamilyTokenizer,
-  texts: string[],
-  cancelled: () => boolean = () => false,
-): PackedRows {
-  const encodings = texts.map((t) => {
-    if (cancelled()) throw new Error("cancelled: the request was abandoned");
-    return family.encode(t);
-  });
+/** One family's encodings of a request's texts, in order, in one SharedArrayBuffer. */
+export async function encodePacked(family: FamilyTokenizer, texts: string[]): Promise<PackedRows> {
+  return pack(await Promise.all(texts.map((t) => family.encode(t))));
+}
+
+function pack(encodings: Int32Array[]): PackedRows {
   const buffer = new SharedArrayBuffer(encodings.reduce((n, e) => n + e.length, 0) * 4);
   const all = new Int32Array(buffer);
   let offset = 0;

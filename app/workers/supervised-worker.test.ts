@@ -12,7 +12,6 @@ function echo(opts: { healthyStarts?: number; initialMs?: number; faultHooks?: b
     name: "echo",
     entry: new URL("../../testkit/echo-worker.ts", import.meta.url),
     init: { starts, healthyStarts: opts.healthyStarts ?? 1000 },
-    role: "inference",
     policy: { initialMs: opts.initialMs ?? 10, maxMs: 10_000, stableMs: 60_000 },
     faultHooks: opts.faultHooks ?? true,
   });

@@ -1,4 +1,4 @@
-import { WorkerCallFailed, WorkerUnavailable, type WorkerRole } from "./errors.ts";
+import { WorkerCallFailed, WorkerUnavailable } from "./errors.ts";
 import type { Fault, FromWorker, ToWorker } from "./protocol.ts";
 import { DEFAULT_RESTART_POLICY, failuresAfterCrash, restartDelay, type RestartPolicy } from "./restart-policy.ts";
 
@@ -12,8 +12,6 @@ export interface SupervisedWorkerOptions<Init> {
   entry: URL;
   init: Init;
   policy?: RestartPolicy;
-  /** Carried by the errors its callers get (WorkerUnavailable, WorkerCallFailed), so each is mapped by what the worker does. */
-  role: WorkerRole;
   /** Tests only: lets injectFault() make the worker exit, throw or hold. Never set in production. */
   faultHooks?: boolean;
 }
@@ -75,11 +73,7 @@ export class SupervisedWorker<Init, Body, Ready, Reply> {
   call(body: Body, transfer: Transferable[] = []): Promise<Reply> {
     if (this.state !== "up")
       return Promise.reject(
-        new WorkerUnavailable(
-          this.opts.role,
-          this.name,
-          `${this.name} is ${this.state === "down" ? "restarting" : this.state}`,
-        ),
+        new WorkerUnavailable(this.name, `${this.name} is ${this.state === "down" ? "restarting" : this.state}`),
       );
     const id = this.nextId++;
     const fault = this.nextFault;
@@ -159,7 +153,7 @@ export class SupervisedWorker<Init, Body, Ready, Reply> {
         if (!p) return;
         this.pending.delete(m.id);
         if (m.type === "reply") p.resolve(m.value);
-        else p.reject(new WorkerCallFailed(this.opts.role, this.name, `${this.name}: ${m.message}`));
+        else p.reject(new WorkerCallFailed(this.name, `${this.name}: ${m.message}`));
       }
     };
     worker.addEventListener("close", (e) => died(`exited (code ${(e as CloseEvent).code})`));
@@ -168,7 +162,7 @@ export class SupervisedWorker<Init, Body, Ready, Reply> {
   }
 
   private failAll(message: string) {
-    for (const p of this.pending.values()) p.reject(new WorkerUnavailable(this.opts.role, this.name, message));
+    for (const p of this.pending.values()) p.reject(new WorkerUnavailable(this.name, message));
     this.pending.clear();
   }
 

@@ -27,14 +27,12 @@ export async function startRawEngine(enginesDir: string, intraOpThreads: number)
   const store = readStore(enginesDir);
   const infos = store.models.map((m) => m.record);
   const families = new Map(
-    store.families.map((f) => [
-      f.id,
-      FamilyTokenizer.load(
-        f.id,
-        f.dir,
-        Math.max(...infos.filter((i) => i.tokenizer.family === f.id).map((i) => i.maxLength)),
-      ),
-    ]),
+    await Promise.all(
+      store.families.map(async (f) => {
+        const maxLength = Math.max(...infos.filter((i) => i.tokenizer.family === f.id).map((i) => i.maxLength));
+        return [f.id, await FamilyTokenizer.load(f.id, f.dir, maxLength)] as const;
+      }),
+    ),
   );
   const workers = infos.map(
     (info, i) =>
@@ -46,13 +44,16 @@ export async function startRawEngine(enginesDir: string, intraOpThreads: number)
       }),
   );
   await Promise.all(workers.map((w) => w.firstReady));
-  const tokenize = (texts: string[]) => new Map([...families].map(([id, f]) => [id, rowsOf(encodePacked(f, texts))]));
+  const tokenize = async (texts: string[]) =>
+    new Map(
+      await Promise.all([...families].map(async ([id, f]) => [id, rowsOf(await encodePacked(f, texts))] as const)),
+    );
 
   return {
     keys: infos.map((i) => i.key),
     async throughput(texts, batchSizes) {
       const started = performance.now();
-      const rows = tokenize(texts);
+      const rows = await tokenize(texts);
       let real = 0;
       let padded = 0;
       await Promise.all(
@@ -74,7 +75,7 @@ export async function startRawEngine(enginesDir: string, intraOpThreads: number)
       const ms: number[] = [];
       for (const t of texts) {
         const started = performance.now();
-        const rows = tokenize([t]);
+        const rows = await tokenize([t]);
         await Promise.all(infos.map((info, i) => workers[i].run(rows.get(info.tokenizer.family)!)));
         ms.push(performance.now() - started);
       }

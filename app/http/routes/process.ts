@@ -41,7 +41,6 @@ export const processRoutes = ({ config, service, metrics }: Pick<AppDeps, "confi
           "overloaded",
           "shutting_down",
           "inference_unavailable",
-          "tokenizer_unavailable",
           "deadline_exceeded",
           "inference_failed",
         ]),

@@ -8,9 +8,10 @@ import { readyService } from "../ready-service.ts";
 export const tokenizeRoutes = ({ config, service }: Pick<AppDeps, "config" | "service">) =>
   new Elysia({ name: "routes/tokenize" }).post(
     "/tokenize",
-    ({ body }) => {
+    async ({ body }) => {
       const classifier = readyService(service);
-      return typeof body === "string" ? classifier.tokenization(body) : body.map((t) => classifier.tokenization(t));
+      if (typeof body === "string") return classifier.tokenization(body);
+      return Promise.all(body.map((t) => classifier.tokenization(t)));
     },
     {
       parse: jsonBody(config),
