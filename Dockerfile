@@ -8,7 +8,7 @@
 # The engine builder (trtexec + bun + convert), used by the Helm chart's init container:
 #   docker build --target engine-builder -t classifiers:engine-builder .
 #
-# The GPU stack is pinned in convert/trt/versions.ts; these ARG defaults must equal it (a test checks).
+# The GPU stack is pinned in lib/gpu/stack.ts; these ARG defaults must equal it (a test checks).
 ARG BUN_VERSION=1.4.5
 ARG CUDA_IMAGE=nvidia/cuda:12.8.0-cudnn-runtime-ubuntu24.04
 ARG TENSORRT_IMAGE=nvcr.io/nvidia/tensorrt:25.01-py3

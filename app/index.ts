@@ -1,5 +1,6 @@
 import { readdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
+import { hasStore, INDEX_FILE } from "../lib/store/index.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { createLogger, logFn } from "./log.ts";
 import { ServiceMetrics } from "./metrics.ts";
@@ -20,11 +21,10 @@ try {
 const logger = createLogger(config.logging.level);
 const log = logFn(logger);
 
-const hasEngines = existsSync(join(config.enginesDir, "index.json"));
-if (!hasEngines && config.autoConvert) {
+if (!hasStore(config.enginesDir) && config.autoConvert) {
   const empty = !existsSync(config.enginesDir) || readdirSync(config.enginesDir).every((f) => f === "README.md");
   if (!empty) {
-    console.error(`${config.enginesDir} has files but no index.json: run \`bun run convert\``);
+    console.error(`${config.enginesDir} has files but no ${INDEX_FILE}: run \`bun run convert\``);
     process.exit(2);
   }
   log("no engines yet: converting the manifest's models (first start)", { enginesDir: config.enginesDir });
@@ -35,7 +35,14 @@ if (!hasEngines && config.autoConvert) {
     // Its progress lines are text: to stderr, so the service's stdout stays one JSON object per line.
     { stdout: 2, stderr: "inherit" },
   );
-  if ((await convert.exited) !== 0) process.exit(1);
+  // Stopped while converting: the conversion stops too (it writes under temporary names, so nothing half-done is kept).
+  const stopConvert = () => convert.kill("SIGTERM");
+  process.once("SIGTERM", stopConvert);
+  process.once("SIGINT", stopConvert);
+  const code = await convert.exited;
+  process.off("SIGTERM", stopConvert);
+  process.off("SIGINT", stopConvert);
+  if (code !== 0) process.exit(1);
 }
 
 let service: ClassifierService | null = null;
@@ -62,7 +69,7 @@ log("listening", {
   enginesDir,
   batch,
   workersPerModel,
-  intraOpThreads,
+  intraOpThreads: intraOpThreads ?? "cores ÷ sessions",
   providers: executionProviders,
   maxQueuedTexts,
   requestTimeoutMs,

@@ -130,11 +130,13 @@ export class ServiceMetrics {
       labelNames: ["model", "provider", "family", "hub_id", "revision"],
       registers: [this.registry],
       collect() {
+        // The provider can change (a restart that fell back): one series per model, never the old one too.
+        this.reset();
         for (const m of each((s) => s.models))
           this.set(
             {
               model: m.key,
-              provider: m.provider ?? "none",
+              provider: m.provider,
               family: m.family.id,
               hub_id: m.record.source.hubId ?? "",
               revision: m.record.source.commit ?? m.record.source.revision ?? "",

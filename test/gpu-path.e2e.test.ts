@@ -272,6 +272,11 @@ describe("a worker restart that falls back to another execution provider (the GP
         return s.service.stats().cardiffnlp.batches - before;
       };
       expect(await batchesFor()).toBe(1); // the GPU cap: ten texts in one batch
+      const modelInfo = async () =>
+        (await (await fetch(`${s.url}/metrics`)).text())
+          .split("\n")
+          .filter((l) => l.startsWith('classifier_model_info{model="cardiffnlp"'));
+      expect((await modelInfo()).map((l) => l.includes('provider="cuda"'))).toEqual([true]);
 
       const worker = cardiff.workers[0];
       const backUp = new Promise<void>((resolve) =>
@@ -287,6 +292,9 @@ describe("a worker restart that falls back to another execution provider (the GP
         expect.stringMatching(/^cuda failed to load: stand-in: the cuda device is gone/),
       ]);
       expect((await described()).provider).toBe("cpu");
+      expect((await described()).workers[0].provider).toBe("cpu");
+      // One model_info series per model, with the provider it runs on now (not the old one as well).
+      expect((await modelInfo()).map((l) => l.includes('provider="cpu"'))).toEqual([true]);
       expect(await batchesFor()).toBe(TEXTS.length); // re-decided: CPU_MAX_BATCH_SIZE=1 on the CPU
     } finally {
       await s.stop();

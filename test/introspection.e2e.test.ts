@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { convertModels } from "../convert/pipeline.ts";
+import type { FamilyTokens } from "../app/service/api.ts";
 import { readModelRecord } from "../lib/store/index.ts";
 import { tempDir, tinyManifestSources, TOKENIZER_FIXTURES } from "../testkit/fixtures.ts";
 import { createLogger } from "../app/log.ts";
@@ -30,14 +31,6 @@ const post = (path: string, body: unknown) =>
     body: JSON.stringify(body),
     headers: { "content-type": "application/json" },
   });
-type FamilyTokens = {
-  family: string;
-  models: string[];
-  maxLength: number;
-  length: number;
-  ids: number[];
-  tokens: string[];
-};
 
 describe("POST /tokenize", () => {
   test("the RoBERTa family's ids through HTTP equal the independently computed roberta-base ids, every case", async () => {

@@ -6,6 +6,8 @@ import { ModelBatcher, type Clock } from "./batcher.ts";
 /** A runner whose batches finish only when the test says so (held promises, no sleeps). */
 class HeldRunner implements BatchRunner {
   up = true;
+  /** The runner's own cap (a worker's, for the provider it runs on); none by default. */
+  maxBatchSize?: number;
   private listeners: ((e: { type: string; state?: string }) => void)[] = [];
   on(fn: (e: { type: string; state?: string }) => void) {
     this.listeners.push(fn);
@@ -182,5 +184,25 @@ describe("ModelBatcher", () => {
     const b = new ModelBatcher("m", [down], opts, new FakeClock());
     b.submit(row(1, 5));
     expect(down.calls).toHaveLength(1);
+  });
+
+  test("a batch is sized for the runner that takes it: a runner with a lower cap of its own gets fewer rows", async () => {
+    const clock = new FakeClock();
+    const gpu = new HeldRunner();
+    const cpu = new HeldRunner();
+    cpu.maxBatchSize = 1; // a worker that fell back to the CPU provider
+    const b = new ModelBatcher("m", [gpu, cpu], { ...opts, maxBatchSize: 8 }, clock);
+    b.submitMany([row(1, 5), row(2, 5), row(3, 5)]);
+    expect(gpu.calls.map((c) => c.rows.length)).toEqual([3]); // idle: all at once, on the first runner
+    b.submitMany([row(4, 5), row(5, 5), row(6, 5)]);
+    clock.advance(10); // the queue delay: the second runner takes what it can
+    expect(cpu.calls.map((c) => c.rows.length)).toEqual([1]);
+    expect(b.queued).toBe(2);
+    cpu.calls[0].finish();
+    await tick();
+    cpu.calls[1].finish();
+    await tick();
+    expect(cpu.calls.map((c) => c.rows.length)).toEqual([1, 1, 1]);
+    expect(b.queued).toBe(0);
   });
 });

@@ -43,8 +43,13 @@ export class ModelWorker
     return this.info?.provider ?? null;
   }
 
+  /** The providers it tries, in order. */
+  get candidates(): ExecutionProvider[] {
+    return this.load.candidates.map((c) => c.provider);
+  }
+
   get maxBatchSize(): number | undefined {
-    return this.batchCap?.(this.provider ?? this.load.candidates[0].provider);
+    return this.batchCap?.(this.provider ?? this.candidates[0]);
   }
 
   run(rows: RowRef[]): Promise<BatchResult> {

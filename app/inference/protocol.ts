@@ -11,7 +11,7 @@ export interface RowRef {
   length: number;
 }
 
-/** One way to run the model, in the order to try them (see app/gpu/choice.ts). */
+/** One way to run the model, in the order to try them (see app/inference/provider-choice.ts). */
 export interface LoadCandidate {
   provider: ExecutionProvider;
   modelPath: string;
@@ -25,7 +25,8 @@ export interface LoadOptions {
   /**
    * Tests only (no GPU here): GPU candidates load on the CPU provider while this counter (Int32,
    * shared across restarts) is above zero, one per load, and fail once it is used up, as a GPU that
-   * works at the first start and is gone at a restart. The production entry never sets it.
+   * works at the first start and is gone at a restart. Honoured only with fault hooks on, which the
+   * production entry never turns on.
    */
   gpuStandIn?: SharedArrayBuffer;
 }

@@ -60,13 +60,14 @@ function standIn(c: LoadCandidate, counter: SharedArrayBuffer | undefined): Load
 }
 
 /** The first candidate that loads and runs its warm-up; the others' errors are reported, not thrown. */
-async function firstThatLoads(load: LoadOptions) {
+async function firstThatLoads(load: LoadOptions, faultHooks: boolean) {
   const failed: ModelReady["failed"] = [];
+  const gpuStandIn = faultHooks ? load.gpuStandIn : undefined;
   for (const c of load.candidates) {
     try {
       session = await ort.InferenceSession.create(
         c.modelPath,
-        sessionOptions(standIn(c, load.gpuStandIn), load.intraOpThreads),
+        sessionOptions(standIn(c, gpuStandIn), load.intraOpThreads),
       );
       // Warm up: the first runs allocate and pick kernels; readiness waits for them.
       let numLabels = 0;
@@ -90,10 +91,10 @@ async function firstThatLoads(load: LoadOptions) {
 }
 
 serveWorker<LoadOptions, RowRef[], ModelReady, BatchResult>({
-  async init(load) {
+  async init(load, faultHooks) {
     const started = performance.now();
     padId = load.padId;
-    const loaded = await firstThatLoads(load);
+    const loaded = await firstThatLoads(load, faultHooks);
     return { loadMs: performance.now() - started, ...loaded };
   },
   async handle(rows) {

@@ -4,10 +4,9 @@ import type { RowRef } from "../inference/protocol.ts";
 import { topLabel } from "../scoring.ts";
 import { truncate, type FamilyTokenizer } from "../tokenize/family-tokenizer.ts";
 import { encodePacked, rowsOf } from "../tokenize/pack.ts";
-import type { WorkerState } from "../workers/supervised-worker.ts";
 import { Admission } from "./admission.ts";
-import type { Answer, ClassifierApi, ClassifyOptions, FamilyTokens, ServiceHealth, WorkerHealth } from "./api.ts";
-import { describeModel } from "./describe.ts";
+import type { Answer, ClassifierApi, ClassifyOptions, FamilyTokens, ServiceHealth } from "./api.ts";
+import { describeModel, workerHealth } from "./describe.ts";
 import { loadModels, type ServiceOptions } from "./loading.ts";
 import { requestSignal } from "./request-signal.ts";
 import type { ServedModel } from "./served-model.ts";
@@ -65,7 +64,7 @@ export class ClassifierService implements ClassifierApi {
       pendingTexts: this.pendingTexts,
       models: this.models.map((m) => ({
         key: m.key,
-        provider: m.provider ?? "none",
+        provider: m.provider,
         providerNotes: m.providerNotes,
         family: m.family.id,
         queued: m.batcher.queued,
@@ -173,12 +172,6 @@ export class ClassifierService implements ClassifierApi {
     return new Map(families.map((f, i) => [f.id, rowsOf(packed[i])]));
   }
 }
-
-export const workerHealth = (w: { name: string; state: WorkerState; restarts: number }): WorkerHealth => ({
-  name: w.name,
-  state: w.state,
-  restarts: w.restarts,
-});
 
 /** A model whose limit is below its family's gets its own truncated copy; the usual case shares. */
 function fitRow(row: RowRef, maxLength: number, suffix: Int32Array): RowRef {

@@ -1,5 +1,12 @@
-import { workerHealth } from "./classifier.ts";
+import type { WorkerState } from "../workers/supervised-worker.ts";
+import type { WorkerHealth } from "./api.ts";
 import type { ServedModel } from "./served-model.ts";
+
+export const workerHealth = (w: { name: string; state: WorkerState; restarts: number }): WorkerHealth => ({
+  name: w.name,
+  state: w.state,
+  restarts: w.restarts,
+});
 
 /**
  * GET /models: what is served, where it came from, and the figures deployments are compared by.
@@ -7,33 +14,33 @@ import type { ServedModel } from "./served-model.ts";
  * published checkpoint's: nothing is pruned.
  */
 export function describeModel(m: ServedModel) {
-  const { record: info, batcher } = m;
+  const { record, batcher } = m;
   const s = batcher.stats;
-  const proven = info.weights.filter((w) => w.sha256 === w.onnxSha256).length;
+  const proven = record.weights.filter((w) => w.sha256 === w.onnxSha256).length;
   return {
     key: m.key,
-    source: info.source,
-    architecture: info.architecture,
-    labels: info.labels,
-    publishedLabels: info.publishedLabels,
+    source: record.source,
+    architecture: record.architecture,
+    labels: record.labels,
+    publishedLabels: record.publishedLabels,
     family: m.family.id,
     maxLength: m.maxLength,
     provider: m.provider,
-    workers: m.workers.map(workerHealth),
+    workers: m.workers.map((w) => ({ ...workerHealth(w), provider: w.provider })),
     loadMs: Math.round(m.loadMs),
-    engine: { converterVersion: info.converterVersion, convertedAt: info.convertedAt, onnx: { ...info.onnx } },
+    engine: { converterVersion: record.converterVersion, convertedAt: record.convertedAt, onnx: { ...record.onnx } },
     weightProof: {
-      tensors: info.weights.length,
+      tensors: record.weights.length,
       identical: proven,
-      allIdentical: proven === info.weights.length,
-      dtype: [...new Set(info.weights.map((w) => w.dtype))],
+      allIdentical: proven === record.weights.length,
+      dtype: [...new Set(record.weights.map((w) => w.dtype))],
     },
     parameters: {
-      total: info.parameters.total,
-      nonZero: info.parameters.nonZero,
-      sparsity: 1 - info.parameters.nonZero / info.parameters.total,
+      total: record.parameters.total,
+      nonZero: record.parameters.nonZero,
+      sparsity: 1 - record.parameters.nonZero / record.parameters.total,
     },
-    bytes: { weightsInMemory: info.parameters.bytes, onDisk: m.bytesOnDisk },
+    bytes: { weightsInMemory: record.parameters.bytes, onDisk: m.bytesOnDisk },
     inference: {
       batches: s.answeredBatches,
       rows: s.answeredRows,

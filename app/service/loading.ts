@@ -71,7 +71,7 @@ export async function loadModels(opts: ServiceOptions): Promise<LoadedModels> {
   const models: ServedModel[] = [];
   try {
     for (const stored of store.models)
-      models.push(spawnModel(stored, families.get(stored.record.tokenizer.family)!, host, threads, opts));
+      models.push(spawnModel(stored, families.get(stored.record.tokenizer.family)!, { opts, log, host, threads }));
     // Models load (and warm up) in parallel, each in its own workers.
     await Promise.all(models.map((m) => whenReady(m, threads, log)));
   } catch (e) {
@@ -81,21 +81,28 @@ export async function loadModels(opts: ServiceOptions): Promise<LoadedModels> {
   return { models, families };
 }
 
+/** What every model's start shares. */
+interface LoadContext {
+  opts: ServiceOptions;
+  log: NonNullable<ServiceOptions["log"]>;
+  host: HostGpuFacts;
+  threads: number;
+}
+
 function spawnModel(
   stored: StoredModel,
   family: FamilyTokenizer,
-  host: HostGpuFacts,
-  threads: number,
-  opts: ServiceOptions,
+  { opts, log, host, threads }: LoadContext,
 ): ServedModel {
   const { record, dir } = stored;
-  const log = opts.log ?? (() => {});
   const choice = chooseProviders(
     opts.executionProviders,
     { onnxModel: record.onnx.model, onnxSha256: record.onnx.modelSha256, trt: record.trt },
     host,
   );
-  const plan = planModel(record, choice, opts);
+  const plan = planModel(record, choice);
+  // Before any worker starts: a missing file fails the start with nothing left running.
+  const bytesOnDisk = statSync(join(dir, record.onnx.model)).size + statSync(join(dir, record.onnx.data)).size;
   const load = {
     candidates: choice.candidates.map((c) => ({ provider: c.provider, modelPath: join(dir, c.model) })),
     intraOpThreads: threads,
@@ -121,16 +128,8 @@ function spawnModel(
       else if (e.state !== "up" && e.state !== "starting")
         log(`worker ${w.name} ${e.state}`, { reason: e.reason, restarts: w.restarts });
     });
-  const bytesOnDisk = statSync(join(dir, record.onnx.model)).size + statSync(join(dir, record.onnx.data)).size;
-  return new ServedModel(
-    record.key,
-    record,
-    family,
-    plan,
-    workers,
-    new ModelBatcher(record.key, workers, plan.batch),
-    bytesOnDisk,
-  );
+  // The batcher holds the global limits; each worker caps its batches for the provider it runs on.
+  return new ServedModel(record, family, plan, workers, new ModelBatcher(record.key, workers, opts.batch), bytesOnDisk);
 }
 
 function counter(value: number): SharedArrayBuffer {

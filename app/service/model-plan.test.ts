@@ -22,27 +22,23 @@ const tensorrt: ProviderChoice = {
 };
 
 describe("model plan", () => {
-  test("CPU: the record's length, the CPU batch cap, warm-up at 2 and 32 tokens, the reasons GPU providers were passed over", () => {
-    expect(planModel(record(512), cpuOnly, settings)).toEqual({
+  test("CPU: the record's length, warm-up at 2 and 32 tokens, the reasons GPU providers were passed over", () => {
+    expect(planModel(record(512), cpuOnly)).toEqual({
       maxLength: 512,
       limits: undefined,
-      batch: { maxBatchSize: 1, maxBatchTokens: 16384, maxQueueDelayMs: 5 },
       warmupLengths: [2, 32],
       providerNotes: ["cuda: no GPU"],
     });
   });
 
   test("TensorRT first: rows truncated to the profile's 256 and batches capped at its 16, whichever candidate loads", () => {
-    const plan = planModel(record(512), tensorrt, settings);
-    expect([plan.maxLength, plan.limits, plan.batch.maxBatchSize]).toEqual([
-      256,
-      { maxBatch: 16, maxSequence: 256 },
-      16,
-    ]);
+    const plan = planModel(record(512), tensorrt);
+    expect([plan.maxLength, plan.limits]).toEqual([256, { maxBatch: 16, maxSequence: 256 }]);
+    expect([batchCap("tensorrt", plan.limits, settings), batchCap("cuda", plan.limits, settings)]).toEqual([16, 16]);
   });
 
   test("a model shorter than 32 tokens warms up at its own length", () => {
-    expect(planModel(record(20), cpuOnly, settings).warmupLengths).toEqual([2, 20]);
+    expect(planModel(record(20), cpuOnly).warmupLengths).toEqual([2, 20]);
   });
 
   test("the batch cap per provider: MAX_BATCH_SIZE on a GPU, within the profile; CPU_MAX_BATCH_SIZE on the CPU", () => {

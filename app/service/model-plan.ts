@@ -21,27 +21,28 @@ export interface ModelPlan {
   maxLength: number;
   /** The strictest limits of any candidate: they hold whichever one loads. */
   limits?: ShapeLimits;
-  /** The batch policy for the first candidate; `batchCap` re-decides it for the provider that really loads. */
-  batch: BatchPolicyOptions;
   /** Sequence lengths each worker runs once before it reports ready. */
   warmupLengths: number[];
   /** Preferred providers passed over, and why. */
   providerNotes: string[];
 }
 
-/** Rows per batch on `provider`: batches pay off on a GPU; on the CPU they are capped (CPU_MAX_BATCH_SIZE). */
+/**
+ * Rows per batch for a worker running on `provider` (the one place the cap is decided; the worker
+ * asks again after every restart): batches pay off on a GPU; on the CPU they are capped
+ * (CPU_MAX_BATCH_SIZE); a TensorRT profile caps them too.
+ */
 export function batchCap(provider: ExecutionProvider, limits: ShapeLimits | undefined, settings: PlanSettings): number {
   const cpuCap = provider === "cpu" ? settings.cpuMaxBatchSize : Infinity;
   return Math.min(settings.batch.maxBatchSize, limits?.maxBatch ?? Infinity, cpuCap);
 }
 
-export function planModel(record: ModelRecord, choice: ProviderChoice, settings: PlanSettings): ModelPlan {
+export function planModel(record: ModelRecord, choice: ProviderChoice): ModelPlan {
   const limits = choice.candidates.find((c) => c.limits)?.limits;
   const maxLength = Math.min(record.maxLength, limits?.maxSequence ?? Infinity);
   return {
     maxLength,
     limits,
-    batch: { ...settings.batch, maxBatchSize: batchCap(choice.candidates[0].provider, limits, settings) },
     warmupLengths: [2, Math.min(32, maxLength)],
     providerNotes: choice.passedOver.map((p) => `${p.provider}: ${p.reason}`),
   };

@@ -11,7 +11,6 @@ export class ServedModel {
   loadMs = 0;
 
   constructor(
-    readonly key: string,
     readonly record: ModelRecord,
     readonly family: FamilyTokenizer,
     readonly plan: ModelPlan,
@@ -20,6 +19,11 @@ export class ServedModel {
     /** model.onnx + its external weights file. */
     readonly bytesOnDisk: number,
   ) {}
+
+  /** The response key. */
+  get key(): string {
+    return this.record.key;
+  }
 
   get maxLength(): number {
     return this.plan.maxLength;
@@ -32,10 +36,11 @@ export class ServedModel {
 
   /**
    * What the model runs on now: its first worker's provider, read from the worker after every
-   * (re)start, so a restart that fell back to another provider shows. Null before the first start.
+   * (re)start, so a restart that fell back to another provider shows (each worker's own is in
+   * /health/ready and /models). A service exists only once every worker has started once.
    */
-  get provider(): ExecutionProvider | null {
-    return this.workers[0].provider;
+  get provider(): ExecutionProvider {
+    return this.workers[0].provider ?? this.workers[0].candidates[0];
   }
 
   /** Why preferred providers were passed over, or failed to load in the first worker's latest start. */

@@ -4,7 +4,8 @@ import type { Fault, FromWorker, ToWorker } from "./protocol.ts";
 declare const self: Worker;
 
 export interface WorkerHandlers<Init, Body, Ready, Reply> {
-  init(init: Init): Promise<Ready> | Ready;
+  /** `faultHooks`: whether this worker may honour test-only behaviour (never in production). */
+  init(init: Init, faultHooks: boolean): Promise<Ready> | Ready;
   /** The reply, and buffers to transfer rather than copy. */
   handle(
     body: Body,
@@ -40,7 +41,7 @@ export function serveWorker<Init, Body, Ready, Reply>(h: WorkerHandlers<Init, Bo
     } else if (m.type === "init") {
       faultHooks = m.faultHooks;
       try {
-        post({ type: "ready", info: await h.init(m.init) });
+        post({ type: "ready", info: await h.init(m.init, faultHooks) });
       } catch (e) {
         post({ type: "init-failed", message: e instanceof Error ? e.message : String(e) });
       }

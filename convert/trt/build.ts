@@ -69,23 +69,23 @@ export async function buildTrtEngines(opts: TrtOptions): Promise<TrtResult> {
   const store = readStore(dir);
   const image = opts.runner === "docker" ? (opts.image ?? GPU_STACK.tensorrtImage) : null;
   const result = { built: [] as string[], unchanged: [] as string[], gpu };
+  // Paths as trtexec sees them: the engines folder is mounted at /engines in the container.
+  const root = opts.runner === "docker" ? "/engines" : dir;
   for (const { key, dir: modelDir, record: info } of store.models) {
     if (opts.keys && !opts.keys.includes(key)) continue;
-    const m = { key, dir: relative(dir, modelDir) };
+    const modelRoot = join(root, relative(dir, modelDir));
     const profile = defaultProfile(info.maxLength, opts.maxBatch, opts.opt);
     validateProfile(profile, info.maxLength);
     const onnxSha256 = sha256File(join(modelDir, info.onnx.model));
     if (isCurrent(modelDir, info.trt, { onnxSha256, profile, image, gpu })) {
-      log(`${m.key}: TensorRT engine unchanged, kept`);
-      result.unchanged.push(m.key);
+      log(`${key}: TensorRT engine unchanged, kept`);
+      result.unchanged.push(key);
       continue;
     }
-    // Paths as trtexec sees them: the engines folder is mounted at /engines in the container.
-    const root = opts.runner === "docker" ? "/engines" : dir;
     const tmpEngine = `${ENGINE_FILE}.tmp-${process.pid}`;
     const args = trtexecArgs({
-      onnx: join(root, m.dir, info.onnx.model),
-      engine: join(root, m.dir, tmpEngine),
+      onnx: join(modelRoot, info.onnx.model),
+      engine: join(modelRoot, tmpEngine),
       inputs: info.onnx.inputs,
       profile,
       workspaceMiB: opts.workspaceMiB,
@@ -102,7 +102,7 @@ export async function buildTrtEngines(opts: TrtOptions): Promise<TrtResult> {
         : args;
     if (opts.runner === "docker" && opts.commands?.docker) cmd[0] = opts.commands.docker;
     log(
-      `${m.key}: building an FP32 TensorRT engine (batch ${profile.minBatch}..${profile.maxBatch}, sequence ${profile.minSequence}..${profile.maxSequence}, opt ${profile.optBatch}x${profile.optSequence}); this takes minutes`,
+      `${key}: building an FP32 TensorRT engine (batch ${profile.minBatch}..${profile.maxBatch}, sequence ${profile.minSequence}..${profile.maxSequence}, opt ${profile.optBatch}x${profile.optSequence}); this takes minutes`,
     );
     const started = performance.now();
     const run = await exec(cmd);
@@ -110,14 +110,14 @@ export async function buildTrtEngines(opts: TrtOptions): Promise<TrtResult> {
     if (run.code !== 0 || !existsSync(tmpPath)) {
       rmSync(tmpPath, { force: true });
       throw new ConvertError(
-        `${m.key}: trtexec`,
+        `${key}: trtexec`,
         `failed (exit ${run.code}); last output:\n${run.output.split("\n").slice(-20).join("\n")}`,
       );
     }
     const report = parseTrtexecLog(run.output);
     if (report.computeCapability !== gpu.computeCapability)
       throw new ConvertError(
-        `${m.key}: trtexec`,
+        `${key}: trtexec`,
         `built on compute capability ${report.computeCapability}, nvidia-smi says ${gpu.computeCapability}`,
       );
     renameSync(tmpPath, join(modelDir, ENGINE_FILE));
@@ -147,9 +147,9 @@ export async function buildTrtEngines(opts: TrtOptions): Promise<TrtResult> {
     };
     writeModelRecord(modelDir, { ...info, trt: record });
     log(
-      `${m.key}: TensorRT ${report.tensorrtVersion} engine for ${report.gpu} (sm_${smArchitecture(report.computeCapability)}), ${(record.engineBytes / 2 ** 20).toFixed(0)} MiB, ${record.buildSeconds} s`,
+      `${key}: TensorRT ${report.tensorrtVersion} engine for ${report.gpu} (sm_${smArchitecture(report.computeCapability)}), ${(record.engineBytes / 2 ** 20).toFixed(0)} MiB, ${record.buildSeconds} s`,
     );
-    result.built.push(m.key);
+    result.built.push(key);
   }
   return result;
 }
