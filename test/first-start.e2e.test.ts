@@ -11,6 +11,7 @@ import { spawnService } from "../testkit/child.ts";
 import { startFakeHub } from "../testkit/fake-hub.ts";
 import { addTokenizer, tempDir } from "../testkit/fixtures.ts";
 import { postProcess } from "../testkit/server.ts";
+import { waitFor } from "../testkit/wait.ts";
 
 setDefaultTimeout(120_000);
 
@@ -49,6 +50,37 @@ describe("first start with no engines", () => {
     } finally {
       service.proc.kill("SIGTERM");
       await service.proc.exited;
+    }
+  });
+
+  test("SIGTERM while the first-start convert runs stops the convert child too", async () => {
+    // A Hub that accepts connections and never answers: the convert child waits on it.
+    const silent = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Promise<Response>(() => {}) });
+    const engines = tempDir("first-start-stopped");
+    const manifest = join(tempDir("first-start-manifest"), "models.json");
+    writeFileSync(manifest, JSON.stringify({ models: [{ key: "news", hubId: "acme/tiny-news", revision: COMMIT }] }));
+    const env = { AUTO_CONVERT: "true", ENGINES_DIR: engines, MANIFEST: manifest, PORT: "0", HOST: "127.0.0.1" };
+    const proc = Bun.spawn(["bun", join(import.meta.dir, "..", "app", "index.ts")], {
+      env: { ...process.env, ...env, HF_ENDPOINT: `http://127.0.0.1:${silent.port}`, CONVERT_CACHE_DIR: tempDir("c") },
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    // The convert child is the process whose command line names this test's engines folder and convert/.
+    const children = () => {
+      const ps = Bun.spawnSync(["pgrep", "-f", `convert/index.ts --out ${engines}`])
+        .stdout.toString()
+        .trim();
+      return ps ? ps.split("\n") : [];
+    };
+    try {
+      await waitFor(() => children().length === 1, "the convert child to start", 30_000);
+      proc.kill("SIGTERM");
+      await proc.exited;
+      await waitFor(() => children().length === 0, "the convert child to stop", 10_000);
+      expect(existsSync(join(engines, "index.json"))).toBe(false);
+    } finally {
+      for (const pid of children()) process.kill(Number(pid), "SIGKILL");
+      silent.stop(true);
     }
   });
 });
