@@ -1,5 +1,5 @@
-import { describe, expect, test } from "bun:test";
-import { cpSync, existsSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { ORACLE, addTokenizer, tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
@@ -10,6 +10,9 @@ import { readModel } from "./onnx/model-file.ts";
 import { convertModels, type ModelSource } from "./pipeline.ts";
 import { readModelRecord, readStore } from "../lib/store/index.ts";
 import { TINY, writeRandomCheckpoint } from "./random-checkpoint.ts";
+
+// Five tiny models with real tokenizer files (a definition hash of XLM-R's 17 MB file takes about a second).
+setDefaultTimeout(30_000);
 
 const ORACLES = ["xlmr-tiny-safetensors", "xlmr-tiny-bin", "roberta-tiny-bin"];
 
@@ -185,6 +188,43 @@ describe("convert: the five-model manifest layout", () => {
     expect(statSync(join(out, "svalabs", "model.onnx.data")).mtimeMs).toBe(mtime);
   });
 
+  test("families are tokenizer definitions: the same vocabulary with another normalizer is another family", async () => {
+    const root = tempDir("definitions");
+    // Edits on the file's text: re-serializing it would respell its numbers (see definitionHash).
+    const make = (key: string, edit?: (text: string) => string) => {
+      const dir = join(root, key);
+      writeRandomCheckpoint(dir, { ...TINY.xlmr, numLabels: 2 });
+      addTokenizer(dir, "xlmr");
+      if (edit) {
+        const file = join(dir, "tokenizer.json");
+        const text = readFileSync(file, "utf8");
+        expect(edit(text)).not.toBe(text); // the edit applied
+        writeFileSync(file, edit(text));
+      }
+      return { key, dir, origin: { local: dir } };
+    };
+    const sources = [
+      make("a"),
+      // What does not decide ids (truncation settings, the decoder, white space): the same family.
+      make(
+        "b",
+        (t) =>
+          ` ${t
+            .replace('"truncation": null', '"truncation": {"max_length": 128, "strategy": "LongestFirst", "stride": 0}')
+            .replace('"decoder": {', '"decoder": {"unused": 1, ')}\n`,
+      ),
+      // Without the Replace(" {2,}", " ") step "a  b" tokenizes differently: another family.
+      make("c", (t) => t.replace(', {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "}', "")),
+    ];
+    const out = tempDir("engines");
+    const r = await convertModels(sources, { outDir: out });
+    expect(r.families.map((f) => f.members)).toEqual([["a", "b"], ["c"]]);
+    const record = readModelRecord(join(out, "c"))!;
+    expect(record.tokenizer.source).toBe("own tokenizer.json");
+    expect(record.tokenizer.definitionSha256).toBe(r.families[1].definition);
+    expect(record.tokenizer.family).not.toBe(readModelRecord(join(out, "a"))!.tokenizer.family);
+  });
+
   test("a model without tokenizer.json takes its base model's, only after its vocabulary is proven equal", async () => {
     const root = tempDir("base");
     const model = join(root, "m");
@@ -196,6 +236,9 @@ describe("convert: the five-model manifest layout", () => {
     const out = tempDir("engines");
     const r = await convertModels([{ key: "m", dir: model, origin: {}, baseTokenizerDir: base }], { outDir: out });
     expect(r.families[0].source).toContain("base model");
+    expect(readModelRecord(join(out, "m"))!.tokenizer.source).toMatch(
+      /ships only vocab\.json \+ merges\.txt, byte-identical/,
+    );
 
     // A base whose merges differ by one line cannot stand in.
     const other = join(root, "other");

@@ -59,9 +59,8 @@ export async function convertModels(sources: ModelSource[], opts: ConvertOptions
     configs.set(s.key, parseClassifierConfig(file, readJsonFile(file) as Record<string, unknown>));
   }
   const families = groupTokenizerFamilies(
-    sources.map((s) => ({ key: s.key, dir: s.dir })),
+    sources.map((s) => ({ key: s.key, dir: s.dir, baseDir: s.baseTokenizerDir })),
     (key) => (configs.get(key)!.architecture.startsWith("XLM") ? "xlmr" : "roberta"),
-    (key) => sources.find((s) => s.key === key)?.baseTokenizerDir,
   );
   mkdirSync(opts.outDir, { recursive: true });
   for (const f of families) writeTokenizerFamily(opts.outDir, f, sources, log);
@@ -113,7 +112,17 @@ async function convertOne(
   const files: Record<string, string> = {};
   for (const f of ["config.json", weightsName]) files[f] = sha256File(join(s.dir, f));
   const labels = applyLabelFixes(cfg.labels, s.labelFixes);
-  const inputHash = sha256(JSON.stringify({ CONVERTER_VERSION, files, labels, family: family.id, origin: s.origin }));
+  const tokenizer = family.choices.find((c) => c.key === s.key)!;
+  const inputHash = sha256(
+    JSON.stringify({
+      CONVERTER_VERSION,
+      files,
+      labels,
+      family: family.id,
+      tokenizer: tokenizer.source,
+      origin: s.origin,
+    }),
+  );
 
   const previous = readModelRecord(target);
   if (previous?.inputHash === inputHash && outputsPresent(target, previous)) {
@@ -131,7 +140,9 @@ async function convertOne(
     opts.afterWrite?.(tmp);
     const { weights, parameters } = proveWeightsUnaltered(used, written.model);
     await smokeRun(written.model, cfg.labels.length);
-    const tokenizerConfig = readTokenizerConfig(join(opts.outDir, "tokenizers", family.id));
+    // The model's own tokenizer_config.json says its maximum length (as transformers reads it); else the family's.
+    const ownConfig = existsSync(join(s.dir, "tokenizer_config.json"));
+    const tokenizerConfig = readTokenizerConfig(ownConfig ? s.dir : join(opts.outDir, "tokenizers", family.id));
     const info: ModelRecord = {
       key: s.key,
       converterVersion: CONVERTER_VERSION,
@@ -141,7 +152,12 @@ async function convertOne(
       labels,
       publishedLabels: cfg.labels,
       maxLength: Math.min(maxSequenceLength(cfg), tokenizerConfig.maxLength ?? Infinity),
-      tokenizer: { family: family.id, dir: join("..", "tokenizers", family.id) },
+      tokenizer: {
+        family: family.id,
+        dir: join("..", "tokenizers", family.id),
+        definitionSha256: family.definition,
+        source: tokenizer.source,
+      },
       files,
       onnx: {
         model: "model.onnx",

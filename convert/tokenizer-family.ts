@@ -1,10 +1,10 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ConvertError, readJsonFile } from "./errors.ts";
+import { ConvertError } from "./errors.ts";
 import { sha256, sha256File } from "./hash.ts";
 
 /** The files that define a vocabulary, for each tokenizer kind ("slow" files, as transformers calls them). */
-export const VOCAB_FILES = [["sentencepiece.bpe.model"], ["vocab.json", "merges.txt"]] as const;
+export const VOCAB_FILES = [["sentencepiece.bpe.model"], ["vocab.json", "merges.txt"], ["vocab.txt"]] as const;
 export const TOKENIZER_FILES = [
   "tokenizer.json",
   "tokenizer_config.json",
@@ -12,99 +12,162 @@ export const TOKENIZER_FILES = [
   "sentencepiece.bpe.model",
   "vocab.json",
   "merges.txt",
+  "vocab.txt",
 ];
+
+/** The parts of tokenizer.json that decide the ids of a text (not the decoder, nor truncation or padding). */
+export const DEFINITION_PARTS = ["normalizer", "pre_tokenizer", "model", "post_processor", "added_tokens"] as const;
 
 export interface TokenizerMember {
   key: string;
   dir: string;
+  /** The base model's tokenizer files, for a model that ships no tokenizer.json. */
+  baseDir?: string;
 }
 
-export interface TokenizerFamily {
-  /** Stable name: model type + the first hex of the vocabulary fingerprint. */
-  id: string;
-  fingerprint: string;
-  members: string[];
-  /** Folder holding the tokenizer.json (and tokenizer_config.json) the family uses. */
-  sourceDir: string;
-  /** Which member (or base model) the tokenizer.json came from. */
+/** Which tokenizer.json a model is tokenized with, and why that file. */
+export interface TokenizerChoice {
+  key: string;
+  /** Folder holding the tokenizer.json. */
+  dir: string;
+  /** sha256 of the definition (DEFINITION_PARTS in canonical JSON). */
+  definition: string;
+  /** "own tokenizer.json", or the base model's file standing in, and why it may. */
   source: string;
 }
 
-/**
- * The vocabulary a model ships, hashed: its slow files byte for byte; where it ships only a
- * tokenizer.json, that file's `model` section (the vocabulary) and added tokens.
- */
-export function vocabularyFingerprint(dir: string): string | null {
-  for (const group of VOCAB_FILES) {
-    if (group.every((f) => existsSync(join(dir, f))))
-      return sha256(group.map((f) => `${f}:${sha256File(join(dir, f))}`).join("\n"));
+export interface TokenizerFamily {
+  /** Stable name: model type + the first hex of the definition's hash. */
+  id: string;
+  definition: string;
+  members: string[];
+  /** Folder holding the tokenizer.json (and tokenizer_config.json) the family uses: its first member's. */
+  sourceDir: string;
+  /** Where the family's tokenizer.json came from. */
+  source: string;
+  /** Per member: where its tokenizer.json came from. */
+  choices: TokenizerChoice[];
+}
+
+/** A JSON number kept as written: two files are the same definition only if their numbers are spelled alike. */
+class NumberText {
+  constructor(readonly text: string) {}
+}
+
+/** Sorted keys, numbers as written in the file (Rust's float parser may read a spelling differently from JSON.parse). */
+function canonical(v: unknown): string {
+  if (v instanceof NumberText) return v.text;
+  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
+  if (v !== null && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
+      .join(",")}}`;
   }
-  const tj = join(dir, "tokenizer.json");
-  if (!existsSync(tj)) return null;
-  const parsed = readJsonFile(tj) as { model?: unknown; added_tokens?: unknown };
-  return sha256(`tokenizer.json:${JSON.stringify([parsed.model ?? null, parsed.added_tokens ?? null])}`);
+  return JSON.stringify(v ?? null);
 }
 
 /**
- * Groups models whose vocabularies are byte-identical, so each text is tokenized once per family.
- * A family's tokenizer.json is the one most of its members ship (ties: manifest order); where no
- * member ships one, `base` (the base model's files) is used after proving its vocabulary is the
- * members' own. Otherwise conversion stops: guessing a tokenizer would silently change answers.
+ * The hash of what decides a text's ids: the normalizer, pre-tokenizer, model, post-processor and
+ * added tokens of a tokenizer.json, in canonical form. Equal hashes tokenize every text alike.
+ */
+export function definitionHash(file: string): string {
+  // Parsing with the numbers' text costs about a second for XLM-R's 250k pieces: once per distinct file.
+  const bytes = sha256File(file);
+  const known = definitionsByFile.get(bytes);
+  if (known) return known;
+  let parsed: Record<string, unknown>;
+  try {
+    const reviver = (_key: string, value: unknown, context?: { source?: string }) =>
+      typeof value === "number" && context?.source !== undefined ? new NumberText(context.source) : value;
+    parsed = JSON.parse(readFileSync(file, "utf8"), reviver as (key: string, value: unknown) => unknown);
+  } catch (e) {
+    throw new ConvertError(file, `not valid JSON (${(e as Error).message})`);
+  }
+  const hash = sha256(canonical(Object.fromEntries(DEFINITION_PARTS.map((p) => [p, parsed[p] ?? null]))));
+  definitionsByFile.set(bytes, hash);
+  return hash;
+}
+
+const definitionsByFile = new Map<string, string>();
+
+/** The vocabulary a model ships as "slow" files, hashed byte for byte; null when it ships none. */
+export function slowVocabularyFingerprint(dir: string): { files: string[]; hash: string } | null {
+  for (const group of VOCAB_FILES)
+    if (group.every((f) => existsSync(join(dir, f))))
+      return { files: [...group], hash: sha256(group.map((f) => `${f}:${sha256File(join(dir, f))}`).join("\n")) };
+  return null;
+}
+
+/**
+ * The tokenizer.json a model is tokenized with: its own; or, for a model that ships only the slow
+ * files (sentencepiece.bpe.model, vocab.json + merges.txt, vocab.txt), its base model's, after
+ * proving those files byte-identical: transformers then builds the fast tokenizer from the same
+ * files with the same converter that wrote the base model's tokenizer.json. Otherwise conversion
+ * stops: guessing a tokenizer would silently change answers.
+ */
+export function chooseTokenizer(m: TokenizerMember): TokenizerChoice {
+  if (existsSync(join(m.dir, "tokenizer.json")))
+    return {
+      key: m.key,
+      dir: m.dir,
+      definition: definitionHash(join(m.dir, "tokenizer.json")),
+      source: "own tokenizer.json",
+    };
+  const own = slowVocabularyFingerprint(m.dir);
+  if (!own)
+    throw new ConvertError(
+      m.dir,
+      `model ${m.key} ships no tokenizer (expected tokenizer.json, sentencepiece.bpe.model, vocab.json + merges.txt, or vocab.txt)`,
+    );
+  if (!m.baseDir || !existsSync(join(m.baseDir, "tokenizer.json")))
+    throw new ConvertError(m.dir, `no tokenizer.json for ${m.key} and no base model tokenizer to take one from`);
+  const base = slowVocabularyFingerprint(m.baseDir);
+  if (base?.hash !== own.hash)
+    throw new ConvertError(
+      m.baseDir,
+      `the base model's vocabulary differs from ${m.key}'s: its tokenizer.json cannot stand in`,
+    );
+  return {
+    key: m.key,
+    dir: m.baseDir,
+    definition: definitionHash(join(m.baseDir, "tokenizer.json")),
+    source:
+      `base model's tokenizer.json (${m.baseDir}): ${m.key} ships only ${own.files.join(" + ")}, byte-identical to the ` +
+      "base model's, from which transformers builds the same tokenizer.json",
+  };
+}
+
+/**
+ * Groups models by tokenizer definition, so each text is tokenized once per distinct definition.
+ * Models whose files differ in anything that decides ids (a normalizer step, a pre-tokenizer
+ * option, a piece score) are in different families, even with the same vocabulary.
  */
 export function groupTokenizerFamilies(
   members: TokenizerMember[],
   modelType: (key: string) => string,
-  base: (key: string) => string | undefined,
 ): TokenizerFamily[] {
-  const byPrint = new Map<string, TokenizerMember[]>();
+  const byDefinition = new Map<string, TokenizerChoice[]>();
   for (const m of members) {
-    const print = vocabularyFingerprint(m.dir);
-    if (!print)
-      throw new ConvertError(
-        m.dir,
-        `model ${m.key} ships no tokenizer (expected tokenizer.json, sentencepiece.bpe.model or vocab.json + merges.txt)`,
-      );
-    byPrint.set(print, [...(byPrint.get(print) ?? []), m]);
+    const choice = chooseTokenizer(m);
+    byDefinition.set(choice.definition, [...(byDefinition.get(choice.definition) ?? []), choice]);
   }
-  const families: TokenizerFamily[] = [];
-  for (const [fingerprint, group] of byPrint) {
-    const type = modelType(group[0].key)
+  return [...byDefinition].map(([definition, choices]) => {
+    const type = modelType(choices[0].key)
       .replace(/[^a-z0-9]+/gi, "")
       .toLowerCase();
-    const id = `${type}-${fingerprint.slice(0, 12)}`;
-    const shipping = group.filter((m) => existsSync(join(m.dir, "tokenizer.json")));
-    let sourceDir: string;
-    let source: string;
-    if (shipping.length > 0) {
-      const votes = new Map<string, TokenizerMember[]>();
-      for (const m of shipping) {
-        const h = sha256File(join(m.dir, "tokenizer.json"));
-        votes.set(h, [...(votes.get(h) ?? []), m]);
-      }
-      const winner = [...votes.values()].sort((a, b) => b.length - a.length)[0][0];
-      sourceDir = winner.dir;
-      source = winner.key;
-    } else {
-      const baseDir = group.map((m) => base(m.key)).find((d) => d !== undefined);
-      if (!baseDir || !existsSync(join(baseDir, "tokenizer.json")))
-        throw new ConvertError(
-          group[0].dir,
-          `no tokenizer.json for ${group.map((m) => m.key).join(", ")} and no base model tokenizer to take one from`,
-        );
-      const basePrint = vocabularyFingerprint(baseDir);
-      if (basePrint !== fingerprint)
-        throw new ConvertError(
-          baseDir,
-          `the base model's vocabulary differs from ${group.map((m) => m.key).join(", ")}: its tokenizer.json cannot stand in`,
-        );
-      sourceDir = baseDir;
-      source = `base model (${baseDir})`;
-    }
-    if (!existsSync(join(sourceDir, "tokenizer_config.json"))) {
-      const withConfig = group.find((m) => existsSync(join(m.dir, "tokenizer_config.json")));
-      if (!withConfig) throw new ConvertError(sourceDir, "no tokenizer_config.json in the family");
-    }
-    families.push({ id, fingerprint, members: group.map((m) => m.key), sourceDir, source });
-  }
-  return families;
+    const first = choices[0];
+    const withConfig = [first.dir, ...members.filter((m) => choices.some((c) => c.key === m.key)).map((m) => m.dir)];
+    if (!withConfig.some((d) => existsSync(join(d, "tokenizer_config.json"))))
+      throw new ConvertError(first.dir, "no tokenizer_config.json in the family");
+    return {
+      id: `${type}-${definition.slice(0, 12)}`,
+      definition,
+      members: choices.map((c) => c.key),
+      sourceDir: first.dir,
+      source: first.source === "own tokenizer.json" ? first.key : `${first.key}: ${first.source}`,
+      choices,
+    };
+  });
 }

@@ -82,6 +82,9 @@ export class FamilyTokenizer {
     const configFile = join(dir, "tokenizer_config.json");
     const config = existsSync(configFile) ? JSON.parse(readFileSync(configFile, "utf8")) : {};
     const tokenizer = Tokenizer.fromFile(file);
+    // transformers ignores a tokenizer.json's own truncation and padding (each call sets its own): so do we.
+    tokenizer.disableTruncation();
+    tokenizer.disablePadding();
     const padToken = configToken(config, "pad_token") ?? "<pad>";
     const padId = tokenizer.tokenToId(padToken);
     if (padId === null) throw new Error(`tokenizer ${id}: no id for its pad token ${padToken}`);

@@ -9,7 +9,7 @@
  */
 
 /** Bump when the graph or engine.json changes meaning: outputs of an older converter are redone. */
-export const CONVERTER_VERSION = "1";
+export const CONVERTER_VERSION = "2";
 
 export const INDEX_FILE = "index.json";
 export const RECORD_FILE = "engine.json";
@@ -72,7 +72,15 @@ export interface ModelRecord {
   labels: string[];
   publishedLabels: string[];
   maxLength: number;
-  tokenizer: { family: string; dir: string };
+  tokenizer: {
+    family: string;
+    /** The family's folder, relative to the model's. */
+    dir: string;
+    /** sha256 of the tokenizer definition (normalizer, pre-tokenizer, model, post-processor, added tokens). */
+    definitionSha256: string;
+    /** "own tokenizer.json", or which file stands in for a model that ships only slow files, and why. */
+    source: string;
+  };
   /** sha256 of the checkpoint files read. */
   files: Record<string, string>;
   onnx: { model: string; data: string; opset: number; modelSha256: string; inputs: string[]; outputs: string[] };
@@ -83,7 +91,7 @@ export interface ModelRecord {
   convertedAt: string;
 }
 
-/** A tokenizer family: models whose tokenizer files are shared, tokenized once per text. */
+/** A tokenizer family: models with one tokenizer definition, tokenized once per text. */
 export interface FamilyEntry {
   id: string;
   members: string[];
