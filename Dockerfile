@@ -24,6 +24,10 @@ FROM bun AS deps-cpu
 WORKDIR /app
 COPY package.json bun.lock ./
 RUN ONNXRUNTIME_NODE_INSTALL=skip bun install --frozen-lockfile --production
+# Hugging Face's tokenizers ships its native binding for 13 platforms (64 MB): keep this machine's, and prove it loads.
+RUN case "$(uname -m)" in x86_64) keep=linux-x64-gnu ;; aarch64) keep=linux-arm64-gnu ;; *) exit 1 ;; esac \
+ && find node_modules/tokenizers -name 'tokenizers.*.node' ! -name "tokenizers.${keep}.node" -delete \
+ && bun -e 'if (typeof require("tokenizers").Tokenizer.fromFile !== "function") process.exit(1)'
 
 # The same, plus onnxruntime-node's CUDA 12 provider libraries (NuGet Microsoft.ML.OnnxRuntime.Gpu.Linux).
 FROM deps-cpu AS deps-gpu

@@ -7,7 +7,7 @@
  * for balance and for references to values that exist.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { copyFileSync, readdirSync, readFileSync } from "node:fs";
+import { copyFileSync, cpSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DockerfileParser, type Dockerfile } from "dockerfile-ast";
 import { validate } from "dockerfile-utils";
@@ -155,6 +155,28 @@ describe("Dockerfile", () => {
       Bun.spawn(["bun", "docker/healthcheck.ts"], { cwd: ROOT, env: { ...process.env, PORT: port } }).exited;
     expect(await run(new URL(server.url).port)).toBe(0);
     expect(await run("1")).toBe(1);
+  });
+
+  test("the dependency stage keeps only this platform's tokenizers binding and proves it loads (the step, run here)", async () => {
+    const step = stageOf("deps-cpu").find(
+      (i) => i.getKeyword() === "RUN" && i.getTextContent().includes("node_modules/tokenizers"),
+    );
+    expect(step).toBeDefined();
+    // The RUN's shell text, joined as the builder's /bin/sh sees it, run in a copy of node_modules/tokenizers.
+    const command = step!
+      .getTextContent()
+      .replace(/^RUN\s+/, "")
+      .replace(/\\\n/g, " ");
+    const dir = tempDir("deps");
+    cpSync(join(ROOT, "node_modules", "tokenizers"), join(dir, "node_modules", "tokenizers"), { recursive: true });
+    const before = readdirSync(join(dir, "node_modules", "tokenizers")).filter((f) => f.endsWith(".node"));
+    const run = Bun.spawnSync(["sh", "-c", command], { cwd: dir, stderr: "pipe" });
+    expect([run.exitCode, run.stderr.toString()]).toEqual([0, ""]);
+    const after = readdirSync(join(dir, "node_modules", "tokenizers")).filter((f) => f.endsWith(".node"));
+    expect(before.length).toBeGreaterThan(10);
+    expect(after).toEqual([
+      process.arch === "arm64" ? "tokenizers.linux-arm64-gnu.node" : "tokenizers.linux-x64-gnu.node",
+    ]);
   });
 
   test("check-native-libs.sh passes on onnxruntime-node's CPU libraries, and fails on a missing file or an unresolved NEEDED library", async () => {

@@ -33,8 +33,9 @@ const post = (path: string, body: unknown) =>
   });
 
 describe("POST /tokenize", () => {
-  test("the RoBERTa family's ids through HTTP equal the independently computed roberta-base ids, every case", async () => {
-    const expected = JSON.parse(readFileSync(join(TOKENIZER_FIXTURES, "roberta-base-expected.json"), "utf8")) as {
+  /** Every case of a fixture through POST /tokenize (16 texts a request): the texts whose ids differ. */
+  async function mismatchesThroughHttp(fixture: string, model: string) {
+    const expected = JSON.parse(readFileSync(join(TOKENIZER_FIXTURES, `${fixture}-expected.json`), "utf8")) as {
       cases: { text: string; input_ids: number[] }[];
     };
     const mismatches: string[] = [];
@@ -47,12 +48,20 @@ describe("POST /tokenize", () => {
       expect(res.status).toBe(200);
       const answers = (await res.json()) as FamilyTokens[][];
       answers.forEach((families, k) => {
-        const roberta = families.find((f) => f.models.includes("jy46604790"))!;
-        if (JSON.stringify(roberta.ids) !== JSON.stringify(chunk[k].input_ids))
+        const family = families.find((f) => f.models.includes(model))!;
+        if (JSON.stringify(family.ids) !== JSON.stringify(chunk[k].input_ids))
           mismatches.push(chunk[k].text.slice(0, 40));
       });
     }
-    expect(mismatches).toEqual([]);
+    return { cases: expected.cases.length, mismatches };
+  }
+
+  test("the RoBERTa family's ids through HTTP equal the independently computed roberta-base ids, every case", async () => {
+    expect(await mismatchesThroughHttp("roberta-base", "jy46604790")).toEqual({ cases: 80, mismatches: [] });
+  });
+
+  test("the XLM-R family's ids through HTTP equal the reference ids of the charsmap fixture, every case", async () => {
+    expect(await mismatchesThroughHttp("xlmr-charsmap", "cardiffnlp")).toEqual({ cases: 481, mismatches: [] });
   });
 
   test("one entry per family, with the models that use it, the ids' tokens, and truncation to 512", async () => {
