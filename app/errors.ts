@@ -5,6 +5,7 @@ export type ErrorCode =
   | "invalid_json"
   | "invalid_input"
   | "invalid_header"
+  | "invalid_parameter"
   | "payload_too_large"
   | "unsupported_media_type"
   | "request_timeout"
@@ -23,6 +24,7 @@ export const STATUS: Record<ErrorCode, number> = {
   invalid_json: 400,
   invalid_input: 422,
   invalid_header: 400,
+  invalid_parameter: 400,
   payload_too_large: 413,
   unsupported_media_type: 415,
   request_timeout: 408,

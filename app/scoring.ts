@@ -1,16 +1,48 @@
+import type { Activation } from "../lib/store/index.ts";
+
 export interface ModelAnswer {
   score: number;
   label: string;
 }
 
+/** How many labels to answer per model: the top one (the challenge's `{score, label}`), N, or all. */
+export type TopK = { kind: "top" } | { kind: "ranked"; k: number | "all" };
+
 /**
- * What the text-classification pipeline answers: the arg-max label and its softmax probability.
- * Computed in float64 from the float32 logits, max-subtracted so large logits cannot overflow.
+ * The probability of each label as the Hugging Face text-classification pipeline computes it, in
+ * float64 from the float32 logits: sigmoid per label, or softmax (max-subtracted, so large logits
+ * cannot overflow).
  */
-export function topLabel(logits: ArrayLike<number>, labels: readonly string[]): ModelAnswer {
+export function labelScores(logits: ArrayLike<number>, activation: Activation): number[] {
+  const x = Array.from(logits);
+  if (activation === "sigmoid") return x.map((v) => 1 / (1 + Math.exp(-v)));
+  const max = Math.max(...x);
+  const exps = x.map((v) => Math.exp(v - max));
+  const sum = exps.reduce((a, b) => a + b, 0);
+  return exps.map((e) => e / sum);
+}
+
+/** The arg-max label (the first on a tie) and its score: the pipeline's default answer. */
+export function topLabel(logits: ArrayLike<number>, labels: readonly string[], activation: Activation): ModelAnswer {
+  const scores = labelScores(logits, activation);
   let best = 0;
-  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - logits[best]);
-  return { score: 1 / sum, label: labels[best] };
+  for (let i = 1; i < scores.length; i++) if (scores[i] > scores[best]) best = i;
+  return { score: scores[best], label: labels[best] };
+}
+
+/** Labels by score, highest first (ties in label order, as the pipeline's stable sort), the first k: its `top_k`. */
+export function rankedLabels(
+  logits: ArrayLike<number>,
+  labels: readonly string[],
+  activation: Activation,
+  k: number | "all",
+): ModelAnswer[] {
+  const ranked = labelScores(logits, activation)
+    .map((score, i) => ({ label: labels[i], score }))
+    .sort((a, b) => b.score - a.score);
+  return k === "all" ? ranked : ranked.slice(0, k);
+}
+
+export function answer(logits: ArrayLike<number>, labels: readonly string[], activation: Activation, topK: TopK) {
+  return topK.kind === "top" ? topLabel(logits, labels, activation) : rankedLabels(logits, labels, activation, topK.k);
 }

@@ -5,7 +5,7 @@
  * real checkpoints where the Hub cannot be reached.
  */
 import { parseArgs } from "node:util";
-import { FULL_SIZE, TINY, writeRandomCheckpoint } from "./random-checkpoint.ts";
+import { FULL_SIZE, TINY, writeRandomCheckpoint, type RandomArchitecture } from "./random-checkpoint.ts";
 
 const { values } = parseArgs({
   options: {
@@ -16,10 +16,10 @@ const { values } = parseArgs({
     seed: { type: "string", default: "1" },
   },
 });
-const arch = values.arch as "xlmr" | "roberta";
-if ((arch !== "xlmr" && arch !== "roberta") || !values.out) {
+const arch = values.arch as RandomArchitecture;
+if (!(arch in FULL_SIZE) || !values.out) {
   console.error(
-    "usage: bun convert/make-random.ts --arch xlmr|roberta --out DIR [--size full|tiny] [--labels N] [--seed N]",
+    "usage: bun convert/make-random.ts --arch xlmr|roberta|bert|distilbert --out DIR [--size full|tiny] [--labels N] [--seed N]",
   );
   process.exit(2);
 }

@@ -14,23 +14,42 @@ import { TINY, writeRandomCheckpoint } from "./random-checkpoint.ts";
 // Five tiny models with real tokenizer files (a definition hash of XLM-R's 17 MB file takes about a second).
 setDefaultTimeout(30_000);
 
-const ORACLES = ["xlmr-tiny-safetensors", "xlmr-tiny-bin", "roberta-tiny-bin"];
+const ORACLES = [
+  "xlmr-tiny-safetensors",
+  "xlmr-tiny-bin",
+  "roberta-tiny-bin",
+  "bert-tiny-safetensors",
+  "distilbert-tiny-bin",
+  "bert-onnx-export",
+];
+
+/** Each oracle's tokenizer fixture: the family its architecture uses. */
+const architectureOf = (name: string) =>
+  name.startsWith("roberta")
+    ? "roberta"
+    : name.startsWith("xlmr")
+      ? "xlmr"
+      : name.startsWith("distilbert")
+        ? "distilbert"
+        : "bert";
 
 /** An oracle checkpoint plus the tokenizer of its family, in a scratch folder (shared/ is read-only). */
 function oracleSource(name: string): ModelSource {
   const dir = join(tempDir("oracle-src"), name);
   cpSync(join(ORACLE, name), dir, { recursive: true });
-  addTokenizer(dir, name.startsWith("roberta") ? "roberta" : "xlmr");
+  rmSync(join(dir, "model.onnx"), { force: true }); // bert-onnx-export: here its checkpoint is converted
+  addTokenizer(dir, architectureOf(name));
   return { key: name, dir, origin: { local: dir } };
 }
 
+/** The oracle's padded batch as the graph takes it (token types 0 where the graph has them). */
 async function runLogits(modelPath: string, ids: number[][], mask: number[][]) {
   const session = await ort.InferenceSession.create(modelPath);
   const shape = [ids.length, ids[0].length];
-  const out = await session.run({
-    input_ids: new ort.Tensor("int64", BigInt64Array.from(ids.flat().map(BigInt)), shape),
-    attention_mask: new ort.Tensor("int64", BigInt64Array.from(mask.flat().map(BigInt)), shape),
-  });
+  const int64 = (rows: number[][]) => new ort.Tensor("int64", BigInt64Array.from(rows.flat().map(BigInt)), shape);
+  const feeds: Record<string, ort.Tensor> = { input_ids: int64(ids), attention_mask: int64(mask) };
+  if (session.inputNames.includes("token_type_ids")) feeds.token_type_ids = int64(ids.map((r) => r.map(() => 0)));
+  const out = await session.run(feeds);
   await session.release();
   return { data: Array.from(out.logits.data as Float32Array), dims: out.logits.dims };
 }
@@ -52,6 +71,14 @@ describe("convert: oracle checkpoints", () => {
       expect(dims).toEqual([expected.logits.length, expected.logits[0].length]);
       const maxDiff = Math.max(...want.map((v, i) => Math.abs(v - data[i])));
       expect(maxDiff).toBeLessThan(expected.tolerance.logits_abs);
+      // The proof holds on each, and the record says how to feed and score the model.
+      const record = readModelRecord(join(out, name))!;
+      expect(record.weightProof).toBe("byte-identical");
+      expect(record.weights.length).toBeGreaterThan(0);
+      expect(record.weights.filter((w) => w.sha256 !== w.onnxSha256)).toEqual([]);
+      expect(record.activation).toBe(expected.activation ?? "softmax");
+      const types = name.startsWith("bert") ? ["token_type_ids"] : [];
+      expect(record.onnx.inputs).toEqual(["input_ids", "attention_mask", ...types]);
     });
   }
 
@@ -113,8 +140,11 @@ describe("convert: malformed inputs end in a clear error naming the file, with n
     [
       "unknown architecture",
       (d) =>
-        writeFileSync(join(d, "config.json"), JSON.stringify({ architectures: ["BertForSequenceClassification"] })),
-      /config\.json: unsupported architecture \["BertForSequenceClassification"\]/,
+        writeFileSync(
+          join(d, "config.json"),
+          JSON.stringify({ architectures: ["DebertaV2ForSequenceClassification"] }),
+        ),
+      /config\.json: unsupported architecture \["DebertaV2ForSequenceClassification"\]: convert builds .*BertForSequenceClassification.*DistilBertForSequenceClassification.*--model KEY=onnx:DIR/,
     ],
     [
       "config that is not JSON",

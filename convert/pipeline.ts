@@ -16,14 +16,11 @@ import { openCheckpoint, WEIGHT_FILES, type CheckpointTensor } from "./checkpoin
 import { ConvertError, readJsonFile } from "./errors.ts";
 import { applyLabelFixes, type LabelFixes } from "./manifest.ts";
 import { sha256, sha256File } from "./hash.ts";
+import { modelFeeds, type InputSpec } from "../lib/onnx/feeds.ts";
+import { sampleRow, specialTokens, type SpecialTokens } from "../lib/tokenizer/template.ts";
 import { OPSET } from "./onnx/graph.ts";
 import { readModel, writeModelWithExternalData } from "./onnx/model-file.ts";
-import {
-  buildClassifierGraph,
-  maxSequenceLength,
-  parseClassifierConfig,
-  type ClassifierConfig,
-} from "./onnx/roberta.ts";
+import { readClassifierConfig, type Architecture, type ClassifierConfig } from "./onnx/registry.ts";
 import { groupTokenizerFamilies, TOKENIZER_FILES, type TokenizerFamily } from "./tokenizer-family.ts";
 
 export interface ModelSource {
@@ -52,23 +49,25 @@ export interface ConvertResult {
 /** Converts models into `outDir/<key>/`, tokenizers into `outDir/tokenizers/<family>/`, and writes `outDir/index.json`. */
 export async function convertModels(sources: ModelSource[], opts: ConvertOptions): Promise<ConvertResult> {
   const log = opts.log ?? (() => {});
-  const configs = new Map<string, ClassifierConfig>();
+  const configs = new Map<string, { arch: Architecture; config: ClassifierConfig }>();
   for (const s of sources) {
     const file = join(s.dir, "config.json");
     if (!existsSync(file)) throw new ConvertError(file, "missing");
-    configs.set(s.key, parseClassifierConfig(file, readJsonFile(file) as Record<string, unknown>));
+    configs.set(s.key, readClassifierConfig(file, readJsonFile(file) as Record<string, unknown>));
   }
   const families = groupTokenizerFamilies(
     sources.map((s) => ({ key: s.key, dir: s.dir, baseDir: s.baseTokenizerDir })),
-    (key) => (configs.get(key)!.architecture.startsWith("XLM") ? "xlmr" : "roberta"),
+    (key) => familyPrefix(configs.get(key)!.config.architecture),
   );
   mkdirSync(opts.outDir, { recursive: true });
   for (const f of families) writeTokenizerFamily(opts.outDir, f, sources, log);
+  // Read off each family's tokenizer once (loading XLM-R's takes about a second).
+  const specials = new Map(families.map((f) => [f.id, specialTokens(join(opts.outDir, "tokenizers", f.id))]));
 
   const result: ConvertResult = { converted: [], unchanged: [], families };
   for (const s of sources) {
     const family = families.find((f) => f.members.includes(s.key))!;
-    const didConvert = await convertOne(s, configs.get(s.key)!, family, opts, log);
+    const didConvert = await convertOne(s, configs.get(s.key)!, family, await specials.get(family.id)!, opts, log);
     (didConvert ? result.converted : result.unchanged).push(s.key);
   }
   const index: StoreIndex = {
@@ -101,8 +100,9 @@ function writeTokenizerFamily(outDir: string, f: TokenizerFamily, sources: Model
 
 async function convertOne(
   s: ModelSource,
-  cfg: ClassifierConfig,
+  { arch, config: cfg }: { arch: Architecture; config: ClassifierConfig },
   family: TokenizerFamily,
+  specials: SpecialTokens,
   opts: ConvertOptions,
   log: (m: string) => void,
 ): Promise<boolean> {
@@ -135,14 +135,16 @@ async function convertOne(
   mkdirSync(tmp, { recursive: true });
   try {
     const checkpoint = openCheckpoint(s.dir);
-    const { graph, used } = buildClassifierGraph(cfg, checkpoint);
+    const { graph, used } = arch.build(cfg, checkpoint);
     const written = writeModelWithExternalData(tmp, graph);
     opts.afterWrite?.(tmp);
     const { weights, parameters } = proveWeightsUnaltered(used, written.model);
-    await smokeRun(written.model, cfg.labels.length);
+    const familyDir = join(opts.outDir, "tokenizers", family.id);
+    const input: InputSpec = { inputs: cfg.inputs, inputType: "int64", padId: specials.pad };
+    await smokeRun(written.model, input, sampleRow(specials, 4), cfg.labels.length);
     // The model's own tokenizer_config.json says its maximum length (as transformers reads it); else the family's.
     const ownConfig = existsSync(join(s.dir, "tokenizer_config.json"));
-    const tokenizerConfig = readTokenizerConfig(ownConfig ? s.dir : join(opts.outDir, "tokenizers", family.id));
+    const tokenizerConfig = readTokenizerConfig(ownConfig ? s.dir : familyDir);
     const info: ModelRecord = {
       key: s.key,
       converterVersion: CONVERTER_VERSION,
@@ -151,7 +153,9 @@ async function convertOne(
       architecture: cfg.architecture,
       labels,
       publishedLabels: cfg.labels,
-      maxLength: Math.min(maxSequenceLength(cfg), tokenizerConfig.maxLength ?? Infinity),
+      activation: cfg.activation,
+      maxLength: Math.min(cfg.maxLength, tokenizerConfig.maxLength ?? Infinity),
+      specialTokens: specials,
       tokenizer: {
         family: family.id,
         dir: join("..", "tokenizers", family.id),
@@ -164,10 +168,12 @@ async function convertOne(
         data: "model.onnx.data",
         opset: OPSET,
         modelSha256: sha256File(written.model),
-        inputs: ["input_ids", "attention_mask"],
+        inputs: cfg.inputs,
+        inputType: "int64",
         outputs: ["logits"],
       },
       parameters,
+      weightProof: "byte-identical",
       weights,
       convertedAt: new Date().toISOString(),
     };
@@ -233,19 +239,23 @@ function countNonZeroF32(b: Uint8Array): number {
   return n;
 }
 
-/** Loads the written model in onnxruntime and runs "<s></s>": a broken graph never becomes an output. */
-async function smokeRun(modelPath: string, numLabels: number) {
+/** Loads the written model in onnxruntime and runs one row with the tokenizer's real special ids: a broken graph never becomes an output. */
+async function smokeRun(modelPath: string, input: InputSpec, row: number[], numLabels: number) {
   const session = await ort.InferenceSession.create(modelPath, { graphOptimizationLevel: "disabled" });
   try {
-    const ids = new ort.Tensor("int64", BigInt64Array.from([0n, 2n]), [1, 2]);
-    const mask = new ort.Tensor("int64", BigInt64Array.from([1n, 1n]), [1, 2]);
-    const out = await session.run({ input_ids: ids, attention_mask: mask });
+    const out = await session.run(modelFeeds([row], input));
     const logits = out.logits;
     if (logits.dims.join("x") !== `1x${numLabels}` || !(logits.data as Float32Array).every(Number.isFinite))
       throw new ConvertError(modelPath, `onnxruntime produced logits of shape [${logits.dims}] or non-finite values`);
   } finally {
     await session.release();
   }
+}
+
+/** The family id's readable part: the architecture without its task (xlmr for XLM-RoBERTa, as before). */
+function familyPrefix(architecture: string): string {
+  const name = architecture.replace(/ForSequenceClassification$/, "").toLowerCase();
+  return name === "xlmroberta" ? "xlmr" : name;
 }
 
 function readTokenizerConfig(dir: string): { maxLength?: number } {
@@ -258,10 +268,10 @@ function readTokenizerConfig(dir: string): { maxLength?: number } {
 
 function outputsPresent(dir: string, info: ModelRecord): boolean {
   const model = join(dir, info.onnx.model);
+  const data = info.onnx.data && join(dir, info.onnx.data);
   return (
     existsSync(model) &&
-    existsSync(join(dir, info.onnx.data)) &&
-    sha256File(model) === info.onnx.modelSha256 &&
-    statSync(join(dir, info.onnx.data)).size >= info.parameters.bytes
+    (!data || (existsSync(data) && statSync(data).size >= info.parameters.bytes)) &&
+    sha256File(model) === info.onnx.modelSha256
   );
 }

@@ -2,12 +2,14 @@ import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:f
 import { join } from "node:path";
 
 /**
- * Writes (XLM-)RobertaForSequenceClassification checkpoints with random weights in the real
- * formats: the tests' tiny models, and full-size ones (real dimensions) for benchmarks, whose cost
- * does not depend on the weights' values.
+ * Writes (XLM-)RoBERTa, BERT and DistilBERT sequence-classification checkpoints with random weights
+ * in the real formats: the tests' tiny models, and full-size ones (real dimensions) for benchmarks,
+ * whose cost does not depend on the weights' values.
  */
+export type RandomArchitecture = "xlmr" | "roberta" | "bert" | "distilbert";
+
 export interface RandomCheckpointSpec {
-  architecture: "xlmr" | "roberta";
+  architecture: RandomArchitecture;
   vocabSize: number;
   hiddenSize: number;
   layers: number;
@@ -17,6 +19,8 @@ export interface RandomCheckpointSpec {
   /** id2label to publish; omit for a config without one (LABEL_0/LABEL_1, like EIStakovskii). */
   labels?: string[];
   numLabels?: number;
+  /** multi_label_classification: sigmoid scores per label. */
+  problemType?: "multi_label_classification";
   seed?: number;
 }
 
@@ -39,7 +43,25 @@ export const FULL_SIZE = {
     intermediateSize: 3072,
     maxPositionEmbeddings: 514,
   },
-} as const satisfies Record<string, Omit<RandomCheckpointSpec, "labels">>;
+  bert: {
+    architecture: "bert",
+    vocabSize: 30522,
+    hiddenSize: 768,
+    layers: 12,
+    heads: 12,
+    intermediateSize: 3072,
+    maxPositionEmbeddings: 512,
+  },
+  distilbert: {
+    architecture: "distilbert",
+    vocabSize: 30522,
+    hiddenSize: 768,
+    layers: 6,
+    heads: 12,
+    intermediateSize: 3072,
+    maxPositionEmbeddings: 512,
+  },
+} as const satisfies Record<RandomArchitecture, Omit<RandomCheckpointSpec, "labels">>;
 
 /** Small enough for CI, with the vocabularies of the shared tokenizer fixtures so real ids fit. */
 export const TINY = {
@@ -61,47 +83,106 @@ export const TINY = {
     intermediateSize: 32,
     maxPositionEmbeddings: 514,
   },
-} as const satisfies Record<string, Omit<RandomCheckpointSpec, "labels">>;
+  bert: {
+    architecture: "bert",
+    vocabSize: 30522,
+    hiddenSize: 16,
+    layers: 2,
+    heads: 2,
+    intermediateSize: 32,
+    maxPositionEmbeddings: 512,
+  },
+  distilbert: {
+    architecture: "distilbert",
+    vocabSize: 30522,
+    hiddenSize: 16,
+    layers: 2,
+    heads: 2,
+    intermediateSize: 32,
+    maxPositionEmbeddings: 512,
+  },
+} as const satisfies Record<RandomArchitecture, Omit<RandomCheckpointSpec, "labels">>;
 
+/** The tensors a checkpoint of the spec's architecture holds, in transformers' names and torch's layouts. */
 export function checkpointTensorShapes(s: RandomCheckpointSpec): [string, number[]][] {
   const H = s.hiddenSize;
+  const I = s.intermediateSize;
   const n = s.labels?.length ?? s.numLabels ?? 2;
+  const linear = (name: string, out: number, inp: number): [string, number[]][] => [
+    [`${name}.weight`, [out, inp]],
+    [`${name}.bias`, [out]],
+  ];
+  const norm = (name: string): [string, number[]][] => [
+    [`${name}.weight`, [H]],
+    [`${name}.bias`, [H]],
+  ];
+  if (s.architecture === "distilbert") {
+    const out: [string, number[]][] = [
+      ["distilbert.embeddings.word_embeddings.weight", [s.vocabSize, H]],
+      ["distilbert.embeddings.position_embeddings.weight", [s.maxPositionEmbeddings, H]],
+      ...norm("distilbert.embeddings.LayerNorm"),
+    ];
+    for (let i = 0; i < s.layers; i++) {
+      const L = `distilbert.transformer.layer.${i}`;
+      for (const p of ["q_lin", "k_lin", "v_lin", "out_lin"]) out.push(...linear(`${L}.attention.${p}`, H, H));
+      out.push(...norm(`${L}.sa_layer_norm`), ...linear(`${L}.ffn.lin1`, I, H), ...linear(`${L}.ffn.lin2`, H, I));
+      out.push(...norm(`${L}.output_layer_norm`));
+    }
+    return [...out, ...linear("pre_classifier", H, H), ...linear("classifier", n, H)];
+  }
+  const bert = s.architecture === "bert";
+  const base = bert ? "bert" : "roberta";
   const out: [string, number[]][] = [
-    ["roberta.embeddings.word_embeddings.weight", [s.vocabSize, H]],
-    ["roberta.embeddings.position_embeddings.weight", [s.maxPositionEmbeddings, H]],
-    ["roberta.embeddings.token_type_embeddings.weight", [1, H]],
-    ["roberta.embeddings.LayerNorm.weight", [H]],
-    ["roberta.embeddings.LayerNorm.bias", [H]],
+    [`${base}.embeddings.word_embeddings.weight`, [s.vocabSize, H]],
+    [`${base}.embeddings.position_embeddings.weight`, [s.maxPositionEmbeddings, H]],
+    [`${base}.embeddings.token_type_embeddings.weight`, [bert ? 2 : 1, H]],
+    ...norm(`${base}.embeddings.LayerNorm`),
   ];
   for (let i = 0; i < s.layers; i++) {
-    const L = `roberta.encoder.layer.${i}`;
+    const L = `${base}.encoder.layer.${i}`;
     for (const p of ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"])
-      out.push([`${L}.${p}.weight`, [H, H]], [`${L}.${p}.bias`, [H]]);
-    out.push([`${L}.attention.output.LayerNorm.weight`, [H]], [`${L}.attention.output.LayerNorm.bias`, [H]]);
-    out.push(
-      [`${L}.intermediate.dense.weight`, [s.intermediateSize, H]],
-      [`${L}.intermediate.dense.bias`, [s.intermediateSize]],
-    );
-    out.push([`${L}.output.dense.weight`, [H, s.intermediateSize]], [`${L}.output.dense.bias`, [H]]);
-    out.push([`${L}.output.LayerNorm.weight`, [H]], [`${L}.output.LayerNorm.bias`, [H]]);
+      out.push(...linear(`${L}.${p}`, H, H));
+    out.push(...norm(`${L}.attention.output.LayerNorm`), ...linear(`${L}.intermediate.dense`, I, H));
+    out.push(...linear(`${L}.output.dense`, H, I), ...norm(`${L}.output.LayerNorm`));
   }
-  out.push(
-    ["classifier.dense.weight", [H, H]],
-    ["classifier.dense.bias", [H]],
-    ["classifier.out_proj.weight", [n, H]],
-    ["classifier.out_proj.bias", [n]],
-  );
-  return out;
+  if (bert) return [...out, ...linear("bert.pooler.dense", H, H), ...linear("classifier", n, H)];
+  return [...out, ...linear("classifier.dense", H, H), ...linear("classifier.out_proj", n, H)];
 }
 
-/** Writes config.json and model.safetensors into `dir`, one tensor at a time (full size is 1.1 GB). */
-export function writeRandomCheckpoint(dir: string, s: RandomCheckpointSpec): void {
-  mkdirSync(dir, { recursive: true });
-  const config: Record<string, unknown> = {
-    architectures: [
-      s.architecture === "xlmr" ? "XLMRobertaForSequenceClassification" : "RobertaForSequenceClassification",
-    ],
-    model_type: s.architecture === "xlmr" ? "xlm-roberta" : "roberta",
+/** config.json as save_pretrained writes it for the spec's architecture. */
+function configOf(s: RandomCheckpointSpec): Record<string, unknown> {
+  if (s.architecture === "distilbert")
+    return {
+      architectures: ["DistilBertForSequenceClassification"],
+      model_type: "distilbert",
+      vocab_size: s.vocabSize,
+      dim: s.hiddenSize,
+      n_layers: s.layers,
+      n_heads: s.heads,
+      hidden_dim: s.intermediateSize,
+      activation: "gelu",
+      max_position_embeddings: s.maxPositionEmbeddings,
+      pad_token_id: 0,
+    };
+  if (s.architecture === "bert")
+    return {
+      architectures: ["BertForSequenceClassification"],
+      model_type: "bert",
+      vocab_size: s.vocabSize,
+      hidden_size: s.hiddenSize,
+      num_hidden_layers: s.layers,
+      num_attention_heads: s.heads,
+      intermediate_size: s.intermediateSize,
+      hidden_act: "gelu",
+      max_position_embeddings: s.maxPositionEmbeddings,
+      type_vocab_size: 2,
+      layer_norm_eps: 1e-12,
+      pad_token_id: 0,
+    };
+  const xlmr = s.architecture === "xlmr";
+  return {
+    architectures: [xlmr ? "XLMRobertaForSequenceClassification" : "RobertaForSequenceClassification"],
+    model_type: xlmr ? "xlm-roberta" : "roberta",
     vocab_size: s.vocabSize,
     hidden_size: s.hiddenSize,
     num_hidden_layers: s.layers,
@@ -115,6 +196,13 @@ export function writeRandomCheckpoint(dir: string, s: RandomCheckpointSpec): voi
     bos_token_id: 0,
     eos_token_id: 2,
   };
+}
+
+/** Writes config.json and model.safetensors into `dir`, one tensor at a time (full size is 1.1 GB). */
+export function writeRandomCheckpoint(dir: string, s: RandomCheckpointSpec): void {
+  mkdirSync(dir, { recursive: true });
+  const config = configOf(s);
+  if (s.problemType) config.problem_type = s.problemType;
   if (s.labels) {
     config.id2label = Object.fromEntries(s.labels.map((l, i) => [String(i), l]));
     config.label2id = Object.fromEntries(s.labels.map((l, i) => [l, i]));

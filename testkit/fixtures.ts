@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { DEFAULT_MANIFEST } from "../convert/manifest.ts";
 import type { ModelSource } from "../convert/pipeline.ts";
-import { FULL_SIZE, TINY, writeRandomCheckpoint } from "../convert/random-checkpoint.ts";
+import { FULL_SIZE, TINY, writeRandomCheckpoint, type RandomArchitecture } from "../convert/random-checkpoint.ts";
 
 /**
  * ../shared beside the repo (read-only fixtures): oracle checkpoints, tokenizers, real configs, corpora.
@@ -29,9 +29,17 @@ export function publishedLabels(hubId: string): string[] | undefined {
   return id2label ? Object.keys(id2label).map((_, i) => id2label[String(i)]) : undefined;
 }
 
+/** The shared tokenizer fixture of each architecture (DistilBERT uses BERT's vocabulary, as distilbert-base-uncased does). */
+const TOKENIZER_OF: Record<RandomArchitecture, string> = {
+  xlmr: "xlmr-charsmap",
+  roberta: "roberta-base",
+  bert: "bert-base-uncased",
+  distilbert: "bert-base-uncased",
+};
+
 /** Copies a shared tokenizer fixture (real RoBERTa files, or the XLM-R-shaped one with a real charsmap) into a model folder. */
-export function addTokenizer(dir: string, architecture: "xlmr" | "roberta") {
-  const from = sharedFile("fixtures", "tokenizers", architecture === "xlmr" ? "xlmr-charsmap" : "roberta-base");
+export function addTokenizer(dir: string, architecture: RandomArchitecture) {
+  const from = sharedFile("fixtures", "tokenizers", TOKENIZER_OF[architecture]);
   cpSync(from, dir, { recursive: true });
 }
 

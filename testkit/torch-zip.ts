@@ -1,6 +1,7 @@
 /**
- * Writes PyTorch-style zip checkpoints for tests that need shapes the oracle fixtures lack
- * (strided views, hostile pickles). Test-only: the product only reads this format.
+ * Writes PyTorch-style zip checkpoints (and the pickles of legacy ones, see torch-legacy.ts) for tests
+ * that need shapes the oracle fixtures lack (strided views, hostile pickles). Test-only: the product
+ * only reads these formats.
  */
 
 /** Protocol-2 pickle opcodes, enough to spell a state dict or an attack on one. */
@@ -23,6 +24,19 @@ export class PickleWriter {
   int(n: number) {
     return this.byte(0x4a, ...u32(n));
   }
+  /** LONG1 of a non-negative integer, bytes as Python writes them (a legacy file's magic number needs 80 bits). */
+  long(v: bigint) {
+    const b: number[] = [];
+    for (let x = v; x > 0n; x >>= 8n) b.push(Number(x & 255n));
+    if (b.length > 0 && b[b.length - 1] & 0x80) b.push(0); // the sign byte Python adds
+    return this.byte(0x8a, b.length, ...b);
+  }
+  none() {
+    return this.byte(0x4e);
+  }
+  true() {
+    return this.byte(0x88);
+  }
   mark() {
     return this.byte(0x28);
   }
@@ -34,6 +48,12 @@ export class PickleWriter {
   }
   emptyDict() {
     return this.byte(0x7d);
+  }
+  emptyList() {
+    return this.byte(0x5d);
+  }
+  appends() {
+    return this.byte(0x65);
   }
   reduce() {
     return this.byte(0x52);
@@ -53,10 +73,23 @@ export class PickleWriter {
   raw(...b: number[]) {
     return this.byte(...b);
   }
-  /** torch._utils._rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict()) */
-  tensor(storageKey: string, numel: number, offset: number, shape: number[], stride: number[]) {
+  /**
+   * torch._utils._rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict()). The storage is
+   * the zip format's 5-tuple persistent id unless `storage.view` is given: legacy files add a sixth
+   * element, None (`view: null`) or (view key, offset, numel).
+   */
+  tensor(storageKey: string, numel: number, offset: number, shape: number[], stride: number[], storage?: StorageSpec) {
     this.global("torch._utils", "_rebuild_tensor_v2").mark();
-    this.mark().str("storage").global("torch", "FloatStorage").str(storageKey).str("cpu").int(numel).tuple().persid();
+    this.mark()
+      .str("storage")
+      .global("torch", storage?.type ?? "FloatStorage")
+      .str(storageKey)
+      .str("cpu")
+      .int(numel);
+    const view = storage?.view;
+    if (view) this.mark().str(view[0]).int(view[1]).int(view[2]).tuple();
+    else if (view === null) this.none();
+    this.tuple().persid();
     this.int(offset);
     this.mark();
     shape.forEach((d) => this.int(d));
@@ -70,6 +103,24 @@ export class PickleWriter {
   bytes() {
     return new Uint8Array(this.parts);
   }
+}
+
+export interface StorageSpec {
+  /** torch.<type>, FloatStorage unless said. */
+  type?: string;
+  view?: [key: string, offset: number, numel: number] | null;
+}
+
+/** [name, storage key, storage numel, offset, shape, stride, storage type and view]: one state dict entry. */
+export type TensorSpec = [string, string, number, number, number[], number[], StorageSpec?];
+
+/** A state dict {name: tensor, ...} as torch.save would pickle it; `extra` adds entries before the SETITEMS. */
+export function stateDictPickle(tensors: TensorSpec[], extra?: (p: PickleWriter) => void): Uint8Array {
+  const p = new PickleWriter().proto().global("collections", "OrderedDict").emptyTuple().reduce().mark();
+  for (const [name, key, numel, offset, shape, stride, storage] of tensors)
+    p.str(name).tensor(key, numel, offset, shape, stride, storage);
+  extra?.(p);
+  return p.setitems().stop().bytes();
 }
 
 const enc = (s: string) => [...new TextEncoder().encode(s)];

@@ -22,10 +22,16 @@ export const processBody = (maxTexts: number) =>
  * not validated at run time (the hot path would pay for it); the e2e tests check the real shapes.
  */
 const ModelAnswer = t.Object({
-  score: t.Number({ description: "softmax probability of the label" }),
+  score: t.Number({
+    description: "the label's probability: softmax over the labels, or sigmoid per label for multi-label heads",
+  }),
   label: t.String(),
 });
-export const Answer = t.Record(t.String({ description: "model key" }), ModelAnswer, {
+/** With ?top_k: a model's labels, highest score first. */
+const RankedLabels = t.Array(t.Object({ label: t.String(), score: t.Number() }), {
+  description: "with top_k: the model's labels, highest score first",
+});
+export const Answer = t.Record(t.String({ description: "model key" }), t.Union([ModelAnswer, RankedLabels]), {
   description: "Every model's top label and score, keyed by model",
   examples: [
     {

@@ -1,3 +1,4 @@
+import type { InputSpec } from "../../lib/onnx/feeds.ts";
 import type { ExecutionProvider } from "../config.ts";
 
 /** What the HTTP thread and an inference worker exchange (over the supervised-worker protocol). */
@@ -20,8 +21,12 @@ export interface LoadCandidate {
 export interface LoadOptions {
   candidates: LoadCandidate[];
   intraOpThreads: number;
-  padId: number;
-  warmupLengths: number[];
+  /** The graph's inputs as engine.json records them, and the pad id. */
+  input: InputSpec;
+  /** The graph's logits output. */
+  output: string;
+  /** Rows run once before the worker reports ready (the template's real special ids around ordinary ones). */
+  warmup: number[][];
   /**
    * Tests only (no GPU here): GPU candidates load on the CPU provider while this counter (Int32,
    * shared across restarts) is above zero, one per load, and fail once it is used up, as a GPU that

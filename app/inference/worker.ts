@@ -4,33 +4,20 @@
  * runs it, and returns the logits as a transferred buffer.
  */
 import * as ort from "onnxruntime-node";
+import { modelFeeds, type InputSpec } from "../../lib/onnx/feeds.ts";
 import { serveWorker } from "../workers/serve.ts";
 import type { BatchResult, LoadCandidate, LoadOptions, ModelReady, RowRef } from "./protocol.ts";
 
 let session: ort.InferenceSession | null = null;
-let padId = 1;
+let input: InputSpec = { inputs: ["input_ids", "attention_mask"], inputType: "int64", padId: 1 };
+let output = "logits";
 
-function toTensors(rows: RowRef[]) {
-  const seq = Math.max(...rows.map((r) => r.length));
-  const ids = new BigInt64Array(rows.length * seq).fill(BigInt(padId));
-  const mask = new BigInt64Array(rows.length * seq);
-  rows.forEach((r, b) => {
-    const src = new Int32Array(r.buffer, r.offset * 4, r.length);
-    for (let i = 0; i < r.length; i++) {
-      ids[b * seq + i] = BigInt(src[i]);
-      mask[b * seq + i] = 1n;
-    }
-  });
-  return {
-    input_ids: new ort.Tensor("int64", ids, [rows.length, seq]),
-    attention_mask: new ort.Tensor("int64", mask, [rows.length, seq]),
-  };
-}
+const idsOf = (r: RowRef) => new Int32Array(r.buffer, r.offset * 4, r.length);
 
 async function run(rows: RowRef[]): Promise<BatchResult> {
   const started = performance.now();
-  const out = await session!.run(toTensors(rows));
-  const logits = out.logits;
+  const out = await session!.run(modelFeeds(rows.map(idsOf), input));
+  const logits = out[output];
   return {
     logits: new Float32Array(logits.data as Float32Array),
     numLabels: logits.dims[1],
@@ -71,12 +58,10 @@ async function firstThatLoads(load: LoadOptions, faultHooks: boolean) {
       );
       // Warm up: the first runs allocate and pick kernels; readiness waits for them.
       let numLabels = 0;
-      for (const len of load.warmupLengths) {
-        const buffer = new SharedArrayBuffer(len * 4);
-        const ids = new Int32Array(buffer).fill(5);
-        ids[0] = 0;
-        ids[len - 1] = 2;
-        numLabels = (await run([{ buffer, offset: 0, length: len }])).numLabels;
+      for (const row of load.warmup) {
+        const buffer = new SharedArrayBuffer(row.length * 4);
+        new Int32Array(buffer).set(row);
+        numLabels = (await run([{ buffer, offset: 0, length: row.length }])).numLabels;
       }
       return { provider: c.provider, failed, numLabels };
     } catch (e) {
@@ -93,7 +78,8 @@ async function firstThatLoads(load: LoadOptions, faultHooks: boolean) {
 serveWorker<LoadOptions, RowRef[], ModelReady, BatchResult>({
   async init(load, faultHooks) {
     const started = performance.now();
-    padId = load.padId;
+    input = load.input;
+    output = load.output;
     const loaded = await firstThatLoads(load, faultHooks);
     return { loadMs: performance.now() - started, ...loaded };
   },

@@ -3,14 +3,16 @@
  * this interface, so they can be tested against a fake in milliseconds. ClassifierService
  * implements it over real workers.
  */
-import type { ModelAnswer } from "../scoring.ts";
+import type { ModelAnswer, TopK } from "../scoring.ts";
 import type { WorkerState } from "../workers/supervised-worker.ts";
 import type { ModelDescription } from "./describe.ts";
 
 export type { ModelDescription } from "./describe.ts";
 
-/** Every model's answer for one text, keyed by model, in index order. */
-export type Answer = Record<string, ModelAnswer>;
+export type { TopK } from "../scoring.ts";
+
+/** Every model's answer for one text, keyed by model, in index order: its top label, or its ranked labels (top_k). */
+export type Answer = Record<string, ModelAnswer | ModelAnswer[]>;
 
 /** Where a request's time went (ms): the timing headers. Queue and inference are the longest over the models. */
 export interface RequestTimings {
@@ -26,6 +28,8 @@ export interface ClassifyOptions {
   timeoutMs: number;
   /** Filled in as the request goes. */
   timings?: RequestTimings;
+  /** The top label per model (default), or the k best labels ranked (the pipeline's top_k). */
+  topK?: TopK;
 }
 
 export interface WorkerHealth {

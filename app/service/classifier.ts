@@ -1,7 +1,7 @@
 import type { BatcherStats } from "../batching/batcher.ts";
 import { ApiError } from "../errors.ts";
 import type { RowRef } from "../inference/protocol.ts";
-import { topLabel } from "../scoring.ts";
+import { answer } from "../scoring.ts";
 import { truncate, type FamilyTokenizer } from "../tokenize/family-tokenizer.ts";
 import { encodePacked, rowsOf } from "../tokenize/pack.ts";
 import { Admission } from "./admission.ts";
@@ -128,8 +128,11 @@ export class ClassifierService implements ClassifierApi {
         }),
       );
       if (opts.timings) Object.assign(opts.timings, { queueMs: timing.queueMs, inferenceMs: timing.runMs });
+      const topK = opts.topK ?? { kind: "top" };
       return texts.map((_, t) =>
-        Object.fromEntries(this.models.map((m, i) => [m.key, topLabel(perModel[i][t], m.record.labels)])),
+        Object.fromEntries(
+          this.models.map((m, i) => [m.key, answer(perModel[i][t], m.record.labels, m.record.activation, topK)]),
+        ),
       );
     } catch (e) {
       const reason = request.signal.aborted ? request.signal.reason : e;

@@ -102,12 +102,14 @@ function spawnModel(
   );
   const plan = planModel(record, choice);
   // Before any worker starts: a missing file fails the start with nothing left running.
-  const bytesOnDisk = statSync(join(dir, record.onnx.model)).size + statSync(join(dir, record.onnx.data)).size;
+  const files = [record.onnx.model, ...(record.onnx.data ? [record.onnx.data] : [])];
+  const bytesOnDisk = files.reduce((n, f) => n + statSync(join(dir, f)).size, 0);
   const load = {
     candidates: choice.candidates.map((c) => ({ provider: c.provider, modelPath: join(dir, c.model) })),
     intraOpThreads: threads,
-    padId: family.padId,
-    warmupLengths: plan.warmupLengths,
+    input: plan.input,
+    output: plan.output,
+    warmup: plan.warmup,
     gpuStandIn: opts.gpuStandInLoads === undefined ? undefined : counter(opts.gpuStandInLoads),
   };
   const cap = (provider: ExecutionProvider) => batchCap(provider, plan.limits, opts);

@@ -3,7 +3,13 @@ import type { ModelRecord } from "../../lib/store/index.ts";
 import type { ProviderChoice } from "../inference/provider-choice.ts";
 import { batchCap, intraOpThreads, planModel, type PlanSettings } from "./model-plan.ts";
 
-const record = (maxLength: number) => ({ key: "m", maxLength }) as ModelRecord;
+const record = (maxLength: number) =>
+  ({
+    key: "m",
+    maxLength,
+    specialTokens: { pad: 1, prefix: [0], suffix: [2] },
+    onnx: { inputs: ["input_ids", "attention_mask", "token_type_ids"], inputType: "int64", outputs: ["logits"] },
+  }) as ModelRecord;
 const settings: PlanSettings = {
   batch: { maxBatchSize: 32, maxBatchTokens: 16384, maxQueueDelayMs: 5 },
   cpuMaxBatchSize: 1,
@@ -22,13 +28,18 @@ const tensorrt: ProviderChoice = {
 };
 
 describe("model plan", () => {
-  test("CPU: the record's length, warm-up at 2 and 32 tokens, the reasons GPU providers were passed over", () => {
-    expect(planModel(record(512), cpuOnly)).toEqual({
+  test("CPU: the record's length and inputs, warm-up rows of 2 and 32 tokens from its special ids, the reasons GPU providers were passed over", () => {
+    const plan = planModel(record(512), cpuOnly);
+    expect(plan).toMatchObject({
       maxLength: 512,
       limits: undefined,
-      warmupLengths: [2, 32],
+      input: { inputs: ["input_ids", "attention_mask", "token_type_ids"], inputType: "int64", padId: 1 },
+      output: "logits",
       providerNotes: ["cuda: no GPU"],
     });
+    expect(plan.warmup.map((r) => r.length)).toEqual([2, 32]);
+    expect(plan.warmup[0]).toEqual([0, 2]);
+    expect([plan.warmup[1][0], plan.warmup[1][1], plan.warmup[1][31]]).toEqual([0, 3, 2]);
   });
 
   test("TensorRT first: rows truncated to the profile's 256 and batches capped at its 16, whichever candidate loads", () => {
@@ -38,7 +49,7 @@ describe("model plan", () => {
   });
 
   test("a model shorter than 32 tokens warms up at its own length", () => {
-    expect(planModel(record(20), cpuOnly).warmupLengths).toEqual([2, 20]);
+    expect(planModel(record(20), cpuOnly).warmup.map((r) => r.length)).toEqual([2, 20]);
   });
 
   test("the batch cap per provider: MAX_BATCH_SIZE on a GPU, within the profile; CPU_MAX_BATCH_SIZE on the CPU", () => {

@@ -3,7 +3,9 @@
  * (engine.json), the provider choice for this host, and the settings. Triton normalises each model's
  * effective configuration the same way before it schedules anything.
  */
+import type { InputSpec } from "../../lib/onnx/feeds.ts";
 import type { ModelRecord } from "../../lib/store/index.ts";
+import { sampleRow } from "../../lib/tokenizer/template.ts";
 import type { BatchPolicyOptions } from "../batching/policy.ts";
 import type { ExecutionProvider } from "../config.ts";
 import type { ProviderCandidate, ProviderChoice } from "../inference/provider-choice.ts";
@@ -21,8 +23,11 @@ export interface ModelPlan {
   maxLength: number;
   /** The strictest limits of any candidate: they hold whichever one loads. */
   limits?: ShapeLimits;
-  /** Sequence lengths each worker runs once before it reports ready. */
-  warmupLengths: number[];
+  /** The graph's inputs (as engine.json records them) and the pad id; its logits output. */
+  input: InputSpec;
+  output: string;
+  /** Rows each worker runs once before it reports ready: the template's special ids around ordinary ones. */
+  warmup: number[][];
   /** Preferred providers passed over, and why. */
   providerNotes: string[];
 }
@@ -43,7 +48,9 @@ export function planModel(record: ModelRecord, choice: ProviderChoice): ModelPla
   return {
     maxLength,
     limits,
-    warmupLengths: [2, Math.min(32, maxLength)],
+    input: { inputs: record.onnx.inputs, inputType: record.onnx.inputType, padId: record.specialTokens.pad },
+    output: record.onnx.outputs[0],
+    warmup: [2, Math.min(32, maxLength)].map((length) => sampleRow(record.specialTokens, length)),
     providerNotes: choice.passedOver.map((p) => `${p.provider}: ${p.reason}`),
   };
 }

@@ -1,6 +1,7 @@
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Tokenizer } from "tokenizers";
+import type { Tokenizer } from "tokenizers";
+import { loadTokenizer, specialTokens } from "../../lib/tokenizer/template.ts";
 
 /** Characters first tried for a long text; the window doubles until its prefix yields maxLength ids. */
 const FIRST_WINDOW = 4096;
@@ -52,12 +53,6 @@ export function cutIsExact(definition: { normalizer?: Component | null; pre_toke
   );
 }
 
-/** The special token named in tokenizer_config.json (a string, or an AddedToken object). */
-function configToken(config: Record<string, unknown>, name: string): string | undefined {
-  const v = config[name];
-  return typeof v === "string" ? v : (v as { content?: string } | undefined)?.content;
-}
-
 /**
  * One tokenizer family (models sharing one tokenizer definition), on Hugging Face's own tokenizers
  * (the Rust library Python's transformers uses, through its official Node binding): each text is
@@ -77,24 +72,17 @@ export class FamilyTokenizer {
   ) {}
 
   static async load(id: string, dir: string, maxLength: number): Promise<FamilyTokenizer> {
-    const file = join(dir, "tokenizer.json");
-    const definition = JSON.parse(readFileSync(file, "utf8"));
-    const configFile = join(dir, "tokenizer_config.json");
-    const config = existsSync(configFile) ? JSON.parse(readFileSync(configFile, "utf8")) : {};
-    const tokenizer = Tokenizer.fromFile(file);
-    // transformers ignores a tokenizer.json's own truncation and padding (each call sets its own): so do we.
-    tokenizer.disableTruncation();
-    tokenizer.disablePadding();
-    const padToken = configToken(config, "pad_token") ?? "<pad>";
-    const padId = tokenizer.tokenToId(padToken);
-    if (padId === null) throw new Error(`tokenizer ${id}: no id for its pad token ${padToken}`);
-    // The template's special tokens after the text: the trailing run of the special-tokens mask.
-    const probe = await tokenizer.encode("a");
-    const mask = probe.getSpecialTokensMask();
-    let tail = mask.length;
-    while (tail > 0 && mask[tail - 1] === 1) tail--;
-    const suffix = Int32Array.from(probe.getIds().slice(tail));
-    return new FamilyTokenizer(id, tokenizer, maxLength, padId, suffix, cutIsExact(definition));
+    const definition = JSON.parse(readFileSync(join(dir, "tokenizer.json"), "utf8"));
+    const tokenizer = loadTokenizer(dir);
+    const specials = await specialTokens(dir, tokenizer);
+    return new FamilyTokenizer(
+      id,
+      tokenizer,
+      maxLength,
+      specials.pad,
+      Int32Array.from(specials.suffix),
+      cutIsExact(definition),
+    );
   }
 
   /**

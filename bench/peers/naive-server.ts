@@ -19,18 +19,27 @@ const engines = resolve(values.engines ?? "engines");
 const store = readStore(engines);
 const stage = join(tmpdir(), `naive-models-${process.pid}`);
 
+/** transformers.js reads the architecture from model_type. */
+const MODEL_TYPES: Record<string, string> = {
+  XLMRobertaForSequenceClassification: "xlm-roberta",
+  RobertaForSequenceClassification: "roberta",
+  CamembertForSequenceClassification: "camembert",
+  BertForSequenceClassification: "bert",
+  DistilBertForSequenceClassification: "distilbert",
+};
+
 /** transformers.js's layout: config.json, tokenizer files, onnx/model.onnx (its weights file beside it). */
 function stageModel(model: StoredModel): string {
   const info = model.record;
   const dir = join(stage, model.key);
   mkdirSync(join(dir, "onnx"), { recursive: true });
   symlinkSync(join(model.dir, info.onnx.model), join(dir, "onnx", "model.onnx"));
-  symlinkSync(join(model.dir, info.onnx.data), join(dir, "onnx", info.onnx.data));
+  if (info.onnx.data) symlinkSync(join(model.dir, info.onnx.data), join(dir, "onnx", info.onnx.data));
   const tok = join(model.dir, info.tokenizer.dir);
   for (const f of ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"])
     if (existsSync(join(tok, f))) symlinkSync(join(tok, f), join(dir, f));
   const id2label = Object.fromEntries(info.labels.map((l, i) => [i, l]));
-  const modelType = info.architecture.startsWith("XLM") ? "xlm-roberta" : "roberta";
+  const modelType = MODEL_TYPES[info.architecture] ?? "roberta";
   writeFileSync(
     join(dir, "config.json"),
     JSON.stringify({

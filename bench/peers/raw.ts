@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import { ModelWorker } from "../../app/inference/model-worker.ts";
+import { planModel } from "../../app/service/model-plan.ts";
 import { FamilyTokenizer } from "../../app/tokenize/family-tokenizer.ts";
 import { encodePacked, rowsOf } from "../../app/tokenize/pack.ts";
 import { readStore } from "../../lib/store/index.ts";
@@ -34,15 +35,12 @@ export async function startRawEngine(enginesDir: string, intraOpThreads: number)
       }),
     ),
   );
-  const workers = infos.map(
-    (info, i) =>
-      new ModelWorker(`raw-${info.key}`, {
-        candidates: [{ provider: "cpu", modelPath: join(store.models[i].dir, info.onnx.model) }],
-        intraOpThreads,
-        padId: families.get(info.tokenizer.family)!.padId,
-        warmupLengths: [2, 32],
-      }),
-  );
+  const cpuOnly = { candidates: [{ provider: "cpu" as const, model: "" }], passedOver: [] };
+  const workers = infos.map((info, i) => {
+    const { input, output, warmup } = planModel(info, cpuOnly);
+    const candidates = [{ provider: "cpu" as const, modelPath: join(store.models[i].dir, info.onnx.model) }];
+    return new ModelWorker(`raw-${info.key}`, { candidates, intraOpThreads, input, output, warmup });
+  });
   await Promise.all(workers.map((w) => w.firstReady));
   const tokenize = async (texts: string[]) =>
     new Map(

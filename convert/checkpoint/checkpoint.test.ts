@@ -2,25 +2,13 @@ import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ORACLE, tempDir } from "../../testkit/fixtures.ts";
-import { PickleWriter, zipStored } from "../../testkit/torch-zip.ts";
+import { PickleWriter, stateDictPickle, zipStored } from "../../testkit/torch-zip.ts";
 import { ConvertError } from "../errors.ts";
 import { openCheckpoint } from "./index.ts";
 import { readSafetensors } from "./safetensors.ts";
 import { readTorchZip } from "./torch.ts";
 
 const f32 = (b: Uint8Array) => Array.from(new Float32Array(b.slice().buffer));
-
-/** A state dict {name: tensor, ...} as torch.save would pickle it. */
-function stateDictPickle(
-  tensors: [string, string, number, number, number[], number[]][],
-  extra?: (p: PickleWriter) => void,
-) {
-  const p = new PickleWriter().proto().global("collections", "OrderedDict").emptyTuple().reduce().mark();
-  for (const [name, key, numel, offset, shape, stride] of tensors)
-    p.str(name).tensor(key, numel, offset, shape, stride);
-  extra?.(p);
-  return p.setitems().stop().bytes();
-}
 
 describe("torch zip checkpoints", () => {
   test("tensors sharing one storage keep their own offsets (oracle fixture: classifier biases share a storage)", () => {
@@ -51,6 +39,12 @@ describe("torch zip checkpoints", () => {
     expect(() => readTorchZip("evil.bin", zip)).toThrow(
       /evil\.bin: refused pickle at byte \d+: forbidden global os\.system/,
     );
+  });
+
+  test("a storage view (a legacy-only persistent id) is refused rather than misplaced", () => {
+    const pkl = stateDictPickle([["t", "0", 6, 0, [2], [1], { view: ["1", 2, 2] }]]);
+    const zip = zipStored({ "archive/data.pkl": pkl, "archive/data/0": new Uint8Array(24) });
+    expect(() => readTorchZip("v.bin", zip)).toThrow(/v\.bin: tensor t: storage views exist only in legacy files/);
   });
 
   test("an opcode a state dict never uses is refused", () => {

@@ -1,6 +1,7 @@
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ConvertError } from "../errors.ts";
+import { readTorchLegacy } from "./legacy.ts";
 import { readSafetensors } from "./safetensors.ts";
 import { readTorchZip } from "./torch.ts";
 import type { Checkpoint } from "./types.ts";
@@ -15,6 +16,16 @@ export function openCheckpoint(dir: string): Checkpoint {
   const name = WEIGHT_FILES.find((f) => existsSync(join(dir, f)));
   if (!name) throw new ConvertError(dir, `no weights: expected one of ${WEIGHT_FILES.join(", ")}`);
   const file = join(dir, name);
+  if (statSync(file).size === 0) throw new ConvertError(file, "empty file"); // mmap refuses zero bytes
   const buf = Bun.mmap(file, { shared: false });
-  return name === "model.safetensors" ? readSafetensors(file, buf) : readTorchZip(file, buf);
+  if (name === "model.safetensors") return readSafetensors(file, buf);
+  return readPyTorch(file, buf);
+}
+
+/** A pytorch_model.bin is told apart by content: the name is the same for both of torch's formats. */
+function readPyTorch(file: string, buf: Uint8Array): Checkpoint {
+  const isZip = buf[0] === 0x50 && buf[1] === 0x4b && buf[2] === 0x03 && buf[3] === 0x04; // "PK\x03\x04", torch ≥ 1.6
+  if (isZip) return readTorchZip(file, buf);
+  if (buf[0] === 0x80) return readTorchLegacy(file, buf); // PROTO: the legacy format's first pickle
+  throw new ConvertError(file, "neither a zip (torch ≥ 1.6) nor a legacy pickle (torch < 1.6) PyTorch checkpoint");
 }

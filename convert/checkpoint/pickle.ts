@@ -11,12 +11,17 @@ export interface PickleGlobal {
   module: string;
   name: string;
 }
-/** A persistent reference to a storage: torch.save's ('storage', type, key, location, numel). */
+/**
+ * A persistent reference to a storage: torch.save's ('storage', type, key, location, numel[, view]).
+ * Legacy files (torch < 1.6) add a sixth element, None or (view key, offset, numel): a storage that
+ * is a slice of the storage `key` (early torch versions wrote views; later ones always write None).
+ */
 export interface StorageRef {
   kind: "storage";
   storageType: string;
   key: string;
   numel: number;
+  view?: { key: string; offset: number; numel: number };
 }
 export interface TensorRef {
   kind: "tensor";
@@ -49,13 +54,33 @@ const ALLOWED_GLOBALS = new Set([
 ]);
 
 const MARK = Symbol("mark");
+/** Longer than any module or name a state dict's GLOBAL spells: a line is not searched for through a 1 GB file. */
+const MAX_LINE = 1024;
 
+/** The state dict pickle of a zip checkpoint (`data.pkl`, nothing after its STOP that matters). */
 export function readStateDictPickle(file: string, data: Uint8Array): Value {
+  return readPickleAt(file, data, 0).value;
+}
+
+export interface PickleRead {
+  value: Value;
+  /** The byte after the pickle's STOP: where the next pickle (or a legacy file's storage data) begins. */
+  end: number;
+  /** Every storage the pickle referenced, in the order met (also those outside a top-level tensor). */
+  storages: StorageRef[];
+}
+
+/**
+ * Reads the one pickle that starts at `start` in `data`. Legacy checkpoints are several pickles in a row
+ * followed by raw storages, so positions (in errors, `end`) are offsets in `data`, i.e. in the file.
+ */
+export function readPickleAt(file: string, data: Uint8Array, start: number): PickleRead {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const utf8 = new TextDecoder("utf-8", { fatal: true });
   const stack: Value[] = [];
   const memo = new Map<number, Value>();
-  let pos = 0;
+  const storages: StorageRef[] = [];
+  let pos = start;
   const fail = (why: string): never => {
     throw new ConvertError(file, `refused pickle at byte ${pos}: ${why}`);
   };
@@ -68,8 +93,8 @@ export function readStateDictPickle(file: string, data: Uint8Array): Value {
   const i32 = () => (need(4), (pos += 4), view.getInt32(pos - 4, true));
   const bytes = (n: number) => (need(n), (pos += n), data.subarray(pos - n, pos));
   const line = () => {
-    const end = data.indexOf(0x0a, pos);
-    if (end < 0) fail("unterminated line");
+    const end = data.subarray(0, Math.min(data.byteLength, pos + MAX_LINE)).indexOf(0x0a, pos);
+    if (end < 0) fail(`no line end within ${MAX_LINE} bytes`);
     const s = new TextDecoder().decode(data.subarray(pos, end));
     pos = end + 1;
     return s;
@@ -125,15 +150,19 @@ export function readStateDictPickle(file: string, data: Uint8Array): Value {
   const persistent = (pid: Value): StorageRef => {
     const t = pid as Value[];
     if (!Array.isArray(t) || t.length < 5 || t[0] !== "storage") fail("persistent id is not a storage reference");
-    const [, type, key, , numel] = t as [string, PickleGlobal, string, string, number];
-    if (
-      type?.kind !== "global" ||
-      !type.name.endsWith("Storage") ||
-      typeof key !== "string" ||
-      !Number.isSafeInteger(numel)
-    )
+    const [, type, key, , numel, viewOf] = t as [string, PickleGlobal, string, string, number, Value];
+    const isCount = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+    if (type?.kind !== "global" || !type.name.endsWith("Storage") || typeof key !== "string" || !isCount(numel))
       fail("malformed storage reference");
-    return { kind: "storage", storageType: type.name, key, numel };
+    const ref: StorageRef = { kind: "storage", storageType: type.name, key, numel };
+    if (viewOf !== undefined && viewOf !== null) {
+      if (!Array.isArray(viewOf) || viewOf.length !== 3) fail("malformed storage view");
+      const [viewKey, offset, viewNumel] = viewOf as [string, number, number];
+      if (typeof viewKey !== "string" || !isCount(offset) || !isCount(viewNumel)) fail("malformed storage view");
+      ref.view = { key: viewKey, offset, numel: viewNumel };
+    }
+    storages.push(ref);
+    return ref;
   };
 
   for (;;) {
@@ -148,7 +177,7 @@ export function readStateDictPickle(file: string, data: Uint8Array): Value {
       case 0x2e: {
         // STOP
         if (stack.length !== 1) fail(`STOP with ${stack.length} values on the stack`);
-        return stack[0];
+        return { value: stack[0], end: pos, storages };
       }
       case 0x28:
         stack.push(MARK);
@@ -206,14 +235,15 @@ export function readStateDictPickle(file: string, data: Uint8Array): Value {
         stack.push(u16());
         break; // BININT2
       case 0x8a: {
-        // LONG1: little-endian two's complement
+        // LONG1: little-endian two's complement. Past 2^53 it stays a bigint (a legacy file's magic number);
+        // shapes, offsets and counts accept only safe integers, so a bigint never becomes one.
         const n = u8();
         const b = bytes(n);
         let v = 0n;
         for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
         if (n > 0 && b[n - 1] & 0x80) v -= 1n << BigInt(8 * n);
-        if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) fail("integer out of range");
-        stack.push(Number(v));
+        const safe = v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER);
+        stack.push(safe ? Number(v) : v);
         break;
       }
       case 0x47: {
@@ -237,8 +267,9 @@ export function readStateDictPickle(file: string, data: Uint8Array): Value {
         // BINUNICODE, SHORT_BINUNICODE, BINUNICODE8
         const n =
           op === 0x8c ? u8() : op === 0x58 ? u32() : (need(8), (pos += 8), Number(view.getBigUint64(pos - 8, true)));
+        const raw = bytes(n); // outside the try: a truncated string is not a UTF-8 error
         try {
-          stack.push(utf8.decode(bytes(n)));
+          stack.push(utf8.decode(raw));
         } catch {
           fail("string is not UTF-8");
         }

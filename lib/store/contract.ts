@@ -9,10 +9,12 @@
  */
 
 /** Bump when the graph or engine.json changes meaning: outputs of an older converter are redone. */
-export const CONVERTER_VERSION = "2";
+export const CONVERTER_VERSION = "3";
 
 export const INDEX_FILE = "index.json";
 export const RECORD_FILE = "engine.json";
+
+export type Activation = "softmax" | "sigmoid";
 
 /** Where a model's checkpoint came from. */
 export interface ModelOrigin {
@@ -71,7 +73,15 @@ export interface ModelRecord {
   /** The labels the service answers with (published labels with the manifest's fixes). */
   labels: string[];
   publishedLabels: string[];
+  /**
+   * How scores are computed, as the Hugging Face text-classification pipeline does: sigmoid per label
+   * when problem_type is multi_label_classification or there is one label, softmax otherwise.
+   */
+  activation: Activation;
+  /** The longest input: the position table's (less the RoBERTa offset), within the tokenizer's model_max_length. */
   maxLength: number;
+  /** The template's special ids (see lib/tokenizer/template.ts): warm-up and smoke runs use them. */
+  specialTokens: { pad: number; prefix: number[]; suffix: number[] };
   tokenizer: {
     family: string;
     /** The family's folder, relative to the model's. */
@@ -83,8 +93,21 @@ export interface ModelRecord {
   };
   /** sha256 of the checkpoint files read. */
   files: Record<string, string>;
-  onnx: { model: string; data: string; opset: number; modelSha256: string; inputs: string[]; outputs: string[] };
+  onnx: {
+    model: string;
+    /** The external weights file; null for a model brought as one self-contained file. */
+    data: string | null;
+    opset: number;
+    modelSha256: string;
+    /** The graph's inputs, fed exactly: input_ids, attention_mask, and token_type_ids when it has them. */
+    inputs: string[];
+    /** The element type of every input. */
+    inputType: "int64" | "int32";
+    outputs: string[];
+  };
   parameters: { total: number; nonZero: number; bytes: number };
+  /** "byte-identical": every weight hashed in the checkpoint and in the ONNX file (`weights`); an ONNX file brought as it is has no checkpoint to compare. */
+  weightProof: "byte-identical" | "not applicable: served as given";
   weights: WeightProof[];
   /** Written by `convert --trt` on a GPU host. */
   trt?: TrtEngineRecord;

@@ -1,4 +1,6 @@
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
+import { ApiError } from "../../errors.ts";
+import type { TopK } from "../../service/api.ts";
 import { BODY_ERRORS, jsonBody } from "../body.ts";
 import { arrivedAt, noteWork } from "../context.ts";
 import type { AppDeps } from "../deps.ts";
@@ -8,18 +10,29 @@ import { requestTimeout, TIMEOUT_HEADER } from "../request-timeout.ts";
 
 const ms = (v: number) => v.toFixed(2);
 
+/** `?top_k=N` or `?top_k=all` (the pipeline's top_k): each model's labels ranked; absent, the top label alone. */
+export function parseTopK(raw: string | undefined): TopK {
+  if (raw === undefined) return { kind: "top" };
+  if (raw === "all") return { kind: "ranked", k: "all" };
+  const k = Number(raw);
+  if (!/^\d{1,6}$/.test(raw) || k < 1)
+    throw new ApiError("invalid_parameter", `top_k must be a positive integer or "all", got "${raw.slice(0, 40)}"`);
+  return { kind: "ranked", k };
+}
+
 /** POST /process: a text (or texts) in, every model's label and score out, with where the time went. */
 export const processRoutes = ({ config, service, metrics }: Pick<AppDeps, "config" | "service" | "metrics">) =>
   new Elysia({ name: "routes/process" }).post(
     "/process",
-    async ({ body, request, set }) => {
+    async ({ body, query, request, set }) => {
       const started = arrivedAt(request);
+      const topK = parseTopK(query.top_k);
       const classifier = readyService(service);
       const timings = { tokenizationMs: 0, queueMs: 0, inferenceMs: 0 };
       const texts = typeof body === "string" ? [body] : body;
       noteWork(request, texts, timings);
       const timeoutMs = requestTimeout(request.headers.get(TIMEOUT_HEADER), config.requestTimeoutMs);
-      const answers = await classifier.classify(texts, { signal: request.signal, timeoutMs, timings });
+      const answers = await classifier.classify(texts, { signal: request.signal, timeoutMs, timings, topK });
       metrics?.phases(timings);
       // Where the time went, so a load test can split latency without server logs (TEI's headers).
       set.headers["x-total-time"] = ms(performance.now() - started);
@@ -31,12 +44,23 @@ export const processRoutes = ({ config, service, metrics }: Pick<AppDeps, "confi
     {
       parse: jsonBody(config),
       body: processBody(config.maxTextsPerRequest),
+      query: t.Object({
+        top_k: t.Optional(
+          t.String({
+            description:
+              "Answer each model with its N best labels ({label, score}, highest first), or all of them: the " +
+              "text-classification pipeline's top_k. Without it, each model answers its top label as {score, label}.",
+            examples: ["3", "all"],
+          }),
+        ),
+      }),
       detail: {
         tags: ["classify"],
         summary: "Classify a text (or an array of texts) with every model",
         responses: responses(ProcessAnswer, "every model's label and score", [
           ...BODY_ERRORS,
           "invalid_header",
+          "invalid_parameter",
           "not_ready",
           "overloaded",
           "shutting_down",

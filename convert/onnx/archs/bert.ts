@@ -1,0 +1,93 @@
+/**
+ * BertForSequenceClassification: positions 0..n-1, token type embeddings (the caller's types; the
+ * service sends type 0 for one text), post-LN encoder, pooler (dense → tanh on [CLS]) then
+ * `classifier`.
+ */
+import type { ClassifierConfig } from "../config.ts";
+import { ElemType, GraphBuilder } from "../graph.ts";
+import { Layers, WeightReader } from "../layers.ts";
+import type { Architecture } from "./types.ts";
+
+export const bert: Architecture = {
+  names: ["BertForSequenceClassification"],
+  modelTypes: ["bert"],
+
+  parseConfig(r, architecture) {
+    r.gelu("hidden_act");
+    r.absolutePositions();
+    const hiddenSize = r.int("hidden_size");
+    const labels = r.labels();
+    const maxPositionEmbeddings = r.int("max_position_embeddings");
+    return {
+      architecture,
+      vocabSize: r.int("vocab_size"),
+      hiddenSize,
+      layers: r.int("num_hidden_layers"),
+      heads: r.heads(hiddenSize, "num_attention_heads"),
+      intermediateSize: r.int("intermediate_size"),
+      layerNormEps: r.positive("layer_norm_eps", 1e-12),
+      maxPositionEmbeddings,
+      padTokenId: r.int("pad_token_id", 0),
+      labels,
+      activation: r.activation(labels.length),
+      maxLength: maxPositionEmbeddings,
+      inputs: ["input_ids", "attention_mask", "token_type_ids"],
+    };
+  },
+
+  build(c: ClassifierConfig, ckpt) {
+    const g = new GraphBuilder(c.architecture);
+    const weights = new WeightReader(g, ckpt);
+    const L = new Layers(g, {
+      hidden: c.hiddenSize,
+      heads: c.heads,
+      intermediate: c.intermediateSize,
+      layerNormEps: c.layerNormEps,
+    });
+    const H = c.hiddenSize;
+    const ids = g.input("input_ids", ElemType.INT64, ["batch", "sequence"]);
+    const mask = g.input("attention_mask", ElemType.INT64, ["batch", "sequence"]);
+    const tokenTypes = g.input("token_type_ids", ElemType.INT64, ["batch", "sequence"]);
+
+    const E = weights.scope("bert.embeddings");
+    const types = weights.rows("bert.embeddings.token_type_embeddings.weight") ?? 2;
+    const words = g.op("Gather", [E.weight("word_embeddings.weight", [c.vocabSize, H]), ids]);
+    const pos = g.op("Gather", [
+      E.weight("position_embeddings.weight", [c.maxPositionEmbeddings, H]),
+      L.positionsFromZero(ids),
+    ]);
+    const type = g.op("Gather", [E.weight("token_type_embeddings.weight", [types, H]), tokenTypes]);
+    const emb = L.layerNorm(g.op("Add", [g.op("Add", [words, pos]), type]), E.scope("LayerNorm"));
+
+    const batchSeq = g.op("Shape", [ids]);
+    const maskAdd = L.attentionMask(mask);
+    let x = g.op("Reshape", [emb, g.constInt64([-1, H])]);
+    for (let i = 0; i < c.layers; i++) {
+      const layer = weights.scope(`bert.encoder.layer.${i}`);
+      const attention = layer.scope("attention");
+      x = L.postLnLayer(x, {
+        attention: (h) =>
+          L.linear(
+            L.selfAttention(h, attention.scope("self"), { q: "query", k: "key", v: "value" }, batchSeq, maskAdd),
+            attention.scope("output.dense"),
+            H,
+            H,
+          ),
+        attentionNorm: attention.scope("output.LayerNorm"),
+        feedForward: (h) => L.feedForward(h, layer.scope("intermediate.dense"), layer.scope("output.dense")),
+        outputNorm: layer.scope("output.LayerNorm"),
+      });
+    }
+
+    const pooled = g.op("Tanh", [L.linear(L.firstToken(x, batchSeq), weights.scope("bert.pooler.dense"), H, H)]);
+    const head = weights.scope("classifier");
+    const logits = g.op(
+      "Gemm",
+      [pooled, head.weight("weight", [c.labels.length, H]), head.weight("bias", [c.labels.length])],
+      { transB: 1 },
+      "logits",
+    );
+    g.output(logits, ElemType.FLOAT, ["batch", c.labels.length]);
+    return { graph: g, used: weights.used };
+  },
+};

@@ -1,0 +1,92 @@
+/**
+ * DistilBertForSequenceClassification: config names dim/n_heads/n_layers/hidden_dim, positions
+ * 0..n-1, no token types, layer norms at eps 1e-12 whatever the config says (as transformers builds
+ * them), post-LN layers, then pre_classifier → ReLU → classifier on [CLS].
+ */
+import type { ClassifierConfig } from "../config.ts";
+import { ElemType, GraphBuilder } from "../graph.ts";
+import { Layers, WeightReader } from "../layers.ts";
+import type { Architecture } from "./types.ts";
+
+/** DistilBERT's nn.LayerNorm(dim, eps=1e-12): fixed in the modeling code, not read from the config. */
+const DISTILBERT_EPS = 1e-12;
+
+export const distilbert: Architecture = {
+  names: ["DistilBertForSequenceClassification"],
+  modelTypes: ["distilbert"],
+
+  parseConfig(r, architecture) {
+    r.gelu("activation");
+    const hiddenSize = r.int("dim");
+    const labels = r.labels();
+    const maxPositionEmbeddings = r.int("max_position_embeddings");
+    return {
+      architecture,
+      vocabSize: r.int("vocab_size"),
+      hiddenSize,
+      layers: r.int("n_layers"),
+      heads: r.heads(hiddenSize, "n_heads"),
+      intermediateSize: r.int("hidden_dim"),
+      layerNormEps: DISTILBERT_EPS,
+      maxPositionEmbeddings,
+      padTokenId: r.int("pad_token_id", 0),
+      labels,
+      activation: r.activation(labels.length),
+      maxLength: maxPositionEmbeddings,
+      inputs: ["input_ids", "attention_mask"],
+    };
+  },
+
+  build(c: ClassifierConfig, ckpt) {
+    const g = new GraphBuilder(c.architecture);
+    const weights = new WeightReader(g, ckpt);
+    const L = new Layers(g, {
+      hidden: c.hiddenSize,
+      heads: c.heads,
+      intermediate: c.intermediateSize,
+      layerNormEps: c.layerNormEps,
+    });
+    const H = c.hiddenSize;
+    const ids = g.input("input_ids", ElemType.INT64, ["batch", "sequence"]);
+    const mask = g.input("attention_mask", ElemType.INT64, ["batch", "sequence"]);
+
+    const E = weights.scope("distilbert.embeddings");
+    const words = g.op("Gather", [E.weight("word_embeddings.weight", [c.vocabSize, H]), ids]);
+    const pos = g.op("Gather", [
+      E.weight("position_embeddings.weight", [c.maxPositionEmbeddings, H]),
+      L.positionsFromZero(ids),
+    ]);
+    const emb = L.layerNorm(g.op("Add", [words, pos]), E.scope("LayerNorm"));
+
+    const batchSeq = g.op("Shape", [ids]);
+    const maskAdd = L.attentionMask(mask);
+    let x = g.op("Reshape", [emb, g.constInt64([-1, H])]);
+    for (let i = 0; i < c.layers; i++) {
+      const layer = weights.scope(`distilbert.transformer.layer.${i}`);
+      const attention = layer.scope("attention");
+      x = L.postLnLayer(x, {
+        attention: (h) =>
+          L.linear(
+            L.selfAttention(h, attention, { q: "q_lin", k: "k_lin", v: "v_lin" }, batchSeq, maskAdd),
+            attention.scope("out_lin"),
+            H,
+            H,
+          ),
+        attentionNorm: layer.scope("sa_layer_norm"),
+        feedForward: (h) => L.feedForward(h, layer.scope("ffn.lin1"), layer.scope("ffn.lin2")),
+        outputNorm: layer.scope("output_layer_norm"),
+      });
+    }
+
+    const pre = g.op("Relu", [L.linear(L.firstToken(x, batchSeq), weights.scope("pre_classifier"), H, H)]);
+    const head = weights.scope("classifier");
+    const logits = g.op(
+      "Gemm",
+      [pre, head.weight("weight", [c.labels.length, H]), head.weight("bias", [c.labels.length])],
+      { transB: 1 },
+      "logits",
+    );
+    g.output(logits, ElemType.FLOAT, ["batch", c.labels.length]);
+    return { graph: g, used: weights.used };
+  },
+};

@@ -1,0 +1,99 @@
+/**
+ * RobertaForSequenceClassification, XLMRobertaForSequenceClassification and
+ * CamembertForSequenceClassification: one graph. RoBERTa position ids (counted from the padding
+ * index, skipping pads), token type 0, post-LN encoder, head on <s>: dense → tanh → out_proj.
+ */
+import type { ClassifierConfig } from "../config.ts";
+import { ElemType, GraphBuilder } from "../graph.ts";
+import { Layers, WeightReader } from "../layers.ts";
+import type { Architecture } from "./types.ts";
+
+export const roberta: Architecture = {
+  names: [
+    "RobertaForSequenceClassification",
+    "XLMRobertaForSequenceClassification",
+    "CamembertForSequenceClassification",
+  ],
+  modelTypes: ["roberta", "xlm-roberta", "camembert"],
+
+  parseConfig(r, architecture) {
+    r.gelu("hidden_act");
+    r.absolutePositions();
+    const hiddenSize = r.int("hidden_size");
+    const labels = r.labels();
+    const padTokenId = r.int("pad_token_id", 1);
+    const maxPositionEmbeddings = r.int("max_position_embeddings");
+    return {
+      architecture,
+      vocabSize: r.int("vocab_size"),
+      hiddenSize,
+      layers: r.int("num_hidden_layers"),
+      heads: r.heads(hiddenSize, "num_attention_heads"),
+      intermediateSize: r.int("intermediate_size"),
+      layerNormEps: r.positive("layer_norm_eps", 1e-12),
+      maxPositionEmbeddings,
+      padTokenId,
+      labels,
+      activation: r.activation(labels.length),
+      // Positions start after the padding index.
+      maxLength: maxPositionEmbeddings - padTokenId - 1,
+      inputs: ["input_ids", "attention_mask"],
+    };
+  },
+
+  build(c: ClassifierConfig, ckpt) {
+    const g = new GraphBuilder(c.architecture);
+    const weights = new WeightReader(g, ckpt);
+    const L = new Layers(g, {
+      hidden: c.hiddenSize,
+      heads: c.heads,
+      intermediate: c.intermediateSize,
+      layerNormEps: c.layerNormEps,
+    });
+    const H = c.hiddenSize;
+    const ids = g.input("input_ids", ElemType.INT64, ["batch", "sequence"]);
+    const mask = g.input("attention_mask", ElemType.INT64, ["batch", "sequence"]);
+
+    // position = cumsum(ids != pad) * (ids != pad) + pad, as create_position_ids_from_input_ids.
+    const E = weights.scope("roberta.embeddings");
+    const pad = g.constInt64([c.padTokenId], true);
+    const notPad = g.op("Cast", [g.op("Not", [g.op("Equal", [ids, pad])])], { to: ElemType.INT64 });
+    const positions = g.op("Add", [g.op("Mul", [g.op("CumSum", [notPad, g.constInt64([1], true)]), notPad]), pad]);
+    const words = g.op("Gather", [E.weight("word_embeddings.weight", [c.vocabSize, H]), ids]);
+    const pos = g.op("Gather", [E.weight("position_embeddings.weight", [c.maxPositionEmbeddings, H]), positions]);
+    const types = weights.rows("roberta.embeddings.token_type_embeddings.weight") ?? 1;
+    const type0 = g.op("Gather", [E.weight("token_type_embeddings.weight", [types, H]), g.constInt64([0], true)]);
+    const emb = L.layerNorm(g.op("Add", [g.op("Add", [words, pos]), type0]), E.scope("LayerNorm"));
+
+    const batchSeq = g.op("Shape", [ids]);
+    const maskAdd = L.attentionMask(mask);
+    let x = g.op("Reshape", [emb, g.constInt64([-1, H])]);
+    for (let i = 0; i < c.layers; i++) {
+      const layer = weights.scope(`roberta.encoder.layer.${i}`);
+      const attention = layer.scope("attention");
+      x = L.postLnLayer(x, {
+        attention: (h) =>
+          L.linear(
+            L.selfAttention(h, attention.scope("self"), { q: "query", k: "key", v: "value" }, batchSeq, maskAdd),
+            attention.scope("output.dense"),
+            H,
+            H,
+          ),
+        attentionNorm: attention.scope("output.LayerNorm"),
+        feedForward: (h) => L.feedForward(h, layer.scope("intermediate.dense"), layer.scope("output.dense")),
+        outputNorm: layer.scope("output.LayerNorm"),
+      });
+    }
+
+    const head = weights.scope("classifier");
+    const dense = g.op("Tanh", [L.linear(L.firstToken(x, batchSeq), head.scope("dense"), H, H)]);
+    const logits = g.op(
+      "Gemm",
+      [dense, head.weight("out_proj.weight", [c.labels.length, H]), head.weight("out_proj.bias", [c.labels.length])],
+      { transB: 1 },
+      "logits",
+    );
+    g.output(logits, ElemType.FLOAT, ["batch", c.labels.length]);
+    return { graph: g, used: weights.used };
+  },
+};

@@ -1,0 +1,186 @@
+/**
+ * The pieces every encoder classifier is built from, in standard ONNX opset-17 ops, with Hugging
+ * Face's semantics: a weight reader that proves nothing is altered (each checkpoint tensor becomes
+ * an initializer of the same name, bytes unchanged), linear, layer norm, exact GELU, self-attention,
+ * feed-forward, the post-LN encoder layer and the additive attention mask.
+ */
+import type { Checkpoint, CheckpointTensor } from "../checkpoint/index.ts";
+import { DTYPE_BYTES, elementCount } from "../checkpoint/types.ts";
+import { ConvertError } from "../errors.ts";
+import { ElemType, type GraphBuilder } from "./graph.ts";
+
+/** Reads FP32 weights of one checkpoint into a graph, checking their shapes; records every tensor used. */
+export class WeightReader {
+  readonly used: CheckpointTensor[] = [];
+
+  constructor(
+    private readonly g: GraphBuilder,
+    private readonly ckpt: Checkpoint,
+  ) {}
+
+  /** The tensor `name`, or its pre-transformers-4 name (LayerNorm gamma/beta), as an initializer. */
+  weight(name: string, shape: number[]): string {
+    const t = this.ckpt.tensors.get(name) ?? this.ckpt.tensors.get(legacyName(name));
+    if (!t) throw new ConvertError(this.ckpt.file, `tensor ${name} is missing`);
+    if (t.dtype !== "F32")
+      throw new ConvertError(
+        this.ckpt.file,
+        `tensor ${name} is ${t.dtype}; only FP32 weights are converted (no precision change)`,
+      );
+    if (t.shape.join("x") !== shape.join("x"))
+      throw new ConvertError(this.ckpt.file, `tensor ${name} has shape [${t.shape}], config.json implies [${shape}]`);
+    this.used.push(t);
+    // Initializers keep the checkpoint's own name (the legacy one too): the proof compares like with like.
+    return this.g.weight({
+      name: t.name,
+      dims: t.shape,
+      dataType: ElemType.FLOAT,
+      byteLength: elementCount(t.shape) * DTYPE_BYTES.F32,
+      bytes: () => t.bytes(),
+    });
+  }
+
+  /** The first dimension of a tensor if the checkpoint has it (e.g. how many token types). */
+  rows(name: string): number | undefined {
+    return (this.ckpt.tensors.get(name) ?? this.ckpt.tensors.get(legacyName(name)))?.shape[0];
+  }
+
+  /** A reader whose names start with `prefix.`: the layer builders name weights relative to their module. */
+  scope(prefix: string): Weights {
+    return {
+      weight: (name, shape) => this.weight(`${prefix}.${name}`, shape),
+      scope: (p) => this.scope(`${prefix}.${p}`),
+    };
+  }
+}
+
+export interface Weights {
+  weight(name: string, shape: number[]): string;
+  scope(prefix: string): Weights;
+}
+
+/** Checkpoints written before transformers 4 name LayerNorm parameters gamma/beta (transformers renames them on load). */
+function legacyName(name: string): string {
+  return name.replace(/LayerNorm\.weight$/, "LayerNorm.gamma").replace(/LayerNorm\.bias$/, "LayerNorm.beta");
+}
+
+export interface EncoderShape {
+  hidden: number;
+  heads: number;
+  intermediate: number;
+  layerNormEps: number;
+}
+
+/** Builders over one graph; `x` values are [batch*sequence, hidden] so every projection is one Gemm. */
+export class Layers {
+  private readonly sqrt2: string;
+  private readonly half: string;
+  private readonly one: string;
+
+  constructor(
+    readonly g: GraphBuilder,
+    readonly shape: EncoderShape,
+  ) {
+    this.sqrt2 = g.constFloat(Math.SQRT2);
+    this.half = g.constFloat(0.5);
+    this.one = g.constFloat(1);
+  }
+
+  /** x·Wᵀ + b, with torch's Linear layout ([out, in]). */
+  linear(x: string, w: Weights, inDim: number, outDim: number): string {
+    return this.g.op("Gemm", [x, w.weight("weight", [outDim, inDim]), w.weight("bias", [outDim])], { transB: 1 });
+  }
+
+  layerNorm(x: string, w: Weights, eps = this.shape.layerNormEps): string {
+    const H = this.shape.hidden;
+    return this.g.op("LayerNormalization", [x, w.weight("weight", [H]), w.weight("bias", [H])], {
+      axis: -1,
+      epsilon: { float: eps },
+    });
+  }
+
+  /** GELU(x) = x · 0.5 · (1 + erf(x / √2)): the exact form, which onnxruntime fuses into one kernel. */
+  gelu(x: string): string {
+    const g = this.g;
+    return g.op("Mul", [
+      g.op("Mul", [x, this.half]),
+      g.op("Add", [g.op("Erf", [g.op("Div", [x, this.sqrt2])]), this.one]),
+    ]);
+  }
+
+  /**
+   * The additive mask [batch, 1, 1, sequence]: 0 where attended, float32's minimum where masked, as
+   * transformers adds it to the attention scores.
+   */
+  attentionMask(mask: string): string {
+    const g = this.g;
+    const maskF = g.op("Cast", [mask], { to: ElemType.FLOAT });
+    const masked = g.op("Mul", [g.op("Sub", [g.constFloat(1), maskF]), g.constFloat(-3.4028234663852886e38)]);
+    return g.op("Unsqueeze", [masked, g.constInt64([1, 2])]);
+  }
+
+  /**
+   * Multi-head self-attention on x [batch*sequence, hidden]; `batchSeq` is [batch, sequence]. The
+   * projections' names are the architecture's (q/k/v/out), the weights under `w`.
+   */
+  selfAttention(
+    x: string,
+    w: Weights,
+    names: { q: string; k: string; v: string },
+    batchSeq: string,
+    maskAdd: string,
+  ): string {
+    const g = this.g;
+    const { hidden: H, heads } = this.shape;
+    const headDim = H / heads;
+    const headsShape = g.op("Concat", [batchSeq, g.constInt64([heads, headDim])], { axis: 0 });
+    const split = (name: string, perm: number[]) =>
+      g.op("Transpose", [g.op("Reshape", [this.linear(x, w.scope(name), H, H), headsShape])], { perm });
+    const q = split(names.q, [0, 2, 1, 3]);
+    const k = split(names.k, [0, 2, 3, 1]);
+    const v = split(names.v, [0, 2, 1, 3]);
+    const scores = g.op("Add", [g.op("Div", [g.op("MatMul", [q, k]), g.constFloat(Math.sqrt(headDim))]), maskAdd]);
+    const probs = g.op("Softmax", [scores], { axis: -1 });
+    return g.op("Reshape", [
+      g.op("Transpose", [g.op("MatMul", [probs, v])], { perm: [0, 2, 1, 3] }),
+      g.constInt64([-1, H]),
+    ]);
+  }
+
+  /** dense → GELU → dense. */
+  feedForward(x: string, up: Weights, down: Weights): string {
+    const { hidden: H, intermediate: I } = this.shape;
+    return this.linear(this.gelu(this.linear(x, up, H, I)), down, I, H);
+  }
+
+  /** A post-LN encoder layer: x + attention → norm; that + feed-forward → norm. */
+  postLnLayer(
+    x: string,
+    parts: {
+      attention: (x: string) => string;
+      attentionNorm: Weights;
+      feedForward: (x: string) => string;
+      outputNorm: Weights;
+    },
+  ): string {
+    const attended = this.layerNorm(this.g.op("Add", [parts.attention(x), x]), parts.attentionNorm);
+    return this.layerNorm(this.g.op("Add", [parts.feedForward(attended), attended]), parts.outputNorm);
+  }
+
+  /** Positions 0..n-1 for every row, [1, sequence] (BERT, DistilBERT). */
+  positionsFromZero(ids: string): string {
+    const g = this.g;
+    const seq = g.op("Gather", [g.op("Shape", [ids]), g.constInt64([1], true)]);
+    return g.op("Unsqueeze", [
+      g.op("Range", [g.constInt64([0], true), seq, g.constInt64([1], true)]),
+      g.constInt64([0]),
+    ]);
+  }
+
+  /** [batch, sequence, hidden] → the first token's vector [batch, hidden] (<s>, [CLS]). */
+  firstToken(x: string, batchSeq: string): string {
+    const g = this.g;
+    const hidden = g.op("Reshape", [x, g.op("Concat", [batchSeq, g.constInt64([this.shape.hidden])], { axis: 0 })]);
+    return g.op("Gather", [hidden, g.constInt64([0], true)], { axis: 1 });
+  }
+}

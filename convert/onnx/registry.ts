@@ -1,0 +1,35 @@
+/** The architectures convert builds, keyed by config.architectures (model_type as a fallback). */
+import { ConvertError } from "../errors.ts";
+import { bert } from "./archs/bert.ts";
+import { distilbert } from "./archs/distilbert.ts";
+import { roberta } from "./archs/roberta.ts";
+import type { Architecture } from "./archs/types.ts";
+import { ConfigReader, type ClassifierConfig, type RawConfig } from "./config.ts";
+
+export type { Architecture } from "./archs/types.ts";
+export type { ClassifierConfig } from "./config.ts";
+
+export const ARCHITECTURES: readonly Architecture[] = [roberta, bert, distilbert];
+export const SUPPORTED_ARCHITECTURES = ARCHITECTURES.flatMap((a) => a.names);
+
+/** The architecture of a config.json and its validated configuration; anything else fails with what to do instead. */
+export function readClassifierConfig(file: string, raw: RawConfig): { arch: Architecture; config: ClassifierConfig } {
+  const names = Array.isArray(raw.architectures) ? (raw.architectures as string[]) : [];
+  let found: { arch: Architecture; name: string } | undefined;
+  for (const name of names) {
+    const arch = ARCHITECTURES.find((a) => a.names.includes(name));
+    if (arch) found ??= { arch, name };
+  }
+  if (!found && names.length === 0 && typeof raw.model_type === "string") {
+    const arch = ARCHITECTURES.find((a) => a.modelTypes.includes(raw.model_type as string));
+    if (arch) found = { arch, name: arch.names[arch.modelTypes.indexOf(raw.model_type as string)] ?? arch.names[0] };
+  }
+  if (!found)
+    throw new ConvertError(
+      file,
+      `unsupported architecture ${JSON.stringify(raw.architectures ?? raw.model_type ?? null)}: convert builds ` +
+        `${SUPPORTED_ARCHITECTURES.join(", ")}. For any other, export the model to ONNX (e.g. with optimum) and serve ` +
+        "it as it is: bun run convert --model KEY=onnx:DIR (README, Serving other models)",
+    );
+  return { arch: found.arch, config: found.arch.parseConfig(new ConfigReader(file, raw), found.name) };
+}

@@ -1,0 +1,53 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Tokenizer } from "tokenizers";
+
+/** The special ids a tokenizer's template puts around a text, and its padding id. */
+export interface SpecialTokens {
+  pad: number;
+  /** Before the text: <s>, [CLS]. */
+  prefix: number[];
+  /** After the text: </s>, [SEP]; kept when a text is truncated. */
+  suffix: number[];
+}
+
+/** The special token named in tokenizer_config.json (a string, or an AddedToken object). */
+function configToken(config: Record<string, unknown>, name: string): string | undefined {
+  const v = config[name];
+  return typeof v === "string" ? v : (v as { content?: string } | undefined)?.content;
+}
+
+/**
+ * Loads a folder's tokenizer.json with Hugging Face's tokenizers, as transformers uses it: the file's
+ * own truncation and padding are switched off (transformers sets them per call).
+ */
+export function loadTokenizer(dir: string): Tokenizer {
+  const tokenizer = Tokenizer.fromFile(join(dir, "tokenizer.json"));
+  tokenizer.disableTruncation();
+  tokenizer.disablePadding();
+  return tokenizer;
+}
+
+/** The template's special ids, read off the tokenizer itself (a text's special-tokens mask), and the pad id of tokenizer_config.json. */
+export async function specialTokens(dir: string, tokenizer = loadTokenizer(dir)): Promise<SpecialTokens> {
+  const configFile = join(dir, "tokenizer_config.json");
+  const config = existsSync(configFile) ? JSON.parse(readFileSync(configFile, "utf8")) : {};
+  const padToken = configToken(config, "pad_token") ?? "<pad>";
+  const pad = tokenizer.tokenToId(padToken);
+  if (pad === null) throw new Error(`${dir}: the tokenizer has no id for its pad token ${padToken}`);
+  const probe = await tokenizer.encode("a");
+  const ids = probe.getIds();
+  const mask = probe.getSpecialTokensMask();
+  let head = 0;
+  while (head < mask.length && mask[head] === 1) head++;
+  let tail = mask.length;
+  while (tail > head && mask[tail - 1] === 1) tail--;
+  return { pad, prefix: ids.slice(0, head), suffix: ids.slice(tail) };
+}
+
+/** A row of `length` ids the model accepts, for warm-up and smoke runs: the template's specials around ordinary ids. */
+export function sampleRow(t: SpecialTokens, length: number): number[] {
+  const filler = Math.max(t.pad, ...t.prefix, ...t.suffix) + 1;
+  const middle = Math.max(0, length - t.prefix.length - t.suffix.length);
+  return [...t.prefix, ...Array.from({ length: middle }, () => filler), ...t.suffix].slice(0, Math.max(1, length));
+}
