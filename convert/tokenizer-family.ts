@@ -1,7 +1,9 @@
-import { existsSync, readFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConvertError } from "./errors.ts";
 import { sha256, sha256File } from "./hash.ts";
+import { bertTokenizerJson, isBertVocabOnly } from "./wordpiece-tokenizer.ts";
 
 /** The files that define a vocabulary, for each tokenizer kind ("slow" files, as transformers calls them). */
 export const VOCAB_FILES = [["sentencepiece.bpe.model"], ["vocab.json", "merges.txt"], ["vocab.txt"]] as const;
@@ -101,7 +103,8 @@ export function slowVocabularyFingerprint(dir: string): { files: string[]; hash:
 }
 
 /**
- * The tokenizer.json a model is tokenized with: its own; or, for a model that ships only the slow
+ * The tokenizer.json a model is tokenized with: its own; for a BERT-style model with only vocab.txt,
+ * the one transformers builds from it (wordpiece-tokenizer.ts); or, for a model that ships only the slow
  * files (sentencepiece.bpe.model, vocab.json + merges.txt, vocab.txt), its base model's, after
  * proving those files byte-identical: transformers then builds the fast tokenizer from the same
  * files with the same converter that wrote the base model's tokenizer.json. Otherwise conversion
@@ -115,6 +118,20 @@ export function chooseTokenizer(m: TokenizerMember): TokenizerChoice {
       definition: definitionHash(join(m.dir, "tokenizer.json")),
       source: "own tokenizer.json",
     };
+  if (isBertVocabOnly(m.dir)) {
+    // Written beside a copy of the model's tokenizer files, never into the model's folder (it may be read-only).
+    const dir = mkdtempSync(join(tmpdir(), "wordpiece-"));
+    for (const f of ["tokenizer_config.json", "special_tokens_map.json", "vocab.txt"])
+      if (existsSync(join(m.dir, f))) cpSync(join(m.dir, f), join(dir, f));
+    writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(bertTokenizerJson(m.dir)));
+    return {
+      key: m.key,
+      dir,
+      definition: definitionHash(join(dir, "tokenizer.json")),
+      source:
+        "tokenizer.json written from vocab.txt and tokenizer_config.json, as transformers' BertConverter builds it",
+    };
+  }
   const own = slowVocabularyFingerprint(m.dir);
   if (!own)
     throw new ConvertError(

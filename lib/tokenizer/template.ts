@@ -32,9 +32,12 @@ export function loadTokenizer(dir: string): Tokenizer {
 export async function specialTokens(dir: string, tokenizer = loadTokenizer(dir)): Promise<SpecialTokens> {
   const configFile = join(dir, "tokenizer_config.json");
   const config = existsSync(configFile) ? JSON.parse(readFileSync(configFile, "utf8")) : {};
-  const padToken = configToken(config, "pad_token") ?? "<pad>";
-  const pad = tokenizer.tokenToId(padToken);
-  if (pad === null) throw new Error(`${dir}: the tokenizer has no id for its pad token ${padToken}`);
+  // The config's pad token; without one, the usual names (RoBERTa-style, BERT-style).
+  const named = configToken(config, "pad_token");
+  const padToken = (named ? [named] : ["<pad>", "[PAD]"]).find((t) => tokenizer.tokenToId(t) !== null);
+  if (padToken === undefined)
+    throw new Error(`${dir}: the tokenizer has no id for its pad token (${named ?? "<pad>, [PAD]"})`);
+  const pad = tokenizer.tokenToId(padToken)!;
   const probe = await tokenizer.encode("a");
   const ids = probe.getIds();
   const mask = probe.getSpecialTokensMask();

@@ -1,0 +1,53 @@
+import { describe, expect, test } from "bun:test";
+import { cpSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { FamilyTokenizer } from "../app/tokenize/family-tokenizer.ts";
+import { tempDir, TOKENIZER_FIXTURES } from "../testkit/fixtures.ts";
+import { chooseTokenizer, definitionHash } from "./tokenizer-family.ts";
+
+/** bert-base-uncased as a repository that ships only vocab.txt + tokenizer_config.json. */
+function vocabOnly(config?: Record<string, unknown>): string {
+  const dir = join(tempDir("bert-vocab"), "m");
+  cpSync(join(TOKENIZER_FIXTURES, "bert-base-uncased"), dir, { recursive: true });
+  rmSync(join(dir, "tokenizer.json"));
+  if (config) writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify(config));
+  return dir;
+}
+
+describe("tokenizer.json written from vocab.txt, as transformers' BertConverter builds it", () => {
+  test("bert-base-uncased: the same definition as the Hub's tokenizer.json, and exactly the 90 reference ids", async () => {
+    const choice = chooseTokenizer({ key: "m", dir: vocabOnly() });
+    expect(choice.source).toMatch(/written from vocab\.txt/);
+    expect(choice.definition).toBe(definitionHash(join(TOKENIZER_FIXTURES, "bert-base-uncased", "tokenizer.json")));
+    const expected = JSON.parse(readFileSync(join(TOKENIZER_FIXTURES, "bert-base-uncased-expected.json"), "utf8"));
+    const tok = await FamilyTokenizer.load("bert", choice.dir, expected.max_length);
+    const ids = await Promise.all(expected.cases.map((c: { text: string }) => tok.encode(c.text)));
+    const wrong = expected.cases.filter(
+      (c: { input_ids: number[] }, i: number) => JSON.stringify(Array.from(ids[i])) !== JSON.stringify(c.input_ids),
+    );
+    expect(wrong).toEqual([]);
+  });
+
+  test("the config decides: a cased model keeps capitals and accents, and is another definition", async () => {
+    const cased = chooseTokenizer({
+      key: "m",
+      dir: vocabOnly({ tokenizer_class: "BertTokenizer", do_lower_case: false }),
+    });
+    const t = JSON.parse(readFileSync(join(cased.dir, "tokenizer.json"), "utf8"));
+    expect(t.normalizer).toEqual({
+      type: "BertNormalizer",
+      clean_text: true,
+      handle_chinese_chars: true,
+      strip_accents: null,
+      lowercase: false,
+    });
+    expect(cased.definition).not.toBe(definitionHash(join(TOKENIZER_FIXTURES, "bert-base-uncased", "tokenizer.json")));
+    const tok = await FamilyTokenizer.load("cased", cased.dir, 512);
+    expect(tok.tokenStrings(await tok.encode("Hello"))).toEqual(["[CLS]", "[UNK]", "[SEP]"]); // no "Hello" in an uncased vocabulary
+  });
+
+  test("a vocabulary without the special tokens its config names is refused, naming vocab.txt", () => {
+    const dir = vocabOnly({ tokenizer_class: "BertTokenizer", cls_token: "<cls>" });
+    expect(() => chooseTokenizer({ key: "m", dir })).toThrow(/vocab\.txt: has no <cls>/);
+  });
+});
