@@ -21,6 +21,8 @@ const ORACLES = [
   "bert-tiny-safetensors",
   "distilbert-tiny-bin",
   "bert-onnx-export",
+  "xlmr-tiny-legacy",
+  "bert-multilabel-legacy",
 ];
 
 /** Each oracle's tokenizer fixture: the family its architecture uses. */
@@ -81,6 +83,31 @@ describe("convert: oracle checkpoints", () => {
       expect(record.onnx.inputs).toEqual(["input_ids", "attention_mask", ...types]);
     });
   }
+
+  test("an old checkpoint whose layer norms are named gamma/beta converts to the same logits, its own names proven", async () => {
+    const src = oracleSource("bert-tiny-safetensors");
+    // Rename in the safetensors header only: the data bytes stay where they are.
+    const file = join(src.dir, "model.safetensors");
+    const bytes = readFileSync(file);
+    const headerLength = Number(bytes.readBigUInt64LE(0));
+    const header = bytes.subarray(8, 8 + headerLength).toString("utf8");
+    const renamed = header
+      .replace(/LayerNorm\.weight"/g, 'LayerNorm.gamma"')
+      .replace(/LayerNorm\.bias"/g, 'LayerNorm.beta"');
+    expect(renamed).not.toBe(header);
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64LE(BigInt(Buffer.byteLength(renamed)));
+    writeFileSync(file, Buffer.concat([length, Buffer.from(renamed), bytes.subarray(8 + headerLength)]));
+    const out = tempDir("engines");
+    await convertModels([src], { outDir: out });
+    const expected = await Bun.file(join(ORACLE, "bert-tiny-safetensors", "expected.json")).json();
+    const { data } = await runLogits(join(out, src.key, "model.onnx"), expected.input_ids, expected.attention_mask);
+    const want: number[] = expected.logits.flat();
+    expect(Math.max(...want.map((v, i) => Math.abs(v - data[i])))).toBeLessThan(1e-4);
+    const record = readModelRecord(join(out, src.key))!;
+    expect(record.weights.some((w) => w.name.endsWith("LayerNorm.gamma"))).toBe(true);
+    expect(record.weights.filter((w) => w.sha256 !== w.onnxSha256)).toEqual([]);
+  });
 
   test("engine.json proves every used weight unaltered, hashed independently of the converter", async () => {
     const out = tempDir("engines");
