@@ -7,6 +7,7 @@ export type ErrorCode =
   | "invalid_header"
   | "invalid_parameter"
   | "payload_too_large"
+  | "deadline_unreachable"
   | "unsupported_media_type"
   | "request_timeout"
   | "not_found"
@@ -26,6 +27,7 @@ export const STATUS: Record<ErrorCode, number> = {
   invalid_header: 400,
   invalid_parameter: 400,
   payload_too_large: 413,
+  deadline_unreachable: 422,
   unsupported_media_type: 415,
   request_timeout: 408,
   not_found: 404,
@@ -53,6 +55,8 @@ export class ApiError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    /** Seconds to send as Retry-After when the code's fixed value is not the best answer (an estimate). */
+    readonly retryAfterS?: number,
   ) {
     super(message);
     this.name = "ApiError";

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { RequestTimings } from "./service/api.ts";
 import type { ClassifierService, ServedModel } from "./service/classifier.ts";
 
@@ -56,7 +57,7 @@ export class ServiceMetrics {
   });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
+    this.processMetrics();
     const self = this;
     const each = <T>(fn: (s: ClassifierService) => T[]) => (self.service ? fn(self.service) : []);
     // Per-model state, read at scrape time; `undefined` leaves the model out (nothing to report yet).
@@ -143,6 +144,58 @@ export class ServiceMetrics {
             },
             1,
           );
+      },
+    });
+  }
+
+  /**
+   * The process's own figures, read cheaply at scrape time. Not prom-client's default collectors:
+   * under Bun their heap-space statistics walk the whole heap (20 ms for 200k objects here, 77–104 ms
+   * in a loaded service), on the HTTP thread, at every scrape.
+   */
+  private processMetrics() {
+    const registers = [this.registry];
+    const started = Date.now() / 1000 - process.uptime();
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
+    new Counter({
+      name: `${PREFIX}process_cpu_seconds_total`,
+      help: "User and system CPU time of the process",
+      registers,
+      collect() {
+        const { user, system } = process.cpuUsage();
+        this.reset();
+        this.inc((user + system) / 1e6);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}process_resident_memory_bytes`,
+      help: "Resident memory of the process",
+      registers,
+      collect() {
+        this.set(process.memoryUsage.rss());
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}nodejs_heap_size_used_bytes`,
+      help: "JavaScript heap in use (the HTTP thread's)",
+      registers,
+      collect() {
+        this.set(process.memoryUsage().heapUsed);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}process_start_time_seconds`,
+      help: "When the process started (Unix time)",
+      registers,
+    }).set(started);
+    new Gauge({
+      name: `${PREFIX}nodejs_eventloop_lag_p99_seconds`,
+      help: "99th percentile of the HTTP thread's event-loop delay since the last scrape",
+      registers,
+      collect() {
+        this.set(loop.count > 0 ? loop.percentile(99) / 1e9 : 0);
+        loop.reset();
       },
     });
   }

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { cpSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { FamilyTokenizer } from "../app/tokenize/family-tokenizer.ts";
+import { loadTokenizer } from "../lib/tokenizer/template.ts";
 import { tempDir, TOKENIZER_FIXTURES } from "../testkit/fixtures.ts";
 import { chooseTokenizer, definitionHash } from "./tokenizer-family.ts";
 
@@ -20,8 +20,11 @@ describe("tokenizer.json written from vocab.txt, as transformers' BertConverter 
     expect(choice.source).toMatch(/written from vocab\.txt/);
     expect(choice.definition).toBe(definitionHash(join(TOKENIZER_FIXTURES, "bert-base-uncased", "tokenizer.json")));
     const expected = JSON.parse(readFileSync(join(TOKENIZER_FIXTURES, "bert-base-uncased-expected.json"), "utf8"));
-    const tok = await FamilyTokenizer.load("bert", choice.dir, expected.max_length);
-    const ids = await Promise.all(expected.cases.map((c: { text: string }) => tok.encode(c.text)));
+    const tok = loadTokenizer(choice.dir);
+    tok.setTruncation(expected.max_length); // as transformers truncates: the text's end, the template kept
+    const ids = await Promise.all(
+      expected.cases.map(async (c: { text: string }) => (await tok.encode(c.text)).getIds()),
+    );
     const wrong = expected.cases.filter(
       (c: { input_ids: number[] }, i: number) => JSON.stringify(Array.from(ids[i])) !== JSON.stringify(c.input_ids),
     );
@@ -42,8 +45,8 @@ describe("tokenizer.json written from vocab.txt, as transformers' BertConverter 
       lowercase: false,
     });
     expect(cased.definition).not.toBe(definitionHash(join(TOKENIZER_FIXTURES, "bert-base-uncased", "tokenizer.json")));
-    const tok = await FamilyTokenizer.load("cased", cased.dir, 512);
-    expect(tok.tokenStrings(await tok.encode("Hello"))).toEqual(["[CLS]", "[UNK]", "[SEP]"]); // no "Hello" in an uncased vocabulary
+    const tok = loadTokenizer(cased.dir);
+    expect((await tok.encode("Hello")).getTokens()).toEqual(["[CLS]", "[UNK]", "[SEP]"]); // no "Hello" in an uncased vocabulary
   });
 
   test("a vocabulary without the special tokens its config names is refused, naming vocab.txt", () => {

@@ -205,4 +205,36 @@ describe("ModelBatcher", () => {
     expect(cpu.calls.map((c) => c.rows.length)).toEqual([1, 1, 1]);
     expect(b.queued).toBe(0);
   });
+
+  test("fair order: a large request alternates with the small ones behind it instead of running whole ahead of them", async () => {
+    const runner = new HeldRunner();
+    const b = new ModelBatcher("m", [runner], { ...opts, maxBatchSize: 1 }, new FakeClock());
+    b.submitMany(Array.from({ length: 10 }, (_, i) => row(100 + i, 5))); // A: its first row runs at once
+    b.submit(row(1, 5)); // B, then C, arriving behind A's nine queued rows
+    b.submit(row(2, 5));
+    const order: number[] = [];
+    for (let i = 0; i < 11; i++) {
+      const call = runner.calls[i];
+      order.push(new Int32Array(call.rows[0].buffer, 0, 1)[0]);
+      call.finish();
+      await tick();
+    }
+    // A's rows and the small requests' interleave: B and C leave within the first rounds, not after A's ten.
+    expect(order.slice(0, 5)).toEqual([100, 101, 1, 2, 102]);
+    expect(order.filter((id) => id >= 100)).toEqual(Array.from({ length: 9 }, (_, i) => 100 + i));
+  });
+
+  test("expected wait: unknown (0) until a batch is measured, then the queued and running work at the measured cost", async () => {
+    const clock = new FakeClock();
+    const runner = new HeldRunner();
+    const b = new ModelBatcher("m", [runner], { ...opts, maxBatchSize: 1 }, clock);
+    expect(b.expectedWaitMs(100)).toBe(0);
+    b.submit(row(1, 10)); // runs; the runner reports runMs 1 for 10 padded tokens: 0.1 ms per token
+    runner.calls[0].finish();
+    await tick();
+    expect(b.aloneMs(100)).toBeCloseTo(10);
+    b.submit(row(2, 20)); // running: half its 20 tokens counted
+    b.submit(row(3, 30)); // queued
+    expect(b.expectedWaitMs(40)).toBeCloseTo((30 + 20 / 2 + 40) * 0.1);
+  });
 });

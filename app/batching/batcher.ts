@@ -24,6 +24,12 @@ export interface RowTiming {
 }
 
 interface Entry {
+  /**
+   * Fair order: a request's k-th row is due when k more rows have been dispatched since it arrived
+   * (start-time fair queuing, one share per request). A large array then alternates with the small
+   * requests behind it instead of running whole ahead of them, and is never starved by them.
+   */
+  due: number;
   row: RowRef;
   signal?: AbortSignal;
   timing?: RowTiming;
@@ -63,6 +69,13 @@ export class ModelBatcher {
   private readonly free: BatchRunner[];
   private inFlight = 0;
   private cancelTimer: (() => void) | null = null;
+  /** Rows dispatched so far: the fair-queuing clock. */
+  private dispatchedRows = 0;
+  /** Tokens of the rows queued, and of the batches running (padded): the work ahead of a new row. */
+  private queuedTokens = 0;
+  private runningTokens = 0;
+  /** Measured inference cost, ms per padded token (a moving average over answered batches); null until one is answered. */
+  private msPerToken: number | null = null;
   private timerAt: number | null = null;
   readonly stats: BatcherStats = {
     batches: 0,
@@ -123,11 +136,20 @@ export class ModelBatcher {
     const now = this.clock.now();
     const entries: Entry[] = [];
     const answers = rows.map(
-      (row) =>
+      (row, k) =>
         new Promise<Float32Array>((resolve, reject) => {
-          const e = { row, signal, timing, enqueuedAt: now, length: row.length, resolve, reject };
+          const e = {
+            due: this.dispatchedRows + k,
+            row,
+            signal,
+            timing,
+            enqueuedAt: now,
+            length: row.length,
+            resolve,
+            reject,
+          };
           entries.push(e);
-          this.queue.push(e);
+          this.enqueue(e);
         }),
     );
     signal?.addEventListener("abort", () => this.cancel(entries, signal.reason), { once: true });
@@ -135,11 +157,40 @@ export class ModelBatcher {
     return answers;
   }
 
+  /** Inserts by `due`, after the rows already due at the same point (arrival order among equals). */
+  private enqueue(e: Entry) {
+    let lo = 0;
+    let hi = this.queue.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.queue[mid].due <= e.due) lo = mid + 1;
+      else hi = mid;
+    }
+    this.queue.splice(lo, 0, e);
+    this.queuedTokens += e.length;
+  }
+
+  /**
+   * How long a request with `tokens` more tokens for this model would wait for its answer, from the
+   * measured cost and the work already queued and running (0 until a batch has been measured).
+   */
+  expectedWaitMs(tokens: number): number {
+    if (this.msPerToken === null) return 0;
+    const runners = Math.max(1, this.runners.filter((r) => r.up !== false).length);
+    return ((this.queuedTokens + this.runningTokens / 2 + tokens) * this.msPerToken) / runners;
+  }
+
+  /** How long `tokens` take alone on one worker at the measured cost (0 until measured). */
+  aloneMs(tokens: number): number {
+    return (this.msPerToken ?? 0) * tokens;
+  }
+
   private cancel(entries: Entry[], reason: unknown) {
     const gone = new Set(entries);
     let removed = 0;
     for (let i = this.queue.length - 1; i >= 0; i--)
       if (gone.has(this.queue[i])) {
+        this.queuedTokens -= this.queue[i].length;
         this.queue[i].reject(reason);
         this.queue.splice(i, 1);
         removed++;
@@ -178,6 +229,7 @@ export class ModelBatcher {
       const taken = new Set(d.rows);
       const batch = d.rows.map((i) => this.queue[i]);
       for (let i = this.queue.length - 1; i >= 0; i--) if (taken.has(i)) this.queue.splice(i, 1);
+      for (const e of batch) this.queuedTokens -= e.length;
       this.dispatch(batch);
     }
   }
@@ -204,6 +256,9 @@ export class ModelBatcher {
     this.stats.rows += batch.length;
     this.stats.realTokens += realTokens;
     this.stats.paddedTokens += longest * batch.length;
+    this.dispatchedRows += batch.length;
+    const padded = longest * batch.length;
+    this.runningTokens += padded;
     for (const fn of this.dispatchListeners) fn(batch.length);
     const dispatchedAt = this.clock.now();
     for (const e of batch) if (e.timing) e.timing.queueMs = Math.max(e.timing.queueMs, dispatchedAt - e.enqueuedAt);
@@ -215,6 +270,8 @@ export class ModelBatcher {
           this.stats.answeredBatches++;
           this.stats.answeredRows += batch.length;
           this.stats.last = { rows: batch.length, runMs };
+          const cost = runMs / padded;
+          this.msPerToken = this.msPerToken === null ? cost : 0.8 * this.msPerToken + 0.2 * cost;
           for (const e of batch) if (e.timing) e.timing.runMs = Math.max(e.timing.runMs, runMs);
           for (const fn of this.answeredListeners)
             fn({ rows: batch.length, realTokens, paddedTokens: longest * batch.length, runMs });
@@ -223,6 +280,7 @@ export class ModelBatcher {
         (err) => batch.forEach((e) => e.reject(err)),
       )
       .finally(() => {
+        this.runningTokens -= padded;
         this.inFlight--;
         this.free.push(runner);
         this.pump();

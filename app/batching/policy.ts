@@ -82,7 +82,10 @@ export function decide(
   if (inFlight === 0) return { kind: "send", rows, reason: "idle" };
   if (limitedBy === "size") return { kind: "send", rows, reason: "full" };
   if (limitedBy === "tokens") return { kind: "send", rows, reason: "tokens" };
-  const wakeAt = queue[0].enqueuedAt + opts.maxQueueDelayMs;
+  // The oldest row's deadline (the queue is in fair order, not always arrival order).
+  let oldest = queue[0].enqueuedAt;
+  for (const q of queue) if (q.enqueuedAt < oldest) oldest = q.enqueuedAt;
+  const wakeAt = oldest + opts.maxQueueDelayMs;
   if (now >= wakeAt) return { kind: "send", rows, reason: "delay" };
   return { kind: "wait", wakeAt };
 }

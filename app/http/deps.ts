@@ -1,6 +1,7 @@
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { ClassifierApi, RequestTimings } from "../service/api.ts";
+import type { BodyBudget } from "./body.ts";
 
 /** The settings the HTTP layer reads. */
 export type HttpConfig = Pick<Config, "maxBodyBytes" | "maxTextsPerRequest" | "requestTimeoutMs" | "bodyTimeoutMs"> &
@@ -22,4 +23,8 @@ export interface AppDeps {
   service: ServiceSource;
   logger?: Logger;
   metrics?: HttpMetrics;
+  /** Bytes of request bodies buffered at once, across requests (MAX_BUFFERED_BODY_BYTES). */
+  bodyBudget?: BodyBudget;
+  /** Aborted when the instance starts draining (SIGTERM): bodies still arriving are answered 503 at once. */
+  stopping?: AbortSignal;
 }

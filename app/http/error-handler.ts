@@ -6,9 +6,9 @@ import { ROUTES } from "./routes.ts";
 type ResponseSet = { status?: number | string; headers: Record<string, string | number> };
 
 /** Sets the code's status (and Retry-After where it has one) and returns its JSON envelope. */
-function answer(set: ResponseSet, code: ErrorCode, message: string) {
+function answer(set: ResponseSet, code: ErrorCode, message: string, retryAfterS?: number) {
   set.status = STATUS[code];
-  const retry = RETRY_AFTER[code];
+  const retry = retryAfterS ?? RETRY_AFTER[code];
   if (retry !== undefined) set.headers["retry-after"] = String(retry);
   return envelope(code, message);
 }
@@ -23,7 +23,7 @@ export function errorHandler(logger?: Logger) {
     .error({ ApiError })
     .onError({ as: "global" }, ({ code, error, set, request, path }) => {
       const api = toApiError(error);
-      if (api) return answer(set, api.code, api.message);
+      if (api) return answer(set, api.code, api.message, api.retryAfterS);
       if (code === "VALIDATION") {
         const message = (error as Error & { customError?: string }).customError ?? "the body has the wrong shape";
         return answer(set, "invalid_input", message);

@@ -75,21 +75,37 @@ export class ClassifierService implements ClassifierApi {
   }
 
   /** What each family makes of a text: the ids the models see (truncated), their tokens, and who uses them. */
-  tokenization(text: string): Promise<FamilyTokens[]> {
-    return Promise.all(
-      [...this.families.values()].map(async (f) => {
-        const ids = await f.encode(text);
-        const models = this.models.filter((m) => m.family === f).map((m) => m.key);
-        return {
-          family: f.id,
-          models,
-          maxLength: f.maxLength,
-          length: ids.length,
-          ids: Array.from(ids),
-          tokens: f.tokenStrings(ids),
-        };
-      }),
-    );
+  /**
+   * What each family makes of a text: the ids the models see (truncated), their tokens, and who
+   * uses them. Under the same admission as classify: a debugging route must not be a way around it.
+   */
+  async tokenization(text: string): Promise<FamilyTokens[]> {
+    this.admit(1);
+    try {
+      return await Promise.all(
+        [...this.families.values()].map(async (f) => {
+          const ids = await f.encode(text);
+          const models = this.models.filter((m) => m.family === f).map((m) => m.key);
+          const tokens = f.tokenStrings(ids);
+          return { family: f.id, models, maxLength: f.maxLength, length: ids.length, ids: Array.from(ids), tokens };
+        }),
+      );
+    } finally {
+      this.admission.release(1);
+    }
+  }
+
+  /** Takes places for `texts` texts, or refuses at once: shutting down, or the bound on texts in the service reached. */
+  private admit(texts: number) {
+    if (this.state !== "ready")
+      throw new ApiError("shutting_down", "the service is shutting down: retry on another instance");
+    if (!this.admission.tryAdmit(texts)) {
+      this.counters.shed++;
+      throw new ApiError(
+        "overloaded",
+        `${this.pendingTexts} texts are waiting and the limit is ${this.admission.limit}: retry later`,
+      );
+    }
   }
 
   describeModels() {
@@ -102,24 +118,20 @@ export class ClassifierService implements ClassifierApi {
 
   /** One answer per text, in order, with every model's key in index order. */
   async classify(texts: string[], opts: ClassifyOptions): Promise<Answer[]> {
-    if (this.state !== "ready")
-      throw new ApiError("shutting_down", "the service is shutting down: retry on another instance");
-    if (!this.admission.tryAdmit(texts.length)) {
-      this.counters.shed++;
-      throw new ApiError(
-        "overloaded",
-        `${this.pendingTexts} texts are waiting and the limit is ${this.admission.limit}: retry later`,
-      );
-    }
+    this.admit(texts.length);
     const request = requestSignal(opts.timeoutMs, opts.signal);
     try {
       const tokenizeStarted = performance.now();
       const rows = await this.tokenize(texts, request.signal);
       if (opts.timings) opts.timings.tokenizationMs = performance.now() - tokenizeStarted;
       const timing = { queueMs: 0, runMs: 0 };
+      const perModelRows = this.models.map((m) =>
+        rows.get(m.family.id)!.map((row) => fitRow(row, m.maxLength, m.family.suffix)),
+      );
+      this.admitByExpectedWait(perModelRows, opts.timeoutMs - (performance.now() - tokenizeStarted));
       const perModel = await Promise.all(
-        this.models.map((m) => {
-          const mine = rows.get(m.family.id)!.map((row) => fitRow(row, m.maxLength, m.family.suffix));
+        this.models.map((m, i) => {
+          const mine = perModelRows[i];
           return Promise.all(m.batcher.submitMany(mine, request.signal, timing)).catch((e) => {
             // One model failed: the request fails, so its rows still queued for the others are dropped.
             request.abort(e);
@@ -142,6 +154,34 @@ export class ClassifierService implements ClassifierApi {
     } finally {
       request.dispose();
       this.admission.release(texts.length);
+    }
+  }
+
+  /**
+   * Refuses at once, before anything is queued, work that cannot be answered in time: a request
+   * whose own rows need longer than its deadline at the measured speed (422 deadline_unreachable),
+   * or one that would wait longer than the time it has left behind the work already queued
+   * (503 overloaded, Retry-After from the estimate). Until a model has answered a batch its speed is
+   * unknown and nothing is refused this way.
+   */
+  private admitByExpectedWait(perModelRows: RowRef[][], remainingMs: number) {
+    const tokens = perModelRows.map((rows) => rows.reduce((n, r) => n + r.length, 0));
+    const alone = Math.max(...this.models.map((m, i) => m.batcher.aloneMs(tokens[i])));
+    if (alone > remainingMs)
+      throw new ApiError(
+        "deadline_unreachable",
+        `this request needs about ${(alone / 1000).toFixed(1)} s of inference at the measured speed, more than its ` +
+          `deadline allows (${(remainingMs / 1000).toFixed(1)} s): send fewer or shorter texts`,
+      );
+    const wait = Math.max(...this.models.map((m, i) => m.batcher.expectedWaitMs(tokens[i])));
+    if (wait > remainingMs) {
+      this.counters.shed++;
+      const ahead = Math.max(...this.models.map((m) => m.batcher.expectedWaitMs(0)));
+      throw new ApiError(
+        "overloaded",
+        `the work queued ahead would take about ${(wait / 1000).toFixed(1)} s, past this request's deadline: retry later`,
+        Math.max(1, Math.ceil(ahead / 1000)),
+      );
     }
   }
 

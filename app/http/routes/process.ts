@@ -21,7 +21,7 @@ export function parseTopK(raw: string | undefined): TopK {
 }
 
 /** POST /process: a text (or texts) in, every model's label and score out, with where the time went. */
-export const processRoutes = ({ config, service, metrics }: Pick<AppDeps, "config" | "service" | "metrics">) =>
+export const processRoutes = ({ config, service, metrics, bodyBudget, stopping }: AppDeps) =>
   new Elysia({ name: "routes/process" }).post(
     "/process",
     async ({ body, query, request, set }) => {
@@ -42,7 +42,7 @@ export const processRoutes = ({ config, service, metrics }: Pick<AppDeps, "confi
       return typeof body === "string" ? answers[0] : answers;
     },
     {
-      parse: jsonBody(config),
+      parse: jsonBody(config, bodyBudget, stopping),
       body: processBody(config.maxTextsPerRequest),
       query: t.Object({
         top_k: t.Optional(
@@ -61,6 +61,7 @@ export const processRoutes = ({ config, service, metrics }: Pick<AppDeps, "confi
           ...BODY_ERRORS,
           "invalid_header",
           "invalid_parameter",
+          "deadline_unreachable",
           "not_ready",
           "overloaded",
           "shutting_down",

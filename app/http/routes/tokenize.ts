@@ -5,7 +5,7 @@ import { processBody, responses, TokenizeAnswer } from "../model.ts";
 import { readyService } from "../ready-service.ts";
 
 /** POST /tokenize: what each tokenizer family makes of the texts /process would take. */
-export const tokenizeRoutes = ({ config, service }: Pick<AppDeps, "config" | "service">) =>
+export const tokenizeRoutes = ({ config, service, bodyBudget, stopping }: AppDeps) =>
   new Elysia({ name: "routes/tokenize" }).post(
     "/tokenize",
     async ({ body }) => {
@@ -14,12 +14,17 @@ export const tokenizeRoutes = ({ config, service }: Pick<AppDeps, "config" | "se
       return Promise.all(body.map((t) => classifier.tokenization(t)));
     },
     {
-      parse: jsonBody(config),
+      parse: jsonBody(config, bodyBudget, stopping),
       body: processBody(config.maxTextsPerRequest),
       detail: {
         tags: ["debug"],
         summary: "The ids and tokens each tokenizer family makes of a text, as the models see them",
-        responses: responses(TokenizeAnswer, "per family: models, ids, tokens", [...BODY_ERRORS, "not_ready"]),
+        responses: responses(TokenizeAnswer, "per family: models, ids, tokens", [
+          ...BODY_ERRORS,
+          "not_ready",
+          "overloaded",
+          "shutting_down",
+        ]),
       },
     },
   );
