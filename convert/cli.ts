@@ -3,7 +3,8 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadManifest, type Manifest } from "./manifest.ts";
 import { ConvertError } from "./errors.ts";
-import { downloadRepo, hubSettingsFromEnv, type HubSettings } from "./hub/download.ts";
+import { downloadRepo } from "./hub/download.ts";
+import { HUB_DEFAULTS, HUB_ENVIRONMENT_HELP, hubSettingsFromEnv, type HubSettings } from "./hub/settings.ts";
 import { convertModels, type ModelSource } from "./pipeline.ts";
 import { buildTrtEngines } from "./trt/build.ts";
 import { GPU_STACK } from "../lib/gpu/stack.ts";
@@ -15,6 +16,10 @@ in each engine.json). Without --model, converts every model of the manifest (MAN
 your own) into ./engines (or $ENGINES_DIR).
 
   --model KEY=SOURCE  SOURCE is a local checkpoint folder or org/name[@revision] on the Hub
+  --model KEY=onnx:SOURCE
+                      SOURCE holds a model.onnx exported elsewhere (e.g. by optimum; external data allowed)
+                      beside its config.json and tokenizer: served as it is, for any architecture; its
+                      inputs and output are checked and it is run once, but its weights cannot be proven
   --out DIR           output folder (default: $ENGINES_DIR or ./engines)
   --trt               then build FP32 TensorRT engines (GPU host; skipped with a message without one)
   --trt-runner        docker (default): trtexec in ${GPU_STACK.tensorrtImage};
@@ -23,10 +28,16 @@ your own) into ./engines (or $ENGINES_DIR).
   --trt-opt BxS       the shape TensorRT tunes for (default 16x64: tweets in batches)
   --trt-workspace MiB builder workspace (default 4096)
 
-Environment: HF_ENDPOINT (mirror), HF_TOKEN, CONVERT_CACHE_DIR (downloads, default ./.cache/hub).`;
+Environment: HF_ENDPOINT (mirror), HF_TOKEN, CONVERT_CACHE_DIR (downloads, default ./.cache/hub),
+${HUB_ENVIRONMENT_HELP}
+A download retried resumes where it stopped. Off a terminal (an init container), a progress line goes to
+stderr every ${HUB_DEFAULTS.progressEveryMs / 1000} s while a file downloads.`;
+
+/** Marks a --model source as an ONNX model brought as it is (convert/onnx-as-given.ts). */
+const ONNX_AS_GIVEN = "onnx:";
 
 export interface CliRequest {
-  models: { key: string; source: string }[] | null;
+  models: { key: string; source: string; onnxAsGiven?: boolean }[] | null;
   outDir: string;
   trt: {
     runner: "docker" | "local";
@@ -60,8 +71,13 @@ export function parseCli(argv: string[], env = process.env): CliRequest | "help"
   if (values.help) return "help";
   const models = values.model?.map((spec) => {
     const at = spec.indexOf("=");
-    if (at <= 0 || at === spec.length - 1) throw new Error(`--model expects KEY=SOURCE, got "${spec}"`);
-    return { key: spec.slice(0, at), source: spec.slice(at + 1) };
+    const source = spec.slice(at + 1);
+    const onnxAsGiven = source.startsWith(ONNX_AS_GIVEN);
+    if (at <= 0 || source.length === (onnxAsGiven ? ONNX_AS_GIVEN.length : 0))
+      throw new Error(`--model expects KEY=SOURCE or KEY=onnx:SOURCE, got "${spec}"`);
+    return onnxAsGiven
+      ? { key: spec.slice(0, at), source: source.slice(ONNX_AS_GIVEN.length), onnxAsGiven }
+      : { key: spec.slice(0, at), source };
   });
   let trt: CliRequest["trt"] = null;
   if (values.trt) {
@@ -82,18 +98,21 @@ export function parseCli(argv: string[], env = process.env): CliRequest | "help"
 
 /** Turns the request into local folders: local sources as they are, Hub sources downloaded and verified. */
 export async function resolveSources(req: CliRequest, manifest: Manifest, hub: HubSettings): Promise<ModelSource[]> {
-  const wanted = req.models ?? manifest.models.map((m) => ({ key: m.key, source: `${m.hubId}@${m.revision}` }));
+  const wanted: NonNullable<CliRequest["models"]> =
+    req.models ?? manifest.models.map((m) => ({ key: m.key, source: `${m.hubId}@${m.revision}` }));
   const sources: ModelSource[] = [];
-  for (const { key, source } of wanted) {
+  for (const { key, source, onnxAsGiven: flagged } of wanted) {
     const entry = manifest.models.find((m) => m.key === key);
+    const onnxAsGiven = flagged || entry?.onnx === true;
     if (existsSync(source) && statSync(source).isDirectory()) {
-      sources.push({ key, dir: resolve(source), origin: { local: resolve(source) }, labelFixes: entry?.labelFixes });
+      const dir = resolve(source);
+      sources.push({ key, dir, origin: { local: dir }, labelFixes: entry?.labelFixes, onnxAsGiven });
       continue;
     }
     const [hubId, revision = "main"] = source.split("@");
     if (!/^[\w.-]+\/[\w.-]+$/.test(hubId))
       throw new ConvertError(source, "neither a local folder nor org/name[@revision]");
-    const repo = await downloadRepo(hubId, revision, hub);
+    const repo = await downloadRepo(hubId, revision, hub, { onnx: onnxAsGiven });
     let baseTokenizerDir: string | undefined;
     if (entry?.tokenizerBase && !existsSync(join(repo.dir, "tokenizer.json")))
       baseTokenizerDir = (
@@ -105,6 +124,7 @@ export async function resolveSources(req: CliRequest, manifest: Manifest, hub: H
       origin: { hubId, revision, commit: repo.commit },
       labelFixes: entry?.labelFixes,
       baseTokenizerDir,
+      onnxAsGiven,
     });
   }
   return sources;

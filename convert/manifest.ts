@@ -24,6 +24,11 @@ export interface ManifestModel {
    * fine-tuned from. Convert proves the vocabularies equal before using it.
    */
   tokenizerBase?: { hubId: string; revision: string };
+  /**
+   * The repository holds a model.onnx exported elsewhere (e.g. by optimum), served as it is: for
+   * architectures convert does not build. Its weights cannot be proven against a checkpoint.
+   */
+  onnx?: boolean;
 }
 
 export interface Manifest {
@@ -104,6 +109,8 @@ export function parseManifest(source: string, raw: unknown): Manifest {
     if (typeof m.hubId !== "string" || !HUB_ID.test(m.hubId)) fail(`models[${i}].hubId must be "org/name"`);
     if (typeof m.revision !== "string" || m.revision.length === 0)
       fail(`models[${i}].revision must be a commit hash or branch`);
+    if (m.onnx !== undefined && typeof m.onnx !== "boolean")
+      fail(`models[${i}].onnx must be true (a model.onnx served as it is) or false`);
   }
   return { models };
 }

@@ -18,6 +18,8 @@ import { applyLabelFixes, type LabelFixes } from "./manifest.ts";
 import { sha256, sha256File } from "./hash.ts";
 import { modelFeeds, type InputSpec } from "../lib/onnx/feeds.ts";
 import { sampleRow, specialTokens, type SpecialTokens } from "../lib/tokenizer/template.ts";
+import { countNonZeroF32, type GraphSource } from "./graph-source.ts";
+import { givenOnnxModel } from "./onnx-as-given.ts";
 import { OPSET } from "./onnx/graph.ts";
 import { readModel, writeModelWithExternalData } from "./onnx/model-file.ts";
 import { readClassifierConfig, type Architecture, type ClassifierConfig } from "./onnx/registry.ts";
@@ -31,6 +33,8 @@ export interface ModelSource {
   labelFixes?: LabelFixes;
   /** Folder with the base model's tokenizer files, used only if no family member ships a tokenizer.json. */
   baseTokenizerDir?: string;
+  /** The folder holds a model.onnx exported elsewhere, served as it is (onnx-as-given.ts), not a checkpoint. */
+  onnxAsGiven?: boolean;
 }
 
 export interface ConvertOptions {
@@ -49,11 +53,12 @@ export interface ConvertResult {
 /** Converts models into `outDir/<key>/`, tokenizers into `outDir/tokenizers/<family>/`, and writes `outDir/index.json`. */
 export async function convertModels(sources: ModelSource[], opts: ConvertOptions): Promise<ConvertResult> {
   const log = opts.log ?? (() => {});
-  const configs = new Map<string, { arch: Architecture; config: ClassifierConfig }>();
+  const configs = new Map<string, GraphSource>();
   for (const s of sources) {
     const file = join(s.dir, "config.json");
     if (!existsSync(file)) throw new ConvertError(file, "missing");
-    configs.set(s.key, readClassifierConfig(file, readJsonFile(file) as Record<string, unknown>));
+    const raw = readJsonFile(file) as Record<string, unknown>;
+    configs.set(s.key, s.onnxAsGiven ? givenOnnxModel(s.dir, raw) : builtModel(s.dir, readClassifierConfig(file, raw)));
   }
   const families = groupTokenizerFamilies(
     sources.map((s) => ({ key: s.key, dir: s.dir, baseDir: s.baseTokenizerDir })),
@@ -100,17 +105,15 @@ function writeTokenizerFamily(outDir: string, f: TokenizerFamily, sources: Model
 
 async function convertOne(
   s: ModelSource,
-  { arch, config: cfg }: { arch: Architecture; config: ClassifierConfig },
+  model: GraphSource,
   family: TokenizerFamily,
   specials: SpecialTokens,
   opts: ConvertOptions,
   log: (m: string) => void,
 ): Promise<boolean> {
   const target = join(opts.outDir, s.key);
-  const weightsName = WEIGHT_FILES.find((f) => existsSync(join(s.dir, f)));
-  if (!weightsName) throw new ConvertError(s.dir, `no weights: expected one of ${WEIGHT_FILES.join(", ")}`);
-  const files: Record<string, string> = {};
-  for (const f of ["config.json", weightsName]) files[f] = sha256File(join(s.dir, f));
+  const cfg = model.config;
+  const files = model.files();
   const labels = applyLabelFixes(cfg.labels, s.labelFixes);
   const tokenizer = family.choices.find((c) => c.key === s.key)!;
   const inputHash = sha256(
@@ -134,17 +137,18 @@ async function convertOne(
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   try {
-    const checkpoint = openCheckpoint(s.dir);
-    const { graph, used } = arch.build(cfg, checkpoint);
-    const written = writeModelWithExternalData(tmp, graph);
-    opts.afterWrite?.(tmp);
-    const { weights, parameters } = proveWeightsUnaltered(used, written.model);
+    const graph = await model.write(tmp, opts.afterWrite);
+    await smokeRun(tmp, graph.onnx, specials, cfg.labels.length);
     const familyDir = join(opts.outDir, "tokenizers", family.id);
-    const input: InputSpec = { inputs: cfg.inputs, inputType: "int64", padId: specials.pad };
-    await smokeRun(written.model, input, sampleRow(specials, 4), cfg.labels.length);
     // The model's own tokenizer_config.json says its maximum length (as transformers reads it); else the family's.
     const ownConfig = existsSync(join(s.dir, "tokenizer_config.json"));
     const tokenizerConfig = readTokenizerConfig(ownConfig ? s.dir : familyDir);
+    const maxLength = Math.min(cfg.maxLength, tokenizerConfig.maxLength ?? Infinity);
+    if (!Number.isFinite(maxLength))
+      throw new ConvertError(
+        join(s.dir, "config.json"),
+        "no maximum length: add max_position_embeddings (the tokenizer's model_max_length sets no limit either)",
+      );
     const info: ModelRecord = {
       key: s.key,
       converterVersion: CONVERTER_VERSION,
@@ -154,7 +158,7 @@ async function convertOne(
       labels,
       publishedLabels: cfg.labels,
       activation: cfg.activation,
-      maxLength: Math.min(cfg.maxLength, tokenizerConfig.maxLength ?? Infinity),
+      maxLength,
       specialTokens: specials,
       tokenizer: {
         family: family.id,
@@ -163,18 +167,7 @@ async function convertOne(
         source: tokenizer.source,
       },
       files,
-      onnx: {
-        model: "model.onnx",
-        data: "model.onnx.data",
-        opset: OPSET,
-        modelSha256: sha256File(written.model),
-        inputs: cfg.inputs,
-        inputType: "int64",
-        outputs: ["logits"],
-      },
-      parameters,
-      weightProof: "byte-identical",
-      weights,
+      ...graph,
       convertedAt: new Date().toISOString(),
     };
     writeModelRecord(tmp, info);
@@ -187,6 +180,38 @@ async function convertOne(
     `${s.key}: converted in ${((performance.now() - started) / 1000).toFixed(1)} s (${cfg.architecture}, ${labels.length} labels)`,
   );
   return true;
+}
+
+/** A graph built here from the checkpoint, every weight it uses proven byte-identical. */
+function builtModel(dir: string, { arch, config: cfg }: { arch: Architecture; config: ClassifierConfig }): GraphSource {
+  return {
+    config: cfg,
+    files() {
+      const weightsName = WEIGHT_FILES.find((f) => existsSync(join(dir, f)));
+      if (!weightsName) throw new ConvertError(dir, `no weights: expected one of ${WEIGHT_FILES.join(", ")}`);
+      return Object.fromEntries(["config.json", weightsName].map((f) => [f, sha256File(join(dir, f))]));
+    },
+    async write(tmp, afterWrite) {
+      const { graph, used } = arch.build(cfg, openCheckpoint(dir));
+      const written = writeModelWithExternalData(tmp, graph);
+      afterWrite?.(tmp);
+      const { weights, parameters } = proveWeightsUnaltered(used, written.model);
+      return {
+        onnx: {
+          model: "model.onnx",
+          data: "model.onnx.data",
+          opset: OPSET,
+          modelSha256: sha256File(written.model),
+          inputs: cfg.inputs,
+          inputType: "int64",
+          outputs: ["logits"],
+        },
+        parameters,
+        weightProof: "byte-identical",
+        weights,
+      };
+    },
+  };
 }
 
 /**
@@ -229,22 +254,17 @@ export function proveWeightsUnaltered(
   return { weights, parameters: { total, nonZero, bytes } };
 }
 
-function countNonZeroF32(b: Uint8Array): number {
-  const words =
-    b.byteOffset % 4 === 0
-      ? new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4)
-      : new Uint32Array(b.slice().buffer);
-  let n = 0;
-  for (let i = 0; i < words.length; i++) if ((words[i] & 0x7fffffff) !== 0) n++;
-  return n;
-}
-
-/** Loads the written model in onnxruntime and runs one row with the tokenizer's real special ids: a broken graph never becomes an output. */
-async function smokeRun(modelPath: string, input: InputSpec, row: number[], numLabels: number) {
+/**
+ * Loads the written model in onnxruntime and runs one row with the tokenizer's real special ids, fed
+ * and read as engine.json says (as the service will): a broken graph never becomes an output.
+ */
+async function smokeRun(dir: string, graph: ModelRecord["onnx"], specials: SpecialTokens, numLabels: number) {
+  const modelPath = join(dir, graph.model);
+  const input: InputSpec = { inputs: graph.inputs, inputType: graph.inputType, padId: specials.pad };
   const session = await ort.InferenceSession.create(modelPath, { graphOptimizationLevel: "disabled" });
   try {
-    const out = await session.run(modelFeeds([row], input));
-    const logits = out.logits;
+    const out = await session.run(modelFeeds([sampleRow(specials, 4)], input));
+    const logits = out[graph.outputs[0]];
     if (logits.dims.join("x") !== `1x${numLabels}` || !(logits.data as Float32Array).every(Number.isFinite))
       throw new ConvertError(modelPath, `onnxruntime produced logits of shape [${logits.dims}] or non-finite values`);
   } finally {
@@ -269,9 +289,11 @@ function readTokenizerConfig(dir: string): { maxLength?: number } {
 function outputsPresent(dir: string, info: ModelRecord): boolean {
   const model = join(dir, info.onnx.model);
   const data = info.onnx.data && join(dir, info.onnx.data);
+  // A brought data file may keep small tensors inline in model.onnx (optimum does): only a built one holds them all.
+  const dataBytes = info.weightProof === "byte-identical" ? info.parameters.bytes : 0;
   return (
     existsSync(model) &&
-    (!data || (existsSync(data) && statSync(data).size >= info.parameters.bytes)) &&
+    (!data || (existsSync(data) && statSync(data).size >= dataBytes)) &&
     sha256File(model) === info.onnx.modelSha256
   );
 }

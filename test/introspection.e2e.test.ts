@@ -94,6 +94,7 @@ describe("GET /models", () => {
       expect(m.provider).toBe("cpu");
       expect(m.engine.onnx.modelSha256).toBe(info.onnx.modelSha256);
       expect(m.weightProof).toEqual({
+        kind: "byte-identical",
         tensors: info.weights.length,
         identical: info.weights.length,
         allIdentical: true,

@@ -29,12 +29,17 @@ export function describeModel(m: ServedModel) {
     workers: m.workers.map((w) => ({ ...workerHealth(w), provider: w.provider })),
     loadMs: Math.round(m.loadMs),
     engine: { converterVersion: record.converterVersion, convertedAt: record.convertedAt, onnx: { ...record.onnx } },
-    weightProof: {
-      tensors: record.weights.length,
-      identical: proven,
-      allIdentical: proven === record.weights.length,
-      dtype: [...new Set(record.weights.map((w) => w.dtype))],
-    },
+    // A model served as given has no checkpoint to hash against: no counts that would read as a proof.
+    weightProof:
+      record.weightProof === "byte-identical"
+        ? {
+            kind: record.weightProof,
+            tensors: record.weights.length,
+            identical: proven,
+            allIdentical: proven === record.weights.length,
+            dtype: [...new Set(record.weights.map((w) => w.dtype))],
+          }
+        : { kind: record.weightProof },
     parameters: {
       total: record.parameters.total,
       nonZero: record.parameters.nonZero,

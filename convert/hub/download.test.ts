@@ -6,7 +6,8 @@ import { ORACLE, addTokenizer, tempDir } from "../../testkit/fixtures.ts";
 import { main } from "../cli.ts";
 import { readModelRecord } from "../../lib/store/index.ts";
 import { TINY, writeRandomCheckpoint } from "../random-checkpoint.ts";
-import { downloadRepo, type HubSettings } from "./download.ts";
+import { downloadRepo } from "./download.ts";
+import { HUB_DEFAULTS, type HubSettings } from "./settings.ts";
 
 const COMMIT = "0123456789abcdef0123456789abcdef01234567";
 const repoDir = tempDir("hub-repo");
@@ -28,6 +29,7 @@ const hub = startFakeHub([
 ]);
 afterAll(() => hub.stop());
 const settings = (cacheDir = tempDir("hub-cache"), token?: string): HubSettings => ({
+  ...HUB_DEFAULTS,
   endpoint: hub.url,
   cacheDir,
   progress: false,

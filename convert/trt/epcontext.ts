@@ -75,10 +75,13 @@ export function writeEpContextModel(file: string, spec: EpContextSpec): void {
 /** The graph inputs and outputs of a plain ONNX model, so the wrapper declares exactly what the engine was built from. */
 export function graphIo(modelPath: string): { inputs: IoSpec[]; outputs: IoSpec[] } {
   const { model, initializers } = readModel(modelPath);
+  // A dimension with neither a value nor a name (an ONNX model brought as it is may have one) stays dynamic.
+  const dim = (d: onnx.TensorShapeProto.IDimension, name: string, i: number) =>
+    (d as onnx.TensorShapeProto.Dimension).value === "dimValue" ? Number(d.dimValue) : d.dimParam || `${name}_dim${i}`;
   const spec = (v: onnx.IValueInfoProto): IoSpec => ({
     name: v.name ?? "",
     elemType: v.type?.tensorType?.elemType ?? ElemType.UNDEFINED,
-    dims: (v.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : Number(d.dimValue))),
+    dims: (v.type?.tensorType?.shape?.dim ?? []).map((d, i) => dim(d, v.name ?? "", i)),
   });
   return {
     inputs: (model.graph?.input ?? []).filter((i) => !initializers.has(i.name ?? "")).map(spec),
