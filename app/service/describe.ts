@@ -21,6 +21,8 @@ export function describeModel(m: ServedModel) {
     key: m.key,
     source: record.source,
     architecture: record.architecture,
+    activation: record.activation,
+    inputs: record.onnx.inputs,
     labels: record.labels,
     publishedLabels: record.publishedLabels,
     family: m.family.id,
