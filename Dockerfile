@@ -35,6 +35,16 @@ RUN cd node_modules/onnxruntime-node \
  && ONNXRUNTIME_NODE_INSTALL=cuda12 bun script/install.js \
  && test -f bin/napi-v6/linux/x64/libonnxruntime_providers_tensorrt.so
 
+# /docs's Scalar bundle: one browser file of the version package.json pins (its package is a dev
+# dependency: 300 MB of dependencies the image does not need).
+FROM bun AS docs-bundle
+WORKDIR /build
+COPY package.json bun.lock ./
+RUN ONNXRUNTIME_NODE_INSTALL=skip bun install --frozen-lockfile \
+ && mkdir -p /scalar \
+ && cp node_modules/@scalar/api-reference/dist/browser/standalone.js /scalar/standalone.js \
+ && bun -e 'console.log(require("@scalar/api-reference/package.json").version)' > /scalar/version
+
 # GPU runtime: CUDA + cuDNN runtime, and exactly the TensorRT the engines are built with.
 FROM ${CUDA_IMAGE} AS runtime-gpu
 ARG TENSORRT_VERSION
@@ -73,6 +83,7 @@ COPY lib ./lib
 COPY app ./app
 COPY convert ./convert
 COPY docker/healthcheck.ts ./docker/healthcheck.ts
+COPY --from=docs-bundle /scalar ./vendor/scalar
 RUN (getent passwd 10001 >/dev/null || useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin app) \
  && mkdir -p /engines && chown 10001:10001 /engines
 # Settings (app/config.ts): the port the chart and HEALTHCHECK use, engines from /engines, no Hub

@@ -1,21 +1,33 @@
-import { readdirSync, existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { hasStore, INDEX_FILE } from "../lib/store/index.ts";
-import { ConfigError, loadConfig } from "./config.ts";
-import { createLogger, logFn } from "./log.ts";
+import { hasStore } from "../lib/store/index.ts";
+import { type Config, ConfigError, loadConfig } from "./config.ts";
+import { createLogger, type Logger, logFn } from "./log.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import { createApp, listenOptions } from "./server.ts";
 import { ClassifierService } from "./service/classifier.ts";
+import {
+  convertFailure,
+  foreignEnginesDir,
+  listenFailure,
+  loadFailure,
+  type StartupFailure,
+} from "./startup-failure.ts";
 
-let config;
+/** A failed start: one error line (stage, error, file, fix), no stack, and a non-zero exit. */
+function fail(logger: Logger, failure: StartupFailure, exitCode = 1): never {
+  logger.error(failure, "start-up failed");
+  process.exit(exitCode);
+}
+
+let config: Config;
 try {
   config = loadConfig();
 } catch (e) {
-  if (e instanceof ConfigError) {
-    console.error(`invalid configuration: ${e.message}`);
-    process.exit(2);
-  }
-  throw e;
+  if (!(e instanceof ConfigError)) throw e;
+  // LOG_LEVEL is not read yet; an error line passes every level but silent anyway.
+  const fix = `set ${e.variable} to a value it accepts (README: Configuration)`;
+  fail(createLogger("info"), { stage: "configuration", error: e.message, fix }, 2);
 }
 
 const logger = createLogger(config.logging.level);
@@ -23,10 +35,7 @@ const log = logFn(logger);
 
 if (!hasStore(config.enginesDir) && config.autoConvert) {
   const empty = !existsSync(config.enginesDir) || readdirSync(config.enginesDir).every((f) => f === "README.md");
-  if (!empty) {
-    console.error(`${config.enginesDir} has files but no ${INDEX_FILE}: run \`bun run convert\``);
-    process.exit(2);
-  }
+  if (!empty) fail(logger, foreignEnginesDir(config.enginesDir), 2);
   log("no engines yet: converting the manifest's models (first start)", { enginesDir: config.enginesDir });
   // A process of its own (app/ never imports convert/): the same `bun run convert`, and its memory
   // (checkpoints, a smoke-run session) is returned before the models load.
@@ -36,20 +45,33 @@ if (!hasStore(config.enginesDir) && config.autoConvert) {
     { stdout: 2, stderr: "inherit" },
   );
   // Stopped while converting: the conversion stops too (it writes under temporary names, so nothing half-done is kept).
-  const stopConvert = () => convert.kill("SIGTERM");
+  let stopSignal: NodeJS.Signals | null = null;
+  const stopConvert = (signal: NodeJS.Signals) => {
+    stopSignal = signal;
+    convert.kill("SIGTERM");
+  };
   process.once("SIGTERM", stopConvert);
   process.once("SIGINT", stopConvert);
   const code = await convert.exited;
   process.off("SIGTERM", stopConvert);
   process.off("SIGINT", stopConvert);
-  if (code !== 0) process.exit(1);
+  if (stopSignal) {
+    // Asked to stop: not a failure of the conversion.
+    log("stopped during the first-start conversion", { signal: stopSignal });
+    process.exit(1);
+  }
+  if (code !== 0) fail(logger, convertFailure(code, config.enginesDir));
 }
 
 let service: ClassifierService | null = null;
 const metrics = new ServiceMetrics();
 const app = createApp({ config, service: () => service, logger, metrics });
 // Listen first: liveness answers while the models load; readiness turns 200 when they are warm.
-app.listen(listenOptions(config));
+try {
+  app.listen(listenOptions(config));
+} catch (e) {
+  fail(logger, listenFailure(e, config.host, config.port));
+}
 // The settings in force, once, so an operator can tell from the logs what this instance runs with.
 const {
   host,
@@ -95,8 +117,7 @@ try {
     families: [...service.families.keys()],
   });
 } catch (e) {
-  log("failed to load the models", { error: e instanceof Error ? e.message : String(e) });
-  process.exit(1);
+  fail(logger, loadFailure(e, config.enginesDir));
 }
 
 // Drain: readiness turns 503 and new requests get shutting_down (so a load balancer moves on),

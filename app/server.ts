@@ -18,6 +18,9 @@ export function listenOptions(config: Pick<Config, "host" | "port" | "idleTimeou
     hostname: config.host,
     port: config.port,
     idleTimeout: config.idleTimeoutS,
+    // Elysia turns port reuse on: a second instance would then start on a taken port and the kernel
+    // would split the traffic between the two. Off, it fails with EADDRINUSE (index.ts says so and exits).
+    reusePort: false,
     // Bun's own limit would answer an oversized body with a bare 413 before our handler runs; the
     // handler enforces MAX_BODY_BYTES itself (Content-Length first, then while reading) with a JSON error.
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
@@ -26,13 +29,13 @@ export function listenOptions(config: Pick<Config, "host" | "port" | "idleTimeou
 
 /**
  * The HTTP app, without listening: what tests and index.ts use. Order matters: hooks apply to the
- * routes mounted after them, so the docs routes (first) are neither counted nor logged.
+ * routes mounted after them, so every route, the docs included, comes after the request context.
  */
 export function createApp(deps: AppDeps) {
   return new Elysia({ name: "classifier-service" })
-    .use(docsRoutes())
     .use(requestContext(deps))
     .use(errorHandler(deps.logger))
+    .use(docsRoutes())
     .use(healthRoutes(deps.service))
     .use(processRoutes(deps))
     .use(modelsRoutes(deps.service))

@@ -157,6 +157,20 @@ describe("Dockerfile", () => {
     expect(await run("1")).toBe(1);
   });
 
+  test("/docs's Scalar bundle reaches the image as one file, where docs.ts looks for it, not as a 300 MB dependency", () => {
+    expect(pkg.dependencies["@scalar/api-reference"]).toBeUndefined();
+    expect(pkg.devDependencies["@scalar/api-reference"]).toMatch(/^\d+\.\d+\.\d+$/);
+    const bundle = stageOf("docs-bundle")
+      .map((i) => i.getTextContent())
+      .join("\n");
+    expect(bundle).toContain("node_modules/@scalar/api-reference/dist/browser/standalone.js /scalar/standalone.js");
+    const copies = stageOf("app")
+      .filter((i) => i.getKeyword() === "COPY")
+      .map((i) => i.getTextContent());
+    expect(copies).toContain("COPY --from=docs-bundle /scalar ./vendor/scalar");
+    expect(read("app/http/routes/docs.ts")).toContain('"vendor", "scalar"');
+  });
+
   test("the dependency stage keeps only this platform's tokenizers binding and proves it loads (the step, run here)", async () => {
     const step = stageOf("deps-cpu").find(
       (i) => i.getKeyword() === "RUN" && i.getTextContent().includes("node_modules/tokenizers"),

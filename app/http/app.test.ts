@@ -4,6 +4,8 @@
  * what the routes hand to the service and the metrics.
  */
 import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { waitFor } from "../../testkit/wait.ts";
 import { ApiError, type ErrorCode } from "../errors.ts";
 import { createLogger, type Logger } from "../log.ts";
@@ -11,6 +13,7 @@ import { createApp } from "../server.ts";
 import type { ClassifierApi, ClassifyOptions, RequestTimings } from "../service/api.ts";
 import type { HttpMetrics } from "./deps.ts";
 import { ROUTES } from "./routes.ts";
+import { scalarBundle } from "./routes/docs.ts";
 
 const CONFIG = { maxBodyBytes: 1024, maxTextsPerRequest: 4, requestTimeoutMs: 30_000, bodyTimeoutMs: 50 };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -277,9 +280,50 @@ describe("request context", () => {
     await observe(post("/process", "not json"), "/process", 400);
     await observe(send("/process"), "/process", 405);
     await observe(send("/health/live"), "/health/live", 200);
+    await observe(send("/openapi"), "/openapi", 200);
+    await observe(send("/docs"), "/docs", 200);
+    await observe(send("/docs/scalar.js"), "/docs/scalar.js", 200);
     await observe(send(`/wp-admin/${Math.random()}`), "other", 404);
     await observe(send("/process/extra"), "other", 404);
     expect(requests).toEqual(expected);
+  });
+});
+
+describe("the API description: /openapi, /docs", () => {
+  test("/openapi and /docs are counted and logged like every route, with a request id", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger("info", { write: (s: string) => void lines.push(JSON.parse(s)) });
+    const { send, requests } = harness(undefined, logger);
+    for (const path of ["/openapi", "/docs"]) {
+      const res = await send(path, { headers: { "x-request-id": `docs-${path.slice(1)}` } });
+      expect([res.status, res.headers.get("x-request-id")]).toEqual([200, `docs-${path.slice(1)}`]);
+      await res.text();
+    }
+    await waitFor(() => requests.length === 2 && lines.length === 2, "the docs' metrics and log lines", 1000);
+    expect(requests).toEqual([
+      { route: "/openapi", status: 200 },
+      { route: "/docs", status: 200 },
+    ]);
+    const logged = lines.map((l) => [l.message, l.requestId, l.path, l.status]);
+    expect(logged).toEqual([
+      ["request", "docs-openapi", "/openapi", 200],
+      ["request", "docs-docs", "/docs", 200],
+    ]);
+  });
+
+  test("/docs runs Scalar from this service (its pinned version), never from a CDN", async () => {
+    const { send } = harness();
+    const page = await (await send("/docs")).text();
+    const { version } = scalarBundle();
+    const pinned = JSON.parse(readFileSync(join(import.meta.dir, "..", "..", "package.json"), "utf8")).devDependencies;
+    expect(version).toBe(pinned["@scalar/api-reference"]);
+    expect(page).toContain(`<script src="/docs/scalar.js?v=${version}"`);
+    expect(page).not.toMatch(/https?:\/\//);
+    const script = await send(`/docs/scalar.js?v=${version}`);
+    expect([script.status, script.headers.get("content-type")]).toEqual([200, "text/javascript; charset=utf-8"]);
+    // The version is in the URL, so a browser may keep the file for a year and still sees an upgrade.
+    expect(script.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+    expect((await script.arrayBuffer()).byteLength).toBe(scalarBundle().bytes.byteLength);
   });
 });
 

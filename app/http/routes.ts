@@ -11,6 +11,7 @@ export const ROUTES: ReadonlyMap<string, "GET" | "POST"> = new Map([
   ["/health/ready", "GET"],
   ["/openapi", "GET"],
   ["/docs", "GET"],
+  ["/docs/scalar.js", "GET"],
 ]);
 
 /** A known path keeps its own label; any other is "other", so a scanner cannot blow up the series count. */
