@@ -65,7 +65,9 @@ if (!hasStore(config.enginesDir) && config.autoConvert) {
 
 let service: ClassifierService | null = null;
 const metrics = new ServiceMetrics();
-const app = createApp({ config, service: () => service, logger, metrics });
+// Aborted at SIGTERM: bodies still arriving are answered 503 shutting_down at once, answers ask to close.
+const stopping = new AbortController();
+const app = createApp({ config, service: () => service, logger, metrics, stopping: stopping.signal });
 // Listen first: liveness answers while the models load; readiness turns 200 when they are warm.
 try {
   app.listen(listenOptions(config));
@@ -122,11 +124,10 @@ try {
 
 // Drain: readiness turns 503 and new requests get shutting_down (so a load balancer moves on),
 // everything accepted is answered, then the listener and workers stop.
-let stopping = false;
 for (const signal of ["SIGTERM", "SIGINT"] as const)
   process.on(signal, async () => {
-    if (stopping) return;
-    stopping = true;
+    if (stopping.signal.aborted) return;
+    stopping.abort();
     log("draining", { signal, pendingTexts: service?.pendingTexts ?? 0, drainTimeoutMs: config.drainTimeoutMs });
     const drained = (await service?.drain(config.drainTimeoutMs)) ?? true;
     const unanswered = service?.pendingTexts ?? 0;

@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import type { Config } from "./config.ts";
 import { requestContext } from "./http/context.ts";
+import { BodyBudget, DEFAULT_BUFFERED_BODY_BYTES } from "./http/body.ts";
 import type { AppDeps } from "./http/deps.ts";
 import { errorHandler } from "./http/error-handler.ts";
 import { docsRoutes } from "./http/routes/docs.ts";
@@ -31,7 +32,12 @@ export function listenOptions(config: Pick<Config, "host" | "port" | "idleTimeou
  * The HTTP app, without listening: what tests and index.ts use. Order matters: hooks apply to the
  * routes mounted after them, so every route, the docs included, comes after the request context.
  */
-export function createApp(deps: AppDeps) {
+export function createApp(given: AppDeps) {
+  // One budget for the bytes of every body being read, whichever route reads it.
+  const deps = {
+    ...given,
+    bodyBudget: given.bodyBudget ?? new BodyBudget(given.config.maxBufferedBodyBytes ?? DEFAULT_BUFFERED_BODY_BYTES),
+  };
   return new Elysia({ name: "classifier-service" })
     .use(requestContext(deps))
     .use(errorHandler(deps.logger))

@@ -64,4 +64,43 @@ describe("graceful drain", () => {
     expect(await proc.exited).toBe(1);
     expect(lines.at(-1)).toMatchObject({ message: "stopped before every request was answered" });
   });
+
+  test("a request still uploading at SIGTERM gets 503 shutting_down at once (not 408 later); answers during the drain ask to close", async () => {
+    const { proc, url, lines } = await startService({});
+    // Slow work in flight keeps the drain open while the upload is interrupted.
+    const inFlight = postProcess(url, longTexts(4, "busy"));
+    await waitFor(async () => (await pending(url)) === 4, "four long texts in flight");
+    const { hostname, port } = new URL(url);
+    let answer = "";
+    const answered = new Promise<void>((resolve) =>
+      Bun.connect({
+        hostname,
+        port: Number(port),
+        socket: {
+          // Declares 1000 bytes and sends 10: the rest never comes.
+          open: (s) =>
+            void s.write(
+              'POST /process HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"0123456789',
+            ),
+          data: (_s, d) => {
+            answer += d.toString();
+            if (answer.includes("}")) resolve();
+          },
+          close: () => resolve(),
+        },
+      }),
+    );
+    await Bun.sleep(100); // the upload is being read
+    const sent = performance.now();
+    proc.kill("SIGTERM");
+    await answered;
+    expect(answer).toMatch(/^HTTP\/1\.1 503/);
+    expect(answer).toContain('"code":"shutting_down"');
+    expect(performance.now() - sent).toBeLessThan(5000); // BODY_TIMEOUT_MS is 10 s: not the timeout
+    await waitFor(() => lines.some((l) => l.message === "draining"), "the drain to start");
+    const during = await fetch(`${url}/health/live`);
+    expect(during.headers.get("connection")).toBe("close");
+    expect((await inFlight).status).toBe(200);
+    expect(await proc.exited).toBe(0);
+  });
 });

@@ -31,12 +31,19 @@ const round = (v: number) => Math.round(v * 100) / 100;
  * Request id, arrival time, and once the answer is written its metrics and its log line: every
  * request, errors and unknown paths included, hence the global scope.
  */
-export function requestContext({ logger, metrics, config }: Pick<AppDeps, "logger" | "metrics" | "config">) {
+export function requestContext({
+  logger,
+  metrics,
+  config,
+  stopping,
+}: Pick<AppDeps, "logger" | "metrics" | "config" | "stopping">) {
   const logging = config.logging ?? { level: "info", sample: 1, texts: false };
   return new Elysia({ name: "request-context" })
     .onRequest(({ request, set }) => {
       notes.set(request, { arrivedAt: performance.now() });
       set.headers["x-request-id"] = requestId(request.headers.get("x-request-id"));
+      // Draining: each answer asks the client to close, so keep-alive connections end politely.
+      if (stopping?.aborted) set.headers.connection = "close";
     })
     .onAfterResponse({ as: "global" }, ({ request, set, path }) => {
       const n = notes.get(request);
@@ -59,7 +66,9 @@ export function requestContext({ logger, metrics, config }: Pick<AppDeps, "logge
         ...(n?.texts && { texts: n.texts.length }),
         ...(n?.texts && logging.texts && { text: n.texts }),
       };
-      if (status >= 500) logger.error(fields, "request");
+      // 503s are states the service announces (loading, draining, shedding): not errors of its own.
+      if (status === 503) (path === "/health/ready" ? logger.info : logger.warn).call(logger, fields, "request");
+      else if (status >= 500) logger.error(fields, "request");
       else logger.info(fields, "request");
     });
 }
