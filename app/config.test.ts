@@ -114,8 +114,13 @@ describe("loadConfig", () => {
       stdout: "pipe",
     });
     expect(await proc.exited).toBe(2);
-    expect(await new Response(proc.stderr).text()).toContain(
-      'invalid configuration: PORT: expected an integer from 0 to 65535, got "not-a-port"',
+    // One error-level JSON line on stdout, as every start-up failure (app/startup-failure.ts).
+    const lines = (await new Response(proc.stdout).text())
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(lines.find((l) => l.level === "error")?.error).toContain(
+      'PORT: expected an integer from 0 to 65535, got "not-a-port"',
     );
   });
 });

@@ -8,6 +8,7 @@ export interface Config {
   port: number;
   enginesDir: string;
   autoConvert: boolean;
+  verifyWeights: WeightCheck;
   maxBodyBytes: number;
   maxTextsPerRequest: number;
   batch: { maxBatchSize: number; maxBatchTokens: number; maxQueueDelayMs: number };
@@ -26,6 +27,8 @@ export interface Config {
 
 const EXECUTION_PROVIDERS = ["cpu", "cuda", "tensorrt"] as const;
 export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
+const WEIGHT_CHECKS = ["sha256", "size"] as const;
+export type WeightCheck = (typeof WEIGHT_CHECKS)[number];
 const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 
 export class ConfigError extends Error {
@@ -106,13 +109,14 @@ const fraction = {
   },
 };
 
-function oneOf(values: readonly string[]) {
+function oneOf<V extends string>(values: readonly V[]) {
   return {
     kind: "oneOf" as const,
     values,
-    parse(raw: string, name: string): string {
-      if (!values.includes(raw)) throw new ConfigError(name, `expected one of ${values.join(", ")}, got "${raw}"`);
-      return raw;
+    parse(raw: string, name: string): V {
+      if (!(values as readonly string[]).includes(raw))
+        throw new ConfigError(name, `expected one of ${values.join(", ")}, got "${raw}"`);
+      return raw as V;
     },
   };
 }
@@ -154,6 +158,17 @@ export const SETTINGS = {
     doc:
       "on start, convert the manifest's models if `ENGINES_DIR` has none (needs the Hub; the convert reads its own " +
       "variables, such as `MANIFEST`: see Converting models)",
+  },
+  verifyWeights: {
+    name: "VERIFY_WEIGHTS",
+    type: oneOf(WEIGHT_CHECKS),
+    default: "sha256",
+    doc:
+      "how each model's files are checked against its `engine.json` before a worker loads them (at start and at " +
+      "every worker restart): `sha256` hashes the graph and every weight's bytes against the hashes recorded at " +
+      "conversion (in each model's worker, in parallel: about 1 s per 1.1 GB model on one core; five full-size " +
+      "models on 2 cores added 3 s to a 10 s start); `size` hashes only the graph and checks that the weights " +
+      "file holds every weight's range, for fast restarts. A mismatch fails the start, naming the file (convert again)",
   },
   maxBodyBytes: {
     name: "MAX_BODY_BYTES",

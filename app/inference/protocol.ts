@@ -1,5 +1,6 @@
 import type { InputSpec } from "../../lib/onnx/feeds.ts";
 import type { ExecutionProvider } from "../config.ts";
+import type { FilesVerified, ModelFilesCheck } from "./model-files.ts";
 
 /** What the HTTP thread and an inference worker exchange (over the supervised-worker protocol). */
 
@@ -25,8 +26,13 @@ export interface LoadOptions {
   input: InputSpec;
   /** The graph's logits output. */
   output: string;
-  /** Rows run once before the worker reports ready (the template's real special ids around ordinary ones). */
-  warmup: number[][];
+  /**
+   * Batches each provider runs once before the worker reports ready: short rows, and the longest
+   * shape it will be sent, so a maximum length the graph cannot take fails the start.
+   */
+  warmup: Partial<Record<ExecutionProvider, WarmupBatch[]>>;
+  /** The files checked against engine.json before every load; absent only in the raw-engine benchmark. */
+  files?: ModelFilesCheck;
   /**
    * Tests only (no GPU here): GPU candidates load on the CPU provider while this counter (Int32,
    * shared across restarts) is above zero, one per load, and fail once it is used up, as a GPU that
@@ -36,8 +42,19 @@ export interface LoadOptions {
   gpuStandIn?: SharedArrayBuffer;
 }
 
+/** `rows` copies of one row (the template's real special ids around ordinary ones). */
+export interface WarmupBatch {
+  row: number[];
+  rows: number;
+  /** What its failure most likely means, and what to do: said with the error. */
+  ifFails?: string;
+}
+
 export interface ModelReady {
+  /** From the worker's start to ready: the files' check, the session's creation and the warm-up. */
   loadMs: number;
+  /** The files' check, when there was one. */
+  verified: FilesVerified | null;
   provider: ExecutionProvider;
   /** Candidates tried before the one loaded, and the error each gave. */
   failed: { provider: ExecutionProvider; error: string }[];

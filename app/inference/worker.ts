@@ -1,12 +1,14 @@
 /**
  * An inference worker: one onnxruntime session, off the HTTP thread (session.run blocks the thread
  * that calls it for the whole run). It pads the rows it is sent into one [batch, sequence] tensor,
- * runs it, and returns the logits as a transferred buffer.
+ * runs it, and returns the logits as a transferred buffer. Before it loads, it checks the model's
+ * files against engine.json (model-files.ts); a batch whose logits are not all finite fails.
  */
 import * as ort from "onnxruntime-node";
 import { modelFeeds, type InputSpec } from "../../lib/onnx/feeds.ts";
 import { serveWorker } from "../workers/serve.ts";
-import type { BatchResult, LoadCandidate, LoadOptions, ModelReady, RowRef } from "./protocol.ts";
+import { verifyModelFiles } from "./model-files.ts";
+import type { BatchResult, LoadCandidate, LoadOptions, ModelReady, RowRef, WarmupBatch } from "./protocol.ts";
 
 let session: ort.InferenceSession | null = null;
 let input: InputSpec = { inputs: ["input_ids", "attention_mask"], inputType: "int64", padId: 1 };
@@ -18,11 +20,36 @@ async function run(rows: RowRef[]): Promise<BatchResult> {
   const started = performance.now();
   const out = await session!.run(modelFeeds(rows.map(idsOf), input));
   const logits = out[output];
-  return {
-    logits: new Float32Array(logits.data as Float32Array),
-    numLabels: logits.dims[1],
-    runMs: performance.now() - started,
-  };
+  const values = logits.data as Float32Array;
+  const numLabels = logits.dims[1];
+  // NaN or ±Inf would be answered as a null score with 200: broken weights fail the batch instead.
+  const broken = rowsWithNonFinite(values, numLabels);
+  if (broken > 0)
+    throw new Error(
+      `the model answered non-finite logits (NaN or ±Inf) for ${broken} of ${rows.length} rows: its weights are ` +
+        "broken; check them (VERIFY_WEIGHTS=sha256) or convert it again",
+    );
+  return { logits: new Float32Array(values), numLabels, runMs: performance.now() - started };
+}
+
+function rowsWithNonFinite(values: Float32Array, numLabels: number): number {
+  let rows = 0;
+  for (let at = 0; at < values.length; at += numLabels)
+    if (!values.subarray(at, at + numLabels).every(Number.isFinite)) rows++;
+  return rows;
+}
+
+/** Runs one warm-up batch; a failure names its shape (the longest is where a wrong maxLength shows). */
+async function warmUp(batch: WarmupBatch): Promise<number> {
+  const buffer = new SharedArrayBuffer(batch.row.length * 4);
+  new Int32Array(buffer).set(batch.row);
+  const rows = Array.from({ length: batch.rows }, () => ({ buffer, offset: 0, length: batch.row.length }));
+  try {
+    return (await run(rows)).numLabels;
+  } catch (e) {
+    const shape = `${batch.rows} × ${batch.row.length} tokens`;
+    throw new Error(`warm-up at ${shape} failed${batch.ifFails ? ` (${batch.ifFails})` : ""}: ${(e as Error).message}`);
+  }
 }
 
 /**
@@ -58,11 +85,7 @@ async function firstThatLoads(load: LoadOptions, faultHooks: boolean) {
       );
       // Warm up: the first runs allocate and pick kernels; readiness waits for them.
       let numLabels = 0;
-      for (const row of load.warmup) {
-        const buffer = new SharedArrayBuffer(row.length * 4);
-        new Int32Array(buffer).set(row);
-        numLabels = (await run([{ buffer, offset: 0, length: row.length }])).numLabels;
-      }
+      for (const batch of load.warmup[c.provider] ?? []) numLabels = await warmUp(batch);
       return { provider: c.provider, failed, numLabels };
     } catch (e) {
       await session?.release().catch(() => {});
@@ -80,8 +103,10 @@ serveWorker<LoadOptions, RowRef[], ModelReady, BatchResult>({
     const started = performance.now();
     input = load.input;
     output = load.output;
+    // Before any session exists: a file that is not what engine.json says is never loaded.
+    const verified = load.files ? verifyModelFiles(load.files) : null;
     const loaded = await firstThatLoads(load, faultHooks);
-    return { loadMs: performance.now() - started, ...loaded };
+    return { loadMs: performance.now() - started, verified, ...loaded };
   },
   async handle(rows) {
     const result = await run(rows);

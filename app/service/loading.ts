@@ -18,7 +18,7 @@ import { ServedModel } from "./served-model.ts";
 
 export type ServiceOptions = Pick<
   Config,
-  "enginesDir" | "batch" | "cpuMaxBatchSize" | "workersPerModel" | "intraOpThreads" | "maxQueuedTexts"
+  "enginesDir" | "verifyWeights" | "batch" | "cpuMaxBatchSize" | "workersPerModel" | "intraOpThreads" | "maxQueuedTexts"
 > & {
   executionProviders: ExecutionProvider[];
   log?: (message: string, fields?: Record<string, unknown>) => void;
@@ -75,6 +75,9 @@ export async function loadModels(opts: ServiceOptions): Promise<LoadedModels> {
     // Models load (and warm up) in parallel, each in its own workers.
     await Promise.all(models.map((m) => whenReady(m, threads, log)));
   } catch (e) {
+    // The other workers finish loading first: one terminated inside onnxruntime's native calls aborts
+    // the process (Napi::Error, Bun 1.4.5) before the start's error is logged.
+    await Promise.allSettled(models.flatMap((m) => m.workers.map((w) => w.firstReady)));
     for (const m of models) m.workers.forEach((w) => w.stop());
     throw e;
   }
@@ -110,6 +113,7 @@ function spawnModel(
     input: plan.input,
     output: plan.output,
     warmup: plan.warmup,
+    files: { dir, mode: opts.verifyWeights, record },
     gpuStandIn: opts.gpuStandInLoads === undefined ? undefined : counter(opts.gpuStandInLoads),
   };
   const cap = (provider: ExecutionProvider) => batchCap(provider, plan.limits, opts);
@@ -144,6 +148,7 @@ function counter(value: number): SharedArrayBuffer {
 async function whenReady(m: ServedModel, intraOpThreads: number, log: NonNullable<ServiceOptions["log"]>) {
   const states = await Promise.all(m.workers.map((w) => w.firstReady));
   m.loadMs = Math.max(...states.map((s) => s.loadMs));
+  const verified = states[0].verified;
   if (states[0].numLabels !== m.record.labels.length)
     throw new Error(
       `${m.key}: the model has ${states[0].numLabels} outputs, engine.json ${m.record.labels.length} labels`,
@@ -153,6 +158,8 @@ async function whenReady(m: ServedModel, intraOpThreads: number, log: NonNullabl
     providerNotes: m.providerNotes,
     limits: m.limits,
     loadMs: Math.round(m.loadMs),
+    // Part of loadMs: the check of its files against engine.json (VERIFY_WEIGHTS).
+    filesChecked: verified && { mode: verified.mode, ms: Math.round(verified.ms), bytesHashed: verified.bytesHashed },
     family: m.family.id,
     workers: m.workers.length,
     intraOpThreads,

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { ModelRecord } from "../../lib/store/index.ts";
+import type { WarmupBatch } from "../inference/protocol.ts";
 import type { ProviderChoice } from "../inference/provider-choice.ts";
 import { batchCap, intraOpThreads, planModel, type PlanSettings } from "./model-plan.ts";
 
@@ -27,8 +28,11 @@ const tensorrt: ProviderChoice = {
   passedOver: [],
 };
 
+/** Warm-up batches as rows × tokens. */
+const shapes = (batches: WarmupBatch[] | undefined) => batches?.map((b) => `${b.rows}x${b.row.length}`);
+
 describe("model plan", () => {
-  test("CPU: the record's length and inputs, warm-up rows of 2 and 32 tokens from its special ids, the reasons GPU providers were passed over", () => {
+  test("CPU: the record's length and inputs, warm-up rows of 2, 32 and 512 tokens from its special ids, the reasons GPU providers were passed over", () => {
     const plan = planModel(record(512), cpuOnly);
     expect(plan).toMatchObject({
       maxLength: 512,
@@ -37,9 +41,18 @@ describe("model plan", () => {
       output: "logits",
       providerNotes: ["cuda: no GPU"],
     });
-    expect(plan.warmup.map((r) => r.length)).toEqual([2, 32]);
-    expect(plan.warmup[0]).toEqual([0, 2]);
-    expect([plan.warmup[1][0], plan.warmup[1][1], plan.warmup[1][31]]).toEqual([0, 3, 2]);
+    expect(Object.keys(plan.warmup)).toEqual(["cpu"]);
+    expect(shapes(plan.warmup.cpu)).toEqual(["1x2", "1x32", "1x512"]);
+    const [two, thirtyTwo, longest] = plan.warmup.cpu!.map((b) => b.row);
+    expect(two).toEqual([0, 2]);
+    expect([thirtyTwo[0], thirtyTwo[1], thirtyTwo[31]]).toEqual([0, 3, 2]);
+    expect([longest[0], longest[1], longest[510], longest[511]]).toEqual([0, 3, 3, 2]);
+    // A failure at the longest says what it most likely means.
+    expect(plan.warmup.cpu!.map((b) => b.ifFails)).toEqual([
+      undefined,
+      undefined,
+      "engine.json's maxLength is 512: more than the graph takes? convert the model again",
+    ]);
   });
 
   test("TensorRT first: rows truncated to the profile's 256 and batches capped at its 16, whichever candidate loads", () => {
@@ -48,8 +61,18 @@ describe("model plan", () => {
     expect([batchCap("tensorrt", plan.limits, settings), batchCap("cuda", plan.limits, settings)]).toEqual([16, 16]);
   });
 
-  test("a model shorter than 32 tokens warms up at its own length", () => {
-    expect(planModel(record(20), cpuOnly).warmup.map((r) => r.length)).toEqual([2, 20]);
+  test("warm-up at the longest shape each candidate will be sent: the profile's 16 × 256 on TensorRT and CUDA, 1 × 256 on the CPU", () => {
+    const { warmup } = planModel(record(512), tensorrt);
+    expect([shapes(warmup.tensorrt), shapes(warmup.cuda), shapes(warmup.cpu)]).toEqual([
+      ["1x2", "1x32", "16x256"],
+      ["1x2", "1x32", "16x256"],
+      ["1x2", "1x32", "1x256"],
+    ]);
+    expect(warmup.tensorrt![2].ifFails).toMatch(/^the TensorRT profile's maximum, 16 × 256: rebuild the engine/);
+  });
+
+  test("a model shorter than 32 tokens warms up at its own length, once", () => {
+    expect(shapes(planModel(record(20), cpuOnly).warmup.cpu)).toEqual(["1x2", "1x20"]);
   });
 
   test("the batch cap per provider: MAX_BATCH_SIZE on a GPU, within the profile; CPU_MAX_BATCH_SIZE on the CPU", () => {

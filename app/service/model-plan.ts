@@ -8,6 +8,7 @@ import type { ModelRecord } from "../../lib/store/index.ts";
 import { sampleRow } from "../../lib/tokenizer/template.ts";
 import type { BatchPolicyOptions } from "../batching/policy.ts";
 import type { ExecutionProvider } from "../config.ts";
+import type { WarmupBatch } from "../inference/protocol.ts";
 import type { ProviderCandidate, ProviderChoice } from "../inference/provider-choice.ts";
 
 export interface PlanSettings {
@@ -26,8 +27,13 @@ export interface ModelPlan {
   /** The graph's inputs (as engine.json records them) and the pad id; its logits output. */
   input: InputSpec;
   output: string;
-  /** Rows each worker runs once before it reports ready: the template's special ids around ordinary ones. */
-  warmup: number[][];
+  /**
+   * Batches a worker runs once on the provider it loaded, before it reports ready: rows of 2 and 32
+   * tokens (the first runs allocate and pick kernels), then the longest shape it will be sent, so a
+   * maxLength the graph cannot take (its position table) or a profile the engine does not accept
+   * fails the start instead of every long text.
+   */
+  warmup: Partial<Record<ExecutionProvider, WarmupBatch[]>>;
   /** Preferred providers passed over, and why. */
   providerNotes: string[];
 }
@@ -50,9 +56,37 @@ export function planModel(record: ModelRecord, choice: ProviderChoice): ModelPla
     limits,
     input: { inputs: record.onnx.inputs, inputType: record.onnx.inputType, padId: record.specialTokens.pad },
     output: record.onnx.outputs[0],
-    warmup: [2, Math.min(32, maxLength)].map((length) => sampleRow(record.specialTokens, length)),
+    warmup: Object.fromEntries(
+      choice.candidates.map((c) => [c.provider, warmupBatches(record, maxLength, c.provider, limits)]),
+    ),
     providerNotes: choice.passedOver.map((p) => `${p.provider}: ${p.reason}`),
   };
+}
+
+/**
+ * The short rows, then maxLength: one row on the CPU (the length is what the graph bounds); under a
+ * TensorRT profile, which caps every GPU candidate, the profile's maximum batch of maximum-length rows.
+ */
+function warmupBatches(
+  record: ModelRecord,
+  maxLength: number,
+  provider: ExecutionProvider,
+  limits: ShapeLimits | undefined,
+): WarmupBatch[] {
+  const profile = provider !== "cpu" && limits !== undefined;
+  const longest = { length: maxLength, rows: profile ? limits.maxBatch : 1 };
+  const ifFails = profile
+    ? `the TensorRT profile's maximum, ${limits.maxBatch} × ${limits.maxSequence}: rebuild the engine (convert --trt)`
+    : `engine.json's maxLength is ${record.maxLength}: more than the graph takes? convert the model again`;
+  const same = (a: typeof longest, b: typeof longest) => a.length === b.length && a.rows === b.rows;
+  const short = [2, 32].map((n) => ({ length: Math.min(n, maxLength), rows: 1 }));
+  // Of equal shapes the last is kept: the longest, with what its failure means.
+  const shapes = [...short, longest].filter((s, i, all) => !all.slice(i + 1).some((t) => same(s, t)));
+  return shapes.map((s) => ({
+    row: sampleRow(record.specialTokens, s.length),
+    rows: s.rows,
+    ...(s === longest ? { ifFails } : {}),
+  }));
 }
 
 /**

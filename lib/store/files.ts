@@ -1,6 +1,13 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { INDEX_FILE, RECORD_FILE, type FamilyEntry, type ModelRecord, type StoreIndex } from "./contract.ts";
+import {
+  CONVERTER_VERSION,
+  INDEX_FILE,
+  RECORD_FILE,
+  type FamilyEntry,
+  type ModelRecord,
+  type StoreIndex,
+} from "./contract.ts";
 
 /** A store that cannot be read: names the file and says what to do. */
 export class StoreError extends Error {
@@ -47,6 +54,13 @@ function readJson<T>(file: string): T {
 export function readStore(storeDir: string): Store {
   const dir = resolve(storeDir);
   const index = readJson<StoreIndex>(join(dir, INDEX_FILE));
+  // Records of another converter version mean other things (fields added or changed): reconvert.
+  if (index.converterVersion !== CONVERTER_VERSION)
+    throw new StoreError(
+      join(dir, INDEX_FILE),
+      `written by converter version ${index.converterVersion}, this service reads version ${CONVERTER_VERSION}: ` +
+        "run `bun run convert` again (unchanged checkpoints are reconverted from the download cache)",
+    );
   const models = index.models.map((m) => ({
     key: m.key,
     dir: join(dir, m.dir),

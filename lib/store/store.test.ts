@@ -69,6 +69,14 @@ describe("the engines store", () => {
     expect((errorOf(() => readStore(unlisted)) as Error).message).toMatch(/tokenizer family other is not listed/);
   });
 
+  test("a store written by another converter version is refused, saying to convert again", () => {
+    const dir = writeStore(["a"]);
+    writeStoreIndex(dir, { ...index(["a"]), converterVersion: "0" });
+    expect((errorOf(() => readStore(dir)) as Error).message).toMatch(
+      /converter version 0, this service reads version \d+: run `bun run convert` again/,
+    );
+  });
+
   test("readModelRecord is null for a missing or unreadable record (convert then redoes the model)", () => {
     const dir = tempDir("record");
     expect(readModelRecord(dir)).toBeNull();
