@@ -132,9 +132,21 @@ describe("SETTINGS", () => {
     expect(names).toContain("LOG_TEXTS"); // nested groups (logging, batch) are listed too
   });
 
+  test("HOST must be an address: an IPv4, IPv6 or host name; anything else stops the start naming it", () => {
+    for (const ok of ["0.0.0.0", "127.0.0.1", "::", "::1", "fe80::1%eth0", "localhost", "api.example.internal"])
+      expect(loadConfig({ HOST: ok }).host).toBe(ok);
+    for (const bad of ["256.1.1.1", "1.2.3", "not an address", "-bad.example", "a..b", "http://x"])
+      expect(() => loadConfig({ HOST: bad })).toThrow(/HOST: expected an IP address or a host name/);
+  });
+
+  test("MAX_BUFFERED_BODY_BYTES: 64 MiB by default, at least 1 KiB", () => {
+    expect(loadConfig({}).maxBufferedBodyBytes).toBe(64 * 1024 * 1024);
+    expect(() => loadConfig({ MAX_BUFFERED_BODY_BYTES: "10" })).toThrow(/MAX_BUFFERED_BODY_BYTES/);
+  });
+
   test("a setting whose type cannot fill its Config field does not compile (tsc holds this)", () => {
-    // @ts-expect-error: HOST's text setting cannot fill the number field port.
-    const wrong: SettingsOf<Pick<Config, "port">> = { port: SETTINGS.host };
+    // @ts-expect-error: ENGINES_DIR's text setting cannot fill the number field port.
+    const wrong: SettingsOf<Pick<Config, "port">> = { port: SETTINGS.enginesDir };
     expect(wrong.port.type.kind).toBe("string");
   });
 });

@@ -10,6 +10,7 @@ export interface Config {
   autoConvert: boolean;
   verifyWeights: WeightCheck;
   maxBodyBytes: number;
+  maxBufferedBodyBytes: number;
   maxTextsPerRequest: number;
   batch: { maxBatchSize: number; maxBatchTokens: number; maxQueueDelayMs: number };
   cpuMaxBatchSize: number;
@@ -53,6 +54,7 @@ export type SettingType =
   | (Parser<number> & { kind: "fraction" })
   | (Parser<string> & { kind: "oneOf"; values: readonly string[] })
   | (Parser<string> & { kind: "string" })
+  | (Parser<string> & { kind: "host" })
   | (Parser<ExecutionProvider[]> & { kind: "providers" });
 
 /** One environment variable. T is the Config field it fills: a type that cannot fill it is a type error. */
@@ -123,6 +125,19 @@ function oneOf<V extends string>(values: readonly V[]) {
 
 const text = { kind: "string" as const, parse: (raw: string): string => raw };
 
+/** An address to listen on: IPv4, IPv6 or a host name (an invalid one made listen fail with an ioctl error and a stack). */
+const host = {
+  kind: "host" as const,
+  parse(raw: string, name: string): string {
+    const ipv4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+    const ipv6 = /^[0-9a-f:]+(%[\w.-]+)?$/i;
+    const hostname = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+    const looksNumeric = /^[\d.]+$/.test(raw);
+    if (looksNumeric ? ipv4.test(raw) : raw.includes(":") ? ipv6.test(raw) : hostname.test(raw)) return raw;
+    throw new ConfigError(name, `expected an IP address or a host name, got "${raw.slice(0, 80)}"`);
+  },
+};
+
 const providers = {
   kind: "providers" as const,
   parse(raw: string, name: string): ExecutionProvider[] {
@@ -143,7 +158,7 @@ const IDLE_JITTER_S = 4;
 
 /** Every setting, in README's order, at the place of the Config field it fills. */
 export const SETTINGS = {
-  host: { name: "HOST", type: text, default: "0.0.0.0", doc: "interface to listen on" },
+  host: { name: "HOST", type: host, default: "0.0.0.0", doc: "interface to listen on" },
   port: { name: "PORT", type: integer(0, 65535), default: 8000, doc: "TCP port to listen on" },
   enginesDir: {
     name: "ENGINES_DIR",
@@ -175,6 +190,15 @@ export const SETTINGS = {
     type: integer(16),
     default: 1024 * 1024,
     doc: "requests larger than this get 413 (checked while reading, not after)",
+  },
+  maxBufferedBodyBytes: {
+    name: "MAX_BUFFERED_BODY_BYTES",
+    type: integer(1024),
+    default: 64 * 1024 * 1024,
+    doc:
+      "request bodies held in memory at once, across all connections (a declared length is reserved before " +
+      "reading); a body that would pass it gets 503 `overloaded`: a thousand connections each sending " +
+      "`MAX_BODY_BYTES` cannot add a gigabyte",
   },
   maxTextsPerRequest: {
     name: "MAX_TEXTS_PER_REQUEST",
@@ -348,6 +372,8 @@ function acceptsCell(t: SettingType): string {
       return t.values.map((v) => `\`${v}\``).join(", ");
     case "string":
       return "text";
+    case "host":
+      return "an IP address or a host name";
     case "providers":
       return `a list of ${EXECUTION_PROVIDERS.map((p) => `\`${p}\``).join(", ")}`;
   }

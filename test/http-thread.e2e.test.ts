@@ -109,3 +109,49 @@ describe("the HTTP thread only routes", () => {
     expect([res.status, (await res.json()).error.code]).toEqual([415, "unsupported_media_type"]);
   });
 });
+
+describe("a budget for buffered request bodies", () => {
+  test("past MAX_BUFFERED_BODY_BYTES a body is refused at once with 503 overloaded; small ones still pass; the budget comes back", async () => {
+    const engines = tempDir("budget-engines");
+    await convertModels(tinyManifestSources(), { outDir: engines });
+    const small = await startTestServer(engines, { MAX_BUFFERED_BODY_BYTES: "8192", MAX_BODY_BYTES: "6000" });
+    const { hostname, port } = new URL(small.url);
+    /** A body that declares 5000 bytes and sends 10: it holds its reservation until the socket closes. */
+    const holdUpload = () =>
+      new Promise<{ end(): void; answer: Promise<string> }>((resolve) => {
+        let text = "";
+        let done: (s: string) => void;
+        const answer = new Promise<string>((r) => (done = r));
+        Bun.connect({
+          hostname,
+          port: Number(port),
+          socket: {
+            open: (s) => {
+              s.write(
+                `POST /process HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"0123456789`,
+              );
+              resolve({ end: () => s.end(), answer });
+            },
+            data: (_s, d) => void (text += d.toString()),
+            close: () => done(text),
+          },
+        });
+      });
+    try {
+      const first = await holdUpload();
+      await Bun.sleep(100); // its 5000 bytes are reserved
+      const second = await fetch(`${small.url}/process`, { method: "POST", body: JSON.stringify("x".repeat(4000)) });
+      expect([second.status, (await second.json()).error.code]).toEqual([503, "overloaded"]);
+      expect(Number(second.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+      const tiny = await fetch(`${small.url}/process`, { method: "POST", body: '"fits beside it"' });
+      expect(tiny.status).toBe(200);
+      first.end();
+      await first.answer;
+      await Bun.sleep(50);
+      const again = await fetch(`${small.url}/process`, { method: "POST", body: JSON.stringify("x".repeat(4000)) });
+      expect(again.status).toBe(200);
+    } finally {
+      await small.stop();
+    }
+  });
+});

@@ -5,7 +5,7 @@ import type { BodyBudget } from "./body.ts";
 
 /** The settings the HTTP layer reads. */
 export type HttpConfig = Pick<Config, "maxBodyBytes" | "maxTextsPerRequest" | "requestTimeoutMs" | "bodyTimeoutMs"> &
-  Partial<Pick<Config, "logging">> & { maxBufferedBodyBytes?: number };
+  Partial<Pick<Config, "logging" | "maxBufferedBodyBytes">>;
 
 /** The service once its models are loaded; null while starting. */
 export type ServiceSource = () => ClassifierApi | null;
