@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { labelScores, rankedLabels, topLabel } from "./scoring.ts";
 
-const close = (a: number[], b: number[]) => a.every((v, i) => Math.abs(v - b[i]) < 1e-12);
+/** Within float32's precision: the scores are float32 values, as numpy's. */
+const close = (a: number[], b: number[]) => a.every((v, i) => Math.abs(v - b[i]) < 1e-7);
 
 describe("scores as the text-classification pipeline computes them", () => {
   test("softmax over the labels, stable for large logits", () => {
@@ -28,5 +29,12 @@ describe("scores as the text-classification pipeline computes them", () => {
     expect(ranked.map((r) => r.label)).toEqual(["b", "c", "a", "d"]);
     expect(rankedLabels([0, 2, 2, -1], ["a", "b", "c", "d"], "sigmoid", 2).map((r) => r.label)).toEqual(["b", "c"]);
     expect(rankedLabels([5, 1], ["a", "b"], "softmax", 9)).toHaveLength(2);
+  });
+
+  test("in float32, as numpy: labels whose scores round to the same float32 tie, and the first wins", () => {
+    // sigmoid(17) and sigmoid(19) are both 1.0 in float32 (float64 would pick the second).
+    expect(topLabel([17, 19], ["a", "b"], "sigmoid")).toEqual({ label: "a", score: 1 });
+    expect(rankedLabels([17, 19], ["a", "b"], "sigmoid", "all").map((r) => r.label)).toEqual(["a", "b"]);
+    for (const s of labelScores([0.3, -1.7, 2.2], "softmax")) expect(Math.fround(s)).toBe(s);
   });
 });

@@ -9,17 +9,20 @@ export interface ModelAnswer {
 export type TopK = { kind: "top" } | { kind: "ranked"; k: number | "all" };
 
 /**
- * The probability of each label as the Hugging Face text-classification pipeline computes it, in
- * float64 from the float32 logits: sigmoid per label, or softmax (max-subtracted, so large logits
- * cannot overflow).
+ * The probability of each label as the Hugging Face text-classification pipeline computes it: in
+ * float32, as numpy does on the model's float32 logits (each step rounded to float32), so that two
+ * labels whose scores round to the same float32 (a confident multi-label head: sigmoid(17) and
+ * sigmoid(19) are both 1.0) tie as they do there. Sigmoid per label, or softmax (max-subtracted, so
+ * large logits cannot overflow).
  */
 export function labelScores(logits: ArrayLike<number>, activation: Activation): number[] {
-  const x = Array.from(logits);
-  if (activation === "sigmoid") return x.map((v) => 1 / (1 + Math.exp(-v)));
+  const f = Math.fround;
+  const x = Array.from(logits, f);
+  if (activation === "sigmoid") return x.map((v) => f(1 / f(1 + f(Math.exp(f(-v))))));
   const max = Math.max(...x);
-  const exps = x.map((v) => Math.exp(v - max));
-  const sum = exps.reduce((a, b) => a + b, 0);
-  return exps.map((e) => e / sum);
+  const exps = x.map((v) => f(Math.exp(f(v - max))));
+  const sum = exps.reduce((a, b) => f(a + b), 0);
+  return exps.map((e) => f(e / sum));
 }
 
 /** The arg-max label (the first on a tie) and its score: the pipeline's default answer. */

@@ -1,6 +1,7 @@
 import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { modelKeyProblem } from "../lib/store/index.ts";
 import { loadManifest, type Manifest } from "./manifest.ts";
 import { ConvertError } from "./errors.ts";
 import { downloadRepo } from "./hub/download.ts";
@@ -75,6 +76,8 @@ export function parseCli(argv: string[], env = process.env): CliRequest | "help"
     const onnxAsGiven = source.startsWith(ONNX_AS_GIVEN);
     if (at <= 0 || source.length === (onnxAsGiven ? ONNX_AS_GIVEN.length : 0))
       throw new Error(`--model expects KEY=SOURCE or KEY=onnx:SOURCE, got "${spec}"`);
+    const problem = modelKeyProblem(spec.slice(0, at));
+    if (problem) throw new Error(`--model ${problem}`);
     return onnxAsGiven
       ? { key: spec.slice(0, at), source: source.slice(ONNX_AS_GIVEN.length), onnxAsGiven }
       : { key: spec.slice(0, at), source };

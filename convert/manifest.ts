@@ -2,6 +2,7 @@
  * The model set the service answers with. Declarative on purpose: another team serves its own
  * classifiers by writing a file of this shape (MANIFEST=path/to/models.json) and running convert.
  */
+import { modelKeyProblem } from "../lib/store/index.ts";
 
 export interface LabelFixes {
   /** Upper-case every label (cardiffnlp publishes "negative", clients expect "NEGATIVE"). */
@@ -91,7 +92,6 @@ export function applyLabelFixes(labels: string[], fixes: LabelFixes = {}): strin
   });
 }
 
-const KEY = /^[A-Za-z0-9_-]{1,64}$/;
 const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 
 /** Validates a manifest read from a file; errors name the entry and the field. */
@@ -103,7 +103,8 @@ export function parseManifest(source: string, raw: unknown): Manifest {
   if (!Array.isArray(models) || models.length === 0) fail("expected { models: [...] } with at least one model");
   const seen = new Set<string>();
   for (const [i, m] of models.entries()) {
-    if (typeof m?.key !== "string" || !KEY.test(m.key)) fail(`models[${i}].key must match ${KEY}`);
+    const problem = typeof m?.key === "string" ? modelKeyProblem(m.key) : "missing";
+    if (problem) fail(`models[${i}].key: ${problem}`);
     if (seen.has(m.key)) fail(`models[${i}].key "${m.key}" is repeated`);
     seen.add(m.key);
     if (typeof m.hubId !== "string" || !HUB_ID.test(m.hubId)) fail(`models[${i}].hubId must be "org/name"`);

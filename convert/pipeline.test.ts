@@ -7,6 +7,7 @@ import { readSafetensors } from "./checkpoint/safetensors.ts";
 import { ConvertError } from "./errors.ts";
 import { sha256 } from "./hash.ts";
 import { readModel } from "./onnx/model-file.ts";
+import { parseCli } from "./cli.ts";
 import { convertModels, type ModelSource } from "./pipeline.ts";
 import { readModelRecord, readStore } from "../lib/store/index.ts";
 import { TINY, writeRandomCheckpoint } from "./random-checkpoint.ts";
@@ -280,6 +281,23 @@ describe("convert: the five-model manifest layout", () => {
     expect(record.tokenizer.source).toBe("own tokenizer.json");
     expect(record.tokenizer.definitionSha256).toBe(r.families[1].definition);
     expect(record.tokenizer.family).not.toBe(readModelRecord(join(out, "a"))!.tokenizer.family);
+  });
+
+  test("keys are folders of the store: the tokenizers folder's name, paths and repeats are refused before anything is written", async () => {
+    const src = oracleSource("roberta-tiny-bin");
+    for (const [key, why] of [
+      ["tokenizers", /reserved/],
+      ["../x", /not a key/],
+      ["", /not a key/],
+    ] as const) {
+      const out = tempDir("engines");
+      const err = await convertModels([{ ...src, key }], { outDir: out }).catch((e) => e);
+      expect([key, err instanceof ConvertError, String(err.message)]).toEqual([key, true, expect.stringMatching(why)]);
+      expect(readdirSync(out)).toEqual([]);
+    }
+    const twice = await convertModels([src, src], { outDir: tempDir("engines") }).catch((e) => e);
+    expect(twice.message).toMatch(/given twice/);
+    expect(() => parseCli(["--model", "tokenizers=./x"])).toThrow(/reserved/);
   });
 
   test("a model without tokenizer.json takes its base model's, only after its vocabulary is proven equal", async () => {

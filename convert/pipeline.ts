@@ -11,6 +11,8 @@ import {
   type ModelRecord,
   type StoreIndex,
   type WeightProof,
+  modelKeyProblem,
+  TOKENIZERS_DIR,
 } from "../lib/store/index.ts";
 import { openCheckpoint, WEIGHT_FILES, type CheckpointTensor } from "./checkpoint/index.ts";
 import { ConvertError, readJsonFile } from "./errors.ts";
@@ -52,6 +54,13 @@ export interface ConvertResult {
 
 /** Converts models into `outDir/<key>/`, tokenizers into `outDir/tokenizers/<family>/`, and writes `outDir/index.json`. */
 export async function convertModels(sources: ModelSource[], opts: ConvertOptions): Promise<ConvertResult> {
+  // Keys become folders of the store: checked here, whatever the caller (manifest, CLI, tests).
+  const seen = new Set<string>();
+  for (const s of sources) {
+    const problem = modelKeyProblem(s.key) ?? (seen.has(s.key) ? `"${s.key}" is given twice` : null);
+    if (problem) throw new ConvertError(s.dir, `model key ${problem}`);
+    seen.add(s.key);
+  }
   const log = opts.log ?? (() => {});
   const configs = new Map<string, GraphSource>();
   for (const s of sources) {
@@ -67,7 +76,7 @@ export async function convertModels(sources: ModelSource[], opts: ConvertOptions
   mkdirSync(opts.outDir, { recursive: true });
   for (const f of families) writeTokenizerFamily(opts.outDir, f, sources, log);
   // Read off each family's tokenizer once (loading XLM-R's takes about a second).
-  const specials = new Map(families.map((f) => [f.id, specialTokens(join(opts.outDir, "tokenizers", f.id))]));
+  const specials = new Map(families.map((f) => [f.id, specialTokens(join(opts.outDir, TOKENIZERS_DIR, f.id))]));
 
   const result: ConvertResult = { converted: [], unchanged: [], families };
   for (const s of sources) {
@@ -78,14 +87,19 @@ export async function convertModels(sources: ModelSource[], opts: ConvertOptions
   const index: StoreIndex = {
     converterVersion: CONVERTER_VERSION,
     models: sources.map((s) => ({ key: s.key, dir: s.key })),
-    families: families.map((f) => ({ id: f.id, members: f.members, dir: join("tokenizers", f.id), source: f.source })),
+    families: families.map((f) => ({
+      id: f.id,
+      members: f.members,
+      dir: join(TOKENIZERS_DIR, f.id),
+      source: f.source,
+    })),
   };
   writeStoreIndex(opts.outDir, index);
   return result;
 }
 
 function writeTokenizerFamily(outDir: string, f: TokenizerFamily, sources: ModelSource[], log: (m: string) => void) {
-  const target = join(outDir, "tokenizers", f.id);
+  const target = join(outDir, TOKENIZERS_DIR, f.id);
   const tokenizerHash = sha256File(join(f.sourceDir, "tokenizer.json"));
   if (existsSync(join(target, "tokenizer.json")) && sha256File(join(target, "tokenizer.json")) === tokenizerHash)
     return;
@@ -139,7 +153,7 @@ async function convertOne(
   try {
     const graph = await model.write(tmp, opts.afterWrite);
     await smokeRun(tmp, graph.onnx, specials, cfg.labels.length);
-    const familyDir = join(opts.outDir, "tokenizers", family.id);
+    const familyDir = join(opts.outDir, TOKENIZERS_DIR, family.id);
     // The model's own tokenizer_config.json says its maximum length (as transformers reads it); else the family's.
     const ownConfig = existsSync(join(s.dir, "tokenizer_config.json"));
     const tokenizerConfig = readTokenizerConfig(ownConfig ? s.dir : familyDir);
@@ -162,7 +176,7 @@ async function convertOne(
       specialTokens: specials,
       tokenizer: {
         family: family.id,
-        dir: join("..", "tokenizers", family.id),
+        dir: join("..", TOKENIZERS_DIR, family.id),
         definitionSha256: family.definition,
         source: tokenizer.source,
       },

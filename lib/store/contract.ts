@@ -12,6 +12,18 @@
 export const CONVERTER_VERSION = "3";
 
 export const INDEX_FILE = "index.json";
+/** The store's folder of tokenizer families: no model may take its name. */
+export const TOKENIZERS_DIR = "tokenizers";
+
+/** A response key: also the model's folder in the store, so a plain name, and not the tokenizers folder. */
+export const MODEL_KEY = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Why `key` cannot be a model's key, or null when it can. */
+export function modelKeyProblem(key: string): string | null {
+  if (!MODEL_KEY.test(key)) return `"${key.slice(0, 80)}" is not a key: 1 to 64 of A-Z, a-z, 0-9, _ and -`;
+  if (key === TOKENIZERS_DIR) return `"${key}" is reserved: the store keeps its tokenizer families under that name`;
+  return null;
+}
 export const RECORD_FILE = "engine.json";
 
 export type Activation = "softmax" | "sigmoid";
