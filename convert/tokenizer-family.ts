@@ -1,7 +1,7 @@
 import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConvertError } from "./errors.ts";
+import { ConvertError, readJsonFile } from "./errors.ts";
 import { sha256, sha256File } from "./hash.ts";
 import { bertTokenizerJson, isBertVocabOnly } from "./wordpiece-tokenizer.ts";
 
@@ -111,18 +111,29 @@ export function slowVocabularyFingerprint(dir: string): { files: string[]; hash:
  * stops: guessing a tokenizer would silently change answers.
  */
 export function chooseTokenizer(m: TokenizerMember): TokenizerChoice {
-  if (existsSync(join(m.dir, "tokenizer.json")))
+  if (existsSync(join(m.dir, "tokenizer.json"))) {
+    const effective = bertNormalizerAsConfigured(m.dir);
+    if (effective) {
+      const dir = scratchCopy(m.dir, ["tokenizer_config.json", "special_tokens_map.json"]);
+      writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(effective));
+      return {
+        key: m.key,
+        dir,
+        definition: definitionHash(join(dir, "tokenizer.json")),
+        source:
+          "own tokenizer.json, its BertNormalizer set as tokenizer_config.json says (do_lower_case, strip_accents, " +
+          "tokenize_chinese_chars), as transformers' fast BERT tokenizers do on load",
+      };
+    }
     return {
       key: m.key,
       dir: m.dir,
       definition: definitionHash(join(m.dir, "tokenizer.json")),
       source: "own tokenizer.json",
     };
+  }
   if (isBertVocabOnly(m.dir)) {
-    // Written beside a copy of the model's tokenizer files, never into the model's folder (it may be read-only).
-    const dir = mkdtempSync(join(tmpdir(), "wordpiece-"));
-    for (const f of ["tokenizer_config.json", "special_tokens_map.json", "vocab.txt"])
-      if (existsSync(join(m.dir, f))) cpSync(join(m.dir, f), join(dir, f));
+    const dir = scratchCopy(m.dir, ["tokenizer_config.json", "special_tokens_map.json", "vocab.txt"]);
     writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(bertTokenizerJson(m.dir)));
     return {
       key: m.key,
@@ -155,6 +166,41 @@ export function chooseTokenizer(m: TokenizerMember): TokenizerChoice {
       "base model's, from which transformers builds the same tokenizer.json",
   };
 }
+
+/** A scratch folder with copies of a model's tokenizer files: written tokenizers never go into the model's folder (it may be read-only). */
+function scratchCopy(dir: string, files: string[]): string {
+  const scratch = mkdtempSync(join(tmpdir(), "tokenizer-"));
+  for (const f of files) if (existsSync(join(dir, f))) cpSync(join(dir, f), join(scratch, f));
+  return scratch;
+}
+
+/**
+ * transformers' fast BERT-style tokenizers rebuild their BertNormalizer on load when
+ * tokenizer_config.json's do_lower_case (default true), strip_accents (default null) or
+ * tokenize_chinese_chars (default true) differ from tokenizer.json's: the effective tokenizer.json,
+ * or null when nothing changes (or the tokenizer is not of that kind).
+ */
+export function bertNormalizerAsConfigured(dir: string): Record<string, unknown> | null {
+  const configFile = join(dir, "tokenizer_config.json");
+  if (!existsSync(configFile)) return null;
+  const config = readJsonFile(configFile) as Record<string, unknown>;
+  const cls = config.tokenizer_class;
+  if (cls !== undefined && !BERT_NORMALIZER_CLASSES.test(String(cls))) return null;
+  const definition = readJsonFile(join(dir, "tokenizer.json")) as { normalizer?: Record<string, unknown> | null };
+  const n = definition.normalizer;
+  if (n?.type !== "BertNormalizer") return null;
+  const want = {
+    lowercase: config.do_lower_case ?? true,
+    strip_accents: config.strip_accents ?? null,
+    handle_chinese_chars: config.tokenize_chinese_chars ?? true,
+  };
+  if (Object.entries(want).every(([k, v]) => (n[k] ?? null) === v)) return null;
+  return { ...definition, normalizer: { ...n, ...want } };
+}
+
+/** Fast tokenizer classes whose __init__ re-sets the BertNormalizer from the config (transformers 4). */
+const BERT_NORMALIZER_CLASSES =
+  /^(Bert|DistilBert|Electra|MobileBert|Funnel|LayoutLM|SqueezeBert|RetriBert|Lxmert|ConvBert)Tokenizer(Fast)?$/;
 
 /**
  * Groups models by tokenizer definition, so each text is tokenized once per distinct definition.

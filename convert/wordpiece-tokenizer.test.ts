@@ -53,4 +53,22 @@ describe("tokenizer.json written from vocab.txt, as transformers' BertConverter 
     const dir = vocabOnly({ tokenizer_class: "BertTokenizer", cls_token: "<cls>" });
     expect(() => chooseTokenizer({ key: "m", dir })).toThrow(/vocab\.txt: has no <cls>/);
   });
+
+  test("a tokenizer.json whose config says otherwise is tokenized as transformers' fast BERT tokenizer re-sets it", async () => {
+    // The uncased tokenizer.json, in a repository whose tokenizer_config.json says do_lower_case: false.
+    const dir = join(tempDir("bert-cased-config"), "m");
+    cpSync(join(TOKENIZER_FIXTURES, "bert-base-uncased"), dir, { recursive: true });
+    writeFileSync(
+      join(dir, "tokenizer_config.json"),
+      JSON.stringify({ tokenizer_class: "BertTokenizer", do_lower_case: false }),
+    );
+    const choice = chooseTokenizer({ key: "m", dir });
+    expect(choice.source).toMatch(/BertNormalizer set as tokenizer_config\.json says/);
+    expect(choice.definition).not.toBe(definitionHash(join(TOKENIZER_FIXTURES, "bert-base-uncased", "tokenizer.json")));
+    expect((await loadTokenizer(choice.dir).encode("Hello")).getTokens()).toEqual(["[CLS]", "[UNK]", "[SEP]"]);
+    // The fixture's own config agrees with its tokenizer.json: used as it is.
+    expect(chooseTokenizer({ key: "u", dir: join(TOKENIZER_FIXTURES, "bert-base-uncased") }).source).toBe(
+      "own tokenizer.json",
+    );
+  });
 });

@@ -30,12 +30,12 @@ export function bertTokenizerJson(dir: string): Record<string, unknown> {
   const configFile = join(dir, "tokenizer_config.json");
   const config = existsSync(configFile) ? (readJsonFile(configFile) as Record<string, unknown>) : {};
   // load_vocab: one token per line, the line number is its id.
-  const lines = readFileSync(join(dir, "vocab.txt"), "utf8").split("\n");
+  // As Python's text mode reads it (any of \n, \r\n, \r ends a line); a repeated token keeps its last id.
+  const lines = readFileSync(join(dir, "vocab.txt"), "utf8").split(/\r\n|\r|\n/);
   if (lines.at(-1) === "") lines.pop();
   const vocab: Record<string, number> = {};
-  lines.forEach((line, id) => {
-    const t = line.replace(/\r$/, "");
-    if (!(t in vocab)) vocab[t] = id;
+  lines.forEach((token, id) => {
+    vocab[token] = id;
   });
   const names = { unk: "[UNK]", sep: "[SEP]", pad: "[PAD]", cls: "[CLS]", mask: "[MASK]" } as const;
   const special = Object.fromEntries(

@@ -50,7 +50,8 @@ export async function specialTokens(dir: string, tokenizer = loadTokenizer(dir))
 
 /** A row of `length` ids the model accepts, for warm-up and smoke runs: the template's specials around ordinary ids. */
 export function sampleRow(t: SpecialTokens, length: number): number[] {
-  const filler = Math.max(t.pad, ...t.prefix, ...t.suffix) + 1;
+  // The pad id: surely in the vocabulary (an id past the specials may not be, where they end it).
+  const filler = t.pad;
   const middle = Math.max(0, length - t.prefix.length - t.suffix.length);
   return [...t.prefix, ...Array.from({ length: middle }, () => filler), ...t.suffix].slice(0, Math.max(1, length));
 }
