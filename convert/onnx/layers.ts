@@ -167,6 +167,44 @@ export class Layers {
     return this.layerNorm(this.g.op("Add", [parts.feedForward(attended), attended]), parts.outputNorm);
   }
 
+  /**
+   * BERT's encoder (RoBERTa's too): `layers` post-LN layers named as transformers' BertLayer,
+   * `{prefix}.{i}.attention.self.query`, …, `.output.LayerNorm`. x is [batch*sequence, hidden].
+   */
+  bertEncoder(x: string, w: Weights, layers: number, batchSeq: string, maskAdd: string): string {
+    const H = this.shape.hidden;
+    for (let i = 0; i < layers; i++) {
+      const layer = w.scope(String(i));
+      const attention = layer.scope("attention");
+      const self = { q: "query", k: "key", v: "value" };
+      x = this.postLnLayer(x, {
+        attention: (h) =>
+          this.linear(
+            this.selfAttention(h, attention.scope("self"), self, batchSeq, maskAdd),
+            attention.scope("output.dense"),
+            H,
+            H,
+          ),
+        attentionNorm: attention.scope("output.LayerNorm"),
+        feedForward: (h) => this.feedForward(h, layer.scope("intermediate.dense"), layer.scope("output.dense")),
+        outputNorm: layer.scope("output.LayerNorm"),
+      });
+    }
+    return x;
+  }
+
+  /** The graph's output: `logits` [batch, labels] = x·Wᵀ + b with the head's weights. */
+  logits(x: string, head: Weights, labels: number): void {
+    const H = this.shape.hidden;
+    const out = this.g.op(
+      "Gemm",
+      [x, head.weight("weight", [labels, H]), head.weight("bias", [labels])],
+      { transB: 1 },
+      "logits",
+    );
+    this.g.output(out, ElemType.FLOAT, ["batch", labels]);
+  }
+
   /** Positions 0..n-1 for every row, [1, sequence] (BERT, DistilBERT). */
   positionsFromZero(ids: string): string {
     const g = this.g;

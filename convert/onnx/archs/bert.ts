@@ -61,33 +61,11 @@ export const bert: Architecture = {
 
     const batchSeq = g.op("Shape", [ids]);
     const maskAdd = L.attentionMask(mask);
-    let x = g.op("Reshape", [emb, g.constInt64([-1, H])]);
-    for (let i = 0; i < c.layers; i++) {
-      const layer = weights.scope(`bert.encoder.layer.${i}`);
-      const attention = layer.scope("attention");
-      x = L.postLnLayer(x, {
-        attention: (h) =>
-          L.linear(
-            L.selfAttention(h, attention.scope("self"), { q: "query", k: "key", v: "value" }, batchSeq, maskAdd),
-            attention.scope("output.dense"),
-            H,
-            H,
-          ),
-        attentionNorm: attention.scope("output.LayerNorm"),
-        feedForward: (h) => L.feedForward(h, layer.scope("intermediate.dense"), layer.scope("output.dense")),
-        outputNorm: layer.scope("output.LayerNorm"),
-      });
-    }
+    const flat = g.op("Reshape", [emb, g.constInt64([-1, H])]);
+    const x = L.bertEncoder(flat, weights.scope("bert.encoder.layer"), c.layers, batchSeq, maskAdd);
 
     const pooled = g.op("Tanh", [L.linear(L.firstToken(x, batchSeq), weights.scope("bert.pooler.dense"), H, H)]);
-    const head = weights.scope("classifier");
-    const logits = g.op(
-      "Gemm",
-      [pooled, head.weight("weight", [c.labels.length, H]), head.weight("bias", [c.labels.length])],
-      { transB: 1 },
-      "logits",
-    );
-    g.output(logits, ElemType.FLOAT, ["batch", c.labels.length]);
+    L.logits(pooled, weights.scope("classifier"), c.labels.length);
     return { graph: g, used: weights.used };
   },
 };

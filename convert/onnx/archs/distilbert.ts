@@ -79,14 +79,7 @@ export const distilbert: Architecture = {
     }
 
     const pre = g.op("Relu", [L.linear(L.firstToken(x, batchSeq), weights.scope("pre_classifier"), H, H)]);
-    const head = weights.scope("classifier");
-    const logits = g.op(
-      "Gemm",
-      [pre, head.weight("weight", [c.labels.length, H]), head.weight("bias", [c.labels.length])],
-      { transB: 1 },
-      "logits",
-    );
-    g.output(logits, ElemType.FLOAT, ["batch", c.labels.length]);
+    L.logits(pre, weights.scope("classifier"), c.labels.length);
     return { graph: g, used: weights.used };
   },
 };

@@ -67,33 +67,12 @@ export const roberta: Architecture = {
 
     const batchSeq = g.op("Shape", [ids]);
     const maskAdd = L.attentionMask(mask);
-    let x = g.op("Reshape", [emb, g.constInt64([-1, H])]);
-    for (let i = 0; i < c.layers; i++) {
-      const layer = weights.scope(`roberta.encoder.layer.${i}`);
-      const attention = layer.scope("attention");
-      x = L.postLnLayer(x, {
-        attention: (h) =>
-          L.linear(
-            L.selfAttention(h, attention.scope("self"), { q: "query", k: "key", v: "value" }, batchSeq, maskAdd),
-            attention.scope("output.dense"),
-            H,
-            H,
-          ),
-        attentionNorm: attention.scope("output.LayerNorm"),
-        feedForward: (h) => L.feedForward(h, layer.scope("intermediate.dense"), layer.scope("output.dense")),
-        outputNorm: layer.scope("output.LayerNorm"),
-      });
-    }
+    const flat = g.op("Reshape", [emb, g.constInt64([-1, H])]);
+    const x = L.bertEncoder(flat, weights.scope("roberta.encoder.layer"), c.layers, batchSeq, maskAdd);
 
     const head = weights.scope("classifier");
     const dense = g.op("Tanh", [L.linear(L.firstToken(x, batchSeq), head.scope("dense"), H, H)]);
-    const logits = g.op(
-      "Gemm",
-      [dense, head.weight("out_proj.weight", [c.labels.length, H]), head.weight("out_proj.bias", [c.labels.length])],
-      { transB: 1 },
-      "logits",
-    );
-    g.output(logits, ElemType.FLOAT, ["batch", c.labels.length]);
+    L.logits(dense, head.scope("out_proj"), c.labels.length);
     return { graph: g, used: weights.used };
   },
 };
