@@ -196,9 +196,9 @@ export const SETTINGS = {
     type: integer(1024),
     default: 64 * 1024 * 1024,
     doc:
-      "request bodies held in memory at once, across all connections (a declared length is reserved before " +
-      "reading); a body that would pass it gets 503 `overloaded`: a thousand connections each sending " +
-      "`MAX_BODY_BYTES` cannot add a gigabyte",
+      "request bodies held in memory at once, across all connections (counted as bytes arrive, so a declared " +
+      "length alone holds nothing); a body that would pass it gets 503 `overloaded`: a thousand connections " +
+      "each sending `MAX_BODY_BYTES` cannot add a gigabyte",
   },
   maxTextsPerRequest: {
     name: "MAX_TEXTS_PER_REQUEST",

@@ -111,45 +111,42 @@ describe("the HTTP thread only routes", () => {
 });
 
 describe("a budget for buffered request bodies", () => {
-  test("past MAX_BUFFERED_BODY_BYTES a body is refused at once with 503 overloaded; small ones still pass; the budget comes back", async () => {
+  test("bytes held past MAX_BUFFERED_BODY_BYTES refuse the next body at once (503 overloaded); a declared length alone holds nothing", async () => {
     const engines = tempDir("budget-engines");
     await convertModels(tinyManifestSources(), { outDir: engines });
-    const small = await startTestServer(engines, { MAX_BUFFERED_BODY_BYTES: "8192", MAX_BODY_BYTES: "6000" });
+    const small = await startTestServer(engines, { MAX_BUFFERED_BODY_BYTES: "8192", MAX_BODY_BYTES: "7000" });
     const { hostname, port } = new URL(small.url);
-    /** A body that declares 5000 bytes and sends 10: it holds its reservation until the socket closes. */
-    const holdUpload = () =>
-      new Promise<{ end(): void; answer: Promise<string> }>((resolve) => {
-        let text = "";
-        let done: (s: string) => void;
-        const answer = new Promise<string>((r) => (done = r));
+    /** Opens a raw upload, writes `head`, and keeps the socket open (the body never completes). */
+    const hold = (head: string) =>
+      new Promise<{ end(): void }>((resolve) =>
         Bun.connect({
           hostname,
           port: Number(port),
-          socket: {
-            open: (s) => {
-              s.write(
-                `POST /process HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"0123456789`,
-              );
-              resolve({ end: () => s.end(), answer });
-            },
-            data: (_s, d) => void (text += d.toString()),
-            close: () => done(text),
-          },
-        });
-      });
+          socket: { open: (s) => (s.write(head), resolve({ end: () => s.end() })), data: () => {}, close: () => {} },
+        }),
+      );
+    const post = (text: string) => fetch(`${small.url}/process`, { method: "POST", body: JSON.stringify(text) });
     try {
-      const first = await holdUpload();
-      await Bun.sleep(100); // its 5000 bytes are reserved
-      const second = await fetch(`${small.url}/process`, { method: "POST", body: JSON.stringify("x".repeat(4000)) });
-      expect([second.status, (await second.json()).error.code]).toEqual([503, "overloaded"]);
-      expect(Number(second.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
-      const tiny = await fetch(`${small.url}/process`, { method: "POST", body: '"fits beside it"' });
-      expect(tiny.status).toBe(200);
-      first.end();
-      await first.answer;
-      await Bun.sleep(50);
-      const again = await fetch(`${small.url}/process`, { method: "POST", body: JSON.stringify("x".repeat(4000)) });
-      expect(again.status).toBe(200);
+      // Declaring 5000 bytes and sending 10 holds no budget (an idle hog once locked every body out).
+      const idle = await hold(
+        `POST /process HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"0123456789`,
+      );
+      await Bun.sleep(100);
+      expect((await post("x".repeat(4000))).status).toBe(200);
+      // 6000 bytes really arrived (chunked, still open): the next 4000-byte body would pass 8192.
+      const chunk = `"${"x".repeat(5999)}`;
+      const held = await hold(
+        `POST /process HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${chunk.length.toString(16)}\r\n${chunk}\r\n`,
+      );
+      await Bun.sleep(200);
+      const refused = await post("x".repeat(4000));
+      expect([refused.status, (await refused.json()).error.code]).toEqual([503, "overloaded"]);
+      expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+      expect((await post("fits beside it")).status).toBe(200);
+      held.end();
+      idle.end();
+      await Bun.sleep(100);
+      expect((await post("x".repeat(4000))).status).toBe(200); // the budget came back
     } finally {
       await small.stop();
     }

@@ -110,8 +110,6 @@ export async function readJsonBody(
     taken += bytes;
   };
   try {
-    // Reserve what the client declared up front, so a burst of large bodies is refused before it is read.
-    if (Number.isFinite(declared) && declared > 0) take(declared);
     if (request.body) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       let stopped: (() => void) | undefined;
@@ -127,8 +125,11 @@ export async function readJsonBody(
       try {
         if (Number.isFinite(declared)) {
           // A declared length (checked above) is read in bulk by Bun, however finely the client splits it.
+          // Counted once it has arrived: a declared length alone holds no budget (64 idle connections
+          // declaring 1 MiB each once locked every other body out).
           const bytes = new Uint8Array(await Promise.race([request.arrayBuffer(), interrupted]));
           size = bytes.byteLength;
+          take(size);
           chunks.push(bytes);
         } else size = await readChunked(request.body.getReader(), chunks, interrupted, limit, take, () => taken);
       } catch (e) {

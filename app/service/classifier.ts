@@ -176,15 +176,15 @@ export class ClassifierService implements ClassifierApi {
         `this request needs about ${(alone / 1000).toFixed(1)} s of inference at the measured speed, more than its ` +
           `deadline allows (${(remainingMs / 1000).toFixed(1)} s): send fewer or shorter texts`,
       );
+    // Shed only for work that is really ahead: a request alone on an idle model is admitted if it fits.
+    const ahead = Math.max(...this.models.map((m) => m.batcher.expectedWaitMs(0)));
     const wait = Math.max(...this.models.map((m, i) => m.batcher.expectedWaitMs(tokens[i])));
-    // Admitted only with room to spare: an estimate that is a little short turns into a 504 after the
-    // rows of the models that did answer were computed for nothing (measured: bench/results/2026-11-30-overload-full.md).
-    if (wait > remainingMs * ADMISSION_MARGIN) {
+    if (ahead > 0 && wait > remainingMs * ADMISSION_MARGIN) {
       this.counters.shed++;
-      const ahead = Math.max(...this.models.map((m) => m.batcher.expectedWaitMs(0)));
       throw new ApiError(
         "overloaded",
-        `the work queued ahead would take about ${(wait / 1000).toFixed(1)} s, past this request's deadline: retry later`,
+        `the work queued ahead would take about ${(ahead / 1000).toFixed(1)} s, this request ${(wait / 1000).toFixed(1)} s in all, ` +
+          "past its deadline: retry later",
         Math.max(1, Math.ceil(ahead / 1000)),
       );
     }
@@ -215,7 +215,14 @@ export class ClassifierService implements ClassifierApi {
    */
   private async tokenize(texts: string[], signal: AbortSignal): Promise<Map<string, RowRef[]>> {
     const families = [...this.families.values()];
-    const packed = await Promise.all(families.map((f) => encodePacked(f, texts)));
+    // The native work cannot be stopped, but the request need not wait for it: a deadline or a client
+    // gone is answered on time.
+    const aborted = new Promise<never>((_, reject) => {
+      if (signal.aborted) reject(signal.reason);
+      signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+    });
+    aborted.catch(() => {});
+    const packed = await Promise.race([Promise.all(families.map((f) => encodePacked(f, texts))), aborted]);
     signal.throwIfAborted();
     return new Map(families.map((f, i) => [f.id, rowsOf(packed[i])]));
   }

@@ -45,8 +45,8 @@ describe("model plan", () => {
     expect(shapes(plan.warmup.cpu)).toEqual(["1x2", "1x32", "1x512"]);
     const [two, thirtyTwo, longest] = plan.warmup.cpu!.map((b) => b.row);
     expect(two).toEqual([0, 2]);
-    expect([thirtyTwo[0], thirtyTwo[1], thirtyTwo[31]]).toEqual([0, 1, 2]);
-    expect([longest[0], longest[1], longest[510], longest[511]]).toEqual([0, 1, 1, 2]);
+    expect([thirtyTwo[0], thirtyTwo[1], thirtyTwo[31]]).toEqual([0, 0, 2]);
+    expect([longest[0], longest[1], longest[510], longest[511]]).toEqual([0, 0, 0, 2]);
     // A failure at the longest says what it most likely means.
     expect(plan.warmup.cpu!.map((b) => b.ifFails)).toEqual([
       undefined,

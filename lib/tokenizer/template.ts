@@ -50,8 +50,10 @@ export async function specialTokens(dir: string, tokenizer = loadTokenizer(dir))
 
 /** A row of `length` ids the model accepts, for warm-up and smoke runs: the template's specials around ordinary ids. */
 export function sampleRow(t: SpecialTokens, length: number): number[] {
-  // The pad id: surely in the vocabulary (an id past the specials may not be, where they end it).
-  const filler = t.pad;
+  // A special id of the template other than pad: surely in the vocabulary (an id past the specials
+  // may not be), and counted as a position (RoBERTa's positions skip pads, so a row of pads would not
+  // reach the far end of the position table the warm-up at maximum length exists to test).
+  const filler = [...t.prefix, ...t.suffix].find((id) => id !== t.pad) ?? t.pad;
   const middle = Math.max(0, length - t.prefix.length - t.suffix.length);
   return [...t.prefix, ...Array.from({ length: middle }, () => filler), ...t.suffix].slice(0, Math.max(1, length));
 }
