@@ -7,7 +7,8 @@
 import type { Checkpoint, CheckpointTensor } from "../checkpoint/index.ts";
 import { DTYPE_BYTES, elementCount } from "../checkpoint/types.ts";
 import { ConvertError } from "../errors.ts";
-import { ElemType, type GraphBuilder } from "./graph.ts";
+import type { ClassifierConfig } from "./config.ts";
+import { ElemType, GraphBuilder } from "./graph.ts";
 
 /** Reads FP32 weights of one checkpoint into a graph, checking their shapes; records every tensor used. */
 export class WeightReader {
@@ -221,4 +222,22 @@ export class Layers {
     const hidden = g.op("Reshape", [x, g.op("Concat", [batchSeq, g.constInt64([this.shape.hidden])], { axis: 0 })]);
     return g.op("Gather", [hidden, g.constInt64([0], true)], { axis: 1 });
   }
+}
+
+/**
+ * What every architecture's build starts from: the graph, its weight reader and layer builders for
+ * the config's shapes, and the two inputs all of them take.
+ */
+export function startClassifierGraph(c: ClassifierConfig, ckpt: Checkpoint) {
+  const g = new GraphBuilder(c.architecture);
+  const weights = new WeightReader(g, ckpt);
+  const L = new Layers(g, {
+    hidden: c.hiddenSize,
+    heads: c.heads,
+    intermediate: c.intermediateSize,
+    layerNormEps: c.layerNormEps,
+  });
+  const ids = g.input("input_ids", ElemType.INT64, ["batch", "sequence"]);
+  const mask = g.input("attention_mask", ElemType.INT64, ["batch", "sequence"]);
+  return { g, weights, L, H: c.hiddenSize, ids, mask };
 }

@@ -4,8 +4,8 @@
  * `classifier`.
  */
 import type { ClassifierConfig } from "../config.ts";
-import { ElemType, GraphBuilder } from "../graph.ts";
-import { Layers, WeightReader } from "../layers.ts";
+import { ElemType } from "../graph.ts";
+import { startClassifierGraph } from "../layers.ts";
 import type { Architecture } from "./types.ts";
 
 export const bert: Architecture = {
@@ -36,17 +36,7 @@ export const bert: Architecture = {
   },
 
   build(c: ClassifierConfig, ckpt) {
-    const g = new GraphBuilder(c.architecture);
-    const weights = new WeightReader(g, ckpt);
-    const L = new Layers(g, {
-      hidden: c.hiddenSize,
-      heads: c.heads,
-      intermediate: c.intermediateSize,
-      layerNormEps: c.layerNormEps,
-    });
-    const H = c.hiddenSize;
-    const ids = g.input("input_ids", ElemType.INT64, ["batch", "sequence"]);
-    const mask = g.input("attention_mask", ElemType.INT64, ["batch", "sequence"]);
+    const { g, weights, L, H, ids, mask } = startClassifierGraph(c, ckpt);
     const tokenTypes = g.input("token_type_ids", ElemType.INT64, ["batch", "sequence"]);
 
     const E = weights.scope("bert.embeddings");

@@ -4,8 +4,7 @@
  * them), post-LN layers, then pre_classifier → ReLU → classifier on [CLS].
  */
 import type { ClassifierConfig } from "../config.ts";
-import { ElemType, GraphBuilder } from "../graph.ts";
-import { Layers, WeightReader } from "../layers.ts";
+import { startClassifierGraph } from "../layers.ts";
 import type { Architecture } from "./types.ts";
 
 /** DistilBERT's nn.LayerNorm(dim, eps=1e-12): fixed in the modeling code, not read from the config. */
@@ -38,17 +37,7 @@ export const distilbert: Architecture = {
   },
 
   build(c: ClassifierConfig, ckpt) {
-    const g = new GraphBuilder(c.architecture);
-    const weights = new WeightReader(g, ckpt);
-    const L = new Layers(g, {
-      hidden: c.hiddenSize,
-      heads: c.heads,
-      intermediate: c.intermediateSize,
-      layerNormEps: c.layerNormEps,
-    });
-    const H = c.hiddenSize;
-    const ids = g.input("input_ids", ElemType.INT64, ["batch", "sequence"]);
-    const mask = g.input("attention_mask", ElemType.INT64, ["batch", "sequence"]);
+    const { g, weights, L, H, ids, mask } = startClassifierGraph(c, ckpt);
 
     const E = weights.scope("distilbert.embeddings");
     const words = g.op("Gather", [E.weight("word_embeddings.weight", [c.vocabSize, H]), ids]);

@@ -4,8 +4,8 @@
  * index, skipping pads), token type 0, post-LN encoder, head on <s>: dense → tanh → out_proj.
  */
 import type { ClassifierConfig } from "../config.ts";
-import { ElemType, GraphBuilder } from "../graph.ts";
-import { Layers, WeightReader } from "../layers.ts";
+import { ElemType } from "../graph.ts";
+import { startClassifierGraph } from "../layers.ts";
 import type { Architecture } from "./types.ts";
 
 export const roberta: Architecture = {
@@ -42,17 +42,7 @@ export const roberta: Architecture = {
   },
 
   build(c: ClassifierConfig, ckpt) {
-    const g = new GraphBuilder(c.architecture);
-    const weights = new WeightReader(g, ckpt);
-    const L = new Layers(g, {
-      hidden: c.hiddenSize,
-      heads: c.heads,
-      intermediate: c.intermediateSize,
-      layerNormEps: c.layerNormEps,
-    });
-    const H = c.hiddenSize;
-    const ids = g.input("input_ids", ElemType.INT64, ["batch", "sequence"]);
-    const mask = g.input("attention_mask", ElemType.INT64, ["batch", "sequence"]);
+    const { g, weights, L, H, ids, mask } = startClassifierGraph(c, ckpt);
 
     // position = cumsum(ids != pad) * (ids != pad) + pad, as create_position_ids_from_input_ids.
     const E = weights.scope("roberta.embeddings");
