@@ -1,7 +1,7 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import * as ort from "onnxruntime-node";
+import { noLeftovers, runLogits } from "../testkit/oracle.ts";
 import { ORACLE, addTokenizer, tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
 import { readSafetensors } from "./checkpoint/safetensors.ts";
 import { ConvertError } from "./errors.ts";
@@ -44,20 +44,6 @@ function oracleSource(name: string): ModelSource {
   addTokenizer(dir, architectureOf(name));
   return { key: name, dir, origin: { local: dir } };
 }
-
-/** The oracle's padded batch as the graph takes it (token types 0 where the graph has them). */
-async function runLogits(modelPath: string, ids: number[][], mask: number[][]) {
-  const session = await ort.InferenceSession.create(modelPath);
-  const shape = [ids.length, ids[0].length];
-  const int64 = (rows: number[][]) => new ort.Tensor("int64", BigInt64Array.from(rows.flat().map(BigInt)), shape);
-  const feeds: Record<string, ort.Tensor> = { input_ids: int64(ids), attention_mask: int64(mask) };
-  if (session.inputNames.includes("token_type_ids")) feeds.token_type_ids = int64(ids.map((r) => r.map(() => 0)));
-  const out = await session.run(feeds);
-  await session.release();
-  return { data: Array.from(out.logits.data as Float32Array), dims: out.logits.dims };
-}
-
-const noLeftovers = (dir: string) => readdirSync(dir).filter((n) => n.includes(".tmp-") || n.includes(".old-"));
 
 describe("convert: oracle checkpoints", () => {
   for (const name of ORACLES) {

@@ -1,7 +1,7 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import * as ort from "onnxruntime-node";
+import { runLogits } from "../../testkit/oracle.ts";
 import { readModelRecord } from "../../lib/store/index.ts";
 import { addTokenizer, ORACLE, tempDir } from "../../testkit/fixtures.ts";
 import { type LegacyOptions, type LegacyStorage, torchLegacy } from "../../testkit/torch-legacy.ts";
@@ -120,17 +120,6 @@ describe("legacy torch checkpoints (torch < 1.6): the oracle fixtures", () => {
     expect(placed[placed.length - 1].end).toBe(buf.byteLength);
   });
 });
-
-async function runLogits(modelPath: string, ids: number[][], mask: number[][]) {
-  const session = await ort.InferenceSession.create(modelPath);
-  const shape = [ids.length, ids[0].length];
-  const out = await session.run({
-    input_ids: new ort.Tensor("int64", BigInt64Array.from(ids.flat().map(BigInt)), shape),
-    attention_mask: new ort.Tensor("int64", BigInt64Array.from(mask.flat().map(BigInt)), shape),
-  });
-  await session.release();
-  return { data: Array.from(out.logits.data as Float32Array), dims: out.logits.dims };
-}
 
 /** xlmr-tiny-legacy plus the XLM-R tokenizer in a scratch folder (shared/ is read-only). */
 function legacySource(damage?: (weights: string) => void) {
