@@ -14,9 +14,11 @@ import { sample, scrape } from "../testkit/metrics.ts";
 import { waitFor } from "../testkit/wait.ts";
 import { closedLoop } from "./closed-loop.ts";
 import { scalePlan } from "./lib/arrival.ts";
+import { measureGemm } from "./lib/gemm.ts";
 import { arrivalLoad, rssMb, type LoadStats } from "./lib/load.ts";
 import { headline, hourlyPrice, writeReport } from "./lib/report.ts";
-import type { BenchProfile, BenchResult, PeerRun, RawRun, TokenLengths } from "./lib/report.ts";
+import type { BenchProfile, BenchResult, PeerRun, RawRun, RooflineInputs, TokenLengths } from "./lib/report.ts";
+import { requestFlops } from "./lib/roofline.ts";
 import { GRADERS, type Scenario } from "./lib/scenarios.ts";
 import { lengthSummary, loadTexts, SOURCES } from "./lib/texts.ts";
 import { startRawEngine } from "./peers/raw.ts";
@@ -88,20 +90,44 @@ function rotated(texts: string[], offset: number): string[] {
   return [...texts.slice(at), ...texts.slice(0, at)];
 }
 
-/** Token lengths of every source under each tokenizer family, untruncated (max length 1e6). */
-async function tokenLengths(store: Store): Promise<TokenLengths[]> {
+/** Texts of each source whose token lengths the report shows; the graders' ones also price a request in FLOPs. */
+const LENGTH_SAMPLE = 2000;
+
+/**
+ * Token lengths of every source under each tokenizer family, untruncated (max length 1e6): their
+ * summary, and per family the graders' texts' own counts (the first of the run's texts, same seed).
+ */
+async function tokenLengths(store: Store): Promise<{ lengths: TokenLengths[]; graders: Map<string, number[]> }> {
   const lengths: TokenLengths[] = [];
+  const graders = new Map<string, number[]>();
   for (const f of store.families) {
     const tok = await FamilyTokenizer.load(f.id, f.dir, 1_000_000);
     const sources = [];
     for (const s of SOURCES) {
-      const texts = loadTexts(s, SHARED, 2000, 1).slice(0, 2000);
-      const ids = await Promise.all(texts.map((t) => tok.encodeFull(t)));
-      sources.push({ source: s, ...lengthSummary(ids.map((e) => e.length)) });
+      const texts = loadTexts(s, SHARED, LENGTH_SAMPLE, 1).slice(0, LENGTH_SAMPLE);
+      const counts = (await Promise.all(texts.map((t) => tok.encodeFull(t)))).map((e) => e.length);
+      if (s === "graders") graders.set(f.id, counts);
+      sources.push({ source: s, ...lengthSummary(counts) });
     }
     lengths.push({ family: f.id, sources });
   }
-  return lengths;
+  return { lengths, graders };
+}
+
+/**
+ * The roofline's limit, measured before any peer starts (all cores, nothing else running), and the
+ * FLOPs of one request; NaN when a model served as a given ONNX file has no weights list to count.
+ */
+async function rooflineInputs(models: ModelRecord[], graders: Map<string, number[]>): Promise<RooflineInputs> {
+  const gemm = await measureGemm();
+  log(`GEMM: ${gemm.gflops.toFixed(1)} GFLOP/s (MatMul through onnxruntime-node, ${gemm.threads} threads)`);
+  let flopsPerRequest = Number.NaN;
+  try {
+    flopsPerRequest = requestFlops(models, graders);
+  } catch (e) {
+    log(`no FLOPs per request: ${(e as Error).message}`);
+  }
+  return { gemm, flopsPerRequest, texts: LENGTH_SAMPLE };
 }
 
 async function startServer(peer: HttpPeer, engines: string) {
@@ -284,7 +310,8 @@ export async function main(argv: string[]): Promise<number> {
   const texts = loadTexts("graders", SHARED, 20_000, 1);
   const store = readStore(options.engines);
   const bench: Bench = { options, texts, models: store.models.map((m) => m.record) };
-  const lengths = await tokenLengths(store);
+  const { lengths, graders } = await tokenLengths(store);
+  const roofline = await rooflineInputs(bench.models, graders);
   const http = await measureHttpPeers(bench);
   const service = http.runs.find((r) => r.peer === "service");
   const raw = options.peers.has("raw") ? await measureRaw(bench, http.saturationBatch, service) : null;
@@ -308,6 +335,7 @@ export async function main(argv: string[]): Promise<number> {
     labelsAgree: labelsAgree(http.answers.service, http.answers.naive),
     instance: options.instance,
     pricePerHour: options.pricePerHour,
+    roofline,
   };
   const base = options.out ?? join(import.meta.dir, "results", `${date}-${options.machine}`);
   writeReport(base, result);

@@ -18,7 +18,10 @@ const stats = (rps: number, p50: number): LoadStats => ({
   mean: p50,
 });
 
-/** Service 10 req/s at 10 clients, naive 4, raw 8 texts/s with a 100 ms floor, service p50 125 ms at 1 req/s. */
+/**
+ * Service 10 req/s at 10 clients, naive 4, raw 8 texts/s with a 100 ms floor, service p50 125 ms at 1 req/s;
+ * 5 GFLOP per request against a 100 GFLOP/s GEMM rate.
+ */
 const RESULT: BenchResult = {
   date: "2026-01-02",
   machine: "box",
@@ -69,6 +72,18 @@ const RESULT: BenchResult = {
   labelsAgree: 20,
   instance: "c7i.2xlarge",
   pricePerHour: 0.357,
+  roofline: {
+    gemm: {
+      gflops: 100,
+      threads: 2,
+      shapes: [
+        { tokens: 128, k: 768, n: 768, runs: 40, seconds: 0.4, gflops: 60 },
+        { tokens: 512, k: 3072, n: 768, runs: 25, seconds: 0.4, gflops: 100 },
+      ],
+    },
+    flopsPerRequest: 5e9,
+    texts: 2000,
+  },
 };
 
 describe("benchmark report", () => {
@@ -102,6 +117,40 @@ describe("benchmark report", () => {
     expect(md).toContain("- --price-per-hour (c7i.2xlarge) at $0.357/h: $9.92 per million");
   });
 
+  test("the roofline: each peer's best rate × FLOPs per request against the measured GEMM rate", () => {
+    const md = reportMarkdown(RESULT, "run.svg");
+    expect(md).toContain("## Roofline (achieved FLOP rate ÷ the box's measured GEMM rate)");
+    expect(md).toContain(
+      "FLOPs per request: 5.00 GFLOP (one text through the 1 served models, mean over 2000 of the graders' texts",
+    );
+    expect(md).toContain(
+      "GEMM rate: 100.0 GFLOP/s, the best of FP32 MatMul through onnxruntime-node on 2 intra-op threads",
+    );
+    expect(md).toContain("(GFLOP/s: [128, 768] × [768, 768] 60, [512, 3072] × [3072, 768] 100)");
+    // Best of the sweep: service 10 req/s, naive 4; raw 8 texts/s. × 5 GFLOP ÷ 100 GFLOP/s.
+    expect(md).toContain(
+      "- service at 10.00 req/s: achieved 50.0 GFLOP/s = 50.0% of the box's measured GEMM rate 100.0 GFLOP/s",
+    );
+    expect(md).toContain(
+      "- naive at 4.00 req/s: achieved 20.0 GFLOP/s = 20.0% of the box's measured GEMM rate 100.0 GFLOP/s",
+    );
+    expect(md).toContain(
+      "- raw engine at 8.00 texts/s: achieved 40.0 GFLOP/s = 40.0% of the box's measured GEMM rate 100.0 GFLOP/s",
+    );
+    expect(md).toContain("**How to read the roofline.**");
+    // The roofline comes before the goals.
+    expect(md.indexOf("## Roofline")).toBeLessThan(md.indexOf("## Goals"));
+  });
+
+  test("a run without a roofline (older results) says so, and a run without the raw engine has no raw line", () => {
+    expect(reportMarkdown({ ...RESULT, roofline: undefined }, "run.svg")).toContain(
+      "## Roofline (achieved FLOP rate ÷ the box's measured GEMM rate)\n\nNot measured in this run.",
+    );
+    const withoutRaw = reportMarkdown({ ...RESULT, raw: null }, "run.svg");
+    expect(withoutRaw).toContain("- service at 10.00 req/s: achieved 50.0 GFLOP/s");
+    expect(withoutRaw).not.toContain("- raw engine at");
+  });
+
   test("writeReport writes the markdown, the chart it links and the raw numbers beside each other", () => {
     const dir = tempDir("bench-report");
     try {
@@ -110,7 +159,12 @@ describe("benchmark report", () => {
       expect(readFileSync(`${base}.md`, "utf8")).toContain("](2026-01-02-box.svg)");
       expect(readFileSync(`${base}.svg`, "utf8")).toStartWith("<svg");
       const json = JSON.parse(readFileSync(`${base}.json`, "utf8"));
-      expect(Object.keys(json)).toEqual(["cmdLine", "versions", "profile", "rateScale", "runs", "raw", "lengths"]);
+      const keys = ["cmdLine", "versions", "profile", "rateScale", "runs", "raw", "lengths"];
+      expect(Object.keys(json)).toEqual([...keys, "roofline"]);
+      expect(json.roofline).toEqual(RESULT.roofline);
+      // A result without a roofline writes the keys older files have.
+      writeReport(base, { ...RESULT, roofline: undefined });
+      expect(Object.keys(JSON.parse(readFileSync(`${base}.json`, "utf8")))).toEqual(keys);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

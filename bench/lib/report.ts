@@ -1,5 +1,5 @@
 /**
- * The benchmark's report from its measured results: markdown (tables, cost per million, the goals),
+ * The benchmark's report from its measured results: markdown (tables, cost per million, the roofline, the goals),
  * the raw numbers as JSON and the throughput/latency chart as SVG, written as <base>.md, .json, .svg.
  * Pure but for writeReport, so a fixed result can be checked without running a load.
  */
@@ -7,7 +7,9 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import type { ModelRecord } from "../../lib/store/index.ts";
 import { svgChart } from "./chart.ts";
+import type { GemmMeasurement } from "./gemm.ts";
 import type { LoadStats } from "./load.ts";
+import { roofline } from "./roofline.ts";
 import type { lengthSummary, Source } from "./texts.ts";
 
 /** USD per hour, on-demand, us-east-1 list prices (check before relying on them). */
@@ -78,6 +80,16 @@ export interface BenchResult {
   labelsAgree: number;
   instance: string;
   pricePerHour: number;
+  /** The box's GEMM rate measured at the start of the run and the FLOPs one request costs (absent in older runs). */
+  roofline?: RooflineInputs;
+}
+
+/** What the roofline section compares each peer with. */
+export interface RooflineInputs {
+  gemm: GemmMeasurement;
+  /** Mean over `texts` graders' texts of the FLOPs of one text through every served model (flops.ts). */
+  flopsPerRequest: number;
+  texts: number;
 }
 
 /** Fixed digits, or "–" for a number that was not measured. */
@@ -224,6 +236,39 @@ function costSection(r: BenchResult): string {
   return [title, "", ...lines].join("\n");
 }
 
+function rooflineSection(r: BenchResult): string {
+  const title = "## Roofline (achieved FLOP rate ÷ the box's measured GEMM rate)";
+  if (!r.roofline) return `${title}\n\nNot measured in this run.`;
+  const { gemm, flopsPerRequest, texts } = r.roofline;
+  const peers = [
+    ...r.runs.map((p) => ({ peer: p.peer, rate: Math.max(...p.sweep.map((x) => x.rps)), unit: "req/s" })),
+    ...(r.raw ? [{ peer: "raw engine", rate: r.raw.textsPerSecond, unit: "texts/s" }] : []),
+  ];
+  const lines = peers.map(
+    (p) => `- ${p.peer} at ${fmt(p.rate, 2)} ${p.unit}: ${roofline(p.rate, flopsPerRequest, gemm.gflops).line}`,
+  );
+  const shapes = gemm.shapes.map((s) => `[${s.tokens}, ${s.k}] × [${s.k}, ${s.n}] ${fmt(s.gflops, 0)}`).join(", ");
+  return [
+    title,
+    "",
+    `FLOPs per request: ${fmt(flopsPerRequest / 1e9, 2)} GFLOP (one text through the ${r.models.length} served models, ` +
+      `mean over ${texts} of the graders' texts at their own token counts, each cut at its model's maximum).${BR}`,
+    `GEMM rate: ${fmt(gemm.gflops, 1)} GFLOP/s, the best of FP32 MatMul through onnxruntime-node on ` +
+      `${gemm.threads} intra-op threads, measured at the start of the run (GFLOP/s: ${shapes}).`,
+    "",
+    ...lines,
+    "",
+    "**How to read the roofline.** A peer's achieved rate is its best throughput times the useful FLOPs of one " +
+      "request, the encoder's matrix products and attention at each text's own length (bench/lib/flops.ts); " +
+      "padding, biases, layer norms, softmax, tokenization and HTTP count for nothing, so what they cost lowers " +
+      "the percentage. The limit is what this box's onnxruntime does on large FP32 matrix products with all " +
+      "cores, not a datasheet peak. Near 100%, only fewer FLOPs (shorter inputs, a smaller model, lower " +
+      "precision) or a faster box help; well below, time goes elsewhere (padding, small products, threads " +
+      "contending for the cores, queues). The gap between service and raw engine is the service's own; the gap " +
+      "between raw engine and 100% is the engine's.",
+  ].join("\n");
+}
+
 function goalTable(r: BenchResult): string {
   const met = (g: Goal) => (g.measured >= g.target ? "yes" : "**no**");
   const rows = goals(r).map((g) => row([g.goal, fmt(g.measured, 3), fmt(g.target, 3), met(g)]));
@@ -238,6 +283,7 @@ export function reportMarkdown(r: BenchResult, chartFile: string): string {
     scenarioTable(r),
     lengthTable(r),
     costSection(r),
+    rooflineSection(r),
     goalTable(r),
     `![throughput and p95 against offered load](${chartFile})`,
     headline(r),
@@ -248,7 +294,9 @@ export function reportMarkdown(r: BenchResult, chartFile: string): string {
 /** The raw numbers, for comparing runs. */
 export function reportJson(r: BenchResult): string {
   const { cmdLine, versions, profile, rateScale, runs, raw, lengths } = r;
-  return JSON.stringify({ cmdLine, versions, profile, rateScale, runs, raw, lengths }, null, 2);
+  // No roofline in a run from before it was measured: the key is left out, as older files have it.
+  const json = { cmdLine, versions, profile, rateScale, runs, raw, lengths, roofline: r.roofline };
+  return JSON.stringify(json, null, 2);
 }
 
 export function reportChart(r: BenchResult): string {

@@ -1,0 +1,154 @@
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { cpSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { convertModels, type ModelSource } from "../../convert/pipeline.ts";
+import { readModelRecord } from "../../lib/store/index.ts";
+import { ORACLE, addTokenizer, sharedFile, tempDir } from "../../testkit/fixtures.ts";
+import { forwardFlops, meanForwardFlops, shapeFromConfig, shapeFromRecord } from "./flops.ts";
+
+// Eight tiny conversions with real tokenizer files (hashing XLM-R's takes about a second).
+setDefaultTimeout(60_000);
+
+/** bert-base-uncased's config.json as published (with a two-label head). */
+const BERT_BASE = {
+  architectures: ["BertForSequenceClassification"],
+  model_type: "bert",
+  hidden_size: 768,
+  num_hidden_layers: 12,
+  num_attention_heads: 12,
+  intermediate_size: 3072,
+  max_position_embeddings: 512,
+  type_vocab_size: 2,
+  vocab_size: 30522,
+};
+
+const readJson = (file: string) => JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+
+describe("FLOPs of BERT-base, worked by hand", () => {
+  const shape = shapeFromConfig(BERT_BASE);
+
+  test("the matrices: 4d² + 2·d·ff per layer for the tokens, d² + labels·d for the head", () => {
+    // Per layer: Q, K, V, O are 768 × 768 (4 × 589,824 = 2,359,296), FFN in and out 768 × 3072
+    // (2 × 2,359,296 = 4,718,592): 7,077,888; twelve layers 84,934,656.
+    expect(shape.tokenMatrixParams).toBe(84_934_656);
+    // Pooler 768 × 768 = 589,824 and classifier 2 × 768 = 1,536.
+    expect(shape.rowMatrixParams).toBe(591_360);
+    expect(shape).toMatchObject({ layers: 12, hidden: 768, intermediate: 3072, numLabels: 2 });
+  });
+
+  test("the weight bytes: BertForSequenceClassification's 109,483,778 parameters less the word table, FP32", () => {
+    // 109,483,778 (BertModel's published 109,482,240 + classifier 1,538) − 30,522 × 768 = 86,042,882; × 4 bytes.
+    expect(shape.weightBytesRead).toBe(344_171_528);
+  });
+
+  test("one row of 128 tokens: 2 per matrix parameter per token, 2 per head parameter, attention 4·n²·d per layer", () => {
+    // 2 × 84,934,656 × 128 = 21,743,271,936; 2 × 591,360 = 1,182,720; 4 × 128² × 768 × 12 = 603,979,776.
+    expect(forwardFlops(shape, 1, 128)).toBe(22_348_434_432);
+    // Rows are independent: four rows cost four times one.
+    expect(forwardFlops(shape, 4, 128)).toBe(4 * 22_348_434_432);
+  });
+
+  test("the mean over texts truncates each at the model's maximum and averages forwards, not lengths", () => {
+    // 600 tokens are cut to 512; attention makes the mean of the forwards exceed the forward of the mean.
+    const mean = meanForwardFlops(shape, [100, 600], 512);
+    expect(mean).toBe((forwardFlops(shape, 1, 100) + forwardFlops(shape, 1, 512)) / 2);
+    expect(mean).toBeGreaterThan(forwardFlops(shape, 1, 306));
+    expect(meanForwardFlops(shape, [], 512)).toBeNaN();
+  });
+
+  test("DistilBERT's names (dim, n_layers, hidden_dim) and no token-type table", () => {
+    const distil = shapeFromConfig({
+      model_type: "distilbert",
+      dim: 768,
+      n_layers: 6,
+      hidden_dim: 3072,
+      max_position_embeddings: 512,
+      vocab_size: 30522,
+    });
+    expect(distil.tokenMatrixParams).toBe(6 * 7_077_888);
+    // distilbert-base-uncased's 66,362,880 parameters + the head's 768 × 768 + 768 and 2 × 768 + 2, less the
+    // 30,522 × 768 word table: 43,514,114.
+    expect(distil.weightBytesRead).toBe(43_514_114 * 4);
+  });
+
+  test("a config without the encoder's sizes is refused, naming the keys", () => {
+    expect(() => shapeFromConfig({ model_type: "bert" })).toThrow("hidden_size or dim");
+  });
+});
+
+/** The tokenizer fixture each config's model_type uses (DistilBERT's is BERT's vocabulary). */
+const TOKENIZER_OF = { "xlm-roberta": "xlmr", roberta: "roberta", bert: "bert", distilbert: "distilbert" } as const;
+
+/** bert-onnx-export is served as the given ONNX file: engine.json then lists no weights to count. */
+const GIVEN_ONNX = "bert-onnx-export";
+
+/** An oracle checkpoint (or, for the ONNX export, its given model.onnx) with its family's tokenizer, in a scratch folder. */
+function oracleSource(name: string, root: string): ModelSource {
+  const dir = join(root, name);
+  cpSync(join(ORACLE, name), dir, { recursive: true });
+  if (name === GIVEN_ONNX) rmSync(join(dir, "model.safetensors"));
+  const modelType = readJson(join(dir, "config.json")).model_type as keyof typeof TOKENIZER_OF;
+  addTokenizer(dir, TOKENIZER_OF[modelType]);
+  return { key: name, dir, origin: { local: dir }, onnxAsGiven: name === GIVEN_ONNX };
+}
+
+describe("the served shape (engine.json) equals the shape of the config", () => {
+  const oracles = readdirSync(ORACLE);
+  const root = tempDir("flops-oracles");
+  const engines = tempDir("flops-engines");
+  beforeAll(() =>
+    convertModels(
+      oracles.map((name) => oracleSource(name, root)),
+      { outDir: engines, log: () => {} },
+    ),
+  );
+  afterAll(() => [root, engines].forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+  for (const name of oracles.filter((n) => n !== GIVEN_ONNX))
+    test(`${name}: shapeFromRecord of its engine.json = shapeFromConfig of its config.json`, () => {
+      const config = readJson(join(ORACLE, name, "config.json"));
+      const record = readModelRecord(join(engines, name))!;
+      const shape = shapeFromRecord(record);
+      expect(shape).toEqual(shapeFromConfig(config));
+      // Every weight the converter proved is counted once: read, or the word table.
+      const wordTable = (config.vocab_size as number) * shape.hidden;
+      expect(shape.weightBytesRead / 4 + wordTable).toBe(record.parameters.total);
+    });
+
+  test(`${GIVEN_ONNX}, served as the given ONNX file, lists no weights: shapeFromRecord says to count from config.json`, () => {
+    const record = readModelRecord(join(engines, GIVEN_ONNX))!;
+    expect(record.weights).toEqual([]);
+    expect(() => shapeFromRecord(record)).toThrow("count them from its config.json");
+  });
+});
+
+describe("the five real models' configs (../shared/models)", () => {
+  const models = readdirSync(sharedFile("models"), { withFileTypes: true }).filter((e) => e.isDirectory());
+
+  test("five base-size encoders: 12 layers of 768 with a 3072 feed-forward, the head sized by the labels", () => {
+    expect(models.length).toBe(5);
+    for (const m of models) {
+      const config = readJson(sharedFile("models", m.name, "config.json"));
+      const labels = Object.keys((config.id2label as object | undefined) ?? {}).length || 2;
+      expect(shapeFromConfig(config)).toMatchObject({ layers: 12, hidden: 768, intermediate: 3072, numLabels: labels });
+      expect(shapeFromConfig(config).rowMatrixParams).toBe(768 * 768 + labels * 768);
+    }
+  });
+
+  test("XLM-R base has ~278 M parameters, most of them the 250,002 × 768 word table; RoBERTa base ~125 M", () => {
+    for (const m of models) {
+      const config = readJson(sharedFile("models", m.name, "config.json"));
+      const shape = shapeFromConfig(config);
+      const wordTable = (config.vocab_size as number) * shape.hidden;
+      const total = shape.weightBytesRead / 4 + wordTable;
+      if (config.model_type === "xlm-roberta") {
+        // 278,045,186 with two labels; each more label adds 769.
+        expect(total).toBe(278_045_186 + 769 * (shape.numLabels - 2));
+        expect(wordTable / total).toBeGreaterThan(0.69);
+      } else {
+        expect(config.model_type).toBe("roberta");
+        expect(total).toBe(124_647_170 + 769 * (shape.numLabels - 2));
+      }
+    }
+  });
+});

@@ -1,0 +1,143 @@
+/**
+ * What one forward of a BERT-family encoder classifier (RoBERTa/XLM-R, BERT, DistilBERT: the
+ * architectures convert/onnx/archs/ builds) costs: floating-point operations and the weight bytes it
+ * reads. From a Hugging Face config.json, or from the weights engine.json lists (what is really served).
+ * The roofline line of the bench report and the simulated GPU are built on these counts.
+ */
+import type { ModelRecord } from "../../lib/store/index.ts";
+
+export interface EncoderShape {
+  layers: number;
+  hidden: number;
+  intermediate: number;
+  numLabels: number;
+  /** Parameters of the weight matrices every token goes through, all layers (Q,K,V,O, FFN in/out). */
+  tokenMatrixParams: number;
+  /** Parameters of the head's matrices, applied once per row (RoBERTa dense+out_proj, BERT pooler+classifier, DistilBERT pre_classifier+classifier). */
+  rowMatrixParams: number;
+  /** Bytes of the weights one forward reads from memory (FP32): every weight except the word-embedding table, of which only the rows used are read (counted as 0). */
+  weightBytesRead: number;
+}
+
+const F32_BYTES = 4;
+
+/** A positive integer from the first of `keys` the config has; the error names them all. */
+function configInt(config: Record<string, unknown>, keys: string[], fallback?: number): number {
+  const key = keys.find((k) => config[k] !== undefined && config[k] !== null);
+  const v = key === undefined ? fallback : config[key];
+  if (!Number.isSafeInteger(v) || (v as number) < 0)
+    throw new Error(`config.json: ${keys.join(" or ")} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  return v as number;
+}
+
+/** As transformers reads them (convert/onnx/config.ts): id2label wins, else num_labels, default 2. */
+function labelCount(config: Record<string, unknown>): number {
+  const id2label = config.id2label as Record<string, unknown> | undefined;
+  if (id2label && Object.keys(id2label).length > 0) return Object.keys(id2label).length;
+  return configInt(config, ["num_labels"], 2);
+}
+
+const isDistilBert = (config: Record<string, unknown>) =>
+  config.model_type === "distilbert" ||
+  (Array.isArray(config.architectures) && config.architectures.some((a) => String(a).startsWith("DistilBert")));
+
+/**
+ * The shape of the model a Hugging Face config.json describes (BERT's names or DistilBERT's: dim,
+ * n_layers, hidden_dim). The head is two matrices for all three: hidden × hidden, then labels × hidden.
+ */
+export function shapeFromConfig(config: Record<string, unknown>): EncoderShape {
+  const distil = isDistilBert(config);
+  const hidden = configInt(config, ["hidden_size", "dim"]);
+  const layers = configInt(config, ["num_hidden_layers", "n_layers"]);
+  const intermediate = configInt(config, ["intermediate_size", "hidden_dim"]);
+  const numLabels = labelCount(config);
+  const positions = configInt(config, ["max_position_embeddings"]);
+  // DistilBERT has no token types; transformers' default for the others is 2.
+  const tokenTypes = distil ? 0 : configInt(config, ["type_vocab_size"], 2);
+
+  const layerMatrices = 4 * hidden * hidden + 2 * hidden * intermediate;
+  // Q, K, V, O and FFN-out biases (5 × hidden), FFN-in bias, two layer norms (weight and bias each).
+  const layerVectors = 5 * hidden + intermediate + 4 * hidden;
+  const tokenMatrixParams = layers * layerMatrices;
+  const rowMatrixParams = hidden * hidden + numLabels * hidden;
+  const embeddingsRead = (positions + tokenTypes) * hidden + 2 * hidden;
+  const params = embeddingsRead + tokenMatrixParams + layers * layerVectors + rowMatrixParams + hidden + numLabels;
+  return {
+    layers,
+    hidden,
+    intermediate,
+    numLabels,
+    tokenMatrixParams,
+    rowMatrixParams,
+    weightBytesRead: params * F32_BYTES,
+  };
+}
+
+const WORD_EMBEDDINGS = /word_embeddings\.weight$/;
+/** Position and token-type tables: looked up, not multiplied. */
+const EMBEDDINGS = /(^|\.)embeddings\./;
+/** The encoder's layers, as every architecture names them (`….layer.3.attention…`). */
+const LAYER = /\.layer\.(\d+)\./;
+/** The feed-forward's first matrix, [intermediate, hidden]: BERT/RoBERTa's name, then DistilBERT's. */
+const FFN_IN = /\.(intermediate\.dense|ffn\.lin1)\.weight$/;
+
+const elements = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+/**
+ * The shape of a converted model, from the weights engine.json lists (names and shapes of every
+ * checkpoint tensor the graph uses). A model served as a given ONNX file lists none: it has no shape here.
+ */
+export function shapeFromRecord(record: Pick<ModelRecord, "key" | "weights" | "weightProof" | "labels">): EncoderShape {
+  const words = record.weights.find((w) => WORD_EMBEDDINGS.test(w.name));
+  const ffnIn = record.weights.find((w) => FFN_IN.test(w.name));
+  if (!words || !ffnIn)
+    throw new Error(
+      `${record.key}: engine.json lists no encoder weights (${record.weightProof}), so its FLOPs are unknown; ` +
+        "count them from its config.json (shapeFromConfig)",
+    );
+  const layerIndices = new Set<string>();
+  let tokenMatrixParams = 0;
+  let rowMatrixParams = 0;
+  let weightBytesRead = 0;
+  for (const w of record.weights) {
+    const n = elements(w.shape);
+    if (w !== words) weightBytesRead += n * F32_BYTES;
+    const layer = LAYER.exec(w.name);
+    if (layer) layerIndices.add(layer[1]);
+    if (w.shape.length !== 2 || EMBEDDINGS.test(w.name)) continue;
+    if (layer) tokenMatrixParams += n;
+    else rowMatrixParams += n;
+  }
+  return {
+    layers: layerIndices.size,
+    hidden: words.shape[1],
+    intermediate: ffnIn.shape[0],
+    numLabels: record.labels.length,
+    tokenMatrixParams,
+    rowMatrixParams,
+    weightBytesRead,
+  };
+}
+
+/**
+ * Floating-point operations of one forward over `rows` rows of `length` tokens: 2 per parameter of
+ * every matrix a token goes through (a multiply and an add), 2 per head parameter per row, and
+ * attention's two products per layer (QKᵀ and AV: 2 × length² × hidden each). Biases, layer norms,
+ * GELU, softmax and the embedding lookups are left out: under 1% of the total for base-size models.
+ */
+export function forwardFlops(shape: EncoderShape, rows: number, length: number): number {
+  const tokens = rows * length;
+  const attention = 4 * length * length * shape.hidden * shape.layers * rows;
+  return 2 * shape.tokenMatrixParams * tokens + 2 * shape.rowMatrixParams * rows + attention;
+}
+
+/**
+ * Mean FLOPs of one text through one model over texts of these token counts, each truncated at the
+ * model's `maxLength` as the service truncates it (the mean of the forwards, not the forward of the
+ * mean: attention grows with the square of the length).
+ */
+export function meanForwardFlops(shape: EncoderShape, lengths: number[], maxLength: number): number {
+  if (lengths.length === 0) return Number.NaN;
+  const total = lengths.reduce((sum, n) => sum + forwardFlops(shape, 1, Math.min(n, maxLength)), 0);
+  return total / lengths.length;
+}
