@@ -20,7 +20,7 @@ describe("loadConfig", () => {
     expect(c.workersPerModel).toBe(1);
     expect(c.intraOpThreads).toBeNull();
     expect(c.batch).toEqual({ maxBatchSize: 32, maxBatchTokens: 16384, maxQueueDelayMs: 5 });
-    expect(c.cpuMaxBatchSize).toBe(1);
+    expect(c.cpuBatch).toEqual({ maxBatchSize: 1, maxBatchTokens: 512 });
   });
 
   test("reads every knob from the environment", () => {

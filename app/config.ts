@@ -13,7 +13,8 @@ export interface Config {
   maxBufferedBodyBytes: number;
   maxTextsPerRequest: number;
   batch: { maxBatchSize: number; maxBatchTokens: number; maxQueueDelayMs: number };
-  cpuMaxBatchSize: number;
+  /** The CPU provider's own batch limits, within `batch`. */
+  cpuBatch: { maxBatchSize: number; maxBatchTokens: number };
   workersPerModel: number;
   /** null: not set, so the service divides the cores among the sessions it loads. */
   intraOpThreads: number | null;
@@ -228,15 +229,22 @@ export const SETTINGS = {
         "waits (the first row is sent at once)",
     },
   },
-  cpuMaxBatchSize: {
-    name: "CPU_MAX_BATCH_SIZE",
-    type: integer(1, 1024),
-    default: 1,
-    doc:
-      "the batch cap (at most `MAX_BATCH_SIZE`) for models on the CPU provider. onnxruntime already keeps the " +
-      "cores busy at batch 1, so on CPU a batch costs its rows plus padding: batching adds padding and waiting, " +
-      "not throughput (measured, 10 clients: [bench/results/2026-11-21-node-2core.md]" +
-      '(bench/results/2026-11-21-node-2core.md), "Batching on CPU")',
+  cpuBatch: {
+    maxBatchSize: {
+      name: "CPU_MAX_BATCH_SIZE",
+      type: integer(1, 1024),
+      default: 1,
+      doc: "rows per inference call (at most `MAX_BATCH_SIZE`) for models on the CPU provider",
+    },
+    maxBatchTokens: {
+      name: "CPU_MAX_BATCH_TOKENS",
+      type: integer(1),
+      default: 512,
+      doc:
+        "padded tokens (longest row × rows) per inference call (at most `MAX_BATCH_TOKENS`) for models on the CPU " +
+        "provider: on a CPU a batch costs its padded tokens, so rows of similar length are grouped up to this " +
+        "budget; a longer row runs alone",
+    },
   },
   workersPerModel: {
     name: "WORKERS_PER_MODEL",

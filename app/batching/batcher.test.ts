@@ -2,12 +2,13 @@ import { describe, expect, test } from "bun:test";
 import type { BatchResult, BatchRunner } from "../inference/model-worker.ts";
 import type { RowRef } from "../inference/protocol.ts";
 import { ModelBatcher, type Clock } from "./batcher.ts";
+import type { BatchLimits } from "./policy.ts";
 
 /** A runner whose batches finish only when the test says so (held promises, no sleeps). */
 class HeldRunner implements BatchRunner {
   up = true;
-  /** The runner's own cap (a worker's, for the provider it runs on); none by default. */
-  maxBatchSize?: number;
+  /** The runner's own limits (a worker's, for the provider it runs on); none by default. */
+  batchLimits?: BatchLimits;
   private listeners: ((e: { type: string; state?: string }) => void)[] = [];
   on(fn: (e: { type: string; state?: string }) => void) {
     this.listeners.push(fn);
@@ -190,7 +191,7 @@ describe("ModelBatcher", () => {
     const clock = new FakeClock();
     const gpu = new HeldRunner();
     const cpu = new HeldRunner();
-    cpu.maxBatchSize = 1; // a worker that fell back to the CPU provider
+    cpu.batchLimits = { maxBatchSize: 1, maxBatchTokens: 1000 }; // a worker that fell back to the CPU provider
     const b = new ModelBatcher("m", [gpu, cpu], { ...opts, maxBatchSize: 8 }, clock);
     b.submitMany([row(1, 5), row(2, 5), row(3, 5)]);
     expect(gpu.calls.map((c) => c.rows.length)).toEqual([3]); // idle: all at once, on the first runner
@@ -204,6 +205,24 @@ describe("ModelBatcher", () => {
     await tick();
     expect(cpu.calls.map((c) => c.rows.length)).toEqual([1, 1, 1]);
     expect(b.queued).toBe(0);
+  });
+
+  test("a runner's token budget (the CPU's): rows of similar length share a batch up to it; a longer row runs alone", async () => {
+    const clock = new FakeClock();
+    const cpu = new HeldRunner();
+    cpu.batchLimits = { maxBatchSize: 8, maxBatchTokens: 64 };
+    const b = new ModelBatcher("m", [cpu], { ...opts, maxBatchSize: 32 }, clock);
+    b.submit(row(1, 16)); // idle: runs at once
+    b.submitMany([row(2, 16), row(3, 100), row(4, 15), row(5, 30), row(6, 14), row(7, 16)]);
+    const sent = () => cpu.calls.map((c) => c.rows.map((r) => new Int32Array(r.buffer, 0, 1)[0]));
+    for (let i = 0; i < 4; i++) {
+      cpu.calls[i].finish();
+      await tick();
+    }
+    // The oldest (16) with the three closest in length: 4 × 16 = 64 tokens, the budget; then the oldest left,
+    // 100 tokens, over the budget on its own: alone; then the 30.
+    expect(sent()).toEqual([[1], [2, 4, 6, 7], [3], [5]]);
+    expect(b.stats.paddedTokens).toBe(16 + 64 + 100 + 30);
   });
 
   test("fair order: a large request alternates with the small ones behind it instead of running whole ahead of them", async () => {

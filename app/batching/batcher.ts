@@ -1,6 +1,6 @@
 import type { BatchRunner } from "../inference/model-worker.ts";
 import type { RowRef } from "../inference/protocol.ts";
-import { decide, type BatchPolicyOptions } from "./policy.ts";
+import { decide, type BatchPolicyOptions, withinLimits } from "./policy.ts";
 
 /** Time, injectable so the batcher's waits are tested without sleeping. */
 export interface Clock {
@@ -218,9 +218,8 @@ export class ModelBatcher {
   private pump() {
     for (;;) {
       // The batch is sized for the runner that will take it: one that fell back to another execution
-      // provider (a GPU worker restarted on the CPU) has that provider's cap.
-      const cap = this.free[this.nextRunner()]?.maxBatchSize ?? Infinity;
-      const opts = cap < this.opts.maxBatchSize ? { ...this.opts, maxBatchSize: cap } : this.opts;
+      // provider (a GPU worker restarted on the CPU) has that provider's limits.
+      const opts = withinLimits(this.opts, this.free[this.nextRunner()]?.batchLimits);
       const d = decide(this.queue, this.clock.now(), this.inFlight, this.inFlight + this.usableRunners(), opts);
       if (d.kind === "wait") {
         this.armTimer(d.wakeAt);

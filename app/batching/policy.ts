@@ -10,11 +10,24 @@ export interface QueuedRow {
   length: number;
 }
 
-export interface BatchPolicyOptions {
+/** How large one batch may be. */
+export interface BatchLimits {
   maxBatchSize: number;
   /** Padded tokens per batch: longest row × rows. A single longer row is still sent alone. */
   maxBatchTokens: number;
+}
+
+export interface BatchPolicyOptions extends BatchLimits {
   maxQueueDelayMs: number;
+}
+
+/** The stricter of two sets of limits, each field on its own. */
+export function withinLimits(opts: BatchPolicyOptions, limits: BatchLimits | undefined): BatchPolicyOptions {
+  if (!limits) return opts;
+  const maxBatchSize = Math.min(opts.maxBatchSize, limits.maxBatchSize);
+  const maxBatchTokens = Math.min(opts.maxBatchTokens, limits.maxBatchTokens);
+  if (maxBatchSize === opts.maxBatchSize && maxBatchTokens === opts.maxBatchTokens) return opts;
+  return { ...opts, maxBatchSize, maxBatchTokens };
 }
 
 export type SendReason = "idle" | "full" | "tokens" | "delay";

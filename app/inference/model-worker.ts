@@ -1,3 +1,4 @@
+import type { BatchLimits } from "../batching/policy.ts";
 import type { ExecutionProvider } from "../config.ts";
 import type { RestartPolicy } from "../workers/restart-policy.ts";
 import { SupervisedWorker } from "../workers/supervised-worker.ts";
@@ -12,8 +13,8 @@ export interface BatchRunner {
   readonly up?: boolean;
   /** Called when the runner comes back up, so queued rows are sent. */
   on?(fn: (e: { type: string; state?: string }) => void): void;
-  /** The most rows this runner takes in one batch (below the model's own cap), if it has a cap of its own. */
-  readonly maxBatchSize?: number;
+  /** The most rows and padded tokens this runner takes in one batch (within the model's), if it has limits of its own. */
+  readonly batchLimits?: BatchLimits;
 }
 
 /** One inference worker (a Bun Worker owning one onnxruntime session), supervised and restarted on death. */
@@ -24,7 +25,11 @@ export class ModelWorker
   constructor(
     name: string,
     private readonly load: LoadOptions,
-    opts: { policy?: RestartPolicy; faultHooks?: boolean; batchCap?: (provider: ExecutionProvider) => number } = {},
+    opts: {
+      policy?: RestartPolicy;
+      faultHooks?: boolean;
+      batchLimits?: (provider: ExecutionProvider) => BatchLimits;
+    } = {},
   ) {
     super({
       name,
@@ -33,10 +38,10 @@ export class ModelWorker
       policy: opts.policy,
       faultHooks: opts.faultHooks,
     });
-    this.batchCap = opts.batchCap;
+    this.limitsFor = opts.batchLimits;
   }
 
-  private readonly batchCap?: (provider: ExecutionProvider) => number;
+  private readonly limitsFor?: (provider: ExecutionProvider) => BatchLimits;
 
   /** The execution provider the worker runs on now: it may change when a restart falls back to the next candidate. */
   get provider(): ExecutionProvider | null {
@@ -48,8 +53,8 @@ export class ModelWorker
     return this.load.candidates.map((c) => c.provider);
   }
 
-  get maxBatchSize(): number | undefined {
-    return this.batchCap?.(this.provider ?? this.candidates[0]);
+  get batchLimits(): BatchLimits | undefined {
+    return this.limitsFor?.(this.provider ?? this.candidates[0]);
   }
 
   run(rows: RowRef[]): Promise<BatchResult> {

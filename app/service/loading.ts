@@ -6,19 +6,19 @@ import { statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { probeHost, type HostGpuFacts } from "../../lib/gpu/probe.ts";
-import { readStore, type Store, type StoredModel } from "../../lib/store/index.ts";
+import { type ModelRecord, readStore, type Store, type StoredModel } from "../../lib/store/index.ts";
 import { ModelBatcher } from "../batching/batcher.ts";
 import type { Config, ExecutionProvider } from "../config.ts";
-import { ModelWorker } from "../inference/model-worker.ts";
+import { type BatchRunner, ModelWorker } from "../inference/model-worker.ts";
 import { chooseProviders } from "../inference/provider-choice.ts";
 import { FamilyTokenizer } from "../tokenize/family-tokenizer.ts";
 import type { RestartPolicy } from "../workers/restart-policy.ts";
-import { batchCap, intraOpThreads, planModel } from "./model-plan.ts";
+import { batchLimits, intraOpThreads, planModel } from "./model-plan.ts";
 import { ServedModel } from "./served-model.ts";
 
 export type ServiceOptions = Pick<
   Config,
-  "enginesDir" | "verifyWeights" | "batch" | "cpuMaxBatchSize" | "workersPerModel" | "intraOpThreads" | "maxQueuedTexts"
+  "enginesDir" | "verifyWeights" | "batch" | "cpuBatch" | "workersPerModel" | "intraOpThreads" | "maxQueuedTexts"
 > & {
   executionProviders: ExecutionProvider[];
   log?: (message: string, fields?: Record<string, unknown>) => void;
@@ -29,6 +29,11 @@ export type ServiceOptions = Pick<
   hostFacts?: HostGpuFacts;
   /** Tests only: GPU candidates load on the CPU for this many loads per model, then fail (LoadOptions.gpuStandIn). */
   gpuStandInLoads?: number;
+  /**
+   * Benchmarks only (bench/sim): what the batcher sends a worker's batches through, e.g. a simulated
+   * device's timeline around the real run. The production entry never sets it.
+   */
+  wrapRunner?: (model: ModelRecord, worker: ModelWorker) => BatchRunner;
 };
 
 export interface LoadedModels {
@@ -116,14 +121,14 @@ function spawnModel(
     files: { dir, mode: opts.verifyWeights, record },
     gpuStandIn: opts.gpuStandInLoads === undefined ? undefined : counter(opts.gpuStandInLoads),
   };
-  const cap = (provider: ExecutionProvider) => batchCap(provider, plan.limits, opts);
+  const limits = (provider: ExecutionProvider) => batchLimits(provider, plan.limits, opts);
   const workers = Array.from(
     { length: opts.workersPerModel },
     (_, w) =>
       new ModelWorker(`${record.key}#${w}`, load, {
         policy: opts.restartPolicy,
         faultHooks: opts.faultHooks,
-        batchCap: cap,
+        batchLimits: limits,
       }),
   );
   for (const w of workers)
@@ -135,7 +140,8 @@ function spawnModel(
         log(`worker ${w.name} ${e.state}`, { reason: e.reason, restarts: w.restarts });
     });
   // The batcher holds the global limits; each worker caps its batches for the provider it runs on.
-  return new ServedModel(record, family, plan, workers, new ModelBatcher(record.key, workers, opts.batch), bytesOnDisk);
+  const runners = workers.map((w) => opts.wrapRunner?.(record, w) ?? w);
+  return new ServedModel(record, family, plan, workers, new ModelBatcher(record.key, runners, opts.batch), bytesOnDisk);
 }
 
 function counter(value: number): SharedArrayBuffer {

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import type { ModelRecord } from "../../lib/store/index.ts";
 import type { WarmupBatch } from "../inference/protocol.ts";
 import type { ProviderChoice } from "../inference/provider-choice.ts";
-import { batchCap, intraOpThreads, planModel, type PlanSettings } from "./model-plan.ts";
+import { batchLimits, intraOpThreads, planModel, type PlanSettings } from "./model-plan.ts";
 
 const record = (maxLength: number) =>
   ({
@@ -13,7 +13,7 @@ const record = (maxLength: number) =>
   }) as ModelRecord;
 const settings: PlanSettings = {
   batch: { maxBatchSize: 32, maxBatchTokens: 16384, maxQueueDelayMs: 5 },
-  cpuMaxBatchSize: 1,
+  cpuBatch: { maxBatchSize: 8, maxBatchTokens: 256 },
 };
 const cpuOnly: ProviderChoice = {
   candidates: [{ provider: "cpu", model: "model.onnx" }],
@@ -58,7 +58,8 @@ describe("model plan", () => {
   test("TensorRT first: rows truncated to the profile's 256 and batches capped at its 16, whichever candidate loads", () => {
     const plan = planModel(record(512), tensorrt);
     expect([plan.maxLength, plan.limits]).toEqual([256, { maxBatch: 16, maxSequence: 256 }]);
-    expect([batchCap("tensorrt", plan.limits, settings), batchCap("cuda", plan.limits, settings)]).toEqual([16, 16]);
+    const rows = (p: "tensorrt" | "cuda") => batchLimits(p, plan.limits, settings).maxBatchSize;
+    expect([rows("tensorrt"), rows("cuda")]).toEqual([16, 16]);
   });
 
   test("warm-up at the longest shape each candidate will be sent: the profile's 16 × 256 on TensorRT and CUDA, 1 × 256 on the CPU", () => {
@@ -75,11 +76,14 @@ describe("model plan", () => {
     expect(shapes(planModel(record(20), cpuOnly).warmup.cpu)).toEqual(["1x2", "1x20"]);
   });
 
-  test("the batch cap per provider: MAX_BATCH_SIZE on a GPU, within the profile; CPU_MAX_BATCH_SIZE on the CPU", () => {
-    expect(batchCap("cuda", undefined, settings)).toBe(32);
-    expect(batchCap("tensorrt", { maxBatch: 16, maxSequence: 512 }, settings)).toBe(16);
-    expect(batchCap("cpu", { maxBatch: 16, maxSequence: 512 }, settings)).toBe(1);
-    expect(batchCap("cpu", undefined, { ...settings, cpuMaxBatchSize: 64 })).toBe(32);
+  test("batch limits per provider: MAX_BATCH_SIZE/MAX_BATCH_TOKENS on a GPU, rows within the profile; the CPU's own on the CPU", () => {
+    expect(batchLimits("cuda", undefined, settings)).toEqual({ maxBatchSize: 32, maxBatchTokens: 16384 });
+    const profile = { maxBatch: 16, maxSequence: 512 };
+    expect(batchLimits("tensorrt", profile, settings)).toEqual({ maxBatchSize: 16, maxBatchTokens: 16384 });
+    expect(batchLimits("cpu", profile, settings)).toEqual({ maxBatchSize: 8, maxBatchTokens: 256 });
+    // The CPU's limits never pass the global ones.
+    const roomy = { ...settings, cpuBatch: { maxBatchSize: 64, maxBatchTokens: 100_000 } };
+    expect(batchLimits("cpu", undefined, roomy)).toEqual({ maxBatchSize: 32, maxBatchTokens: 16384 });
   });
 
   test("intra-op threads: the configured number, else the cores shared among the sessions really loaded, at least one", () => {

@@ -6,15 +6,15 @@
 import type { InputSpec } from "../../lib/onnx/feeds.ts";
 import type { ModelRecord } from "../../lib/store/index.ts";
 import { sampleRow } from "../../lib/tokenizer/template.ts";
-import type { BatchPolicyOptions } from "../batching/policy.ts";
+import type { BatchLimits, BatchPolicyOptions } from "../batching/policy.ts";
 import type { ExecutionProvider } from "../config.ts";
 import type { WarmupBatch } from "../inference/protocol.ts";
 import type { ProviderCandidate, ProviderChoice } from "../inference/provider-choice.ts";
 
 export interface PlanSettings {
   batch: BatchPolicyOptions;
-  /** The batch cap for the CPU provider (CPU_MAX_BATCH_SIZE). */
-  cpuMaxBatchSize: number;
+  /** The CPU provider's own limits (CPU_MAX_BATCH_SIZE, CPU_MAX_BATCH_TOKENS). */
+  cpuBatch: BatchLimits;
 }
 
 export type ShapeLimits = NonNullable<ProviderCandidate["limits"]>;
@@ -39,13 +39,22 @@ export interface ModelPlan {
 }
 
 /**
- * Rows per batch for a worker running on `provider` (the one place the cap is decided; the worker
- * asks again after every restart): batches pay off on a GPU; on the CPU they are capped
- * (CPU_MAX_BATCH_SIZE); a TensorRT profile caps them too.
+ * How large a batch may be for a worker running on `provider` (the one place it is decided; the worker
+ * asks again after every restart): on a GPU, MAX_BATCH_SIZE and MAX_BATCH_TOKENS, the rows within a
+ * TensorRT profile's; on the CPU, where a batch costs its padded tokens, the CPU's own smaller limits.
  */
-export function batchCap(provider: ExecutionProvider, limits: ShapeLimits | undefined, settings: PlanSettings): number {
-  const cpuCap = provider === "cpu" ? settings.cpuMaxBatchSize : Infinity;
-  return Math.min(settings.batch.maxBatchSize, limits?.maxBatch ?? Infinity, cpuCap);
+export function batchLimits(
+  provider: ExecutionProvider,
+  limits: ShapeLimits | undefined,
+  settings: PlanSettings,
+): BatchLimits {
+  const { maxBatchSize, maxBatchTokens } = settings.batch;
+  if (provider === "cpu")
+    return {
+      maxBatchSize: Math.min(maxBatchSize, settings.cpuBatch.maxBatchSize),
+      maxBatchTokens: Math.min(maxBatchTokens, settings.cpuBatch.maxBatchTokens),
+    };
+  return { maxBatchSize: Math.min(maxBatchSize, limits?.maxBatch ?? Infinity), maxBatchTokens };
 }
 
 export function planModel(record: ModelRecord, choice: ProviderChoice): ModelPlan {
