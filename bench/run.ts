@@ -11,11 +11,11 @@ import { FamilyTokenizer } from "../app/tokenize/family-tokenizer.ts";
 import { readStore, type ModelRecord, type Store } from "../lib/store/index.ts";
 import { SHARED } from "../testkit/fixtures.ts";
 import { sample, scrape } from "../testkit/metrics.ts";
-import { waitFor } from "../testkit/wait.ts";
 import { closedLoop } from "./closed-loop.ts";
 import { scalePlan } from "./lib/arrival.ts";
 import { measureGemm } from "./lib/gemm.ts";
 import { arrivalLoad, rssMb, type LoadStats } from "./lib/load.ts";
+import { startServiceProcess } from "./lib/service-process.ts";
 import { headline, hourlyPrice, writeReport } from "./lib/report.ts";
 import type { BenchProfile, BenchResult, PeerRun, RawRun, RooflineInputs, TokenLengths } from "./lib/report.ts";
 import { requestFlops } from "./lib/roofline.ts";
@@ -132,31 +132,18 @@ async function rooflineInputs(models: ModelRecord[], graders: Map<string, number
 
 async function startServer(peer: HttpPeer, engines: string) {
   const port = peer === "service" ? 8310 : 8311;
-  const cmd =
+  const entry =
     peer === "service"
       ? ["bun", "app/index.ts"]
       : ["bun", "bench/peers/naive-server.ts", "--engines", engines, "--port", String(port)];
-  const env = {
-    ...process.env,
-    ENGINES_DIR: engines,
-    PORT: String(port),
-    HOST: "127.0.0.1",
-    AUTO_CONVERT: "false",
-    LOG_SAMPLE: "0",
-    LOG_LEVEL: "warn",
-  };
-  const proc = Bun.spawn(cmd, { cwd: join(import.meta.dir, ".."), env, stdout: "ignore", stderr: "inherit" });
-  const url = `http://127.0.0.1:${port}`;
-  const ready = async () => (await fetch(`${url}/health/ready`).catch(() => null))?.status === 200;
-  await waitFor(ready, `${peer} to be ready`, 600_000);
+  const server = await startServiceProcess(engines, port, {}, entry);
   let rssMax = 0;
-  const rssTimer = setInterval(() => (rssMax = Math.max(rssMax, rssMb(proc.pid))), 1000);
+  const rssTimer = setInterval(() => (rssMax = Math.max(rssMax, rssMb(server.pid))), 1000);
   const stop = async () => {
     clearInterval(rssTimer);
-    proc.kill("SIGTERM");
-    await proc.exited;
+    await server.stop();
   };
-  return { url, stop, rss: () => rssMax };
+  return { url: server.url, stop, rss: () => rssMax };
 }
 
 /** Each model's mean batch size between two scrapes of the service's /metrics. */

@@ -10,6 +10,8 @@ import { planModel } from "../../app/service/model-plan.ts";
 import { FamilyTokenizer } from "../../app/tokenize/family-tokenizer.ts";
 import { encodePacked, rowsOf } from "../../app/tokenize/pack.ts";
 import { readStore } from "../../lib/store/index.ts";
+import type { BatchLimits } from "../../app/batching/policy.ts";
+import { batchesAtSaturation } from "../lib/batch-plan.ts";
 import { percentile } from "../lib/load.ts";
 
 export interface RawEngine {
@@ -19,6 +21,15 @@ export interface RawEngine {
     texts: string[],
     batchSizes: Record<string, number>,
   ): Promise<{ textsPerSecond: number; seconds: number; paddingEfficiency: number }>;
+  /**
+   * All models on `texts`, each model's rows in the batches the service's rule forms at saturation
+   * (`window` rows queued per model; bench/lib/batch-plan.ts), all models at once: texts per second.
+   */
+  throughputAtSaturation(
+    texts: string[],
+    limits: BatchLimits,
+    window: number,
+  ): Promise<{ textsPerSecond: number; seconds: number; paddingEfficiency: number; meanBatch: number }>;
   /** One text at a time through all five models (in parallel, as the service runs them): latency percentiles, ms. */
   singleLatency(texts: string[]): Promise<{ p50: number; p95: number; mean: number }>;
   stop(): void;
@@ -47,27 +58,46 @@ export async function startRawEngine(enginesDir: string, intraOpThreads: number)
       await Promise.all([...families].map(async ([id, f]) => [id, rowsOf(await encodePacked(f, texts))] as const)),
     );
 
+  /** Every model runs its batches (row indices, planned from its rows' lengths) back to back, all models at once. */
+  async function runPlanned(texts: string[], plan: (key: string, lengths: number[]) => number[][]) {
+    const started = performance.now();
+    const rows = await tokenize(texts);
+    let real = 0;
+    let padded = 0;
+    let batches = 0;
+    await Promise.all(
+      infos.map(async (info, i) => {
+        const mine = rows.get(info.tokenizer.family)!;
+        for (const indices of plan(
+          info.key,
+          mine.map((r) => r.length),
+        )) {
+          const batch = indices.map((k) => mine[k]);
+          real += batch.reduce((n, r) => n + r.length, 0);
+          padded += batch.length * Math.max(...batch.map((r) => r.length));
+          batches++;
+          await workers[i].run(batch);
+        }
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const meanBatch = (texts.length * infos.length) / batches;
+    return { textsPerSecond: texts.length / seconds, seconds, paddingEfficiency: real / padded, meanBatch };
+  }
+
   return {
     keys: infos.map((i) => i.key),
-    async throughput(texts, batchSizes) {
-      const started = performance.now();
-      const rows = await tokenize(texts);
-      let real = 0;
-      let padded = 0;
-      await Promise.all(
-        infos.map(async (info, i) => {
-          const mine = rows.get(info.tokenizer.family)!;
-          const size = Math.max(1, Math.round(batchSizes[info.key] ?? 1));
-          for (let at = 0; at < mine.length; at += size) {
-            const batch = mine.slice(at, at + size);
-            real += batch.reduce((n, r) => n + r.length, 0);
-            padded += batch.length * Math.max(...batch.map((r) => r.length));
-            await workers[i].run(batch);
-          }
-        }),
-      );
-      const seconds = (performance.now() - started) / 1000;
-      return { textsPerSecond: texts.length / seconds, seconds, paddingEfficiency: real / padded };
+    throughput(texts, batchSizes) {
+      const inOrder = (key: string, lengths: number[]) => {
+        const size = Math.max(1, Math.round(batchSizes[key] ?? 1));
+        return Array.from({ length: Math.ceil(lengths.length / size) }, (_, b) =>
+          lengths.slice(b * size, (b + 1) * size).map((_, k) => b * size + k),
+        );
+      };
+      return runPlanned(texts, inOrder);
+    },
+    throughputAtSaturation(texts, limits, window) {
+      return runPlanned(texts, (_, lengths) => batchesAtSaturation(lengths, limits, window));
     },
     async singleLatency(texts) {
       const ms: number[] = [];
