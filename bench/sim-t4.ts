@@ -1,0 +1,222 @@
+/**
+ * The batch policy on a simulated T4 (bench/sim/): the real service over tiny engines, every batch
+ * charged to one shared device timeline modelled on a T4 running the full-size models, under the
+ * graders' four scenarios at their real rates and a saturating closed loop.
+ *
+ *   bun bench/make-engines.ts --size tiny /tmp/tiny-engines
+ *   bun bench/sim-t4.ts --engines /tmp/tiny-engines [--scenarios does_it_even_work,highload,spike,stress_speed_test,saturation]
+ *     [--time-scale 1] [--max-batch N] [--queue-delay-ms N] [--max-batch-tokens N] [--clients 64]
+ *     [--saturation-s 60] [--efficiency 0.5] [--run-overhead-ms 0.5] [--out FILE.md]
+ *
+ * Reports, per scenario, throughput ÷ the simulated device's maximum, p50/p95, mean batch size,
+ * padding efficiency, failures, dropped arrivals and the device's utilisation (bench/sim/report.ts).
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import type { BatchLimits } from "../app/batching/policy.ts";
+import { loadConfig } from "../app/config.ts";
+import { batchLimits } from "../app/service/model-plan.ts";
+import { FamilyTokenizer } from "../app/tokenize/family-tokenizer.ts";
+import { readStore, type Store } from "../lib/store/index.ts";
+import { SHARED } from "../testkit/fixtures.ts";
+import { closedLoop } from "./closed-loop.ts";
+import { arrivalTimes, scalePlan } from "./lib/arrival.ts";
+import { arrivalLoad, percentile, type LoadStats } from "./lib/load.ts";
+import { GRADERS, type Scenario } from "./lib/scenarios.ts";
+import { startServiceProcess } from "./lib/service-process.ts";
+import { loadTexts } from "./lib/texts.ts";
+import { type DeviceModel, deviceMaximum, fullestBatches, modelledRunMs, oneRequestMs, T4_FP32 } from "./sim/device.ts";
+import { SATURATION, type SimModel, simReport, type SimResult, type SimScenario } from "./sim/report.ts";
+import { fetchSimStats, simWindow } from "./sim/sim-stats.ts";
+import { type StandIn, standInFor } from "./sim/stand-in.ts";
+
+const USAGE =
+  "usage: bun bench/sim-t4.ts --engines DIR [--scenarios a,b] [--time-scale X] [--max-batch N] " +
+  "[--queue-delay-ms N] [--max-batch-tokens N] [--clients N] [--saturation-s S] [--efficiency E] " +
+  "[--run-overhead-ms MS] [--texts N] [--port P] [--out FILE.md]\n" +
+  "(tiny engines: bun bench/make-engines.ts --size tiny DIR)";
+
+const SCENARIOS = [...GRADERS.map((s) => s.name), SATURATION];
+
+const log = (m: string) => console.log(`[sim-t4 ${new Date().toISOString().slice(11, 19)}] ${m}`);
+
+function parseOptions(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      engines: { type: "string", default: process.env.BENCH_ENGINES },
+      scenarios: { type: "string", default: SCENARIOS.join(",") },
+      "time-scale": { type: "string", default: "1" },
+      "max-batch": { type: "string" },
+      "queue-delay-ms": { type: "string" },
+      "max-batch-tokens": { type: "string" },
+      clients: { type: "string", default: "64" },
+      "saturation-s": { type: "string", default: "60" },
+      efficiency: { type: "string", default: String(T4_FP32.efficiency) },
+      "run-overhead-ms": { type: "string", default: String(T4_FP32.runOverheadMs) },
+      texts: { type: "string", default: "2000" },
+      port: { type: "string", default: "8320" },
+      out: { type: "string" },
+    },
+  });
+  if (!values.engines) return null;
+  const scenarios = values.scenarios!.split(",").filter(Boolean);
+  const unknown = scenarios.filter((s) => !SCENARIOS.includes(s));
+  if (unknown.length) throw new Error(`unknown scenarios ${unknown.join(", ")}; known: ${SCENARIOS.join(", ")}`);
+  // The service's own batch settings, passed through its environment so its config reads them as it always does.
+  const serviceEnv: Record<string, string> = {
+    ...(values["max-batch"] && { MAX_BATCH_SIZE: values["max-batch"] }),
+    ...(values["queue-delay-ms"] && { MAX_QUEUE_DELAY_MS: values["queue-delay-ms"] }),
+    ...(values["max-batch-tokens"] && { MAX_BATCH_TOKENS: values["max-batch-tokens"] }),
+  };
+  const device: DeviceModel = {
+    ...T4_FP32,
+    efficiency: Number(values.efficiency),
+    runOverheadMs: Number(values["run-overhead-ms"]),
+  };
+  return {
+    engines: resolve(values.engines),
+    scenarios,
+    timeScale: Number(values["time-scale"]),
+    serviceEnv,
+    device,
+    clients: Number(values.clients),
+    saturationS: Number(values["saturation-s"]),
+    texts: Number(values.texts),
+    port: Number(values.port),
+    out: values.out,
+  };
+}
+
+type Options = NonNullable<ReturnType<typeof parseOptions>>;
+
+/** Each text's token count for each model, as the service truncates it (the family's encoding, then the model's maximum). */
+async function tokenLengths(store: Store, texts: string[]): Promise<number[][]> {
+  const byFamily = new Map<string, number[]>();
+  for (const f of store.families) {
+    const maxLength = Math.max(
+      ...store.models.filter((m) => m.record.tokenizer.family === f.id).map((m) => m.record.maxLength),
+    );
+    const tok = await FamilyTokenizer.load(f.id, f.dir, maxLength);
+    byFamily.set(f.id, await Promise.all(texts.map(async (t) => (await tok.encode(t)).length)));
+  }
+  return store.models.map((m) => byFamily.get(m.record.tokenizer.family)!.map((n) => Math.min(n, m.record.maxLength)));
+}
+
+function describeModel(standIn: StandIn, lengths: number[], device: DeviceModel, limits: BatchLimits): SimModel {
+  const medianLength = percentile(
+    [...lengths].sort((a, b) => a - b),
+    50,
+  );
+  const rows = fullestBatches(Array(limits.maxBatchSize).fill(medianLength), limits)[0].rows;
+  return {
+    key: standIn.key,
+    hubId: standIn.hubId,
+    layers: standIn.shape.layers,
+    hidden: standIn.shape.hidden,
+    weightBytesRead: standIn.shape.weightBytesRead,
+    medianLength,
+    oneRowMs: modelledRunMs(device, standIn.work(1, medianLength)),
+    fullBatch: { rows, ms: modelledRunMs(device, standIn.work(rows, medianLength)) },
+  };
+}
+
+/** The planned mean rate of an arrival scenario at this time scale (rates are never scaled). */
+function offeredRps(plan: Extract<Scenario, { kind: "arrival" }>["plan"]): number {
+  const seconds = plan.stages.reduce((s, st) => s + st.durationS, 0);
+  return arrivalTimes(plan.startRate, plan.stages).length / seconds;
+}
+
+async function runScenario(name: string, url: string, texts: string[], o: Options): Promise<SimScenario> {
+  const before = await fetchSimStats(url);
+  let load: LoadStats;
+  let offered: Pick<SimScenario, "offeredRps" | "clients">;
+  const sc = GRADERS.find((s) => s.name === name);
+  if (!sc || sc.kind === "closed") {
+    const clients = sc?.clients ?? o.clients;
+    const seconds = (sc?.durationS ?? o.saturationS) * o.timeScale;
+    load = await closedLoop(url, clients, seconds, texts);
+    offered = { clients };
+  } else {
+    const plan = scalePlan(sc.plan, o.timeScale, 1);
+    load = await arrivalLoad(url, plan, texts);
+    offered = { offeredRps: offeredRps(plan) };
+  }
+  const window = simWindow(before, await fetchSimStats(url));
+  return { name, ...offered, load, window };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const o = parseOptions(argv);
+  if (!o) {
+    console.error(USAGE);
+    return 2;
+  }
+  const store = readStore(o.engines);
+  const config = loadConfig({ ENGINES_DIR: o.engines, ...o.serviceEnv });
+  // What the service's workers get on a GPU without a TensorRT profile.
+  const limits = batchLimits("cuda", undefined, config);
+  const texts = loadTexts("graders", SHARED, 20_000, 1);
+  const sample = texts.slice(0, o.texts);
+  const lengths = await tokenLengths(store, sample);
+  const standIns = store.models.map((m) => standInFor(m.record));
+  const loads = standIns.map((s, i) => ({ work: s.work, lengths: lengths[i] }));
+  const maximum = deviceMaximum(o.device, loads, limits);
+  const oneRuns = sample
+    .map((_, t) =>
+      oneRequestMs(
+        o.device,
+        standIns.map((s, i) => ({ work: s.work, length: lengths[i][t] })),
+      ),
+    )
+    .sort((a, b) => a - b);
+  const oneRun = { p50Ms: percentile(oneRuns, 50), meanMs: oneRuns.reduce((a, b) => a + b, 0) / oneRuns.length };
+  log(`simulated maximum ${maximum.requestsPerS.toFixed(1)} req/s; one run p50 ${oneRun.p50Ms.toFixed(2)} ms`);
+
+  const env = {
+    ...o.serviceEnv,
+    SIM_EFFICIENCY: String(o.device.efficiency),
+    SIM_RUN_OVERHEAD_MS: String(o.device.runOverheadMs),
+  };
+  const service = await startServiceProcess(o.engines, o.port, env, ["bun", "bench/sim/serve.ts"]);
+  const scenarios: SimScenario[] = [];
+  try {
+    for (const name of o.scenarios) {
+      const s = await runScenario(name, service.url, texts, o);
+      scenarios.push(s);
+      const ratio = s.load.rps / maximum.requestsPerS;
+      log(
+        `${name}: ${s.load.rps.toFixed(1)} req/s (${ratio.toFixed(2)} of max), p50 ${s.load.p50.toFixed(1)} ms, ` +
+          `p95 ${s.load.p95.toFixed(1)} ms, batch ${s.window.meanBatch.toFixed(1)}, device ${(s.window.utilisation * 100).toFixed(0)}%, ` +
+          `${s.load.failures} failures, ${s.load.dropped} dropped`,
+      );
+    }
+  } finally {
+    await service.stop();
+  }
+
+  const result: SimResult = {
+    date: new Date().toISOString().slice(0, 10),
+    command: `bun bench/sim-t4.ts ${argv.join(" ")}`,
+    device: o.device,
+    limits: { ...limits, maxQueueDelayMs: config.batch.maxQueueDelayMs },
+    timeScale: o.timeScale,
+    texts: sample.length,
+    models: standIns.map((s, i) => describeModel(s, lengths[i], o.device, limits)),
+    maximum,
+    oneRun,
+    scenarios,
+  };
+  const markdown = simReport(result);
+  if (o.out) {
+    mkdirSync(dirname(resolve(o.out)), { recursive: true });
+    writeFileSync(o.out, markdown);
+    writeFileSync(o.out.replace(/\.md$/, "") + ".json", JSON.stringify(result, null, 2));
+    log(`report: ${o.out}`);
+  } else console.log(markdown);
+  return 0;
+}
+
+// Exit explicitly: a handle left open must not keep a finished run alive.
+if (import.meta.main) process.exit(await main(process.argv.slice(2)));

@@ -1,0 +1,143 @@
+/**
+ * The simulated-T4 run's report (markdown, a section to paste into a results file) and its goals,
+ * from the measured numbers alone: pure, so a fixed result is checked without a load.
+ */
+import type { BatchPolicyOptions } from "../../app/batching/policy.ts";
+import type { LoadStats } from "../lib/load.ts";
+import type { DeviceMaximum, DeviceModel } from "./device.ts";
+import type { SimWindow } from "./sim-stats.ts";
+
+/** The saturation mode's scenario name (a closed loop of many clients). */
+export const SATURATION = "saturation";
+/** The scenario whose p50 is held to one simulated run. */
+export const ONE_PER_SECOND = "does_it_even_work";
+
+/** Goals of issue 16, item 3. */
+export const GOALS = { saturationShare: 0.9, p50OverOneRun: 1.1 };
+
+/** One model as the device is charged for it. */
+export interface SimModel {
+  key: string;
+  hubId: string;
+  layers: number;
+  hidden: number;
+  weightBytesRead: number;
+  /** Median token length of the texts for this model (truncated). */
+  medianLength: number;
+  /** The device time of one row at the median length, and of the largest batch the limits allow at it. */
+  oneRowMs: number;
+  fullBatch: { rows: number; ms: number };
+}
+
+export interface SimScenario {
+  name: string;
+  /** Arrival scenarios: the planned mean rate; closed loops: their clients. */
+  offeredRps?: number;
+  clients?: number;
+  load: LoadStats;
+  window: SimWindow;
+}
+
+export interface SimResult {
+  date: string;
+  command: string;
+  device: DeviceModel;
+  limits: BatchPolicyOptions;
+  timeScale: number;
+  /** Texts the maximum and one run were computed over. */
+  texts: number;
+  models: SimModel[];
+  maximum: DeviceMaximum;
+  /** One request alone on the idle device (the five batch-1 runs, one after another), over the texts. */
+  oneRun: { p50Ms: number; meanMs: number };
+  scenarios: SimScenario[];
+}
+
+export interface GoalCheck {
+  goal: string;
+  measured: string;
+  met: boolean | null;
+}
+
+export function goalChecks(r: SimResult): GoalCheck[] {
+  const saturation = r.scenarios.find((s) => s.name === SATURATION);
+  const slow = r.scenarios.find((s) => s.name === ONE_PER_SECOND);
+  const failures = r.scenarios.reduce((n, s) => n + s.load.failures, 0);
+  const share = saturation ? saturation.load.rps / r.maximum.requestsPerS : null;
+  const p50Ratio = slow ? slow.load.p50 / r.oneRun.p50Ms : null;
+  return [
+    {
+      goal: `saturation ≥ ${GOALS.saturationShare} × the simulated maximum`,
+      measured: share === null ? "not run" : `${share.toFixed(2)} (${saturation!.load.rps.toFixed(1)} req/s)`,
+      met: share === null ? null : share >= GOALS.saturationShare,
+    },
+    {
+      goal: `p50 at 1 req/s ≤ ${GOALS.p50OverOneRun} × one simulated run`,
+      measured: p50Ratio === null ? "not run" : `${p50Ratio.toFixed(2)} (${slow!.load.p50.toFixed(1)} ms)`,
+      met: p50Ratio === null ? null : p50Ratio <= GOALS.p50OverOneRun,
+    },
+    { goal: "no failures", measured: String(failures), met: failures === 0 },
+  ];
+}
+
+const f = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "–");
+const pct = (n: number) => (Number.isFinite(n) ? `${(n * 100).toFixed(0)}%` : "–");
+
+export function simReport(r: SimResult): string {
+  const d = r.device;
+  const out: string[] = [
+    `### Simulated T4 (${r.date})`,
+    "",
+    `\`${r.command}\``,
+    "",
+    "**The model (a model, not a measurement).** One device timeline stands for one T4 shared by the five",
+    "models' workers; runs queue on it FIFO in the order batches are dispatched (one GPU, kernels serialised).",
+    `A run of rows × len takes weight bytes ÷ ${d.memoryBandwidth / 1e9} GB/s + FLOPs ÷ (${d.peakFlops / 1e12} TFLOP/s`,
+    `× ${d.efficiency}) + ${d.runOverheadMs} ms. FP32: the T4 has no TF32, and cuBLAS FP32 GEMMs reach about half of`,
+    `peak at 70 W; ${d.runOverheadMs} ms stands for a 12-layer encoder's ~100 kernel launches, the copies and the`,
+    "synchronisation. FLOPs: 2 per matrix parameter per token, 2 per head parameter per row, attention's QKᵀ and AV",
+    "(bench/lib/flops.ts, from each hub model's config.json); weight bytes: every FP32 weight but the word-embedding",
+    "table. Answers come from tiny random models (same tokenizers, labels and path: HTTP → tokenize → batch →",
+    "worker); a batch is answered at the later of its device slot's end and the tiny model's answer.",
+    "",
+    `Limits in force: MAX_BATCH_SIZE ${r.limits.maxBatchSize}, MAX_BATCH_TOKENS ${r.limits.maxBatchTokens},`,
+    `MAX_QUEUE_DELAY_MS ${r.limits.maxQueueDelayMs}. Time scale ${r.timeScale} (rates never scaled).`,
+    "",
+    "| model | stands for | layers × hidden | weights read/run | median len | 1 row | fullest batch at median len |",
+    "|---|---|---|---|---|---|---|",
+    ...r.models.map(
+      (m) =>
+        `| ${m.key} | ${m.hubId} | ${m.layers} × ${m.hidden} | ${f(m.weightBytesRead / 1e6, 0)} MB | ${m.medianLength} | ` +
+        `${f(m.oneRowMs, 2)} ms | ${m.fullBatch.rows} rows: ${f(m.fullBatch.ms, 2)} ms (${f(m.fullBatch.ms / m.fullBatch.rows, 2)} ms/row) |`,
+    ),
+    "",
+    `**Simulated maximum** over ${r.texts} graders' texts: ${f(r.maximum.requestsPerS)} req/s ` +
+      `(${f(r.maximum.msPerRequest, 2)} ms of device time per request; every model's texts sorted by length and cut ` +
+      `into the fullest batches the limits allow: mean ${f(r.maximum.meanRows)} rows, padding efficiency ` +
+      `${pct(r.maximum.paddingEfficiency)}; the device never idle).`,
+    `**One simulated run** (one request alone: the five batch-1 runs, serialised): p50 ${f(r.oneRun.p50Ms, 2)} ms, ` +
+      `mean ${f(r.oneRun.meanMs, 2)} ms over the texts.`,
+    "",
+    "| scenario | offered | req/s | ÷ maximum | p50 ms | p95 ms | p50 ÷ one run | mean batch | padding eff. | failures | dropped | device busy |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ...r.scenarios.map((s) => {
+      const offered = s.clients !== undefined ? `${s.clients} clients` : `${f(s.offeredRps ?? Number.NaN)} req/s`;
+      return (
+        `| ${s.name} | ${offered} | ${f(s.load.rps)} | ${f(s.load.rps / r.maximum.requestsPerS, 2)} | ` +
+        `${f(s.load.p50)} | ${f(s.load.p95)} | ${f(s.load.p50 / r.oneRun.p50Ms, 2)} | ${f(s.window.meanBatch)} | ` +
+        `${pct(s.window.paddingEfficiency)} | ${s.load.failures} | ${s.load.dropped} | ${pct(s.window.utilisation)} |`
+      );
+    }),
+    "",
+    "| goal | measured | met |",
+    "|---|---|---|",
+    ...goalChecks(r).map((g) => `| ${g.goal} | ${g.measured} | ${g.met === null ? "–" : g.met ? "yes" : "no"} |`),
+    "",
+    "Assumptions: memory and arithmetic do not overlap within a run (their times add); efficiency does not depend",
+    "on the batch's shape (small GEMMs at batch 1 reach less in reality, so batch-1 runs are optimistic); runs of",
+    "different models never overlap (no concurrent kernels); host ↔ device copies are inside the fixed overhead;",
+    "the host side (HTTP, tokenization, the tiny models) runs for real on this machine and is not scaled to a g4dn.",
+    "",
+  ];
+  return out.join("\n");
+}

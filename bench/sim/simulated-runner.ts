@@ -1,0 +1,45 @@
+/**
+ * A model worker seen through the simulated device: the batch reserves its slot on the shared
+ * timeline when it is dispatched, the real (tiny) model runs at the same time and gives the answer,
+ * and the batch is answered at the later of the two, so host work that overlaps the device's time is
+ * not counted twice.
+ */
+import type { BatchLimits } from "../../app/batching/policy.ts";
+import type { BatchResult, BatchRunner } from "../../app/inference/model-worker.ts";
+import type { RowRef } from "../../app/inference/protocol.ts";
+import type { Clock } from "../lib/arrival.ts";
+import type { SimulatedDevice, WorkOf } from "./device.ts";
+
+export class SimulatedRunner implements BatchRunner {
+  constructor(
+    private readonly inner: BatchRunner,
+    private readonly device: SimulatedDevice,
+    /** The work of the full-size model this tiny one stands for. */
+    private readonly work: WorkOf,
+    private readonly clock: Clock,
+  ) {}
+
+  get up(): boolean | undefined {
+    return this.inner.up;
+  }
+
+  on(fn: (e: { type: string; state?: string }) => void): void {
+    this.inner.on?.(fn);
+  }
+
+  get batchLimits(): BatchLimits | undefined {
+    return this.inner.batchLimits;
+  }
+
+  /**
+   * runMs is the device's time from dispatch to the run's end (its wait behind other models' runs
+   * included), as a worker timing session.run on a GPU shared with four other sessions would see it:
+   * the service's cost estimate (admission) then learns the simulated device's speed, not the tiny model's.
+   */
+  async run(rows: RowRef[]): Promise<BatchResult> {
+    const longest = rows.reduce((n, r) => Math.max(n, r.length), 0);
+    const slot = this.device.reserve(this.work(rows.length, longest), rows.length);
+    const [result] = await Promise.all([this.inner.run(rows), this.clock.sleepUntil(slot.end)]);
+    return { ...result, runMs: slot.end - slot.askedAt };
+  }
+}
