@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConvertError, readJsonFile } from "./errors.ts";
@@ -167,11 +167,23 @@ export function chooseTokenizer(m: TokenizerMember): TokenizerChoice {
   };
 }
 
-/** A scratch folder with copies of a model's tokenizer files: written tokenizers never go into the model's folder (it may be read-only). */
+const scratchCopies: string[] = [];
+
+/**
+ * A scratch folder with copies of a model's tokenizer files: written tokenizers never go into the
+ * model's folder (it may be read-only). Removed when the process exits (removeScratchCopies).
+ */
 function scratchCopy(dir: string, files: string[]): string {
   const scratch = mkdtempSync(join(tmpdir(), "tokenizer-"));
+  if (scratchCopies.length === 0) process.once("exit", removeScratchCopies);
+  scratchCopies.push(scratch);
   for (const f of files) if (existsSync(join(dir, f))) cpSync(join(dir, f), join(scratch, f));
   return scratch;
+}
+
+/** Removes the scratch folders of this process's conversions (the store holds its own copies by then). */
+export function removeScratchCopies() {
+  for (const d of scratchCopies.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
 /**

@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { DEFAULT_MANIFEST } from "../convert/manifest.ts";
@@ -20,7 +20,23 @@ export function sharedFile(...parts: string[]): string {
   return path;
 }
 
-export const tempDir = (prefix: string) => mkdtempSync(join(tmpdir(), `${prefix}-`));
+const madeDirs: string[] = [];
+
+/**
+ * A fresh folder under the OS temp dir, removed when the process exits: the test runs of this project
+ * had left ~4,500 of them (80 GB) and filled the machine's disk before they were removed.
+ */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  if (madeDirs.length === 0) process.once("exit", removeTempDirs);
+  madeDirs.push(dir);
+  return dir;
+}
+
+/** Removes every folder tempDir made (at exit; `bun test` runs it after the last test: testkit/test-preload.ts). */
+export function removeTempDirs() {
+  for (const d of madeDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
 
 /** The real published labels of a manifest model (from ../shared/models/<org>__<name>/config.json). */
 export function publishedLabels(hubId: string): string[] | undefined {
