@@ -19,8 +19,8 @@ describe("loadConfig", () => {
     expect(c.executionProviders).toEqual(["tensorrt", "cuda", "cpu"]);
     expect(c.workersPerModel).toBe(1);
     expect(c.intraOpThreads).toBeNull();
-    expect(c.batch).toEqual({ maxBatchSize: 32, maxBatchTokens: 16384, maxQueueDelayMs: 5 });
-    expect(c.cpuBatch).toEqual({ maxBatchSize: 1, maxBatchTokens: 512 });
+    expect(c.batch).toEqual({ maxBatchSize: 32, maxBatchTokens: 1024, maxQueueDelayMs: 5 });
+    expect(c.cpuBatch).toEqual({ maxBatchSize: 32, maxBatchTokens: 256 });
   });
 
   test("reads every knob from the environment", () => {

@@ -217,8 +217,14 @@ export const SETTINGS = {
     maxBatchTokens: {
       name: "MAX_BATCH_TOKENS",
       type: integer(512),
-      default: 16384,
-      doc: "budget of padded tokens (longest row × rows) per call; bounds memory and tail latency",
+      default: 1024,
+      doc:
+        "budget of padded tokens (longest row × rows) per call. On a GPU running FP32 a run costs a fixed part " +
+        "(reading the weights, kernel launches: ~1.6 ms for an XLM-R base on a T4) plus its padded tokens' FLOPs " +
+        "(~0.04 ms a token): from 1024 tokens the fixed part is under 4% and a larger batch only adds padding. On " +
+        "a simulated T4 at saturation (graders' texts) 1024 reached 0.89 of the device's maximum, 16384 0.77 " +
+        "([bench/results/2026-11-30-performance.md](bench/results/2026-11-30-performance.md)); a single longer " +
+        "row runs alone",
     },
     maxQueueDelayMs: {
       name: "MAX_QUEUE_DELAY_MS",
@@ -226,24 +232,30 @@ export const SETTINGS = {
       default: 5,
       doc:
         "how long a row may wait for a fuller batch while another batch of its model runs; an idle model never " +
-        "waits (the first row is sent at once)",
+        "waits (the first row is sent at once). With one worker per model it never applies: the next batch " +
+        "leaves when the running one returns, holding what queued meanwhile (it matters with `WORKERS_PER_MODEL` > 1)",
     },
   },
   cpuBatch: {
     maxBatchSize: {
       name: "CPU_MAX_BATCH_SIZE",
       type: integer(1, 1024),
-      default: 1,
-      doc: "rows per inference call (at most `MAX_BATCH_SIZE`) for models on the CPU provider",
+      default: 32,
+      doc:
+        "rows per inference call (at most `MAX_BATCH_SIZE`) for models on the CPU provider; the token budget " +
+        "below is what limits CPU batches by default",
     },
     maxBatchTokens: {
       name: "CPU_MAX_BATCH_TOKENS",
       type: integer(1),
-      default: 512,
+      default: 256,
       doc:
         "padded tokens (longest row × rows) per inference call (at most `MAX_BATCH_TOKENS`) for models on the CPU " +
         "provider: on a CPU a batch costs its padded tokens, so rows of similar length are grouped up to this " +
-        "budget; a longer row runs alone",
+        "budget (a longer row runs alone). 256 was the best over the graders' texts and tweets in a measured sweep " +
+        "(flat row caps 1, 4, 8; budgets 128, 256, 512; 1 and 2 intra-op threads: " +
+        "[bench/results/2026-11-30-performance.md](bench/results/2026-11-30-performance.md)); larger budgets " +
+        "pad more than they save",
     },
   },
   workersPerModel: {

@@ -13,7 +13,13 @@ beforeAll(async () => {
 });
 
 const startService = (env: Record<string, string>) =>
-  spawnService({ ENGINES_DIR: engines, INTRA_OP_THREADS: "1", CPU_MAX_BATCH_SIZE: "1024", ...env });
+  spawnService({
+    ENGINES_DIR: engines,
+    INTRA_OP_THREADS: "1",
+    CPU_MAX_BATCH_SIZE: "1024",
+    CPU_MAX_BATCH_TOKENS: "16384",
+    ...env,
+  });
 
 const longTexts = (n: number, tag: string) =>
   JSON.stringify(Array.from({ length: n }, (_, i) => `${tag} ${i} ` + "many words in a long text ".repeat(120)));

@@ -218,13 +218,28 @@ describe("the service on the engines convert --trt wrote", () => {
     }
   });
 
-  test("on CPU the batch cap is CPU_MAX_BATCH_SIZE (default 1): ten texts run as ten single-row batches per model", async () => {
-    const s = await startTestServer(engines, { EXECUTION_PROVIDERS: "cpu", CPU_MAX_BATCH_SIZE: "" });
+  test("on CPU a batch is capped by CPU_MAX_BATCH_TOKENS padded tokens: ten short texts share batches within it", async () => {
+    // Defaults (the test server raises the CPU's row cap; "" restores the defaults): 32 rows, 256 tokens.
+    const defaults = { EXECUTION_PROVIDERS: "cpu", CPU_MAX_BATCH_SIZE: "", CPU_MAX_BATCH_TOKENS: "" };
+    const s = await startTestServer(engines, defaults);
     try {
       expect(await (await postProcess(s.url, JSON.stringify(TEXTS))).json()).toEqual(cpuAnswer);
-      for (const st of Object.values(s.service.stats())) expect([st.rows, st.batches]).toEqual([10, 10]);
+      for (const st of Object.values(s.service.stats())) expect([st.rows, st.batches]).toEqual([10, 1]);
     } finally {
       await s.stop();
+    }
+    // A budget of about two rows' padded tokens: the ten rows leave in several batches, each within it.
+    const longest = Math.max(...Object.values(s.service.stats()).map((st) => st.paddedTokens / st.rows));
+    const tight = await startTestServer(engines, { ...defaults, CPU_MAX_BATCH_TOKENS: String(2 * longest) });
+    try {
+      expect(await (await postProcess(tight.url, JSON.stringify(TEXTS))).json()).toEqual(cpuAnswer);
+      for (const st of Object.values(tight.service.stats())) {
+        expect(st.rows).toBe(10);
+        expect(st.paddedTokens / st.batches).toBeLessThanOrEqual(2 * longest);
+        expect(st.batches).toBeGreaterThan(1);
+      }
+    } finally {
+      await tight.stop();
     }
   });
 
@@ -253,7 +268,12 @@ describe("a worker restart that falls back to another execution provider (the GP
   const TEXTS = Array.from({ length: 10 }, (_, i) => `text number ${i} with a few words`);
   test("readiness and /models report what each worker really runs on, and the batch cap follows the provider", async () => {
     // CUDA candidates load on the CPU once per model (the stand-in), then fail: a GPU gone at the restart.
-    const env = { EXECUTION_PROVIDERS: "cuda,cpu", MAX_BATCH_SIZE: "32", CPU_MAX_BATCH_SIZE: "1" };
+    const env = {
+      EXECUTION_PROVIDERS: "cuda,cpu",
+      MAX_BATCH_SIZE: "32",
+      CPU_MAX_BATCH_SIZE: "1",
+      CPU_MAX_BATCH_TOKENS: "",
+    };
     const s = await startTestServer(engines, env, { hostFacts: T4_HOST, faultHooks: true, gpuStandInLoads: 1 });
     try {
       const cardiff = s.service.models.find((m) => m.key === "cardiffnlp")!;

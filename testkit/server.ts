@@ -15,11 +15,13 @@ export async function startTestServer(
   env: Record<string, string> = {},
   extra: Pick<ServiceOptions, "faultHooks" | "restartPolicy" | "hostFacts" | "gpuStandInLoads"> = {},
 ): Promise<TestServer> {
-  // CPU_MAX_BATCH_SIZE: the tests exercise batching, which the CPU default (1) turns off.
+  // The CPU's own batch limits raised: the tests exercise batching, which the CPU defaults keep small.
   const config: Config = loadConfig({
     ENGINES_DIR: enginesDir,
     INTRA_OP_THREADS: "1",
     CPU_MAX_BATCH_SIZE: "1024",
+    CPU_MAX_BATCH_TOKENS: "16384",
+    MAX_BATCH_TOKENS: "16384",
     ...env,
   });
   const service = await ClassifierService.start({ ...config, ...extra });

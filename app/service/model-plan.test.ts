@@ -81,6 +81,8 @@ describe("model plan", () => {
     const profile = { maxBatch: 16, maxSequence: 512 };
     expect(batchLimits("tensorrt", profile, settings)).toEqual({ maxBatchSize: 16, maxBatchTokens: 16384 });
     expect(batchLimits("cpu", profile, settings)).toEqual({ maxBatchSize: 8, maxBatchTokens: 256 });
+    // A profile's rows hold on the CPU too (the plan's limits hold whichever candidate loads).
+    expect(batchLimits("cpu", { maxBatch: 4, maxSequence: 512 }, settings).maxBatchSize).toBe(4);
     // The CPU's limits never pass the global ones.
     const roomy = { ...settings, cpuBatch: { maxBatchSize: 64, maxBatchTokens: 100_000 } };
     expect(batchLimits("cpu", undefined, roomy)).toEqual({ maxBatchSize: 32, maxBatchTokens: 16384 });

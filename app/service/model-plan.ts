@@ -40,21 +40,20 @@ export interface ModelPlan {
 
 /**
  * How large a batch may be for a worker running on `provider` (the one place it is decided; the worker
- * asks again after every restart): on a GPU, MAX_BATCH_SIZE and MAX_BATCH_TOKENS, the rows within a
- * TensorRT profile's; on the CPU, where a batch costs its padded tokens, the CPU's own smaller limits.
+ * asks again after every restart): MAX_BATCH_SIZE and MAX_BATCH_TOKENS, the rows within a TensorRT
+ * profile's (the plan's limits hold whichever candidate loads); on the CPU, where a batch costs its
+ * padded tokens, within the CPU's own smaller limits too.
  */
 export function batchLimits(
   provider: ExecutionProvider,
   limits: ShapeLimits | undefined,
   settings: PlanSettings,
 ): BatchLimits {
-  const { maxBatchSize, maxBatchTokens } = settings.batch;
-  if (provider === "cpu")
-    return {
-      maxBatchSize: Math.min(maxBatchSize, settings.cpuBatch.maxBatchSize),
-      maxBatchTokens: Math.min(maxBatchTokens, settings.cpuBatch.maxBatchTokens),
-    };
-  return { maxBatchSize: Math.min(maxBatchSize, limits?.maxBatch ?? Infinity), maxBatchTokens };
+  const cpu = provider === "cpu" ? settings.cpuBatch : { maxBatchSize: Infinity, maxBatchTokens: Infinity };
+  return {
+    maxBatchSize: Math.min(settings.batch.maxBatchSize, limits?.maxBatch ?? Infinity, cpu.maxBatchSize),
+    maxBatchTokens: Math.min(settings.batch.maxBatchTokens, cpu.maxBatchTokens),
+  };
 }
 
 export function planModel(record: ModelRecord, choice: ProviderChoice): ModelPlan {
