@@ -7,12 +7,14 @@
  * (bench/lib/batch-plan.ts); the service runs a closed loop of `window` clients: the same queue depth.
  * Full-size random models: bun bench/make-engines.ts --size full DIR.
  */
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { BatchLimits } from "../app/batching/policy.ts";
+import { readStore } from "../lib/store/index.ts";
 import { SHARED } from "../testkit/fixtures.ts";
+import { sample, scrape } from "../testkit/metrics.ts";
 import { closedLoop } from "./closed-loop.ts";
 import { startServiceProcess } from "./lib/service-process.ts";
 import { loadTexts, type Source } from "./lib/texts.ts";
@@ -26,7 +28,6 @@ export const SWEEP: BatchLimits[] = [
   { maxBatchSize: 1, maxBatchTokens: UNLIMITED },
   { maxBatchSize: 4, maxBatchTokens: UNLIMITED },
   { maxBatchSize: 8, maxBatchTokens: UNLIMITED },
-  { maxBatchSize: 32, maxBatchTokens: 64 },
   { maxBatchSize: 32, maxBatchTokens: 128 },
   { maxBatchSize: 32, maxBatchTokens: 256 },
   { maxBatchSize: 32, maxBatchTokens: 512 },
@@ -34,6 +35,8 @@ export const SWEEP: BatchLimits[] = [
 
 interface RawPoint {
   mix: Source;
+  /** Rounds repeat the whole grid (the box is noisy): a point per round, then their mean. */
+  round: number;
   threads: number;
   limits: BatchLimits;
   textsPerSecond: number;
@@ -42,14 +45,23 @@ interface RawPoint {
   seconds: number;
 }
 
-interface ServicePoint {
-  mix: Source;
+interface ServiceSetting {
   label: string;
   env: Record<string, string>;
+  limits: BatchLimits;
+  threads: number;
+}
+
+interface ServicePoint {
+  mix: Source;
+  setting: ServiceSetting;
   rps: number;
   p50: number;
   p95: number;
   failures: number;
+  /** Mean rows per batch over the models, and their padding efficiency (the service's /metrics). */
+  meanBatch: number;
+  padding: number;
 }
 
 const log = (m: string) => console.log(`[cpu-sweep ${new Date().toISOString().slice(11, 19)}] ${m}`);
@@ -82,33 +94,61 @@ export function bestOverall(points: RawPoint[]): { threads: number; limits: Batc
   return choice;
 }
 
-async function rawSweep(engines: string, mixes: Source[], threads: number[], count: number, window: number) {
+/** The raw sweep, or its points from an earlier run (`--raw FILE.json`: read when it exists, else written). */
+async function rawPoints(o: Options): Promise<RawPoint[]> {
+  if (o.rawFile && existsSync(o.rawFile)) {
+    const same = (a: BatchLimits, b: BatchLimits) =>
+      a.maxBatchSize === b.maxBatchSize && a.maxBatchTokens === b.maxBatchTokens;
+    const points = JSON.parse(readFileSync(o.rawFile, "utf8")) as RawPoint[];
+    log(`raw points from ${o.rawFile}`);
+    return points.map((p) => ({ ...p, limits: SWEEP.find((l) => same(l, p.limits)) ?? p.limits }));
+  }
+  const points = await rawSweep(o);
+  if (o.rawFile) writeFileSync(o.rawFile, JSON.stringify(points, null, 1));
+  return points;
+}
+
+async function rawSweep(o: Options) {
+  const { engines, mixes, threads, texts: count, window } = o;
   const points: RawPoint[] = [];
   for (const t of threads) {
     const engine = await startRawEngine(engines, t);
     await engine.throughput(textsOf("tweets", 10), {}); // first runs after the warm-up
-    for (const mix of mixes)
-      for (const limits of SWEEP) {
-        const r = await engine.throughputAtSaturation(textsOf(mix, count), limits, window);
-        points.push({ mix, threads: t, limits, ...r });
-        log(
-          `raw ${mix}, ${t} thread(s), ${describeLimits(limits)}: ${r.textsPerSecond.toFixed(2)} texts/s, ` +
-            `batch ${r.meanBatch.toFixed(2)}, padding ${(r.paddingEfficiency * 100).toFixed(0)}%`,
-        );
-      }
+    for (let round = 1; round <= o.rounds; round++)
+      for (const mix of mixes)
+        for (const limits of SWEEP) {
+          const r = await engine.steadyThroughput(textsOf(mix, count), limits, window, o.seconds);
+          points.push({ mix, threads: t, limits, round, ...r });
+          log(
+            `raw ${mix}, ${t} thread(s), ${describeLimits(limits)}: ${r.textsPerSecond.toFixed(2)} texts/s, ` +
+              `batch ${r.meanBatch.toFixed(2)}, padding ${(r.paddingEfficiency * 100).toFixed(0)}%`,
+          );
+        }
     engine.stop();
   }
   return points;
 }
 
-async function serviceRun(engines: string, mix: Source, label: string, env: Record<string, string>, o: Options) {
-  const service = await startServiceProcess(engines, 8320, env);
+async function serviceRun(mix: Source, setting: ServiceSetting, o: Options): Promise<ServicePoint> {
+  const service = await startServiceProcess(o.engines, 8320, setting.env);
   try {
     const texts = textsOf(mix, 2000);
     await closedLoop(service.url, 2, 5, texts.slice(-50)); // warm the HTTP path
+    const before = await scrape(service.url);
     const r = await closedLoop(service.url, o.window, o.serviceSeconds, texts);
-    log(`service ${mix} (${label}): ${r.rps.toFixed(2)} req/s, p50 ${r.p50.toFixed(0)} ms, ${r.failures} failures`);
-    return { mix, label, env, rps: r.rps, p50: r.p50, p95: r.p95, failures: r.failures };
+    const after = await scrape(service.url);
+    const models = readStore(o.engines).models.map((m) => m.record.key);
+    const delta = (name: string, model: string) => sample(after, name, { model }) - sample(before, name, { model });
+    const batch = (m: string) =>
+      delta("classifier_batch_size_sum", m) / Math.max(1, delta("classifier_batch_size_count", m));
+    const meanBatch = models.reduce((n, m) => n + batch(m), 0) / models.length;
+    const padding =
+      models.reduce((n, m) => n + sample(after, "classifier_padding_efficiency_ratio", { model: m }), 0) /
+      models.length;
+    log(
+      `service ${mix} (${setting.label}): ${r.rps.toFixed(2)} req/s, batch ${meanBatch.toFixed(2)}, ${r.failures} failures`,
+    );
+    return { mix, setting, rps: r.rps, p50: r.p50, p95: r.p95, failures: r.failures, meanBatch, padding };
   } finally {
     await service.stop();
   }
@@ -121,7 +161,23 @@ interface Options {
   window: number;
   threads: number[];
   serviceSeconds: number;
+  /** Seconds of steady state per raw point, and how many times the grid is repeated. */
+  seconds: number;
+  rounds: number;
+  serviceRounds: number;
+  /** Raw points: read from this file when it exists (the sweep is not run again), else written to it. */
+  rawFile?: string;
   out?: string;
+}
+
+/** One point per (mix, threads, limits): the mean rate over its rounds, the spread in `spread`. */
+function mergeRounds(points: RawPoint[]): (RawPoint & { spread: number })[] {
+  const groups = Map.groupBy(points, (p) => `${p.mix}/${p.threads}/${SWEEP.indexOf(p.limits)}`);
+  return [...groups.values()].map((g) => {
+    const rates = g.map((p) => p.textsPerSecond);
+    const mean = rates.reduce((a, b) => a + b, 0) / rates.length;
+    return { ...g[0], textsPerSecond: mean, spread: (Math.max(...rates) - Math.min(...rates)) / mean };
+  });
 }
 
 function report(o: Options, raw: RawPoint[], choice: ReturnType<typeof bestOverall>, service: ServicePoint[]) {
@@ -129,7 +185,8 @@ function report(o: Options, raw: RawPoint[], choice: ReturnType<typeof bestOvera
     "## CPU batch sweep",
     "",
     `Command: \`bun bench/cpu-sweep.ts ${process.argv.slice(2).join(" ")}\`; ${cpus()[0]?.model ?? "?"}, ` +
-      `${availableParallelism()} cores; ${o.texts} texts per raw run, a queue of ${o.window} rows per model.`,
+      `${availableParallelism()} cores; raw: ${o.seconds} s of steady state per point over ${o.texts} texts, ` +
+      `a queue of ${o.window} rows per model, the grid run ${o.rounds} times (mean, ± half the spread).`,
     "",
     "Raw engine (the five models at once, each in its worker, batches formed by the service's rule), texts/s:",
     "",
@@ -140,9 +197,9 @@ function report(o: Options, raw: RawPoint[], choice: ReturnType<typeof bestOvera
     const cells = o.threads.flatMap((t) =>
       o.mixes.map((m) => {
         const p = raw.find((x) => x.mix === m && x.threads === t && x.limits === limits);
-        return p
-          ? `${p.textsPerSecond.toFixed(2)} (b ${p.meanBatch.toFixed(1)}, pad ${(p.paddingEfficiency * 100).toFixed(0)}%)`
-          : "–";
+        if (!p) return "–";
+        const spread = "spread" in p ? ` ±${((p.spread as number) * 50).toFixed(0)}%` : "";
+        return `${p.textsPerSecond.toFixed(2)}${spread} (b ${p.meanBatch.toFixed(1)}, pad ${(p.paddingEfficiency * 100).toFixed(0)}%)`;
       }),
     );
     lines.push(`| ${describeLimits(limits)} | ${cells.join(" | ")} |`);
@@ -152,15 +209,25 @@ function report(o: Options, raw: RawPoint[], choice: ReturnType<typeof bestOvera
     `Best over both mixes (geometric mean of rate ÷ the mix's best): ${describeLimits(choice.limits)}, ` +
       `${choice.threads} intra-op thread(s) per session, score ${choice.score.toFixed(3)}.`,
     "",
-    `Service at saturation (closed loop, ${o.window} clients, ${o.serviceSeconds} s), req/s:`,
+    `Service at saturation (closed loop, ${o.window} clients, ${o.serviceSeconds} s per run, ${o.serviceRounds} ` +
+      "runs per setting interleaved; mean, each run in brackets):",
     "",
-    "| mix | settings | req/s | p50 ms | p95 ms | failures | ÷ best raw |",
-    "|---|---|---:|---:|---:|---:|---:|",
+    "| mix | settings | req/s | p50 ms | p95 ms | mean batch | padding | failures | ÷ best raw | ÷ raw, same setting |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
   );
-  for (const s of service) {
-    const bestRaw = Math.max(...raw.filter((p) => p.mix === s.mix).map((p) => p.textsPerSecond));
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  for (const [, runs] of Map.groupBy(service, (x) => `${x.mix}/${x.setting.label}`)) {
+    const { mix, setting } = runs[0];
+    const rawOf = raw.filter((p) => p.mix === mix);
+    const bestRaw = Math.max(...rawOf.map((p) => p.textsPerSecond));
+    const sameRaw = rawOf.find((p) => p.threads === setting.threads && p.limits === setting.limits)?.textsPerSecond;
+    const rps = mean(runs.map((x) => x.rps));
+    const each = runs.map((x) => x.rps.toFixed(2)).join(", ");
     lines.push(
-      `| ${s.mix} | ${s.label} | ${s.rps.toFixed(2)} | ${s.p50.toFixed(0)} | ${s.p95.toFixed(0)} | ${s.failures} | ${(s.rps / bestRaw).toFixed(2)} |`,
+      `| ${mix} | ${setting.label} | ${rps.toFixed(2)} (${each}) | ${mean(runs.map((x) => x.p50)).toFixed(0)} | ` +
+        `${mean(runs.map((x) => x.p95)).toFixed(0)} | ${mean(runs.map((x) => x.meanBatch)).toFixed(2)} | ` +
+        `${(mean(runs.map((x) => x.padding)) * 100).toFixed(0)}% | ${runs.reduce((n, x) => n + x.failures, 0)} | ` +
+        `${(rps / bestRaw).toFixed(2)} | ${sameRaw ? (rps / sameRaw).toFixed(2) : "–"} |`,
     );
   }
   return `${lines.join("\n")}\n`;
@@ -176,6 +243,10 @@ export async function main(argv: string[]): Promise<number> {
       window: { type: "string", default: "16" },
       threads: { type: "string", default: "1,2" },
       "service-seconds": { type: "string", default: "40" },
+      seconds: { type: "string", default: "12" },
+      rounds: { type: "string", default: "2" },
+      "service-rounds": { type: "string", default: "2" },
+      raw: { type: "string" },
       out: { type: "string" },
     },
   });
@@ -190,24 +261,30 @@ export async function main(argv: string[]): Promise<number> {
     window: Number(values.window),
     threads: values.threads!.split(",").map(Number),
     serviceSeconds: Number(values["service-seconds"]),
+    seconds: Number(values.seconds),
+    rounds: Number(values.rounds),
+    serviceRounds: Number(values["service-rounds"]),
+    rawFile: values.raw,
     out: values.out,
   };
-  const raw = await rawSweep(o.engines, o.mixes, o.threads, o.texts, o.window);
+  const raw = mergeRounds(await rawPoints(o));
   const choice = bestOverall(raw);
   log(`best: ${describeLimits(choice.limits)}, ${choice.threads} thread(s)`);
-  const chosen = {
-    CPU_MAX_BATCH_SIZE: String(choice.limits.maxBatchSize),
-    CPU_MAX_BATCH_TOKENS: String(Math.min(choice.limits.maxBatchTokens, 16384)),
-    INTRA_OP_THREADS: String(choice.threads),
-  };
-  const before = { CPU_MAX_BATCH_SIZE: "1", CPU_MAX_BATCH_TOKENS: "16384", INTRA_OP_THREADS: "1" };
+  const setting = (label: string, limits: BatchLimits, threads: number): ServiceSetting => ({
+    label: `${label}: ${describeLimits(limits)}, ${threads} thr.`,
+    limits,
+    threads,
+    env: {
+      CPU_MAX_BATCH_SIZE: String(limits.maxBatchSize),
+      CPU_MAX_BATCH_TOKENS: String(Math.min(limits.maxBatchTokens, 16384)),
+      INTRA_OP_THREADS: String(threads),
+    },
+  });
+  const settings = [setting("best", choice.limits, choice.threads), setting("flat", SWEEP[0], 1)];
   const service: ServicePoint[] = [];
-  for (const mix of o.mixes) {
-    service.push(
-      await serviceRun(o.engines, mix, `chosen: ${describeLimits(choice.limits)}, ${choice.threads} thr.`, chosen, o),
-    );
-    service.push(await serviceRun(o.engines, mix, "before: 1 row, 1 thr.", before, o));
-  }
+  // Rounds interleave the settings, so a slow stretch of the box does not land on one of them only.
+  for (let round = 0; round < o.serviceRounds; round++)
+    for (const mix of o.mixes) for (const s of settings) service.push(await serviceRun(mix, s, o));
   const md = report(o, raw, choice, service);
   if (o.out) writeFileSync(o.out, md);
   console.log(md);

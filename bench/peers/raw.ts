@@ -22,13 +22,16 @@ export interface RawEngine {
     batchSizes: Record<string, number>,
   ): Promise<{ textsPerSecond: number; seconds: number; paddingEfficiency: number }>;
   /**
-   * All models on `texts`, each model's rows in the batches the service's rule forms at saturation
-   * (`window` rows queued per model; bench/lib/batch-plan.ts), all models at once: texts per second.
+   * Steady state for `seconds`: every model runs the batches the service's rule forms at saturation
+   * (`window` rows queued per model; bench/lib/batch-plan.ts) over `texts`, cycling, all models at once.
+   * Rows answered before the deadline ÷ models ÷ seconds: texts per second, with every model busy
+   * throughout (a run to the end of a fixed set of texts ends with one model alone, on one core).
    */
-  throughputAtSaturation(
+  steadyThroughput(
     texts: string[],
     limits: BatchLimits,
     window: number,
+    seconds: number,
   ): Promise<{ textsPerSecond: number; seconds: number; paddingEfficiency: number; meanBatch: number }>;
   /** One text at a time through all five models (in parallel, as the service runs them): latency percentiles, ms. */
   singleLatency(texts: string[]): Promise<{ p50: number; p95: number; mean: number }>;
@@ -96,8 +99,39 @@ export async function startRawEngine(enginesDir: string, intraOpThreads: number)
       };
       return runPlanned(texts, inOrder);
     },
-    throughputAtSaturation(texts, limits, window) {
-      return runPlanned(texts, (_, lengths) => batchesAtSaturation(lengths, limits, window));
+    async steadyThroughput(texts, limits, window, seconds) {
+      const rows = await tokenize(texts);
+      let answered = 0;
+      let real = 0;
+      let padded = 0;
+      let batches = 0;
+      const started = performance.now();
+      const deadline = started + seconds * 1000;
+      await Promise.all(
+        infos.map(async (info, i) => {
+          const mine = rows.get(info.tokenizer.family)!;
+          const planned = batchesAtSaturation(
+            mine.map((r) => r.length),
+            limits,
+            window,
+          ).map((indices) => indices.map((k) => mine[k]));
+          for (let b = 0; performance.now() < deadline; b = (b + 1) % planned.length) {
+            await workers[i].run(planned[b]);
+            if (performance.now() > deadline) break;
+            answered += planned[b].length;
+            real += planned[b].reduce((n, r) => n + r.length, 0);
+            padded += planned[b].length * Math.max(...planned[b].map((r) => r.length));
+            batches++;
+          }
+        }),
+      );
+      const meanBatch = answered / Math.max(1, batches);
+      return {
+        textsPerSecond: answered / infos.length / seconds,
+        seconds,
+        paddingEfficiency: real / padded,
+        meanBatch,
+      };
     },
     async singleLatency(texts) {
       const ms: number[] = [];

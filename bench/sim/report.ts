@@ -113,7 +113,7 @@ export function simReport(r: SimResult): string {
     "",
     `**Simulated maximum** over ${r.texts} graders' texts: ${f(r.maximum.requestsPerS)} req/s ` +
       `(${f(r.maximum.msPerRequest, 2)} ms of device time per request; every model's texts sorted by length and cut ` +
-      `into the fullest batches the limits allow: mean ${f(r.maximum.meanRows)} rows, padding efficiency ` +
+      `into the fullest batches of up to 32 rows and 16,384 padded tokens (\`MAX_BATCH_SIZE\`'s and \`MAX_BATCH_TOKENS\`' first defaults and the TensorRT profile's maximum batch; a run's own limits if larger): mean ${f(r.maximum.meanRows)} rows, padding efficiency ` +
       `${pct(r.maximum.paddingEfficiency)}; the device never idle).`,
     `**One simulated run** (one request alone: the five batch-1 runs, serialised): p50 ${f(r.oneRun.p50Ms, 2)} ms, ` +
       `mean ${f(r.oneRun.meanMs, 2)} ms over the texts.`,
