@@ -220,8 +220,8 @@ export const SETTINGS = {
       default: 1024,
       doc:
         "budget of padded tokens (longest row × rows) per call. On a GPU running FP32 a run costs a fixed part " +
-        "(reading the weights, kernel launches: ~1.6 ms for an XLM-R base on a T4) plus its padded tokens' FLOPs " +
-        "(~0.04 ms a token): from 1024 tokens the fixed part is under 4% and a larger batch only adds padding. On " +
+        "(reading the weights, kernel launches: ~1.6 ms for an XLM-R base on a T4, modelled) plus its padded tokens' " +
+        "FLOPs (~0.04 ms a token, modelled): from 1024 tokens the fixed part is under 4% and a larger batch only adds padding. On " +
         "a simulated T4 at saturation (graders' texts) 1024 reached 0.89 of the device's maximum, 16384 0.77 " +
         "([bench/results/2026-11-30-performance.md](bench/results/2026-11-30-performance.md)); a single longer " +
         "row runs alone",

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { decide, selectBatch, type QueuedRow } from "./policy.ts";
+import { decide, selectBatch, type QueuedRow, withinLimits } from "./policy.ts";
 
 const opts = { maxBatchSize: 4, maxBatchTokens: 100, maxQueueDelayMs: 10 };
 const rows = (...lengths: number[]): QueuedRow[] => lengths.map((length, i) => ({ enqueuedAt: i, length }));
@@ -59,5 +59,14 @@ describe("decide", () => {
   });
   test("a free slot and the token budget reached: send before the delay", () => {
     expect(decide(rows(60, 60), 0, 1, 2, opts)).toEqual({ kind: "send", rows: [0], reason: "tokens" });
+  });
+});
+
+describe("withinLimits", () => {
+  test("each field the stricter of the two; no limits of its own, the options unchanged", () => {
+    expect(withinLimits(opts, undefined)).toBe(opts);
+    expect(withinLimits(opts, { maxBatchSize: 2, maxBatchTokens: 1000 })).toEqual({ ...opts, maxBatchSize: 2 });
+    expect(withinLimits(opts, { maxBatchSize: 64, maxBatchTokens: 50 })).toEqual({ ...opts, maxBatchTokens: 50 });
+    expect(withinLimits(opts, { maxBatchSize: 64, maxBatchTokens: 1000 })).toBe(opts);
   });
 });

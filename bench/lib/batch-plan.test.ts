@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { batchesAtSaturation, paddingEfficiency } from "./batch-plan.ts";
+import { batchesAtSaturation } from "./batch-plan.ts";
 
 describe("batchesAtSaturation", () => {
   const lengths = [20, 90, 22, 25, 300, 21, 88, 19];
@@ -22,9 +22,5 @@ describe("batchesAtSaturation", () => {
     const batches = batchesAtSaturation(lengths, { maxBatchSize: 2, maxBatchTokens: 10_000 }, 8);
     expect(batches.every((b) => b.length <= 2)).toBe(true);
     expect(batches.flat()).toHaveLength(lengths.length);
-  });
-
-  test("padding efficiency: real ÷ rows × longest", () => {
-    expect(paddingEfficiency([10, 20, 30], [[0, 1], [2]])).toBeCloseTo((10 + 20 + 30) / (2 * 20 + 30));
   });
 });

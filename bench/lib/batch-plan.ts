@@ -22,14 +22,3 @@ export function batchesAtSaturation(lengths: readonly number[], limits: BatchLim
   }
   return batches;
 }
-
-/** Real tokens ÷ padded tokens (rows × longest row) over a set of batches. */
-export function paddingEfficiency(lengths: readonly number[], batches: readonly number[][]): number {
-  let real = 0;
-  let padded = 0;
-  for (const b of batches) {
-    real += b.reduce((n, i) => n + lengths[i], 0);
-    padded += b.length * Math.max(...b.map((i) => lengths[i]));
-  }
-  return padded === 0 ? 1 : real / padded;
-}

@@ -37,6 +37,8 @@ export class SimulatedRunner implements BatchRunner {
    * the service's cost estimate (admission) then learns the simulated device's speed, not the tiny model's.
    */
   async run(rows: RowRef[]): Promise<BatchResult> {
+    // A worker that is down rejects at once (no run reaches a device): nothing is reserved for it.
+    if (this.inner.up === false) return this.inner.run(rows);
     const longest = rows.reduce((n, r) => Math.max(n, r.length), 0);
     const slot = this.device.reserve(this.work(rows.length, longest), rows.length);
     const [result] = await Promise.all([this.inner.run(rows), this.clock.sleepUntil(slot.end)]);
