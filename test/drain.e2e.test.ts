@@ -18,6 +18,7 @@ const startService = (env: Record<string, string>) =>
     INTRA_OP_THREADS: "1",
     CPU_MAX_BATCH_SIZE: "1024",
     CPU_MAX_BATCH_TOKENS: "16384",
+    MAX_BATCH_TOKENS: "16384",
     ...env,
   });
 
