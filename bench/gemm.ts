@@ -24,9 +24,10 @@ const m = await measureGemm({
   hidden: Number(values.hidden),
   intermediate: Number(values.intermediate),
 });
-console.log(`MatMul through onnxruntime-node, FP32, ${m.threads} intra-op threads`);
+console.log(`MatMul through onnxruntime-node, FP32, on ${m.threads} cores (one session, and one-thread sessions side by side)`);
 for (const s of m.shapes) {
-  const shape = `[${s.tokens}, ${s.k}] × [${s.k}, ${s.n}]`.padEnd(28);
+  const layout = s.sessions > 1 ? `${s.sessions} sessions × 1 thread` : `1 session × ${s.threads} threads`;
+  const shape = `[${s.tokens}, ${s.k}] × [${s.k}, ${s.n}], ${layout}`.padEnd(52);
   console.log(`${shape} ${s.gflops.toFixed(1).padStart(8)} GFLOP/s (${s.runs} runs in ${s.seconds.toFixed(2)} s)`);
 }
 console.log(`best sustained: ${m.gflops.toFixed(1)} GFLOP/s`);

@@ -62,4 +62,16 @@ describe("the GEMM micro-benchmark", () => {
     expect(Number.isFinite(m.gflops) && m.gflops > 0).toBe(true);
     expect(m.gflops).toBe(Math.max(...m.shapes.map((s) => s.gflops)));
   });
+
+  test("on two cores it also runs two one-thread sessions side by side, in workers, and sums their rates", async () => {
+    const m = await measureGemm({ tokens: [8], hidden: 16, intermediate: 32, secondsPerShape: 0.05, threads: 2 });
+    const sideBySide = m.shapes.filter((s) => s.sessions === 2);
+    expect(sideBySide.map((s) => [s.tokens, s.k, s.n, s.threads])).toEqual([
+      [8, 16, 16, 1],
+      [8, 16, 32, 1],
+      [8, 32, 16, 1],
+    ]);
+    for (const s of sideBySide) expect(s.runs).toBeGreaterThan(1); // both workers ran
+    expect(m.gflops).toBe(Math.max(...m.shapes.map((s) => s.gflops)));
+  });
 });

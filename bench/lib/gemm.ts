@@ -11,19 +11,24 @@ import * as ort from "onnxruntime-node";
 import { ElemType, GraphBuilder } from "../../convert/onnx/graph.ts";
 import { writeModelWithExternalData } from "../../convert/onnx/model-file.ts";
 
-/** One product [tokens, k] × [k, n], timed back to back. */
+/** One product [tokens, k] × [k, n], timed back to back (in `sessions` sessions side by side). */
 export interface GemmShape {
   tokens: number;
   k: number;
   n: number;
+  /** Sessions running it at once, each in its own worker (1: one session on this thread). */
+  sessions: number;
+  /** onnxruntime intra-op threads per session. */
+  threads: number;
   runs: number;
   seconds: number;
   gflops: number;
 }
 
 export interface GemmMeasurement {
-  /** The best sustained rate over the shapes, GFLOP/s: the roofline's limit. */
+  /** The best sustained rate over the shapes and both layouts, GFLOP/s: the roofline's limit. */
   gflops: number;
+  /** The cores used: one session with this many threads, and as many one-thread sessions side by side. */
   threads: number;
   shapes: GemmShape[];
 }
@@ -35,7 +40,8 @@ export interface GemmOptions {
   intermediate?: number;
   /** How long each shape runs back to back after its warm-up. */
   secondsPerShape?: number;
-  /** onnxruntime's intra-op threads; all cores by default. */
+  /** The cores to use; all by default. Measured both ways: one session with that many intra-op threads,
+   * and that many one-thread sessions side by side in workers (as the service's five sessions run). */
   threads?: number;
 }
 
@@ -84,7 +90,7 @@ export async function runMatMul(session: ort.InferenceSession, x: Float32Array, 
 }
 
 /** Runs one shape back to back for `seconds` after one warm-up run; its sustained rate. */
-async function timeShape(session: ort.InferenceSession, tokens: number, k: number, n: number, seconds: number) {
+export async function timeShape(session: ort.InferenceSession, tokens: number, k: number, n: number, seconds: number) {
   const x = pseudoRandom(tokens * k, tokens + k);
   await runMatMul(session, x, tokens, k);
   const started = performance.now();
@@ -95,12 +101,76 @@ async function timeShape(session: ort.InferenceSession, tokens: number, k: numbe
     runs++;
     elapsed = (performance.now() - started) / 1000;
   } while (elapsed < seconds);
-  return { tokens, k, n, runs, seconds: elapsed, gflops: (2 * tokens * k * n * runs) / elapsed / 1e9 };
+  return { runs, seconds: elapsed };
+}
+
+/** What a gemm worker is told, and answers (bench/lib/gemm-worker.ts). */
+export interface GemmWorkerJob {
+  model: string;
+  tokens: number;
+  k: number;
+  n: number;
+  seconds: number;
 }
 
 /**
+ * `sessions` one-thread sessions, each in a worker, run the shape at the same time (all warmed up
+ * first, then started together): their summed rate.
+ */
+async function timeShapeSideBySide(
+  model: string,
+  tokens: number,
+  k: number,
+  n: number,
+  seconds: number,
+  sessions: number,
+) {
+  const workers = Array.from({ length: sessions }, () => new Worker(new URL("./gemm-worker.ts", import.meta.url)));
+  const next = (w: Worker) =>
+    new Promise<{ runs: number; seconds: number }>((resolve, reject) => {
+      w.onmessage = (e) => resolve(e.data);
+      w.onerror = (e) => reject(new Error(e.message));
+    });
+  try {
+    const ready = workers.map(next);
+    for (const w of workers) w.postMessage({ model, tokens, k, n, seconds } satisfies GemmWorkerJob);
+    await Promise.all(ready);
+    const done = workers.map(next);
+    for (const w of workers) w.postMessage("go");
+    const results = await Promise.all(done);
+    const rate = results.reduce((sum, r) => sum + (2 * tokens * k * n * r.runs) / r.seconds, 0);
+    return { runs: results.reduce((a, r) => a + r.runs, 0), seconds: Math.max(...results.map((r) => r.seconds)), rate };
+  } finally {
+    for (const w of workers) w.terminate();
+  }
+}
+
+/** A shape's record from its runs. */
+const shapeOf = (
+  tokens: number,
+  k: number,
+  n: number,
+  sessions: number,
+  threads: number,
+  runs: number,
+  seconds: number,
+  flopsPerSecond: number,
+): GemmShape => ({
+  tokens,
+  k,
+  n,
+  sessions,
+  threads,
+  runs,
+  seconds,
+  gflops: flopsPerSecond / 1e9,
+});
+
+/**
  * The encoder's three products at each token count, each for `secondsPerShape` (defaults: 128, 512
- * and 2048 tokens, hidden 768, intermediate 3072, 0.4 s: about 4 s in all), on all cores.
+ * and 2048 tokens, hidden 768, intermediate 3072, 0.4 s: about 8 s in all), on all cores, two ways:
+ * one session with a thread per core, and one one-thread session per core side by side (how the
+ * service's sessions share the cores; on this 2-core box the second way is faster).
  */
 export async function measureGemm(opts: GemmOptions = {}): Promise<GemmMeasurement> {
   const tokens = opts.tokens ?? [128, 512, 2048];
@@ -120,10 +190,18 @@ export async function measureGemm(opts: GemmOptions = {}): Promise<GemmMeasureme
       const model = writeMatMulModel(dir, pseudoRandom(k * n, i + 1), k, n);
       const session = await openMatMul(model, threads);
       try {
-        for (const t of tokens) shapes.push(await timeShape(session, t, k, n, seconds));
+        for (const t of tokens) {
+          const r = await timeShape(session, t, k, n, seconds);
+          shapes.push(shapeOf(t, k, n, 1, threads, r.runs, r.seconds, (2 * t * k * n * r.runs) / r.seconds));
+        }
       } finally {
         await session.release();
       }
+      if (threads > 1)
+        for (const t of tokens) {
+          const r = await timeShapeSideBySide(model, t, k, n, seconds, threads);
+          shapes.push(shapeOf(t, k, n, threads, 1, r.runs, r.seconds, r.rate));
+        }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

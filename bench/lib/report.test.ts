@@ -77,8 +77,8 @@ const RESULT: BenchResult = {
       gflops: 100,
       threads: 2,
       shapes: [
-        { tokens: 128, k: 768, n: 768, runs: 40, seconds: 0.4, gflops: 60 },
-        { tokens: 512, k: 3072, n: 768, runs: 25, seconds: 0.4, gflops: 100 },
+        { tokens: 128, k: 768, n: 768, sessions: 1, threads: 2, runs: 40, seconds: 0.4, gflops: 60 },
+        { tokens: 512, k: 3072, n: 768, sessions: 2, threads: 1, runs: 25, seconds: 0.4, gflops: 100 },
       ],
     },
     flopsPerRequest: 5e9,
@@ -124,9 +124,12 @@ describe("benchmark report", () => {
       "FLOPs per request: 5.00 GFLOP (one text through the 1 served models, mean over 2000 of the graders' texts",
     );
     expect(md).toContain(
-      "GEMM rate: 100.0 GFLOP/s, the best of FP32 MatMul through onnxruntime-node on 2 intra-op threads",
+      "GEMM rate: 100.0 GFLOP/s, the best of FP32 MatMul through onnxruntime-node on 2 cores (one session with a " +
+        "thread per core, and one-thread sessions side by side)",
     );
-    expect(md).toContain("(GFLOP/s: [128, 768] × [768, 768] 60, [512, 3072] × [3072, 768] 100)");
+    expect(md).toContain(
+      "(GFLOP/s: [128, 768] × [768, 768] (1 × 2 threads) 60, [512, 3072] × [3072, 768] (2 × 1 thread) 100)",
+    );
     // Best of the sweep: service 10 req/s, naive 4; raw 8 texts/s. × 5 GFLOP ÷ 100 GFLOP/s.
     expect(md).toContain(
       "- service at 10.00 req/s: achieved 50.0 GFLOP/s = 50.0% of the box's measured GEMM rate 100.0 GFLOP/s",

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import type { ModelRecord } from "../../lib/store/index.ts";
 import { svgChart } from "./chart.ts";
-import type { GemmMeasurement } from "./gemm.ts";
+import type { GemmMeasurement, GemmShape } from "./gemm.ts";
 import type { LoadStats } from "./load.ts";
 import { roofline } from "./roofline.ts";
 import type { lengthSummary, Source } from "./texts.ts";
@@ -247,14 +247,18 @@ function rooflineSection(r: BenchResult): string {
   const lines = peers.map(
     (p) => `- ${p.peer} at ${fmt(p.rate, 2)} ${p.unit}: ${roofline(p.rate, flopsPerRequest, gemm.gflops).line}`,
   );
-  const shapes = gemm.shapes.map((s) => `[${s.tokens}, ${s.k}] × [${s.k}, ${s.n}] ${fmt(s.gflops, 0)}`).join(", ");
+  const layout = (s: GemmShape) => (s.sessions > 1 ? ` (${s.sessions} × 1 thread)` : ` (1 × ${s.threads} threads)`);
+  const shapes = gemm.shapes
+    .map((s) => `[${s.tokens}, ${s.k}] × [${s.k}, ${s.n}]${layout(s)} ${fmt(s.gflops, 0)}`)
+    .join(", ");
   return [
     title,
     "",
     `FLOPs per request: ${fmt(flopsPerRequest / 1e9, 2)} GFLOP (one text through the ${r.models.length} served models, ` +
       `mean over ${texts} of the graders' texts at their own token counts, each cut at its model's maximum).${BR}`,
     `GEMM rate: ${fmt(gemm.gflops, 1)} GFLOP/s, the best of FP32 MatMul through onnxruntime-node on ` +
-      `${gemm.threads} intra-op threads, measured at the start of the run (GFLOP/s: ${shapes}).`,
+      `${gemm.threads} cores (one session with a thread per core, and one-thread sessions side by side), ` +
+      `measured at the start of the run (GFLOP/s: ${shapes}).`,
     "",
     ...lines,
     "",
