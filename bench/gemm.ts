@@ -24,7 +24,9 @@ const m = await measureGemm({
   hidden: Number(values.hidden),
   intermediate: Number(values.intermediate),
 });
-console.log(`MatMul through onnxruntime-node, FP32, on ${m.threads} cores (one session, and one-thread sessions side by side)`);
+console.log(
+  `MatMul through onnxruntime-node, FP32, on ${m.threads} cores (one session, and one-thread sessions side by side)`,
+);
 for (const s of m.shapes) {
   const layout = s.sessions > 1 ? `${s.sessions} sessions × 1 thread` : `1 session × ${s.threads} threads`;
   const shape = `[${s.tokens}, ${s.k}] × [${s.k}, ${s.n}], ${layout}`.padEnd(52);
