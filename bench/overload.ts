@@ -10,37 +10,14 @@ import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { SHARED } from "../testkit/fixtures.ts";
 import { scrape } from "../testkit/metrics.ts";
-import { waitFor } from "../testkit/wait.ts";
 import { closedLoop } from "./closed-loop.ts";
 import { percentile } from "./lib/load.ts";
+import { startServiceProcess } from "./lib/service-process.ts";
 import { loadTexts } from "./lib/texts.ts";
 
 interface Outcome {
   status: number;
   ms: number;
-}
-
-async function startService(engines: string, port: number) {
-  const proc = Bun.spawn(["bun", "app/index.ts"], {
-    cwd: `${import.meta.dir}/..`,
-    env: {
-      ...process.env,
-      ENGINES_DIR: engines,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      AUTO_CONVERT: "false",
-      LOG_LEVEL: "error",
-    },
-    stdout: "ignore",
-    stderr: "inherit",
-  });
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(
-    async () => (await fetch(`${url}/health/ready`).catch(() => null))?.status === 200,
-    "the service",
-    600_000,
-  );
-  return { proc, url };
 }
 
 /** Rows the models have run so far, summed over models (every classifier_batch_size_sum line). */
@@ -91,7 +68,8 @@ export async function main(argv = process.argv.slice(2)) {
   });
   if (!values.engines) throw new Error("--engines DIR is required");
   const tweets = loadTexts("tweets", SHARED, 20_000, 1);
-  const { proc, url } = await startService(values.engines, Number(values.port));
+  const service = await startServiceProcess(values.engines, Number(values.port), { LOG_LEVEL: "error" });
+  const { url } = service;
   try {
     const capacity = (await closedLoop(url, 4, 15, tweets)).rps;
     const models = ((await (await fetch(`${url}/models`)).json()) as unknown[]).length;
@@ -128,8 +106,7 @@ export async function main(argv = process.argv.slice(2)) {
     console.log(report);
     if (values.out) writeFileSync(values.out, `${report}\n`);
   } finally {
-    proc.kill("SIGTERM");
-    await proc.exited;
+    await service.stop();
   }
 }
 
