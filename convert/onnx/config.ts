@@ -78,6 +78,31 @@ export class ConfigReader {
     return Array.from({ length: this.int("num_labels", 2) }, (_, i) => `LABEL_${i}`);
   }
 
+  /**
+   * What BERT and RoBERTa (XLM-R, CamemBERT) read alike, under BERT's names: all but the longest
+   * input and the graph's inputs, which differ between them, as does the pad id's default.
+   */
+  bertNamed(architecture: string, padTokenIdDefault: number): Omit<ClassifierConfig, "maxLength" | "inputs"> {
+    this.gelu("hidden_act");
+    this.absolutePositions();
+    const hiddenSize = this.int("hidden_size");
+    const labels = this.labels();
+    const padTokenId = this.int("pad_token_id", padTokenIdDefault);
+    return {
+      architecture,
+      vocabSize: this.int("vocab_size"),
+      hiddenSize,
+      layers: this.int("num_hidden_layers"),
+      heads: this.heads(hiddenSize, "num_attention_heads"),
+      intermediateSize: this.int("intermediate_size"),
+      layerNormEps: this.positive("layer_norm_eps", 1e-12),
+      maxPositionEmbeddings: this.int("max_position_embeddings"),
+      padTokenId,
+      labels,
+      activation: this.activation(labels.length),
+    };
+  }
+
   /** The text-classification pipeline's rule: sigmoid for multi-label or a single label, softmax otherwise. */
   activation(labels: number): Activation {
     const problem = this.raw.problem_type;

@@ -13,26 +13,8 @@ export const bert: Architecture = {
   modelTypes: ["bert"],
 
   parseConfig(r, architecture) {
-    r.gelu("hidden_act");
-    r.absolutePositions();
-    const hiddenSize = r.int("hidden_size");
-    const labels = r.labels();
-    const maxPositionEmbeddings = r.int("max_position_embeddings");
-    return {
-      architecture,
-      vocabSize: r.int("vocab_size"),
-      hiddenSize,
-      layers: r.int("num_hidden_layers"),
-      heads: r.heads(hiddenSize, "num_attention_heads"),
-      intermediateSize: r.int("intermediate_size"),
-      layerNormEps: r.positive("layer_norm_eps", 1e-12),
-      maxPositionEmbeddings,
-      padTokenId: r.int("pad_token_id", 0),
-      labels,
-      activation: r.activation(labels.length),
-      maxLength: maxPositionEmbeddings,
-      inputs: ["input_ids", "attention_mask", "token_type_ids"],
-    };
+    const c = r.bertNamed(architecture, 0);
+    return { ...c, maxLength: c.maxPositionEmbeddings, inputs: ["input_ids", "attention_mask", "token_type_ids"] };
   },
 
   build(c: ClassifierConfig, ckpt) {

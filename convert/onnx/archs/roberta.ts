@@ -17,28 +17,9 @@ export const roberta: Architecture = {
   modelTypes: ["roberta", "xlm-roberta", "camembert"],
 
   parseConfig(r, architecture) {
-    r.gelu("hidden_act");
-    r.absolutePositions();
-    const hiddenSize = r.int("hidden_size");
-    const labels = r.labels();
-    const padTokenId = r.int("pad_token_id", 1);
-    const maxPositionEmbeddings = r.int("max_position_embeddings");
-    return {
-      architecture,
-      vocabSize: r.int("vocab_size"),
-      hiddenSize,
-      layers: r.int("num_hidden_layers"),
-      heads: r.heads(hiddenSize, "num_attention_heads"),
-      intermediateSize: r.int("intermediate_size"),
-      layerNormEps: r.positive("layer_norm_eps", 1e-12),
-      maxPositionEmbeddings,
-      padTokenId,
-      labels,
-      activation: r.activation(labels.length),
-      // Positions start after the padding index.
-      maxLength: maxPositionEmbeddings - padTokenId - 1,
-      inputs: ["input_ids", "attention_mask"],
-    };
+    const c = r.bertNamed(architecture, 1);
+    // Positions start after the padding index.
+    return { ...c, maxLength: c.maxPositionEmbeddings - c.padTokenId - 1, inputs: ["input_ids", "attention_mask"] };
   },
 
   build(c: ClassifierConfig, ckpt) {
