@@ -14,8 +14,9 @@ import { parseArgs } from "node:util";
 import type { BatchLimits } from "../app/batching/policy.ts";
 import { readStore } from "../lib/store/index.ts";
 import { SHARED } from "../testkit/fixtures.ts";
-import { sample, scrape } from "../testkit/metrics.ts";
+import { scrape } from "../testkit/metrics.ts";
 import { closedLoop } from "./closed-loop.ts";
+import { meanBatchByModel, meanPaddingEfficiency } from "./lib/service-metrics.ts";
 import { startServiceProcess } from "./lib/service-process.ts";
 import { loadTexts, type Source } from "./lib/texts.ts";
 import { type RawEngine, startRawEngine } from "./peers/raw.ts";
@@ -149,13 +150,9 @@ async function serviceRun(mix: Source, setting: ServiceSetting, o: Options): Pro
     const r = await closedLoop(service.url, o.window, o.serviceSeconds, texts);
     const after = await scrape(service.url);
     const models = readStore(o.engines).models.map((m) => m.record.key);
-    const delta = (name: string, model: string) => sample(after, name, { model }) - sample(before, name, { model });
-    const batch = (m: string) =>
-      delta("classifier_batch_size_sum", m) / Math.max(1, delta("classifier_batch_size_count", m));
-    const meanBatch = models.reduce((n, m) => n + batch(m), 0) / models.length;
-    const padding =
-      models.reduce((n, m) => n + sample(after, "classifier_padding_efficiency_ratio", { model: m }), 0) /
-      models.length;
+    const batches = Object.values(meanBatchByModel(before, after, models));
+    const meanBatch = batches.reduce((a, b) => a + b, 0) / batches.length;
+    const padding = meanPaddingEfficiency(after, models);
     log(
       `service ${mix} (${setting.label}): ${r.rps.toFixed(2)} req/s, batch ${meanBatch.toFixed(2)}, ${r.failures} failures`,
     );

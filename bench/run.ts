@@ -10,11 +10,12 @@ import { parseArgs } from "node:util";
 import { FamilyTokenizer } from "../app/tokenize/family-tokenizer.ts";
 import { readStore, type ModelRecord, type Store } from "../lib/store/index.ts";
 import { SHARED } from "../testkit/fixtures.ts";
-import { sample, scrape } from "../testkit/metrics.ts";
+import { scrape } from "../testkit/metrics.ts";
 import { closedLoop } from "./closed-loop.ts";
 import { scalePlan } from "./lib/arrival.ts";
 import { measureGemm } from "./lib/gemm.ts";
 import { arrivalLoad, rssMb, type LoadStats } from "./lib/load.ts";
+import { meanBatchByModel, meanPaddingEfficiency } from "./lib/service-metrics.ts";
 import { startServiceProcess } from "./lib/service-process.ts";
 import { headline, hourlyPrice, writeReport } from "./lib/report.ts";
 import type { BenchProfile, BenchResult, PeerRun, RawRun, RooflineInputs, TokenLengths } from "./lib/report.ts";
@@ -82,6 +83,8 @@ interface Bench {
   models: ModelRecord[];
 }
 
+const keysOf = (bench: Bench) => bench.models.map((m) => m.key);
+
 const log = (m: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}`);
 
 /** The texts from `offset` on, wrapping: each phase starts elsewhere in the same stream. */
@@ -146,14 +149,6 @@ async function startServer(peer: HttpPeer, engines: string) {
   return { url: server.url, stop, rss: () => rssMax };
 }
 
-/** Each model's mean batch size between two scrapes of the service's /metrics. */
-function meanBatch(before: string, after: string, models: Pick<ModelRecord, "key">[]): Record<string, number> {
-  const delta = (name: string, model: string) => sample(after, name, { model }) - sample(before, name, { model });
-  const mean = (model: string) =>
-    delta("classifier_batch_size_sum", model) / Math.max(1, delta("classifier_batch_size_count", model));
-  return Object.fromEntries(models.map((m) => [m.key, mean(m.key)]));
-}
-
 /** Each answer's body, in text order: compared across peers. */
 async function answersTo(url: string, texts: string[]): Promise<unknown[]> {
   const headers = { "content-type": "application/json" };
@@ -182,7 +177,7 @@ async function saturationSweep(bench: Bench, peer: HttpPeer, url: string) {
     const before = atSaturation ? await scrape(url) : "";
     const r = await closedLoop(url, clients, sweepSeconds, rotated(bench.texts, clients * 997));
     steps.push(r);
-    if (atSaturation) saturationBatch = meanBatch(before, await scrape(url), bench.models);
+    if (atSaturation) saturationBatch = meanBatchByModel(before, await scrape(url), keysOf(bench));
     const latency = `p50 ${r.p50.toFixed(0)} ms, p95 ${r.p95.toFixed(0)} ms`;
     log(`${peer}: ${clients} clients → ${r.rps.toFixed(2)} req/s, ${latency}, ${r.failures} failures`);
   }
@@ -211,20 +206,13 @@ async function gradersScenarios(bench: Bench, peer: HttpPeer, url: string, rateS
     const r = await runScenario(sc, url, bench.texts, bench.options.profile.timeScale, rateScale);
     stats.push({ ...r, name: sc.name });
     if (peer === "service") {
-      const perModel = Object.values(meanBatch(before, await scrape(url), bench.models));
+      const perModel = Object.values(meanBatchByModel(before, await scrape(url), keysOf(bench)));
       batch[sc.name] = perModel.reduce((a, b) => a + b, 0) / bench.models.length;
     }
     const latency = `p50 ${r.p50.toFixed(0)} ms, p95 ${r.p95.toFixed(0)} ms`;
     log(`${peer}: ${sc.name} → ${r.requests} requests, ${r.failures} failures, ${r.dropped} dropped, ${latency}`);
   }
   return { stats, batch: peer === "service" ? batch : undefined };
-}
-
-/** The service's padding efficiency over its whole run, mean over models. */
-async function paddingEfficiency(url: string, models: ModelRecord[]): Promise<number> {
-  const metrics = await scrape(url);
-  const ratio = (key: string) => sample(metrics, "classifier_padding_efficiency_ratio", { model: key });
-  return models.reduce((n, m) => n + ratio(m.key), 0) / models.length;
 }
 
 /** The service and the naive peer, one after another, each as its own process. */
@@ -243,7 +231,7 @@ async function measureHttpPeers(bench: Bench) {
     // Rates sized so highload's 60 req/s lands at the service's own saturation throughput on this box.
     if (Number.isNaN(rateScale)) rateScale = Math.max(...sweep.steps.map((x) => x.rps)) / 60;
     const scenarios = await gradersScenarios(bench, peer, server.url, rateScale);
-    const padding = peer === "service" ? await paddingEfficiency(server.url, bench.models) : undefined;
+    const padding = peer === "service" ? meanPaddingEfficiency(await scrape(server.url), keysOf(bench)) : undefined;
     const rssMaxMb = server.rss();
     runs.push({ peer, sweep: sweep.steps, scenarios: scenarios.stats, rssMaxMb, batch: scenarios.batch, padding });
     await server.stop();
