@@ -7,7 +7,6 @@ import { readFileSync } from "node:fs";
 import { availableParallelism, cpus, hostname, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { FamilyTokenizer } from "../app/tokenize/family-tokenizer.ts";
 import { readStore, type ModelRecord, type Store } from "../lib/store/index.ts";
 import { SHARED } from "../testkit/fixtures.ts";
 import { scrape } from "../testkit/metrics.ts";
@@ -22,6 +21,7 @@ import type { BenchProfile, BenchResult, PeerRun, RawRun, RooflineInputs, TokenL
 import { requestFlops } from "./lib/roofline.ts";
 import { GRADERS, type Scenario } from "./lib/scenarios.ts";
 import { lengthSummary, loadTexts, SOURCES } from "./lib/texts.ts";
+import { familyTokenizers, tokenCounts } from "./lib/token-counts.ts";
 import { startRawEngine } from "./peers/raw.ts";
 
 const USAGE =
@@ -103,16 +103,14 @@ const LENGTH_SAMPLE = 2000;
 async function tokenLengths(store: Store): Promise<{ lengths: TokenLengths[]; graders: Map<string, number[]> }> {
   const lengths: TokenLengths[] = [];
   const graders = new Map<string, number[]>();
-  for (const f of store.families) {
-    const tok = await FamilyTokenizer.load(f.id, f.dir, 1_000_000);
+  for (const [family, tok] of await familyTokenizers(store)) {
     const sources = [];
     for (const s of SOURCES) {
-      const texts = loadTexts(s, SHARED, LENGTH_SAMPLE, 1).slice(0, LENGTH_SAMPLE);
-      const counts = (await Promise.all(texts.map((t) => tok.encodeFull(t)))).map((e) => e.length);
-      if (s === "graders") graders.set(f.id, counts);
+      const counts = await tokenCounts(tok, loadTexts(s, SHARED, LENGTH_SAMPLE, 1).slice(0, LENGTH_SAMPLE));
+      if (s === "graders") graders.set(family, counts);
       sources.push({ source: s, ...lengthSummary(counts) });
     }
-    lengths.push({ family: f.id, sources });
+    lengths.push({ family, sources });
   }
   return { lengths, graders };
 }

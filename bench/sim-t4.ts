@@ -17,7 +17,6 @@ import { parseArgs } from "node:util";
 import type { BatchLimits } from "../app/batching/policy.ts";
 import { loadConfig } from "../app/config.ts";
 import { batchLimits } from "../app/service/model-plan.ts";
-import { FamilyTokenizer } from "../app/tokenize/family-tokenizer.ts";
 import { readStore, type Store } from "../lib/store/index.ts";
 import { SHARED } from "../testkit/fixtures.ts";
 import { closedLoop } from "./closed-loop.ts";
@@ -26,6 +25,7 @@ import { arrivalLoad, percentile, type LoadStats } from "./lib/load.ts";
 import { GRADERS, type Scenario } from "./lib/scenarios.ts";
 import { startServiceProcess } from "./lib/service-process.ts";
 import { loadTexts } from "./lib/texts.ts";
+import { familyTokenizers, tokenCounts } from "./lib/token-counts.ts";
 import { type DeviceModel, deviceMaximum, fullestBatches, modelledRunMs, oneRequestMs, T4_FP32 } from "./sim/device.ts";
 import { SATURATION, type SimModel, simReport, type SimResult, type SimScenario } from "./sim/report.ts";
 import { fetchSimStats, simWindow } from "./sim/sim-stats.ts";
@@ -101,13 +101,7 @@ type Options = NonNullable<ReturnType<typeof parseOptions>>;
 /** Each text's token count for each model, as the service truncates it (the family's encoding, then the model's maximum). */
 async function tokenLengths(store: Store, texts: string[]): Promise<number[][]> {
   const byFamily = new Map<string, number[]>();
-  for (const f of store.families) {
-    const maxLength = Math.max(
-      ...store.models.filter((m) => m.record.tokenizer.family === f.id).map((m) => m.record.maxLength),
-    );
-    const tok = await FamilyTokenizer.load(f.id, f.dir, maxLength);
-    byFamily.set(f.id, await Promise.all(texts.map(async (t) => (await tok.encode(t)).length)));
-  }
+  for (const [family, tok] of await familyTokenizers(store)) byFamily.set(family, await tokenCounts(tok, texts));
   return store.models.map((m) => byFamily.get(m.record.tokenizer.family)!.map((n) => Math.min(n, m.record.maxLength)));
 }
 
