@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { convertModels, type ModelSource } from "../../convert/pipeline.ts";
 import { readModelRecord } from "../../lib/store/index.ts";
 import { ORACLE, addTokenizer, sharedFile, tempDir } from "../../testkit/fixtures.ts";
+import { oracleFolders } from "../../testkit/oracle.ts";
 import { forwardFlops, meanForwardFlops, shapeFromConfig, shapeFromRecord } from "./flops.ts";
 
 // Eight tiny conversions with real tokenizer files (hashing XLM-R's takes about a second).
@@ -93,7 +94,7 @@ function oracleSource(name: string, root: string): ModelSource {
 }
 
 describe("the served shape (engine.json) equals the shape of the config", () => {
-  const oracles = readdirSync(ORACLE);
+  const oracles = oracleFolders().built;
   const root = tempDir("flops-oracles");
   const engines = tempDir("flops-engines");
   beforeAll(() =>

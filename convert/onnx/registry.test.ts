@@ -1,10 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import { cpSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { modelFeeds } from "../../lib/onnx/feeds.ts";
 import { readModelRecord } from "../../lib/store/index.ts";
 import { addTokenizer, ORACLE, tempDir } from "../../testkit/fixtures.ts";
+import { oracleFolders } from "../../testkit/oracle.ts";
 import { convertModels } from "../pipeline.ts";
 import { readClassifierConfig } from "./registry.ts";
 
@@ -84,5 +85,26 @@ describe("architecture registry", () => {
       logits.forEach((v, j) => expect(Math.abs(v - expected.logits[i][j])).toBeLessThan(1e-4));
     }
     await session.release();
+  });
+});
+
+describe("oracle fixtures walked by the tests", () => {
+  test("each ../shared oracle is either built (the registry reads its config) or skipped (the registry refuses it), never both", () => {
+    const { built, skipped } = oracleFolders();
+    expect([...built, ...skipped.map((s) => s.name)].sort()).toEqual(readdirSync(ORACLE).sort());
+    for (const name of built) {
+      const file = join(ORACLE, name, "config.json");
+      expect(() => readClassifierConfig(file, JSON.parse(readFileSync(file, "utf8")))).not.toThrow();
+    }
+    for (const { name } of skipped) {
+      const file = join(ORACLE, name, "config.json");
+      expect(() => readClassifierConfig(file, JSON.parse(readFileSync(file, "utf8")))).toThrow(
+        "unsupported architecture",
+      );
+    }
+    // The architectures convert has always built stay walked.
+    expect(built).toEqual(
+      expect.arrayContaining(["xlmr-tiny-safetensors", "roberta-tiny-bin", "bert-tiny-safetensors"]),
+    );
   });
 });

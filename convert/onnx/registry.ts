@@ -12,18 +12,22 @@ export type { ClassifierConfig } from "./config.ts";
 export const ARCHITECTURES: readonly Architecture[] = [roberta, bert, distilbert];
 export const SUPPORTED_ARCHITECTURES = ARCHITECTURES.flatMap((a) => a.names);
 
-/** The architecture of a config.json and its validated configuration; anything else fails with what to do instead. */
-export function readClassifierConfig(file: string, raw: RawConfig): { arch: Architecture; config: ClassifierConfig } {
+/** The architecture convert builds for a config.json (config.architectures first, model_type only when absent), if any. */
+export function findArchitecture(raw: RawConfig): { arch: Architecture; name: string } | undefined {
   const names = Array.isArray(raw.architectures) ? (raw.architectures as string[]) : [];
-  let found: { arch: Architecture; name: string } | undefined;
   for (const name of names) {
     const arch = ARCHITECTURES.find((a) => a.names.includes(name));
-    if (arch) found ??= { arch, name };
+    if (arch) return { arch, name };
   }
-  if (!found && names.length === 0 && typeof raw.model_type === "string") {
-    const arch = ARCHITECTURES.find((a) => a.modelTypes.includes(raw.model_type as string));
-    if (arch) found = { arch, name: arch.names[arch.modelTypes.indexOf(raw.model_type as string)] ?? arch.names[0] };
-  }
+  if (names.length > 0 || typeof raw.model_type !== "string") return undefined;
+  const modelType = raw.model_type;
+  const arch = ARCHITECTURES.find((a) => a.modelTypes.includes(modelType));
+  return arch && { arch, name: arch.names[arch.modelTypes.indexOf(modelType)] ?? arch.names[0] };
+}
+
+/** The architecture of a config.json and its validated configuration; anything else fails with what to do instead. */
+export function readClassifierConfig(file: string, raw: RawConfig): { arch: Architecture; config: ClassifierConfig } {
+  const found = findArchitecture(raw);
   if (!found)
     throw new ConvertError(
       file,
