@@ -6,13 +6,13 @@ import { SupervisedWorker, type WorkerState } from "./supervised-worker.ts";
 type Echo = SupervisedWorker<EchoInit, { op: "double"; n: number } | { op: "uncaught" }, { start: number }, number>;
 const started: Echo[] = [];
 
-function echo(opts: { healthyStarts?: number; initialMs?: number; faultHooks?: boolean } = {}) {
+function echo(opts: { healthyStarts?: number; initialMs?: number; maxMs?: number; faultHooks?: boolean } = {}) {
   const starts = new SharedArrayBuffer(4);
   const w: Echo = new SupervisedWorker({
     name: "echo",
     entry: new URL("../../testkit/echo-worker.ts", import.meta.url),
     init: { starts, healthyStarts: opts.healthyStarts ?? 1000 },
-    policy: { initialMs: opts.initialMs ?? 10, maxMs: 10_000, stableMs: 60_000 },
+    policy: { initialMs: opts.initialMs ?? 10, maxMs: opts.maxMs ?? 10_000, stableMs: 60_000 },
     faultHooks: opts.faultHooks ?? true,
   });
   started.push(w);
@@ -69,9 +69,9 @@ describe("SupervisedWorker", () => {
     expect([w.state, w.restarts]).toEqual(["up", 0]);
   });
 
-  test("a crash loop backs off: each restart waits at least twice as long as the one before", async () => {
-    // Up once, then every reload fails.
-    const { w, states, next } = echo({ healthyStarts: 1, initialMs: 40 });
+  test("a crash loop backs off: each restart waits twice as long as the one before, up to the cap", async () => {
+    // Up once, then every reload fails: pauses of 200, 400, then the 500 ms cap twice.
+    const { w, states, next } = echo({ healthyStarts: 1, initialMs: 200, maxMs: 500 });
     await w.firstReady;
     w.injectFault("exit");
     await codeOf(w.call({ op: "double", n: 1 }));
@@ -79,7 +79,13 @@ describe("SupervisedWorker", () => {
     const downs = states.filter((s) => s.state === "down").map((s) => s.at);
     const restarts = states.filter((s) => s.state === "starting").map((s) => s.at); // the first start was before we listened
     const pauses = restarts.slice(0, 4).map((at, i) => at - downs[i]);
-    [40, 80, 160, 320].forEach((min, i) => expect(pauses[i]).toBeGreaterThanOrEqual(min - 1));
+    // Never shorter than the policy's pause; late by less than half of it (a timer on a loaded box),
+    // so a pause that did not double, or one that doubled past the cap (800), fails.
+    const wanted = [200, 400, 500, 500];
+    for (const [i, want] of wanted.entries()) {
+      expect(pauses[i]).toBeGreaterThanOrEqual(want - 1);
+      expect(pauses[i]).toBeLessThan(want * 1.5);
+    }
     expect(w.state === "down" || w.state === "starting").toBe(true);
   });
 

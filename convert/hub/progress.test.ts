@@ -20,10 +20,29 @@ describe("download progress", () => {
     expect(progressLine("acme/x/empty.txt", 0, 0, 0)).toBe("acme/x/empty.txt: 0 B / 0 B (100%), 0 B/s");
   });
 
-  test("without a bar or a log, nothing is reported", () => {
-    const progress = startProgress("f", 10, 0, { progress: false, progressEveryMs: 1 });
-    progress.update(5);
-    progress.stop();
+  test("without a bar or a log, nothing is reported", async () => {
+    const written: string[] = [];
+    const record =
+      (stream: string) =>
+      (...args: unknown[]) => {
+        written.push(`${stream}: ${String(args[0])}`);
+        return true;
+      };
+    const saved = { out: process.stdout.write, err: process.stderr.write, console: { ...console } };
+    process.stdout.write = record("stdout") as typeof process.stdout.write;
+    process.stderr.write = record("stderr") as typeof process.stderr.write;
+    for (const level of ["log", "info", "warn", "error", "debug"] as const) console[level] = record(`console.${level}`);
+    try {
+      const progress = startProgress("f", 10, 0, { progress: false, progressEveryMs: 1 });
+      progress.update(5);
+      await Bun.sleep(30); // thirty reporting periods
+      progress.stop();
+    } finally {
+      process.stdout.write = saved.out;
+      process.stderr.write = saved.err;
+      Object.assign(console, saved.console);
+    }
+    expect(written).toEqual([]);
   });
 
   test("a stalled download keeps logging, at 0 B/s, until it stops", async () => {
