@@ -1,4 +1,8 @@
 import { describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Activation } from "../lib/store/index.ts";
+import { ORACLE } from "../testkit/fixtures.ts";
 import { labelScores, rankedLabels, topLabel } from "./scoring.ts";
 
 /** Within float32's precision: the scores are float32 values, as numpy's. */
@@ -17,10 +21,9 @@ describe("scores as the text-classification pipeline computes them", () => {
   });
 
   test("the default answer: the arg-max label and its score, the first one on a tie", () => {
-    expect(topLabel([0.1, 3, 3], ["a", "b", "c"], "softmax")).toEqual({
-      label: "b",
-      score: labelScores([0.1, 3, 3], "softmax")[1],
-    });
+    const top = topLabel([0.1, 3, 3], ["a", "b", "c"], "softmax");
+    expect(top.label).toBe("b");
+    expect(close([top.score], [Math.exp(3) / (Math.exp(0.1) + 2 * Math.exp(3))])).toBe(true);
     expect(topLabel([-1, 0.5], ["x", "y"], "sigmoid").label).toBe("y");
   });
 
@@ -37,4 +40,36 @@ describe("scores as the text-classification pipeline computes them", () => {
     expect(rankedLabels([17, 19], ["a", "b"], "sigmoid", "all").map((r) => r.label)).toEqual(["a", "b"]);
     for (const s of labelScores([0.3, -1.7, 2.2], "softmax")) expect(Math.fround(s)).toBe(s);
   });
+});
+
+/** What the text-classification pipeline answered on an oracle's logits (../shared/fixtures/oracle). */
+interface PipelineAnswers {
+  logits: number[][];
+  probs: number[][];
+  labels: string[];
+  scores: number[];
+  /** Absent in the first oracles, which are all softmax heads. */
+  activation?: Activation;
+}
+
+describe("scores equal the Hugging Face pipeline's own answers on every oracle's logits", () => {
+  // Scoring does not depend on the architecture: every oracle folder counts, built by convert or not.
+  for (const name of readdirSync(ORACLE).sort())
+    test(name, () => {
+      const want: PipelineAnswers = JSON.parse(readFileSync(join(ORACLE, name, "expected.json"), "utf8"));
+      const config = JSON.parse(readFileSync(join(ORACLE, name, "config.json"), "utf8"));
+      const labels = Object.keys(config.id2label)
+        .sort((a, b) => Number(a) - Number(b))
+        .map((id) => config.id2label[id]);
+      const activation = want.activation ?? "softmax";
+      want.logits.forEach((logits, row) => {
+        const probs = labelScores(logits, activation);
+        expect(probs).toHaveLength(want.probs[row].length);
+        probs.forEach((p, i) => expect(Math.abs(p - want.probs[row][i])).toBeLessThan(1e-6));
+        const top = topLabel(logits, labels, activation);
+        expect(top.label).toBe(want.labels[row]);
+        expect(Math.abs(top.score - want.scores[row])).toBeLessThan(1e-6);
+        expect(rankedLabels(logits, labels, activation, 1)).toEqual([top]);
+      });
+    });
 });
