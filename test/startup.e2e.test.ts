@@ -1,10 +1,11 @@
 /**
- * Starts that fail, on the real entry (`bun app/index.ts` as a child process): each ends with a
- * non-zero exit and one error-level JSON line (stage, error, the file to blame, the fix), never a
+ * Starts that fail, on the real entry (`bun app/index.ts` as a child process): each ends with the
+ * README's exit code (2 for settings and for an engines folder with files but no index.json, else 1)
+ * and one error-level JSON line (stage, error, the file to blame, the fix), never a
  * stack trace. And a port already taken is refused, not shared.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { cpSync, writeFileSync } from "node:fs";
+import { cpSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { convertModels } from "../convert/pipeline.ts";
 import { TINY, writeRandomCheckpoint } from "../convert/random-checkpoint.ts";
@@ -33,10 +34,10 @@ function damagedEngines(damage: (dir: string) => void): string {
   return dir;
 }
 
-/** The run ended non-zero, with exactly one error line (returned), and nothing that looks like a stack. */
-function theFailure(run: Awaited<ReturnType<typeof runServiceToExit>>): LogLine {
+/** The run ended with exit `code`, with exactly one error line (returned), and nothing that looks like a stack. */
+function theFailure(run: Awaited<ReturnType<typeof runServiceToExit>>, code: 1 | 2): LogLine {
   expect(run.signalled).toBeNull(); // it stopped by itself, not by the test's time limit
-  expect(run.code).not.toBe(0);
+  expect(run.code).toBe(code);
   const errors = run.lines.filter((l) => l.level === "error");
   expect(errors).toHaveLength(1);
   // Plain values: toMatchObject with asymmetric matchers writes the matchers into the received object (Bun 1.4.5).
@@ -54,11 +55,11 @@ describe("a port already taken", () => {
     await first?.proc.exited;
   });
 
-  test("a second instance on a taken port exits non-zero with a line naming the port; the first keeps it", async () => {
+  test("a second instance on a taken port exits 1 with a line naming the port; the first keeps it", async () => {
     first = await spawnService({ ENGINES_DIR: engines, INTRA_OP_THREADS: "1" });
     const port = new URL(first.url).port;
     const second = await runServiceToExit({ ENGINES_DIR: engines, PORT: port }, 30_000);
-    const failure = theFailure(second);
+    const failure = theFailure(second, 1);
     expect(failure).toMatchObject({ stage: "listen", error: `port ${port} on 127.0.0.1 is already in use` });
     expect(failure.fix).toContain("PORT");
     // Every connection still reaches the first instance: nothing was split off to the second.
@@ -67,51 +68,57 @@ describe("a port already taken", () => {
 });
 
 describe("start-up failures name the file and the fix", () => {
-  test("an engines folder whose index.json is broken: exit non-zero, one error line naming index.json", async () => {
+  test("an engines folder whose index.json is broken: exit 1, one error line naming index.json", async () => {
     const dir = damagedEngines((d) => writeFileSync(join(d, "index.json"), '{"models": ['));
-    const failure = theFailure(await runServiceToExit({ ENGINES_DIR: dir }));
+    const failure = theFailure(await runServiceToExit({ ENGINES_DIR: dir }), 1);
     expect(failure).toMatchObject({ stage: "engines", file: join(dir, "index.json") });
     expect(failure.error).toContain("not valid JSON");
     expect(failure.fix).toContain(`bun run convert --out ${dir}`);
   });
 
-  test("an engines folder without index.json (AUTO_CONVERT=false): the file and how to make it", async () => {
+  test("an engines folder without index.json (AUTO_CONVERT=false): exit 1, the file and how to make it", async () => {
     const dir = tempDir("startup-empty");
-    const failure = theFailure(await runServiceToExit({ ENGINES_DIR: dir }));
+    const failure = theFailure(await runServiceToExit({ ENGINES_DIR: dir }), 1);
     expect(failure).toMatchObject({ stage: "engines", file: join(dir, "index.json") });
     expect(failure.fix).toContain("AUTO_CONVERT=true");
   });
 
-  test("a model file that does not load: exit non-zero, one error line naming model.onnx", async () => {
+  test("a model file that does not load: exit 1, one error line naming model.onnx", async () => {
     const dir = damagedEngines((d) => writeFileSync(join(d, "tiny", "model.onnx"), "not a model"));
-    const failure = theFailure(await runServiceToExit({ ENGINES_DIR: dir }));
+    const failure = theFailure(await runServiceToExit({ ENGINES_DIR: dir }), 1);
     expect(failure).toMatchObject({ stage: "loading models", file: join(dir, "tiny", "model.onnx") });
     expect(failure.fix).toContain(`delete ${join(dir, "tiny")}`);
   });
 
-  test("a HOST that is not an address of this machine: exit non-zero, one error line naming HOST", async () => {
+  test("a HOST that is not an address of this machine: exit 1, one error line naming HOST", async () => {
     // 192.0.2.1 is TEST-NET-1 (RFC 5737): a valid address that no machine here has.
-    const failure = theFailure(await runServiceToExit({ ENGINES_DIR: engines, HOST: "192.0.2.1" }));
+    const failure = theFailure(await runServiceToExit({ ENGINES_DIR: engines, HOST: "192.0.2.1" }), 1);
     expect(failure.stage).toBe("listen");
     expect(failure.error).toContain("HOST=192.0.2.1");
     expect(failure.fix).toContain("0.0.0.0");
   });
 
   test("an invalid setting: exit 2, one error line naming the variable", async () => {
-    const run = await runServiceToExit({ ENGINES_DIR: engines, MAX_QUEUED_TEXTS: "1" });
-    expect(run.code).toBe(2);
-    const failure = theFailure(run);
+    const failure = theFailure(await runServiceToExit({ ENGINES_DIR: engines, MAX_QUEUED_TEXTS: "1" }), 2);
     expect([failure.stage, failure.fix]).toEqual(["configuration", expect.stringContaining("MAX_QUEUED_TEXTS")]);
   });
 
-  test("the first-start convert failing: exit non-zero, one error line saying where its reasons are", async () => {
+  test("the first-start convert failing: exit 1, one error line saying where its reasons are", async () => {
     const run = await runServiceToExit({
       AUTO_CONVERT: "true",
       ENGINES_DIR: tempDir("startup-first"),
       MANIFEST: join(tempDir("startup-manifest"), "missing.json"),
     });
-    const failure = theFailure(run);
+    const failure = theFailure(run, 1);
     expect([failure.stage, failure.fix]).toEqual(["first-start convert", expect.stringContaining("stderr")]);
     expect(run.stderr).toContain("missing.json"); // the convert's own reason, on stderr
+  });
+
+  test("an engines folder with files but no index.json, to be converted into (AUTO_CONVERT=true): exit 2, nothing converted", async () => {
+    const dir = tempDir("startup-foreign");
+    writeFileSync(join(dir, "notes.txt"), "someone else's folder");
+    const failure = theFailure(await runServiceToExit({ AUTO_CONVERT: "true", ENGINES_DIR: dir }), 2);
+    expect(failure.stage).toBe("engines");
+    expect(readdirSync(dir)).toEqual(["notes.txt"]);
   });
 });
