@@ -27,34 +27,42 @@ const longTexts = (n: number, tag: string) =>
 const pending = async (url: string) => (await (await fetch(`${url}/health/ready`)).json()).pendingTexts as number;
 
 describe("graceful drain", () => {
-  test("SIGTERM with requests in flight: readiness turns 503, new requests get 503 shutting_down, every accepted request is answered, exit 0", async () => {
-    const { proc, url, lines } = await startService({ MAX_TEXTS_PER_REQUEST: "4", MAX_BATCH_SIZE: "4" });
-    // Startup lines say what runs: settings, then each model with its provider and family.
-    expect(lines.find((l) => l.message === "listening")).toMatchObject({
-      level: "info",
-      maxQueuedTexts: 1024,
-      providers: ["tensorrt", "cuda", "cpu"],
+  for (const signal of ["SIGTERM", "SIGINT"] as const)
+    test(`${signal} with requests in flight: readiness turns 503, new requests get 503 shutting_down, every accepted request is answered with Connection: close, exit 0`, async () => {
+      const { proc, url, lines } = await startService({ MAX_TEXTS_PER_REQUEST: "4", MAX_BATCH_SIZE: "4" });
+      // Startup lines say what runs: settings, then each model with its provider and family.
+      expect(lines.find((l) => l.message === "listening")).toMatchObject({
+        level: "info",
+        maxQueuedTexts: 1024,
+        providers: ["tensorrt", "cuda", "cpu"],
+      });
+      expect(lines.find((l) => l.message === "ready")).toMatchObject({ models: [{ key: "slow", provider: "cpu" }] });
+      const inFlight = [0, 1, 2].map((i) => postProcess(url, longTexts(4, `req${i}`)));
+      await waitFor(async () => (await pending(url)) === 12, "three requests of four long texts in flight");
+      proc.kill(signal);
+      await waitFor(() => lines.some((l) => l.message === "draining"), "the drain to start");
+      expect(lines.find((l) => l.message === "draining")).toMatchObject({ signal });
+
+      const ready = await fetch(`${url}/health/ready`);
+      expect(ready.status).toBe(503);
+      expect((await ready.json()).status).toBe("draining");
+      const refused = await postProcess(url, JSON.stringify("too late"));
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get("retry-after")).toBe("1");
+      expect(refused.headers.get("connection")).toBe("close");
+      expect((await refused.json()).error.code).toBe("shutting_down");
+
+      // Accepted before the signal, answered during the drain: each asks its keep-alive connection to close.
+      const answers = await Promise.all(inFlight);
+      expect(answers.map((r) => [r.status, r.headers.get("connection")])).toEqual([
+        [200, "close"],
+        [200, "close"],
+        [200, "close"],
+      ]);
+      for (const r of answers) expect(await r.json()).toHaveLength(4);
+      expect(await proc.exited).toBe(0);
+      expect(lines.at(-1)).toMatchObject({ message: "stopped", pendingTexts: 0 });
     });
-    expect(lines.find((l) => l.message === "ready")).toMatchObject({ models: [{ key: "slow", provider: "cpu" }] });
-    const inFlight = [0, 1, 2].map((i) => postProcess(url, longTexts(4, `req${i}`)));
-    await waitFor(async () => (await pending(url)) === 12, "three requests of four long texts in flight");
-    proc.kill("SIGTERM");
-    await waitFor(() => lines.some((l) => l.message === "draining"), "the drain to start");
-
-    const ready = await fetch(`${url}/health/ready`);
-    expect(ready.status).toBe(503);
-    expect((await ready.json()).status).toBe("draining");
-    const refused = await postProcess(url, JSON.stringify("too late"));
-    expect(refused.status).toBe(503);
-    expect(refused.headers.get("retry-after")).toBe("1");
-    expect((await refused.json()).error.code).toBe("shutting_down");
-
-    const answers = await Promise.all(inFlight);
-    expect(answers.map((r) => r.status)).toEqual([200, 200, 200]);
-    for (const r of answers) expect(await r.json()).toHaveLength(4);
-    expect(await proc.exited).toBe(0);
-    expect(lines.at(-1)).toMatchObject({ message: "stopped", pendingTexts: 0 });
-  });
 
   test("past DRAIN_TIMEOUT_MS the requests still running are answered 503, not dropped, and the exit code says so", async () => {
     const { proc, url, lines } = await startService({
@@ -66,7 +74,7 @@ describe("graceful drain", () => {
     await waitFor(async () => (await pending(url)) === 16, "a long batch in flight");
     proc.kill("SIGTERM");
     const answer = await inFlight;
-    expect(answer.status).toBe(503);
+    expect([answer.status, answer.headers.get("connection")]).toEqual([503, "close"]);
     expect((await answer.json()).error.code).toBe("inference_unavailable");
     expect(await proc.exited).toBe(1);
     expect(lines.at(-1)).toMatchObject({ message: "stopped before every request was answered" });

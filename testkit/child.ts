@@ -17,7 +17,7 @@ async function readJsonLines(stream: ReadableStream<Uint8Array>, into: LogLine[]
 }
 
 /** `bun run start`'s entry as a child process, on a free loopback port unless `env` says otherwise. */
-function launchService(env: Record<string, string>, stderr: "inherit" | "pipe") {
+export function launchService(env: Record<string, string>, stderr: "inherit" | "pipe") {
   const proc = Bun.spawn(["bun", join(import.meta.dir, "..", "app", "index.ts")], {
     env: { ...process.env, AUTO_CONVERT: "false", PORT: "0", HOST: "127.0.0.1", ...env },
     stdout: "pipe",

@@ -38,13 +38,19 @@ export function requestContext({
   stopping,
 }: Pick<AppDeps, "logger" | "metrics" | "config" | "stopping">) {
   const logging = config.logging ?? { level: "info", sample: 1, texts: false };
+  // Draining: each answer asks the client to close, so keep-alive connections end politely. Decided
+  // when the answer is made too, so requests accepted before the drain and answered during it ask as well.
+  const askToClose = ({ set }: { set: { headers: Record<string, string | number> } }) => {
+    if (stopping?.aborted) set.headers.connection = "close";
+  };
   return new Elysia({ name: "request-context" })
     .onRequest(({ request, set }) => {
       notes.set(request, { arrivedAt: performance.now() });
       set.headers["x-request-id"] = requestId(request.headers.get("x-request-id"));
-      // Draining: each answer asks the client to close, so keep-alive connections end politely.
-      if (stopping?.aborted) set.headers.connection = "close";
+      askToClose({ set });
     })
+    .onAfterHandle({ as: "global" }, askToClose)
+    .onError({ as: "global" }, askToClose)
     .onAfterResponse({ as: "global" }, ({ request, set, path }) => {
       const n = notes.get(request);
       const status = typeof set.status === "number" ? set.status : 200;
