@@ -3,6 +3,7 @@ import { connect } from "node:net";
 import { convertModels } from "../convert/pipeline.ts";
 import { tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
 import { hostileCases, type HostileCase } from "../testkit/hostile.ts";
+import { rawRequest } from "../testkit/raw-http.ts";
 import { answerDifference, ReferenceClassifier } from "../testkit/reference.ts";
 import { postProcess, startTestServer, type TestServer } from "../testkit/server.ts";
 import { waitFor } from "../testkit/wait.ts";
@@ -166,5 +167,33 @@ describe("slow clients", () => {
     c.socket.write("POST /process HTTP/1.1\r\nHost: x\r\n");
     await c.closed;
     expect(c.received()).toBe("");
+  });
+});
+
+describe("requests Bun answers itself, before the service sees them", () => {
+  /** Requests counted in the metrics, the scrapes themselves left out. */
+  const counted = async () =>
+    (await (await fetch(`${server.url}/metrics`)).text())
+      .split("\n")
+      .filter((l) => l.startsWith("classifier_http_requests_total{") && !l.includes('route="/metrics"'))
+      .reduce((n, l) => n + Number(l.split(" ").at(-1)), 0);
+
+  test("a bare 400 for a request line or header it cannot parse, 431 for headers over its limit, 505 for another version or a bare LF: no JSON body, not counted", async () => {
+    const before = await counted();
+    const cases: [string, string, number][] = [
+      ["a request line that is not HTTP", "GARBAGE\r\n\r\n", 400],
+      ["a header line without a colon", "POST /process HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", 400],
+      ["headers over Bun's limit", `POST /process HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(100_000)}\r\n\r\n`, 431],
+      ["HTTP/2.0 in the request line", "POST /process HTTP/2.0\r\nHost: x\r\n\r\n", 505],
+      ["a request line ending in a bare LF", "POST /process HTTP/1.1\nHost: x\r\n\r\n", 505],
+    ];
+    const got = [];
+    for (const [what, request] of cases) {
+      const answer = await rawRequest(server.url, request, 10_000);
+      got.push([what, answer.status, answer.body, answer.head.headers["content-type"] ?? "no content-type"]);
+    }
+    expect(got).toEqual(cases.map(([what, , status]) => [what, status, "", "no content-type"]));
+    expect(await counted()).toBe(before);
+    expect((await postProcess(server.url, JSON.stringify("still answering"))).status).toBe(200);
   });
 });

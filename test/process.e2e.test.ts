@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { convertModels } from "../convert/pipeline.ts";
 import { publishedLabels, tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
+import { chunked, rawRequest } from "../testkit/raw-http.ts";
 import { answerDifference, ReferenceClassifier } from "../testkit/reference.ts";
 import { postProcess, startTestServer, type TestServer } from "../testkit/server.ts";
 
@@ -148,6 +149,37 @@ describe("POST /process: errors", () => {
     expect(res.status).toBe(413);
     expect((await res.json()).error.code).toBe("payload_too_large");
     expect(sent).toBeLessThan(100); // it stopped reading long before the end
+  });
+
+  test("a body of exactly MAX_BODY_BYTES is read and answered; one byte more is 413, declared or chunked", async () => {
+    const MAX = 65_536; // this server's MAX_BODY_BYTES
+    const ofBytes = (n: number) => JSON.stringify("x".repeat(n - 2));
+    const declared = async (n: number) => (await postProcess(server.url, ofBytes(n))).status;
+    expect([await declared(MAX), await declared(MAX + 1)]).toEqual([200, 413]);
+    // Without a length: counted while reading, in 4 KiB chunks.
+    const inChunks = async (n: number) => {
+      const body = ofBytes(n);
+      const parts = Array.from({ length: Math.ceil(n / 4096) }, (_, i) => body.slice(i * 4096, (i + 1) * 4096));
+      const head =
+        "POST /process HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+      return (await rawRequest(server.url, head + chunked(parts))).status;
+    };
+    expect([await inChunks(MAX), await inChunks(MAX + 1)]).toEqual([200, 413]);
+  });
+
+  test("a chunked body in 16,384 chunks is read and answered; in 16,385 it is 413 payload_too_large", async () => {
+    // One byte a chunk: a quote, n − 2 letters, a quote (well under MAX_BODY_BYTES).
+    const send = (n: number) =>
+      rawRequest(
+        server.url,
+        "POST /process HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+          chunked(['"', ...Array(n - 2).fill("x"), '"']),
+      );
+    const [atLimit, past] = [await send(16_384), await send(16_385)];
+    expect(atLimit.status).toBe(200);
+    await expectMatchesReference(JSON.parse(atLimit.body), "x".repeat(16_382));
+    expect(past.status).toBe(413);
+    expect(JSON.parse(past.body).error.code).toBe("payload_too_large");
   });
 
   test("an unknown route → 404 not_found", async () => {
