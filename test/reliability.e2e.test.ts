@@ -66,6 +66,32 @@ describe("bounded queue: shedding", () => {
   });
 });
 
+describe("bounded queue: /tokenize counts", () => {
+  test("/tokenize is shed when MAX_QUEUED_TEXTS texts are in the service, and texts it is tokenizing count against /process", async () => {
+    // /process's texts fill the service: /tokenize is refused.
+    const holding = holdNextBatch(cardiff);
+    const first = postProcess(server.url, json("held in the worker"));
+    await holding;
+    const queued = postProcess(server.url, json(["one", "two", "three"])); // 1 + 3 = the limit of 4
+    await waitFor(() => cardiff.batcher.queued === 3, "three rows queued behind the held batch");
+    const tokenize = (body: string) => fetch(`${server.url}/tokenize`, { method: "POST", body });
+    const refused = await tokenize(json("x"));
+    expect([refused.status, (await refused.json()).error.code]).toEqual([503, "overloaded"]);
+    release(cardiff);
+    expect([(await first).status, (await queued).status]).toEqual([200, 200]);
+    await waitFor(() => server.service.pendingTexts === 0, "the service to empty");
+
+    // /tokenize's texts fill it: /process is refused while they are tokenized (about 0.9 MB without a space).
+    const long = "漢".repeat(75_000);
+    const tokenizing = tokenize(json([long, long, long, long]));
+    await waitFor(() => server.service.pendingTexts === 4, "four texts being tokenized");
+    const shed = await postProcess(server.url, json("x"));
+    expect([shed.status, (await shed.json()).error.code]).toEqual([503, "overloaded"]);
+    expect((await tokenizing).status).toBe(200);
+    expect(server.service.pendingTexts).toBe(0);
+  });
+});
+
 describe("deadlines and client aborts", () => {
   test("a request still queued at its deadline (x-request-timeout-ms) gets 504 deadline_exceeded and its rows are not run", async () => {
     const holding = holdNextBatch(cardiff);
@@ -73,6 +99,7 @@ describe("deadlines and client aborts", () => {
     await holding;
     const rowsBefore = cardiff.batcher.stats.rows;
     const cancelledBefore = cardiff.batcher.stats.cancelled;
+    const cancelledRowsBefore = sample(await scrape(server.url), "classifier_cancelled_rows_total");
 
     const late = await postProcess(server.url, json("waits too long"), {
       "content-type": "application/json",
@@ -83,6 +110,7 @@ describe("deadlines and client aborts", () => {
     expect(cardiff.batcher.stats.cancelled).toBe(cancelledBefore + 1);
     expect(cardiff.batcher.queued).toBe(0);
     const metrics = await scrape(server.url);
+    expect(sample(metrics, "classifier_cancelled_rows_total")).toBe(cancelledRowsBefore + 1);
     expect(sample(metrics, "classifier_deadline_exceeded_total")).toBe(server.service.counters.deadlineExceeded);
     expect(sample(metrics, "classifier_deadline_exceeded_total")).toBeGreaterThan(0);
 
@@ -98,6 +126,7 @@ describe("deadlines and client aborts", () => {
     await holding;
     const rowsBefore = cardiff.batcher.stats.rows;
     const closedBefore = server.service.counters.clientClosed;
+    const metricsBefore = await scrape(server.url);
 
     const client = new AbortController();
     const gone = fetch(`${server.url}/process`, {
@@ -111,11 +140,37 @@ describe("deadlines and client aborts", () => {
     expect(await gone).toBe("AbortError");
     await waitFor(() => cardiff.batcher.queued === 0, "the row to leave the queue");
     expect(server.service.counters.clientClosed).toBe(closedBefore + 1);
+    const metrics = await scrape(server.url);
+    expect(sample(metrics, "classifier_client_closed_total")).toBe(
+      sample(metricsBefore, "classifier_client_closed_total") + 1,
+    );
+    expect(sample(metrics, "classifier_cancelled_rows_total")).toBe(
+      sample(metricsBefore, "classifier_cancelled_rows_total") + 1,
+    );
 
     release(cardiff);
     expect((await first).status).toBe(200);
     await waitFor(() => cardiff.batcher.running === 0, "the held batch to finish");
     expect(cardiff.batcher.stats.rows).toBe(rowsBefore);
+  });
+
+  test("a deadline that passes while all of a request's rows run is answered normally, 200", async () => {
+    const holding = holdNextBatch(cardiff);
+    const deadlinesBefore = server.service.counters.deadlineExceeded;
+    const started = performance.now();
+    // Its own row is the one the worker holds: running, not queued, when its 150 ms pass.
+    const running = postProcess(server.url, json("runs past its deadline"), {
+      "content-type": "application/json",
+      "x-request-timeout-ms": "150",
+    });
+    await holding;
+    await waitFor(() => performance.now() - started > 300, "the deadline to pass");
+    release(cardiff);
+    const res = await running;
+    expect(res.status).toBe(200);
+    expect(Object.keys(await res.json())).toHaveLength(5);
+    expect(Number(res.headers.get("x-total-time"))).toBeGreaterThan(150);
+    expect(server.service.counters.deadlineExceeded).toBe(deadlinesBefore);
   });
 
   test("a malformed x-request-timeout-ms is 400 invalid_header", async () => {
