@@ -6,6 +6,7 @@
 import { afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { launchService, type LogLine } from "../testkit/child.ts";
 import { slowEngines } from "../testkit/fixtures.ts";
+import { sample, scrape } from "../testkit/metrics.ts";
 import { postProcess } from "../testkit/server.ts";
 import { waitFor } from "../testkit/wait.ts";
 
@@ -98,5 +99,33 @@ describe("request lines under overload", () => {
     expect((await requestLine(lines, "/process", 504)).level).toBe("error");
     expect((await requestLine(lines, "/process", 503)).level).toBe("warn");
     expect((await requestLine(lines, "/process", 200)).level).toBe("info");
+  });
+});
+
+describe("a client that leaves while its text is tokenized", () => {
+  test("nothing of it is queued or run; a 499 client_closed line is logged and client_closed_total counts it", async () => {
+    const { url, lines } = await listening();
+    await waitFor(() => lines.some((l) => l.message === "ready"), "the models to load", 30_000);
+    const metric = async (name: string) =>
+      sample(await scrape(url), name, name.startsWith("classifier_batch") ? { model: "slow" } : {});
+    const batchesBefore = await metric("classifier_batch_size_count");
+    // About 1 MB without a space: a second or more of RoBERTa's tokenizer, tokenized whole.
+    const client = new AbortController();
+    const gone = fetch(`${url}/process`, {
+      method: "POST",
+      body: JSON.stringify("a".repeat(1_000_000)),
+      headers: { "content-type": "application/json" },
+      signal: client.signal,
+    }).catch((e) => e.name);
+    await waitFor(async () => (await pending(url)) === 1, "the text accepted and tokenizing");
+    client.abort();
+    expect(await gone).toBe("AbortError");
+    const line = await requestLine(lines, "/process", 499);
+    expect(line.level).toBe("info");
+    await waitFor(async () => (await pending(url)) === 0, "the text to leave the service");
+    // Tokenized to the end on its native thread, then dropped: never queued, so never cancelled or run.
+    expect(await metric("classifier_client_closed_total")).toBe(1);
+    expect(await metric("classifier_cancelled_rows_total")).toBe(0);
+    expect(await metric("classifier_batch_size_count")).toBe(batchesBefore);
   });
 });
