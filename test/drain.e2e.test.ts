@@ -62,6 +62,14 @@ describe("graceful drain", () => {
       for (const r of answers) expect(await r.json()).toHaveLength(4);
       expect(await proc.exited).toBe(0);
       expect(lines.at(-1)).toMatchObject({ message: "stopped", pendingTexts: 0 });
+      // The drain's 503s are announced states: shutting_down a warn line, readiness an info line.
+      const line = (path: string, status: number) =>
+        lines.find((l) => l.message === "request" && l.path === path && l.status === status)?.level;
+      expect([line("/process", 503), line("/health/ready", 503), line("/process", 200)]).toEqual([
+        "warn",
+        "info",
+        "info",
+      ]);
     });
 
   test("past DRAIN_TIMEOUT_MS the requests still running are answered 503, not dropped, and the exit code says so", async () => {
