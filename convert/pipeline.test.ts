@@ -10,7 +10,7 @@ import { readModel } from "./onnx/model-file.ts";
 import { parseCli } from "./cli.ts";
 import { convertModels, type ModelSource } from "./pipeline.ts";
 import { readModelRecord, readStore } from "../lib/store/index.ts";
-import { TINY, writeRandomCheckpoint } from "./random-checkpoint.ts";
+import { TINY, writeRandomCheckpoint } from "./random/random-checkpoint.ts";
 
 // Five tiny models with real tokenizer files (a definition hash of XLM-R's 17 MB file takes about a second).
 setDefaultTimeout(30_000);

@@ -3,7 +3,12 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { DEFAULT_MANIFEST } from "../convert/manifest.ts";
 import type { ModelSource } from "../convert/pipeline.ts";
-import { FULL_SIZE, TINY, writeRandomCheckpoint, type RandomArchitecture } from "../convert/random-checkpoint.ts";
+import {
+  FULL_SIZE,
+  TINY,
+  writeRandomCheckpoint,
+  type RandomArchitecture,
+} from "../convert/random/random-checkpoint.ts";
 
 /**
  * ../shared beside the repo (read-only fixtures): oracle checkpoints, tokenizers, real configs, corpora.

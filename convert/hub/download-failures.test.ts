@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { startFakeHub } from "../../testkit/fake-hub.ts";
 import { addTokenizer, tempDir } from "../../testkit/fixtures.ts";
 import { sha256 } from "../hash.ts";
-import { TINY, writeRandomCheckpoint } from "../random-checkpoint.ts";
+import { TINY, writeRandomCheckpoint } from "../random/random-checkpoint.ts";
 import { downloadRepo } from "./download.ts";
 import { HUB_DEFAULTS, type HubSettings } from "./settings.ts";
 

@@ -7,14 +7,14 @@
 import { copyFileSync, existsSync } from "node:fs";
 import { basename, isAbsolute, join } from "node:path";
 import { onnx } from "onnx-proto";
-import { KNOWN_INPUTS } from "../lib/onnx/feeds.ts";
-import type { ModelRecord } from "../lib/store/index.ts";
-import { ConvertError } from "./errors.ts";
+import { KNOWN_INPUTS } from "../../lib/onnx/feeds.ts";
+import type { ModelRecord } from "../../lib/store/index.ts";
+import { ConvertError } from "../errors.ts";
 import { countNonZeroF32, type GraphSource } from "./graph-source.ts";
-import { sha256File } from "./hash.ts";
-import { roberta } from "./onnx/archs/roberta.ts";
-import { ConfigReader, type RawConfig } from "./onnx/config.ts";
-import { readModel } from "./onnx/model-file.ts";
+import { sha256File } from "../hash.ts";
+import { roberta } from "../onnx/archs/roberta.ts";
+import { ConfigReader, type RawConfig } from "../onnx/config.ts";
+import { readModel } from "../onnx/model-file.ts";
 
 export const GIVEN_MODEL_FILE = "model.onnx";
 /** The external data files exporters write beside model.onnx: optimum's, and torch.onnx's (dynamo). */
