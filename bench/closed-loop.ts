@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { sharedFile } from "../testkit/fixtures.ts";
+import { sharedFile } from "../testkit/shared.ts";
 import { post, summarize } from "./lib/load.ts";
 
 /** N clients, each sending its next text when its previous answer arrives, for `seconds`. */

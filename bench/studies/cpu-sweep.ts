@@ -1,7 +1,8 @@
 /**
+ * A study (not part of `bun run bench`); its result: bench/results/2026-11-30-performance.md (section 1).
  * The CPU batch sweep (issue 16, part 1): which batch limits and intra-op threads give the raw engine
  * its best throughput on this machine, then the service at saturation with the best of them.
- *   bun bench/cpu-sweep.ts --engines DIR [--mixes graders,tweets] [--texts 64] [--window 16]
+ *   bun bench/studies/cpu-sweep.ts --engines DIR [--mixes graders,tweets] [--texts 64] [--window 16]
  *     [--threads 1,2] [--service-seconds 40] [--out FILE.md]
  * The raw engine forms its batches with the service's own rule over a queue of `window` rows per model
  * (bench/lib/batch-plan.ts); the service runs a closed loop of `window` clients: the same queue depth.
@@ -11,15 +12,15 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import type { BatchLimits } from "../app/batching/policy.ts";
-import { readStore } from "../lib/store/index.ts";
-import { SHARED } from "../testkit/fixtures.ts";
-import { scrape } from "../testkit/metrics.ts";
-import { closedLoop } from "./closed-loop.ts";
-import { meanBatchByModel, meanPaddingEfficiency } from "./lib/service-metrics.ts";
-import { startServiceProcess } from "./lib/service-process.ts";
-import { loadTexts, type Source } from "./lib/texts.ts";
-import { type RawEngine, startRawEngine } from "./peers/raw.ts";
+import type { BatchLimits } from "../../app/batching/policy.ts";
+import { readStore } from "../../lib/store/index.ts";
+import { SHARED } from "../../testkit/shared.ts";
+import { scrape } from "../../testkit/metrics.ts";
+import { closedLoop } from "../closed-loop.ts";
+import { meanBatchByModel, meanPaddingEfficiency } from "../lib/service-metrics.ts";
+import { startServiceProcess } from "../../testkit/child.ts";
+import { loadTexts, type Source } from "../lib/texts.ts";
+import { type RawEngine, startRawEngine } from "../peers/raw.ts";
 
 /** No budget: rows alone limit the batch. */
 const UNLIMITED = 1_000_000;
@@ -202,7 +203,7 @@ function report(o: Options, raw: RawPoint[], choice: ReturnType<typeof bestOvera
   const lines = [
     "## CPU batch sweep",
     "",
-    `Command: \`bun bench/cpu-sweep.ts ${process.argv.slice(2).join(" ")}\`; ${cpus()[0]?.model ?? "?"}, ` +
+    `Command: \`bun bench/studies/cpu-sweep.ts ${process.argv.slice(2).join(" ")}\`; ${cpus()[0]?.model ?? "?"}, ` +
       `${availableParallelism()} cores; raw: ${o.seconds} s of steady state per point over ${o.texts} texts, ` +
       `a queue of ${o.window} rows per model, the grid run ${o.rounds} times (mean, ± half the spread).`,
     "",
@@ -269,7 +270,9 @@ export async function main(argv: string[]): Promise<number> {
     },
   });
   if (!values.engines) {
-    console.error("usage: bun bench/cpu-sweep.ts --engines DIR [--mixes graders,tweets] [--texts 64] [--out FILE]");
+    console.error(
+      "usage: bun bench/studies/cpu-sweep.ts --engines DIR [--mixes graders,tweets] [--texts 64] [--out FILE]",
+    );
     return 2;
   }
   const o: Options = {
