@@ -5,6 +5,7 @@
  *   convert/  checkpoints → ONNX → engines: lib/ and convert/ (never app/)
  *   testkit/  helpers tests and benchmarks share: anything but test/ and bench/
  *   bench/    anything but test/
+ *   demo/     `bun run demo`: lib/, app/, convert/ (never testkit/: it runs without ../shared)
  *   a *.test.ts beside the code may also use testkit/
  * and the served path (lib/, app/, convert/) tokenizes only with Hugging Face's own tokenizers (npm
  * `tokenizers`, the Rust library's binding), never a JavaScript port.
@@ -15,7 +16,7 @@ import { dirname, join, normalize, relative } from "node:path";
 import { importsOf, specifiersOf } from "../testkit/imports.ts";
 
 const ROOT = join(import.meta.dir, "..");
-const TOPS = ["lib", "app", "convert", "testkit", "bench", "test"] as const;
+const TOPS = ["lib", "app", "convert", "testkit", "bench", "demo", "test"] as const;
 type Top = (typeof TOPS)[number];
 
 const ALLOWED: Record<Top, Top[]> = {
@@ -24,6 +25,7 @@ const ALLOWED: Record<Top, Top[]> = {
   convert: ["lib", "convert"],
   testkit: ["lib", "app", "convert", "testkit"],
   bench: ["lib", "app", "convert", "testkit", "bench"],
+  demo: ["lib", "app", "convert", "demo"],
   test: [...TOPS],
 };
 
