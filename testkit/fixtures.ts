@@ -12,7 +12,7 @@ import {
 import { sharedFile } from "./shared.ts";
 
 // The ../shared location lives in shared.ts; re-exported for the tests that import it from here.
-export { ORACLE, SHARED, sharedFile, TOKENIZER_FIXTURES } from "./shared.ts";
+export { ORACLE, sharedFile, TOKENIZER_FIXTURES } from "./shared.ts";
 
 const madeDirs: string[] = [];
 

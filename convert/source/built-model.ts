@@ -49,7 +49,7 @@ export function builtModel(
  * The proof that the weights are as published: every checkpoint tensor the graph uses is hashed,
  * and so is the initializer read back from the written files; any difference fails the conversion.
  */
-export function proveWeightsUnaltered(
+function proveWeightsUnaltered(
   used: CheckpointTensor[],
   modelPath: string,
 ): { weights: WeightProof[]; parameters: ModelRecord["parameters"] } {
