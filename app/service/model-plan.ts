@@ -39,10 +39,11 @@ export interface ModelPlan {
 }
 
 /**
- * How large a batch may be for a worker running on `provider` (the one place it is decided; the worker
- * asks again after every restart): MAX_BATCH_SIZE and MAX_BATCH_TOKENS, the rows within a TensorRT
- * profile's (the plan's limits hold whichever candidate loads); on the CPU, where a batch costs its
- * padded tokens, within the CPU's own smaller limits too.
+ * How large a batch may be for a worker running on `provider` (the one place it is decided; the
+ * batcher asks again for every batch, so a worker that a restart moved to the CPU gets the CPU's):
+ * MAX_BATCH_SIZE and MAX_BATCH_TOKENS, the rows within a TensorRT profile's (the plan's limits hold
+ * whichever candidate loads); on the CPU, where a batch costs its padded tokens, within the CPU's own
+ * smaller limits too.
  */
 export function batchLimits(
   provider: ExecutionProvider,
@@ -54,6 +55,14 @@ export function batchLimits(
     maxBatchSize: Math.min(settings.batch.maxBatchSize, limits?.maxBatch ?? Infinity, cpu.maxBatchSize),
     maxBatchTokens: Math.min(settings.batch.maxBatchTokens, cpu.maxBatchTokens),
   };
+}
+
+/** One model's batch limits per provider, for its batcher. */
+export function limitsFor(
+  plan: Pick<ModelPlan, "limits">,
+  settings: PlanSettings,
+): (provider: ExecutionProvider) => BatchLimits {
+  return (provider) => batchLimits(provider, plan.limits, settings);
 }
 
 export function planModel(record: ModelRecord, choice: ProviderChoice): ModelPlan {
