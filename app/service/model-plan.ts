@@ -6,6 +6,7 @@
 import type { InputSpec } from "../../lib/onnx/feeds.ts";
 import type { ModelRecord } from "../../lib/store/index.ts";
 import { sampleRow } from "../../lib/tokenizer/template.ts";
+import type { LimitsFor } from "../batching/batcher.ts";
 import type { BatchLimits, BatchPolicyOptions } from "../batching/policy.ts";
 import type { ExecutionProvider } from "../config.ts";
 import type { WarmupBatch } from "../inference/protocol.ts";
@@ -58,10 +59,7 @@ export function batchLimits(
 }
 
 /** One model's batch limits per provider, for its batcher. */
-export function limitsFor(
-  plan: Pick<ModelPlan, "limits">,
-  settings: PlanSettings,
-): (provider: ExecutionProvider) => BatchLimits {
+export function limitsFor(plan: Pick<ModelPlan, "limits">, settings: PlanSettings): LimitsFor {
   return (provider) => batchLimits(provider, plan.limits, settings);
 }
 
