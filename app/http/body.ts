@@ -1,5 +1,5 @@
+import type { Config } from "../config.ts";
 import { ApiError } from "../errors.ts";
-import type { HttpConfig } from "./deps.ts";
 
 /** JSON, plain text, and curl's default form type (a bare `curl -d '"text"'`); the body must be JSON either way. */
 const JSON_TYPES = /^(application\/json|text\/plain|application\/x-www-form-urlencoded)\s*(;|$)/i;
@@ -165,7 +165,7 @@ export async function readJsonBody(
  * after it never runs; it is there to tell the OpenAPI generator the body is application/json.
  */
 export const jsonBody = (
-  config: Pick<HttpConfig, "maxBodyBytes" | "bodyTimeoutMs">,
+  config: Pick<Config, "maxBodyBytes" | "bodyTimeoutMs">,
   budget?: BodyBudget,
   stopping?: AbortSignal,
 ) => [

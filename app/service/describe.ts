@@ -1,8 +1,8 @@
 import type { WorkerState } from "../workers/supervised-worker.ts";
-import type { WorkerHealth } from "./api.ts";
 import type { ServedModel } from "./served-model.ts";
 
-export const workerHealth = (w: { name: string; state: WorkerState; restarts: number }): WorkerHealth => ({
+/** A worker as /health/ready and /models show it (api.ts's WorkerHealth). */
+export const workerHealth = (w: { name: string; state: WorkerState; restarts: number }) => ({
   name: w.name,
   state: w.state,
   restarts: w.restarts,

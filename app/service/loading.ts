@@ -8,12 +8,13 @@ import { join } from "node:path";
 import { probeHost, type HostGpuFacts } from "../../lib/gpu/probe.ts";
 import { type ModelRecord, readStore, type Store, type StoredModel } from "../../lib/store/index.ts";
 import { ModelBatcher } from "../batching/batcher.ts";
+import type { BatchRunner } from "../batching/runner.ts";
 import type { Config, ExecutionProvider } from "../config.ts";
-import { type BatchRunner, ModelWorker } from "../inference/model-worker.ts";
+import { ModelWorker } from "../inference/model-worker.ts";
 import { chooseProviders } from "../inference/provider-choice.ts";
 import { FamilyTokenizer } from "../tokenize/family-tokenizer.ts";
 import type { RestartPolicy } from "../workers/restart-policy.ts";
-import { batchLimits, intraOpThreads, planModel } from "./model-plan.ts";
+import { intraOpThreads, limitsFor, planModel } from "./model-plan.ts";
 import { ServedModel } from "./served-model.ts";
 
 export type ServiceOptions = Pick<
@@ -121,15 +122,9 @@ function spawnModel(
     files: { dir, mode: opts.verifyWeights, record },
     gpuStandIn: opts.gpuStandInLoads === undefined ? undefined : counter(opts.gpuStandInLoads),
   };
-  const limits = (provider: ExecutionProvider) => batchLimits(provider, plan.limits, opts);
   const workers = Array.from(
     { length: opts.workersPerModel },
-    (_, w) =>
-      new ModelWorker(`${record.key}#${w}`, load, {
-        policy: opts.restartPolicy,
-        faultHooks: opts.faultHooks,
-        batchLimits: limits,
-      }),
+    (_, w) => new ModelWorker(`${record.key}#${w}`, load, { policy: opts.restartPolicy, faultHooks: opts.faultHooks }),
   );
   for (const w of workers)
     w.on((e) => {
@@ -139,9 +134,10 @@ function spawnModel(
       else if (e.state !== "up" && e.state !== "starting")
         log(`worker ${w.name} ${e.state}`, { reason: e.reason, restarts: w.restarts });
     });
-  // The batcher holds the global limits; each worker caps its batches for the provider it runs on.
+  // The batcher sizes each batch for the provider of the worker that takes it, from the plan.
   const runners = workers.map((w) => opts.wrapRunner?.(record, w) ?? w);
-  return new ServedModel(record, family, plan, workers, new ModelBatcher(record.key, runners, opts.batch), bytesOnDisk);
+  const batcher = new ModelBatcher(record.key, runners, opts.batch, limitsFor(plan, opts));
+  return new ServedModel(record, family, plan, workers, batcher, bytesOnDisk);
 }
 
 function counter(value: number): SharedArrayBuffer {

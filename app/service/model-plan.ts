@@ -6,6 +6,7 @@
 import type { InputSpec } from "../../lib/onnx/feeds.ts";
 import type { ModelRecord } from "../../lib/store/index.ts";
 import { sampleRow } from "../../lib/tokenizer/template.ts";
+import type { LimitsFor } from "../batching/batcher.ts";
 import type { BatchLimits, BatchPolicyOptions } from "../batching/policy.ts";
 import type { ExecutionProvider } from "../config.ts";
 import type { WarmupBatch } from "../inference/protocol.ts";
@@ -39,10 +40,11 @@ export interface ModelPlan {
 }
 
 /**
- * How large a batch may be for a worker running on `provider` (the one place it is decided; the worker
- * asks again after every restart): MAX_BATCH_SIZE and MAX_BATCH_TOKENS, the rows within a TensorRT
- * profile's (the plan's limits hold whichever candidate loads); on the CPU, where a batch costs its
- * padded tokens, within the CPU's own smaller limits too.
+ * How large a batch may be for a worker running on `provider` (the one place it is decided; the
+ * batcher asks again for every batch, so a worker that a restart moved to the CPU gets the CPU's):
+ * MAX_BATCH_SIZE and MAX_BATCH_TOKENS, the rows within a TensorRT profile's (the plan's limits hold
+ * whichever candidate loads); on the CPU, where a batch costs its padded tokens, within the CPU's own
+ * smaller limits too.
  */
 export function batchLimits(
   provider: ExecutionProvider,
@@ -54,6 +56,11 @@ export function batchLimits(
     maxBatchSize: Math.min(settings.batch.maxBatchSize, limits?.maxBatch ?? Infinity, cpu.maxBatchSize),
     maxBatchTokens: Math.min(settings.batch.maxBatchTokens, cpu.maxBatchTokens),
   };
+}
+
+/** One model's batch limits per provider, for its batcher. */
+export function limitsFor(plan: Pick<ModelPlan, "limits">, settings: PlanSettings): LimitsFor {
+  return (provider) => batchLimits(provider, plan.limits, settings);
 }
 
 export function planModel(record: ModelRecord, choice: ProviderChoice): ModelPlan {
