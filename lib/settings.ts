@@ -81,12 +81,15 @@ export function settingsMarkdown(settings: readonly Setting[]): string {
   return ["| variable | default | accepts | meaning |", "|---|---|---|---|", ...rows].join("\n");
 }
 
-/** The same settings for a terminal: one line each, markdown's code marks dropped. */
+/** The same settings for a terminal (`--help`): two lines each, markdown's marks dropped. */
 export function settingsHelp(settings: readonly Setting[]): string {
   const width = Math.max(...settings.map((s) => s.name.length)) + 2;
   const plain = (md: string) => md.replace(/`/g, "").replace(/\[([^\]]*)\]\([^)]*\)/g, "$1");
   return settings
-    .map((s) => `  ${s.name.padEnd(width)}${plain(s.doc)} (default ${plain(defaultCell(s))}; ${plain(s.type.accepts)})`)
+    .map(
+      (s) =>
+        `  ${s.name.padEnd(width)}${plain(s.type.accepts)}, default ${plain(defaultCell(s))}\n      ${plain(s.doc)}`,
+    )
     .join("\n");
 }
 
