@@ -44,6 +44,9 @@ export const CONVERT_SETTINGS = {
 
 const CONVERT_SETTING_LIST = settingList(CONVERT_SETTINGS);
 
+/** The --trt flags' defaults, as parsed and as USAGE shows them. */
+const TRT_FLAG_DEFAULTS = { runner: "docker", opt: "16x64", workspaceMiB: "4096" } as const;
+
 export const USAGE = `bun run convert [--model KEY=SOURCE ...] [--out DIR] [--trt [--trt-runner docker|local] [--trt-max-batch N] [--trt-opt BxS] [--trt-workspace MiB]]
 
 Converts Hugging Face checkpoints into ONNX models the service runs (weights byte-identical, proven
@@ -60,8 +63,8 @@ $ENGINES_DIR.
   --trt-runner        docker (default): trtexec in ${GPU_STACK.tensorrtImage};
                       local: a trtexec on PATH (inside that image, e.g. the chart's init container)
   --trt-max-batch N   largest batch the engine accepts (default: $MAX_BATCH_SIZE)
-  --trt-opt BxS       the shape TensorRT tunes for (default 16x64: tweets in batches)
-  --trt-workspace MiB builder workspace (default 4096)
+  --trt-opt BxS       the shape TensorRT tunes for (default ${TRT_FLAG_DEFAULTS.opt}: tweets in batches)
+  --trt-workspace MiB builder workspace (default ${TRT_FLAG_DEFAULTS.workspaceMiB})
 
 Environment (unset or empty: the default):
 ${settingsHelp(CONVERT_SETTING_LIST)}
@@ -123,10 +126,10 @@ export function parseCli(argv: string[], env: Env = process.env): CliRequest | "
   });
   let trt: CliRequest["trt"] = null;
   if (values.trt) {
-    const runner = values["trt-runner"] ?? "docker";
+    const runner = values["trt-runner"] ?? TRT_FLAG_DEFAULTS.runner;
     if (runner !== "docker" && runner !== "local")
       throw new Error(`--trt-runner expects docker or local, got "${runner}"`);
-    const opt = /^(\d+)x(\d+)$/.exec(values["trt-opt"] ?? "16x64");
+    const opt = /^(\d+)x(\d+)$/.exec(values["trt-opt"] ?? TRT_FLAG_DEFAULTS.opt);
     if (!opt) throw new Error(`--trt-opt expects BATCHxSEQUENCE, e.g. 16x64, got "${values["trt-opt"]}"`);
     trt = {
       runner,
@@ -135,7 +138,7 @@ export function parseCli(argv: string[], env: Env = process.env): CliRequest | "
           ? positive("--trt-max-batch", values["trt-max-batch"])
           : settings.maxBatchSize,
       opt: { batch: positive("--trt-opt", opt[1]), sequence: positive("--trt-opt", opt[2]) },
-      workspaceMiB: positive("--trt-workspace", values["trt-workspace"] ?? "4096"),
+      workspaceMiB: positive("--trt-workspace", values["trt-workspace"] ?? TRT_FLAG_DEFAULTS.workspaceMiB),
     };
   } else if (Object.keys(values).some((k) => k.startsWith("trt-"))) throw new Error("--trt-* options need --trt");
   return {
