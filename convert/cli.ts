@@ -191,7 +191,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    const manifest = await loadManifest(req.manifest ?? undefined);
+    const manifest = await loadManifest(req.manifest);
     const sources = await resolveSources(req, manifest, hubSettings(req.hub));
     const result = await convertModels(sources, { outDir: req.outDir, log: (m) => console.log(m) });
     console.log(`done: ${result.converted.length} converted, ${result.unchanged.length} unchanged → ${req.outDir}`);
