@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
 import type { Config } from "./config.ts";
 import { requestContext } from "./http/context.ts";
-import { BodyBudget, DEFAULT_BUFFERED_BODY_BYTES } from "./http/body.ts";
+import { BodyBudget } from "./http/body.ts";
 import type { AppDeps } from "./http/deps.ts";
 import { errorHandler } from "./http/error-handler.ts";
 import { docsRoutes } from "./http/routes/docs.ts";
@@ -36,7 +36,7 @@ export function createApp(given: AppDeps) {
   // One budget for the bytes of every body being read, whichever route reads it.
   const deps = {
     ...given,
-    bodyBudget: given.bodyBudget ?? new BodyBudget(given.config.maxBufferedBodyBytes ?? DEFAULT_BUFFERED_BODY_BYTES),
+    bodyBudget: given.bodyBudget ?? new BodyBudget(given.config.maxBufferedBodyBytes),
   };
   return new Elysia({ name: "classifier-service" })
     .use(requestContext(deps))

@@ -7,6 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { waitFor } from "../../testkit/wait.ts";
+import { loadConfig } from "../config.ts";
 import { ApiError, type ErrorCode } from "../errors.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { createApp } from "../server.ts";
@@ -15,7 +16,7 @@ import type { HttpMetrics } from "./deps.ts";
 import { ROUTES } from "./routes.ts";
 import { scalarBundle } from "./routes/docs.ts";
 
-const CONFIG = { maxBodyBytes: 1024, maxTextsPerRequest: 4, requestTimeoutMs: 30_000, bodyTimeoutMs: 50 };
+const CONFIG = loadConfig({ MAX_BODY_BYTES: "1024", MAX_TEXTS_PER_REQUEST: "4", BODY_TIMEOUT_MS: "50" });
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const JSON_TYPE = { "content-type": "application/json" };
 const bytes = (s: string) => new TextEncoder().encode(s);

@@ -8,9 +8,6 @@ const JSON_TYPES = /^(application\/json|text\/plain|application\/x-www-form-urle
  * Bytes of request bodies being buffered at once, across all requests: a thousand connections each
  * sending MAX_BODY_BYTES cannot add a gigabyte. A body that would pass it is refused (503).
  */
-/** Used when the settings give none (tests that build the app by hand). */
-export const DEFAULT_BUFFERED_BODY_BYTES = 64 * 1024 * 1024;
-
 export class BodyBudget {
   private used = 0;
 

@@ -37,7 +37,7 @@ export function requestContext({
   config,
   stopping,
 }: Pick<AppDeps, "logger" | "metrics" | "config" | "stopping">) {
-  const logging = config.logging ?? { level: "info", sample: 1, texts: false };
+  const { logging } = config;
   return new Elysia({ name: "request-context" })
     .onRequest(({ request, set }) => {
       notes.set(request, { arrivedAt: performance.now() });

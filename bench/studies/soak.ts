@@ -10,6 +10,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, hostname, totalmem } from "node:os";
 import { parseArgs } from "node:util";
+import { loadConfig } from "../../app/config.ts";
 import { spawnService } from "../../testkit/child.ts";
 import { sharedFile } from "../../testkit/shared.ts";
 import { hostileCases, hostileText, prng, type HostileCase } from "../../testkit/hostile.ts";
@@ -37,7 +38,8 @@ if (!args.engines) {
 const tweets = readFileSync(sharedFile("corpora", "tweeteval-sentiment", "test_text.txt"), "utf8")
   .split("\n")
   .filter(Boolean);
-const limits = { maxBodyBytes: 1024 * 1024, maxTextsPerRequest: 64 };
+// The child service's limits: it inherits this environment.
+const limits = loadConfig();
 const r = prng(Number(args.seed));
 const invalid = hostileCases(Number(args.seed), limits).filter((c) => c.expect.status !== 200);
 
