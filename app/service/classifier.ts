@@ -5,13 +5,13 @@ import { answer } from "../scoring.ts";
 import { truncate, type FamilyTokenizer } from "../tokenize/family-tokenizer.ts";
 import { encodePacked, rowsOf } from "../tokenize/pack.ts";
 import { Admission } from "./admission.ts";
-import type { Answer, ClassifierApi, ClassifyOptions, FamilyTokens, ServiceHealth } from "./api.ts";
+import type { Answer, Classified, ClassifierApi, ClassifyOptions, FamilyTokens, ServiceHealth } from "./api.ts";
 import { describeModel, workerHealth } from "./describe.ts";
-import { loadModels, type ServiceOptions } from "./loading.ts";
+import { type LoadSeams, loadModels, type ServiceOptions } from "./loading.ts";
 import { requestSignal } from "./request-signal.ts";
 import type { ServedModel } from "./served-model.ts";
 
-export type { ServiceOptions } from "./loading.ts";
+export type { LoadSeams, ServiceOptions } from "./loading.ts";
 export type { ServedModel } from "./served-model.ts";
 
 /** The share of a request's remaining deadline its expected wait may take. */
@@ -43,8 +43,8 @@ export class ClassifierService implements ClassifierApi {
     this.admission = new Admission(opts.maxQueuedTexts);
   }
 
-  static async start(opts: ServiceOptions): Promise<ClassifierService> {
-    const { models, families } = await loadModels(opts);
+  static async start(opts: ServiceOptions, seams: LoadSeams = {}): Promise<ClassifierService> {
+    const { models, families } = await loadModels(opts, seams);
     return new ClassifierService(models, families, opts);
   }
 
@@ -119,36 +119,36 @@ export class ClassifierService implements ClassifierApi {
     return Object.fromEntries(this.models.map((m) => [m.key, m.batcher.stats]));
   }
 
-  /** One answer per text, in order, with every model's key in index order. */
-  async classify(texts: string[], opts: ClassifyOptions): Promise<Answer[]> {
+  /** One answer per text, in order, with every model's key in index order, and where the request's time went. */
+  async classify(texts: string[], opts: ClassifyOptions): Promise<Classified> {
     this.admit(texts.length);
     const request = requestSignal(opts.timeoutMs, opts.signal);
     try {
       const tokenizeStarted = performance.now();
       const rows = await this.tokenize(texts, request.signal);
-      if (opts.timings) opts.timings.tokenizationMs = performance.now() - tokenizeStarted;
-      const timing = { queueMs: 0, runMs: 0 };
+      const tokenizationMs = performance.now() - tokenizeStarted;
       const perModelRows = this.models.map((m) =>
         rows.get(m.family.id)!.map((row) => fitRow(row, m.maxLength, m.family.suffix)),
       );
       this.admitByExpectedWait(perModelRows, opts.timeoutMs - (performance.now() - tokenizeStarted));
+      // The batchers note the longest queue wait and run among this request's rows, over every model.
+      const rowTiming = { queueMs: 0, runMs: 0 };
       const perModel = await Promise.all(
-        this.models.map((m, i) => {
-          const mine = perModelRows[i];
-          return Promise.all(m.batcher.submitMany(mine, request.signal, timing)).catch((e) => {
+        this.models.map((m, i) =>
+          Promise.all(m.batcher.submitMany(perModelRows[i], request.signal, rowTiming)).catch((e) => {
             // One model failed: the request fails, so its rows still queued for the others are dropped.
             request.abort(e);
             throw e;
-          });
-        }),
+          }),
+        ),
       );
-      if (opts.timings) Object.assign(opts.timings, { queueMs: timing.queueMs, inferenceMs: timing.runMs });
       const topK = opts.topK ?? { kind: "top" };
-      return texts.map((_, t) =>
+      const answers = texts.map((_, t) =>
         Object.fromEntries(
           this.models.map((m, i) => [m.key, answer(perModel[i][t], m.record.labels, m.record.activation, topK)]),
         ),
       );
+      return { answers, timings: { tokenizationMs, queueMs: rowTiming.queueMs, inferenceMs: rowTiming.runMs } };
     } catch (e) {
       const reason = request.signal.aborted ? request.signal.reason : e;
       if (reason instanceof ApiError && reason.code === "deadline_exceeded") this.counters.deadlineExceeded++;
