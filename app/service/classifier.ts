@@ -4,7 +4,7 @@ import type { RowRef } from "../inference/protocol.ts";
 import { answer } from "../scoring.ts";
 import { truncate, type FamilyTokenizer } from "../tokenize/family-tokenizer.ts";
 import { encodePacked, rowsOf } from "../tokenize/pack.ts";
-import { Admission } from "./admission.ts";
+import { Admission, refusalByExpectedWait } from "./admission.ts";
 import type { Answer, Classified, ClassifierApi, ClassifyOptions, FamilyTokens, ServiceHealth } from "./api.ts";
 import { describeModel, workerHealth } from "./describe.ts";
 import { type LoadSeams, loadModels, type ServiceOptions } from "./loading.ts";
@@ -13,9 +13,6 @@ import type { ServedModel } from "./served-model.ts";
 
 export type { LoadSeams, ServiceOptions } from "./loading.ts";
 export type { ServedModel } from "./served-model.ts";
-
-/** The share of a request's remaining deadline its expected wait may take. */
-const ADMISSION_MARGIN = 0.7;
 
 export interface ServiceCounters {
   /** Requests refused because the queue was full. */
@@ -38,14 +35,14 @@ export class ClassifierService implements ClassifierApi {
   private constructor(
     readonly models: ServedModel[],
     readonly families: Map<string, FamilyTokenizer>,
-    private readonly opts: ServiceOptions,
+    maxQueuedTexts: number,
   ) {
-    this.admission = new Admission(opts.maxQueuedTexts);
+    this.admission = new Admission(maxQueuedTexts);
   }
 
   static async start(opts: ServiceOptions, seams: LoadSeams = {}): Promise<ClassifierService> {
     const { models, families } = await loadModels(opts, seams);
-    return new ClassifierService(models, families, opts);
+    return new ClassifierService(models, families, opts.maxQueuedTexts);
   }
 
   /** Texts accepted and not yet answered. */
@@ -77,7 +74,6 @@ export class ClassifierService implements ClassifierApi {
     };
   }
 
-  /** What each family makes of a text: the ids the models see (truncated), their tokens, and who uses them. */
   /**
    * What each family makes of a text: the ids the models see (truncated), their tokens, and who
    * uses them. Under the same admission as classify: a debugging route must not be a way around it.
@@ -125,7 +121,7 @@ export class ClassifierService implements ClassifierApi {
     const request = requestSignal(opts.timeoutMs, opts.signal);
     try {
       const tokenizeStarted = performance.now();
-      const rows = await this.tokenize(texts, request.signal);
+      const rows = await tokenizeOnce([...this.families.values()], texts, request.signal);
       const tokenizationMs = performance.now() - tokenizeStarted;
       const perModelRows = this.models.map((m) =>
         rows.get(m.family.id)!.map((row) => fitRow(row, m.maxLength, m.family.suffix)),
@@ -160,34 +156,16 @@ export class ClassifierService implements ClassifierApi {
     }
   }
 
-  /**
-   * Refuses at once, before anything is queued, work that cannot be answered in time: a request
-   * whose own rows need longer than its deadline at the measured speed (422 deadline_unreachable),
-   * or one that would wait longer than the time it has left behind the work already queued
-   * (503 overloaded, Retry-After from the estimate). Until a model has answered a batch its speed is
-   * unknown and nothing is refused this way.
-   */
+  /** Refuses, before anything is queued, a request that cannot be answered within the time it has left. */
   private admitByExpectedWait(perModelRows: RowRef[][], remainingMs: number) {
-    const tokens = perModelRows.map((rows) => rows.reduce((n, r) => n + r.length, 0));
-    const alone = Math.max(...this.models.map((m, i) => m.batcher.aloneMs(tokens[i])));
-    if (alone > remainingMs)
-      throw new ApiError(
-        "deadline_unreachable",
-        `this request needs about ${(alone / 1000).toFixed(1)} s of inference at the measured speed, more than its ` +
-          `deadline allows (${(remainingMs / 1000).toFixed(1)} s): send fewer or shorter texts`,
-      );
-    // Shed only for work that is really ahead: a request alone on an idle model is admitted if it fits.
-    const ahead = Math.max(...this.models.map((m) => m.batcher.expectedWaitMs(0)));
-    const wait = Math.max(...this.models.map((m, i) => m.batcher.expectedWaitMs(tokens[i])));
-    if (ahead > 0 && wait > remainingMs * ADMISSION_MARGIN) {
-      this.counters.shed++;
-      throw new ApiError(
-        "overloaded",
-        `the work queued ahead would take about ${(ahead / 1000).toFixed(1)} s, this request ${(wait / 1000).toFixed(1)} s in all, ` +
-          "past its deadline: retry later",
-        Math.max(1, Math.ceil(ahead / 1000)),
-      );
-    }
+    const models = this.models.map((m, i) => ({
+      queue: m.batcher,
+      tokens: perModelRows[i].reduce((n, r) => n + r.length, 0),
+    }));
+    const refusal = refusalByExpectedWait(models, remainingMs);
+    if (!refusal) return;
+    if (refusal.code === "overloaded") this.counters.shed++;
+    throw refusal;
   }
 
   /**
@@ -208,24 +186,27 @@ export class ClassifierService implements ClassifierApi {
   allWorkers() {
     return this.models.flatMap((m) => m.workers);
   }
+}
 
-  /**
-   * Each text once per family, all at once: the tokenizers encode on a native thread pool, so the
-   * HTTP thread only waits (see README, Tokenization).
-   */
-  private async tokenize(texts: string[], signal: AbortSignal): Promise<Map<string, RowRef[]>> {
-    const families = [...this.families.values()];
-    // The native work cannot be stopped, but the request need not wait for it: a deadline or a client
-    // gone is answered on time.
-    const aborted = new Promise<never>((_, reject) => {
-      if (signal.aborted) reject(signal.reason);
-      signal.addEventListener("abort", () => reject(signal.reason), { once: true });
-    });
-    aborted.catch(() => {});
-    const packed = await Promise.race([Promise.all(families.map((f) => encodePacked(f, texts))), aborted]);
-    signal.throwIfAborted();
-    return new Map(families.map((f, i) => [f.id, rowsOf(packed[i])]));
-  }
+/**
+ * Each text once per family, all at once: the tokenizers encode on a native thread pool, so the
+ * HTTP thread only waits (see README, Tokenization).
+ */
+async function tokenizeOnce(
+  families: FamilyTokenizer[],
+  texts: string[],
+  signal: AbortSignal,
+): Promise<Map<string, RowRef[]>> {
+  // The native work cannot be stopped, but the request need not wait for it: a deadline or a client
+  // gone is answered on time.
+  const aborted = new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+  aborted.catch(() => {});
+  const packed = await Promise.race([Promise.all(families.map((f) => encodePacked(f, texts))), aborted]);
+  signal.throwIfAborted();
+  return new Map(families.map((f, i) => [f.id, rowsOf(packed[i])]));
 }
 
 /** A model whose limit is below its family's gets its own truncated copy; the usual case shares. */
