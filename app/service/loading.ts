@@ -1,6 +1,7 @@
 /**
  * Start-up: read the store, decide every model's providers and plan, load the tokenizer families at
- * the lengths the plans allow, spawn the workers and wait until every one is warm. Everything that waits or does IO at start lives here.
+ * the lengths the plans allow, spawn the workers and wait until every one is warm. Everything that
+ * waits or does IO at start lives here.
  */
 import { statSync } from "node:fs";
 import { availableParallelism } from "node:os";
