@@ -30,7 +30,9 @@ function fakeClassifier(classify?: ClassifierApi["classify"]) {
     health: () => ({ pendingTexts: 3, models: [] }),
     async classify(texts: string[], opts: ClassifyOptions) {
       calls.push({ texts, opts });
-      return classify ? classify(texts, opts) : texts.map((t) => ({ m: { label: t, score: 1 } }));
+      if (classify) return classify(texts, opts);
+      const answers = texts.map((t) => ({ m: { label: t, score: 1 } }));
+      return { answers, timings: { tokenizationMs: 0, queueMs: 0, inferenceMs: 0 } };
     },
     tokenization: async (text: string) => [
       { family: "f", models: ["m"], maxLength: 8, length: 1, ids: [7], tokens: [text] },
@@ -227,11 +229,11 @@ describe("POST /process and /tokenize", () => {
     expect(await (await post("/process", '["a", "b"]')).json()).toEqual(answers);
   });
 
-  test("a 200 from /process carries where the time went, as the service filled in its timings", async () => {
-    const { service } = fakeClassifier(async (texts, opts) => {
-      Object.assign(opts.timings!, { tokenizationMs: 1.25, queueMs: 2.5, inferenceMs: 3.75 });
-      return texts.map(() => ({}));
-    });
+  test("a 200 from /process carries where the time went, as the service recorded its timings", async () => {
+    const { service } = fakeClassifier(async (texts) => ({
+      answers: texts.map(() => ({})),
+      timings: { tokenizationMs: 1.25, queueMs: 2.5, inferenceMs: 3.75 },
+    }));
     const { post, phases } = harness(service);
     const res = await post("/process", '"hi"');
     expect(res.status).toBe(200);

@@ -31,10 +31,10 @@ export interface LoadOptions {
   /** The files checked against engine.json before every load; absent only in the raw-engine benchmark. */
   files?: ModelFilesCheck;
   /**
-   * Tests only (no GPU here): GPU candidates load on the CPU provider while this counter (Int32,
+   * Tests and bench/sim only (no GPU here): GPU candidates load on the CPU provider while this counter (Int32,
    * shared across restarts) is above zero, one per load, and fail once it is used up, as a GPU that
-   * works at the first start and is gone at a restart. Honoured only with fault hooks on, which the
-   * production entry never turns on.
+   * works at the first start and is gone at a restart. Set only from a start's seams (app/main.ts),
+   * which the production entry never passes; the simulated T4 uses it without fault hooks.
    */
   gpuStandIn?: SharedArrayBuffer;
 }

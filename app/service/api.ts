@@ -14,11 +14,20 @@ export type { TopK } from "../scoring.ts";
 /** Every model's answer for one text, keyed by model, in index order: its top label, or its ranked labels (top_k). */
 export type Answer = Record<string, ModelAnswer | ModelAnswer[]>;
 
-/** Where a request's time went (ms): the timing headers. Queue and inference are the longest over the models. */
+/**
+ * Where a request's time went (ms), recorded by the service and read once by the request context for
+ * the timing headers, the phase metrics and the log line. Queue and inference are the longest over the models.
+ */
 export interface RequestTimings {
   tokenizationMs: number;
   queueMs: number;
   inferenceMs: number;
+}
+
+/** What classify answers: one answer per text, in order, and where the time went. */
+export interface Classified {
+  answers: Answer[];
+  timings: RequestTimings;
 }
 
 export interface ClassifyOptions {
@@ -26,8 +35,6 @@ export interface ClassifyOptions {
   signal?: AbortSignal;
   /** Rows not yet running after this long are dropped and the request fails with deadline_exceeded. */
   timeoutMs: number;
-  /** Filled in as the request goes. */
-  timings?: RequestTimings;
   /** The top label per model (default), or the k best labels ranked (the pipeline's top_k). */
   topK?: TopK;
 }
@@ -71,7 +78,7 @@ export interface ClassifierApi {
   isReady(): boolean;
   health(): ServiceHealth;
   /** One answer per text, in order. Throws ApiError (overloaded, shutting_down, deadline_exceeded, …). */
-  classify(texts: string[], opts: ClassifyOptions): Promise<Answer[]>;
+  classify(texts: string[], opts: ClassifyOptions): Promise<Classified>;
   tokenization(text: string): Promise<FamilyTokens[]>;
   describeModels(): ModelDescription[];
 }

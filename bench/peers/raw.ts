@@ -6,8 +6,8 @@
  */
 import { join } from "node:path";
 import { ModelWorker } from "../../app/inference/model-worker.ts";
-import { planModel } from "../../app/service/model-plan.ts";
-import { FamilyTokenizer } from "../../app/tokenize/family-tokenizer.ts";
+import { CPU_ONLY, loadFamilies } from "../../app/service/loading.ts";
+import { planModels } from "../../app/service/model-plan.ts";
 import { encodePacked, rowsOf } from "../../app/tokenize/pack.ts";
 import { readStore } from "../../lib/store/index.ts";
 import type { BatchLimits } from "../../app/batching/policy.ts";
@@ -41,19 +41,12 @@ export interface RawEngine {
 export async function startRawEngine(enginesDir: string, intraOpThreads: number): Promise<RawEngine> {
   const store = readStore(enginesDir);
   const infos = store.models.map((m) => m.record);
-  const families = new Map(
-    await Promise.all(
-      store.families.map(async (f) => {
-        const maxLength = Math.max(...infos.filter((i) => i.tokenizer.family === f.id).map((i) => i.maxLength));
-        return [f.id, await FamilyTokenizer.load(f.id, f.dir, maxLength)] as const;
-      }),
-    ),
-  );
-  const cpuOnly = { candidates: [{ provider: "cpu" as const, model: "" }], passedOver: [] };
-  const workers = infos.map((info, i) => {
-    const { input, output, warmup } = planModel(info, cpuOnly);
-    const candidates = [{ provider: "cpu" as const, modelPath: join(store.models[i].dir, info.onnx.model) }];
-    return new ModelWorker(`raw-${info.key}`, { candidates, intraOpThreads, input, output, warmup });
+  // As the service starts on a CPU: the plans first, then the families at the lengths they allow.
+  const planned = planModels(store.models, ["cpu"], CPU_ONLY);
+  const families = await loadFamilies(store, planned);
+  const workers = planned.map(({ stored, choice, plan: { input, output, warmup } }) => {
+    const candidates = choice.candidates.map((c) => ({ provider: c.provider, modelPath: join(stored.dir, c.model) }));
+    return new ModelWorker(`raw-${stored.record.key}`, { candidates, intraOpThreads, input, output, warmup });
   });
   await Promise.all(workers.map((w) => w.firstReady));
   const tokenize = async (texts: string[]) =>
