@@ -219,7 +219,7 @@ export async function main(argv: string[]): Promise<number> {
   if (o.out) {
     mkdirSync(dirname(resolve(o.out)), { recursive: true });
     writeFileSync(o.out, markdown);
-    writeFileSync(o.out.replace(/\.md$/, "") + ".json", JSON.stringify(result, null, 2));
+    writeFileSync(`${o.out.replace(/\.md$/, "")}.json`, JSON.stringify(result, null, 2));
     log(`report: ${o.out}`);
   } else console.log(markdown);
   return 0;

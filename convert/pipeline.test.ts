@@ -304,7 +304,7 @@ describe("convert: the five-model manifest layout", () => {
     // A base whose merges differ by one line cannot stand in.
     const other = join(root, "other");
     addTokenizer(other, "roberta");
-    writeFileSync(join(other, "merges.txt"), (await Bun.file(join(other, "merges.txt")).text()) + "x y\n");
+    writeFileSync(join(other, "merges.txt"), `${await Bun.file(join(other, "merges.txt")).text()}x y\n`);
     const err = await convertModels([{ key: "m", dir: model, origin: {}, baseTokenizerDir: other }], {
       outDir: tempDir("engines"),
     }).catch((e) => e);

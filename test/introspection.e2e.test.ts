@@ -66,7 +66,7 @@ describe("POST /tokenize", () => {
   });
 
   test("one entry per family, with the models that use it, the ids' tokens, and truncation to 512", async () => {
-    const res = await post("/tokenize", "Hello world " + "word ".repeat(1000));
+    const res = await post("/tokenize", `Hello world ${"word ".repeat(1000)}`);
     const families = (await res.json()) as FamilyTokens[];
     expect(families.map((f) => f.models)).toEqual([KEYS.slice(0, 4), ["jy46604790"]]);
     for (const f of families) {

@@ -4,7 +4,6 @@ import type { RestartPolicy } from "../workers/restart-policy.ts";
 import { SupervisedWorker } from "../workers/supervised-worker.ts";
 import type { BatchResult, LoadOptions, ModelReady, RowRef } from "./protocol.ts";
 
-export type { BatchRunner } from "../batching/runner.ts";
 export type { BatchResult, LoadOptions } from "./protocol.ts";
 
 /** One inference worker (a Bun Worker owning one onnxruntime session), supervised and restarted on death. */

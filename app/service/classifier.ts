@@ -5,7 +5,7 @@ import { answer } from "../scoring.ts";
 import { truncate, type FamilyTokenizer } from "../tokenize/family-tokenizer.ts";
 import { encodePacked, rowsOf } from "../tokenize/pack.ts";
 import { Admission, refusalByExpectedWait } from "./admission.ts";
-import type { Answer, Classified, ClassifierApi, ClassifyOptions, FamilyTokens, ServiceHealth } from "./api.ts";
+import type { Classified, ClassifierApi, ClassifyOptions, FamilyTokens, ServiceHealth } from "./api.ts";
 import { describeModel, workerHealth } from "./describe.ts";
 import { type LoadSeams, loadModels, type ServiceOptions } from "./loading.ts";
 import { requestSignal } from "./request-signal.ts";

@@ -121,7 +121,8 @@ function spawnModel(
   };
   const workers = Array.from(
     { length: opts.workersPerModel },
-    (_, w) => new ModelWorker(`${record.key}#${w}`, load, { policy: seams.restartPolicy, faultHooks: seams.faultHooks }),
+    (_, w) =>
+      new ModelWorker(`${record.key}#${w}`, load, { policy: seams.restartPolicy, faultHooks: seams.faultHooks }),
   );
   for (const w of workers)
     w.on((e) => {

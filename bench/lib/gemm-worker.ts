@@ -18,7 +18,7 @@ self.onmessage = async (e: MessageEvent<GemmWorkerJob | "go">) => {
     self.postMessage("ready");
     return;
   }
-  const r = await timeShape(session!, job!.tokens, job!.k, job!.n, job!.seconds);
+  const r = await timeShape(session!, job!.tokens, job!.k, job!.seconds);
   await session!.release();
   self.postMessage(r);
 };

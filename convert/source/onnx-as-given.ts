@@ -109,7 +109,7 @@ export function checkGivenGraph(file: string, model: onnx.IModelProto, numLabels
   if (outType !== T.FLOAT) fail(`output ${output.name} is ${T[outType]}, not float`);
   const dims = dimsOf(output);
   const labelsDim = dims?.length === 2 && isFixed(dims[1]) ? Number(dims[1].dimValue) : null;
-  if (!dims || dims.length !== 2 || isFixed(dims[0]) || labelsDim !== numLabels)
+  if (dims?.length !== 2 || isFixed(dims[0]) || labelsDim !== numLabels)
     fail(
       `output ${output.name} is ${dims ? shapeText(dims) : "of unknown shape"}; config.json's ${numLabels} labels ` +
         `need [batch, ${numLabels}]`,
