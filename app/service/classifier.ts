@@ -5,9 +5,16 @@ import { answer } from "../scoring.ts";
 import { truncate, type FamilyTokenizer } from "../tokenize/family-tokenizer.ts";
 import { encodePacked, rowsOf } from "../tokenize/pack.ts";
 import { Admission } from "./admission.ts";
-import type { Answer, ClassifierApi, ClassifyOptions, FamilyTokens, ServiceHealth } from "./api.ts";
-import { describeModel, workerHealth } from "./describe.ts";
+import type {
+  Answer,
+  ClassifierApi,
+  ClassifyOptions,
+  FamilyTokens,
+  ServiceCounters,
+  ServiceObservation,
+} from "./api.ts";
 import { loadModels, type ServiceOptions } from "./loading.ts";
+import { type BatchListener, observe, onBatchAnswered } from "./observe.ts";
 import { requestSignal } from "./request-signal.ts";
 import type { ServedModel } from "./served-model.ts";
 
@@ -17,12 +24,7 @@ export type { ServedModel } from "./served-model.ts";
 /** The share of a request's remaining deadline its expected wait may take. */
 const ADMISSION_MARGIN = 0.7;
 
-export interface ServiceCounters {
-  /** Requests refused because the queue was full. */
-  shed: number;
-  deadlineExceeded: number;
-  clientClosed: number;
-}
+export type { ServiceCounters } from "./api.ts";
 
 /**
  * The classification service, free of HTTP: texts in, one answer per text with every model's label.
@@ -53,28 +55,18 @@ export class ClassifierService implements ClassifierApi {
     return this.admission.pendingTexts;
   }
 
-  /** Ready: accepting, and every worker up (a restarting worker makes the instance unready until it is back). */
-  isReady(): boolean {
-    return this.state === "ready" && this.allWorkers().every((w) => w.up);
-  }
-
   get draining(): boolean {
     return this.state !== "ready";
   }
 
-  health(): ServiceHealth {
-    return {
-      pendingTexts: this.pendingTexts,
-      models: this.models.map((m) => ({
-        key: m.key,
-        provider: m.provider,
-        providerNotes: m.providerNotes,
-        family: m.family.id,
-        queued: m.batcher.queued,
-        running: m.batcher.running,
-        workers: m.workers.map((w) => ({ ...workerHealth(w), provider: w.provider })),
-      })),
-    };
+  /** The service as it stands (app/service/observe.ts): what readiness, /models and the metrics read. */
+  observe(): ServiceObservation {
+    return observe(this);
+  }
+
+  /** Calls fn with each batch a model answers. */
+  onBatchAnswered(fn: BatchListener) {
+    onBatchAnswered(this.models, fn);
   }
 
   /** What each family makes of a text: the ids the models see (truncated), their tokens, and who uses them. */
@@ -109,10 +101,6 @@ export class ClassifierService implements ClassifierApi {
         `${this.pendingTexts} texts are waiting and the limit is ${this.admission.limit}: retry later`,
       );
     }
-  }
-
-  describeModels() {
-    return this.models.map(describeModel);
   }
 
   stats(): Record<string, BatcherStats> {
