@@ -29,6 +29,9 @@ export const processBody = (maxTexts: number) =>
 const exact = <P extends Parameters<typeof t.Object>[0]>(properties: P) =>
   t.Object(properties, { additionalProperties: false });
 
+/** A JSON integer. (Elysia's t.Integer also accepts a numeric string, for query strings: not what an answer holds.) */
+const integer = () => t.Unsafe<number>({ type: "integer" });
+
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 
 /**
@@ -74,9 +77,9 @@ export const ProcessAnswer = schemaOf<api.ProcessAnswer>()(
 const FamilyTokens = exact({
   family: t.String(),
   models: t.Array(t.String()),
-  maxLength: t.Integer(),
-  length: t.Integer(),
-  ids: t.Array(t.Integer()),
+  maxLength: integer(),
+  length: integer(),
+  ids: t.Array(integer()),
   tokens: t.Array(t.String()),
 });
 export const TokenizeAnswer = schemaOf<api.TokenizeAnswer>()(
@@ -88,15 +91,15 @@ const Provider = t.Union([t.Literal("cpu"), t.Literal("cuda"), t.Literal("tensor
 const WorkerHealth = exact({
   name: t.String(),
   state: t.Union([t.Literal("starting"), t.Literal("up"), t.Literal("down"), t.Literal("stopped")]),
-  restarts: t.Integer(),
+  restarts: integer(),
   provider: t.Union([Provider, t.Null()], { description: "what it runs on since its latest start" }),
 });
 
 const WeightProof = t.Union([
   exact({
     kind: t.Literal("byte-identical"),
-    tensors: t.Integer(),
-    identical: t.Integer(),
+    tensors: integer(),
+    identical: integer(),
     allIdentical: t.Boolean(),
     dtype: t.Array(t.String()),
   }),
@@ -118,17 +121,17 @@ const ModelDescription = schemaOf<api.ModelDescription>()(
     labels: t.Array(t.String()),
     publishedLabels: t.Array(t.String()),
     family: t.String(),
-    maxLength: t.Integer(),
+    maxLength: integer(),
     provider: Provider,
     workers: t.Array(WorkerHealth),
-    loadMs: t.Integer(),
+    loadMs: integer(),
     engine: exact({
       converterVersion: t.String(),
       convertedAt: t.String(),
       onnx: exact({
         model: t.String(),
         data: t.Union([t.String(), t.Null()]),
-        opset: t.Integer(),
+        opset: integer(),
         modelSha256: t.String(),
         inputs: t.Array(t.String()),
         inputType: t.Union([t.Literal("int64"), t.Literal("int32")]),
@@ -136,12 +139,12 @@ const ModelDescription = schemaOf<api.ModelDescription>()(
       }),
     }),
     weightProof: WeightProof,
-    parameters: exact({ total: t.Integer(), nonZero: t.Integer(), sparsity: t.Number() }),
-    bytes: exact({ weightsInMemory: t.Integer(), onDisk: t.Integer() }),
+    parameters: exact({ total: integer(), nonZero: integer(), sparsity: t.Number() }),
+    bytes: exact({ weightsInMemory: integer(), onDisk: integer() }),
     inference: exact({
-      batches: t.Integer(),
-      rows: t.Integer(),
-      lastBatch: t.Union([exact({ rows: t.Integer(), ms: t.Number(), msPerText: t.Number() }), t.Null()]),
+      batches: integer(),
+      rows: integer(),
+      lastBatch: t.Union([exact({ rows: integer(), ms: t.Number(), msPerText: t.Number() }), t.Null()]),
       meanMsPerBatch: t.Union([t.Number(), t.Null()]),
       meanMsPerText: t.Union([t.Number(), t.Null()]),
     }),
@@ -154,15 +157,15 @@ export const Liveness = schemaOf<api.Liveness>()(exact({ status: t.Literal("live
 export const Readiness = schemaOf<api.Readiness>()(
   exact({
     status: t.Union([t.Literal("ready"), t.Literal("loading"), t.Literal("degraded"), t.Literal("draining")]),
-    pendingTexts: t.Integer(),
+    pendingTexts: integer(),
     models: t.Array(
       exact({
         key: t.String(),
         provider: Provider,
         providerNotes: t.Array(t.String()),
         family: t.String(),
-        queued: t.Integer(),
-        running: t.Integer(),
+        queued: integer(),
+        running: integer(),
         workers: t.Array(WorkerHealth),
       }),
     ),
