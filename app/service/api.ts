@@ -9,7 +9,7 @@ import type { ExecutionProvider } from "../config.ts";
 import type { ModelAnswer, TopK } from "../scoring.ts";
 import type { WorkerState } from "../workers/supervised-worker.ts";
 
-export type { ModelAnswer, TopK } from "../scoring.ts";
+export type { TopK } from "../scoring.ts";
 
 /** Every model's answer for one text, keyed by model, in index order: its top label, or its ranked labels (top_k). */
 export type Answer = Record<string, ModelAnswer | ModelAnswer[]>;

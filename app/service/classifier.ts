@@ -24,8 +24,6 @@ export type { ServedModel } from "./served-model.ts";
 /** The share of a request's remaining deadline its expected wait may take. */
 const ADMISSION_MARGIN = 0.7;
 
-export type { ServiceCounters } from "./api.ts";
-
 /**
  * The classification service, free of HTTP: texts in, one answer per text with every model's label.
  * It orchestrates; admission, the request's deadline/abort signal, tokenization and each model's
