@@ -4,7 +4,7 @@
  * milliseconds), app/http/model.ts writes the matching t.* schemas for /openapi and a compile-time
  * check holds them equal. ClassifierService implements it over real workers.
  */
-import type { ModelRecord } from "../../lib/store/index.ts";
+import type { Activation, ModelOrigin, ModelRecord } from "../../lib/store/index.ts";
 import type { ExecutionProvider } from "../config.ts";
 import type { ModelAnswer, TopK } from "../scoring.ts";
 import type { WorkerState } from "../workers/supervised-worker.ts";
@@ -93,9 +93,9 @@ export type WeightProofSummary =
 /** GET /models, one entry: what is served, where it came from, and the figures deployments are compared by. */
 export interface ModelDescription {
   key: string;
-  source: { hubId?: string; revision?: string; commit?: string; local?: string };
+  source: ModelOrigin;
   architecture: string;
-  activation: "softmax" | "sigmoid";
+  activation: Activation;
   inputs: string[];
   labels: string[];
   publishedLabels: string[];
@@ -107,15 +107,8 @@ export interface ModelDescription {
   engine: {
     converterVersion: string;
     convertedAt: string;
-    onnx: {
-      model: string;
-      data: string | null;
-      opset: number;
-      modelSha256: string;
-      inputs: string[];
-      inputType: "int64" | "int32";
-      outputs: string[];
-    };
+    /** As engine.json records it. */
+    onnx: ModelRecord["onnx"];
   };
   weightProof: WeightProofSummary;
   parameters: { total: number; nonZero: number; sparsity: number };
