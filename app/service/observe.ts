@@ -4,7 +4,7 @@ import type { BatchStats, ModelObservation, ServiceCounters, ServiceObservation,
 import type { ServedModel } from "./served-model.ts";
 
 /** What observe() reads of the service. */
-export interface Observed {
+interface Observed {
   readonly draining: boolean;
   readonly pendingTexts: number;
   readonly counters: ServiceCounters;
