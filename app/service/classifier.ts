@@ -5,21 +5,22 @@ import { answer } from "../scoring.ts";
 import { truncate, type FamilyTokenizer } from "../tokenize/family-tokenizer.ts";
 import { encodePacked, rowsOf } from "../tokenize/pack.ts";
 import { Admission, refusalByExpectedWait } from "./admission.ts";
-import type { Classified, ClassifierApi, ClassifyOptions, FamilyTokens, ServiceHealth } from "./api.ts";
-import { describeModel, workerHealth } from "./describe.ts";
+import type {
+  Classified,
+  ClassifierApi,
+  ClassifyOptions,
+  FamilyTokens,
+  ServiceCounters,
+  ServiceObservation,
+} from "./api.ts";
 import { type LoadSeams, loadModels, type ServiceOptions } from "./loading.ts";
+import { type BatchListener, observe, onBatchAnswered } from "./observe.ts";
 import { requestSignal } from "./request-signal.ts";
 import type { ServedModel } from "./served-model.ts";
 
 export type { LoadSeams, ServiceOptions } from "./loading.ts";
 export type { ServedModel } from "./served-model.ts";
 
-export interface ServiceCounters {
-  /** Requests refused because the queue was full. */
-  shed: number;
-  deadlineExceeded: number;
-  clientClosed: number;
-}
 
 /**
  * The classification service, free of HTTP: texts in, one answer per text with every model's label.
@@ -50,28 +51,18 @@ export class ClassifierService implements ClassifierApi {
     return this.admission.pendingTexts;
   }
 
-  /** Ready: accepting, and every worker up (a restarting worker makes the instance unready until it is back). */
-  isReady(): boolean {
-    return this.state === "ready" && this.allWorkers().every((w) => w.up);
-  }
-
   get draining(): boolean {
     return this.state !== "ready";
   }
 
-  health(): ServiceHealth {
-    return {
-      pendingTexts: this.pendingTexts,
-      models: this.models.map((m) => ({
-        key: m.key,
-        provider: m.provider,
-        providerNotes: m.providerNotes,
-        family: m.family.id,
-        queued: m.batcher.queued,
-        running: m.batcher.running,
-        workers: m.workers.map((w) => ({ ...workerHealth(w), provider: w.provider })),
-      })),
-    };
+  /** The service as it stands (app/service/observe.ts): what readiness, /models and the metrics read. */
+  observe(): ServiceObservation {
+    return observe(this);
+  }
+
+  /** Calls fn with each batch a model answers. */
+  onBatchAnswered(fn: BatchListener) {
+    onBatchAnswered(this.models, fn);
   }
 
   /**
@@ -105,10 +96,6 @@ export class ClassifierService implements ClassifierApi {
         `${this.pendingTexts} texts are waiting and the limit is ${this.admission.limit}: retry later`,
       );
     }
-  }
-
-  describeModels() {
-    return this.models.map(describeModel);
   }
 
   stats(): Record<string, BatcherStats> {
