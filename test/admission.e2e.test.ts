@@ -33,12 +33,12 @@ describe("admission by expected wait", () => {
   test("a request that alone needs longer than its deadline is refused at once: 422 deadline_unreachable, nothing queued", async () => {
     const alone = slow.batcher.aloneMs(512);
     expect(alone).toBeGreaterThan(5); // measured
-    const rowsBefore = slow.batcher.stats.rows;
+    const tokensBefore = slow.batcher.stats.realTokens; // counted when a batch is dispatched
     const started = performance.now();
     const res = await post([long, long, long, long], Math.max(1, Math.floor(alone)));
     expect([res.status, (await res.json()).error.code]).toEqual([422, "deadline_unreachable"]);
     expect(performance.now() - started).toBeLessThan(alone * 4); // refused, not computed
-    expect(slow.batcher.stats.rows).toBe(rowsBefore);
+    expect(slow.batcher.stats.realTokens).toBe(tokensBefore);
   });
 
   test("behind queued work past its deadline, a request is shed at once with 503 overloaded and a Retry-After from the estimate", async () => {

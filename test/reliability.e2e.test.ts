@@ -71,7 +71,7 @@ describe("deadlines and client aborts", () => {
     const holding = holdNextBatch(cardiff);
     const first = postProcess(server.url, json("held in the worker"));
     await holding;
-    const rowsBefore = cardiff.batcher.stats.rows;
+    const tokensBefore = cardiff.batcher.stats.realTokens; // counted when a batch is dispatched
     const cancelledBefore = cardiff.batcher.stats.cancelled;
 
     const late = await postProcess(server.url, json("waits too long"), {
@@ -89,14 +89,14 @@ describe("deadlines and client aborts", () => {
     release(cardiff);
     expect((await first).status).toBe(200);
     await waitFor(() => cardiff.batcher.running === 0, "the held batch to finish");
-    expect(cardiff.batcher.stats.rows).toBe(rowsBefore); // only the held batch (counted before) ran on cardiffnlp
+    expect(cardiff.batcher.stats.realTokens).toBe(tokensBefore); // only the held batch (counted before) ran on cardiffnlp
   });
 
   test("a client that disconnects while queued has its rows removed from the queue, unrun", async () => {
     const holding = holdNextBatch(cardiff);
     const first = postProcess(server.url, json("held in the worker"));
     await holding;
-    const rowsBefore = cardiff.batcher.stats.rows;
+    const tokensBefore = cardiff.batcher.stats.realTokens; // counted when a batch is dispatched
     const closedBefore = server.service.counters.clientClosed;
 
     const client = new AbortController();
@@ -115,7 +115,7 @@ describe("deadlines and client aborts", () => {
     release(cardiff);
     expect((await first).status).toBe(200);
     await waitFor(() => cardiff.batcher.running === 0, "the held batch to finish");
-    expect(cardiff.batcher.stats.rows).toBe(rowsBefore);
+    expect(cardiff.batcher.stats.realTokens).toBe(tokensBefore);
   });
 
   test("a malformed x-request-timeout-ms is 400 invalid_header", async () => {

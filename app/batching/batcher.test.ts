@@ -66,22 +66,27 @@ describe("ModelBatcher", () => {
   test("an idle model runs the first row at once, alone", () => {
     const runner = new HeldRunner();
     const b = new ModelBatcher("m", [runner], opts, limits(), new FakeClock());
-    b.submit(row(1, 5));
+    b.submit([row(1, 5)]);
     expect(runner.calls.map((c) => c.rows.length)).toEqual([1]);
   });
 
   test("a request's rows submitted together leave as one batch on an idle model", () => {
     const runner = new HeldRunner();
     const b = new ModelBatcher("m", [runner], opts, limits(), new FakeClock());
-    b.submitMany([row(1, 5), row(2, 5), row(3, 5)]);
+    b.submit([row(1, 5), row(2, 5), row(3, 5)]);
     expect(runner.calls.map((c) => c.rows.length)).toEqual([3]);
   });
 
   test("rows arriving while a batch runs leave together when it finishes, each with its own logits", async () => {
     const runner = new HeldRunner();
     const b = new ModelBatcher("m", [runner], opts, limits(), new FakeClock());
-    const first = b.submit(row(1, 5));
-    const rest = [b.submit(row(2, 6)), b.submit(row(3, 7)), b.submit(row(4, 8)), b.submit(row(5, 9))];
+    const first = b.submit([row(1, 5)])[0];
+    const rest = [
+      b.submit([row(2, 6)])[0],
+      b.submit([row(3, 7)])[0],
+      b.submit([row(4, 8)])[0],
+      b.submit([row(5, 9)])[0],
+    ];
     expect(runner.calls).toHaveLength(1);
     expect(b.queued).toBe(4);
     runner.calls[0].finish();
@@ -105,9 +110,9 @@ describe("ModelBatcher", () => {
     const c = new HeldRunner();
     const clock = new FakeClock();
     const b = new ModelBatcher("m", [a, c], opts, limits(), clock);
-    b.submit(row(1, 5)); // idle: runs at once on one worker
+    b.submit([row(1, 5)]); // idle: runs at once on one worker
     clock.advance(2);
-    b.submit(row(2, 5));
+    b.submit([row(2, 5)]);
     expect(a.calls.length + c.calls.length).toBe(1);
     expect(clock.pending).toEqual([12]);
     clock.advance(12);
@@ -118,30 +123,31 @@ describe("ModelBatcher", () => {
     const a = new HeldRunner();
     const c = new HeldRunner();
     const b = new ModelBatcher("m", [a, c], opts, limits(), new FakeClock());
-    for (let i = 0; i < 4; i++) b.submit(row(i, 5));
+    for (let i = 0; i < 4; i++) b.submit([row(i, 5)]);
     expect([...a.calls, ...c.calls].map((x) => x.rows.length).sort()).toEqual([1, 3]);
   });
 
   test("a failed batch rejects only its own rows; the next batch still runs", async () => {
     const runner = new HeldRunner();
     const b = new ModelBatcher("m", [runner], opts, limits(), new FakeClock());
-    const doomed = b.submit(row(1, 5));
-    const fine = b.submit(row(2, 5));
+    const doomed = b.submit([row(1, 5)])[0];
+    const fine = b.submit([row(2, 5)])[0];
     runner.calls[0].fail(new Error("boom"));
     await expect(doomed).rejects.toThrow("boom");
     await tick();
     runner.calls[1].finish();
     expect(Array.from(await fine)).toEqual([2, 5]);
-    expect(b.stats.batches).toBe(2);
+    expect(runner.calls.length).toBe(2);
+    expect(b.stats.answeredBatches).toBe(1);
   });
 
   test("an aborted request's queued rows leave the queue unrun, rejected with the abort reason; its running rows finish", async () => {
     const runner = new HeldRunner();
     const b = new ModelBatcher("m", [runner], opts, limits(), new FakeClock());
     const request = new AbortController();
-    const [running] = b.submitMany([row(1, 5)], request.signal);
-    const [queuedA, queuedB] = b.submitMany([row(2, 5), row(3, 5)], request.signal);
-    const other = b.submit(row(4, 5));
+    const [running] = b.submit([row(1, 5)], request.signal);
+    const [queuedA, queuedB] = b.submit([row(2, 5), row(3, 5)], request.signal);
+    const other = b.submit([row(4, 5)])[0];
     expect(b.queued).toBe(3);
     request.abort(new Error("deadline"));
     await expect(queuedA).rejects.toThrow("deadline");
@@ -160,7 +166,7 @@ describe("ModelBatcher", () => {
   test("a request whose signal is already aborted is rejected without entering the queue", async () => {
     const runner = new HeldRunner();
     const b = new ModelBatcher("m", [runner], opts, limits(), new FakeClock());
-    const [answer] = b.submitMany([row(1, 5)], AbortSignal.abort(new Error("gone")));
+    const [answer] = b.submit([row(1, 5)], AbortSignal.abort(new Error("gone")));
     await expect(answer).rejects.toThrow("gone");
     expect(runner.calls).toHaveLength(0);
   });
@@ -171,10 +177,10 @@ describe("ModelBatcher", () => {
     const live = new HeldRunner();
     const clock = new FakeClock();
     const b = new ModelBatcher("m", [live, down], opts, limits(), clock);
-    b.submit(row(1, 5));
+    b.submit([row(1, 5)]);
     expect([live.calls.length, down.calls.length]).toEqual([1, 0]);
     // The live runner is busy, the other down: the row waits rather than failing.
-    b.submit(row(2, 5));
+    b.submit([row(2, 5)]);
     expect(b.queued).toBe(1);
     expect(down.calls).toHaveLength(0);
     clock.advance(20);
@@ -188,7 +194,7 @@ describe("ModelBatcher", () => {
     const down = new HeldRunner();
     down.up = false;
     const b = new ModelBatcher("m", [down], opts, limits(), new FakeClock());
-    b.submit(row(1, 5));
+    b.submit([row(1, 5)]);
     expect(down.calls).toHaveLength(1);
   });
 
@@ -204,9 +210,9 @@ describe("ModelBatcher", () => {
       limits({ maxBatchSize: 1, maxBatchTokens: 1000 }),
       clock,
     );
-    b.submitMany([row(1, 5), row(2, 5), row(3, 5)]);
+    b.submit([row(1, 5), row(2, 5), row(3, 5)]);
     expect(gpu.calls.map((c) => c.rows.length)).toEqual([3]); // idle: all at once, on the first runner
-    b.submitMany([row(4, 5), row(5, 5), row(6, 5)]);
+    b.submit([row(4, 5), row(5, 5), row(6, 5)]);
     clock.advance(10); // the queue delay: the second runner takes what it can
     expect(cpu.calls.map((c) => c.rows.length)).toEqual([1]);
     expect(b.queued).toBe(2);
@@ -229,8 +235,8 @@ describe("ModelBatcher", () => {
       limits({ maxBatchSize: 8, maxBatchTokens: 64 }),
       clock,
     );
-    b.submit(row(1, 16)); // idle: runs at once
-    b.submitMany([row(2, 16), row(3, 100), row(4, 15), row(5, 30), row(6, 14), row(7, 16)]);
+    b.submit([row(1, 16)]); // idle: runs at once
+    b.submit([row(2, 16), row(3, 100), row(4, 15), row(5, 30), row(6, 14), row(7, 16)]);
     const sent = () => cpu.calls.map((c) => c.rows.map((r) => new Int32Array(r.buffer, 0, 1)[0]));
     for (let i = 0; i < 4; i++) {
       cpu.calls[i].finish();
@@ -245,9 +251,9 @@ describe("ModelBatcher", () => {
   test("fair order: a large request alternates with the small ones behind it instead of running whole ahead of them", async () => {
     const runner = new HeldRunner();
     const b = new ModelBatcher("m", [runner], { ...opts, maxBatchSize: 1 }, limits(), new FakeClock());
-    b.submitMany(Array.from({ length: 10 }, (_, i) => row(100 + i, 5))); // A: its first row runs at once
-    b.submit(row(1, 5)); // B, then C, arriving behind A's nine queued rows
-    b.submit(row(2, 5));
+    b.submit(Array.from({ length: 10 }, (_, i) => row(100 + i, 5))); // A: its first row runs at once
+    b.submit([row(1, 5)]); // B, then C, arriving behind A's nine queued rows
+    b.submit([row(2, 5)]);
     const order: number[] = [];
     for (let i = 0; i < 11; i++) {
       const call = runner.calls[i];
@@ -265,12 +271,12 @@ describe("ModelBatcher", () => {
     const runner = new HeldRunner();
     const b = new ModelBatcher("m", [runner], { ...opts, maxBatchSize: 1 }, limits(), clock);
     expect(b.expectedWaitMs(100)).toBe(0);
-    b.submit(row(1, 10)); // runs; the runner reports runMs 1 for 10 padded tokens: 0.1 ms per token
+    b.submit([row(1, 10)]); // runs; the runner reports runMs 1 for 10 padded tokens: 0.1 ms per token
     runner.calls[0].finish();
     await tick();
     expect(b.aloneMs(100)).toBeCloseTo(10);
-    b.submit(row(2, 20)); // running: half its 20 tokens counted
-    b.submit(row(3, 30)); // queued
+    b.submit([row(2, 20)]); // running: half its 20 tokens counted
+    b.submit([row(3, 30)]); // queued
     expect(b.expectedWaitMs(40)).toBeCloseTo((30 + 20 / 2 + 40) * 0.1);
   });
 });

@@ -30,8 +30,7 @@ export interface AnsweredBatch {
 }
 
 export interface BatcherStats {
-  batches: number;
-  rows: number;
+  /** Dispatched to a worker: real and padded tokens (longest row × rows). */
   realTokens: number;
   paddedTokens: number;
   /** Rows removed from the queue before running: their request was aborted (deadline, client gone, another model failed). */
@@ -44,8 +43,6 @@ export interface BatcherStats {
 }
 
 const noBatchesYet = (): BatcherStats => ({
-  batches: 0,
-  rows: 0,
   realTokens: 0,
   paddedTokens: 0,
   cancelled: 0,
@@ -104,16 +101,12 @@ export class ModelBatcher {
     this.answeredListeners.push(fn);
   }
 
-  submit(row: RowRef, signal?: AbortSignal): Promise<Float32Array> {
-    return this.submitMany([row], signal)[0];
-  }
-
   /**
    * A request's rows enter the queue together, so an idle model runs them as one batch. When
    * `signal` aborts, those of its rows still queued leave the queue unrun, rejected with its reason;
    * rows already running finish.
    */
-  submitMany(rows: RowRef[], signal?: AbortSignal, timing?: RowTiming): Promise<Float32Array>[] {
+  submit(rows: RowRef[], signal?: AbortSignal, timing?: RowTiming): Promise<Float32Array>[] {
     if (signal?.aborted) return rows.map(() => Promise.reject(signal.reason));
     const settle: Pick<QueuedEntry, "resolve" | "reject">[] = [];
     const answers = rows.map(() => new Promise<Float32Array>((resolve, reject) => settle.push({ resolve, reject })));
@@ -178,8 +171,6 @@ export class ModelBatcher {
     this.inFlight++;
     const realTokens = batch.reduce((n, e) => n + e.length, 0);
     const paddedTokens = Math.max(...batch.map((e) => e.length)) * batch.length;
-    this.stats.batches++;
-    this.stats.rows += batch.length;
     this.stats.realTokens += realTokens;
     this.stats.paddedTokens += paddedTokens;
     this.cost.started(paddedTokens);

@@ -1,4 +1,3 @@
-import type { BatcherStats } from "../batching/batcher.ts";
 import { ApiError } from "../errors.ts";
 import type { RowRef } from "../inference/protocol.ts";
 import { answer } from "../scoring.ts";
@@ -20,7 +19,6 @@ import type { ServedModel } from "./served-model.ts";
 
 export type { LoadSeams, ServiceOptions } from "./loading.ts";
 export type { ServedModel } from "./served-model.ts";
-
 
 /**
  * The classification service, free of HTTP: texts in, one answer per text with every model's label.
@@ -98,10 +96,6 @@ export class ClassifierService implements ClassifierApi {
     }
   }
 
-  stats(): Record<string, BatcherStats> {
-    return Object.fromEntries(this.models.map((m) => [m.key, m.batcher.stats]));
-  }
-
   /** One answer per text, in order, with every model's key in index order, and where the request's time went. */
   async classify(texts: string[], opts: ClassifyOptions): Promise<Classified> {
     this.admit(texts.length);
@@ -118,7 +112,7 @@ export class ClassifierService implements ClassifierApi {
       const rowTiming = { queueMs: 0, runMs: 0 };
       const perModel = await Promise.all(
         this.models.map((m, i) =>
-          Promise.all(m.batcher.submitMany(perModelRows[i], request.signal, rowTiming)).catch((e) => {
+          Promise.all(m.batcher.submit(perModelRows[i], request.signal, rowTiming)).catch((e) => {
             // One model failed: the request fails, so its rows still queued for the others are dropped.
             request.abort(e);
             throw e;

@@ -47,7 +47,7 @@ const config = loadConfig();
 const clock = realClock();
 const device = new SimulatedDevice(deviceModel(process.env), clock);
 let running: RunningService | null = null;
-const stats = () => simStats(device.model, device.stats(), running?.service.models ?? []);
+const stats = () => simStats(device.model, device.stats(), running?.service.observe().models ?? []);
 running = await startService(config, {
   hostFacts: T4_HOST,
   gpuStandInLoads: STAND_IN_LOADS,
