@@ -99,7 +99,9 @@ export async function startService(config: Config, seams: ServiceSeams = {}): Pr
   } catch (e) {
     throw new StartFailed(listenFailure(e, config.host, config.port));
   }
-  const port = app.server!.port!;
+  // Elysia listens synchronously on Bun: once listen() returns, the TCP server and its port exist.
+  const port = app.server?.port;
+  if (port === undefined) throw new Error("listen() returned without a server bound to a TCP port");
   log("listening", settingsInForce(config, port));
   try {
     service = await ClassifierService.start({ ...config, log }, seams);

@@ -52,16 +52,16 @@ function parseOptions(argv: string[]) {
   const full = values.profile === "full";
   return {
     engines: resolve(values.engines),
-    profileName: values.profile!,
+    profileName: values.profile,
     full,
     profile: benchProfile(full, values["time-scale"]),
     /** NaN: sized from the first peer's sweep. */
     rateScale: values["rate-scale"] ? Number(values["rate-scale"]) : NaN,
-    instance: values.instance!,
-    pricePerHour: hourlyPrice(values.instance!, values["price-per-hour"]),
-    machine: values.machine!,
+    instance: values.instance,
+    pricePerHour: hourlyPrice(values.instance, values["price-per-hour"]),
+    machine: values.machine,
     out: values.out,
-    peers: new Set(values.peers!.split(",")),
+    peers: new Set(values.peers.split(",")),
   };
 }
 

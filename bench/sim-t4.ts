@@ -68,7 +68,7 @@ function parseOptions(argv: string[]) {
     },
   });
   if (!values.engines) return null;
-  const scenarios = values.scenarios!.split(",").filter(Boolean);
+  const scenarios = values.scenarios.split(",").filter(Boolean);
   const unknown = scenarios.filter((s) => !SCENARIOS.includes(s));
   if (unknown.length) throw new Error(`unknown scenarios ${unknown.join(", ")}; known: ${SCENARIOS.join(", ")}`);
   // The service's own batch settings, passed through its environment so its config reads them as it always does.
@@ -102,7 +102,11 @@ type Options = NonNullable<ReturnType<typeof parseOptions>>;
 async function tokenLengths(store: Store, texts: string[]): Promise<number[][]> {
   const byFamily = new Map<string, number[]>();
   for (const [family, tok] of await familyTokenizers(store)) byFamily.set(family, await tokenCounts(tok, texts));
-  return store.models.map((m) => byFamily.get(m.record.tokenizer.family)!.map((n) => Math.min(n, m.record.maxLength)));
+  return store.models.map((m) => {
+    const counts = byFamily.get(m.record.tokenizer.family);
+    if (!counts) throw new Error(`${m.key}: tokenizer family ${m.record.tokenizer.family} is not among the store's`);
+    return counts.map((n) => Math.min(n, m.record.maxLength));
+  });
 }
 
 function describeModel(standIn: StandIn, lengths: number[], device: DeviceModel, limits: BatchLimits): SimModel {

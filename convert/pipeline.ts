@@ -68,17 +68,27 @@ export async function convertModels(sources: ModelSource[], opts: ConvertOptions
   }
   const families = groupTokenizerFamilies(
     sources.map((s) => ({ key: s.key, dir: s.dir, baseDir: s.baseTokenizerDir })),
-    (key) => familyPrefix(configs.get(key)!.config.architecture),
+    (key) => {
+      const model = configs.get(key);
+      if (!model) throw new Error(`tokenizer family member ${key} is not one of the sources read above`);
+      return familyPrefix(model.config.architecture);
+    },
   );
   mkdirSync(opts.outDir, { recursive: true });
   for (const f of families) writeTokenizerFamily(opts.outDir, f, sources, log);
   // Read off each family's tokenizer once (loading XLM-R's takes about a second).
-  const specials = new Map(families.map((f) => [f.id, specialTokens(join(opts.outDir, TOKENIZERS_DIR, f.id))]));
+  const withSpecials = families.map((family) => ({
+    family,
+    specials: specialTokens(join(opts.outDir, TOKENIZERS_DIR, family.id)),
+  }));
 
   const result: ConvertResult = { converted: [], unchanged: [], families };
   for (const s of sources) {
-    const family = families.find((f) => f.members.includes(s.key))!;
-    const didConvert = await convertOne(s, configs.get(s.key)!, family, await specials.get(family.id)!, opts, log);
+    const model = configs.get(s.key);
+    if (!model) throw new Error(`${s.key}: its config was not read above`);
+    const grouped = withSpecials.find(({ family }) => family.members.includes(s.key));
+    if (!grouped) throw new Error(`${s.key}: groupTokenizerFamilies left it out of every family`);
+    const didConvert = await convertOne(s, model, grouped.family, await grouped.specials, opts, log);
     (didConvert ? result.converted : result.unchanged).push(s.key);
   }
   const index: StoreIndex = {
@@ -126,7 +136,9 @@ async function convertOne(
   const cfg = model.config;
   const files = model.files();
   const labels = applyLabelFixes(cfg.labels, s.labelFixes);
-  const tokenizer = family.choices.find((c) => c.key === s.key)!;
+  const tokenizer = family.choices.find((c) => c.key === s.key);
+  if (!tokenizer)
+    throw new Error(`${s.key}: a member of tokenizer family ${family.id} without a tokenizer choice in it`);
   const inputHash = sha256(
     JSON.stringify({
       CONVERTER_VERSION,

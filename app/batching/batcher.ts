@@ -183,9 +183,11 @@ export class ModelBatcher {
         ({ logits, numLabels, runMs }) => {
           for (const e of batch) if (e.timing) e.timing.runMs = Math.max(e.timing.runMs, runMs);
           this.answered({ rows: batch.length, realTokens, paddedTokens, runMs });
-          batch.forEach((e, i) => e.resolve(logits.subarray(i * numLabels, (i + 1) * numLabels)));
+          for (const [i, e] of batch.entries()) e.resolve(logits.subarray(i * numLabels, (i + 1) * numLabels));
         },
-        (err) => batch.forEach((e) => e.reject(err)),
+        (err) => {
+          for (const e of batch) e.reject(err);
+        },
       )
       .finally(() => {
         this.cost.finished(paddedTokens);

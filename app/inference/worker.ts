@@ -18,7 +18,8 @@ const idsOf = (r: RowRef) => new Int32Array(r.buffer, r.offset * 4, r.length);
 
 async function run(rows: RowRef[]): Promise<BatchResult> {
   const started = performance.now();
-  const out = await session!.run(modelFeeds(rows.map(idsOf), input));
+  if (!session) throw new Error("a batch reached the worker before its model loaded");
+  const out = await session.run(modelFeeds(rows.map(idsOf), input));
   const logits = out[output];
   const values = logits.data as Float32Array;
   const numLabels = logits.dims[1];

@@ -24,7 +24,7 @@ export class Admission {
 
   release(texts: number) {
     this.pending -= texts;
-    if (this.pending === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
+    if (this.pending === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
   /** True once nothing is pending; false if that takes longer than timeoutMs. */

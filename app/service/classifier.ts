@@ -104,9 +104,11 @@ export class ClassifierService implements ClassifierApi {
       const tokenizeStarted = performance.now();
       const rows = await tokenizeOnce([...this.families.values()], texts, request.signal);
       const tokenizationMs = performance.now() - tokenizeStarted;
-      const perModelRows = this.models.map((m) =>
-        rows.get(m.family.id)!.map((row) => fitRow(row, m.maxLength, m.family.suffix)),
-      );
+      const perModelRows = this.models.map((m) => {
+        const familyRows = rows.get(m.family.id);
+        if (!familyRows) throw new Error(`${m.key}: its tokenizer family ${m.family.id} is not among the service's`);
+        return familyRows.map((row) => fitRow(row, m.maxLength, m.family.suffix));
+      });
       this.admitByExpectedWait(perModelRows, opts.timeoutMs - (performance.now() - tokenizeStarted));
       // The batchers note the longest queue wait and run among this request's rows, over every model.
       const rowTiming = { queueMs: 0, runMs: 0 };

@@ -57,10 +57,12 @@ export const CPU_ONLY: HostGpuFacts = {
 /** Each family's tokenizer, encoding up to the longest row its models' plans allow (familyLengths). */
 export async function loadFamilies(store: Store, planned: PlannedModel[]): Promise<Map<string, FamilyTokenizer>> {
   const lengths = familyLengths(planned);
-  const used = store.families.filter((f) => lengths.has(f.id));
   return new Map(
     await Promise.all(
-      used.map(async (f) => [f.id, await FamilyTokenizer.load(f.id, f.dir, lengths.get(f.id)!)] as const),
+      store.families.flatMap((f) => {
+        const length = lengths.get(f.id);
+        return length === undefined ? [] : [FamilyTokenizer.load(f.id, f.dir, length).then((t) => [f.id, t] as const)];
+      }),
     ),
   );
 }
@@ -79,15 +81,21 @@ export async function loadModels(opts: ServiceOptions, seams: LoadSeams = {}): P
   );
   const models: ServedModel[] = [];
   try {
-    for (const p of planned)
-      models.push(spawnModel(p, families.get(p.stored.record.tokenizer.family)!, { opts, seams, log, threads }));
+    for (const p of planned) {
+      const family = families.get(p.stored.record.tokenizer.family);
+      if (!family)
+        throw new Error(
+          `${p.stored.key}: tokenizer family ${p.stored.record.tokenizer.family} was planned but not loaded`,
+        );
+      models.push(spawnModel(p, family, { opts, seams, log, threads }));
+    }
     // Models load (and warm up) in parallel, each in its own workers.
     await Promise.all(models.map((m) => whenReady(m, threads, log)));
   } catch (e) {
     // The other workers finish loading first: one terminated inside onnxruntime's native calls aborts
     // the process (Napi::Error, Bun 1.4.5) before the start's error is logged.
     await Promise.allSettled(models.flatMap((m) => m.workers.map((w) => w.firstReady)));
-    for (const m of models) m.workers.forEach((w) => w.stop());
+    for (const m of models) for (const w of m.workers) w.stop();
     throw e;
   }
   return { models, families };

@@ -49,6 +49,12 @@ export async function startRawEngine(enginesDir: string, intraOpThreads: number)
     return new ModelWorker(`raw-${stored.record.key}`, { candidates, intraOpThreads, input, output, warmup });
   });
   await Promise.all(workers.map((w) => w.firstReady));
+  /** A family's rows in a tokenize() result; every model's family was loaded above, so they are there. */
+  const familyRows = <T>(rows: Map<string, T>, family: string): T => {
+    const mine = rows.get(family);
+    if (mine === undefined) throw new Error(`tokenizer family ${family} was not loaded`);
+    return mine;
+  };
   const tokenize = async (texts: string[]) =>
     new Map(
       await Promise.all([...families].map(async ([id, f]) => [id, rowsOf(await encodePacked(f, texts))] as const)),
@@ -63,7 +69,7 @@ export async function startRawEngine(enginesDir: string, intraOpThreads: number)
     let batches = 0;
     await Promise.all(
       infos.map(async (info, i) => {
-        const mine = rows.get(info.tokenizer.family)!;
+        const mine = familyRows(rows, info.tokenizer.family);
         for (const indices of plan(
           info.key,
           mine.map((r) => r.length),
@@ -102,7 +108,7 @@ export async function startRawEngine(enginesDir: string, intraOpThreads: number)
       const deadline = started + seconds * 1000;
       await Promise.all(
         infos.map(async (info, i) => {
-          const mine = rows.get(info.tokenizer.family)!;
+          const mine = familyRows(rows, info.tokenizer.family);
           const planned = batchesAtSaturation(
             mine.map((r) => r.length),
             limits,
@@ -135,12 +141,14 @@ export async function startRawEngine(enginesDir: string, intraOpThreads: number)
       for (const t of texts) {
         const started = performance.now();
         const rows = await tokenize([t]);
-        await Promise.all(infos.map((info, i) => workers[i].run(rows.get(info.tokenizer.family)!)));
+        await Promise.all(infos.map((info, i) => workers[i].run(familyRows(rows, info.tokenizer.family))));
         ms.push(performance.now() - started);
       }
       ms.sort((a, b) => a - b);
       return { p50: percentile(ms, 50), p95: percentile(ms, 95), mean: ms.reduce((a, b) => a + b, 0) / ms.length };
     },
-    stop: () => workers.forEach((w) => w.stop()),
+    stop: () => {
+      for (const w of workers) w.stop();
+    },
   };
 }

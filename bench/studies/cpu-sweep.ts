@@ -84,15 +84,13 @@ function textsOf(mix: Source, count: number): string[] {
 /** The best limits over both mixes: the highest geometric mean of each mix's rate ÷ that mix's best rate. */
 export function bestOverall(points: RawPoint[]): { threads: number; limits: BatchLimits; score: number } {
   const mixes = [...new Set(points.map((p) => p.mix))];
-  const best = new Map(
-    mixes.map((m) => [m, Math.max(...points.filter((p) => p.mix === m).map((p) => p.textsPerSecond))]),
-  );
+  const best = (mix: string) => Math.max(...points.filter((p) => p.mix === mix).map((p) => p.textsPerSecond));
   const key = (p: RawPoint) => `${p.threads}/${p.limits.maxBatchSize}/${p.limits.maxBatchTokens}`;
   const groups = Map.groupBy(points, key);
   let choice = { threads: 0, limits: SWEEP[0], score: -1 };
   for (const group of groups.values()) {
     if (group.length !== mixes.length) continue;
-    const score = Math.exp(group.reduce((n, p) => n + Math.log(p.textsPerSecond / best.get(p.mix)!), 0) / group.length);
+    const score = Math.exp(group.reduce((n, p) => n + Math.log(p.textsPerSecond / best(p.mix)), 0) / group.length);
     if (score > choice.score) choice = { threads: group[0].threads, limits: group[0].limits, score };
   }
   return choice;
@@ -138,11 +136,12 @@ const rawEngines = new Map<number, RawEngine>();
 
 async function serviceRun(mix: Source, setting: ServiceSetting, o: Options): Promise<ServicePoint> {
   const texts = textsOf(mix, 2000);
-  if (!rawEngines.has(setting.threads))
-    rawEngines.set(setting.threads, await startRawEngine(o.engines, setting.threads));
-  const paired = await rawEngines
-    .get(setting.threads)!
-    .steadyThroughput(texts, setting.limits, o.window, o.serviceSeconds);
+  let raw = rawEngines.get(setting.threads);
+  if (!raw) {
+    raw = await startRawEngine(o.engines, setting.threads);
+    rawEngines.set(setting.threads, raw);
+  }
+  const paired = await raw.steadyThroughput(texts, setting.limits, o.window, o.serviceSeconds);
   log(`raw ${mix} (${setting.label}), just before: ${paired.textsPerSecond.toFixed(2)} texts/s`);
   const service = await startServiceProcess(o.engines, 8320, setting.env);
   try {
@@ -277,10 +276,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   const o: Options = {
     engines: resolve(values.engines),
-    mixes: values.mixes!.split(",") as Source[],
+    mixes: values.mixes.split(",") as Source[],
     texts: Number(values.texts),
     window: Number(values.window),
-    threads: values.threads!.split(",").map(Number),
+    threads: values.threads.split(",").map(Number),
     serviceSeconds: Number(values["service-seconds"]),
     seconds: Number(values.seconds),
     rounds: Number(values.rounds),

@@ -19,7 +19,7 @@ const { values } = parseArgs({
 });
 
 const m = await measureGemm({
-  tokens: values.tokens!.split(",").map(Number),
+  tokens: values.tokens.split(",").map(Number),
   secondsPerShape: Number(values.seconds),
   threads: values.threads ? Number(values.threads) : undefined,
   hidden: Number(values.hidden),

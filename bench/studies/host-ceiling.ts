@@ -49,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const texts = loadTexts("graders", SHARED, 5000, 3);
     await closedLoop(service.url, 4, 3, texts.slice(-200)); // warm the HTTP path and the workers
-    for (const c of values.clients!.split(",").map(Number)) {
+    for (const c of values.clients.split(",").map(Number)) {
       const r = await closedLoop(service.url, c, Number(values.seconds), texts);
       rows.push(
         `| ${c} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.failures} |`,

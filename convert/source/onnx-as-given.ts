@@ -220,7 +220,9 @@ function countFloatParameters(modelPath: string): ModelRecord["parameters"] {
   for (const t of model.graph?.initializer ?? []) {
     if (t.dataType !== onnx.TensorProto.DataType.FLOAT) continue;
     total += (t.dims ?? []).reduce((n: number, d) => n * Number(d), 1);
-    const stored = initializers.get(t.name ?? "")!.bytes();
+    const initializer = initializers.get(t.name ?? "");
+    if (!initializer) throw new Error(`initializer ${t.name}: readModel read the graph without it`);
+    const stored = initializer.bytes();
     nonZero += stored.byteLength > 0 ? countNonZeroF32(stored) : (t.floatData ?? []).filter((v) => v !== 0).length;
   }
   return { total, nonZero, bytes: total * 4 };
