@@ -1,15 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  type Config,
-  ConfigError,
-  loadConfig,
-  SETTING_LIST,
-  SETTINGS,
-  type SettingsOf,
-  settingsMarkdown,
-} from "./config.ts";
+import type { SettingsOf } from "../lib/settings.ts";
+import { describeReadmeSettingsTable } from "../testkit/settings-table.ts";
+import { type Config, ConfigError, loadConfig, SETTING_LIST, SETTINGS } from "./config.ts";
 
 describe("loadConfig", () => {
   test("defaults: port 8000, ./engines, the best provider available (TensorRT, CUDA, then CPU), one worker per model, threads left to the service", () => {
@@ -147,42 +140,8 @@ describe("SETTINGS", () => {
   test("a setting whose type cannot fill its Config field does not compile (tsc holds this)", () => {
     // @ts-expect-error: ENGINES_DIR's text setting cannot fill the number field port.
     const wrong: SettingsOf<Pick<Config, "port">> = { port: SETTINGS.enginesDir };
-    expect(wrong.port.type.kind).toBe("string");
+    expect(wrong.port.type.accepts).toBe("a path");
   });
 });
 
-describe("README's configuration table", () => {
-  const readme = readFileSync(join(import.meta.dir, "..", "README.md"), "utf8");
-  const section = readme.split(/^## /m).find((s) => s.startsWith("Configuration\n"))!;
-  const lines = section.split("\n").filter((l) => l.startsWith("|"));
-  const rows = lines.slice(2).map((l) => {
-    const [variable, dflt] = l
-      .slice(1, -1)
-      .split(" | ")
-      .map((c) => c.trim());
-    return { name: variable.replace(/`/g, ""), dflt };
-  });
-  const declared = SETTING_LIST.map((s) => s.name);
-
-  test("has a row for every setting, in SETTINGS' order, and none for a variable loadConfig does not read", () => {
-    expect(lines[0]).toBe("| variable | default | accepts | meaning |");
-    expect(rows.map((r) => r.name).filter((n) => !declared.includes(n))).toEqual([]);
-    expect(declared.filter((n) => !rows.some((r) => r.name === n))).toEqual([]);
-    expect(rows.map((r) => r.name)).toEqual(declared);
-  });
-
-  test("each default it shows is what loadConfig uses when the variable is unset", () => {
-    for (const { name, dflt } of rows) {
-      const s = SETTING_LIST.find((x) => x.name === name)!;
-      if (s.default === null) expect({ name, dflt }).toEqual({ name, dflt: s.derived! });
-      else {
-        const config = loadConfig({ [name]: dflt.replace(/^`|`$/g, "") });
-        expect({ name, config }).toEqual({ name, config: loadConfig({}) });
-      }
-    }
-  });
-
-  test("is settingsMarkdown() row for row (default, accepts, meaning), as `bun app/config.ts` prints it", () => {
-    expect(lines).toEqual(settingsMarkdown().split("\n"));
-  });
-});
+describeReadmeSettingsTable("Configuration", SETTING_LIST, loadConfig, "bun app/config.ts");

@@ -1,10 +1,22 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { RequestTimings } from "./service/api.ts";
-import type { ClassifierService, ServedModel } from "./service/classifier.ts";
+import type {
+  ModelObservation,
+  RequestTimings,
+  ServiceCounters,
+  ServiceObservation,
+  WorkerHealth,
+} from "./service/api.ts";
+import type { BatchListener } from "./service/observe.ts";
 
 const PREFIX = "classifier_";
 const seconds = (ms: number) => ms / 1000;
+
+/** What the metrics read of the service: its state (observe()), and each batch as it is answered. */
+export interface ObservedService {
+  observe(): ServiceObservation;
+  onBatchAnswered(fn: BatchListener): void;
+}
 
 /**
  * Prometheus metrics (prom-client), names prefixed and with units. Events (requests, batches) are
@@ -12,7 +24,7 @@ const seconds = (ms: number) => ms / 1000;
  */
 export class ServiceMetrics {
   readonly registry = new Registry();
-  private service: ClassifierService | null = null;
+  private service: ObservedService | null = null;
 
   private readonly requests = new Counter({
     name: `${PREFIX}http_requests_total`,
@@ -57,158 +69,18 @@ export class ServiceMetrics {
   });
 
   constructor() {
-    this.processMetrics();
-    const self = this;
-    const each = <T>(fn: (s: ClassifierService) => T[]) => (self.service ? fn(self.service) : []);
-    // Per-model state, read at scrape time; `undefined` leaves the model out (nothing to report yet).
-    const perModel = (name: string, help: string, read: (m: ServedModel) => number | undefined) =>
-      new Gauge({
-        name: `${PREFIX}${name}`,
-        help,
-        labelNames: ["model"],
-        registers: [this.registry],
-        collect() {
-          for (const m of each((s) => s.models)) {
-            const v = read(m);
-            if (v !== undefined) this.set({ model: m.key }, v);
-          }
-        },
-      });
-    perModel("queue_depth", "Rows waiting for a batch, by model", (m) => m.batcher.queued);
-    new Gauge({
-      name: `${PREFIX}pending_texts`,
-      help: "Texts accepted and not yet answered (bounded by MAX_QUEUED_TEXTS)",
-      registers: [this.registry],
-      collect() {
-        this.set(self.service?.pendingTexts ?? 0);
-      },
-    });
-    perModel(
-      "padding_efficiency_ratio",
-      "Real tokens ÷ padded tokens over all batches so far, by model",
-      ({ batcher: { stats } }) => (stats.paddedTokens ? stats.realTokens / stats.paddedTokens : undefined),
-    );
-    perModel("model_load_seconds", "Time to load and warm up each model", (m) => seconds(m.loadMs));
-    // The service keeps these counts; each scrape reports them as they stand (they only grow).
-    const mirrored = (name: string, help: string, read: (s: ClassifierService) => number) =>
-      new Counter({
-        name: `${PREFIX}${name}`,
-        help,
-        registers: [this.registry],
-        collect() {
-          this.reset();
-          if (self.service) this.inc(read(self.service));
-        },
-      });
-    mirrored("shed_total", "Requests refused with 503 overloaded (queue full)", (s) => s.counters.shed);
-    mirrored("deadline_exceeded_total", "Requests answered 504 deadline_exceeded", (s) => s.counters.deadlineExceeded);
-    mirrored("client_closed_total", "Requests whose client left before the answer", (s) => s.counters.clientClosed);
-    mirrored("cancelled_rows_total", "Queued rows removed unrun (deadline, client gone, another model failed)", (s) =>
-      s.models.reduce((n, m) => n + m.batcher.stats.cancelled, 0),
-    );
-    new Counter({
-      name: `${PREFIX}worker_restarts_total`,
-      help: "Restarts of each worker after it died",
-      labelNames: ["worker"],
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const w of each((s) => s.allWorkers())) this.inc({ worker: w.name }, w.restarts);
-      },
-    });
-    new Gauge({
-      name: `${PREFIX}worker_up`,
-      help: "1 while a worker is up, 0 while it starts or restarts",
-      labelNames: ["worker"],
-      registers: [this.registry],
-      collect() {
-        for (const w of each((s) => s.allWorkers())) this.set({ worker: w.name }, w.up ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: `${PREFIX}model_info`,
-      help: "1 per served model, with its execution provider, tokenizer family and source",
-      labelNames: ["model", "provider", "family", "hub_id", "revision"],
-      registers: [this.registry],
-      collect() {
-        // The provider can change (a restart that fell back): one series per model, never the old one too.
-        this.reset();
-        for (const m of each((s) => s.models))
-          this.set(
-            {
-              model: m.key,
-              provider: m.provider,
-              family: m.family.id,
-              hub_id: m.record.source.hubId ?? "",
-              revision: m.record.source.commit ?? m.record.source.revision ?? "",
-            },
-            1,
-          );
-      },
-    });
+    processMetrics(this.registry);
+    serviceCollectors(this.registry, () => this.service?.observe() ?? null);
   }
 
-  /**
-   * The process's own figures, read cheaply at scrape time. Not prom-client's default collectors:
-   * under Bun their heap-space statistics walk the whole heap (20 ms for 200k objects here, 77–104 ms
-   * in a loaded service), on the HTTP thread, at every scrape.
-   */
-  private processMetrics() {
-    const registers = [this.registry];
-    const started = Date.now() / 1000 - process.uptime();
-    const loop = monitorEventLoopDelay({ resolution: 10 });
-    loop.enable();
-    new Counter({
-      name: `${PREFIX}process_cpu_seconds_total`,
-      help: "User and system CPU time of the process",
-      registers,
-      collect() {
-        const { user, system } = process.cpuUsage();
-        this.reset();
-        this.inc((user + system) / 1e6);
-      },
-    });
-    new Gauge({
-      name: `${PREFIX}process_resident_memory_bytes`,
-      help: "Resident memory of the process",
-      registers,
-      collect() {
-        this.set(process.memoryUsage.rss());
-      },
-    });
-    new Gauge({
-      name: `${PREFIX}nodejs_heap_size_used_bytes`,
-      help: "JavaScript heap in use (the HTTP thread's)",
-      registers,
-      collect() {
-        this.set(process.memoryUsage().heapUsed);
-      },
-    });
-    new Gauge({
-      name: `${PREFIX}process_start_time_seconds`,
-      help: "When the process started (Unix time)",
-      registers,
-    }).set(started);
-    new Gauge({
-      name: `${PREFIX}nodejs_eventloop_lag_p99_seconds`,
-      help: "99th percentile of the HTTP thread's event-loop delay since the last scrape",
-      registers,
-      collect() {
-        this.set(loop.count > 0 ? loop.percentile(99) / 1e9 : 0);
-        loop.reset();
-      },
-    });
-  }
-
-  /** Starts observing a loaded service's batches. */
-  attach(service: ClassifierService) {
+  /** Starts reading a loaded service: its state at each scrape, its batches as they are answered. */
+  attach(service: ObservedService) {
     this.service = service;
-    for (const m of service.models)
-      m.batcher.onAnswered((b) => {
-        this.inference.observe({ model: m.key }, seconds(b.runMs));
-        this.batchSize.observe({ model: m.key }, b.rows);
-        this.batchTokens.observe({ model: m.key }, b.paddedTokens);
-      });
+    service.onBatchAnswered((model, b) => {
+      this.inference.observe({ model }, seconds(b.runMs));
+      this.batchSize.observe({ model }, b.rows);
+      this.batchTokens.observe({ model }, b.paddedTokens);
+    });
   }
 
   /** `route` is a bounded label (the HTTP layer's routeLabel), never a raw path. */
@@ -222,4 +94,154 @@ export class ServiceMetrics {
     this.phase.observe({ phase: "queue" }, seconds(t.queueMs));
     this.phase.observe({ phase: "inference" }, seconds(t.inferenceMs));
   }
+}
+
+/**
+ * The process's own figures, read cheaply at scrape time. Not prom-client's default collectors:
+ * under Bun their heap-space statistics walk the whole heap (20 ms for 200k objects here, 77–104 ms
+ * in a loaded service), on the HTTP thread, at every scrape.
+ */
+function processMetrics(registry: Registry) {
+  const registers = [registry];
+  const started = Date.now() / 1000 - process.uptime();
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  new Counter({
+    name: `${PREFIX}process_cpu_seconds_total`,
+    help: "User and system CPU time of the process",
+    registers,
+    collect() {
+      const { user, system } = process.cpuUsage();
+      this.reset();
+      this.inc((user + system) / 1e6);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}process_resident_memory_bytes`,
+    help: "Resident memory of the process",
+    registers,
+    collect() {
+      this.set(process.memoryUsage.rss());
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}nodejs_heap_size_used_bytes`,
+    help: "JavaScript heap in use (the HTTP thread's)",
+    registers,
+    collect() {
+      this.set(process.memoryUsage().heapUsed);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}process_start_time_seconds`,
+    help: "When the process started (Unix time)",
+    registers,
+  }).set(started);
+  new Gauge({
+    name: `${PREFIX}nodejs_eventloop_lag_p99_seconds`,
+    help: "99th percentile of the HTTP thread's event-loop delay since the last scrape",
+    registers,
+    collect() {
+      this.set(loop.count > 0 ? loop.percentile(99) / 1e9 : 0);
+      loop.reset();
+    },
+  });
+}
+
+type Observe = () => ServiceObservation | null;
+
+/** The service's state, read at scrape time from its observation: per model, per worker, and its counters. */
+function serviceCollectors(registry: Registry, observe: Observe) {
+  const registers = [registry];
+  const models = () => observe()?.models ?? [];
+  // Per-model state; `undefined` leaves the model out (nothing to report yet).
+  const perModel = (name: string, help: string, read: (m: ModelObservation) => number | undefined) =>
+    new Gauge({
+      name: `${PREFIX}${name}`,
+      help,
+      labelNames: ["model"],
+      registers,
+      collect() {
+        for (const m of models()) {
+          const v = read(m);
+          if (v !== undefined) this.set({ model: m.key }, v);
+        }
+      },
+    });
+  perModel("queue_depth", "Rows waiting for a batch, by model", (m) => m.queued);
+  perModel(
+    "padding_efficiency_ratio",
+    "Real tokens ÷ padded tokens over all batches so far, by model",
+    ({ batches: b }) => (b.paddedTokens ? b.realTokens / b.paddedTokens : undefined),
+  );
+  perModel("model_load_seconds", "Time to load and warm up each model", (m) => seconds(m.loadMs));
+  new Gauge({
+    name: `${PREFIX}model_info`,
+    help: "1 per served model, with its execution provider, tokenizer family and source",
+    labelNames: ["model", "provider", "family", "hub_id", "revision"],
+    registers,
+    collect() {
+      // The provider can change (a restart that fell back): one series per model, never the old one too.
+      this.reset();
+      for (const m of models()) {
+        const { hubId, commit, revision } = m.record.source;
+        const labels = { model: m.key, provider: m.provider, family: m.family };
+        this.set({ ...labels, hub_id: hubId ?? "", revision: commit ?? revision ?? "" }, 1);
+      }
+    },
+  });
+  workerCollectors(registry, () => models().flatMap((m) => m.workers));
+  counterCollectors(registry, observe);
+}
+
+function workerCollectors(registry: Registry, workers: () => WorkerHealth[]) {
+  new Counter({
+    name: `${PREFIX}worker_restarts_total`,
+    help: "Restarts of each worker after it died",
+    labelNames: ["worker"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const w of workers()) this.inc({ worker: w.name }, w.restarts);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}worker_up`,
+    help: "1 while a worker is up, 0 while it starts or restarts",
+    labelNames: ["worker"],
+    registers: [registry],
+    collect() {
+      for (const w of workers()) this.set({ worker: w.name }, w.state === "up" ? 1 : 0);
+    },
+  });
+}
+
+/** The counts the service keeps, reported at each scrape as they stand (they only grow). */
+function counterCollectors(registry: Registry, observe: Observe) {
+  new Gauge({
+    name: `${PREFIX}pending_texts`,
+    help: "Texts accepted and not yet answered (bounded by MAX_QUEUED_TEXTS)",
+    registers: [registry],
+    collect() {
+      this.set(observe()?.pendingTexts ?? 0);
+    },
+  });
+  const mirrored = (name: string, help: string, read: (s: ServiceObservation) => number) =>
+    new Counter({
+      name: `${PREFIX}${name}`,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        const s = observe();
+        if (s) this.inc(read(s));
+      },
+    });
+  const counter = (key: keyof ServiceCounters) => (s: ServiceObservation) => s.counters[key];
+  mirrored("shed_total", "Requests refused with 503 overloaded (queue full)", counter("shed"));
+  mirrored("deadline_exceeded_total", "Requests answered 504 deadline_exceeded", counter("deadlineExceeded"));
+  mirrored("client_closed_total", "Requests whose client left before the answer", counter("clientClosed"));
+  mirrored("cancelled_rows_total", "Queued rows removed unrun (deadline, client gone, another model failed)", (s) =>
+    s.models.reduce((n, m) => n + m.batches.cancelled, 0),
+  );
 }

@@ -62,14 +62,14 @@ describe("scores equal the Hugging Face pipeline's own answers on every oracle's
         .sort((a, b) => Number(a) - Number(b))
         .map((id) => config.id2label[id]);
       const activation = want.activation ?? "softmax";
-      want.logits.forEach((logits, row) => {
+      for (const [row, logits] of want.logits.entries()) {
         const probs = labelScores(logits, activation);
         expect(probs).toHaveLength(want.probs[row].length);
-        probs.forEach((p, i) => expect(Math.abs(p - want.probs[row][i])).toBeLessThan(1e-6));
+        for (const [i, p] of probs.entries()) expect(Math.abs(p - want.probs[row][i])).toBeLessThan(1e-6);
         const top = topLabel(logits, labels, activation);
         expect(top.label).toBe(want.labels[row]);
         expect(Math.abs(top.score - want.scores[row])).toBeLessThan(1e-6);
         expect(rankedLabels(logits, labels, activation, 1)).toEqual([top]);
-      });
+      }
     });
 });

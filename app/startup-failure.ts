@@ -56,7 +56,7 @@ function fileNamedIn(message: string, enginesDir: string): string | undefined {
   // The path ends at a space or a quote; punctuation after it ("…/model.onnx: has sha256…") is not part of it.
   return message
     .slice(at)
-    .match(/^[^\s'"]+/)![0]
+    .match(/^[^\s'"]+/)?.[0]
     .replace(/[:;,.)]+$/, "");
 }
 

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { sharedFile } from "../testkit/fixtures.ts";
+import { sharedFile } from "../testkit/shared.ts";
 import { post, summarize } from "./lib/load.ts";
 
 /** N clients, each sending its next text when its previous answer arrives, for `seconds`. */
@@ -43,8 +43,8 @@ export async function main(argv = process.argv.slice(2)) {
   const texts = readFileSync(sharedFile("corpora", "tweeteval-sentiment", "test_text.txt"), "utf8")
     .split("\n")
     .filter(Boolean);
-  for (const c of values.clients!.split(",").map(Number)) {
-    const r = await closedLoop(values.url!, c, Number(values.seconds), texts);
+  for (const c of values.clients.split(",").map(Number)) {
+    const r = await closedLoop(values.url, c, Number(values.seconds), texts);
     console.log(
       `${r.clients} clients: ${r.rps.toFixed(1)} req/s, p50 ${r.p50.toFixed(1)} ms, p95 ${r.p95.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, ${r.requests} requests, ${r.failures} failures`,
     );

@@ -8,14 +8,14 @@ import { availableParallelism, cpus, hostname, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { readStore, type ModelRecord, type Store } from "../lib/store/index.ts";
-import { SHARED } from "../testkit/fixtures.ts";
+import { SHARED } from "../testkit/shared.ts";
 import { scrape } from "../testkit/metrics.ts";
 import { closedLoop } from "./closed-loop.ts";
 import { scalePlan } from "./lib/arrival.ts";
 import { measureGemm } from "./lib/gemm.ts";
 import { arrivalLoad, rssMb, type LoadStats } from "./lib/load.ts";
 import { meanBatchByModel, meanPaddingEfficiency } from "./lib/service-metrics.ts";
-import { startServiceProcess } from "./lib/service-process.ts";
+import { startServiceProcess } from "../testkit/child.ts";
 import { headline, hourlyPrice, writeReport } from "./lib/report.ts";
 import type { BenchProfile, BenchResult, PeerRun, RawRun, RooflineInputs, TokenLengths } from "./lib/report.ts";
 import { requestFlops } from "./lib/roofline.ts";
@@ -52,16 +52,16 @@ function parseOptions(argv: string[]) {
   const full = values.profile === "full";
   return {
     engines: resolve(values.engines),
-    profileName: values.profile!,
+    profileName: values.profile,
     full,
     profile: benchProfile(full, values["time-scale"]),
     /** NaN: sized from the first peer's sweep. */
     rateScale: values["rate-scale"] ? Number(values["rate-scale"]) : NaN,
-    instance: values.instance!,
-    pricePerHour: hourlyPrice(values.instance!, values["price-per-hour"]),
-    machine: values.machine!,
+    instance: values.instance,
+    pricePerHour: hourlyPrice(values.instance, values["price-per-hour"]),
+    machine: values.machine,
     out: values.out,
-    peers: new Set(values.peers!.split(",")),
+    peers: new Set(values.peers.split(",")),
   };
 }
 

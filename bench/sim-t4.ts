@@ -18,12 +18,12 @@ import type { BatchLimits } from "../app/batching/policy.ts";
 import { loadConfig } from "../app/config.ts";
 import { batchLimits } from "../app/service/model-plan.ts";
 import { readStore, type Store } from "../lib/store/index.ts";
-import { SHARED } from "../testkit/fixtures.ts";
+import { SHARED } from "../testkit/shared.ts";
 import { closedLoop } from "./closed-loop.ts";
 import { arrivalTimes, scalePlan } from "./lib/arrival.ts";
 import { arrivalLoad, percentile, type LoadStats } from "./lib/load.ts";
 import { GRADERS, type Scenario } from "./lib/scenarios.ts";
-import { startServiceProcess } from "./lib/service-process.ts";
+import { startServiceProcess } from "../testkit/child.ts";
 import { loadTexts } from "./lib/texts.ts";
 import { familyTokenizers, tokenCounts } from "./lib/token-counts.ts";
 import { type DeviceModel, deviceMaximum, fullestBatches, modelledRunMs, oneRequestMs, T4_FP32 } from "./sim/device.ts";
@@ -68,7 +68,7 @@ function parseOptions(argv: string[]) {
     },
   });
   if (!values.engines) return null;
-  const scenarios = values.scenarios!.split(",").filter(Boolean);
+  const scenarios = values.scenarios.split(",").filter(Boolean);
   const unknown = scenarios.filter((s) => !SCENARIOS.includes(s));
   if (unknown.length) throw new Error(`unknown scenarios ${unknown.join(", ")}; known: ${SCENARIOS.join(", ")}`);
   // The service's own batch settings, passed through its environment so its config reads them as it always does.
@@ -102,7 +102,11 @@ type Options = NonNullable<ReturnType<typeof parseOptions>>;
 async function tokenLengths(store: Store, texts: string[]): Promise<number[][]> {
   const byFamily = new Map<string, number[]>();
   for (const [family, tok] of await familyTokenizers(store)) byFamily.set(family, await tokenCounts(tok, texts));
-  return store.models.map((m) => byFamily.get(m.record.tokenizer.family)!.map((n) => Math.min(n, m.record.maxLength)));
+  return store.models.map((m) => {
+    const counts = byFamily.get(m.record.tokenizer.family);
+    if (!counts) throw new Error(`${m.key}: tokenizer family ${m.record.tokenizer.family} is not among the store's`);
+    return counts.map((n) => Math.min(n, m.record.maxLength));
+  });
 }
 
 function describeModel(standIn: StandIn, lengths: number[], device: DeviceModel, limits: BatchLimits): SimModel {
@@ -219,7 +223,7 @@ export async function main(argv: string[]): Promise<number> {
   if (o.out) {
     mkdirSync(dirname(resolve(o.out)), { recursive: true });
     writeFileSync(o.out, markdown);
-    writeFileSync(o.out.replace(/\.md$/, "") + ".json", JSON.stringify(result, null, 2));
+    writeFileSync(`${o.out.replace(/\.md$/, "")}.json`, JSON.stringify(result, null, 2));
     log(`report: ${o.out}`);
   } else console.log(markdown);
   return 0;

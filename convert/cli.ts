@@ -5,34 +5,71 @@ import { modelKeyProblem } from "../lib/store/index.ts";
 import { loadManifest, type Manifest } from "./manifest.ts";
 import { ConvertError } from "./errors.ts";
 import { downloadRepo } from "./hub/download.ts";
-import { HUB_DEFAULTS, HUB_ENVIRONMENT_HELP, hubSettingsFromEnv, type HubSettings } from "./hub/settings.ts";
+import { HUB_DEFAULTS, HUB_SETTINGS, type HubEnvironment, type HubSettings, hubSettings } from "./hub/settings.ts";
 import { convertModels, type ModelSource } from "./pipeline.ts";
 import { buildTrtEngines } from "./trt/build.ts";
 import { GPU_STACK } from "../lib/gpu/stack.ts";
+import { ENGINES_DIR, MAX_BATCH_SIZE } from "../lib/engine-settings.ts";
+import {
+  type Env,
+  path,
+  readSettings,
+  type SettingsOf,
+  settingList,
+  settingsHelp,
+  settingsMarkdown,
+} from "../lib/settings.ts";
+
+/** What convert reads from its environment. */
+export interface ConvertEnvironment {
+  manifest: string | null;
+  enginesDir: string;
+  maxBatchSize: number;
+  hub: HubEnvironment;
+}
+
+/** convert's settings, in README's table (Converting models) and in --help. */
+export const CONVERT_SETTINGS = {
+  manifest: {
+    name: "MANIFEST",
+    type: path,
+    default: null,
+    derived: "the five models (`convert/manifest.ts`)",
+    doc: "a JSON file of the models to convert instead of the built-in five (see Serving other models)",
+  },
+  enginesDir: ENGINES_DIR,
+  maxBatchSize: MAX_BATCH_SIZE,
+  hub: HUB_SETTINGS,
+} satisfies SettingsOf<ConvertEnvironment>;
+
+const CONVERT_SETTING_LIST = settingList(CONVERT_SETTINGS);
+
+/** The --trt flags' defaults, as parsed and as USAGE shows them. */
+const TRT_FLAG_DEFAULTS = { runner: "docker", opt: "16x64", workspaceMiB: "4096" } as const;
 
 export const USAGE = `bun run convert [--model KEY=SOURCE ...] [--out DIR] [--trt [--trt-runner docker|local] [--trt-max-batch N] [--trt-opt BxS] [--trt-workspace MiB]]
 
 Converts Hugging Face checkpoints into ONNX models the service runs (weights byte-identical, proven
-in each engine.json). Without --model, converts every model of the manifest (MANIFEST=file to use
-your own) into ./engines (or $ENGINES_DIR).
+in each engine.json). Without --model, converts every model of the manifest ($MANIFEST) into
+$ENGINES_DIR.
 
   --model KEY=SOURCE  SOURCE is a local checkpoint folder or org/name[@revision] on the Hub
   --model KEY=onnx:SOURCE
                       SOURCE holds a model.onnx exported elsewhere (e.g. by optimum; external data allowed)
                       beside its config.json and tokenizer: served as it is, for any architecture; its
                       inputs and output are checked and it is run once, but its weights cannot be proven
-  --out DIR           output folder (default: $ENGINES_DIR or ./engines)
+  --out DIR           output folder (default: $ENGINES_DIR)
   --trt               then build FP32 TensorRT engines (GPU host; skipped with a message without one)
   --trt-runner        docker (default): trtexec in ${GPU_STACK.tensorrtImage};
                       local: a trtexec on PATH (inside that image, e.g. the chart's init container)
-  --trt-max-batch N   largest batch the engine accepts (default: $MAX_BATCH_SIZE or 32)
-  --trt-opt BxS       the shape TensorRT tunes for (default 16x64: tweets in batches)
-  --trt-workspace MiB builder workspace (default 4096)
+  --trt-max-batch N   largest batch the engine accepts (default: $MAX_BATCH_SIZE)
+  --trt-opt BxS       the shape TensorRT tunes for (default ${TRT_FLAG_DEFAULTS.opt}: tweets in batches)
+  --trt-workspace MiB builder workspace (default ${TRT_FLAG_DEFAULTS.workspaceMiB})
 
-Environment: HF_ENDPOINT (mirror), HF_TOKEN, CONVERT_CACHE_DIR (downloads, default ./.cache/hub),
-${HUB_ENVIRONMENT_HELP}
-A download retried resumes where it stopped. Off a terminal (an init container), a progress line goes to
-stderr every ${HUB_DEFAULTS.progressEveryMs / 1000} s while a file downloads.`;
+Environment (unset or empty: the default):
+${settingsHelp(CONVERT_SETTING_LIST)}
+
+Off a terminal (an init container), a progress line goes to stderr every ${HUB_DEFAULTS.progressEveryMs / 1000} s while a file downloads.`;
 
 /** Marks a --model source as an ONNX model brought as it is (convert/onnx-as-given.ts). */
 const ONNX_AS_GIVEN = "onnx:";
@@ -40,6 +77,9 @@ const ONNX_AS_GIVEN = "onnx:";
 export interface CliRequest {
   models: { key: string; source: string; onnxAsGiven?: boolean }[] | null;
   outDir: string;
+  /** MANIFEST; null: the built-in manifest. */
+  manifest: string | null;
+  hub: HubEnvironment;
   trt: {
     runner: "docker" | "local";
     maxBatch: number;
@@ -54,7 +94,8 @@ const positive = (flag: string, raw: string) => {
   return v;
 };
 
-export function parseCli(argv: string[], env = process.env): CliRequest | "help" {
+/** The command line and the environment, validated: a bad flag or variable is an error naming it. */
+export function parseCli(argv: string[], env: Env = process.env): CliRequest | "help" {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -70,6 +111,7 @@ export function parseCli(argv: string[], env = process.env): CliRequest | "help"
     strict: true,
   });
   if (values.help) return "help";
+  const settings = readSettings<ConvertEnvironment>(CONVERT_SETTINGS, env);
   const models = values.model?.map((spec) => {
     const at = spec.indexOf("=");
     const source = spec.slice(at + 1);
@@ -84,19 +126,28 @@ export function parseCli(argv: string[], env = process.env): CliRequest | "help"
   });
   let trt: CliRequest["trt"] = null;
   if (values.trt) {
-    const runner = values["trt-runner"] ?? "docker";
+    const runner = values["trt-runner"] ?? TRT_FLAG_DEFAULTS.runner;
     if (runner !== "docker" && runner !== "local")
       throw new Error(`--trt-runner expects docker or local, got "${runner}"`);
-    const opt = /^(\d+)x(\d+)$/.exec(values["trt-opt"] ?? "16x64");
+    const opt = /^(\d+)x(\d+)$/.exec(values["trt-opt"] ?? TRT_FLAG_DEFAULTS.opt);
     if (!opt) throw new Error(`--trt-opt expects BATCHxSEQUENCE, e.g. 16x64, got "${values["trt-opt"]}"`);
     trt = {
       runner,
-      maxBatch: positive("--trt-max-batch", values["trt-max-batch"] ?? env.MAX_BATCH_SIZE ?? "32"),
+      maxBatch:
+        values["trt-max-batch"] !== undefined
+          ? positive("--trt-max-batch", values["trt-max-batch"])
+          : settings.maxBatchSize,
       opt: { batch: positive("--trt-opt", opt[1]), sequence: positive("--trt-opt", opt[2]) },
-      workspaceMiB: positive("--trt-workspace", values["trt-workspace"] ?? "4096"),
+      workspaceMiB: positive("--trt-workspace", values["trt-workspace"] ?? TRT_FLAG_DEFAULTS.workspaceMiB),
     };
   } else if (Object.keys(values).some((k) => k.startsWith("trt-"))) throw new Error("--trt-* options need --trt");
-  return { models: models ?? null, outDir: resolve(values.out ?? env.ENGINES_DIR ?? "engines"), trt };
+  return {
+    models: models ?? null,
+    outDir: resolve(values.out ?? settings.enginesDir),
+    manifest: settings.manifest,
+    hub: settings.hub,
+    trt,
+  };
 }
 
 /** Turns the request into local folders: local sources as they are, Hub sources downloaded and verified. */
@@ -140,7 +191,8 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    const sources = await resolveSources(req, await loadManifest(), hubSettingsFromEnv());
+    const manifest = await loadManifest(req.manifest);
+    const sources = await resolveSources(req, manifest, hubSettings(req.hub));
     const result = await convertModels(sources, { outDir: req.outDir, log: (m) => console.log(m) });
     console.log(`done: ${result.converted.length} converted, ${result.unchanged.length} unchanged → ${req.outDir}`);
     if (req.trt) {
@@ -159,3 +211,5 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     return 1;
   }
 }
+
+if (import.meta.main) console.log(settingsMarkdown(CONVERT_SETTING_LIST));

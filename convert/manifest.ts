@@ -116,7 +116,8 @@ export function parseManifest(source: string, raw: unknown): Manifest {
   return { models };
 }
 
-export async function loadManifest(path = process.env.MANIFEST): Promise<Manifest> {
+/** The manifest at `path` (MANIFEST, read by convert/cli.ts), or the built-in one when there is none. */
+export async function loadManifest(path: string | null): Promise<Manifest> {
   if (!path) return DEFAULT_MANIFEST;
   return parseManifest(path, await Bun.file(path).json());
 }

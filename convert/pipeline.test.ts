@@ -10,7 +10,7 @@ import { readModel } from "./onnx/model-file.ts";
 import { parseCli } from "./cli.ts";
 import { convertModels, type ModelSource } from "./pipeline.ts";
 import { readModelRecord, readStore } from "../lib/store/index.ts";
-import { TINY, writeRandomCheckpoint } from "./random-checkpoint.ts";
+import { TINY, writeRandomCheckpoint } from "./random/random-checkpoint.ts";
 
 // Five tiny models with real tokenizer files (a definition hash of XLM-R's 17 MB file takes about a second).
 setDefaultTimeout(30_000);
@@ -304,7 +304,7 @@ describe("convert: the five-model manifest layout", () => {
     // A base whose merges differ by one line cannot stand in.
     const other = join(root, "other");
     addTokenizer(other, "roberta");
-    writeFileSync(join(other, "merges.txt"), (await Bun.file(join(other, "merges.txt")).text()) + "x y\n");
+    writeFileSync(join(other, "merges.txt"), `${await Bun.file(join(other, "merges.txt")).text()}x y\n`);
     const err = await convertModels([{ key: "m", dir: model, origin: {}, baseTokenizerDir: other }], {
       outDir: tempDir("engines"),
     }).catch((e) => e);

@@ -10,22 +10,19 @@ import {
   type ModelOrigin,
   type ModelRecord,
   type StoreIndex,
-  type WeightProof,
   modelKeyProblem,
   TOKENIZERS_DIR,
 } from "../lib/store/index.ts";
-import { openCheckpoint, WEIGHT_FILES, type CheckpointTensor } from "./checkpoint/index.ts";
 import { ConvertError, readJsonFile } from "./errors.ts";
 import { applyLabelFixes, type LabelFixes } from "./manifest.ts";
 import { sha256, sha256File } from "./hash.ts";
 import { modelFeeds, type InputSpec } from "../lib/onnx/feeds.ts";
 import { sampleRow, specialTokens, type SpecialTokens } from "../lib/tokenizer/template.ts";
-import { countNonZeroF32, type GraphSource } from "./graph-source.ts";
-import { givenOnnxModel } from "./onnx-as-given.ts";
-import { OPSET } from "./onnx/graph.ts";
-import { readModel, writeModelWithExternalData } from "./onnx/model-file.ts";
-import { readClassifierConfig, type Architecture, type ClassifierConfig } from "./onnx/registry.ts";
-import { groupTokenizerFamilies, TOKENIZER_FILES, type TokenizerFamily } from "./tokenizer-family.ts";
+import { builtModel } from "./source/built-model.ts";
+import type { GraphSource } from "./source/graph-source.ts";
+import { givenOnnxModel } from "./source/onnx-as-given.ts";
+import { readClassifierConfig } from "./onnx/registry.ts";
+import { groupTokenizerFamilies, TOKENIZER_FILES, type TokenizerFamily } from "./tokenizer/tokenizer-family.ts";
 
 export interface ModelSource {
   key: string;
@@ -71,17 +68,27 @@ export async function convertModels(sources: ModelSource[], opts: ConvertOptions
   }
   const families = groupTokenizerFamilies(
     sources.map((s) => ({ key: s.key, dir: s.dir, baseDir: s.baseTokenizerDir })),
-    (key) => familyPrefix(configs.get(key)!.config.architecture),
+    (key) => {
+      const model = configs.get(key);
+      if (!model) throw new Error(`tokenizer family member ${key} is not one of the sources read above`);
+      return familyPrefix(model.config.architecture);
+    },
   );
   mkdirSync(opts.outDir, { recursive: true });
   for (const f of families) writeTokenizerFamily(opts.outDir, f, sources, log);
   // Read off each family's tokenizer once (loading XLM-R's takes about a second).
-  const specials = new Map(families.map((f) => [f.id, specialTokens(join(opts.outDir, TOKENIZERS_DIR, f.id))]));
+  const withSpecials = families.map((family) => ({
+    family,
+    specials: specialTokens(join(opts.outDir, TOKENIZERS_DIR, family.id)),
+  }));
 
   const result: ConvertResult = { converted: [], unchanged: [], families };
   for (const s of sources) {
-    const family = families.find((f) => f.members.includes(s.key))!;
-    const didConvert = await convertOne(s, configs.get(s.key)!, family, await specials.get(family.id)!, opts, log);
+    const model = configs.get(s.key);
+    if (!model) throw new Error(`${s.key}: its config was not read above`);
+    const grouped = withSpecials.find(({ family }) => family.members.includes(s.key));
+    if (!grouped) throw new Error(`${s.key}: groupTokenizerFamilies left it out of every family`);
+    const didConvert = await convertOne(s, model, grouped.family, await grouped.specials, opts, log);
     (didConvert ? result.converted : result.unchanged).push(s.key);
   }
   const index: StoreIndex = {
@@ -129,7 +136,9 @@ async function convertOne(
   const cfg = model.config;
   const files = model.files();
   const labels = applyLabelFixes(cfg.labels, s.labelFixes);
-  const tokenizer = family.choices.find((c) => c.key === s.key)!;
+  const tokenizer = family.choices.find((c) => c.key === s.key);
+  if (!tokenizer)
+    throw new Error(`${s.key}: a member of tokenizer family ${family.id} without a tokenizer choice in it`);
   const inputHash = sha256(
     JSON.stringify({
       CONVERTER_VERSION,
@@ -194,78 +203,6 @@ async function convertOne(
     `${s.key}: converted in ${((performance.now() - started) / 1000).toFixed(1)} s (${cfg.architecture}, ${labels.length} labels)`,
   );
   return true;
-}
-
-/** A graph built here from the checkpoint, every weight it uses proven byte-identical. */
-function builtModel(dir: string, { arch, config: cfg }: { arch: Architecture; config: ClassifierConfig }): GraphSource {
-  return {
-    config: cfg,
-    files() {
-      const weightsName = WEIGHT_FILES.find((f) => existsSync(join(dir, f)));
-      if (!weightsName) throw new ConvertError(dir, `no weights: expected one of ${WEIGHT_FILES.join(", ")}`);
-      return Object.fromEntries(["config.json", weightsName].map((f) => [f, sha256File(join(dir, f))]));
-    },
-    async write(tmp, afterWrite) {
-      const { graph, used } = arch.build(cfg, openCheckpoint(dir));
-      const written = writeModelWithExternalData(tmp, graph);
-      afterWrite?.(tmp);
-      const { weights, parameters } = proveWeightsUnaltered(used, written.model);
-      return {
-        onnx: {
-          model: "model.onnx",
-          data: "model.onnx.data",
-          opset: OPSET,
-          modelSha256: sha256File(written.model),
-          inputs: cfg.inputs,
-          inputType: "int64",
-          outputs: ["logits"],
-        },
-        parameters,
-        weightProof: "byte-identical",
-        weights,
-      };
-    },
-  };
-}
-
-/**
- * The proof that the weights are as published: every checkpoint tensor the graph uses is hashed,
- * and so is the initializer read back from the written files; any difference fails the conversion.
- */
-export function proveWeightsUnaltered(
-  used: CheckpointTensor[],
-  modelPath: string,
-): { weights: WeightProof[]; parameters: ModelRecord["parameters"] } {
-  const { initializers } = readModel(modelPath);
-  const weights: WeightProof[] = [];
-  let total = 0;
-  let nonZero = 0;
-  let bytes = 0;
-  for (const t of used) {
-    const init = initializers.get(t.name);
-    if (!init) throw new ConvertError(modelPath, `initializer ${t.name} is missing`);
-    if (init.dims.join("x") !== t.shape.join("x"))
-      throw new ConvertError(modelPath, `initializer ${t.name} has shape [${init.dims}], the checkpoint [${t.shape}]`);
-    const stored = init.bytes();
-    const proof: WeightProof = {
-      name: t.name,
-      shape: t.shape,
-      dtype: t.dtype,
-      sha256: sha256(t.bytes()),
-      onnxSha256: sha256(stored),
-    };
-    if (proof.sha256 !== proof.onnxSha256)
-      throw new ConvertError(
-        modelPath,
-        `initializer ${t.name} differs from the checkpoint (sha256 ${proof.onnxSha256} ≠ ${proof.sha256})`,
-      );
-    weights.push(proof);
-    const n = stored.byteLength / 4;
-    total += n;
-    bytes += stored.byteLength;
-    nonZero += countNonZeroF32(stored);
-  }
-  return { weights, parameters: { total, nonZero, bytes } };
 }
 
 /**

@@ -23,7 +23,7 @@ const startService = (env: Record<string, string>) =>
   });
 
 const longTexts = (n: number, tag: string) =>
-  JSON.stringify(Array.from({ length: n }, (_, i) => `${tag} ${i} ` + "many words in a long text ".repeat(120)));
+  JSON.stringify(Array.from({ length: n }, (_, i) => `${tag} ${i} ${"many words in a long text ".repeat(120)}`));
 const pending = async (url: string) => (await (await fetch(`${url}/health/ready`)).json()).pendingTexts as number;
 
 describe("graceful drain", () => {

@@ -16,7 +16,7 @@ test("GET /health/live answers while a long batch runs: inference never blocks t
   const events: string[] = [];
   const batcher = server.service.models[0].batcher;
   const dispatched = new Promise<number>((resolve) => batcher.onDispatch(resolve));
-  const long = Array.from({ length: 16 }, (_, i) => `${i} ` + "many words in a long text ".repeat(120));
+  const long = Array.from({ length: 16 }, (_, i) => `${i} ${"many words in a long text ".repeat(120)}`);
   const processing = postProcess(server.url, JSON.stringify(long)).then(async (r) => {
     events.push(`process ${r.status}`);
     return r.json();

@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { TINY, writeRandomCheckpoint } from "../convert/random-checkpoint.ts";
+import { TINY, writeRandomCheckpoint } from "../convert/random/random-checkpoint.ts";
 import { spawnService } from "../testkit/child.ts";
 import { startFakeHub } from "../testkit/fake-hub.ts";
 import { addTokenizer, tempDir } from "../testkit/fixtures.ts";

@@ -211,9 +211,9 @@ describe("the service on the engines convert --trt wrote", () => {
       const res = await postProcess(s.url, JSON.stringify(TEXTS));
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual(cpuAnswer);
-      for (const st of Object.values(s.service.stats())) {
-        expect(st.rows).toBe(10);
-        expect(st.batches).toBeGreaterThanOrEqual(3);
+      for (const { batches: st } of s.service.observe().models) {
+        expect(st.answeredRows).toBe(10);
+        expect(st.answeredBatches).toBeGreaterThanOrEqual(3);
       }
     } finally {
       await s.stop();
@@ -226,12 +226,13 @@ describe("the service on the engines convert --trt wrote", () => {
     const s = await startTestServer(engines, defaults);
     try {
       expect(await (await postProcess(s.url, JSON.stringify(TEXTS))).json()).toEqual(cpuAnswer);
-      for (const st of Object.values(s.service.stats())) expect([st.rows, st.batches]).toEqual([10, 1]);
+      for (const { batches: st } of s.service.observe().models)
+        expect([st.answeredRows, st.answeredBatches]).toEqual([10, 1]);
     } finally {
       await s.stop();
     }
     // A budget of about two rows' padded tokens: the ten rows leave in several batches, each within it.
-    const longest = Math.max(...Object.values(s.service.stats()).map((st) => st.paddedTokens / st.rows));
+    const longest = Math.max(...s.service.observe().models.map(({ batches: st }) => st.paddedTokens / st.answeredRows));
     const tight = await startTestServer(engines, { ...defaults, CPU_MAX_BATCH_TOKENS: String(2 * longest) });
     try {
       const padded: number[] = [];
@@ -239,7 +240,7 @@ describe("the service on the engines convert --trt wrote", () => {
       expect(await (await postProcess(tight.url, JSON.stringify(TEXTS))).json()).toEqual(cpuAnswer);
       expect(padded.length).toBeGreaterThan(tight.service.models.length); // more than one batch per model
       for (const tokens of padded) expect(tokens).toBeLessThanOrEqual(2 * longest); // every batch within the budget
-      for (const st of Object.values(tight.service.stats())) expect(st.rows).toBe(10);
+      for (const { batches: st } of tight.service.observe().models) expect(st.answeredRows).toBe(10);
     } finally {
       await tight.stop();
     }
@@ -289,9 +290,9 @@ describe("a worker restart that falls back to another execution provider (the GP
       expect((await readiness()).workers[0].provider).toBe("cuda");
       expect((await described()).provider).toBe("cuda");
       const batchesFor = async () => {
-        const before = s.service.stats().cardiffnlp.batches;
+        const before = cardiff.batcher.stats.answeredBatches;
         expect((await postProcess(s.url, JSON.stringify(TEXTS))).status).toBe(200);
-        return s.service.stats().cardiffnlp.batches - before;
+        return cardiff.batcher.stats.answeredBatches - before;
       };
       expect(await batchesFor()).toBe(1); // the GPU cap: ten texts in one batch
       const modelInfo = async () =>

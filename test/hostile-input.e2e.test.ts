@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { connect } from "node:net";
+import { loadConfig } from "../app/config.ts";
 import { convertModels } from "../convert/pipeline.ts";
 import { tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
 import { hostileCases, type HostileCase } from "../testkit/hostile.ts";
@@ -14,7 +15,8 @@ setDefaultTimeout(60_000);
 const engines = tempDir("hostile-engines");
 let server: TestServer;
 let reference: ReferenceClassifier;
-const limits = { maxBodyBytes: 1024 * 1024, maxTextsPerRequest: 64 };
+// The production limits (1 MiB, 64 texts), which the server below runs with.
+const limits = loadConfig({});
 const KEYS = ["cardiffnlp", "ivanlau", "svalabs", "EIStakovskii", "jy46604790"];
 
 beforeAll(async () => {

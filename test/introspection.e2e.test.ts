@@ -6,6 +6,7 @@ import { convertModels } from "../convert/pipeline.ts";
 import type { FamilyTokens } from "../app/service/api.ts";
 import { readModelRecord } from "../lib/store/index.ts";
 import { tempDir, tinyManifestSources, TOKENIZER_FIXTURES } from "../testkit/fixtures.ts";
+import { loadConfig } from "../app/config.ts";
 import { createLogger } from "../app/log.ts";
 import { createApp } from "../app/server.ts";
 import { sample, scrape } from "../testkit/metrics.ts";
@@ -65,7 +66,7 @@ describe("POST /tokenize", () => {
   });
 
   test("one entry per family, with the models that use it, the ids' tokens, and truncation to 512", async () => {
-    const res = await post("/tokenize", "Hello world " + "word ".repeat(1000));
+    const res = await post("/tokenize", `Hello world ${"word ".repeat(1000)}`);
     const families = (await res.json()) as FamilyTokens[];
     expect(families.map((f) => f.models)).toEqual([KEYS.slice(0, 4), ["jy46604790"]]);
     for (const f of families) {
@@ -215,13 +216,7 @@ describe("request logs (pino)", () => {
   function loggedApp(logging: { level: string; sample: number; texts: boolean }) {
     const lines: Record<string, unknown>[] = [];
     const logger = createLogger("info", { write: (s: string) => void lines.push(JSON.parse(s)) });
-    const config = {
-      maxBodyBytes: 65536,
-      maxTextsPerRequest: 16,
-      requestTimeoutMs: 30_000,
-      bodyTimeoutMs: 10_000,
-      logging,
-    };
+    const config = { ...loadConfig({ MAX_BODY_BYTES: "65536", MAX_TEXTS_PER_REQUEST: "16" }), logging };
     const app = createApp({ config, service: () => server.service, logger });
     const send = async (body: string, id: string) => {
       const res = await app.handle(

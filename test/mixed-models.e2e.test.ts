@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { convertModels } from "../convert/pipeline.ts";
-import { TINY, writeRandomCheckpoint } from "../convert/random-checkpoint.ts";
+import { TINY, writeRandomCheckpoint } from "../convert/random/random-checkpoint.ts";
 import { modelFeeds } from "../lib/onnx/feeds.ts";
 import { readStore, type ModelRecord } from "../lib/store/index.ts";
 import { addTokenizer, tempDir, TOKENIZER_FIXTURES } from "../testkit/fixtures.ts";

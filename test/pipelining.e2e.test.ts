@@ -16,7 +16,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { convertModels } from "../convert/pipeline.ts";
-import { TINY, writeRandomCheckpoint } from "../convert/random-checkpoint.ts";
+import { TINY, writeRandomCheckpoint } from "../convert/random/random-checkpoint.ts";
 import { addTokenizer, tempDir } from "../testkit/fixtures.ts";
 import { startTestServer, type TestServer } from "../testkit/server.ts";
 

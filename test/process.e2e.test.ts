@@ -214,8 +214,9 @@ describe("batching under concurrency", () => {
     );
     const alone: unknown[] = [];
     for (const t of texts) alone.push(await (await postProcess(server.url, JSON.stringify(t))).json());
-    const before = server.service.stats().cardiffnlp.batches;
-    const rowsBefore = server.service.stats().cardiffnlp.rows;
+    const cardiff = () => server.service.observe().models.find((m) => m.key === "cardiffnlp")!.batches;
+    const before = cardiff().answeredBatches;
+    const rowsBefore = cardiff().answeredRows;
     const together: unknown[] = new Array(texts.length);
     let next = 0;
     await Promise.all(
@@ -226,10 +227,10 @@ describe("batching under concurrency", () => {
         }
       }),
     );
-    const stats = server.service.stats().cardiffnlp;
+    const stats = cardiff();
     // Batching happened: fewer batches than rows.
-    expect(stats.rows - rowsBefore).toBe(texts.length);
-    expect(stats.batches - before).toBeLessThan(texts.length);
+    expect(stats.answeredRows - rowsBefore).toBe(texts.length);
+    expect(stats.answeredBatches - before).toBeLessThan(texts.length);
     for (const [i] of texts.entries()) {
       const a = alone[i] as Record<string, { score: number; label: string }>;
       const b = together[i] as typeof a;

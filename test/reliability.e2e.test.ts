@@ -97,7 +97,7 @@ describe("deadlines and client aborts", () => {
     const holding = holdNextBatch(cardiff);
     const first = postProcess(server.url, json("held in the worker"));
     await holding;
-    const rowsBefore = cardiff.batcher.stats.rows;
+    const tokensBefore = cardiff.batcher.stats.realTokens; // counted when a batch is dispatched
     const cancelledBefore = cardiff.batcher.stats.cancelled;
     const cancelledRowsBefore = sample(await scrape(server.url), "classifier_cancelled_rows_total");
 
@@ -117,14 +117,14 @@ describe("deadlines and client aborts", () => {
     release(cardiff);
     expect((await first).status).toBe(200);
     await waitFor(() => cardiff.batcher.running === 0, "the held batch to finish");
-    expect(cardiff.batcher.stats.rows).toBe(rowsBefore); // only the held batch (counted before) ran on cardiffnlp
+    expect(cardiff.batcher.stats.realTokens).toBe(tokensBefore); // only the held batch (counted before) ran on cardiffnlp
   });
 
   test("a client that disconnects while queued has its rows removed from the queue, unrun", async () => {
     const holding = holdNextBatch(cardiff);
     const first = postProcess(server.url, json("held in the worker"));
     await holding;
-    const rowsBefore = cardiff.batcher.stats.rows;
+    const tokensBefore = cardiff.batcher.stats.realTokens; // counted when a batch is dispatched
     const closedBefore = server.service.counters.clientClosed;
     const metricsBefore = await scrape(server.url);
 
@@ -151,7 +151,7 @@ describe("deadlines and client aborts", () => {
     release(cardiff);
     expect((await first).status).toBe(200);
     await waitFor(() => cardiff.batcher.running === 0, "the held batch to finish");
-    expect(cardiff.batcher.stats.rows).toBe(rowsBefore);
+    expect(cardiff.batcher.stats.realTokens).toBe(tokensBefore);
   });
 
   test("a deadline that passes while all of a request's rows run is answered normally, 200", async () => {

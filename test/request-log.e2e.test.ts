@@ -4,7 +4,7 @@
  * error, the 503s the service announces (loading, draining, shedding) at warn, readiness's 503 at info.
  */
 import { afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { launchService, type LogLine } from "../testkit/child.ts";
+import { type LogLine, type ServiceProcess, spawnListeningService } from "../testkit/child.ts";
 import { slowEngines } from "../testkit/fixtures.ts";
 import { sample, scrape } from "../testkit/metrics.ts";
 import { postProcess } from "../testkit/server.ts";
@@ -17,23 +17,21 @@ beforeAll(async () => {
   engines = await slowEngines();
 });
 
-let running: ReturnType<typeof launchService> | undefined;
+let running: ServiceProcess | undefined;
 afterEach(async () => {
-  running?.proc.kill("SIGTERM");
-  await running?.proc.exited;
+  await running?.stop();
   running = undefined;
 });
 
 /** The service as a child process, resolved as soon as it listens (its models still loading). */
 async function listening(env: Record<string, string> = {}) {
-  running = launchService(
-    { ENGINES_DIR: engines, INTRA_OP_THREADS: "1", CPU_MAX_BATCH_SIZE: "1024", ...env },
-    "inherit",
-  );
-  const { lines } = running;
-  await waitFor(() => lines.some((l) => l.message === "listening") || running?.proc.exitCode !== null, "listening");
-  const port = lines.find((l) => l.message === "listening")!.port as number;
-  return { url: `http://127.0.0.1:${port}`, lines };
+  running = await spawnListeningService({
+    ENGINES_DIR: engines,
+    INTRA_OP_THREADS: "1",
+    CPU_MAX_BATCH_SIZE: "1024",
+    ...env,
+  });
+  return running;
 }
 
 /** The request line of the answer with this status on this path, once it is written. */

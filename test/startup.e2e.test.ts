@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { cpSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { convertModels } from "../convert/pipeline.ts";
-import { TINY, writeRandomCheckpoint } from "../convert/random-checkpoint.ts";
+import { TINY, writeRandomCheckpoint } from "../convert/random/random-checkpoint.ts";
 import { type LogLine, runServiceToExit, spawnService } from "../testkit/child.ts";
 import { addTokenizer, tempDir } from "../testkit/fixtures.ts";
 

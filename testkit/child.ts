@@ -1,7 +1,15 @@
+/**
+ * The service as a child process, started one way for tests and benchmarks: `bun app/index.ts` (or
+ * another entry, e.g. bench/sim/serve.ts) from the repo root, on loopback, never converting.
+ */
+import type { Subprocess } from "bun";
 import { join } from "node:path";
 import { waitFor } from "./wait.ts";
 
 export type LogLine = Record<string, unknown>;
+
+const ROOT = join(import.meta.dir, "..");
+const APP = ["bun", "app/index.ts"];
 
 /** Parses a stream of JSON lines into `into` as they come; rejects on a line that is not JSON. */
 async function readJsonLines(stream: ReadableStream<Uint8Array>, into: LogLine[]) {
@@ -16,29 +24,100 @@ async function readJsonLines(stream: ReadableStream<Uint8Array>, into: LogLine[]
   if (buffered.trim()) into.push(JSON.parse(buffered));
 }
 
-/** `bun run start`'s entry as a child process, on a free loopback port unless `env` says otherwise. */
-export function launchService(env: Record<string, string>, stderr: "inherit" | "pipe") {
-  const proc = Bun.spawn(["bun", join(import.meta.dir, "..", "app", "index.ts")], {
+interface Launch {
+  /** On top of the process's own: a free port unless PORT is given. */
+  env: Record<string, string>;
+  entry?: string[];
+  /** "read": every stdout line parsed as a JSON log line (the test fails on one that is not). */
+  stdout: "read" | "ignore";
+  stderr: "inherit" | "pipe";
+}
+
+/** Spawns the service; `lines` fills with its log lines as they come (stdout "read"). */
+function launch({ env, entry = APP, stdout, stderr }: Launch) {
+  const proc = Bun.spawn(entry, {
+    cwd: ROOT,
     env: { ...process.env, AUTO_CONVERT: "false", PORT: "0", HOST: "127.0.0.1", ...env },
-    stdout: "pipe",
+    stdout: stdout === "read" ? "pipe" : "ignore",
     stderr,
   });
   const lines: LogLine[] = [];
-  const stdoutRead = readJsonLines(proc.stdout, lines);
+  const stdoutRead = stdout === "read" ? readJsonLines(proc.stdout as ReadableStream<Uint8Array>, lines) : undefined;
   return { proc, lines, stdoutRead };
 }
 
-/** The service as a child process; resolves once it logs "ready", with its URL and parsed log lines. */
-export async function spawnService(env: Record<string, string>) {
-  const { proc, lines } = launchService(env, "inherit");
+export interface ServiceProcess {
+  proc: Subprocess;
+  url: string;
+  pid: number;
+  /** Its parsed log lines (empty when started by startServiceProcess, which does not read them). */
+  lines: LogLine[];
+  /** SIGTERM, then the exit: the service drains first. */
+  stop(): Promise<void>;
+}
+
+function child(proc: Subprocess, url: string, lines: LogLine[]): ServiceProcess {
+  return {
+    proc,
+    url,
+    pid: proc.pid,
+    lines,
+    stop: async () => {
+      proc.kill("SIGTERM");
+      await proc.exited;
+    },
+  };
+}
+
+function exitedEarly(proc: Subprocess): Error {
+  return new Error(`the service exited with ${proc.exitCode} before it was ready`);
+}
+
+/** The service for a test: on a free port, resolves once it logs "ready", with its URL and parsed log lines. */
+export async function spawnService(env: Record<string, string>): Promise<ServiceProcess> {
+  const { proc, lines } = launch({ env, stdout: "read", stderr: "inherit" });
   await waitFor(
     () => lines.some((l) => l.message === "ready") || proc.exitCode !== null,
     "the service to be ready",
     120_000,
   );
-  if (proc.exitCode !== null) throw new Error(`the service exited with ${proc.exitCode} before it was ready`);
+  if (proc.exitCode !== null) throw exitedEarly(proc);
   const port = lines.find((l) => l.message === "listening")!.port as number;
-  return { proc, url: `http://127.0.0.1:${port}`, lines };
+  return child(proc, `http://127.0.0.1:${port}`, lines);
+}
+
+/** The service for a test, resolved as soon as it listens (its models may still be loading), with its URL and parsed log lines. */
+export async function spawnListeningService(env: Record<string, string>): Promise<ServiceProcess> {
+  const { proc, lines } = launch({ env, stdout: "read", stderr: "inherit" });
+  await waitFor(() => lines.some((l) => l.message === "listening") || proc.exitCode !== null, "the service to listen");
+  if (proc.exitCode !== null) throw exitedEarly(proc);
+  const port = lines.find((l) => l.message === "listening")!.port as number;
+  return child(proc, `http://127.0.0.1:${port}`, lines);
+}
+
+/**
+ * The service for a benchmark, over `engines` on `port`, its logs quiet (warnings only, no request
+ * lines): resolves once /health/ready answers 200. `entry` runs another assembly (bench/sim/serve.ts).
+ */
+export async function startServiceProcess(
+  engines: string,
+  port: number,
+  env: Record<string, string> = {},
+  entry = APP,
+): Promise<ServiceProcess> {
+  const { proc } = launch({
+    env: { ENGINES_DIR: engines, PORT: String(port), LOG_SAMPLE: "0", LOG_LEVEL: "warn", ...env },
+    entry,
+    stdout: "ignore",
+    stderr: "inherit",
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const ready = async () => {
+    if (proc.exitCode !== null) throw exitedEarly(proc);
+    return (await fetch(`${url}/health/ready`).catch(() => null))?.status === 200;
+  };
+  await waitFor(ready, "the service to be ready", 600_000);
+  return child(proc, url, []);
 }
 
 /**
@@ -46,8 +125,8 @@ export async function spawnService(env: Record<string, string>) {
  * every stdout line (each must be JSON) and its stderr. Killed after `timeoutMs` if it keeps running.
  */
 export async function runServiceToExit(env: Record<string, string>, timeoutMs = 60_000) {
-  const { proc, lines, stdoutRead } = launchService(env, "pipe");
-  const stderr = new Response(proc.stderr).text();
+  const { proc, lines, stdoutRead } = launch({ env, stdout: "read", stderr: "pipe" });
+  const stderr = new Response(proc.stderr as ReadableStream<Uint8Array>).text();
   const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
   const code = await proc.exited;
   clearTimeout(timer);

@@ -1,24 +1,18 @@
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { DEFAULT_MANIFEST } from "../convert/manifest.ts";
 import type { ModelSource } from "../convert/pipeline.ts";
-import { FULL_SIZE, TINY, writeRandomCheckpoint, type RandomArchitecture } from "../convert/random-checkpoint.ts";
+import {
+  FULL_SIZE,
+  TINY,
+  writeRandomCheckpoint,
+  type RandomArchitecture,
+} from "../convert/random/random-checkpoint.ts";
+import { sharedFile } from "./shared.ts";
 
-/**
- * ../shared beside the repo (read-only fixtures): oracle checkpoints, tokenizers, real configs, corpora.
- * Only paths here: nothing is read at import, so a benchmark that needs no fixture runs without it.
- */
-export const SHARED = resolve(process.env.SHARED_DIR ?? join(import.meta.dir, "..", "..", "shared"));
-export const TOKENIZER_FIXTURES = join(SHARED, "fixtures", "tokenizers");
-export const ORACLE = join(SHARED, "fixtures", "oracle");
-
-/** A path under ../shared that must exist; the error says where it was looked for. */
-export function sharedFile(...parts: string[]): string {
-  const path = join(SHARED, ...parts);
-  if (!existsSync(path)) throw new Error(`${path} not found: ../shared must sit beside the repo (or set SHARED_DIR)`);
-  return path;
-}
+// The ../shared location lives in shared.ts; re-exported for the tests that import it from here.
+export { ORACLE, sharedFile, TOKENIZER_FIXTURES } from "./shared.ts";
 
 const madeDirs: string[] = [];
 

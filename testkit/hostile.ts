@@ -159,7 +159,7 @@ export function hostileCases(seed: number, limits: Limits): HostileCase[] {
   // Deep nesting, balanced (valid JSON, wrong shape) and not.
   for (const depth of [1000, 100_000, 400_000]) {
     post("deep array", "[".repeat(depth) + "]".repeat(depth));
-    post("deep object", '{"a":'.repeat(depth / 10) + "1" + "}".repeat(depth / 10));
+    post("deep object", `${'{"a":'.repeat(depth / 10)}1${"}".repeat(depth / 10)}`);
     post("deep unbalanced", "[".repeat(depth));
   }
 

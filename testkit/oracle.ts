@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { findArchitecture } from "../convert/onnx/registry.ts";
-import { ORACLE } from "./fixtures.ts";
+import { ORACLE } from "./shared.ts";
 
 /** An oracle folder the converter cannot build yet, and the architecture that makes it so. */
 export interface SkippedOracle {

@@ -43,4 +43,4 @@ export async function rawRequest(url: string, request: string | Uint8Array, time
 
 /** A chunked request body of `parts`, one HTTP chunk each, and the closing chunk. */
 export const chunked = (parts: string[]) =>
-  parts.map((p) => `${Buffer.byteLength(p).toString(16)}\r\n${p}\r\n`).join("") + "0\r\n\r\n";
+  `${parts.map((p) => `${Buffer.byteLength(p).toString(16)}\r\n${p}\r\n`).join("")}0\r\n\r\n`;

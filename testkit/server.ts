@@ -1,42 +1,31 @@
-import { loadConfig, type Config } from "../app/config.ts";
-import { ServiceMetrics } from "../app/metrics.ts";
-import { createApp, listenOptions } from "../app/server.ts";
-import { ClassifierService, type ServiceOptions } from "../app/service/classifier.ts";
+import { loadConfig } from "../app/config.ts";
+import { type RunningService, type ServiceSeams, startService } from "../app/main.ts";
 
-export interface TestServer {
-  url: string;
-  service: ClassifierService;
-  stop(): Promise<void>;
-}
+export type TestServer = RunningService;
 
-/** The real app on a real loopback port, over converted engines, with real inference workers. */
+/**
+ * The real service (app/main.ts, as `bun run start` assembles it) on a real loopback port, over
+ * converted engines, with real inference workers. `seams`: fault hooks, host facts, the GPU
+ * stand-in, the restart policy. Quiet unless `env` sets LOG_LEVEL.
+ */
 export async function startTestServer(
   enginesDir: string,
   env: Record<string, string> = {},
-  extra: Pick<ServiceOptions, "faultHooks" | "restartPolicy" | "hostFacts" | "gpuStandInLoads"> = {},
+  seams: ServiceSeams = {},
 ): Promise<TestServer> {
   // The CPU's own batch limits raised: the tests exercise batching, which the CPU defaults keep small.
-  const config: Config = loadConfig({
+  const config = loadConfig({
     ENGINES_DIR: enginesDir,
     INTRA_OP_THREADS: "1",
     CPU_MAX_BATCH_SIZE: "1024",
     CPU_MAX_BATCH_TOKENS: "16384",
     MAX_BATCH_TOKENS: "16384",
+    LOG_LEVEL: "silent",
     ...env,
+    HOST: "127.0.0.1",
+    PORT: "0",
   });
-  const service = await ClassifierService.start({ ...config, ...extra });
-  const metrics = new ServiceMetrics();
-  metrics.attach(service);
-  const app = createApp({ config, service: () => service, metrics });
-  app.listen(listenOptions({ ...config, host: "127.0.0.1", port: 0 }));
-  return {
-    url: `http://127.0.0.1:${app.server!.port}`,
-    service,
-    stop: async () => {
-      await app.stop();
-      await service.stop();
-    },
-  };
+  return startService(config, seams);
 }
 
 export const postProcess = (

@@ -1,6 +1,6 @@
 /** Loaded before every `bun test` run (bunfig.toml): what the whole run shares. */
 import { afterAll } from "bun:test";
-import { removeScratchCopies } from "../convert/tokenizer-family.ts";
+import { removeScratchCopies } from "../convert/tokenizer/tokenizer-family.ts";
 import { removeTempDirs } from "./fixtures.ts";
 
 // bun test does not emit the process's exit event: the folders the tests (and the conversions they

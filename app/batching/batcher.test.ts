@@ -1,21 +1,21 @@
 import { describe, expect, test } from "bun:test";
-import type { BatchResult, BatchRunner } from "../inference/model-worker.ts";
-import type { RowRef } from "../inference/protocol.ts";
-import { ModelBatcher, type Clock } from "./batcher.ts";
+import type { ExecutionProvider } from "../config.ts";
+import type { RowRef } from "../tokenize/pack.ts";
+import { type Clock, type LimitsFor, ModelBatcher } from "./batcher.ts";
 import type { BatchLimits } from "./policy.ts";
+import type { BatchResult, BatchRunner, RunnerState } from "./runner.ts";
 
 /** A runner whose batches finish only when the test says so (held promises, no sleeps). */
 class HeldRunner implements BatchRunner {
   up = true;
-  /** The runner's own limits (a worker's, for the provider it runs on); none by default. */
-  batchLimits?: BatchLimits;
-  private listeners: ((e: { type: string; state?: string }) => void)[] = [];
-  on(fn: (e: { type: string; state?: string }) => void) {
+  provider: ExecutionProvider = "cuda";
+  private listeners: ((state: RunnerState) => void)[] = [];
+  onState(fn: (state: RunnerState) => void) {
     this.listeners.push(fn);
   }
   comeBack() {
     this.up = true;
-    this.listeners.forEach((fn) => fn({ type: "state", state: "up" }));
+    this.listeners.forEach((fn) => fn("up"));
   }
   readonly calls: { rows: RowRef[]; finish: () => void; fail: (e: Error) => void }[] = [];
   run(rows: RowRef[]): Promise<BatchResult> {
@@ -55,28 +55,38 @@ const row = (first: number, length: number): RowRef => {
   return { buffer, offset: 0, length };
 };
 const opts = { maxBatchSize: 3, maxBatchTokens: 1000, maxQueueDelayMs: 10 };
+/** The model plan's limits: none beyond the policy's, except the CPU's where a test gives them. */
+const limits =
+  (cpu?: BatchLimits): LimitsFor =>
+  (provider) =>
+    (provider === "cpu" && cpu) || { maxBatchSize: Infinity, maxBatchTokens: Infinity };
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe("ModelBatcher", () => {
   test("an idle model runs the first row at once, alone", () => {
     const runner = new HeldRunner();
-    const b = new ModelBatcher("m", [runner], opts, new FakeClock());
-    b.submit(row(1, 5));
+    const b = new ModelBatcher("m", [runner], opts, limits(), new FakeClock());
+    b.submit([row(1, 5)]);
     expect(runner.calls.map((c) => c.rows.length)).toEqual([1]);
   });
 
   test("a request's rows submitted together leave as one batch on an idle model", () => {
     const runner = new HeldRunner();
-    const b = new ModelBatcher("m", [runner], opts, new FakeClock());
-    b.submitMany([row(1, 5), row(2, 5), row(3, 5)]);
+    const b = new ModelBatcher("m", [runner], opts, limits(), new FakeClock());
+    b.submit([row(1, 5), row(2, 5), row(3, 5)]);
     expect(runner.calls.map((c) => c.rows.length)).toEqual([3]);
   });
 
   test("rows arriving while a batch runs leave together when it finishes, each with its own logits", async () => {
     const runner = new HeldRunner();
-    const b = new ModelBatcher("m", [runner], opts, new FakeClock());
-    const first = b.submit(row(1, 5));
-    const rest = [b.submit(row(2, 6)), b.submit(row(3, 7)), b.submit(row(4, 8)), b.submit(row(5, 9))];
+    const b = new ModelBatcher("m", [runner], opts, limits(), new FakeClock());
+    const first = b.submit([row(1, 5)])[0];
+    const rest = [
+      b.submit([row(2, 6)])[0],
+      b.submit([row(3, 7)])[0],
+      b.submit([row(4, 8)])[0],
+      b.submit([row(5, 9)])[0],
+    ];
     expect(runner.calls).toHaveLength(1);
     expect(b.queued).toBe(4);
     runner.calls[0].finish();
@@ -99,10 +109,10 @@ describe("ModelBatcher", () => {
     const a = new HeldRunner();
     const c = new HeldRunner();
     const clock = new FakeClock();
-    const b = new ModelBatcher("m", [a, c], opts, clock);
-    b.submit(row(1, 5)); // idle: runs at once on one worker
+    const b = new ModelBatcher("m", [a, c], opts, limits(), clock);
+    b.submit([row(1, 5)]); // idle: runs at once on one worker
     clock.advance(2);
-    b.submit(row(2, 5));
+    b.submit([row(2, 5)]);
     expect(a.calls.length + c.calls.length).toBe(1);
     expect(clock.pending).toEqual([12]);
     clock.advance(12);
@@ -112,31 +122,32 @@ describe("ModelBatcher", () => {
   test("with a second worker free, a full batch leaves without waiting", () => {
     const a = new HeldRunner();
     const c = new HeldRunner();
-    const b = new ModelBatcher("m", [a, c], opts, new FakeClock());
-    for (let i = 0; i < 4; i++) b.submit(row(i, 5));
+    const b = new ModelBatcher("m", [a, c], opts, limits(), new FakeClock());
+    for (let i = 0; i < 4; i++) b.submit([row(i, 5)]);
     expect([...a.calls, ...c.calls].map((x) => x.rows.length).sort()).toEqual([1, 3]);
   });
 
   test("a failed batch rejects only its own rows; the next batch still runs", async () => {
     const runner = new HeldRunner();
-    const b = new ModelBatcher("m", [runner], opts, new FakeClock());
-    const doomed = b.submit(row(1, 5));
-    const fine = b.submit(row(2, 5));
+    const b = new ModelBatcher("m", [runner], opts, limits(), new FakeClock());
+    const doomed = b.submit([row(1, 5)])[0];
+    const fine = b.submit([row(2, 5)])[0];
     runner.calls[0].fail(new Error("boom"));
     await expect(doomed).rejects.toThrow("boom");
     await tick();
     runner.calls[1].finish();
     expect(Array.from(await fine)).toEqual([2, 5]);
-    expect(b.stats.batches).toBe(2);
+    expect(runner.calls.length).toBe(2);
+    expect(b.stats.answeredBatches).toBe(1);
   });
 
   test("an aborted request's queued rows leave the queue unrun, rejected with the abort reason; its running rows finish", async () => {
     const runner = new HeldRunner();
-    const b = new ModelBatcher("m", [runner], opts, new FakeClock());
+    const b = new ModelBatcher("m", [runner], opts, limits(), new FakeClock());
     const request = new AbortController();
-    const [running] = b.submitMany([row(1, 5)], request.signal);
-    const [queuedA, queuedB] = b.submitMany([row(2, 5), row(3, 5)], request.signal);
-    const other = b.submit(row(4, 5));
+    const [running] = b.submit([row(1, 5)], request.signal);
+    const [queuedA, queuedB] = b.submit([row(2, 5), row(3, 5)], request.signal);
+    const other = b.submit([row(4, 5)])[0];
     expect(b.queued).toBe(3);
     request.abort(new Error("deadline"));
     await expect(queuedA).rejects.toThrow("deadline");
@@ -154,8 +165,8 @@ describe("ModelBatcher", () => {
 
   test("a request whose signal is already aborted is rejected without entering the queue", async () => {
     const runner = new HeldRunner();
-    const b = new ModelBatcher("m", [runner], opts, new FakeClock());
-    const [answer] = b.submitMany([row(1, 5)], AbortSignal.abort(new Error("gone")));
+    const b = new ModelBatcher("m", [runner], opts, limits(), new FakeClock());
+    const [answer] = b.submit([row(1, 5)], AbortSignal.abort(new Error("gone")));
     await expect(answer).rejects.toThrow("gone");
     expect(runner.calls).toHaveLength(0);
   });
@@ -165,11 +176,11 @@ describe("ModelBatcher", () => {
     down.up = false;
     const live = new HeldRunner();
     const clock = new FakeClock();
-    const b = new ModelBatcher("m", [live, down], opts, clock);
-    b.submit(row(1, 5));
+    const b = new ModelBatcher("m", [live, down], opts, limits(), clock);
+    b.submit([row(1, 5)]);
     expect([live.calls.length, down.calls.length]).toEqual([1, 0]);
     // The live runner is busy, the other down: the row waits rather than failing.
-    b.submit(row(2, 5));
+    b.submit([row(2, 5)]);
     expect(b.queued).toBe(1);
     expect(down.calls).toHaveLength(0);
     clock.advance(20);
@@ -182,8 +193,8 @@ describe("ModelBatcher", () => {
   test("with no runner up at all, rows are handed over at once (the runner rejects them: a fast 503, no wait)", () => {
     const down = new HeldRunner();
     down.up = false;
-    const b = new ModelBatcher("m", [down], opts, new FakeClock());
-    b.submit(row(1, 5));
+    const b = new ModelBatcher("m", [down], opts, limits(), new FakeClock());
+    b.submit([row(1, 5)]);
     expect(down.calls).toHaveLength(1);
   });
 
@@ -191,11 +202,17 @@ describe("ModelBatcher", () => {
     const clock = new FakeClock();
     const gpu = new HeldRunner();
     const cpu = new HeldRunner();
-    cpu.batchLimits = { maxBatchSize: 1, maxBatchTokens: 1000 }; // a worker that fell back to the CPU provider
-    const b = new ModelBatcher("m", [gpu, cpu], { ...opts, maxBatchSize: 8 }, clock);
-    b.submitMany([row(1, 5), row(2, 5), row(3, 5)]);
+    cpu.provider = "cpu"; // a worker that fell back to the CPU provider
+    const b = new ModelBatcher(
+      "m",
+      [gpu, cpu],
+      { ...opts, maxBatchSize: 8 },
+      limits({ maxBatchSize: 1, maxBatchTokens: 1000 }),
+      clock,
+    );
+    b.submit([row(1, 5), row(2, 5), row(3, 5)]);
     expect(gpu.calls.map((c) => c.rows.length)).toEqual([3]); // idle: all at once, on the first runner
-    b.submitMany([row(4, 5), row(5, 5), row(6, 5)]);
+    b.submit([row(4, 5), row(5, 5), row(6, 5)]);
     clock.advance(10); // the queue delay: the second runner takes what it can
     expect(cpu.calls.map((c) => c.rows.length)).toEqual([1]);
     expect(b.queued).toBe(2);
@@ -210,10 +227,16 @@ describe("ModelBatcher", () => {
   test("a runner's token budget (the CPU's): rows of similar length share a batch up to it; a longer row runs alone", async () => {
     const clock = new FakeClock();
     const cpu = new HeldRunner();
-    cpu.batchLimits = { maxBatchSize: 8, maxBatchTokens: 64 };
-    const b = new ModelBatcher("m", [cpu], { ...opts, maxBatchSize: 32 }, clock);
-    b.submit(row(1, 16)); // idle: runs at once
-    b.submitMany([row(2, 16), row(3, 100), row(4, 15), row(5, 30), row(6, 14), row(7, 16)]);
+    cpu.provider = "cpu";
+    const b = new ModelBatcher(
+      "m",
+      [cpu],
+      { ...opts, maxBatchSize: 32 },
+      limits({ maxBatchSize: 8, maxBatchTokens: 64 }),
+      clock,
+    );
+    b.submit([row(1, 16)]); // idle: runs at once
+    b.submit([row(2, 16), row(3, 100), row(4, 15), row(5, 30), row(6, 14), row(7, 16)]);
     const sent = () => cpu.calls.map((c) => c.rows.map((r) => new Int32Array(r.buffer, 0, 1)[0]));
     for (let i = 0; i < 4; i++) {
       cpu.calls[i].finish();
@@ -227,10 +250,10 @@ describe("ModelBatcher", () => {
 
   test("fair order: a large request alternates with the small ones behind it instead of running whole ahead of them", async () => {
     const runner = new HeldRunner();
-    const b = new ModelBatcher("m", [runner], { ...opts, maxBatchSize: 1 }, new FakeClock());
-    b.submitMany(Array.from({ length: 10 }, (_, i) => row(100 + i, 5))); // A: its first row runs at once
-    b.submit(row(1, 5)); // B, then C, arriving behind A's nine queued rows
-    b.submit(row(2, 5));
+    const b = new ModelBatcher("m", [runner], { ...opts, maxBatchSize: 1 }, limits(), new FakeClock());
+    b.submit(Array.from({ length: 10 }, (_, i) => row(100 + i, 5))); // A: its first row runs at once
+    b.submit([row(1, 5)]); // B, then C, arriving behind A's nine queued rows
+    b.submit([row(2, 5)]);
     const order: number[] = [];
     for (let i = 0; i < 11; i++) {
       const call = runner.calls[i];
@@ -246,14 +269,14 @@ describe("ModelBatcher", () => {
   test("expected wait: unknown (0) until a batch is measured, then the queued and running work at the measured cost", async () => {
     const clock = new FakeClock();
     const runner = new HeldRunner();
-    const b = new ModelBatcher("m", [runner], { ...opts, maxBatchSize: 1 }, clock);
+    const b = new ModelBatcher("m", [runner], { ...opts, maxBatchSize: 1 }, limits(), clock);
     expect(b.expectedWaitMs(100)).toBe(0);
-    b.submit(row(1, 10)); // runs; the runner reports runMs 1 for 10 padded tokens: 0.1 ms per token
+    b.submit([row(1, 10)]); // runs; the runner reports runMs 1 for 10 padded tokens: 0.1 ms per token
     runner.calls[0].finish();
     await tick();
     expect(b.aloneMs(100)).toBeCloseTo(10);
-    b.submit(row(2, 20)); // running: half its 20 tokens counted
-    b.submit(row(3, 30)); // queued
+    b.submit([row(2, 20)]); // running: half its 20 tokens counted
+    b.submit([row(3, 30)]); // queued
     expect(b.expectedWaitMs(40)).toBeCloseTo((30 + 20 / 2 + 40) * 0.1);
   });
 });

@@ -7,34 +7,64 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { waitFor } from "../../testkit/wait.ts";
+import { loadConfig } from "../config.ts";
 import { ApiError, type ErrorCode } from "../errors.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { createApp } from "../server.ts";
-import type { ClassifierApi, ClassifyOptions, RequestTimings } from "../service/api.ts";
+import type { ModelRecord } from "../../lib/store/index.ts";
+import type {
+  ClassifierApi,
+  ClassifyOptions,
+  ModelObservation,
+  RequestTimings,
+  ServiceObservation,
+} from "../service/api.ts";
+import type { WorkerState } from "../workers/supervised-worker.ts";
 import type { HttpMetrics } from "./deps.ts";
 import { ROUTES } from "./routes.ts";
 import { scalarBundle } from "./routes/docs.ts";
 
-const CONFIG = { maxBodyBytes: 1024, maxTextsPerRequest: 4, requestTimeoutMs: 30_000, bodyTimeoutMs: 50 };
+const CONFIG = loadConfig({ MAX_BODY_BYTES: "1024", MAX_TEXTS_PER_REQUEST: "4", BODY_TIMEOUT_MS: "50" });
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const JSON_TYPE = { "content-type": "application/json" };
 const bytes = (s: string) => new TextEncoder().encode(s);
+
+/** The service as observe() reports it: no models unless given, nothing pending. */
+function observation(over: Partial<ServiceObservation> = {}): ServiceObservation {
+  const counters = { shed: 0, deadlineExceeded: 0, clientClosed: 0 };
+  return { draining: false, pendingTexts: 3, counters, models: [], ...over };
+}
+
+/** A model whose only worker is in `state` (readiness reads the workers, not the record). */
+const modelWith = (state: WorkerState): ModelObservation => ({
+  key: "m",
+  record: {} as ModelRecord,
+  family: "f",
+  maxLength: 8,
+  provider: "cpu",
+  providerNotes: [],
+  loadMs: 1,
+  bytesOnDisk: 1,
+  queued: 0,
+  running: 0,
+  batches: { realTokens: 0, paddedTokens: 0, answeredBatches: 0, answeredRows: 0, runMs: 0, last: null, cancelled: 0 },
+  workers: [{ name: "m#0", state, restarts: 0, provider: "cpu" }],
+});
 
 /** A service that answers each text with one model's label (the text itself), and records what it was asked. */
 function fakeClassifier(classify?: ClassifierApi["classify"]) {
   const calls: { texts: string[]; opts: ClassifyOptions }[] = [];
   const service = {
-    draining: false,
-    isReady: () => true,
-    health: () => ({ pendingTexts: 3, models: [] }),
+    observe: () => observation(),
     async classify(texts: string[], opts: ClassifyOptions) {
       calls.push({ texts, opts });
-      return classify ? classify(texts, opts) : texts.map((t) => ({ m: { label: t, score: 1 } }));
+      if (classify) return classify(texts, opts);
+      const answers = texts.map((t) => ({ m: { label: t, score: 1 } }));
+      return { answers, timings: { tokenizationMs: 0, queueMs: 0, inferenceMs: 0 } };
     },
     tokenization: async (text: string) => [
       { family: "f", models: ["m"], maxLength: 8, length: 1, ids: [7], tokens: [text] },
     ],
-    describeModels: () => [],
   } satisfies ClassifierApi;
   return { service, calls };
 }
@@ -195,10 +225,12 @@ describe("service states and errors", () => {
       const res = await harness(s).send("/health/ready");
       return [res.status, (await res.json()).status];
     };
+    const observed = (over: Partial<ServiceObservation>) => ({ ...service, observe: () => observation(over) });
     expect(await status(service)).toEqual([200, "ready"]);
+    expect(await status(observed({ models: [modelWith("up")] }))).toEqual([200, "ready"]);
     expect(await status(null)).toEqual([503, "loading"]);
-    expect(await status({ ...service, isReady: () => false })).toEqual([503, "degraded"]);
-    expect(await status({ ...service, draining: true })).toEqual([503, "draining"]);
+    expect(await status(observed({ models: [modelWith("up"), modelWith("starting")] }))).toEqual([503, "degraded"]);
+    expect(await status(observed({ draining: true }))).toEqual([503, "draining"]);
     const live = await harness(null).send("/health/live");
     expect([live.status, await live.json()]).toEqual([200, { status: "live" }]);
   });
@@ -226,11 +258,11 @@ describe("POST /process and /tokenize", () => {
     expect(await (await post("/process", '["a", "b"]')).json()).toEqual(answers);
   });
 
-  test("a 200 from /process carries where the time went, as the service filled in its timings", async () => {
-    const { service } = fakeClassifier(async (texts, opts) => {
-      Object.assign(opts.timings!, { tokenizationMs: 1.25, queueMs: 2.5, inferenceMs: 3.75 });
-      return texts.map(() => ({}));
-    });
+  test("a 200 from /process carries where the time went, as the service recorded its timings", async () => {
+    const { service } = fakeClassifier(async (texts) => ({
+      answers: texts.map(() => ({})),
+      timings: { tokenizationMs: 1.25, queueMs: 2.5, inferenceMs: 3.75 },
+    }));
     const { post, phases } = harness(service);
     const res = await post("/process", '"hi"');
     expect(res.status).toBe(200);

@@ -1,5 +1,5 @@
+import type { Config } from "../config.ts";
 import { ApiError } from "../errors.ts";
-import type { HttpConfig } from "./deps.ts";
 
 /** JSON, plain text, and curl's default form type (a bare `curl -d '"text"'`); the body must be JSON either way. */
 const JSON_TYPES = /^(application\/json|text\/plain|application\/x-www-form-urlencoded)\s*(;|$)/i;
@@ -8,9 +8,6 @@ const JSON_TYPES = /^(application\/json|text\/plain|application\/x-www-form-urle
  * Bytes of request bodies being buffered at once, across all requests: a thousand connections each
  * sending MAX_BODY_BYTES cannot add a gigabyte. A body that would pass it is refused (503).
  */
-/** Used when the settings give none (tests that build the app by hand). */
-export const DEFAULT_BUFFERED_BODY_BYTES = 64 * 1024 * 1024;
-
 export class BodyBudget {
   private used = 0;
 
@@ -165,7 +162,7 @@ export async function readJsonBody(
  * after it never runs; it is there to tell the OpenAPI generator the body is application/json.
  */
 export const jsonBody = (
-  config: Pick<HttpConfig, "maxBodyBytes" | "bodyTimeoutMs">,
+  config: Pick<Config, "maxBodyBytes" | "bodyTimeoutMs">,
   budget?: BodyBudget,
   stopping?: AbortSignal,
 ) => [

@@ -16,9 +16,15 @@ const notes = new WeakMap<Request, RequestNotes>();
 /** When the request arrived (performance.now()), for its total time. */
 export const arrivedAt = (request: Request) => notes.get(request)?.arrivedAt ?? performance.now();
 
-/** The texts a request carries and where its time goes, for its log line; `timings` fills in as it runs. */
-export function noteWork(request: Request, texts: string[], timings: RequestTimings) {
-  notes.set(request, { arrivedAt: arrivedAt(request), texts, timings });
+/** The texts a request carries, for its log line (errors included). */
+export function noteTexts(request: Request, texts: string[]) {
+  notes.set(request, { arrivedAt: arrivedAt(request), texts });
+}
+
+/** Where the request's time went, as the service recorded it: read once, for the headers, the metrics and the log line. */
+export function noteTimings(request: Request, timings: RequestTimings) {
+  const n = notes.get(request);
+  notes.set(request, { arrivedAt: arrivedAt(request), texts: n?.texts, timings });
 }
 
 /** A client's request id is echoed when it looks like one; otherwise one is made. */
@@ -26,6 +32,15 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
 const requestId = (header: string | null) => (header && REQUEST_ID.test(header) ? header : crypto.randomUUID());
 
 const round = (v: number) => Math.round(v * 100) / 100;
+const ms = (v: number) => v.toFixed(2);
+
+/** Where the time went, so a load test can split latency without server logs (TEI's headers). */
+function timingHeaders(headers: Record<string, unknown>, timings: RequestTimings, totalMs: number) {
+  headers["x-total-time"] = ms(totalMs);
+  headers["x-tokenization-time"] = ms(timings.tokenizationMs);
+  headers["x-queue-time"] = ms(timings.queueMs);
+  headers["x-inference-time"] = ms(timings.inferenceMs);
+}
 
 /**
  * Request id, arrival time, and once the answer is written its metrics and its log line: every
@@ -37,7 +52,7 @@ export function requestContext({
   config,
   stopping,
 }: Pick<AppDeps, "logger" | "metrics" | "config" | "stopping">) {
-  const logging = config.logging ?? { level: "info", sample: 1, texts: false };
+  const { logging } = config;
   // Draining: each answer asks the client to close, so keep-alive connections end politely. Decided
   // when the answer is made too, so requests accepted before the drain and answered during it ask as well.
   const askToClose = ({ set }: { set: { headers: Record<string, string | number> } }) => {
@@ -49,7 +64,13 @@ export function requestContext({
       set.headers["x-request-id"] = requestId(request.headers.get("x-request-id"));
       askToClose({ set });
     })
-    .onAfterHandle({ as: "global" }, askToClose)
+    .onAfterHandle({ as: "global" }, ({ request, set }) => {
+      askToClose({ set });
+      const n = notes.get(request);
+      if (!n?.timings) return;
+      timingHeaders(set.headers, n.timings, performance.now() - n.arrivedAt);
+      metrics?.phases(n.timings);
+    })
     .onError({ as: "global" }, askToClose)
     .onAfterResponse({ as: "global" }, ({ request, set, path }) => {
       const n = notes.get(request);

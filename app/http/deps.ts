@@ -3,9 +3,11 @@ import type { Logger } from "../log.ts";
 import type { ClassifierApi, RequestTimings } from "../service/api.ts";
 import type { BodyBudget } from "./body.ts";
 
-/** The settings the HTTP layer reads. */
-export type HttpConfig = Pick<Config, "maxBodyBytes" | "maxTextsPerRequest" | "requestTimeoutMs" | "bodyTimeoutMs"> &
-  Partial<Pick<Config, "logging" | "maxBufferedBodyBytes">>;
+/** The settings the HTTP layer reads, every one required: their defaults are SETTINGS' (tests build it with loadConfig). */
+export type HttpConfig = Pick<
+  Config,
+  "maxBodyBytes" | "maxBufferedBodyBytes" | "maxTextsPerRequest" | "requestTimeoutMs" | "bodyTimeoutMs" | "logging"
+>;
 
 /** The service once its models are loaded; null while starting. */
 export type ServiceSource = () => ClassifierApi | null;

@@ -1,5 +1,6 @@
-import { t } from "elysia";
+import { type Static, t, type TSchema } from "elysia";
 import { STATUS, type ErrorCode } from "../errors.ts";
+import type * as api from "../service/api.ts";
 
 /** The challenge's example request. */
 export const EXAMPLE_TEXT = "This is how true happiness looks like 👍😜";
@@ -18,21 +19,45 @@ export const processBody = (maxTexts: number) =>
   );
 
 /*
- * Response schemas: documentation for /openapi, written with the same t.* builders. Responses are
- * not validated at run time (the hot path would pay for it); the e2e tests check the real shapes.
+ * Response schemas: the /openapi document, written with the same t.* builders. Responses are not
+ * validated at run time (the hot path would pay for it): each schema is exact (no field it does not
+ * name) and held equal to the service's type in app/service/api.ts by the checks below, and
+ * test/openapi-conformance.e2e.test.ts validates real answers against the served document.
  */
-const ModelAnswer = t.Object({
+
+/** An object with exactly these fields: an answer with one more fails validation against the document. */
+const exact = <P extends Parameters<typeof t.Object>[0]>(properties: P) =>
+  t.Object(properties, { additionalProperties: false });
+
+/** A JSON integer. (Elysia's t.Integer also accepts a numeric string, for query strings: not what an answer holds.) */
+const integer = () => t.Unsafe<number>({ type: "integer" });
+
+type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+
+/**
+ * The schema, accepted only when the type it describes is exactly the API's type `A`: a field added
+ * to one and not the other fails `tsc` here ("… is not assignable to … & 'differs from its type in
+ * app/service/api.ts'").
+ */
+const schemaOf =
+  <A>() =>
+  <S extends TSchema>(
+    schema: S & (Equals<Static<S>, A> extends true ? unknown : "differs from its type in app/service/api.ts"),
+  ) =>
+    schema;
+
+const ModelAnswer = exact({
   score: t.Number({
     description: "the label's probability: softmax over the labels, or sigmoid per label for multi-label heads",
   }),
   label: t.String(),
 });
 /** With ?top_k: a model's labels, highest score first. */
-const RankedLabels = t.Array(t.Object({ label: t.String(), score: t.Number() }), {
+const RankedLabels = t.Array(exact({ label: t.String(), score: t.Number() }), {
   description: "with top_k: the model's labels, highest score first",
 });
-export const Answer = t.Record(t.String({ description: "model key" }), t.Union([ModelAnswer, RankedLabels]), {
-  description: "Every model's top label and score, keyed by model",
+const Answer = t.Record(t.String({ description: "model key" }), t.Union([ModelAnswer, RankedLabels]), {
+  description: "Every model's top label and score (or, with top_k, its ranked labels), keyed by model",
   examples: [
     {
       cardiffnlp: { score: 0.93, label: "POSITIVE" },
@@ -43,45 +68,112 @@ export const Answer = t.Record(t.String({ description: "model key" }), t.Union([
     },
   ],
 });
-export const ProcessAnswer = t.Union([Answer, t.Array(Answer)], {
-  description: "One answer for a text; an array of answers, in order, for an array",
-});
-
-const FamilyTokens = t.Object({
-  family: t.String(),
-  models: t.Array(t.String()),
-  maxLength: t.Integer(),
-  length: t.Integer(),
-  ids: t.Array(t.Integer()),
-  tokens: t.Array(t.String()),
-});
-export const TokenizeAnswer = t.Union([t.Array(FamilyTokens), t.Array(t.Array(FamilyTokens))]);
-
-export const ModelsAnswer = t.Array(
-  t.Object(
-    {
-      key: t.String(),
-      source: t.Object({
-        hubId: t.Optional(t.String()),
-        revision: t.Optional(t.String()),
-        commit: t.Optional(t.String()),
-        local: t.Optional(t.String()),
-      }),
-      labels: t.Array(t.String()),
-      family: t.String(),
-      maxLength: t.Integer(),
-      provider: t.String(),
-      parameters: t.Object({ total: t.Integer(), nonZero: t.Integer(), sparsity: t.Number() }),
-      bytes: t.Object({ weightsInMemory: t.Integer(), onDisk: t.Integer() }),
-    },
-    { additionalProperties: true },
-  ),
+export const ProcessAnswer = schemaOf<api.ProcessAnswer>()(
+  t.Union([Answer, t.Array(Answer)], {
+    description: "One answer for a text; an array of answers, in order, for an array",
+  }),
 );
 
-export const Health = t.Object({ status: t.String() }, { additionalProperties: true });
+const FamilyTokens = exact({
+  family: t.String(),
+  models: t.Array(t.String()),
+  maxLength: integer(),
+  length: integer(),
+  ids: t.Array(integer()),
+  tokens: t.Array(t.String()),
+});
+export const TokenizeAnswer = schemaOf<api.TokenizeAnswer>()(
+  t.Union([t.Array(FamilyTokens), t.Array(t.Array(FamilyTokens))]),
+);
 
-export const ErrorEnvelope = t.Object({
-  error: t.Object({
+const Provider = t.Union([t.Literal("cpu"), t.Literal("cuda"), t.Literal("tensorrt")]);
+
+const WorkerHealth = exact({
+  name: t.String(),
+  state: t.Union([t.Literal("starting"), t.Literal("up"), t.Literal("down"), t.Literal("stopped")]),
+  restarts: integer(),
+  provider: t.Union([Provider, t.Null()], { description: "what it runs on since its latest start" }),
+});
+
+const WeightProof = t.Union([
+  exact({
+    kind: t.Literal("byte-identical"),
+    tensors: integer(),
+    identical: integer(),
+    allIdentical: t.Boolean(),
+    dtype: t.Array(t.String()),
+  }),
+  exact({ kind: t.Literal("not applicable: served as given") }),
+]);
+
+const ModelDescription = schemaOf<api.ModelDescription>()(
+  exact({
+    key: t.String(),
+    source: exact({
+      hubId: t.Optional(t.String()),
+      revision: t.Optional(t.String()),
+      commit: t.Optional(t.String()),
+      local: t.Optional(t.String()),
+    }),
+    architecture: t.String(),
+    activation: t.Union([t.Literal("softmax"), t.Literal("sigmoid")]),
+    inputs: t.Array(t.String()),
+    labels: t.Array(t.String()),
+    publishedLabels: t.Array(t.String()),
+    family: t.String(),
+    maxLength: integer(),
+    provider: Provider,
+    workers: t.Array(WorkerHealth),
+    loadMs: integer(),
+    engine: exact({
+      converterVersion: t.String(),
+      convertedAt: t.String(),
+      onnx: exact({
+        model: t.String(),
+        data: t.Union([t.String(), t.Null()]),
+        opset: integer(),
+        modelSha256: t.String(),
+        inputs: t.Array(t.String()),
+        inputType: t.Union([t.Literal("int64"), t.Literal("int32")]),
+        outputs: t.Array(t.String()),
+      }),
+    }),
+    weightProof: WeightProof,
+    parameters: exact({ total: integer(), nonZero: integer(), sparsity: t.Number() }),
+    bytes: exact({ weightsInMemory: integer(), onDisk: integer() }),
+    inference: exact({
+      batches: integer(),
+      rows: integer(),
+      lastBatch: t.Union([exact({ rows: integer(), ms: t.Number(), msPerText: t.Number() }), t.Null()]),
+      meanMsPerBatch: t.Union([t.Number(), t.Null()]),
+      meanMsPerText: t.Union([t.Number(), t.Null()]),
+    }),
+  }),
+);
+export const ModelsAnswer = t.Array(ModelDescription);
+
+export const Liveness = schemaOf<api.Liveness>()(exact({ status: t.Literal("live") }));
+
+export const Readiness = schemaOf<api.Readiness>()(
+  exact({
+    status: t.Union([t.Literal("ready"), t.Literal("loading"), t.Literal("degraded"), t.Literal("draining")]),
+    pendingTexts: integer(),
+    models: t.Array(
+      exact({
+        key: t.String(),
+        provider: Provider,
+        providerNotes: t.Array(t.String()),
+        family: t.String(),
+        queued: integer(),
+        running: integer(),
+        workers: t.Array(WorkerHealth),
+      }),
+    ),
+  }),
+);
+
+export const ErrorEnvelope = exact({
+  error: exact({
     code: t.Union((Object.keys(STATUS) as ErrorCode[]).map((c) => t.Literal(c))),
     message: t.String(),
   }),
@@ -89,7 +181,8 @@ export const ErrorEnvelope = t.Object({
 
 /** An OpenAPI response object (typed loosely: the t.* schemas are JSON Schema already). */
 type OpenApiResponse = { description: string };
-const json = (schema: unknown, description: string) =>
+/** An OpenAPI response whose body is JSON of `schema`. */
+export const jsonResponse = (schema: unknown, description: string) =>
   ({ description, content: { "application/json": { schema } } }) as OpenApiResponse;
 
 /** OpenAPI `responses` for a route: its 200 and the error codes it can answer, grouped by status. */
@@ -97,7 +190,7 @@ export function responses(ok: unknown, okDescription: string, codes: ErrorCode[]
   const byStatus = new Map<number, ErrorCode[]>();
   for (const c of codes) byStatus.set(STATUS[c], [...(byStatus.get(STATUS[c]) ?? []), c]);
   return {
-    200: json(ok, okDescription),
-    ...Object.fromEntries([...byStatus].map(([status, cs]) => [status, json(ErrorEnvelope, cs.join(", "))])),
+    200: jsonResponse(ok, okDescription),
+    ...Object.fromEntries([...byStatus].map(([status, cs]) => [status, jsonResponse(ErrorEnvelope, cs.join(", "))])),
   };
 }

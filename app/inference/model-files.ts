@@ -61,7 +61,9 @@ export function dataFileReads(
   files: { model: string; data: string; dataBytes: number },
 ): HashRead[] {
   const { record, mode } = check;
-  const dataName = record.onnx.data!;
+  const dataName = record.onnx.data;
+  if (!dataName)
+    throw new Error(`${record.onnx.model}: engine.json names no data file, so there are no weights to read`);
   for (const r of ranges)
     if (r.location !== dataName)
       throw new ModelFileMismatch(files.model, `reads ${r.name} from ${r.location}, engine.json names ${dataName}`);

@@ -1,17 +1,14 @@
 import type { InputSpec } from "../../lib/onnx/feeds.ts";
+import type { BatchResult } from "../batching/runner.ts";
 import type { ExecutionProvider } from "../config.ts";
+import type { RowRef } from "../tokenize/pack.ts";
 import type { FilesVerified, ModelFilesCheck } from "./model-files.ts";
 
-/** What the HTTP thread and an inference worker exchange (over the supervised-worker protocol). */
-
-/** A row of token ids living in a SharedArrayBuffer: every model of a family reads the same memory. */
-export interface RowRef {
-  buffer: SharedArrayBuffer;
-  /** Offset in Int32 elements. */
-  offset: number;
-  /** Ids this model uses (already truncated to its max length). */
-  length: number;
-}
+/**
+ * What the HTTP thread and an inference worker exchange (over the supervised-worker protocol): a
+ * call carries rows the tokenizer packed (RowRef) and is answered with the batcher's BatchResult.
+ */
+export type { BatchResult, RowRef };
 
 /** One way to run the model, in the order to try them (see app/inference/provider-choice.ts). */
 export interface LoadCandidate {
@@ -34,10 +31,10 @@ export interface LoadOptions {
   /** The files checked against engine.json before every load; absent only in the raw-engine benchmark. */
   files?: ModelFilesCheck;
   /**
-   * Tests only (no GPU here): GPU candidates load on the CPU provider while this counter (Int32,
+   * Tests and bench/sim only (no GPU here): GPU candidates load on the CPU provider while this counter (Int32,
    * shared across restarts) is above zero, one per load, and fail once it is used up, as a GPU that
-   * works at the first start and is gone at a restart. Honoured only with fault hooks on, which the
-   * production entry never turns on.
+   * works at the first start and is gone at a restart. Set only from a start's seams (app/main.ts),
+   * which the production entry never passes; the simulated T4 uses it without fault hooks.
    */
   gpuStandIn?: SharedArrayBuffer;
 }
@@ -59,11 +56,4 @@ export interface ModelReady {
   /** Candidates tried before the one loaded, and the error each gave. */
   failed: { provider: ExecutionProvider; error: string }[];
   numLabels: number;
-}
-
-export interface BatchResult {
-  /** Row-major [rows, numLabels]. */
-  logits: Float32Array;
-  numLabels: number;
-  runMs: number;
 }

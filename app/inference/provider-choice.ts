@@ -56,7 +56,9 @@ export function chooseProviders(
       continue;
     }
     if (p === "tensorrt") {
-      const t = model.trt!;
+      const t = model.trt;
+      if (!t)
+        throw new Error("TensorRT chosen for a model without an engine: tensorrtObstacle should have passed it over");
       candidates.push({
         provider: "tensorrt",
         model: t.contextModel,

@@ -18,7 +18,8 @@ const idsOf = (r: RowRef) => new Int32Array(r.buffer, r.offset * 4, r.length);
 
 async function run(rows: RowRef[]): Promise<BatchResult> {
   const started = performance.now();
-  const out = await session!.run(modelFeeds(rows.map(idsOf), input));
+  if (!session) throw new Error("a batch reached the worker before its model loaded");
+  const out = await session.run(modelFeeds(rows.map(idsOf), input));
   const logits = out[output];
   const values = logits.data as Float32Array;
   const numLabels = logits.dims[1];
@@ -66,7 +67,7 @@ function sessionOptions(c: LoadCandidate, intraOpThreads: number): ort.Inference
   return { ...common, executionProviders: ["cpu"], graphOptimizationLevel: "all" };
 }
 
-/** Tests only: a GPU candidate stands in on the CPU while the shared counter lasts (see LoadOptions.gpuStandIn). */
+/** Tests and bench/sim only: a GPU candidate stands in on the CPU while the shared counter lasts (see LoadOptions.gpuStandIn). */
 function standIn(c: LoadCandidate, counter: SharedArrayBuffer | undefined): LoadCandidate {
   if (!counter || c.provider === "cpu") return c;
   if (Atomics.sub(new Int32Array(counter), 0, 1) <= 0) throw new Error(`stand-in: the ${c.provider} device is gone`);
@@ -74,9 +75,9 @@ function standIn(c: LoadCandidate, counter: SharedArrayBuffer | undefined): Load
 }
 
 /** The first candidate that loads and runs its warm-up; the others' errors are reported, not thrown. */
-async function firstThatLoads(load: LoadOptions, faultHooks: boolean) {
+async function firstThatLoads(load: LoadOptions) {
   const failed: ModelReady["failed"] = [];
-  const gpuStandIn = faultHooks ? load.gpuStandIn : undefined;
+  const gpuStandIn = load.gpuStandIn;
   for (const c of load.candidates) {
     try {
       session = await ort.InferenceSession.create(
@@ -99,13 +100,13 @@ async function firstThatLoads(load: LoadOptions, faultHooks: boolean) {
 }
 
 serveWorker<LoadOptions, RowRef[], ModelReady, BatchResult>({
-  async init(load, faultHooks) {
+  async init(load) {
     const started = performance.now();
     input = load.input;
     output = load.output;
     // Before any session exists: a file that is not what engine.json says is never loaded.
     const verified = load.files ? verifyModelFiles(load.files) : null;
-    const loaded = await firstThatLoads(load, faultHooks);
+    const loaded = await firstThatLoads(load);
     return { loadMs: performance.now() - started, verified, ...loaded };
   },
   async handle(rows) {

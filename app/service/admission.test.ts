@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { Admission } from "./admission.ts";
+import { Admission, refusalByExpectedWait } from "./admission.ts";
 
 describe("admission", () => {
   test("a request is taken whole or not at all, up to the limit", () => {
@@ -27,5 +27,35 @@ describe("admission", () => {
     expect(await idle).toBe(true);
     a.tryAdmit(1);
     expect(await a.whenIdle(5)).toBe(false);
+  });
+});
+
+/** A queue whose speed is `msPerToken` (null: not measured yet) with `aheadTokens` queued. */
+const queue = (msPerToken: number | null, aheadTokens = 0) => ({
+  aloneMs: (tokens: number) => (msPerToken ?? 0) * tokens,
+  expectedWaitMs: (tokens: number) => (msPerToken === null ? 0 : (aheadTokens + tokens) * msPerToken),
+});
+
+describe("refusal by expected wait", () => {
+  test("nothing is refused before a model's speed is measured", () => {
+    expect(refusalByExpectedWait([{ queue: queue(null, 1e9), tokens: 1e9 }], 1)).toBeNull();
+  });
+
+  test("a request whose own rows need longer than its deadline is 422 deadline_unreachable, whatever is queued", () => {
+    const r = refusalByExpectedWait(
+      [
+        { queue: queue(1), tokens: 10 },
+        { queue: queue(2), tokens: 600 },
+      ],
+      1000,
+    );
+    expect([r?.code, r?.message]).toEqual(["deadline_unreachable", expect.stringContaining("about 1.2 s")]);
+  });
+
+  test("work ahead past 70% of the time left is 503 overloaded with Retry-After from the wait ahead; alone, the same request fits", () => {
+    const behind = refusalByExpectedWait([{ queue: queue(1, 2500), tokens: 100 }], 3000);
+    expect([behind?.code, behind?.retryAfterS]).toEqual(["overloaded", 3]);
+    expect(refusalByExpectedWait([{ queue: queue(1, 1000), tokens: 100 }], 3000)).toBeNull(); // 1.1 s < 2.1 s
+    expect(refusalByExpectedWait([{ queue: queue(1), tokens: 2500 }], 3000)).toBeNull(); // nothing ahead
   });
 });

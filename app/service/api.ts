@@ -1,24 +1,36 @@
 /**
- * What the HTTP layer may ask of the classification service, and nothing more: routes depend on
- * this interface, so they can be tested against a fake in milliseconds. ClassifierService
- * implements it over real workers.
+ * What the HTTP layer may ask of the classification service, and the shapes it answers with, each
+ * declared once here: routes depend on this interface (so they are tested against a fake in
+ * milliseconds), app/http/model.ts writes the matching t.* schemas for /openapi and a compile-time
+ * check holds them equal. ClassifierService implements it over real workers.
  */
+import type { Activation, ModelOrigin, ModelRecord } from "../../lib/store/index.ts";
+import type { ExecutionProvider } from "../config.ts";
 import type { ModelAnswer, TopK } from "../scoring.ts";
 import type { WorkerState } from "../workers/supervised-worker.ts";
-import type { ModelDescription } from "./describe.ts";
-
-export type { ModelDescription } from "./describe.ts";
 
 export type { TopK } from "../scoring.ts";
 
 /** Every model's answer for one text, keyed by model, in index order: its top label, or its ranked labels (top_k). */
 export type Answer = Record<string, ModelAnswer | ModelAnswer[]>;
 
-/** Where a request's time went (ms): the timing headers. Queue and inference are the longest over the models. */
+/** POST /process: one answer for a text, an array of answers (in order) for an array of texts. */
+export type ProcessAnswer = Answer | Answer[];
+
+/**
+ * Where a request's time went (ms), recorded by the service and read once by the request context for
+ * the timing headers, the phase metrics and the log line. Queue and inference are the longest over the models.
+ */
 export interface RequestTimings {
   tokenizationMs: number;
   queueMs: number;
   inferenceMs: number;
+}
+
+/** What classify answers: one answer per text, in order, and where the time went. */
+export interface Classified {
+  answers: Answer[];
+  timings: RequestTimings;
 }
 
 export interface ClassifyOptions {
@@ -26,32 +38,45 @@ export interface ClassifyOptions {
   signal?: AbortSignal;
   /** Rows not yet running after this long are dropped and the request fails with deadline_exceeded. */
   timeoutMs: number;
-  /** Filled in as the request goes. */
-  timings?: RequestTimings;
   /** The top label per model (default), or the k best labels ranked (the pipeline's top_k). */
   topK?: TopK;
 }
 
+/** One supervised worker as it stands. */
 export interface WorkerHealth {
   name: string;
   state: WorkerState;
   restarts: number;
+  /** What it runs on since its latest start; null before the first. */
+  provider: ExecutionProvider | null;
 }
 
 export interface ModelHealth {
   key: string;
   /** What the model's first worker runs on now (after any fallback). */
-  provider: string;
+  provider: ExecutionProvider;
   providerNotes: string[];
   family: string;
   queued: number;
   running: number;
-  workers: (WorkerHealth & { provider: string | null })[];
+  workers: WorkerHealth[];
 }
 
 export interface ServiceHealth {
   pendingTexts: number;
   models: ModelHealth[];
+}
+
+export type ReadinessStatus = "ready" | "loading" | "degraded" | "draining";
+
+/** GET /health/ready: 200 when ready, 503 otherwise; while loading there are no models yet. */
+export interface Readiness extends ServiceHealth {
+  status: ReadinessStatus;
+}
+
+/** GET /health/live. */
+export interface Liveness {
+  status: "live";
 }
 
 /** What one tokenizer family makes of a text (POST /tokenize). */
@@ -64,14 +89,102 @@ export interface FamilyTokens {
   tokens: string[];
 }
 
+/** POST /tokenize: per family for a text, an array of those for an array of texts. */
+export type TokenizeAnswer = FamilyTokens[] | FamilyTokens[][];
+
+/** How a model's weights were proven: every tensor hashed in the checkpoint and in the ONNX file, or nothing to compare. */
+export type WeightProofSummary =
+  | { kind: "byte-identical"; tensors: number; identical: number; allIdentical: boolean; dtype: string[] }
+  | { kind: "not applicable: served as given" };
+
+/** GET /models, one entry: what is served, where it came from, and the figures deployments are compared by. */
+export interface ModelDescription {
+  key: string;
+  source: ModelOrigin;
+  architecture: string;
+  activation: Activation;
+  inputs: string[];
+  labels: string[];
+  publishedLabels: string[];
+  family: string;
+  maxLength: number;
+  provider: ExecutionProvider;
+  workers: WorkerHealth[];
+  loadMs: number;
+  engine: {
+    converterVersion: string;
+    convertedAt: string;
+    /** As engine.json records it. */
+    onnx: ModelRecord["onnx"];
+  };
+  weightProof: WeightProofSummary;
+  parameters: { total: number; nonZero: number; sparsity: number };
+  bytes: { weightsInMemory: number; onDisk: number };
+  inference: {
+    batches: number;
+    rows: number;
+    lastBatch: { rows: number; ms: number; msPerText: number } | null;
+    meanMsPerBatch: number | null;
+    meanMsPerText: number | null;
+  };
+}
+
+/** Counts the service keeps as it runs (they only grow). */
+export interface ServiceCounters {
+  /** Requests refused because the queue was full. */
+  shed: number;
+  deadlineExceeded: number;
+  clientClosed: number;
+}
+
+/** A model's batches so far. */
+export interface BatchStats {
+  /** Dispatched to a worker: real and padded tokens (longest row × rows). */
+  realTokens: number;
+  paddedTokens: number;
+  /** Answered: batches, rows, and time inside the worker summed, and the last batch's. */
+  answeredBatches: number;
+  answeredRows: number;
+  runMs: number;
+  last: { rows: number; runMs: number } | null;
+  /** Rows removed from the queue unrun (deadline, client gone, another model failed). */
+  cancelled: number;
+}
+
+/** One model as it stands: its record, what runs it now, its queue and its batches. */
+export interface ModelObservation {
+  key: string;
+  record: ModelRecord;
+  family: string;
+  maxLength: number;
+  provider: ExecutionProvider;
+  providerNotes: string[];
+  /** Time to load and warm up (the slowest of its workers). */
+  loadMs: number;
+  /** model.onnx + its external weights file. */
+  bytesOnDisk: number;
+  queued: number;
+  running: number;
+  batches: BatchStats;
+  workers: WorkerHealth[];
+}
+
+/**
+ * The one read model of the service: /health/ready, /models and the metrics collectors read this,
+ * never the batchers and workers behind it. A snapshot: reading it changes nothing.
+ */
+export interface ServiceObservation {
+  /** drain() was called: new requests are refused with shutting_down. */
+  draining: boolean;
+  pendingTexts: number;
+  counters: ServiceCounters;
+  models: ModelObservation[];
+}
+
 export interface ClassifierApi {
-  /** True once drain() was called: new requests are refused with shutting_down. */
-  readonly draining: boolean;
-  /** Accepting, and every worker up. */
-  isReady(): boolean;
-  health(): ServiceHealth;
+  /** The service as it stands: readiness and /models are read from it. */
+  observe(): ServiceObservation;
   /** One answer per text, in order. Throws ApiError (overloaded, shutting_down, deadline_exceeded, …). */
-  classify(texts: string[], opts: ClassifyOptions): Promise<Answer[]>;
+  classify(texts: string[], opts: ClassifyOptions): Promise<Classified>;
   tokenization(text: string): Promise<FamilyTokens[]>;
-  describeModels(): ModelDescription[];
 }

@@ -1,28 +1,24 @@
-import type { BatcherStats } from "../batching/batcher.ts";
 import { ApiError } from "../errors.ts";
 import type { RowRef } from "../inference/protocol.ts";
 import { answer } from "../scoring.ts";
 import { truncate, type FamilyTokenizer } from "../tokenize/family-tokenizer.ts";
 import { encodePacked, rowsOf } from "../tokenize/pack.ts";
-import { Admission } from "./admission.ts";
-import type { Answer, ClassifierApi, ClassifyOptions, FamilyTokens, ServiceHealth } from "./api.ts";
-import { describeModel, workerHealth } from "./describe.ts";
-import { loadModels, type ServiceOptions } from "./loading.ts";
+import { Admission, refusalByExpectedWait } from "./admission.ts";
+import type {
+  Classified,
+  ClassifierApi,
+  ClassifyOptions,
+  FamilyTokens,
+  ServiceCounters,
+  ServiceObservation,
+} from "./api.ts";
+import { type LoadSeams, loadModels, type ServiceOptions } from "./loading.ts";
+import { type BatchListener, observe, onBatchAnswered } from "./observe.ts";
 import { requestSignal } from "./request-signal.ts";
 import type { ServedModel } from "./served-model.ts";
 
-export type { ServiceOptions } from "./loading.ts";
+export type { LoadSeams, ServiceOptions } from "./loading.ts";
 export type { ServedModel } from "./served-model.ts";
-
-/** The share of a request's remaining deadline its expected wait may take. */
-const ADMISSION_MARGIN = 0.7;
-
-export interface ServiceCounters {
-  /** Requests refused because the queue was full. */
-  shed: number;
-  deadlineExceeded: number;
-  clientClosed: number;
-}
 
 /**
  * The classification service, free of HTTP: texts in, one answer per text with every model's label.
@@ -38,14 +34,14 @@ export class ClassifierService implements ClassifierApi {
   private constructor(
     readonly models: ServedModel[],
     readonly families: Map<string, FamilyTokenizer>,
-    private readonly opts: ServiceOptions,
+    maxQueuedTexts: number,
   ) {
-    this.admission = new Admission(opts.maxQueuedTexts);
+    this.admission = new Admission(maxQueuedTexts);
   }
 
-  static async start(opts: ServiceOptions): Promise<ClassifierService> {
-    const { models, families } = await loadModels(opts);
-    return new ClassifierService(models, families, opts);
+  static async start(opts: ServiceOptions, seams: LoadSeams = {}): Promise<ClassifierService> {
+    const { models, families } = await loadModels(opts, seams);
+    return new ClassifierService(models, families, opts.maxQueuedTexts);
   }
 
   /** Texts accepted and not yet answered. */
@@ -53,31 +49,20 @@ export class ClassifierService implements ClassifierApi {
     return this.admission.pendingTexts;
   }
 
-  /** Ready: accepting, and every worker up (a restarting worker makes the instance unready until it is back). */
-  isReady(): boolean {
-    return this.state === "ready" && this.allWorkers().every((w) => w.up);
-  }
-
   get draining(): boolean {
     return this.state !== "ready";
   }
 
-  health(): ServiceHealth {
-    return {
-      pendingTexts: this.pendingTexts,
-      models: this.models.map((m) => ({
-        key: m.key,
-        provider: m.provider,
-        providerNotes: m.providerNotes,
-        family: m.family.id,
-        queued: m.batcher.queued,
-        running: m.batcher.running,
-        workers: m.workers.map((w) => ({ ...workerHealth(w), provider: w.provider })),
-      })),
-    };
+  /** The service as it stands (app/service/observe.ts): what readiness, /models and the metrics read. */
+  observe(): ServiceObservation {
+    return observe(this);
   }
 
-  /** What each family makes of a text: the ids the models see (truncated), their tokens, and who uses them. */
+  /** Calls fn with each batch a model answers. */
+  onBatchAnswered(fn: BatchListener) {
+    onBatchAnswered(this.models, fn);
+  }
+
   /**
    * What each family makes of a text: the ids the models see (truncated), their tokens, and who
    * uses them. Under the same admission as classify: a debugging route must not be a way around it.
@@ -111,44 +96,38 @@ export class ClassifierService implements ClassifierApi {
     }
   }
 
-  describeModels() {
-    return this.models.map(describeModel);
-  }
-
-  stats(): Record<string, BatcherStats> {
-    return Object.fromEntries(this.models.map((m) => [m.key, m.batcher.stats]));
-  }
-
-  /** One answer per text, in order, with every model's key in index order. */
-  async classify(texts: string[], opts: ClassifyOptions): Promise<Answer[]> {
+  /** One answer per text, in order, with every model's key in index order, and where the request's time went. */
+  async classify(texts: string[], opts: ClassifyOptions): Promise<Classified> {
     this.admit(texts.length);
     const request = requestSignal(opts.timeoutMs, opts.signal);
     try {
       const tokenizeStarted = performance.now();
-      const rows = await this.tokenize(texts, request.signal);
-      if (opts.timings) opts.timings.tokenizationMs = performance.now() - tokenizeStarted;
-      const timing = { queueMs: 0, runMs: 0 };
-      const perModelRows = this.models.map((m) =>
-        rows.get(m.family.id)!.map((row) => fitRow(row, m.maxLength, m.family.suffix)),
-      );
+      const rows = await tokenizeOnce([...this.families.values()], texts, request.signal);
+      const tokenizationMs = performance.now() - tokenizeStarted;
+      const perModelRows = this.models.map((m) => {
+        const familyRows = rows.get(m.family.id);
+        if (!familyRows) throw new Error(`${m.key}: its tokenizer family ${m.family.id} is not among the service's`);
+        return familyRows.map((row) => fitRow(row, m.maxLength, m.family.suffix));
+      });
       this.admitByExpectedWait(perModelRows, opts.timeoutMs - (performance.now() - tokenizeStarted));
+      // The batchers note the longest queue wait and run among this request's rows, over every model.
+      const rowTiming = { queueMs: 0, runMs: 0 };
       const perModel = await Promise.all(
-        this.models.map((m, i) => {
-          const mine = perModelRows[i];
-          return Promise.all(m.batcher.submitMany(mine, request.signal, timing)).catch((e) => {
+        this.models.map((m, i) =>
+          Promise.all(m.batcher.submit(perModelRows[i], request.signal, rowTiming)).catch((e) => {
             // One model failed: the request fails, so its rows still queued for the others are dropped.
             request.abort(e);
             throw e;
-          });
-        }),
+          }),
+        ),
       );
-      if (opts.timings) Object.assign(opts.timings, { queueMs: timing.queueMs, inferenceMs: timing.runMs });
       const topK = opts.topK ?? { kind: "top" };
-      return texts.map((_, t) =>
+      const answers = texts.map((_, t) =>
         Object.fromEntries(
           this.models.map((m, i) => [m.key, answer(perModel[i][t], m.record.labels, m.record.activation, topK)]),
         ),
       );
+      return { answers, timings: { tokenizationMs, queueMs: rowTiming.queueMs, inferenceMs: rowTiming.runMs } };
     } catch (e) {
       const reason = request.signal.aborted ? request.signal.reason : e;
       if (reason instanceof ApiError && reason.code === "deadline_exceeded") this.counters.deadlineExceeded++;
@@ -160,34 +139,16 @@ export class ClassifierService implements ClassifierApi {
     }
   }
 
-  /**
-   * Refuses at once, before anything is queued, work that cannot be answered in time: a request
-   * whose own rows need longer than its deadline at the measured speed (422 deadline_unreachable),
-   * or one that would wait longer than the time it has left behind the work already queued
-   * (503 overloaded, Retry-After from the estimate). Until a model has answered a batch its speed is
-   * unknown and nothing is refused this way.
-   */
+  /** Refuses, before anything is queued, a request that cannot be answered within the time it has left. */
   private admitByExpectedWait(perModelRows: RowRef[][], remainingMs: number) {
-    const tokens = perModelRows.map((rows) => rows.reduce((n, r) => n + r.length, 0));
-    const alone = Math.max(...this.models.map((m, i) => m.batcher.aloneMs(tokens[i])));
-    if (alone > remainingMs)
-      throw new ApiError(
-        "deadline_unreachable",
-        `this request needs about ${(alone / 1000).toFixed(1)} s of inference at the measured speed, more than its ` +
-          `deadline allows (${(remainingMs / 1000).toFixed(1)} s): send fewer or shorter texts`,
-      );
-    // Shed only for work that is really ahead: a request alone on an idle model is admitted if it fits.
-    const ahead = Math.max(...this.models.map((m) => m.batcher.expectedWaitMs(0)));
-    const wait = Math.max(...this.models.map((m, i) => m.batcher.expectedWaitMs(tokens[i])));
-    if (ahead > 0 && wait > remainingMs * ADMISSION_MARGIN) {
-      this.counters.shed++;
-      throw new ApiError(
-        "overloaded",
-        `the work queued ahead would take about ${(ahead / 1000).toFixed(1)} s, this request ${(wait / 1000).toFixed(1)} s in all, ` +
-          "past its deadline: retry later",
-        Math.max(1, Math.ceil(ahead / 1000)),
-      );
-    }
+    const models = this.models.map((m, i) => ({
+      queue: m.batcher,
+      tokens: perModelRows[i].reduce((n, r) => n + r.length, 0),
+    }));
+    const refusal = refusalByExpectedWait(models, remainingMs);
+    if (!refusal) return;
+    if (refusal.code === "overloaded") this.counters.shed++;
+    throw refusal;
   }
 
   /**
@@ -208,24 +169,27 @@ export class ClassifierService implements ClassifierApi {
   allWorkers() {
     return this.models.flatMap((m) => m.workers);
   }
+}
 
-  /**
-   * Each text once per family, all at once: the tokenizers encode on a native thread pool, so the
-   * HTTP thread only waits (see README, Tokenization).
-   */
-  private async tokenize(texts: string[], signal: AbortSignal): Promise<Map<string, RowRef[]>> {
-    const families = [...this.families.values()];
-    // The native work cannot be stopped, but the request need not wait for it: a deadline or a client
-    // gone is answered on time.
-    const aborted = new Promise<never>((_, reject) => {
-      if (signal.aborted) reject(signal.reason);
-      signal.addEventListener("abort", () => reject(signal.reason), { once: true });
-    });
-    aborted.catch(() => {});
-    const packed = await Promise.race([Promise.all(families.map((f) => encodePacked(f, texts))), aborted]);
-    signal.throwIfAborted();
-    return new Map(families.map((f, i) => [f.id, rowsOf(packed[i])]));
-  }
+/**
+ * Each text once per family, all at once: the tokenizers encode on a native thread pool, so the
+ * HTTP thread only waits (see README, Tokenization).
+ */
+async function tokenizeOnce(
+  families: FamilyTokenizer[],
+  texts: string[],
+  signal: AbortSignal,
+): Promise<Map<string, RowRef[]>> {
+  // The native work cannot be stopped, but the request need not wait for it: a deadline or a client
+  // gone is answered on time.
+  const aborted = new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+  aborted.catch(() => {});
+  const packed = await Promise.race([Promise.all(families.map((f) => encodePacked(f, texts))), aborted]);
+  signal.throwIfAborted();
+  return new Map(families.map((f, i) => [f.id, rowsOf(packed[i])]));
 }
 
 /** A model whose limit is below its family's gets its own truncated copy; the usual case shares. */

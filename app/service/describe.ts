@@ -1,21 +1,12 @@
-import type { WorkerState } from "../workers/supervised-worker.ts";
-import type { WorkerHealth } from "./api.ts";
-import type { ServedModel } from "./served-model.ts";
-
-export const workerHealth = (w: { name: string; state: WorkerState; restarts: number }): WorkerHealth => ({
-  name: w.name,
-  state: w.state,
-  restarts: w.restarts,
-});
+import type { ModelDescription, ModelObservation, Readiness, ServiceObservation } from "./api.ts";
 
 /**
  * GET /models: what is served, where it came from, and the figures deployments are compared by.
  * Parameters are counted from the weights as converted (engine.json), so sparsity equals the
  * published checkpoint's: nothing is pruned.
  */
-export function describeModel(m: ServedModel) {
-  const { record, batcher } = m;
-  const s = batcher.stats;
+export function describeModel(m: ModelObservation): ModelDescription {
+  const { record, batches: s } = m;
   const proven = record.weights.filter((w) => w.sha256 === w.onnxSha256).length;
   return {
     key: m.key,
@@ -25,10 +16,10 @@ export function describeModel(m: ServedModel) {
     inputs: record.onnx.inputs,
     labels: record.labels,
     publishedLabels: record.publishedLabels,
-    family: m.family.id,
+    family: m.family,
     maxLength: m.maxLength,
     provider: m.provider,
-    workers: m.workers.map((w) => ({ ...workerHealth(w), provider: w.provider })),
+    workers: m.workers,
     loadMs: Math.round(m.loadMs),
     engine: { converterVersion: record.converterVersion, convertedAt: record.convertedAt, onnx: { ...record.onnx } },
     // A model served as given has no checkpoint to hash against: no counts that would read as a proof.
@@ -58,4 +49,24 @@ export function describeModel(m: ServedModel) {
   };
 }
 
-export type ModelDescription = ReturnType<typeof describeModel>;
+/**
+ * GET /health/ready: ready while accepting with every worker up (a restarting worker makes the
+ * instance unready until it is back); `null` is a service still loading its models.
+ */
+export function readiness(s: ServiceObservation | null): Readiness {
+  if (!s) return { status: "loading", pendingTexts: 0, models: [] };
+  const up = s.models.every((m) => m.workers.every((w) => w.state === "up"));
+  return {
+    status: s.draining ? "draining" : up ? "ready" : "degraded",
+    pendingTexts: s.pendingTexts,
+    models: s.models.map((m) => ({
+      key: m.key,
+      provider: m.provider,
+      providerNotes: m.providerNotes,
+      family: m.family,
+      queued: m.queued,
+      running: m.running,
+      workers: m.workers,
+    })),
+  };
+}

@@ -1,19 +1,20 @@
 /**
- * Start-up: read the store, decide each model's plan, load the tokenizer families, spawn the
- * workers and wait until every one is warm. Everything that waits or does IO at start lives here.
+ * Start-up: read the store, decide every model's providers and plan, load the tokenizer families at
+ * the lengths the plans allow, spawn the workers and wait until every one is warm. Everything that
+ * waits or does IO at start lives here.
  */
 import { statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { probeHost, type HostGpuFacts } from "../../lib/gpu/probe.ts";
-import { type ModelRecord, readStore, type Store, type StoredModel } from "../../lib/store/index.ts";
+import { type ModelRecord, readStore, type Store } from "../../lib/store/index.ts";
 import { ModelBatcher } from "../batching/batcher.ts";
+import type { BatchRunner } from "../batching/runner.ts";
 import type { Config, ExecutionProvider } from "../config.ts";
-import { type BatchRunner, ModelWorker } from "../inference/model-worker.ts";
-import { chooseProviders } from "../inference/provider-choice.ts";
+import { ModelWorker } from "../inference/model-worker.ts";
 import { FamilyTokenizer } from "../tokenize/family-tokenizer.ts";
 import type { RestartPolicy } from "../workers/restart-policy.ts";
-import { batchLimits, intraOpThreads, planModel } from "./model-plan.ts";
+import { familyLengths, intraOpThreads, limitsFor, type PlannedModel, planModels } from "./model-plan.ts";
 import { ServedModel } from "./served-model.ts";
 
 export type ServiceOptions = Pick<
@@ -22,19 +23,23 @@ export type ServiceOptions = Pick<
 > & {
   executionProviders: ExecutionProvider[];
   log?: (message: string, fields?: Record<string, unknown>) => void;
-  /** Tests only: workers honour injected faults (exit, throw, hold). The production entry never sets it. */
+};
+
+/**
+ * What tests and benchmarks change about a start, apart from its settings: never given by the
+ * production entry (app/index.ts), so none of it can be switched on by configuration.
+ */
+export interface LoadSeams {
+  /** Workers honour injected faults (exit, throw, hold). */
   faultHooks?: boolean;
   restartPolicy?: RestartPolicy;
-  /** Tests only: the GPU facts to decide providers from, instead of probing this machine. */
+  /** The GPU facts to decide providers from, instead of probing this machine. */
   hostFacts?: HostGpuFacts;
-  /** Tests only: GPU candidates load on the CPU for this many loads per model, then fail (LoadOptions.gpuStandIn). */
+  /** GPU candidates load on the CPU for this many loads per model, then fail (LoadOptions.gpuStandIn). */
   gpuStandInLoads?: number;
-  /**
-   * Benchmarks only (bench/sim): what the batcher sends a worker's batches through, e.g. a simulated
-   * device's timeline around the real run. The production entry never sets it.
-   */
+  /** What the batcher sends a worker's batches through, e.g. a simulated device's timeline around the real run (bench/sim). */
   wrapRunner?: (model: ModelRecord, worker: ModelWorker) => BatchRunner;
-};
+}
 
 export interface LoadedModels {
   models: ServedModel[];
@@ -42,32 +47,33 @@ export interface LoadedModels {
 }
 
 /** What a machine without GPU providers configured looks like: nothing is probed. */
-const CPU_ONLY: HostGpuFacts = {
+export const CPU_ONLY: HostGpuFacts = {
   gpu: null,
   gpuError: "not probed: EXECUTION_PROVIDERS has only cpu",
   tensorrt: null,
   providerLibs: { cuda: false, tensorrt: false },
 };
 
-/** Each family encodes up to the longest maximum among the models that use it. */
-function familySpecs(store: Store): { id: string; dir: string; maxLength: number }[] {
-  return store.families.map((f) => ({
-    id: f.id,
-    dir: f.dir,
-    maxLength: Math.max(
-      ...store.models.filter((m) => m.record.tokenizer.family === f.id).map((m) => m.record.maxLength),
+/** Each family's tokenizer, encoding up to the longest row its models' plans allow (familyLengths). */
+export async function loadFamilies(store: Store, planned: PlannedModel[]): Promise<Map<string, FamilyTokenizer>> {
+  const lengths = familyLengths(planned);
+  return new Map(
+    await Promise.all(
+      store.families.flatMap((f) => {
+        const length = lengths.get(f.id);
+        return length === undefined ? [] : [FamilyTokenizer.load(f.id, f.dir, length).then((t) => [f.id, t] as const)];
+      }),
     ),
-  }));
+  );
 }
 
-export async function loadModels(opts: ServiceOptions): Promise<LoadedModels> {
+/** Plans every model, then loads the tokenizer families at the planned lengths, then the workers, and waits until all are warm. */
+export async function loadModels(opts: ServiceOptions, seams: LoadSeams = {}): Promise<LoadedModels> {
   const log = opts.log ?? (() => {});
   const store = readStore(opts.enginesDir);
-  const host = opts.hostFacts ?? (opts.executionProviders.some((p) => p !== "cpu") ? probeHost() : CPU_ONLY);
-  const specs = familySpecs(store);
-  const families = new Map(
-    await Promise.all(specs.map(async (f) => [f.id, await FamilyTokenizer.load(f.id, f.dir, f.maxLength)] as const)),
-  );
+  const host = seams.hostFacts ?? (opts.executionProviders.some((p) => p !== "cpu") ? probeHost() : CPU_ONLY);
+  const planned = planModels(store.models, opts.executionProviders, host);
+  const families = await loadFamilies(store, planned);
   const threads = intraOpThreads(
     opts.intraOpThreads,
     availableParallelism(),
@@ -75,15 +81,21 @@ export async function loadModels(opts: ServiceOptions): Promise<LoadedModels> {
   );
   const models: ServedModel[] = [];
   try {
-    for (const stored of store.models)
-      models.push(spawnModel(stored, families.get(stored.record.tokenizer.family)!, { opts, log, host, threads }));
+    for (const p of planned) {
+      const family = families.get(p.stored.record.tokenizer.family);
+      if (!family)
+        throw new Error(
+          `${p.stored.key}: tokenizer family ${p.stored.record.tokenizer.family} was planned but not loaded`,
+        );
+      models.push(spawnModel(p, family, { opts, seams, log, threads }));
+    }
     // Models load (and warm up) in parallel, each in its own workers.
     await Promise.all(models.map((m) => whenReady(m, threads, log)));
   } catch (e) {
     // The other workers finish loading first: one terminated inside onnxruntime's native calls aborts
     // the process (Napi::Error, Bun 1.4.5) before the start's error is logged.
     await Promise.allSettled(models.flatMap((m) => m.workers.map((w) => w.firstReady)));
-    for (const m of models) m.workers.forEach((w) => w.stop());
+    for (const m of models) for (const w of m.workers) w.stop();
     throw e;
   }
   return { models, families };
@@ -92,23 +104,17 @@ export async function loadModels(opts: ServiceOptions): Promise<LoadedModels> {
 /** What every model's start shares. */
 interface LoadContext {
   opts: ServiceOptions;
+  seams: LoadSeams;
   log: NonNullable<ServiceOptions["log"]>;
-  host: HostGpuFacts;
   threads: number;
 }
 
 function spawnModel(
-  stored: StoredModel,
+  { stored, choice, plan }: PlannedModel,
   family: FamilyTokenizer,
-  { opts, log, host, threads }: LoadContext,
+  { opts, seams, log, threads }: LoadContext,
 ): ServedModel {
   const { record, dir } = stored;
-  const choice = chooseProviders(
-    opts.executionProviders,
-    { onnxModel: record.onnx.model, onnxSha256: record.onnx.modelSha256, trt: record.trt },
-    host,
-  );
-  const plan = planModel(record, choice);
   // Before any worker starts: a missing file fails the start with nothing left running.
   const files = [record.onnx.model, ...(record.onnx.data ? [record.onnx.data] : [])];
   const bytesOnDisk = files.reduce((n, f) => n + statSync(join(dir, f)).size, 0);
@@ -119,17 +125,12 @@ function spawnModel(
     output: plan.output,
     warmup: plan.warmup,
     files: { dir, mode: opts.verifyWeights, record },
-    gpuStandIn: opts.gpuStandInLoads === undefined ? undefined : counter(opts.gpuStandInLoads),
+    gpuStandIn: seams.gpuStandInLoads === undefined ? undefined : counter(seams.gpuStandInLoads),
   };
-  const limits = (provider: ExecutionProvider) => batchLimits(provider, plan.limits, opts);
   const workers = Array.from(
     { length: opts.workersPerModel },
     (_, w) =>
-      new ModelWorker(`${record.key}#${w}`, load, {
-        policy: opts.restartPolicy,
-        faultHooks: opts.faultHooks,
-        batchLimits: limits,
-      }),
+      new ModelWorker(`${record.key}#${w}`, load, { policy: seams.restartPolicy, faultHooks: seams.faultHooks }),
   );
   for (const w of workers)
     w.on((e) => {
@@ -139,9 +140,10 @@ function spawnModel(
       else if (e.state !== "up" && e.state !== "starting")
         log(`worker ${w.name} ${e.state}`, { reason: e.reason, restarts: w.restarts });
     });
-  // The batcher holds the global limits; each worker caps its batches for the provider it runs on.
-  const runners = workers.map((w) => opts.wrapRunner?.(record, w) ?? w);
-  return new ServedModel(record, family, plan, workers, new ModelBatcher(record.key, runners, opts.batch), bytesOnDisk);
+  // The batcher sizes each batch for the provider of the worker that takes it, from the plan.
+  const runners = workers.map((w) => seams.wrapRunner?.(record, w) ?? w);
+  const batcher = new ModelBatcher(record.key, runners, opts.batch, limitsFor(plan, opts));
+  return new ServedModel(record, family, plan, workers, batcher, bytesOnDisk);
 }
 
 function counter(value: number): SharedArrayBuffer {

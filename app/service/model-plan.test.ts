@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import type { ModelRecord } from "../../lib/store/index.ts";
+import type { HostGpuFacts } from "../../lib/gpu/probe.ts";
+import type { ModelRecord, StoredModel, TrtEngineRecord } from "../../lib/store/index.ts";
 import type { WarmupBatch } from "../inference/protocol.ts";
 import type { ProviderChoice } from "../inference/provider-choice.ts";
-import { batchLimits, intraOpThreads, planModel, type PlanSettings } from "./model-plan.ts";
+import { batchLimits, familyLengths, intraOpThreads, planModel, planModels, type PlanSettings } from "./model-plan.ts";
 
 const record = (maxLength: number) =>
   ({
@@ -94,5 +95,57 @@ describe("model plan", () => {
     expect(intraOpThreads(null, 8, 2)).toBe(4); // a manifest of two models gets more threads each
     expect(intraOpThreads(null, 2, 1)).toBe(2);
     expect(intraOpThreads(null, 2, 10)).toBe(1);
+  });
+});
+
+describe("planning every model before the tokenizers", () => {
+  const T4: HostGpuFacts = {
+    gpu: { name: "Tesla T4", computeCapability: "7.5", driver: "550", memoryMiB: 15360 },
+    tensorrt: "10.8.0",
+    providerLibs: { cuda: true, tensorrt: true },
+  };
+  const stored = (
+    key: string,
+    family: string,
+    maxLength: number,
+    profile?: { maxBatch: number; maxSequence: number },
+  ) => {
+    const trt = profile && {
+      contextModel: "model_ctx.onnx",
+      onnxSha256: "abc",
+      tensorrtVersion: "10.8.0",
+      gpu: "Tesla T4",
+      computeCapability: "7.5",
+      profile,
+    };
+    const r = record(maxLength);
+    const onnx = { ...r.onnx, model: "model.onnx", modelSha256: "abc" };
+    return {
+      key,
+      dir: `/engines/${key}`,
+      record: { ...r, key, tokenizer: { family }, onnx, trt: trt as TrtEngineRecord | undefined },
+    } as StoredModel;
+  };
+
+  test("each model's providers and plan on this host; each family encodes up to the longest its models' plans allow", () => {
+    const models = [
+      stored("profiled", "roberta", 512, { maxBatch: 4, maxSequence: 128 }),
+      stored("plain", "roberta", 256),
+      stored("other", "bert", 512),
+    ];
+    const planned = planModels(models, ["tensorrt", "cuda", "cpu"], T4);
+    expect(planned.map((p) => [p.stored.key, p.choice.candidates.map((c) => c.provider), p.plan.maxLength])).toEqual([
+      ["profiled", ["tensorrt", "cuda", "cpu"], 128],
+      ["plain", ["cuda", "cpu"], 256],
+      ["other", ["cuda", "cpu"], 512],
+    ]);
+    // The profile caps its model at 128, so its family is loaded at the other model's 256, not 512.
+    expect(familyLengths(planned)).toEqual(
+      new Map([
+        ["roberta", 256],
+        ["bert", 512],
+      ]),
+    );
+    expect(familyLengths(planModels(models, ["cpu"], T4)).get("roberta")).toBe(512);
   });
 });

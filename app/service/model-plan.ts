@@ -3,13 +3,15 @@
  * (engine.json), the provider choice for this host, and the settings. Triton normalises each model's
  * effective configuration the same way before it schedules anything.
  */
+import type { HostGpuFacts } from "../../lib/gpu/probe.ts";
 import type { InputSpec } from "../../lib/onnx/feeds.ts";
-import type { ModelRecord } from "../../lib/store/index.ts";
+import type { ModelRecord, StoredModel } from "../../lib/store/index.ts";
 import { sampleRow } from "../../lib/tokenizer/template.ts";
+import type { LimitsFor } from "../batching/batcher.ts";
 import type { BatchLimits, BatchPolicyOptions } from "../batching/policy.ts";
 import type { ExecutionProvider } from "../config.ts";
 import type { WarmupBatch } from "../inference/protocol.ts";
-import type { ProviderCandidate, ProviderChoice } from "../inference/provider-choice.ts";
+import { chooseProviders, type ProviderCandidate, type ProviderChoice } from "../inference/provider-choice.ts";
 
 export interface PlanSettings {
   batch: BatchPolicyOptions;
@@ -38,11 +40,46 @@ export interface ModelPlan {
   providerNotes: string[];
 }
 
+/** One stored model with the providers it may run on here and how it is served: decided before anything loads. */
+export interface PlannedModel {
+  stored: StoredModel;
+  choice: ProviderChoice;
+  plan: ModelPlan;
+}
+
 /**
- * How large a batch may be for a worker running on `provider` (the one place it is decided; the worker
- * asks again after every restart): MAX_BATCH_SIZE and MAX_BATCH_TOKENS, the rows within a TensorRT
- * profile's (the plan's limits hold whichever candidate loads); on the CPU, where a batch costs its
- * padded tokens, within the CPU's own smaller limits too.
+ * Every model's providers (in `preferences` order, on this host) and plan: the first step of a start,
+ * since the tokenizers are loaded at the lengths the plans allow (familyLengths).
+ */
+export function planModels(
+  models: StoredModel[],
+  preferences: ExecutionProvider[],
+  host: HostGpuFacts,
+): PlannedModel[] {
+  return models.map((stored) => {
+    const { record } = stored;
+    const files = { onnxModel: record.onnx.model, onnxSha256: record.onnx.modelSha256, trt: record.trt };
+    const choice = chooseProviders(preferences, files, host);
+    return { stored, choice, plan: planModel(record, choice) };
+  });
+}
+
+/** Each tokenizer family encodes up to the longest row any of its models' plans allows. */
+export function familyLengths(planned: PlannedModel[]): Map<string, number> {
+  const lengths = new Map<string, number>();
+  for (const { stored, plan } of planned) {
+    const family = stored.record.tokenizer.family;
+    lengths.set(family, Math.max(lengths.get(family) ?? 0, plan.maxLength));
+  }
+  return lengths;
+}
+
+/**
+ * How large a batch may be for a worker running on `provider` (the one place it is decided; the
+ * batcher asks again for every batch, so a worker that a restart moved to the CPU gets the CPU's):
+ * MAX_BATCH_SIZE and MAX_BATCH_TOKENS, the rows within a TensorRT profile's (the plan's limits hold
+ * whichever candidate loads); on the CPU, where a batch costs its padded tokens, within the CPU's own
+ * smaller limits too.
  */
 export function batchLimits(
   provider: ExecutionProvider,
@@ -54,6 +91,11 @@ export function batchLimits(
     maxBatchSize: Math.min(settings.batch.maxBatchSize, limits?.maxBatch ?? Infinity, cpu.maxBatchSize),
     maxBatchTokens: Math.min(settings.batch.maxBatchTokens, cpu.maxBatchTokens),
   };
+}
+
+/** One model's batch limits per provider, for its batcher. */
+export function limitsFor(plan: Pick<ModelPlan, "limits">, settings: PlanSettings): LimitsFor {
+  return (provider) => batchLimits(provider, plan.limits, settings);
 }
 
 export function planModel(record: ModelRecord, choice: ProviderChoice): ModelPlan {

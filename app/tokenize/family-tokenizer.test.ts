@@ -100,7 +100,7 @@ function longTexts(seed: number): { kind: string; text: string }[] {
     // A review's counterexample to the prefix cut once used here: a zero-width space right before a cut.
     {
       kind: "zero-width space before a space",
-      text: ("a" + " ".repeat(6)).repeat(449) + "a ".repeat(59) + "x\u200b x" + "q".repeat(5000),
+      text: `${`a${" ".repeat(6)}`.repeat(449) + "a ".repeat(59)}x\u200b x${"q".repeat(5000)}`,
     },
   ];
 }

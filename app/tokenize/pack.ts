@@ -1,5 +1,13 @@
-import type { RowRef } from "../inference/protocol.ts";
 import type { FamilyTokenizer } from "./family-tokenizer.ts";
+
+/** A row of token ids living in a SharedArrayBuffer: every model of a family reads the same memory. */
+export interface RowRef {
+  buffer: SharedArrayBuffer;
+  /** Offset in Int32 elements. */
+  offset: number;
+  /** Ids this model uses (already truncated to its max length). */
+  length: number;
+}
 
 /** One family's encodings of a request's texts, packed in one SharedArrayBuffer (rows are views into it). */
 export interface PackedRows {

@@ -37,7 +37,7 @@ export function serveWorker<Init, Body, Ready, Reply>(h: WorkerHandlers<Init, Bo
   self.onmessage = async (event: MessageEvent<ToWorker<Init, Body>>) => {
     const m = event.data;
     if (m.type === "release") {
-      released.splice(0).forEach((r) => r());
+      for (const r of released.splice(0)) r();
     } else if (m.type === "init") {
       faultHooks = m.faultHooks;
       try {

@@ -7,18 +7,20 @@ import { type GemmWorkerJob, openMatMul, pseudoRandom, runMatMul, timeShape } fr
 
 declare const self: Worker;
 
-let job: GemmWorkerJob | null = null;
-let session: ort.InferenceSession | null = null;
+let opened: { job: GemmWorkerJob; session: ort.InferenceSession } | null = null;
 
 self.onmessage = async (e: MessageEvent<GemmWorkerJob | "go">) => {
   if (e.data !== "go") {
-    job = e.data;
-    session = await openMatMul(job.model, 1);
+    const job = e.data;
+    const session = await openMatMul(job.model, 1);
+    opened = { job, session };
     await runMatMul(session, pseudoRandom(job.tokens * job.k, 7), job.tokens, job.k);
     self.postMessage("ready");
     return;
   }
-  const r = await timeShape(session!, job!.tokens, job!.k, job!.n, job!.seconds);
-  await session!.release();
+  if (!opened) throw new Error('gemm worker: told "go" before it was told a job');
+  const { job, session } = opened;
+  const r = await timeShape(session, job.tokens, job.k, job.seconds);
+  await session.release();
   self.postMessage(r);
 };

@@ -90,7 +90,7 @@ export async function runMatMul(session: ort.InferenceSession, x: Float32Array, 
 }
 
 /** Runs one shape back to back for `seconds` after one warm-up run; its sustained rate. */
-export async function timeShape(session: ort.InferenceSession, tokens: number, k: number, n: number, seconds: number) {
+export async function timeShape(session: ort.InferenceSession, tokens: number, k: number, seconds: number) {
   const x = pseudoRandom(tokens * k, tokens + k);
   await runMatMul(session, x, tokens, k);
   const started = performance.now();
@@ -191,7 +191,7 @@ export async function measureGemm(opts: GemmOptions = {}): Promise<GemmMeasureme
       const session = await openMatMul(model, threads);
       try {
         for (const t of tokens) {
-          const r = await timeShape(session, t, k, n, seconds);
+          const r = await timeShape(session, t, k, seconds);
           shapes.push(shapeOf(t, k, n, 1, threads, r.runs, r.seconds, (2 * t * k * n * r.runs) / r.seconds));
         }
       } finally {

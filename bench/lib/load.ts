@@ -11,7 +11,9 @@ export function percentile(sorted: number[], p: number): number {
 
 /** Resident memory of a process (a server under test), MB. */
 export function rssMb(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
+  const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (!rss) throw new Error(`/proc/${pid}/status has no VmRSS line (a kernel thread, or a process that has exited?)`);
+  return Number(rss[1]) / 1024;
 }
 
 export interface LoadStats {

@@ -79,7 +79,7 @@ export function lengthSummary(lengths: number[]) {
     mean: s.reduce((a, b) => a + b, 0) / s.length,
     p50: percentile(s, 50),
     p95: percentile(s, 95),
-    max: s.at(-1)!,
+    max: s[s.length - 1],
     over512: s.filter((n) => n > 512).length,
   };
 }

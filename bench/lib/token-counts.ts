@@ -1,12 +1,15 @@
 /** Token counts of texts under each tokenizer family of a store, as the service tokenizes them. */
-import { FamilyTokenizer } from "../../app/tokenize/family-tokenizer.ts";
+import { CPU_ONLY, loadFamilies } from "../../app/service/loading.ts";
+import { planModels } from "../../app/service/model-plan.ts";
+import type { FamilyTokenizer } from "../../app/tokenize/family-tokenizer.ts";
 import type { Store } from "../../lib/store/index.ts";
 
-/** Each family's tokenizer, loaded without truncation (the caller cuts at a model's maximum). */
+/**
+ * Each family's tokenizer, loaded as the service loads it on a CPU (planned, then at the planned
+ * lengths); tokenCounts reads the untruncated encoding, so the caller cuts at a model's maximum.
+ */
 export function familyTokenizers(store: Store): Promise<Map<string, FamilyTokenizer>> {
-  return Promise.all(
-    store.families.map(async (f) => [f.id, await FamilyTokenizer.load(f.id, f.dir, 1_000_000)] as const),
-  ).then((pairs) => new Map(pairs));
+  return loadFamilies(store, planModels(store.models, ["cpu"], CPU_ONLY));
 }
 
 /** The token count (special tokens included, untruncated) of every text under `tokenizer`. */

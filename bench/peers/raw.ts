@@ -6,8 +6,8 @@
  */
 import { join } from "node:path";
 import { ModelWorker } from "../../app/inference/model-worker.ts";
-import { planModel } from "../../app/service/model-plan.ts";
-import { FamilyTokenizer } from "../../app/tokenize/family-tokenizer.ts";
+import { CPU_ONLY, loadFamilies } from "../../app/service/loading.ts";
+import { planModels } from "../../app/service/model-plan.ts";
 import { encodePacked, rowsOf } from "../../app/tokenize/pack.ts";
 import { readStore } from "../../lib/store/index.ts";
 import type { BatchLimits } from "../../app/batching/policy.ts";
@@ -41,21 +41,20 @@ export interface RawEngine {
 export async function startRawEngine(enginesDir: string, intraOpThreads: number): Promise<RawEngine> {
   const store = readStore(enginesDir);
   const infos = store.models.map((m) => m.record);
-  const families = new Map(
-    await Promise.all(
-      store.families.map(async (f) => {
-        const maxLength = Math.max(...infos.filter((i) => i.tokenizer.family === f.id).map((i) => i.maxLength));
-        return [f.id, await FamilyTokenizer.load(f.id, f.dir, maxLength)] as const;
-      }),
-    ),
-  );
-  const cpuOnly = { candidates: [{ provider: "cpu" as const, model: "" }], passedOver: [] };
-  const workers = infos.map((info, i) => {
-    const { input, output, warmup } = planModel(info, cpuOnly);
-    const candidates = [{ provider: "cpu" as const, modelPath: join(store.models[i].dir, info.onnx.model) }];
-    return new ModelWorker(`raw-${info.key}`, { candidates, intraOpThreads, input, output, warmup });
+  // As the service starts on a CPU: the plans first, then the families at the lengths they allow.
+  const planned = planModels(store.models, ["cpu"], CPU_ONLY);
+  const families = await loadFamilies(store, planned);
+  const workers = planned.map(({ stored, choice, plan: { input, output, warmup } }) => {
+    const candidates = choice.candidates.map((c) => ({ provider: c.provider, modelPath: join(stored.dir, c.model) }));
+    return new ModelWorker(`raw-${stored.record.key}`, { candidates, intraOpThreads, input, output, warmup });
   });
   await Promise.all(workers.map((w) => w.firstReady));
+  /** A family's rows in a tokenize() result; every model's family was loaded above, so they are there. */
+  const familyRows = <T>(rows: Map<string, T>, family: string): T => {
+    const mine = rows.get(family);
+    if (mine === undefined) throw new Error(`tokenizer family ${family} was not loaded`);
+    return mine;
+  };
   const tokenize = async (texts: string[]) =>
     new Map(
       await Promise.all([...families].map(async ([id, f]) => [id, rowsOf(await encodePacked(f, texts))] as const)),
@@ -70,7 +69,7 @@ export async function startRawEngine(enginesDir: string, intraOpThreads: number)
     let batches = 0;
     await Promise.all(
       infos.map(async (info, i) => {
-        const mine = rows.get(info.tokenizer.family)!;
+        const mine = familyRows(rows, info.tokenizer.family);
         for (const indices of plan(
           info.key,
           mine.map((r) => r.length),
@@ -109,7 +108,7 @@ export async function startRawEngine(enginesDir: string, intraOpThreads: number)
       const deadline = started + seconds * 1000;
       await Promise.all(
         infos.map(async (info, i) => {
-          const mine = rows.get(info.tokenizer.family)!;
+          const mine = familyRows(rows, info.tokenizer.family);
           const planned = batchesAtSaturation(
             mine.map((r) => r.length),
             limits,
@@ -142,12 +141,14 @@ export async function startRawEngine(enginesDir: string, intraOpThreads: number)
       for (const t of texts) {
         const started = performance.now();
         const rows = await tokenize([t]);
-        await Promise.all(infos.map((info, i) => workers[i].run(rows.get(info.tokenizer.family)!)));
+        await Promise.all(infos.map((info, i) => workers[i].run(familyRows(rows, info.tokenizer.family))));
         ms.push(performance.now() - started);
       }
       ms.sort((a, b) => a - b);
       return { p50: percentile(ms, 50), p95: percentile(ms, 95), mean: ms.reduce((a, b) => a + b, 0) / ms.length };
     },
-    stop: () => workers.forEach((w) => w.stop()),
+    stop: () => {
+      for (const w of workers) w.stop();
+    },
   };
 }

@@ -63,18 +63,18 @@ export function goalChecks(r: SimResult): GoalCheck[] {
   const saturation = r.scenarios.find((s) => s.name === SATURATION);
   const slow = r.scenarios.find((s) => s.name === ONE_PER_SECOND);
   const failures = r.scenarios.reduce((n, s) => n + s.load.failures, 0);
-  const share = saturation ? saturation.load.rps / r.maximum.requestsPerS : null;
-  const p50Ratio = slow ? slow.load.p50 / r.oneRun.p50Ms : null;
+  const share = saturation && { ratio: saturation.load.rps / r.maximum.requestsPerS, rps: saturation.load.rps };
+  const p50 = slow && { ratio: slow.load.p50 / r.oneRun.p50Ms, ms: slow.load.p50 };
   return [
     {
       goal: `saturation ≥ ${GOALS.saturationShare} × the simulated maximum`,
-      measured: share === null ? "not run" : `${share.toFixed(2)} (${saturation!.load.rps.toFixed(1)} req/s)`,
-      met: share === null ? null : share >= GOALS.saturationShare,
+      measured: share ? `${share.ratio.toFixed(2)} (${share.rps.toFixed(1)} req/s)` : "not run",
+      met: share ? share.ratio >= GOALS.saturationShare : null,
     },
     {
       goal: `p50 at 1 req/s ≤ ${GOALS.p50OverOneRun} × one simulated run`,
-      measured: p50Ratio === null ? "not run" : `${p50Ratio.toFixed(2)} (${slow!.load.p50.toFixed(1)} ms)`,
-      met: p50Ratio === null ? null : p50Ratio <= GOALS.p50OverOneRun,
+      measured: p50 ? `${p50.ratio.toFixed(2)} (${p50.ms.toFixed(1)} ms)` : "not run",
+      met: p50 ? p50.ratio <= GOALS.p50OverOneRun : null,
     },
     { goal: "no failures", measured: String(failures), met: failures === 0 },
   ];

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { convertModels } from "../../convert/pipeline.ts";
 import { tempDir, tinyManifestSources } from "../../testkit/fixtures.ts";
 import { postProcess } from "../../testkit/server.ts";
-import { type ServiceProcess, startServiceProcess } from "../lib/service-process.ts";
+import { type ServiceProcess, startServiceProcess } from "../../testkit/child.ts";
 import { fetchSimStats, type SimStats } from "./sim-stats.ts";
 
 setDefaultTimeout(120_000);

@@ -10,11 +10,9 @@
  * SIM_STATS_FILE receives the device's counters as JSON at SIGTERM. GET /sim/device answers them live.
  */
 import { writeFileSync } from "node:fs";
+import { Elysia } from "elysia";
 import { loadConfig } from "../../app/config.ts";
-import { createLogger, logFn } from "../../app/log.ts";
-import { ServiceMetrics } from "../../app/metrics.ts";
-import { createApp, listenOptions } from "../../app/server.ts";
-import { ClassifierService } from "../../app/service/classifier.ts";
+import { type RunningService, startService } from "../../app/main.ts";
 import type { HostGpuFacts } from "../../lib/gpu/probe.ts";
 import { realClock } from "../lib/arrival.ts";
 import { type DeviceModel, SimulatedDevice, T4_FP32 } from "./device.ts";
@@ -46,30 +44,21 @@ function deviceModel(env: Record<string, string | undefined>): DeviceModel {
 }
 
 const config = loadConfig();
-const logger = createLogger(config.logging.level);
 const clock = realClock();
 const device = new SimulatedDevice(deviceModel(process.env), clock);
-const service = await ClassifierService.start({
-  ...config,
-  log: logFn(logger),
+let running: RunningService | null = null;
+const stats = () => simStats(device.model, device.stats(), running?.service.observe().models ?? []);
+running = await startService(config, {
   hostFacts: T4_HOST,
-  // The GPU stand-in (a GPU candidate loads on the CPU) is honoured only with fault hooks on; none is injected.
-  faultHooks: true,
   gpuStandInLoads: STAND_IN_LOADS,
   wrapRunner: (record, worker) => new SimulatedRunner(worker, device, standInFor(record).work, clock),
+  plugins: [new Elysia({ name: "sim/device" }).get(SIM_STATS_ROUTE, stats)],
 });
-const metrics = new ServiceMetrics();
-metrics.attach(service);
-const stats = () => simStats(device.model, device.stats(), service.models);
-const app = createApp({ config, service: () => service, logger, metrics }).get(SIM_STATS_ROUTE, stats);
-app.listen(listenOptions(config));
-logger.info({ port: app.server?.port, device: device.model }, "simulated T4 ready");
+running.logger.info({ port: running.port, device: device.model }, "simulated T4 ready");
 
 for (const signal of ["SIGTERM", "SIGINT"] as const)
   process.once(signal, async () => {
     if (process.env.SIM_STATS_FILE) writeFileSync(process.env.SIM_STATS_FILE, JSON.stringify(stats(), null, 2));
-    await service.drain(config.drainTimeoutMs);
-    await service.stop();
-    await app.stop();
+    await running.drain({ signal });
     process.exit(0);
   });

@@ -2,12 +2,12 @@
  * What the simulated-T4 service reports about itself (GET /sim/device, only bench/sim/serve.ts mounts
  * it), and what a benchmark makes of two such snapshots: one scenario's window.
  */
-import type { BatcherStats } from "../../app/batching/batcher.ts";
+import type { ModelObservation } from "../../app/service/api.ts";
 import { type DeviceModel, type DeviceStats, utilisation } from "./device.ts";
 
 export const SIM_STATS_ROUTE = "/sim/device";
 
-/** One model's batch counters as its batcher keeps them (they only grow). */
+/** One model's answered batches and the tokens it dispatched (they only grow). */
 export interface ModelBatchCounts {
   key: string;
   batches: number;
@@ -22,18 +22,14 @@ export interface SimStats {
   models: ModelBatchCounts[];
 }
 
-export function simStats(
-  device: DeviceModel,
-  stats: DeviceStats,
-  models: readonly { key: string; batcher: { stats: BatcherStats } }[],
-): SimStats {
+export function simStats(device: DeviceModel, stats: DeviceStats, models: readonly ModelObservation[]): SimStats {
   return {
     device,
     stats,
-    models: models.map(({ key, batcher: { stats: s } }) => ({
+    models: models.map(({ key, batches: s }) => ({
       key,
-      batches: s.batches,
-      rows: s.rows,
+      batches: s.answeredBatches,
+      rows: s.answeredRows,
       realTokens: s.realTokens,
       paddedTokens: s.paddedTokens,
     })),

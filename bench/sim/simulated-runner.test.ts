@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import type { BatchResult, BatchRunner } from "../../app/inference/model-worker.ts";
-import type { RowRef } from "../../app/inference/protocol.ts";
+import type { BatchResult, BatchRunner, RunnerState } from "../../app/batching/runner.ts";
+import type { ExecutionProvider } from "../../app/config.ts";
+import type { RowRef } from "../../app/tokenize/pack.ts";
 import type { Clock } from "../lib/arrival.ts";
 import { type DeviceModel, SimulatedDevice, type WorkOf } from "./device.ts";
 import { SimulatedRunner } from "./simulated-runner.ts";
@@ -26,9 +27,9 @@ const tick = () => new Promise((r) => setTimeout(r, 0));
 class HeldWorker implements BatchRunner {
   readonly calls: { rows: RowRef[]; finish: () => void }[] = [];
   up = true;
-  batchLimits = { maxBatchSize: 16, maxBatchTokens: 4096 };
-  listeners: ((e: { type: string; state?: string }) => void)[] = [];
-  on(fn: (e: { type: string; state?: string }) => void) {
+  provider: ExecutionProvider = "cuda";
+  listeners: ((state: RunnerState) => void)[] = [];
+  onState(fn: (state: RunnerState) => void) {
     this.listeners.push(fn);
   }
   run(rows: RowRef[]): Promise<BatchResult> {
@@ -103,16 +104,18 @@ describe("a worker behind the simulated device", () => {
     expect(device.stats()).toMatchObject({ runs: 2, rows: 3, busyMs: 12 });
   });
 
-  test("the batcher still sees the worker's state, events and batch limits", () => {
+  test("the batcher still sees the worker's state, its changes and its provider (which its batch limits follow)", () => {
     const clock = new ManualClock();
     const worker = new HeldWorker();
     const runner = new SimulatedRunner(worker, new SimulatedDevice(PER_TOKEN, clock), work, clock);
-    expect(runner.batchLimits).toEqual({ maxBatchSize: 16, maxBatchTokens: 4096 });
+    expect(runner.provider).toBe("cuda");
+    worker.provider = "cpu"; // a restart fell back to the CPU
+    expect(runner.provider).toBe("cpu");
     worker.up = false;
     expect(runner.up).toBe(false);
-    const seen: string[] = [];
-    runner.on((e) => seen.push(`${e.type}:${e.state}`));
-    for (const fn of worker.listeners) fn({ type: "state", state: "up" });
-    expect(seen).toEqual(["state:up"]);
+    const seen: RunnerState[] = [];
+    runner.onState((state) => seen.push(state));
+    for (const fn of worker.listeners) fn("up");
+    expect(seen).toEqual(["up"]);
   });
 });

@@ -4,9 +4,9 @@
  * and the batch is answered at the later of the two, so host work that overlaps the device's time is
  * not counted twice.
  */
-import type { BatchLimits } from "../../app/batching/policy.ts";
-import type { BatchResult, BatchRunner } from "../../app/inference/model-worker.ts";
-import type { RowRef } from "../../app/inference/protocol.ts";
+import type { BatchResult, BatchRunner, RunnerState } from "../../app/batching/runner.ts";
+import type { ExecutionProvider } from "../../app/config.ts";
+import type { RowRef } from "../../app/tokenize/pack.ts";
 import type { Clock } from "../lib/arrival.ts";
 import type { SimulatedDevice, WorkOf } from "./device.ts";
 
@@ -19,16 +19,16 @@ export class SimulatedRunner implements BatchRunner {
     private readonly clock: Clock,
   ) {}
 
-  get up(): boolean | undefined {
+  get up(): boolean {
     return this.inner.up;
   }
 
-  on(fn: (e: { type: string; state?: string }) => void): void {
-    this.inner.on?.(fn);
+  get provider(): ExecutionProvider {
+    return this.inner.provider;
   }
 
-  get batchLimits(): BatchLimits | undefined {
-    return this.inner.batchLimits;
+  onState(fn: (state: RunnerState) => void): void {
+    this.inner.onState(fn);
   }
 
   /**
@@ -38,7 +38,7 @@ export class SimulatedRunner implements BatchRunner {
    */
   async run(rows: RowRef[]): Promise<BatchResult> {
     // A worker that is down rejects at once (no run reaches a device): nothing is reserved for it.
-    if (this.inner.up === false) return this.inner.run(rows);
+    if (!this.inner.up) return this.inner.run(rows);
     const longest = rows.reduce((n, r) => Math.max(n, r.length), 0);
     const slot = this.device.reserve(this.work(rows.length, longest), rows.length);
     const [result] = await Promise.all([this.inner.run(rows), this.clock.sleepUntil(slot.end)]);

@@ -15,7 +15,8 @@ const PROTOCOL_VERSION = 1001;
  * views over `buf` (an mmap for real checkpoints).
  */
 export function readTorchLegacy(file: string, buf: Uint8Array): Checkpoint {
-  const fail = (why: string): never => {
+  // Typed as a whole so that `if (!x) fail(…)` narrows x.
+  const fail: (why: string) => never = (why) => {
     throw new ConvertError(file, `not a valid legacy PyTorch checkpoint: ${why}`);
   };
   let pos = 0;
@@ -39,18 +40,18 @@ export function readTorchLegacy(file: string, buf: Uint8Array): Checkpoint {
 
   const storages = storageTable(file, stateDict.storages);
   const order = keys as string[];
-  const listed = new Set<string>();
+  const listed = new Map<string, { numel: number; item: number }>();
   for (const key of order) {
     if (listed.has(key)) fail(`storage ${key} is listed twice`);
-    if (!storages.has(key)) fail(`storage ${key} is listed but no tensor references it`);
-    listed.add(key);
+    const storage = storages.get(key);
+    if (!storage) fail(`storage ${key} is listed but no tensor references it`);
+    listed.set(key, storage);
   }
   for (const key of storages.keys()) if (!listed.has(key)) fail(`storage ${key} is missing from the key list`);
 
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const data = new Map<string, Uint8Array>();
-  for (const key of order) {
-    const { numel, item } = storages.get(key)!;
+  const data = new Map<string, { bytes: Uint8Array; item: number }>();
+  for (const [key, { numel, item }] of listed) {
     if (pos + 8 > buf.byteLength) fail(`the file ends before storage ${key}'s element count (truncated?)`);
     const count = view.getBigInt64(pos, true);
     if (count !== BigInt(numel)) fail(`storage ${key} holds ${count} elements, its reference says ${numel}`);
@@ -60,14 +61,16 @@ export function readTorchLegacy(file: string, buf: Uint8Array): Checkpoint {
         `storage ${key} needs ${numel * item} bytes from byte ${start}, the file has ${buf.byteLength} (truncated?)`,
       );
     pos = start + numel * item;
-    data.set(key, buf.subarray(start, pos));
+    data.set(key, { bytes: buf.subarray(start, pos), item });
   }
   if (pos !== buf.byteLength) fail(`${buf.byteLength - pos} bytes after the last storage`);
 
   const tensors = stateDictTensors(file, stateDict.value, (name, storage) => {
-    const bytes = data.get(storage.key)!;
+    const stored = data.get(storage.key);
+    // Every storage the state dict references was checked to be listed, so it was read.
+    if (!stored) fail(`tensor ${name}: storage ${storage.key} was not read`);
+    const { bytes, item } = stored;
     if (!storage.view) return () => bytes;
-    const { item } = storages.get(storage.key)!;
     const { offset, numel } = storage.view;
     if ((offset + numel) * item > bytes.byteLength)
       fail(`tensor ${name}: view ${storage.view.key} ends past its storage ${storage.key}`);

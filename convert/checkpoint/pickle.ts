@@ -87,11 +87,21 @@ export function readPickleAt(file: string, data: Uint8Array, start: number): Pic
   const need = (n: number) => {
     if (pos + n > data.byteLength) fail("unexpected end of data (truncated?)");
   };
-  const u8 = () => (need(1), data[pos++]);
-  const u16 = () => (need(2), (pos += 2), view.getUint16(pos - 2, true));
-  const u32 = () => (need(4), (pos += 4), view.getUint32(pos - 4, true));
-  const i32 = () => (need(4), (pos += 4), view.getInt32(pos - 4, true));
-  const bytes = (n: number) => (need(n), (pos += n), data.subarray(pos - n, pos));
+  /** Moves past the next n bytes (which must be there) and returns where they start. */
+  const take = (n: number) => {
+    need(n);
+    pos += n;
+    return pos - n;
+  };
+  const u8 = () => data[take(1)];
+  const u16 = () => view.getUint16(take(2), true);
+  const u32 = () => view.getUint32(take(4), true);
+  const i32 = () => view.getInt32(take(4), true);
+  const u64 = () => Number(view.getBigUint64(take(8), true));
+  const bytes = (n: number) => {
+    const at = take(n);
+    return data.subarray(at, at + n);
+  };
   const line = () => {
     const end = data.subarray(0, Math.min(data.byteLength, pos + MAX_LINE)).indexOf(0x0a, pos);
     if (end < 0) fail(`no line end within ${MAX_LINE} bytes`);
@@ -265,8 +275,7 @@ export function readPickleAt(file: string, data: Uint8Array, start: number): Pic
       case 0x8c:
       case 0x8d: {
         // BINUNICODE, SHORT_BINUNICODE, BINUNICODE8
-        const n =
-          op === 0x8c ? u8() : op === 0x58 ? u32() : (need(8), (pos += 8), Number(view.getBigUint64(pos - 8, true)));
+        const n = op === 0x8c ? u8() : op === 0x58 ? u32() : u64();
         const raw = bytes(n); // outside the try: a truncated string is not a UTF-8 error
         try {
           stack.push(utf8.decode(raw));

@@ -7,14 +7,15 @@ import { readZipEntries } from "./zip.ts";
 /** Reads a PyTorch zip checkpoint (`<prefix>/data.pkl` + `<prefix>/data/<key>`) safely. */
 export function readTorchZip(file: string, buf: Uint8Array): Checkpoint {
   const entries = readZipEntries(file, buf);
-  const pkl = [...entries.keys()].find((n) => n === "data.pkl" || n.endsWith("/data.pkl"));
+  const pkl = [...entries].find(([n]) => n === "data.pkl" || n.endsWith("/data.pkl"));
   if (!pkl) throw new ConvertError(file, "no data.pkl in the archive: not a PyTorch zip checkpoint");
-  const prefix = pkl.slice(0, -"data.pkl".length);
+  const [pklName, readPkl] = pkl;
+  const prefix = pklName.slice(0, -"data.pkl".length);
   const order = entries.get(`${prefix}byteorder`);
   if (order && new TextDecoder().decode(order()).trim() !== "little")
     throw new ConvertError(file, "big-endian checkpoints are not supported");
 
-  const root = readStateDictPickle(file, entries.get(pkl)!());
+  const root = readStateDictPickle(file, readPkl());
   const tensors = stateDictTensors(file, root, (name, storage) => {
     // torch's zip loader takes exactly five elements: a view would be silently misplaced if ignored.
     if (storage.view) throw new ConvertError(file, `tensor ${name}: storage views exist only in legacy files`);

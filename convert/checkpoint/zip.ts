@@ -53,8 +53,14 @@ export function readZipEntries(file: string, buf: Uint8Array): Map<string, () =>
       const len = u16(x + 2);
       if (id === 0x0001) {
         let q = x + 4;
-        if (size === 0xffffffff) (size = u64(q)), (q += 8);
-        if (compSize === 0xffffffff) (compSize = u64(q)), (q += 8);
+        if (size === 0xffffffff) {
+          size = u64(q);
+          q += 8;
+        }
+        if (compSize === 0xffffffff) {
+          compSize = u64(q);
+          q += 8;
+        }
         if (local === 0xffffffff) local = u64(q);
       }
       x += 4 + len;

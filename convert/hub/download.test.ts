@@ -5,7 +5,7 @@ import { startFakeHub } from "../../testkit/fake-hub.ts";
 import { ORACLE, addTokenizer, tempDir } from "../../testkit/fixtures.ts";
 import { main } from "../cli.ts";
 import { readModelRecord } from "../../lib/store/index.ts";
-import { TINY, writeRandomCheckpoint } from "../random-checkpoint.ts";
+import { TINY, writeRandomCheckpoint } from "../random/random-checkpoint.ts";
 import { downloadRepo } from "./download.ts";
 import { HUB_DEFAULTS, type HubSettings } from "./settings.ts";
 

@@ -14,8 +14,8 @@ import { dirname, join } from "node:path";
 import { ConvertError } from "../errors.ts";
 import { gitBlobSha1, sha256File } from "../hash.ts";
 import { WEIGHT_FILES } from "../checkpoint/index.ts";
-import { TOKENIZER_FILES } from "../tokenizer-family.ts";
-import { GIVEN_DATA_FILES, GIVEN_MODEL_FILE } from "../onnx-as-given.ts";
+import { TOKENIZER_FILES } from "../tokenizer/tokenizer-family.ts";
+import { GIVEN_DATA_FILES, GIVEN_MODEL_FILE } from "../source/onnx-as-given.ts";
 import { startProgress } from "./progress.ts";
 import { withRetries } from "./retry.ts";
 import type { HubSettings } from "./settings.ts";
@@ -62,16 +62,18 @@ export async function downloadRepo(
   const byPath = new Map(entries.filter((e) => e.type === "file").map((e) => [e.path, e]));
   const weightFiles = opts.onnx ? [GIVEN_MODEL_FILE] : WEIGHT_FILES;
   const weights = weightFiles.find((f) => byPath.has(f));
-  if (!opts.tokenizerOnly && !weights)
-    throw new ConvertError(where, `no weights (expected ${weightFiles.join(" or ")})`);
-  if (!opts.tokenizerOnly && !byPath.has("config.json")) throw new ConvertError(where, "no config.json");
-  const model = opts.tokenizerOnly ? [] : [...CONFIG_FILES, weights!, ...(opts.onnx ? GIVEN_DATA_FILES : [])];
-  const wanted = [...model, ...TOKENIZER_FILES].filter((f) => byPath.has(f));
+  let model: string[] = [];
+  if (!opts.tokenizerOnly) {
+    if (!weights) throw new ConvertError(where, `no weights (expected ${weightFiles.join(" or ")})`);
+    if (!byPath.has("config.json")) throw new ConvertError(where, "no config.json");
+    model = [...CONFIG_FILES, weights, ...(opts.onnx ? GIVEN_DATA_FILES : [])];
+  }
+  const wanted = [...model, ...TOKENIZER_FILES].flatMap((f) => byPath.get(f) ?? []);
 
   const dir = join(hub.cacheDir, hubId, commit);
   mkdirSync(dir, { recursive: true });
-  for (const path of wanted) await downloadVerified(hubId, commit, byPath.get(path)!, join(dir, path), hub, creds);
-  return { dir, hubId, revision, commit, files: wanted };
+  for (const entry of wanted) await downloadVerified(hubId, commit, entry, join(dir, entry.path), hub, creds);
+  return { dir, hubId, revision, commit, files: wanted.map((e) => e.path) };
 }
 
 async function downloadVerified(
@@ -93,7 +95,10 @@ async function downloadVerified(
   await withRetries({ subject: file, action: "download failed", target: "file" }, hub, async (fetch) => {
     // Each attempt starts where the last one stopped: what is on disk is kept.
     let have = existsSync(partial) ? statSync(partial).size : 0;
-    if (have > size) rmSync(partial), (have = 0);
+    if (have > size) {
+      rmSync(partial);
+      have = 0;
+    }
     if (have === size) return;
     const blob = await downloadFile({
       repo: { type: "model", name: hubId },

@@ -30,7 +30,9 @@ export function writeModelWithExternalData(
       const bytes = t.bytes();
       if (bytes.byteLength !== t.byteLength)
         throw new ConvertError(t.name, `holds ${bytes.byteLength} bytes, expected ${t.byteLength}`);
-      writeSync(fd, bytes, 0, bytes.byteLength, layout.get(t.name)!);
+      const offset = layout.get(t.name);
+      if (offset === undefined) throw new Error(`${t.name}: written before its offset was laid out`);
+      writeSync(fd, bytes, 0, bytes.byteLength, offset);
     }
   } finally {
     closeSync(fd);
@@ -68,11 +70,12 @@ export function readModel(modelPath: string): { model: onnx.ModelProto; initiali
       const length = Number(kv.length);
       const file = join(dirname(modelPath), location);
       bytes = () => {
-        if (!maps.has(file)) {
+        let m = maps.get(file);
+        if (!m) {
           if (!existsSync(file)) throw new ConvertError(modelPath, `external data ${location} is missing`);
-          maps.set(file, Bun.mmap(file, { shared: false }));
+          m = Bun.mmap(file, { shared: false });
+          maps.set(file, m);
         }
-        const m = maps.get(file)!;
         if (offset + length > m.byteLength)
           throw new ConvertError(file, `initializer ${name} runs past the end of the file`);
         return m.subarray(offset, offset + length);

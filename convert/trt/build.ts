@@ -93,10 +93,11 @@ export async function buildTrtEngines(opts: TrtOptions): Promise<TrtResult> {
     });
     if (opts.runner === "local" && opts.commands?.trtexec) args[0] = opts.commands.trtexec;
     const uid = process.getuid?.();
+    // image is set exactly when the runner is docker.
     const cmd =
-      opts.runner === "docker"
+      image !== null
         ? dockerTrtexec(
-            { image: image!, hostDir: dir, user: uid !== undefined ? `${uid}:${process.getgid?.()}` : undefined },
+            { image, hostDir: dir, user: uid !== undefined ? `${uid}:${process.getgid?.()}` : undefined },
             args,
           )
         : args;

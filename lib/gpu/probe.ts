@@ -75,7 +75,8 @@ export function tensorrtRuntimeVersion(dirs: string[]): string | null {
       continue;
     }
     const versions = names.map((n) => /^libnvinfer\.so\.(\d+\.\d+\.\d+)$/.exec(n)?.[1]).filter((v): v is string => !!v);
-    if (versions.length) return versions.sort(compareVersions).at(-1)!;
+    const latest = versions.sort(compareVersions).at(-1);
+    if (latest) return latest;
   }
   return null;
 }

@@ -34,10 +34,11 @@ export async function specialTokens(dir: string, tokenizer = loadTokenizer(dir))
   const config = existsSync(configFile) ? JSON.parse(readFileSync(configFile, "utf8")) : {};
   // The config's pad token; without one, the usual names (RoBERTa-style, BERT-style).
   const named = configToken(config, "pad_token");
-  const padToken = (named ? [named] : ["<pad>", "[PAD]"]).find((t) => tokenizer.tokenToId(t) !== null);
-  if (padToken === undefined)
+  const pad = (named ? [named] : ["<pad>", "[PAD]"])
+    .map((t) => tokenizer.tokenToId(t))
+    .find((id): id is number => id !== null);
+  if (pad === undefined)
     throw new Error(`${dir}: the tokenizer has no id for its pad token (${named ?? "<pad>, [PAD]"})`);
-  const pad = tokenizer.tokenToId(padToken)!;
   const probe = await tokenizer.encode("a");
   const ids = probe.getIds();
   const mask = probe.getSpecialTokensMask();

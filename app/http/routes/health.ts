@@ -1,33 +1,34 @@
 import { Elysia } from "elysia";
+import type { Liveness } from "../../service/api.ts";
+import { readiness } from "../../service/describe.ts";
 import type { ServiceSource } from "../deps.ts";
-import { Health, responses } from "../model.ts";
-
-const READY_503 = { description: "loading, degraded or draining", content: { "application/json": { schema: Health } } };
+import { jsonResponse, Liveness as LivenessSchema, Readiness, responses } from "../model.ts";
 
 /** Liveness and readiness, for the orchestrator and the load balancer. */
 export const healthRoutes = (service: ServiceSource) =>
   new Elysia({ name: "routes/health" })
-    .get("/health/live", () => ({ status: "live" }), {
+    .get("/health/live", (): Liveness => ({ status: "live" }), {
       detail: {
         tags: ["operations"],
         summary: "Liveness: 200 while the process runs",
-        responses: responses(Health, "live", []),
+        responses: responses(LivenessSchema, "live", []),
       },
     })
     .get(
       "/health/ready",
       ({ set }) => {
-        const s = service();
-        const details = s?.health() ?? { pendingTexts: 0, models: [], tokenizers: [] };
-        const status = !s ? "loading" : s.draining ? "draining" : s.isReady() ? "ready" : "degraded";
-        if (status !== "ready") set.status = 503;
-        return { status, ...details };
+        const answer = readiness(service()?.observe() ?? null);
+        if (answer.status !== "ready") set.status = 503;
+        return answer;
       },
       {
         detail: {
           tags: ["operations"],
           summary: "Readiness: 200 when every model is warm and every worker up; 503 loading, degraded or draining",
-          responses: { ...responses(Health, "ready", []), 503: READY_503 },
+          responses: {
+            ...responses(Readiness, "ready", []),
+            503: jsonResponse(Readiness, "loading, degraded or draining"),
+          },
         },
       },
     );

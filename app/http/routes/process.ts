@@ -2,13 +2,11 @@ import { Elysia, t } from "elysia";
 import { ApiError } from "../../errors.ts";
 import type { TopK } from "../../service/api.ts";
 import { BODY_ERRORS, jsonBody } from "../body.ts";
-import { arrivedAt, noteWork } from "../context.ts";
+import { noteTexts, noteTimings } from "../context.ts";
 import type { AppDeps } from "../deps.ts";
 import { processBody, ProcessAnswer, responses } from "../model.ts";
 import { readyService } from "../ready-service.ts";
 import { requestTimeout, TIMEOUT_HEADER } from "../request-timeout.ts";
-
-const ms = (v: number) => v.toFixed(2);
 
 /** `?top_k=N` or `?top_k=all` (the pipeline's top_k): each model's labels ranked; absent, the top label alone. */
 export function parseTopK(raw: string | undefined): TopK {
@@ -21,24 +19,18 @@ export function parseTopK(raw: string | undefined): TopK {
 }
 
 /** POST /process: a text (or texts) in, every model's label and score out, with where the time went. */
-export const processRoutes = ({ config, service, metrics, bodyBudget, stopping }: AppDeps) =>
+export const processRoutes = ({ config, service, bodyBudget, stopping }: AppDeps) =>
   new Elysia({ name: "routes/process" }).post(
     "/process",
-    async ({ body, query, request, set }) => {
-      const started = arrivedAt(request);
+    async ({ body, query, request }) => {
       const topK = parseTopK(query.top_k);
       const classifier = readyService(service);
-      const timings = { tokenizationMs: 0, queueMs: 0, inferenceMs: 0 };
       const texts = typeof body === "string" ? [body] : body;
-      noteWork(request, texts, timings);
+      noteTexts(request, texts);
       const timeoutMs = requestTimeout(request.headers.get(TIMEOUT_HEADER), config.requestTimeoutMs);
-      const answers = await classifier.classify(texts, { signal: request.signal, timeoutMs, timings, topK });
-      metrics?.phases(timings);
-      // Where the time went, so a load test can split latency without server logs (TEI's headers).
-      set.headers["x-total-time"] = ms(performance.now() - started);
-      set.headers["x-tokenization-time"] = ms(timings.tokenizationMs);
-      set.headers["x-queue-time"] = ms(timings.queueMs);
-      set.headers["x-inference-time"] = ms(timings.inferenceMs);
+      const { answers, timings } = await classifier.classify(texts, { signal: request.signal, timeoutMs, topK });
+      // The request context reads them for the timing headers, the phase metrics and the log line.
+      noteTimings(request, timings);
       return typeof body === "string" ? answers[0] : answers;
     },
     {

@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ConvertError, readJsonFile } from "./errors.ts";
+import { ConvertError, readJsonFile } from "../errors.ts";
 
 /** Slow tokenizer classes whose fast form is built by transformers' BertConverter. */
 const BERT_CLASSES = ["BertTokenizer", "BertTokenizerFast", "DistilBertTokenizer", "DistilBertTokenizerFast"];

@@ -1,18 +1,20 @@
 /**
+ * A study (not part of `bun run bench`); its result: bench/results/2026-11-21-soak-tiny.md.
  * Soak: mixed valid and invalid traffic at a steady arrival rate (80% of measured capacity by
  * default) against a service this script starts, for a set time. Reports unexpected answers
  * (a valid text not answered 200, an invalid request not given its promised 4xx, any 5xx or
  * connection error) and the server's RSS over time. Not part of CI.
  *   bun bench/make-engines.ts --size tiny /tmp/tiny-engines
- *   bun bench/soak.ts --engines /tmp/tiny-engines --minutes 10
+ *   bun bench/studies/soak.ts --engines /tmp/tiny-engines --minutes 10
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, hostname, totalmem } from "node:os";
 import { parseArgs } from "node:util";
-import { spawnService } from "../testkit/child.ts";
-import { sharedFile } from "../testkit/fixtures.ts";
-import { hostileCases, hostileText, prng, type HostileCase } from "../testkit/hostile.ts";
-import { percentile, rssMb } from "./lib/load.ts";
+import { loadConfig } from "../../app/config.ts";
+import { spawnService } from "../../testkit/child.ts";
+import { sharedFile } from "../../testkit/shared.ts";
+import { hostileCases, hostileText, prng, type HostileCase } from "../../testkit/hostile.ts";
+import { percentile, rssMb } from "../lib/load.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -28,7 +30,7 @@ const { values: args } = parseArgs({
 });
 if (!args.engines) {
   console.error(
-    "usage: bun bench/soak.ts --engines DIR [--minutes 10] [--rate N | --fraction 0.8] [--invalid 0.2] [--out FILE]",
+    "usage: bun bench/studies/soak.ts --engines DIR [--minutes 10] [--rate N | --fraction 0.8] [--invalid 0.2] [--out FILE]",
   );
   process.exit(2);
 }
@@ -36,7 +38,8 @@ if (!args.engines) {
 const tweets = readFileSync(sharedFile("corpora", "tweeteval-sentiment", "test_text.txt"), "utf8")
   .split("\n")
   .filter(Boolean);
-const limits = { maxBodyBytes: 1024 * 1024, maxTextsPerRequest: 64 };
+// The child service's limits: it inherits this environment.
+const limits = loadConfig();
 const r = prng(Number(args.seed));
 const invalid = hostileCases(Number(args.seed), limits).filter((c) => c.expect.status !== 200);
 
@@ -185,7 +188,7 @@ const my = mean(steady.map((s) => s.rss));
 const slope =
   steady.reduce((n, s) => n + (s.minute - mx) * (s.rss - my), 0) / steady.reduce((n, s) => n + (s.minute - mx) ** 2, 0);
 
-const command = `bun bench/soak.ts ${process.argv.slice(2).join(" ")}`;
+const command = `bun bench/studies/soak.ts ${process.argv.slice(2).join(" ")}`;
 const report = [
   `# Soak run, ${new Date().toISOString().slice(0, 10)}, ${hostname()}`,
   "",

@@ -1,9 +1,9 @@
 /**
- * How a model's ONNX files come to be: built here from its checkpoint (pipeline.ts), or brought as
+ * How a model's ONNX files come to be: built here from its checkpoint (built-model.ts), or brought as
  * they are (onnx-as-given.ts). Everything around them is shared: tokenizer families, label fixes,
- * the smoke run, engine.json, the atomic folder swap.
+ * the smoke run, engine.json, the atomic folder swap (../pipeline.ts).
  */
-import type { Activation, ModelRecord } from "../lib/store/index.ts";
+import type { Activation, ModelRecord } from "../../lib/store/index.ts";
 
 /** What engine.json records of the written ONNX files and their weights. */
 export type GraphRecord = Pick<ModelRecord, "onnx" | "parameters" | "weightProof" | "weights">;

@@ -7,14 +7,14 @@
 import { copyFileSync, existsSync } from "node:fs";
 import { basename, isAbsolute, join } from "node:path";
 import { onnx } from "onnx-proto";
-import { KNOWN_INPUTS } from "../lib/onnx/feeds.ts";
-import type { ModelRecord } from "../lib/store/index.ts";
-import { ConvertError } from "./errors.ts";
+import { KNOWN_INPUTS } from "../../lib/onnx/feeds.ts";
+import type { ModelRecord } from "../../lib/store/index.ts";
+import { ConvertError } from "../errors.ts";
 import { countNonZeroF32, type GraphSource } from "./graph-source.ts";
-import { sha256File } from "./hash.ts";
-import { roberta } from "./onnx/archs/roberta.ts";
-import { ConfigReader, type RawConfig } from "./onnx/config.ts";
-import { readModel } from "./onnx/model-file.ts";
+import { sha256File } from "../hash.ts";
+import { roberta } from "../onnx/archs/roberta.ts";
+import { ConfigReader, type RawConfig } from "../onnx/config.ts";
+import { readModel } from "../onnx/model-file.ts";
 
 export const GIVEN_MODEL_FILE = "model.onnx";
 /** The external data files exporters write beside model.onnx: optimum's, and torch.onnx's (dynamo). */
@@ -109,7 +109,7 @@ export function checkGivenGraph(file: string, model: onnx.IModelProto, numLabels
   if (outType !== T.FLOAT) fail(`output ${output.name} is ${T[outType]}, not float`);
   const dims = dimsOf(output);
   const labelsDim = dims?.length === 2 && isFixed(dims[1]) ? Number(dims[1].dimValue) : null;
-  if (!dims || dims.length !== 2 || isFixed(dims[0]) || labelsDim !== numLabels)
+  if (dims?.length !== 2 || isFixed(dims[0]) || labelsDim !== numLabels)
     fail(
       `output ${output.name} is ${dims ? shapeText(dims) : "of unknown shape"}; config.json's ${numLabels} labels ` +
         `need [batch, ${numLabels}]`,
@@ -220,7 +220,9 @@ function countFloatParameters(modelPath: string): ModelRecord["parameters"] {
   for (const t of model.graph?.initializer ?? []) {
     if (t.dataType !== onnx.TensorProto.DataType.FLOAT) continue;
     total += (t.dims ?? []).reduce((n: number, d) => n * Number(d), 1);
-    const stored = initializers.get(t.name ?? "")!.bytes();
+    const initializer = initializers.get(t.name ?? "");
+    if (!initializer) throw new Error(`initializer ${t.name}: readModel read the graph without it`);
+    const stored = initializer.bytes();
     nonZero += stored.byteLength > 0 ? countNonZeroF32(stored) : (t.floatData ?? []).filter((v) => v !== 0).length;
   }
   return { total, nonZero, bytes: total * 4 };

@@ -1,8 +1,8 @@
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConvertError, readJsonFile } from "./errors.ts";
-import { sha256, sha256File } from "./hash.ts";
+import { ConvertError, readJsonFile } from "../errors.ts";
+import { sha256, sha256File } from "../hash.ts";
 import { bertTokenizerJson, isBertVocabOnly } from "./wordpiece-tokenizer.ts";
 
 /** The files that define a vocabulary, for each tokenizer kind ("slow" files, as transformers calls them). */

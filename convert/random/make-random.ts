@@ -1,6 +1,6 @@
 /**
  * Makes a random-weight checkpoint with real dimensions (or tiny ones) for benchmarks:
- *   bun convert/make-random.ts --arch xlmr --out /tmp/xlmr-full [--size full|tiny] [--labels 3] [--seed 1]
+ *   bun convert/random/make-random.ts --arch xlmr --out /tmp/xlmr-full [--size full|tiny] [--labels 3] [--seed 1]
  * The cost of running a model does not depend on its weights' values, so these stand in for the
  * real checkpoints where the Hub cannot be reached.
  */
@@ -19,7 +19,7 @@ const { values } = parseArgs({
 const arch = values.arch as RandomArchitecture;
 if (!(arch in FULL_SIZE) || !values.out) {
   console.error(
-    "usage: bun convert/make-random.ts --arch xlmr|roberta|bert|distilbert --out DIR [--size full|tiny] [--labels N] [--seed N]",
+    "usage: bun convert/random/make-random.ts --arch xlmr|roberta|bert|distilbert --out DIR [--size full|tiny] [--labels N] [--seed N]",
   );
   process.exit(2);
 }

@@ -13,26 +13,26 @@ import {
 import { join } from "node:path";
 import { onnx } from "onnx-proto";
 import * as ort from "onnxruntime-node";
-import { readModelRecord } from "../lib/store/index.ts";
-import { startFakeHub } from "../testkit/fake-hub.ts";
-import { ORACLE, addTokenizer, tempDir } from "../testkit/fixtures.ts";
-import { startTestServer, type TestServer } from "../testkit/server.ts";
-import { parseCli } from "./cli.ts";
-import { ConvertError } from "./errors.ts";
-import { sha256File } from "./hash.ts";
-import { parseManifest } from "./manifest.ts";
+import { readModelRecord } from "../../lib/store/index.ts";
+import { startFakeHub } from "../../testkit/fake-hub.ts";
+import { ORACLE, addTokenizer, tempDir } from "../../testkit/fixtures.ts";
+import { startTestServer, type TestServer } from "../../testkit/server.ts";
+import { parseCli } from "../cli.ts";
+import { ConvertError } from "../errors.ts";
+import { sha256File } from "../hash.ts";
+import { parseManifest } from "../manifest.ts";
 import { checkGivenGraph, readGivenConfig } from "./onnx-as-given.ts";
-import { ElemType, GraphBuilder } from "./onnx/graph.ts";
-import { readModel } from "./onnx/model-file.ts";
-import { convertModels, type ModelSource } from "./pipeline.ts";
-import { buildTrtEngines, defaultExec } from "./trt/build.ts";
-import { graphIo } from "./trt/epcontext.ts";
-import { trtexecArgs } from "./trt/trtexec.ts";
+import { ElemType, GraphBuilder } from "../onnx/graph.ts";
+import { readModel } from "../onnx/model-file.ts";
+import { convertModels, type ModelSource } from "../pipeline.ts";
+import { buildTrtEngines, defaultExec } from "../trt/build.ts";
+import { graphIo } from "../trt/epcontext.ts";
+import { trtexecArgs } from "../trt/trtexec.ts";
 
 // Real tokenizer files, onnxruntime sessions, one running service.
 setDefaultTimeout(60_000);
 
-const ROOT = join(import.meta.dir, "..");
+const ROOT = join(import.meta.dir, "..", "..");
 const FAKE_GPU = join(ROOT, "testkit", "fake-gpu");
 const asGiven = (key: string, dir: string): ModelSource => ({ key, dir, origin: { local: dir }, onnxAsGiven: true });
 

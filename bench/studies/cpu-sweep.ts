@@ -1,7 +1,8 @@
 /**
+ * A study (not part of `bun run bench`); its result: bench/results/2026-11-30-performance.md (section 1).
  * The CPU batch sweep (issue 16, part 1): which batch limits and intra-op threads give the raw engine
  * its best throughput on this machine, then the service at saturation with the best of them.
- *   bun bench/cpu-sweep.ts --engines DIR [--mixes graders,tweets] [--texts 64] [--window 16]
+ *   bun bench/studies/cpu-sweep.ts --engines DIR [--mixes graders,tweets] [--texts 64] [--window 16]
  *     [--threads 1,2] [--service-seconds 40] [--out FILE.md]
  * The raw engine forms its batches with the service's own rule over a queue of `window` rows per model
  * (bench/lib/batch-plan.ts); the service runs a closed loop of `window` clients: the same queue depth.
@@ -11,15 +12,15 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import type { BatchLimits } from "../app/batching/policy.ts";
-import { readStore } from "../lib/store/index.ts";
-import { SHARED } from "../testkit/fixtures.ts";
-import { scrape } from "../testkit/metrics.ts";
-import { closedLoop } from "./closed-loop.ts";
-import { meanBatchByModel, meanPaddingEfficiency } from "./lib/service-metrics.ts";
-import { startServiceProcess } from "./lib/service-process.ts";
-import { loadTexts, type Source } from "./lib/texts.ts";
-import { type RawEngine, startRawEngine } from "./peers/raw.ts";
+import type { BatchLimits } from "../../app/batching/policy.ts";
+import { readStore } from "../../lib/store/index.ts";
+import { SHARED } from "../../testkit/shared.ts";
+import { scrape } from "../../testkit/metrics.ts";
+import { closedLoop } from "../closed-loop.ts";
+import { meanBatchByModel, meanPaddingEfficiency } from "../lib/service-metrics.ts";
+import { startServiceProcess } from "../../testkit/child.ts";
+import { loadTexts, type Source } from "../lib/texts.ts";
+import { type RawEngine, startRawEngine } from "../peers/raw.ts";
 
 /** No budget: rows alone limit the batch. */
 const UNLIMITED = 1_000_000;
@@ -83,15 +84,13 @@ function textsOf(mix: Source, count: number): string[] {
 /** The best limits over both mixes: the highest geometric mean of each mix's rate ÷ that mix's best rate. */
 export function bestOverall(points: RawPoint[]): { threads: number; limits: BatchLimits; score: number } {
   const mixes = [...new Set(points.map((p) => p.mix))];
-  const best = new Map(
-    mixes.map((m) => [m, Math.max(...points.filter((p) => p.mix === m).map((p) => p.textsPerSecond))]),
-  );
+  const best = (mix: string) => Math.max(...points.filter((p) => p.mix === mix).map((p) => p.textsPerSecond));
   const key = (p: RawPoint) => `${p.threads}/${p.limits.maxBatchSize}/${p.limits.maxBatchTokens}`;
   const groups = Map.groupBy(points, key);
   let choice = { threads: 0, limits: SWEEP[0], score: -1 };
   for (const group of groups.values()) {
     if (group.length !== mixes.length) continue;
-    const score = Math.exp(group.reduce((n, p) => n + Math.log(p.textsPerSecond / best.get(p.mix)!), 0) / group.length);
+    const score = Math.exp(group.reduce((n, p) => n + Math.log(p.textsPerSecond / best(p.mix)), 0) / group.length);
     if (score > choice.score) choice = { threads: group[0].threads, limits: group[0].limits, score };
   }
   return choice;
@@ -137,11 +136,12 @@ const rawEngines = new Map<number, RawEngine>();
 
 async function serviceRun(mix: Source, setting: ServiceSetting, o: Options): Promise<ServicePoint> {
   const texts = textsOf(mix, 2000);
-  if (!rawEngines.has(setting.threads))
-    rawEngines.set(setting.threads, await startRawEngine(o.engines, setting.threads));
-  const paired = await rawEngines
-    .get(setting.threads)!
-    .steadyThroughput(texts, setting.limits, o.window, o.serviceSeconds);
+  let raw = rawEngines.get(setting.threads);
+  if (!raw) {
+    raw = await startRawEngine(o.engines, setting.threads);
+    rawEngines.set(setting.threads, raw);
+  }
+  const paired = await raw.steadyThroughput(texts, setting.limits, o.window, o.serviceSeconds);
   log(`raw ${mix} (${setting.label}), just before: ${paired.textsPerSecond.toFixed(2)} texts/s`);
   const service = await startServiceProcess(o.engines, 8320, setting.env);
   try {
@@ -202,7 +202,7 @@ function report(o: Options, raw: RawPoint[], choice: ReturnType<typeof bestOvera
   const lines = [
     "## CPU batch sweep",
     "",
-    `Command: \`bun bench/cpu-sweep.ts ${process.argv.slice(2).join(" ")}\`; ${cpus()[0]?.model ?? "?"}, ` +
+    `Command: \`bun bench/studies/cpu-sweep.ts ${process.argv.slice(2).join(" ")}\`; ${cpus()[0]?.model ?? "?"}, ` +
       `${availableParallelism()} cores; raw: ${o.seconds} s of steady state per point over ${o.texts} texts, ` +
       `a queue of ${o.window} rows per model, the grid run ${o.rounds} times (mean, ± half the spread).`,
     "",
@@ -269,15 +269,17 @@ export async function main(argv: string[]): Promise<number> {
     },
   });
   if (!values.engines) {
-    console.error("usage: bun bench/cpu-sweep.ts --engines DIR [--mixes graders,tweets] [--texts 64] [--out FILE]");
+    console.error(
+      "usage: bun bench/studies/cpu-sweep.ts --engines DIR [--mixes graders,tweets] [--texts 64] [--out FILE]",
+    );
     return 2;
   }
   const o: Options = {
     engines: resolve(values.engines),
-    mixes: values.mixes!.split(",") as Source[],
+    mixes: values.mixes.split(",") as Source[],
     texts: Number(values.texts),
     window: Number(values.window),
-    threads: values.threads!.split(",").map(Number),
+    threads: values.threads.split(",").map(Number),
     serviceSeconds: Number(values["service-seconds"]),
     seconds: Number(values.seconds),
     rounds: Number(values.rounds),

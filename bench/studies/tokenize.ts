@@ -1,6 +1,7 @@
 /**
+ * A study (not part of `bun run bench`); its result: bench/results/2026-11-30-tokenize.md.
  * What tokenization costs, and whether it holds the HTTP thread:
- *   bun bench/tokenize.ts [--url http://127.0.0.1:8000] [--seconds 10]
+ *   bun bench/studies/tokenize.ts [--url http://127.0.0.1:8000] [--seconds 10]
  * 1. Per tokenizer fixture (XLM-R with a real charsmap, RoBERTa): µs per text for tweets and the
  *    graders' texts, one at a time and all at once, and a ~1 MB text with and without spaces, with
  *    the event loop's worst stall meanwhile (a 1 ms timer's lateness).
@@ -8,11 +9,11 @@
  *    tweets, and while ~1 MB texts (the largest body allowed by default) are sent one after another.
  */
 import { parseArgs } from "node:util";
-import { FamilyTokenizer } from "../app/tokenize/family-tokenizer.ts";
-import { SHARED, TOKENIZER_FIXTURES } from "../testkit/fixtures.ts";
-import { closedLoop } from "./closed-loop.ts";
-import { percentile } from "./lib/load.ts";
-import { loadTexts } from "./lib/texts.ts";
+import { FamilyTokenizer } from "../../app/tokenize/family-tokenizer.ts";
+import { SHARED, TOKENIZER_FIXTURES } from "../../testkit/shared.ts";
+import { closedLoop } from "../closed-loop.ts";
+import { percentile } from "../lib/load.ts";
+import { loadTexts } from "../lib/texts.ts";
 
 /** The worst lateness of a 1 ms timer while `work` runs: how long the event loop was held. */
 export async function worstStall<T>(work: () => Promise<T>): Promise<{ value: T; ms: number; stallMs: number }> {

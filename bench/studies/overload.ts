@@ -1,6 +1,7 @@
 /**
+ * A study (not part of `bun run bench`); its result: bench/results/2026-11-30-overload-full.md.
  * Overload: does the service shed at once, and how much of what it computes is wasted?
- *   bun bench/overload.ts --engines DIR [--factor 10] [--seconds 30] [--deadline-ms 3000] [--out FILE.md]
+ *   bun bench/studies/overload.ts --engines DIR [--factor 10] [--seconds 30] [--deadline-ms 3000] [--out FILE.md]
  * Starts the service on DIR, measures its capacity on tweets (closed loop, 4 clients), then sends
  * tweets open loop at `factor` × that rate, each with x-request-timeout-ms = deadline. Wasted rows are
  * rows the models ran for requests that did not end in 200 (from /metrics: rows run per model, against
@@ -8,12 +9,12 @@
  */
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { SHARED } from "../testkit/fixtures.ts";
-import { scrape } from "../testkit/metrics.ts";
-import { closedLoop } from "./closed-loop.ts";
-import { percentile } from "./lib/load.ts";
-import { startServiceProcess } from "./lib/service-process.ts";
-import { loadTexts } from "./lib/texts.ts";
+import { SHARED } from "../../testkit/shared.ts";
+import { scrape } from "../../testkit/metrics.ts";
+import { closedLoop } from "../closed-loop.ts";
+import { percentile } from "../lib/load.ts";
+import { startServiceProcess } from "../../testkit/child.ts";
+import { loadTexts } from "../lib/texts.ts";
 
 interface Outcome {
   status: number;
@@ -91,7 +92,7 @@ export async function main(argv = process.argv.slice(2)) {
     const lines = [
       `# Overload: ${values.factor}× capacity for ${values.seconds} s, deadline ${values["deadline-ms"]} ms`,
       "",
-      `Command: \`bun bench/overload.ts --engines ${values.engines} --factor ${values.factor} --seconds ${values.seconds} --deadline-ms ${values["deadline-ms"]}\``,
+      `Command: \`bun bench/studies/overload.ts --engines ${values.engines} --factor ${values.factor} --seconds ${values.seconds} --deadline-ms ${values["deadline-ms"]}\``,
       "",
       `- capacity (closed loop, 4 clients, tweets): ${capacity.toFixed(2)} req/s; offered ${rate.toFixed(1)} req/s, ${outcomes.length} requests`,
       ...[...byStatus]

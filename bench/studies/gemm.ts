@@ -1,10 +1,11 @@
 /**
+ * A study (not part of `bun run bench`); its result: bench/results/2026-11-30-performance.md (section 2, the roofline).
  * The box's GEMM rate: the roofline's limit, as `bun run bench` measures it at the start of a run.
- * `bun bench/gemm.ts [--tokens 128,512,2048] [--seconds 0.4] [--threads N] [--hidden 768] [--intermediate 3072]`
+ * `bun bench/studies/gemm.ts [--tokens 128,512,2048] [--seconds 0.4] [--threads N] [--hidden 768] [--intermediate 3072]`
  * See bench/lib/gemm.ts.
  */
 import { parseArgs } from "node:util";
-import { measureGemm } from "./lib/gemm.ts";
+import { measureGemm } from "../lib/gemm.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -18,7 +19,7 @@ const { values } = parseArgs({
 });
 
 const m = await measureGemm({
-  tokens: values.tokens!.split(",").map(Number),
+  tokens: values.tokens.split(",").map(Number),
   secondsPerShape: Number(values.seconds),
   threads: values.threads ? Number(values.threads) : undefined,
   hidden: Number(values.hidden),

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { tempDir } from "../testkit/fixtures.ts";
+import { tempDir } from "../../testkit/fixtures.ts";
 import { definitionHash } from "./tokenizer-family.ts";
 
 const file = (text: string) => {
