@@ -70,8 +70,8 @@ describe("SupervisedWorker", () => {
   });
 
   test("a crash loop backs off: each restart waits twice as long as the one before, up to the cap", async () => {
-    // Up once, then every reload fails: pauses of 200, 400, then the 500 ms cap twice.
-    const { w, states, next } = echo({ healthyStarts: 1, initialMs: 200, maxMs: 500 });
+    // Up once, then every reload fails: pauses of 400, 800, then the 1000 ms cap twice.
+    const { w, states, next } = echo({ healthyStarts: 1, initialMs: 400, maxMs: 1000 });
     await w.firstReady;
     w.injectFault("exit");
     await codeOf(w.call({ op: "double", n: 1 }));
@@ -80,14 +80,14 @@ describe("SupervisedWorker", () => {
     const restarts = states.filter((s) => s.state === "starting").map((s) => s.at); // the first start was before we listened
     const pauses = restarts.slice(0, 4).map((at, i) => at - downs[i]);
     // Never shorter than the policy's pause; late by less than half of it (a timer on a loaded box),
-    // so a pause that did not double, or one that doubled past the cap (800), fails.
-    const wanted = [200, 400, 500, 500];
+    // so a pause that did not double, or one that doubled past the cap (1600), fails.
+    const wanted = [400, 800, 1000, 1000];
     for (const [i, want] of wanted.entries()) {
       expect(pauses[i]).toBeGreaterThanOrEqual(want - 1);
       expect(pauses[i]).toBeLessThan(want * 1.5);
     }
     expect(w.state === "down" || w.state === "starting").toBe(true);
-  });
+  }, 15_000);
 
   test("a worker that fails its first load is not restarted: firstReady rejects", async () => {
     const { w, starts } = echo({ healthyStarts: 0 });
