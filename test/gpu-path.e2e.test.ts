@@ -14,6 +14,7 @@ import { readModelRecord, type ModelRecord } from "../lib/store/index.ts";
 import { trtexecArgs } from "../convert/trt/trtexec.ts";
 import { GPU_STACK } from "../lib/gpu/stack.ts";
 import { tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
+import { gpuStandIn } from "../testkit/gpu-stand-in.ts";
 import { postProcess, startTestServer } from "../testkit/server.ts";
 
 setDefaultTimeout(120_000);
@@ -277,7 +278,7 @@ describe("a worker restart that falls back to another execution provider (the GP
       CPU_MAX_BATCH_SIZE: "1",
       CPU_MAX_BATCH_TOKENS: "",
     };
-    const s = await startTestServer(engines, env, { hostFacts: T4_HOST, faultHooks: true, gpuStandInLoads: 1 });
+    const s = await startTestServer(engines, env, { hostFacts: T4_HOST, faultHooks: true, workerEntry: gpuStandIn(1) });
     try {
       const cardiff = s.service.models.find((m) => m.key === "cardiffnlp")!;
       const readiness = async () =>

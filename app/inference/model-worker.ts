@@ -6,6 +6,15 @@ import type { BatchResult, LoadOptions, ModelReady, RowRef } from "./protocol.ts
 
 export type { BatchResult, LoadOptions } from "./protocol.ts";
 
+/**
+ * A harness's own worker entry file instead of app/inference/worker.ts, and what it is started with
+ * (tests and bench/sim: e.g. testkit/gpu-stand-in-worker.ts). Never set in production.
+ */
+export interface HarnessEntry {
+  url: URL;
+  harness?: unknown;
+}
+
 /** One inference worker (a Bun Worker owning one onnxruntime session), supervised and restarted on death. */
 export class ModelWorker
   extends SupervisedWorker<LoadOptions, RowRef[], ModelReady, BatchResult>
@@ -14,14 +23,15 @@ export class ModelWorker
   constructor(
     name: string,
     private readonly load: LoadOptions,
-    opts: { policy?: RestartPolicy; faultHooks?: boolean } = {},
+    opts: { policy?: RestartPolicy; faultHooks?: boolean; entry?: HarnessEntry } = {},
   ) {
     super({
       name,
-      entry: new URL("./worker.ts", import.meta.url),
+      entry: opts.entry?.url ?? new URL("./worker.ts", import.meta.url),
       init: load,
       policy: opts.policy,
       faultHooks: opts.faultHooks,
+      harness: opts.entry?.harness,
     });
   }
 

@@ -30,13 +30,6 @@ export interface LoadOptions {
   warmup: Partial<Record<ExecutionProvider, WarmupBatch[]>>;
   /** The files checked against engine.json before every load; absent only in the raw-engine benchmark. */
   files?: ModelFilesCheck;
-  /**
-   * Tests and bench/sim only (no GPU here): GPU candidates load on the CPU provider while this counter (Int32,
-   * shared across restarts) is above zero, one per load, and fail once it is used up, as a GPU that
-   * works at the first start and is gone at a restart. Set only from a start's seams (app/main.ts),
-   * which the production entry never passes; the simulated T4 uses it without fault hooks.
-   */
-  gpuStandIn?: SharedArrayBuffer;
 }
 
 /** `rows` copies of one row (the template's real special ids around ordinary ones). */

@@ -11,7 +11,7 @@ import { type ModelRecord, readStore, type Store } from "../../lib/store/index.t
 import { ModelBatcher } from "../batching/batcher.ts";
 import type { BatchRunner } from "../batching/runner.ts";
 import type { Config, ExecutionProvider } from "../config.ts";
-import { ModelWorker } from "../inference/model-worker.ts";
+import { type HarnessEntry, ModelWorker } from "../inference/model-worker.ts";
 import { FamilyTokenizer } from "../tokenize/family-tokenizer.ts";
 import type { RestartPolicy } from "../workers/restart-policy.ts";
 import { familyLengths, intraOpThreads, limitsFor, type PlannedModel, planModels } from "./model-plan.ts";
@@ -35,8 +35,8 @@ export interface LoadSeams {
   restartPolicy?: RestartPolicy;
   /** The GPU facts to decide providers from, instead of probing this machine. */
   hostFacts?: HostGpuFacts;
-  /** GPU candidates load on the CPU for this many loads per model, then fail (LoadOptions.gpuStandIn). */
-  gpuStandInLoads?: number;
+  /** Each model's workers start from this entry file instead of the service's (testkit/gpu-stand-in.ts). */
+  workerEntry?: (model: ModelRecord) => HarnessEntry;
   /** What the batcher sends a worker's batches through, e.g. a simulated device's timeline around the real run (bench/sim). */
   wrapRunner?: (model: ModelRecord, worker: ModelWorker) => BatchRunner;
 }
@@ -125,12 +125,12 @@ function spawnModel(
     output: plan.output,
     warmup: plan.warmup,
     files: { dir, mode: opts.verifyWeights, record },
-    gpuStandIn: seams.gpuStandInLoads === undefined ? undefined : counter(seams.gpuStandInLoads),
   };
+  const entry = seams.workerEntry?.(record);
   const workers = Array.from(
     { length: opts.workersPerModel },
     (_, w) =>
-      new ModelWorker(`${record.key}#${w}`, load, { policy: seams.restartPolicy, faultHooks: seams.faultHooks }),
+      new ModelWorker(`${record.key}#${w}`, load, { policy: seams.restartPolicy, faultHooks: seams.faultHooks, entry }),
   );
   for (const w of workers)
     w.on((e) => {
@@ -144,12 +144,6 @@ function spawnModel(
   const runners = workers.map((w) => seams.wrapRunner?.(record, w) ?? w);
   const batcher = new ModelBatcher(record.key, runners, opts.batch, limitsFor(plan, opts));
   return new ServedModel(record, family, plan, workers, batcher, bytesOnDisk);
-}
-
-function counter(value: number): SharedArrayBuffer {
-  const buffer = new SharedArrayBuffer(4);
-  new Int32Array(buffer)[0] = value;
-  return buffer;
 }
 
 /** Waits for every worker's first start, and checks the graph answers as many labels as engine.json names. */

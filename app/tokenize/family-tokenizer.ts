@@ -7,10 +7,10 @@ import { loadTokenizer, specialTokens } from "../../lib/tokenizer/template.ts";
  * encoded once here, off the JS thread (the binding encodes on a native thread pool), and each model
  * truncates the result to its own length. Local files only.
  *
- * Every text is tokenized whole, then truncated, as transformers does. A prefix cut for long texts
- * was tried and dropped: a review found texts where it changed the last id kept (XLM-R's charsmap
- * turns a zero-width space before the cut into a space that its Replace step merges across the cut),
- * and the worst case it could not help anyway (a long text without spaces). The cost is measured in
+ * Every text is tokenized whole, then truncated, as transformers does. Encoding only a prefix of a
+ * long text would not give the same ids: normalization can reach across any cut (XLM-R's charsmap
+ * turns a zero-width space before it into a space that its Replace step merges with what follows),
+ * and a long text without spaces has no safe place to cut. The cost is measured in
  * bench/results/2026-11-30-tokenize.md: about 1.5 s of a native thread for ~1 MB of text.
  */
 export class FamilyTokenizer {

@@ -1,11 +1,11 @@
 /// <reference lib="webworker" />
-import type { Fault, FromWorker, ToWorker } from "./protocol.ts";
+import { workerData } from "node:worker_threads";
+import type { Fault, FromWorker, ToWorker, WorkerStartData } from "./protocol.ts";
 
 declare const self: Worker;
 
 export interface WorkerHandlers<Init, Body, Ready, Reply> {
-  /** `faultHooks`: whether this worker may honour test-only behaviour (never in production). */
-  init(init: Init, faultHooks: boolean): Promise<Ready> | Ready;
+  init(init: Init): Promise<Ready> | Ready;
   /** The reply, and buffers to transfer rather than copy. */
   handle(
     body: Body,
@@ -15,7 +15,8 @@ export interface WorkerHandlers<Init, Body, Ready, Reply> {
 /** The worker side of the protocol: call this once from a worker entry file. */
 export function serveWorker<Init, Body, Ready, Reply>(h: WorkerHandlers<Init, Body, Ready, Reply>) {
   const post = (m: FromWorker<Ready, Reply>, transfer: Transferable[] = []) => self.postMessage(m, transfer);
-  let faultHooks = false;
+  // Whether this worker may honour test-only behaviour (never in production).
+  const faultHooks = (workerData as WorkerStartData | null)?.faultHooks === true;
   const released: (() => void)[] = [];
   let queue = Promise.resolve();
 
@@ -39,9 +40,8 @@ export function serveWorker<Init, Body, Ready, Reply>(h: WorkerHandlers<Init, Bo
     if (m.type === "release") {
       for (const r of released.splice(0)) r();
     } else if (m.type === "init") {
-      faultHooks = m.faultHooks;
       try {
-        post({ type: "ready", info: await h.init(m.init, faultHooks) });
+        post({ type: "ready", info: await h.init(m.init) });
       } catch (e) {
         post({ type: "init-failed", message: e instanceof Error ? e.message : String(e) });
       }

@@ -1,5 +1,5 @@
 import { WorkerCallFailed, WorkerUnavailable } from "./errors.ts";
-import type { Fault, FromWorker, ToWorker } from "./protocol.ts";
+import type { Fault, FromWorker, ToWorker, WorkerStartData } from "./protocol.ts";
 import { DEFAULT_RESTART_POLICY, failuresAfterCrash, restartDelay, type RestartPolicy } from "./restart-policy.ts";
 
 export type WorkerState = "starting" | "up" | "down" | "stopped";
@@ -14,6 +14,8 @@ export interface SupervisedWorkerOptions<Init> {
   policy?: RestartPolicy;
   /** Tests only: lets injectFault() make the worker exit, throw or hold. Never set in production. */
   faultHooks?: boolean;
+  /** Given to a harness's own entry file at every start (WorkerStartData.harness). Never set in production. */
+  harness?: unknown;
 }
 
 interface Pending<Reply> {
@@ -108,7 +110,9 @@ export class SupervisedWorker<Init, Body, Ready, Reply> {
 
   private spawn() {
     this.setState("starting");
-    const worker = new Worker(this.opts.entry.href);
+    const workerData: WorkerStartData = { faultHooks: this.opts.faultHooks ?? false, harness: this.opts.harness };
+    // Bun's Worker takes Node's `workerData` (read with node:worker_threads), which its types do not declare.
+    const worker = new Worker(this.opts.entry.href, { workerData } as WorkerOptions & { workerData: WorkerStartData });
     this.worker = worker;
     let dead = false;
     const died = (reason: string) => {
@@ -158,7 +162,7 @@ export class SupervisedWorker<Init, Body, Ready, Reply> {
     };
     worker.addEventListener("close", (e) => died(`exited (code ${(e as CloseEvent).code})`));
     worker.onerror = (e) => died(`crashed: ${e.message}`);
-    this.post({ type: "init", init: this.opts.init, faultHooks: this.opts.faultHooks ?? false });
+    this.post({ type: "init", init: this.opts.init });
   }
 
   private failAll(message: string) {

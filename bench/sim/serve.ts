@@ -14,6 +14,7 @@ import { Elysia } from "elysia";
 import { loadConfig } from "../../app/config.ts";
 import { type RunningService, startService } from "../../app/main.ts";
 import type { HostGpuFacts } from "../../lib/gpu/probe.ts";
+import { gpuStandIn } from "../../testkit/gpu-stand-in.ts";
 import { realClock } from "../lib/arrival.ts";
 import { type DeviceModel, SimulatedDevice, T4_FP32 } from "./device.ts";
 import { SIM_STATS_ROUTE, simStats } from "./sim-stats.ts";
@@ -50,7 +51,7 @@ let running: RunningService | null = null;
 const stats = () => simStats(device.model, device.stats(), running?.service.observe().models ?? []);
 running = await startService(config, {
   hostFacts: T4_HOST,
-  gpuStandInLoads: STAND_IN_LOADS,
+  workerEntry: gpuStandIn(STAND_IN_LOADS),
   wrapRunner: (record, worker) => new SimulatedRunner(worker, device, standInFor(record).work, clock),
   plugins: [new Elysia({ name: "sim/device" }).get(SIM_STATS_ROUTE, stats)],
 });
