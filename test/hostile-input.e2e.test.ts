@@ -26,7 +26,7 @@ beforeAll(async () => {
   server = await startTestServer(engines, { BODY_TIMEOUT_MS: "500", IDLE_TIMEOUT_S: "5" });
 });
 afterAll(async () => {
-  server?.stop();
+  await server?.stop();
   await reference?.release();
 });
 

@@ -22,7 +22,7 @@ beforeAll(async () => {
   server = await startTestServer(engines, { MAX_BODY_BYTES: "65536", MAX_TEXTS_PER_REQUEST: "8" });
 });
 afterAll(async () => {
-  server?.stop();
+  await server?.stop();
   await reference?.release();
 });
 
