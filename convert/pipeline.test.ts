@@ -173,7 +173,10 @@ describe("convert: malformed inputs end in a clear error naming the file, with n
     ],
     [
       "missing tokenizer",
-      (d) => ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"].forEach((f) => rmSync(join(d, f))),
+      (d) =>
+        ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"].forEach((f) => {
+          rmSync(join(d, f));
+        }),
       /ships no tokenizer/,
     ],
     [

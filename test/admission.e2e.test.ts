@@ -85,9 +85,15 @@ describe("admission by expected wait", () => {
 
   test("fair order: a short request behind a large array is answered before the array's last rows run", async () => {
     const answered: string[] = [];
-    const big = post(Array.from({ length: 6 }, () => long)).then((r) => (answered.push("big"), r));
+    const big = post(Array.from({ length: 6 }, () => long)).then((r) => {
+      answered.push("big");
+      return r;
+    });
     await waitFor(() => slow.batcher.running === 1, "the array's first row running");
-    const small = post("short").then((r) => (answered.push("small"), r));
+    const small = post("short").then((r) => {
+      answered.push("small");
+      return r;
+    });
     expect([(await small).status, (await big).status]).toEqual([200, 200]);
     expect(answered).toEqual(["small", "big"]);
   });

@@ -98,12 +98,14 @@ describe("Dockerfile", () => {
     );
     expect(args.VARIANT).toBe("gpu");
     expect(args.ENGINES).toBe("mount");
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a Dockerfile build argument, read as the Dockerfile spells it
     expect(df.getFROMs().at(-1)!.getImage()).toBe("engines-${ENGINES}");
     expect(
       df
         .getFROMs()
         .find((f) => f.getBuildStage() === "app")!
         .getImage(),
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a Dockerfile build argument, read as the Dockerfile spells it
     ).toBe("runtime-${VARIANT}");
     // GPU dependencies: onnxruntime-node's CUDA 12 providers; CPU: none downloaded.
     expect(

@@ -71,7 +71,9 @@ describe("hostile input", () => {
     for (let i = 0; i < cases.length; i += 8) {
       const chunk = cases.slice(i, i + 8);
       const answers = await Promise.all(chunk.map(send));
-      answers.forEach((a, k) => results.push({ c: chunk[k], ...a }));
+      answers.forEach((a, k) => {
+        results.push({ c: chunk[k], ...a });
+      });
     }
     const wrong = results.filter(
       (r) =>

@@ -137,7 +137,14 @@ describe("a budget for buffered request bodies", () => {
         Bun.connect({
           hostname,
           port: Number(port),
-          socket: { open: (s) => (s.write(head), resolve({ end: () => s.end() })), data: () => {}, close: () => {} },
+          socket: {
+            open: (s) => {
+              s.write(head);
+              resolve({ end: () => s.end() });
+            },
+            data: () => {},
+            close: () => {},
+          },
         }),
       );
     const post = (text: string) => fetch(`${small.url}/process`, { method: "POST", body: JSON.stringify(text) });

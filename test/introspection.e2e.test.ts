@@ -165,15 +165,14 @@ describe("GET /metrics", () => {
     await postProcess(server.url, "not json");
     // Requests are counted once their answer is written: wait for the last one to land.
     let after = "";
-    await waitFor(
-      async () =>
-        sample((after = await scrape(server.url)), "classifier_http_requests_total", {
-          route: "/process",
-          status: "400",
-        }) ===
-        sample(before, "classifier_http_requests_total", { route: "/process", status: "400" }) + 1,
-      "the 400 to be counted",
-    );
+    const bad = { route: "/process", status: "400" };
+    await waitFor(async () => {
+      after = await scrape(server.url);
+      return (
+        sample(after, "classifier_http_requests_total", bad) ===
+        sample(before, "classifier_http_requests_total", bad) + 1
+      );
+    }, "the 400 to be counted");
     const delta = (name: string, labels: Record<string, string> = {}) =>
       sample(after, name, labels) - sample(before, name, labels);
 

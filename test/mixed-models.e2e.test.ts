@@ -125,14 +125,18 @@ describe("one service, mixed architectures and tokenizer families", () => {
           expect(Math.abs(got.score - best.score)).toBeLessThan(1e-5);
           const ranked = all[t][key] as { label: string; score: number }[];
           expect(ranked.map((r) => r.label)).toEqual(byScore(want).map((r) => r.label));
-          ranked.forEach((r, i) => expect(Math.abs(r.score - byScore(want)[i].score)).toBeLessThan(1e-5));
+          ranked.forEach((r, i) => {
+            expect(Math.abs(r.score - byScore(want)[i].score)).toBeLessThan(1e-5);
+          });
           const top2 = two[t][key] as { label: string; score: number }[];
           expect(top2.map((r) => r.label)).toEqual(
             byScore(want)
               .slice(0, 2)
               .map((r) => r.label),
           );
-          top2.forEach((r, i) => expect(Math.abs(r.score - byScore(want)[i].score)).toBeLessThan(1e-5));
+          top2.forEach((r, i) => {
+            expect(Math.abs(r.score - byScore(want)[i].score)).toBeLessThan(1e-5);
+          });
         }
       // A multi-label head's scores are independent sigmoids: they need not sum to 1.
       const toxicity = all.map((a) =>

@@ -42,7 +42,7 @@ async function requestLine(lines: LogLine[], path: string, status: number): Prom
 }
 
 const longTexts = (n: number) =>
-  JSON.stringify(Array.from({ length: n }, (_, i) => `${i} ` + "many words in a long text ".repeat(120)));
+  JSON.stringify(Array.from({ length: n }, (_, i) => `${i} ${"many words in a long text ".repeat(120)}`));
 const pending = async (url: string) => (await (await fetch(`${url}/health/ready`)).json()).pendingTexts as number;
 
 describe("the real process while its models load", () => {

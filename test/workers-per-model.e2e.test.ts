@@ -64,7 +64,7 @@ describe("WORKERS_PER_MODEL=2", () => {
   });
 
   test("a burst of concurrent requests is answered as the models answer them one by one", async () => {
-    const texts = Array.from({ length: 24 }, (_, i) => `text ${i} ` + "word ".repeat(i * 5));
+    const texts = Array.from({ length: 24 }, (_, i) => `text ${i} ${"word ".repeat(i * 5)}`);
     const answers = await Promise.all(texts.map((t) => postProcess(server.url, JSON.stringify(t))));
     for (const [i, res] of answers.entries()) await expectReferenceAnswer(res, texts[i]);
   });

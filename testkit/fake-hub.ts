@@ -122,7 +122,10 @@ export function startFakeHub(repos: FakeHubRepo[]): FakeHub {
         } catch {
           return notFound("EntryNotFound");
         }
-        if (corrupt.has(path)) (data = data.slice()), (data[data.length >> 1] ^= 0xff);
+        if (corrupt.has(path)) {
+          data = data.slice();
+          data[data.length >> 1] ^= 0xff;
+        }
         const headers = { ETag: `"${sha256(data)}"`, "X-Repo-Commit": repo.commit, "Accept-Ranges": "bytes" };
         const range = req.headers.get("range")?.match(/^bytes=(\d+)-(\d*)$/);
         if (range) {

@@ -92,10 +92,14 @@ export class PickleWriter {
     this.tuple().persid();
     this.int(offset);
     this.mark();
-    shape.forEach((d) => this.int(d));
+    shape.forEach((d) => {
+      this.int(d);
+    });
     this.tuple();
     this.mark();
-    stride.forEach((d) => this.int(d));
+    stride.forEach((d) => {
+      this.int(d);
+    });
     this.tuple();
     this.false().global("collections", "OrderedDict").emptyTuple().reduce();
     return this.tuple().reduce();

@@ -15,7 +15,9 @@ class HeldRunner implements BatchRunner {
   }
   comeBack() {
     this.up = true;
-    this.listeners.forEach((fn) => fn("up"));
+    this.listeners.forEach((fn) => {
+      fn("up");
+    });
   }
   readonly calls: { rows: RowRef[]; finish: () => void; fail: (e: Error) => void }[] = [];
   run(rows: RowRef[]): Promise<BatchResult> {
@@ -42,7 +44,9 @@ class FakeClock implements Clock {
     this.time = to;
     const due = this.timers.filter((t) => t.at <= to);
     this.timers = this.timers.filter((t) => t.at > to);
-    due.forEach((t) => t.fn());
+    due.forEach((t) => {
+      t.fn();
+    });
   }
   get pending() {
     return this.timers.map((t) => t.at);

@@ -205,6 +205,24 @@ describe("service states and errors", () => {
     expect(await expectError(res, 503, "overloaded")).toBe("the queue is full");
   });
 
+  test("each request line's level follows README: 5xx error, the 503s the service announces warn, a worker gone (503 inference_unavailable) error", async () => {
+    const levelOf = async (error: ApiError) => {
+      const lines: Record<string, unknown>[] = [];
+      const logger = createLogger("info", { write: (s: string) => void lines.push(JSON.parse(s)) });
+      const { service } = fakeClassifier(async () => {
+        throw error;
+      });
+      await (await harness(service, logger).post("/process", '"hi"')).text();
+      await waitFor(() => lines.some((l) => l.message === "request"), "the request line", 1000);
+      return lines.find((l) => l.message === "request")?.level;
+    };
+    expect(await levelOf(new ApiError("overloaded", "the queue is full"))).toBe("warn");
+    expect(await levelOf(new ApiError("shutting_down", "draining"))).toBe("warn");
+    expect(await levelOf(new ApiError("inference_unavailable", "m#0 is restarting"))).toBe("error");
+    expect(await levelOf(new ApiError("deadline_exceeded", "too late"))).toBe("error");
+    expect(await levelOf(new ApiError("invalid_input", "no"))).toBe("info");
+  });
+
   test("any other error is 500 internal, logged, with neither its message nor a stack trace in the body", async () => {
     const { service } = fakeClassifier(async () => {
       throw new TypeError("secret detail at /srv/app/thing.ts:12:3");

@@ -1,4 +1,5 @@
 import { Elysia } from "elysia";
+import type { ErrorCode } from "../errors.ts";
 import type { RequestTimings } from "../service/api.ts";
 import type { AppDeps } from "./deps.ts";
 import { routeLabel } from "./routes.ts";
@@ -8,6 +9,8 @@ interface RequestNotes {
   arrivedAt: number;
   texts?: string[];
   timings?: RequestTimings;
+  /** The error it was answered with, if any: its log line's level depends on it. */
+  error?: ErrorCode;
 }
 
 // Keyed by the Request itself, which every hook and handler of one request sees: nothing outlives it.
@@ -25,6 +28,25 @@ export function noteTexts(request: Request, texts: string[]) {
 export function noteTimings(request: Request, timings: RequestTimings) {
   const n = notes.get(request);
   notes.set(request, { arrivedAt: arrivedAt(request), texts: n?.texts, timings });
+}
+
+/** The error a request is answered with (app/http/error-handler.ts), for its log line. */
+export function noteError(request: Request, error: ErrorCode) {
+  const n = notes.get(request);
+  notes.set(request, { ...n, arrivedAt: n?.arrivedAt ?? performance.now(), error });
+}
+
+/** The 503s that are states the service announces (loading, draining, shedding), not faults of its own. */
+const ANNOUNCED: readonly ErrorCode[] = ["not_ready", "shutting_down", "overloaded"];
+
+/**
+ * A request line's level: 5xx are errors, except the 503s the service announces (warn) and
+ * readiness saying it is not ready (info); everything else info.
+ */
+export function requestLogLevel(status: number, path: string, error?: ErrorCode): "info" | "warn" | "error" {
+  if (status === 503 && path === "/health/ready") return "info";
+  if (status === 503 && error && ANNOUNCED.includes(error)) return "warn";
+  return status >= 500 ? "error" : "info";
 }
 
 /** A client's request id is echoed when it looks like one; otherwise one is made. */
@@ -93,9 +115,6 @@ export function requestContext({
         ...(n?.texts && { texts: n.texts.length }),
         ...(n?.texts && logging.texts && { text: n.texts }),
       };
-      // 503s are states the service announces (loading, draining, shedding): not errors of its own.
-      if (status === 503) (path === "/health/ready" ? logger.info : logger.warn).call(logger, fields, "request");
-      else if (status >= 500) logger.error(fields, "request");
-      else logger.info(fields, "request");
+      logger[requestLogLevel(status, path, n?.error)](fields, "request");
     });
 }

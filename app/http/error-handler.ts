@@ -1,12 +1,14 @@
 import { Elysia } from "elysia";
 import { ApiError, envelope, RETRY_AFTER, STATUS, toApiError, type ErrorCode } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { noteError } from "./context.ts";
 import { ROUTES } from "./routes.ts";
 
 type ResponseSet = { status?: number | string; headers: Record<string, string | number> };
 
 /** Sets the code's status (and Retry-After where it has one) and returns its JSON envelope. */
-function answer(set: ResponseSet, code: ErrorCode, message: string, retryAfterS?: number) {
+function answer(request: Request, set: ResponseSet, code: ErrorCode, message: string, retryAfterS?: number) {
+  noteError(request, code);
   set.status = STATUS[code];
   const retry = retryAfterS ?? RETRY_AFTER[code];
   if (retry !== undefined) set.headers["retry-after"] = String(retry);
@@ -23,21 +25,21 @@ export function errorHandler(logger?: Logger) {
     .error({ ApiError })
     .onError({ as: "global" }, ({ code, error, set, request, path }) => {
       const api = toApiError(error);
-      if (api) return answer(set, api.code, api.message, api.retryAfterS);
+      if (api) return answer(request, set, api.code, api.message, api.retryAfterS);
       if (code === "VALIDATION") {
         const message = (error as Error & { customError?: string }).customError ?? "the body has the wrong shape";
-        return answer(set, "invalid_input", message);
+        return answer(request, set, "invalid_input", message);
       }
-      if (code === "PARSE") return answer(set, "invalid_json", "the body is not valid JSON");
+      if (code === "PARSE") return answer(request, set, "invalid_json", "the body is not valid JSON");
       if (code === "NOT_FOUND") {
         const allowed = ROUTES.get(path);
         if (allowed && request.method !== allowed) {
           set.headers.allow = allowed;
-          return answer(set, "method_not_allowed", `${path} answers ${allowed} only`);
+          return answer(request, set, "method_not_allowed", `${path} answers ${allowed} only`);
         }
-        return answer(set, "not_found", "no such route");
+        return answer(request, set, "not_found", "no such route");
       }
       logger?.error({ code, error: error instanceof Error ? error.message : String(error) }, "unhandled error");
-      return answer(set, "internal", "internal error");
+      return answer(request, set, "internal", "internal error");
     });
 }

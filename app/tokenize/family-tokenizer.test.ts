@@ -75,7 +75,10 @@ describe("FamilyTokenizer", () => {
 /** Deterministic texts longer than the first window, in the shapes that matter for where a cut lands. */
 function longTexts(seed: number): { kind: string; text: string }[] {
   let s = seed;
-  const rand = () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const rand = () => {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    return s / 2 ** 31;
+  };
   const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)];
   const words = ["the", "happiness", "Bitcoin", "naïve", "straße", "ОК", "日本語", "👍", "😜🔥", "https://x.co/a?b=1"];
   const more = ["1234", "don't", "—", "\u0000", "\u0007", "ﻼ", "ｶﾞ", "Việt", "ΣΟΦΟΣ", "\r\n"];

@@ -30,7 +30,11 @@ const codeOf = (p: Promise<unknown>) =>
     (e) => (e instanceof WorkerUnavailable ? "unavailable" : e instanceof WorkerCallFailed ? "failed" : String(e)),
   );
 
-afterEach(() => started.splice(0).forEach((w) => w.stop()));
+afterEach(() =>
+  started.splice(0).forEach((w) => {
+    w.stop();
+  }),
+);
 
 describe("SupervisedWorker", () => {
   test("calls are answered by id, concurrently", async () => {

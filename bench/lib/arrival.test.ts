@@ -13,7 +13,9 @@ describe("arrival-rate pacing", () => {
   test("a linear ramp 0 → 10 req/s over 10 s: 50 arrivals, the k-th at sqrt(2k) s, gaps shrinking", () => {
     const t = arrivalTimes(0, [{ durationS: 10, target: 10 }]);
     expect(t).toHaveLength(50);
-    t.forEach((ms, k) => expect(ms).toBeCloseTo(Math.sqrt(2 * k) * 1000, 6));
+    t.forEach((ms, k) => {
+      expect(ms).toBeCloseTo(Math.sqrt(2 * k) * 1000, 6);
+    });
   });
 
   test("stages chain: arrivals per stage equal the area under the rate", () => {
@@ -44,7 +46,12 @@ describe("arrival-rate pacing", () => {
 /** Virtual time: sleeping jumps the clock; no real time passes. */
 const virtualClock = (): Clock => {
   let now = 0;
-  return { now: () => now, sleepUntil: async (ms) => void (now = Math.max(now, ms)) };
+  return {
+    now: () => now,
+    sleepUntil: async (ms) => {
+      now = Math.max(now, ms);
+    },
+  };
 };
 
 describe("dropped arrivals", () => {
@@ -62,7 +69,9 @@ describe("dropped arrivals", () => {
     const r1 = await Promise.race([done, Bun.sleep(50).then(() => null)]);
     expect(r1).toBeNull(); // still waiting for the held sends
     expect(sent).toBe(3);
-    gates.splice(0).forEach((g) => g());
+    gates.splice(0).forEach((g) => {
+      g();
+    });
     expect(await done).toEqual({ started: 3, dropped: 3, maxLagMs: 0 });
     // Sends that finish at once never cause drops.
     const fast = await runArrivals(times, 1, async () => {}, virtualClock());
@@ -90,6 +99,7 @@ describe("harness math and texts", () => {
     const full = a.filter(Boolean);
     expect(full.every((t) => /https?:\/\/\S+/.test(t))).toBe(true);
     expect(full.every((t) => /\b(bc1|[13])[a-zA-HJ-NP-Z0-9]{20,}/.test(t))).toBe(true);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the generator must produce control characters; this finds them
     expect(full.some((t) => /[\u0000-\u001f\u007f]/.test(t))).toBe(true);
     expect(full.every((t) => /\p{Extended_Pictographic}|\p{Regional_Indicator}/u.test(t))).toBe(true);
   });
@@ -114,7 +124,13 @@ describe("harness math and texts", () => {
 describe("closed loop", () => {
   test("throughput divides by the time the answers took, including requests still running at the end", async () => {
     // Each answer takes 300 ms; a 100 ms loop of 4 clients gets exactly 4 answers, 300 ms after it began.
-    const server = Bun.serve({ port: 0, fetch: async () => (await Bun.sleep(300), Response.json({})) });
+    const server = Bun.serve({
+      port: 0,
+      fetch: async () => {
+        await Bun.sleep(300);
+        return Response.json({});
+      },
+    });
     try {
       const r = await closedLoop(`http://127.0.0.1:${server.port}`, 4, 0.1, ["a"]);
       expect(r.requests).toBe(4);

@@ -103,7 +103,11 @@ describe("the served shape (engine.json) equals the shape of the config", () => 
       { outDir: engines, log: () => {} },
     ),
   );
-  afterAll(() => [root, engines].forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+  afterAll(() =>
+    [root, engines].forEach((dir) => {
+      rmSync(dir, { recursive: true, force: true });
+    }),
+  );
 
   for (const name of oracles.filter((n) => n !== GIVEN_ONNX))
     test(`${name}: shapeFromRecord of its engine.json = shapeFromConfig of its config.json`, () => {

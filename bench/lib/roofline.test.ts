@@ -38,7 +38,11 @@ describe("FLOPs per request over the five served models", () => {
     await convertModels(sources, { outDir: engines, log: () => {} });
     records = readStore(engines).models.map((m) => m.record);
   });
-  afterAll(() => [checkpoints, engines].forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+  afterAll(() =>
+    [checkpoints, engines].forEach((dir) => {
+      rmSync(dir, { recursive: true, force: true });
+    }),
+  );
 
   test("the sum over models of each one's mean forward, at its family's token counts truncated at its maximum", () => {
     // 100,000 tokens is past every model's maximum: counted at the maximum, as the service truncates.

@@ -82,7 +82,9 @@ describe("architecture registry", () => {
         (expected.attention_mask[i] as number[]).reduce((a, b) => a + b, 0),
       );
       const logits = Array.from((await session.run(modelFeeds([real], input))).logits.data as Float32Array);
-      logits.forEach((v, j) => expect(Math.abs(v - expected.logits[i][j])).toBeLessThan(1e-4));
+      logits.forEach((v, j) => {
+        expect(Math.abs(v - expected.logits[i][j])).toBeLessThan(1e-4);
+      });
     }
     await session.release();
   });

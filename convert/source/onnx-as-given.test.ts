@@ -519,7 +519,10 @@ describe("--trt on a model brought as it is (stand-ins for docker and nvidia-smi
       opt: { batch: 2, sequence: 16 },
       workspaceMiB: 1024,
       commands: { docker: join(FAKE_GPU, "docker"), nvidiaSmi: join(FAKE_GPU, "nvidia-smi") },
-      exec: (cmd) => (calls.push(cmd), defaultExec(cmd)),
+      exec: (cmd) => {
+        calls.push(cmd);
+        return defaultExec(cmd);
+      },
     });
     expect(result).toMatchObject({ built: ["tiny"] });
     const record = readModelRecord(join(engines, "tiny"))!;
