@@ -138,7 +138,7 @@ function spawnModel(
       if (e.state === "up" && w.restarts > 0)
         log(`worker ${w.name} up`, { provider: w.provider, restarts: w.restarts });
       else if (e.state !== "up" && e.state !== "starting")
-        log(`worker ${w.name} ${e.state}`, { reason: e.reason, restarts: w.restarts });
+        log(`worker ${w.name} ${e.state}`, { reason: e.reason, restarts: w.restarts, restartInMs: e.restartInMs });
     });
   // The batcher sizes each batch for the provider of the worker that takes it, from the plan.
   const runners = workers.map((w) => seams.wrapRunner?.(record, w) ?? w);

@@ -4,7 +4,15 @@ import { DEFAULT_RESTART_POLICY, failuresAfterCrash, restartDelay, type RestartP
 
 export type WorkerState = "starting" | "up" | "down" | "stopped";
 
-export type WorkerEvent = { type: "state"; state: WorkerState; reason?: string } | { type: "holding"; id: number };
+export type WorkerEvent =
+  | {
+      type: "state";
+      state: WorkerState;
+      reason?: string;
+      /** When it went down: the pause before it is started again (the restart policy's back-off). */
+      restartInMs?: number;
+    }
+  | { type: "holding"; id: number };
 
 export interface SupervisedWorkerOptions<Init> {
   name: string;
@@ -132,15 +140,14 @@ export class SupervisedWorker<Init, Body, Ready, Reply> {
         this.policy,
       );
       this.upSince = null;
-      this.setState("down", reason);
-      this.restartTimer = setTimeout(
-        () => {
-          this.restartTimer = null;
-          this.restarts++;
-          this.spawn();
-        },
-        restartDelay(this.failures, this.policy),
-      );
+      const pause = restartDelay(this.failures, this.policy);
+      this.state = "down";
+      this.emit({ type: "state", state: "down", reason, restartInMs: pause });
+      this.restartTimer = setTimeout(() => {
+        this.restartTimer = null;
+        this.restarts++;
+        this.spawn();
+      }, pause);
     };
     worker.onmessage = (event: MessageEvent<FromWorker<Ready, Reply>>) => {
       const m = event.data;
