@@ -31,7 +31,7 @@ export function checkTokenizerRegexes(file: string) {
 export async function probeTokenizer(file: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<void> {
   const definition = readJsonFile(file) as Record<string, unknown>;
   const literals = tokenizerRegexes(definition).flatMap((r) => [...r.pattern.replace(/\\./g, "")]);
-  const child = Bun.spawn(["bun", import.meta.path, file], {
+  const child = Bun.spawn([process.execPath, import.meta.path, file], {
     stdin: new Blob([JSON.stringify(probeTexts(literals))]),
     stdout: "pipe",
     stderr: "pipe",
