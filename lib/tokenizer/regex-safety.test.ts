@@ -22,6 +22,10 @@ describe("regexes that backtrack exponentially are found", () => {
   });
 });
 
+test("groups nested past the stack are refused, not a crash of the check", () => {
+  expect(catastrophicShape(`${"(".repeat(100_000)}a${")".repeat(100_000)}`)).toBe("groups nested too deeply to check");
+});
+
 describe("the regexes of real tokenizers pass", () => {
   test.each([
     // GPT-2 / RoBERTa byte-level (the regex its ByteLevel pre-tokenizer applies), Llama 3 and DeepSeek Splits.

@@ -215,7 +215,13 @@ export function catastrophicShape(pattern: string): string | null {
     i++;
   };
 
-  alternation();
+  try {
+    alternation();
+  } catch (e) {
+    // Groups nested past the stack: no real tokenizer has them, and Oniguruma's own limit is 4096 levels.
+    if (e instanceof RangeError) return "groups nested too deeply to check";
+    throw e;
+  }
   if (i < pattern.length && problem === null) flag("an unbalanced )", i);
   return problem;
 }
