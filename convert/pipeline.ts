@@ -22,6 +22,7 @@ import { builtModel } from "./source/built-model.ts";
 import type { GraphSource } from "./source/graph-source.ts";
 import { givenOnnxModel } from "./source/onnx-as-given.ts";
 import { readClassifierConfig } from "./onnx/registry.ts";
+import { checkTokenizerSafety } from "./tokenizer/tokenizer-safety.ts";
 import { groupTokenizerFamilies, TOKENIZER_FILES, type TokenizerFamily } from "./tokenizer/tokenizer-family.ts";
 
 export interface ModelSource {
@@ -74,6 +75,8 @@ export async function convertModels(sources: ModelSource[], opts: ConvertOptions
       return familyPrefix(model.config.architecture);
     },
   );
+  // Before anything is written: a tokenizer that could abort the service never enters the store.
+  for (const f of families) await checkTokenizerSafety(join(f.sourceDir, "tokenizer.json"));
   mkdirSync(opts.outDir, { recursive: true });
   for (const f of families) writeTokenizerFamily(opts.outDir, f, sources, log);
   // Read off each family's tokenizer once (loading XLM-R's takes about a second).

@@ -12,6 +12,7 @@ import { ModelBatcher } from "../batching/batcher.ts";
 import type { BatchRunner } from "../batching/runner.ts";
 import type { Config, ExecutionProvider } from "../config.ts";
 import { type HarnessEntry, ModelWorker } from "../inference/model-worker.ts";
+import { asStoreError, verifyFamilyFile } from "../tokenize/family-file.ts";
 import { FamilyTokenizer } from "../tokenize/family-tokenizer.ts";
 import type { RestartPolicy } from "../workers/restart-policy.ts";
 import { familyLengths, intraOpThreads, limitsFor, type PlannedModel, planModels } from "./model-plan.ts";
@@ -54,15 +55,28 @@ export const CPU_ONLY: HostGpuFacts = {
   providerLibs: { cuda: false, tensorrt: false },
 };
 
-/** Each family's tokenizer, encoding up to the longest row its models' plans allow (familyLengths). */
+/**
+ * Each family's tokenizer, encoding up to the longest row its models' plans allow (familyLengths),
+ * after its tokenizer.json is proven the one convert recorded (verifyFamilyFile). A file that is not
+ * a tokenizer, or whose regexes could abort the process, fails the start naming it (loadTokenizer).
+ */
 export async function loadFamilies(store: Store, planned: PlannedModel[]): Promise<Map<string, FamilyTokenizer>> {
   const lengths = familyLengths(planned);
+  const used = store.families.flatMap((f) => {
+    const length = lengths.get(f.id);
+    return length === undefined ? [] : [{ family: f, length }];
+  });
+  for (const { family } of used) verifyFamilyFile(family, store.models);
   return new Map(
     await Promise.all(
-      store.families.flatMap((f) => {
-        const length = lengths.get(f.id);
-        return length === undefined ? [] : [FamilyTokenizer.load(f.id, f.dir, length).then((t) => [f.id, t] as const)];
-      }),
+      used.map(({ family: f, length }) =>
+        FamilyTokenizer.load(f.id, f.dir, length).then(
+          (t) => [f.id, t] as const,
+          (e: unknown) => {
+            throw asStoreError(e);
+          },
+        ),
+      ),
     ),
   );
 }

@@ -1,6 +1,7 @@
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { definitionHash as tokenizerDefinitionHash, TokenizerFileError } from "../../lib/tokenizer/definition.ts";
 import { ConvertError, readJsonFile } from "../errors.ts";
 import { sha256, sha256File } from "../hash.ts";
 import { bertTokenizerJson, isBertVocabOnly } from "./wordpiece-tokenizer.ts";
@@ -17,9 +18,6 @@ export const TOKENIZER_FILES = [
   "vocab.txt",
 ];
 
-/** The parts of tokenizer.json that decide the ids of a text (not the decoder, nor truncation or padding). */
-export const DEFINITION_PARTS = ["normalizer", "pre_tokenizer", "model", "post_processor", "added_tokens"] as const;
-
 export interface TokenizerMember {
   key: string;
   dir: string;
@@ -32,7 +30,7 @@ export interface TokenizerChoice {
   key: string;
   /** Folder holding the tokenizer.json. */
   dir: string;
-  /** sha256 of the definition (DEFINITION_PARTS in canonical JSON). */
+  /** sha256 of the definition (lib/tokenizer/definition.ts). */
   definition: string;
   /** "own tokenizer.json", or the base model's file standing in, and why it may. */
   source: string;
@@ -51,48 +49,15 @@ export interface TokenizerFamily {
   choices: TokenizerChoice[];
 }
 
-/** A JSON number kept as written: two files are the same definition only if their numbers are spelled alike. */
-class NumberText {
-  constructor(readonly text: string) {}
-}
-
-/** Sorted keys, numbers as written in the file (Rust's float parser may read a spelling differently from JSON.parse). */
-function canonical(v: unknown): string {
-  if (v instanceof NumberText) return v.text;
-  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
-  if (v !== null && typeof v === "object") {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
-      .join(",")}}`;
-  }
-  return JSON.stringify(v ?? null);
-}
-
-/**
- * The hash of what decides a text's ids: the normalizer, pre-tokenizer, model, post-processor and
- * added tokens of a tokenizer.json, in canonical form. Equal hashes tokenize every text alike.
- */
+/** The definition's hash (lib/tokenizer/definition.ts), a file that is not one being a ConvertError. */
 export function definitionHash(file: string): string {
-  // Parsing with the numbers' text costs about a second for XLM-R's 250k pieces: once per distinct file.
-  const bytes = sha256File(file);
-  const known = definitionsByFile.get(bytes);
-  if (known) return known;
-  let parsed: Record<string, unknown>;
   try {
-    const reviver = (_key: string, value: unknown, context?: { source?: string }) =>
-      typeof value === "number" && context?.source !== undefined ? new NumberText(context.source) : value;
-    parsed = JSON.parse(readFileSync(file, "utf8"), reviver as (key: string, value: unknown) => unknown);
+    return tokenizerDefinitionHash(file);
   } catch (e) {
-    throw new ConvertError(file, `not valid JSON (${(e as Error).message})`);
+    if (e instanceof TokenizerFileError) throw new ConvertError(file, e.problem);
+    throw e;
   }
-  const hash = sha256(canonical(Object.fromEntries(DEFINITION_PARTS.map((p) => [p, parsed[p] ?? null]))));
-  definitionsByFile.set(bytes, hash);
-  return hash;
 }
-
-const definitionsByFile = new Map<string, string>();
 
 /** The vocabulary a model ships as "slow" files, hashed byte for byte; null when it ships none. */
 export function slowVocabularyFingerprint(dir: string): { files: string[]; hash: string } | null {

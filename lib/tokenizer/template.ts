@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Tokenizer } from "tokenizers";
+import { TokenizerFileError } from "./definition.ts";
+import { describeUnsafe, unsafeTokenizerRegexes } from "./regex-safety.ts";
 
 /** The special ids a tokenizer's template puts around a text, and its padding id. */
 export interface SpecialTokens {
@@ -19,10 +21,29 @@ function configToken(config: Record<string, unknown>, name: string): string | un
 
 /**
  * Loads a folder's tokenizer.json with Hugging Face's tokenizers, as transformers uses it: the file's
- * own truncation and padding are switched off (transformers sets them per call).
+ * own truncation and padding are switched off (transformers sets them per call). A file that is not a
+ * tokenizer, or whose regexes could abort the process (regex-safety.ts), throws TokenizerFileError
+ * naming it: wherever it came from (a hand-placed file in an engines folder), it is never used.
  */
 export function loadTokenizer(dir: string): Tokenizer {
-  const tokenizer = Tokenizer.fromFile(join(dir, "tokenizer.json"));
+  const file = join(dir, "tokenizer.json");
+  const text = readFileSync(file, "utf8");
+  let definition: unknown;
+  try {
+    definition = JSON.parse(text);
+  } catch (e) {
+    throw new TokenizerFileError(file, `not valid JSON (${(e as Error).message})`);
+  }
+  if (definition === null || typeof definition !== "object" || Array.isArray(definition))
+    throw new TokenizerFileError(file, "not a tokenizer definition (a JSON object)");
+  const unsafe = unsafeTokenizerRegexes(definition as Record<string, unknown>);
+  if (unsafe.length > 0) throw new TokenizerFileError(file, describeUnsafe(unsafe));
+  let tokenizer: Tokenizer;
+  try {
+    tokenizer = Tokenizer.fromString(text);
+  } catch (e) {
+    throw new TokenizerFileError(file, `not a tokenizer the tokenizers library reads (${(e as Error).message})`);
+  }
   tokenizer.disableTruncation();
   tokenizer.disablePadding();
   return tokenizer;
