@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
+import { deflateRawSync } from "node:zlib";
 import { join } from "node:path";
 import { ORACLE, tempDir } from "../../testkit/fixtures.ts";
-import { PickleWriter, stateDictPickle, zipStored } from "../../testkit/torch-zip.ts";
+import { deflatedZeros, PickleWriter, stateDictPickle, zipStored } from "../../testkit/torch-zip.ts";
 import { ConvertError } from "../errors.ts";
 import { openCheckpoint } from "./index.ts";
 import { readSafetensors } from "./safetensors.ts";
@@ -64,6 +65,54 @@ describe("torch zip checkpoints", () => {
     writeFileSync(join(dir, "pytorch_model.bin"), whole.subarray(0, whole.length - 100));
     expect(() => openCheckpoint(dir)).toThrow(ConvertError);
     expect(() => openCheckpoint(dir)).toThrow(/pytorch_model\.bin: not a valid zip archive/);
+  });
+});
+
+describe("torch zip checkpoints: entries are read only up to the bytes the pickle declares", () => {
+  const GIB = 1024 ** 3;
+  // One tensor of 1024 floats: its storage must be 4096 bytes.
+  const pkl = stateDictPickle([["t", "0", 1024, 0, [1024], [1]]]);
+  const checkpoint = (data: Parameters<typeof zipStored>[0][string]) => {
+    const dir = tempDir("zip-bomb");
+    writeFileSync(join(dir, "pytorch_model.bin"), zipStored({ "archive/data.pkl": pkl, "archive/data/0": data }));
+    return dir;
+  };
+
+  test("a zip bomb (7 MB deflating to 1 GiB, declared 4096 bytes) is refused naming the file, memory bounded", () => {
+    const dir = checkpoint({ deflated: deflatedZeros(GIB), declaredSize: 4096 });
+    Bun.gc(true);
+    const before = process.memoryUsage().rss;
+    const tensor = openCheckpoint(dir).tensors.get("t")!;
+    expect(() => tensor.bytes()).toThrow(ConvertError);
+    expect(() => tensor.bytes()).toThrow(
+      /pytorch_model\.bin: zip entry archive\/data\/0 inflates past its declared 4096 bytes \(a zip bomb\?\)/,
+    );
+    // Inflated whole, it would take a gigabyte (twice: the old reader copied it).
+    expect(process.memoryUsage().rss - before).toBeLessThan(200 * 1024 * 1024);
+  });
+
+  test("an entry declaring more bytes than its storage holds is refused at open, before any inflation", () => {
+    const dir = checkpoint({ deflated: deflatedZeros(GIB), declaredSize: GIB });
+    expect(() => openCheckpoint(dir)).toThrow(
+      /pytorch_model\.bin: tensor t: storage 0 is 1024 × FloatStorage \(4096 bytes\), its archive entry archive\/data\/0 declares 1073741824/,
+    );
+    expect(() => openCheckpoint(checkpoint(new Uint8Array(4100)))).toThrow(/\(4096 bytes\), .* declares 4100/);
+  });
+
+  test("a central directory declaring more than deflate can encode from the entry's bytes is refused", () => {
+    const dir = checkpoint({ deflated: deflateRawSync(new Uint8Array(4096)), declaredSize: GIB * 3 });
+    expect(() => openCheckpoint(dir)).toThrow(
+      /pytorch_model\.bin: not a valid zip archive: entry archive\/data\/0 declares 3221225472 bytes from \d+ compressed, more than deflate can encode/,
+    );
+  });
+
+  test("a deflated entry that inflates to its declared size still reads (a re-packed archive)", () => {
+    const values = new Float32Array(1024).map((_, i) => i);
+    const deflated = deflateRawSync(new Uint8Array(values.buffer));
+    const tensor = openCheckpoint(checkpoint({ deflated, declaredSize: 4096 })).tensors.get("t")!;
+    expect(f32(tensor.bytes())).toEqual(Array.from(values));
+    const short = openCheckpoint(checkpoint({ deflated: deflatedZeros(4000), declaredSize: 4096 })).tensors.get("t")!;
+    expect(() => short.bytes()).toThrow(/zip entry archive\/data\/0 inflates to 4000 bytes, its header says 4096/);
   });
 });
 
