@@ -131,11 +131,34 @@ describe("safetensors", () => {
     expect(() => readSafetensors("m.safetensors", buf.subarray(0, 100))).toThrow(/header length \d+ exceeds the file/);
     expect(() => readSafetensors("m.safetensors", buf.subarray(0, 4))).toThrow(/shorter than its 8-byte header/);
   });
-  test("a header that lies about a tensor's size is refused", () => {
-    const header = JSON.stringify({ w: { dtype: "F32", shape: [2, 2], data_offsets: [0, 12] } });
-    const buf = new Uint8Array(8 + header.length + 16);
+  /** A safetensors file of 2×2 F32 tensors at the given offsets, with `dataBytes` of data. */
+  const safetensors = (offsets: Record<string, [number, number]>, dataBytes: number, shape = [2, 2]) => {
+    const header = JSON.stringify(
+      Object.fromEntries(Object.entries(offsets).map(([n, o]) => [n, { dtype: "F32", shape, data_offsets: o }])),
+    );
+    const buf = new Uint8Array(8 + header.length + dataBytes);
     new DataView(buf.buffer).setBigUint64(0, BigInt(header.length), true);
     buf.set(new TextEncoder().encode(header), 8);
-    expect(() => readSafetensors("lie.safetensors", buf)).toThrow(/do not hold 16 bytes/);
+    return buf;
+  };
+  test("a header that lies about a tensor's size is refused", () => {
+    expect(() => readSafetensors("lie.safetensors", safetensors({ w: [0, 12] }, 16))).toThrow(/do not hold 16 bytes/);
+  });
+  test("tensors whose data overlap are refused, naming both (the format requires them contiguous)", () => {
+    const overlap = safetensors({ a: [0, 16], b: [8, 24] }, 24);
+    expect(() => readSafetensors("o.safetensors", overlap)).toThrow(
+      /o\.safetensors: not a valid safetensors file: tensor b: data_offsets \[8, 24\] overlap tensor a's, which end at 16/,
+    );
+    const same = safetensors({ a: [0, 16], b: [0, 16] }, 16);
+    expect(() => readSafetensors("o.safetensors", same)).toThrow(/tensor b: data_offsets \[0, 16\] overlap tensor a's/);
+  });
+  test("data that belong to no tensor (a gap, or bytes after the last) are refused", () => {
+    expect(() => readSafetensors("g.safetensors", safetensors({ a: [0, 16], b: [20, 36] }, 36))).toThrow(
+      /g\.safetensors: .*tensor b: data_offsets start at 20, leaving bytes 16–20 after tensor a to no tensor/,
+    );
+    expect(() => readSafetensors("t.safetensors", safetensors({ a: [0, 16] }, 20))).toThrow(
+      /t\.safetensors: .*4 data bytes after tensor a belong to no tensor/,
+    );
+    expect(readSafetensors("ok.safetensors", safetensors({ b: [16, 32], a: [0, 16] }, 32)).tensors.size).toBe(2);
   });
 });
