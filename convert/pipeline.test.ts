@@ -1,5 +1,5 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { noLeftovers, runLogits } from "../testkit/oracle.ts";
 import { ORACLE, addTokenizer, tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
@@ -351,5 +351,35 @@ describe("convert: a tokenizer's ids must fit the model's embedding rows", () =>
     addTokenizer(dir, "roberta");
     const r = await convertModels([{ key: "m", dir, origin: { local: dir } }], { outDir: tempDir("engines") });
     expect(r.converted).toEqual(["m"]);
+  });
+});
+
+describe("convert: a special file in place of a model's file is refused by name, unopened", () => {
+  const source = (): ModelSource => {
+    const dir = join(tempDir("special"), "m");
+    writeRandomCheckpoint(dir, { ...TINY.roberta, numLabels: 2 });
+    addTokenizer(dir, "roberta");
+    return { key: "m", dir, origin: { local: dir } };
+  };
+
+  test("a FIFO as the weights file (opened, it would block; mapped, an error naming no file)", async () => {
+    const src = source();
+    const weights = join(src.dir, "model.safetensors");
+    rmSync(weights);
+    expect(await Bun.spawn(["mkfifo", weights]).exited).toBe(0);
+    const err = await convertModels([src], { outDir: tempDir("engines") }).catch((e) => e);
+    expect(err).toBeInstanceOf(ConvertError);
+    expect(err.file).toBe(weights);
+    expect(err.message).toMatch(/model\.safetensors: is a FIFO, not a regular file: refused unopened/);
+  });
+
+  test("a device as tokenizer.json (a link to /dev/null, as a link to /dev/zero would read forever)", async () => {
+    const src = source();
+    const tokenizer = join(src.dir, "tokenizer.json");
+    rmSync(tokenizer);
+    symlinkSync("/dev/null", tokenizer);
+    const err = await convertModels([src], { outDir: tempDir("engines") }).catch((e) => e);
+    expect(err).toBeInstanceOf(ConvertError);
+    expect(err.message).toMatch(/tokenizer\.json: is a character device, not a regular file/);
   });
 });

@@ -14,14 +14,15 @@ import {
   modelKeyProblem,
   TOKENIZERS_DIR,
 } from "../lib/store/index.ts";
-import { ConvertError, readJsonFile } from "./errors.ts";
+import { WEIGHT_FILES } from "./checkpoint/index.ts";
+import { ConvertError, readJsonFile, requireRegularFile } from "./errors.ts";
 import { applyLabelFixes, type LabelFixes } from "./manifest.ts";
 import { sha256, sha256File } from "./hash.ts";
 import { modelFeeds, type InputSpec } from "../lib/onnx/feeds.ts";
 import { loadTokenizer, sampleRow, specialTokens, type SpecialTokens } from "../lib/tokenizer/template.ts";
 import { builtModel } from "./source/built-model.ts";
 import type { GraphSource } from "./source/graph-source.ts";
-import { givenOnnxModel } from "./source/onnx-as-given.ts";
+import { GIVEN_DATA_FILES, GIVEN_MODEL_FILE, givenOnnxModel } from "./source/onnx-as-given.ts";
 import { readClassifierConfig } from "./onnx/registry.ts";
 import { groupTokenizerFamilies, TOKENIZER_FILES, type TokenizerFamily } from "./tokenizer/tokenizer-family.ts";
 
@@ -55,6 +56,9 @@ export interface ConvertResult {
   families: TokenizerFamily[];
 }
 
+/** Every file convert may open in a source folder. */
+const SOURCE_FILES = ["config.json", ...WEIGHT_FILES, GIVEN_MODEL_FILE, ...GIVEN_DATA_FILES, ...TOKENIZER_FILES];
+
 /** Converts models into `outDir/<key>/`, tokenizers into `outDir/tokenizers/<family>/`, and writes `outDir/index.json`. */
 export async function convertModels(sources: ModelSource[], opts: ConvertOptions): Promise<ConvertResult> {
   // Keys become folders of the store: checked here, whatever the caller (manifest, CLI, tests).
@@ -63,6 +67,12 @@ export async function convertModels(sources: ModelSource[], opts: ConvertOptions
     const problem = modelKeyProblem(s.key) ?? (seen.has(s.key) ? `"${s.key}" is given twice` : null);
     if (problem) throw new ConvertError(s.dir, `model key ${problem}`);
     seen.add(s.key);
+  }
+  // A FIFO or device in place of a file would block or never end when read: refused by name before any is opened.
+  for (const s of sources) {
+    const present = (dir: string, names: string[]) => names.map((f) => join(dir, f)).filter((f) => existsSync(f));
+    for (const f of present(s.dir, SOURCE_FILES)) requireRegularFile(f);
+    if (s.baseTokenizerDir) for (const f of present(s.baseTokenizerDir, TOKENIZER_FILES)) requireRegularFile(f);
   }
   const log = opts.log ?? (() => {});
   const configs = new Map<string, GraphSource>();

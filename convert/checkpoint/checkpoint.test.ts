@@ -59,6 +59,12 @@ describe("torch zip checkpoints", () => {
     expect(() => ck.tensors.get("t")!.bytes()).toThrow(/short\.bin: tensor t: reaches element 7/);
   });
 
+  test("a FIFO in place of the weights is refused by name before it is opened or mapped", async () => {
+    const dir = tempDir("fifo");
+    expect(await Bun.spawn(["mkfifo", join(dir, "pytorch_model.bin")]).exited).toBe(0);
+    expect(() => openCheckpoint(dir)).toThrow(/pytorch_model\.bin: is a FIFO, not a regular file: refused unopened/);
+  });
+
   test("a truncated archive names the file", () => {
     const dir = tempDir("trunc");
     const whole = Bun.mmap(join(ORACLE, "roberta-tiny-bin", "pytorch_model.bin"));

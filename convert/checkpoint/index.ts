@@ -1,6 +1,6 @@
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { ConvertError } from "../errors.ts";
+import { ConvertError, requireRegularFile } from "../errors.ts";
 import { readTorchLegacy } from "./legacy.ts";
 import { readSafetensors } from "./safetensors.ts";
 import { readTorchZip } from "./torch.ts";
@@ -16,6 +16,7 @@ export function openCheckpoint(dir: string): Checkpoint {
   const name = WEIGHT_FILES.find((f) => existsSync(join(dir, f)));
   if (!name) throw new ConvertError(dir, `no weights: expected one of ${WEIGHT_FILES.join(", ")}`);
   const file = join(dir, name);
+  requireRegularFile(file);
   if (statSync(file).size === 0) throw new ConvertError(file, "empty file"); // mmap refuses zero bytes
   const buf = Bun.mmap(file, { shared: false });
   if (name === "model.safetensors") return readSafetensors(file, buf);
