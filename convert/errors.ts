@@ -16,7 +16,7 @@ export class ConvertError extends Error {
  * opens it: opening a FIFO blocks until someone writes, /dev/zero never ends, and mmap's error on either
  * names no file. Symbolic links are followed (the Hub's cache links each file to its blob).
  */
-export function requireRegularFile(path: string): void {
+export function requireRegularFile(path: string): Stats {
   let stat: Stats;
   try {
     stat = statSync(path);
@@ -24,6 +24,7 @@ export function requireRegularFile(path: string): void {
     throw new ConvertError(path, `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   if (!stat.isFile()) throw new ConvertError(path, `is ${fileKind(stat)}, not a regular file: refused unopened`);
+  return stat;
 }
 
 function fileKind(stat: Stats): string {

@@ -9,6 +9,7 @@ import { openCheckpoint } from "./index.ts";
 import { readSafetensors } from "./safetensors.ts";
 import { readTorchZip } from "./torch.ts";
 
+const enc = (s: string) => new TextEncoder().encode(s);
 const f32 = (b: Uint8Array) => Array.from(new Float32Array(b.slice().buffer));
 
 describe("torch zip checkpoints", () => {
@@ -63,6 +64,19 @@ describe("torch zip checkpoints", () => {
     const dir = tempDir("fifo");
     expect(await Bun.spawn(["mkfifo", join(dir, "pytorch_model.bin")]).exited).toBe(0);
     expect(() => openCheckpoint(dir)).toThrow(/pytorch_model\.bin: is a FIFO, not a regular file: refused unopened/);
+  });
+
+  test("a central directory entry whose fields run past the file is a ConvertError naming it, not a RangeError", () => {
+    const zip = zipStored({ "archive/data.pkl": stateDictPickle([]), "archive/byteorder": enc("little") });
+    const view = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
+    const central = view.getUint32(zip.byteLength - 22 + 16, true); // the end record's central directory offset
+    view.setUint16(central + 30, 0xffff, true); // extra field length
+    expect(() => readTorchZip("x.bin", zip)).toThrow(
+      /x\.bin: not a valid zip archive: central directory entry 0 runs past the file/,
+    );
+    // 8 bytes of extra field: the next entry's signature, read as a field of 0x0201 bytes.
+    view.setUint16(central + 30, 8, true);
+    expect(() => readTorchZip("x.bin", zip)).toThrow(/x\.bin: .*an extra field of central directory entry 0 runs past/);
   });
 
   test("a truncated archive names the file", () => {

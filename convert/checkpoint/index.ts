@@ -18,7 +18,12 @@ export function openCheckpoint(dir: string): Checkpoint {
   const file = join(dir, name);
   requireRegularFile(file);
   if (statSync(file).size === 0) throw new ConvertError(file, "empty file"); // mmap refuses zero bytes
-  const buf = Bun.mmap(file, { shared: false });
+  let buf: Uint8Array;
+  try {
+    buf = Bun.mmap(file, { shared: false });
+  } catch (e) {
+    throw new ConvertError(file, `cannot be mapped (${(e as Error).message})`);
+  }
   if (name === "model.safetensors") return readSafetensors(file, buf);
   return readPyTorch(file, buf);
 }

@@ -55,6 +55,8 @@ export function readZipEntries(file: string, buf: Uint8Array): Map<string, ZipEn
     const nameLen = u16(p + 28);
     const extraLen = u16(p + 30);
     const commentLen = u16(p + 32);
+    if (p + 46 + nameLen + extraLen + commentLen > buf.byteLength)
+      fail(`central directory entry ${i} runs past the file`);
     let local = u32(p + 42);
     const name = new TextDecoder().decode(buf.subarray(p + 46, p + 46 + nameLen));
     // Zip64 extended information: the 64-bit values, in order, for the fields saturated at 0xffffffff.
@@ -63,17 +65,18 @@ export function readZipEntries(file: string, buf: Uint8Array): Map<string, ZipEn
     while (x + 4 <= xEnd) {
       const id = u16(x);
       const len = u16(x + 2);
+      if (x + 4 + len > xEnd) fail(`an extra field of central directory entry ${i} runs past its entry`);
       if (id === 0x0001) {
         let q = x + 4;
-        if (size === 0xffffffff) {
-          size = u64(q);
+        const field = () => {
+          if (q + 8 > x + 4 + len) fail(`the zip64 field of central directory entry ${i} is too short`);
+          const v = u64(q);
           q += 8;
-        }
-        if (compSize === 0xffffffff) {
-          compSize = u64(q);
-          q += 8;
-        }
-        if (local === 0xffffffff) local = u64(q);
+          return v;
+        };
+        if (size === 0xffffffff) size = field();
+        if (compSize === 0xffffffff) compSize = field();
+        if (local === 0xffffffff) local = field();
       }
       x += 4 + len;
     }
