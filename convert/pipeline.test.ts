@@ -38,7 +38,7 @@ const architectureOf = (name: string) =>
 
 /**
  * An oracle checkpoint plus the tokenizer of its family, in a scratch folder (shared/ is read-only).
- * The oracles' few hundred embedding rows are paired with real tokenizers: the mismatch is allowed.
+ * The oracles' 600–1000 embedding rows are paired with real tokenizers: the mismatch is allowed.
  */
 function oracleSource(name: string): ModelSource {
   const dir = join(tempDir("oracle-src"), name);

@@ -85,7 +85,7 @@ const GIVEN_ONNX = "bert-onnx-export";
 
 /**
  * An oracle checkpoint (or, for the ONNX export, its given model.onnx) with its family's tokenizer, in a scratch
- * folder; the oracles' few hundred embedding rows are paired with real tokenizers, so the mismatch is allowed.
+ * folder; the oracles' 600–1000 embedding rows are paired with real tokenizers, so the mismatch is allowed.
  */
 function oracleSource(name: string, root: string): ModelSource {
   const dir = join(root, name);
