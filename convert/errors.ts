@@ -36,9 +36,17 @@ function fileKind(stat: Stats): string {
   return "not a file";
 }
 
-/** Reads a JSON file; a malformed one (or a special file) is a ConvertError naming it. */
+/**
+ * The largest JSON file read whole: config.json and tokenizer_config.json are kilobytes, and tokenizer.json,
+ * the largest (~35 MB for 256k-piece vocabularies), has the same limit (tokenizer/file-limits.ts).
+ */
+const MAX_JSON_BYTES = 64 * 1024 * 1024;
+
+/** Reads a JSON file; a malformed, oversized or special one is a ConvertError naming it. */
 export function readJsonFile(path: string): unknown {
-  requireRegularFile(path);
+  const { size } = requireRegularFile(path);
+  if (size > MAX_JSON_BYTES)
+    throw new ConvertError(path, `is ${size} bytes, more than ${MAX_JSON_BYTES}: refused unread`);
   try {
     return JSON.parse(readFileSync(path, "utf8"));
   } catch (e) {

@@ -1,5 +1,15 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { noLeftovers, runLogits } from "../testkit/oracle.ts";
 import { ORACLE, addTokenizer, tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
@@ -354,7 +364,7 @@ describe("convert: a tokenizer's ids must fit the model's embedding rows", () =>
   });
 });
 
-describe("convert: a special file in place of a model's file is refused by name, unopened", () => {
+describe("convert: a special or oversized file in place of a model's file is refused by name, unopened", () => {
   const source = (): ModelSource => {
     const dir = join(tempDir("special"), "m");
     writeRandomCheckpoint(dir, { ...TINY.roberta, numLabels: 2 });
@@ -371,6 +381,14 @@ describe("convert: a special file in place of a model's file is refused by name,
     expect(err).toBeInstanceOf(ConvertError);
     expect(err.file).toBe(weights);
     expect(err.message).toMatch(/model\.safetensors: is a FIFO, not a regular file: refused unopened/);
+  });
+
+  test("an oversized config.json is refused unread, naming it", async () => {
+    const src = source();
+    truncateSync(join(src.dir, "config.json"), 64 * 1024 * 1024 + 1); // sparse: nothing written
+    const err = await convertModels([src], { outDir: tempDir("engines") }).catch((e) => e);
+    expect(err).toBeInstanceOf(ConvertError);
+    expect(err.message).toMatch(/config\.json: is 67108865 bytes, more than 67108864: refused unread/);
   });
 
   test("a device as tokenizer.json (a link to /dev/null, as a link to /dev/zero would read forever)", async () => {
