@@ -2,7 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { join, resolve } from "node:path";
 import { readSettings, settingList } from "../lib/settings.ts";
 import { describeReadmeSettingsTable } from "../testkit/settings-table.ts";
-import { CONVERT_SETTINGS, type ConvertEnvironment, parseCli } from "./cli.ts";
+import { CONVERT_SETTINGS, type ConvertEnvironment, parseCli, resolveSources, USAGE } from "./cli.ts";
+import { DEFAULT_MANIFEST } from "./manifest.ts";
+import { hubSettings } from "./hub/settings.ts";
 
 const CONVERT_SETTING_LIST = settingList(CONVERT_SETTINGS);
 const CLI = join(import.meta.dir, "index.ts");
@@ -32,6 +34,20 @@ describe("convert's environment", () => {
   test("a bad variable stops it before any work, naming the variable", () => {
     expect(() => parseCli([], { MAX_BATCH_SIZE: "0" })).toThrow(/^MAX_BATCH_SIZE: expected an integer from 1 to 1024/);
     expect(() => parseCli([], { HF_MAX_ATTEMPTS: "many" })).toThrow(/^HF_MAX_ATTEMPTS: /);
+  });
+});
+
+describe("--allow-vocab-mismatch", () => {
+  test("off unless given; given, every source carries the allowance; --help says what it is for", async () => {
+    const off = parseCli(["--model", `m=${import.meta.dir}`], {});
+    const on = parseCli(["--model", `m=${import.meta.dir}`, "--allow-vocab-mismatch"], {});
+    if (off === "help" || on === "help") throw new Error("not help");
+    expect([off.allowVocabMismatch, on.allowVocabMismatch]).toEqual([false, true]);
+    const sources = await resolveSources(on, DEFAULT_MANIFEST, hubSettings(on.hub));
+    expect(sources.map((s) => s.allowVocabMismatch)).toEqual([true]);
+    expect(USAGE).toMatch(
+      /--allow-vocab-mismatch\n +accept a tokenizer whose ids reach past the model's embedding rows/,
+    );
   });
 });
 

@@ -47,7 +47,7 @@ const CONVERT_SETTING_LIST = settingList(CONVERT_SETTINGS);
 /** The --trt flags' defaults, as parsed and as USAGE shows them. */
 const TRT_FLAG_DEFAULTS = { runner: "docker", opt: "16x64", workspaceMiB: "4096" } as const;
 
-export const USAGE = `bun run convert [--model KEY=SOURCE ...] [--out DIR] [--trt [--trt-runner docker|local] [--trt-max-batch N] [--trt-opt BxS] [--trt-workspace MiB]]
+export const USAGE = `bun run convert [--model KEY=SOURCE ...] [--out DIR] [--allow-vocab-mismatch] [--trt [--trt-runner docker|local] [--trt-max-batch N] [--trt-opt BxS] [--trt-workspace MiB]]
 
 Converts Hugging Face checkpoints into ONNX models the service runs (weights byte-identical, proven
 in each engine.json). Without --model, converts every model of the manifest ($MANIFEST) into
@@ -59,6 +59,10 @@ $ENGINES_DIR.
                       beside its config.json and tokenizer: served as it is, for any architecture; its
                       inputs and output are checked and it is run once, but its weights cannot be proven
   --out DIR           output folder (default: $ENGINES_DIR)
+  --allow-vocab-mismatch
+                      accept a tokenizer whose ids reach past the model's embedding rows (config vocab_size),
+                      which convert otherwise refuses: served, a text holding such an id fails. For tests
+                      pairing tiny checkpoints with real tokenizers, never for a model you serve
   --trt               then build FP32 TensorRT engines (GPU host; skipped with a message without one)
   --trt-runner        docker (default): trtexec in ${GPU_STACK.tensorrtImage};
                       local: a trtexec on PATH (inside that image, e.g. the chart's init container)
@@ -80,6 +84,8 @@ export interface CliRequest {
   /** MANIFEST; null: the built-in manifest. */
   manifest: string | null;
   hub: HubEnvironment;
+  /** --allow-vocab-mismatch: every source's ModelSource.allowVocabMismatch. */
+  allowVocabMismatch: boolean;
   trt: {
     runner: "docker" | "local";
     maxBatch: number;
@@ -101,6 +107,7 @@ export function parseCli(argv: string[], env: Env = process.env): CliRequest | "
     options: {
       model: { type: "string", multiple: true },
       out: { type: "string" },
+      "allow-vocab-mismatch": { type: "boolean" },
       trt: { type: "boolean" },
       "trt-runner": { type: "string" },
       "trt-max-batch": { type: "string" },
@@ -146,6 +153,7 @@ export function parseCli(argv: string[], env: Env = process.env): CliRequest | "
     outDir: resolve(values.out ?? settings.enginesDir),
     manifest: settings.manifest,
     hub: settings.hub,
+    allowVocabMismatch: values["allow-vocab-mismatch"] === true,
     trt,
   };
 }
@@ -155,12 +163,20 @@ export async function resolveSources(req: CliRequest, manifest: Manifest, hub: H
   const wanted: NonNullable<CliRequest["models"]> =
     req.models ?? manifest.models.map((m) => ({ key: m.key, source: `${m.hubId}@${m.revision}` }));
   const sources: ModelSource[] = [];
+  const { allowVocabMismatch } = req;
   for (const { key, source, onnxAsGiven: flagged } of wanted) {
     const entry = manifest.models.find((m) => m.key === key);
     const onnxAsGiven = flagged || entry?.onnx === true;
     if (existsSync(source) && statSync(source).isDirectory()) {
       const dir = resolve(source);
-      sources.push({ key, dir, origin: { local: dir }, labelFixes: entry?.labelFixes, onnxAsGiven });
+      sources.push({
+        key,
+        dir,
+        origin: { local: dir },
+        labelFixes: entry?.labelFixes,
+        onnxAsGiven,
+        allowVocabMismatch,
+      });
       continue;
     }
     const [hubId, revision = "main"] = source.split("@");
@@ -179,6 +195,7 @@ export async function resolveSources(req: CliRequest, manifest: Manifest, hub: H
       labelFixes: entry?.labelFixes,
       baseTokenizerDir,
       onnxAsGiven,
+      allowVocabMismatch,
     });
   }
   return sources;

@@ -1,5 +1,15 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { noLeftovers, runLogits } from "../testkit/oracle.ts";
 import { ORACLE, addTokenizer, tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
@@ -36,13 +46,16 @@ const architectureOf = (name: string) =>
         ? "distilbert"
         : "bert";
 
-/** An oracle checkpoint plus the tokenizer of its family, in a scratch folder (shared/ is read-only). */
+/**
+ * An oracle checkpoint plus the tokenizer of its family, in a scratch folder (shared/ is read-only).
+ * The oracles' 600–1000 embedding rows are paired with real tokenizers: the mismatch is allowed.
+ */
 function oracleSource(name: string): ModelSource {
   const dir = join(tempDir("oracle-src"), name);
   cpSync(join(ORACLE, name), dir, { recursive: true });
   rmSync(join(dir, "model.onnx"), { force: true }); // bert-onnx-export: here its checkpoint is converted
   addTokenizer(dir, architectureOf(name));
-  return { key: name, dir, origin: { local: dir } };
+  return { key: name, dir, origin: { local: dir }, allowVocabMismatch: true };
 }
 
 describe("convert: oracle checkpoints", () => {
@@ -316,5 +329,78 @@ describe("convert: the five-model manifest layout", () => {
       (e) => e,
     );
     expect(none.message).toMatch(/no tokenizer\.json for m and no base model tokenizer/);
+  });
+});
+
+describe("convert: a tokenizer's ids must fit the model's embedding rows", () => {
+  // RoBERTa's real tokenizer (largest id 50264) paired with a checkpoint of 1000 word-embedding rows.
+  const mismatched = (): ModelSource => {
+    const dir = join(tempDir("mismatch"), "m");
+    writeRandomCheckpoint(dir, { ...TINY.roberta, vocabSize: 1000, numLabels: 2 });
+    addTokenizer(dir, "roberta");
+    return { key: "m", dir, origin: { local: dir } };
+  };
+
+  test("refused with both numbers and both files named, nothing written", async () => {
+    const src = mismatched();
+    const out = tempDir("engines");
+    const err = await convertModels([src], { outDir: out }).catch((e) => e);
+    expect(err).toBeInstanceOf(ConvertError);
+    expect(err.file).toBe(join(src.dir, "tokenizer.json"));
+    expect(err.message).toContain("largest token id 50264 is at or beyond the 1000 word-embedding rows of model m");
+    expect(err.message).toContain(join(src.dir, "config.json"));
+    expect(readdirSync(out)).toEqual([]);
+  });
+
+  test("accepted with the allowance (--allow-vocab-mismatch), as tests pairing tiny checkpoints with real tokenizers need", async () => {
+    const out = tempDir("engines");
+    const r = await convertModels([{ ...mismatched(), allowVocabMismatch: true }], { outDir: out });
+    expect(r.converted).toEqual(["m"]);
+  });
+
+  test("a model whose rows hold every id converts without it (the tiny checkpoints keep the real vocabularies)", async () => {
+    const dir = join(tempDir("fits"), "m");
+    writeRandomCheckpoint(dir, { ...TINY.roberta, vocabSize: 50265, numLabels: 2 });
+    addTokenizer(dir, "roberta");
+    const r = await convertModels([{ key: "m", dir, origin: { local: dir } }], { outDir: tempDir("engines") });
+    expect(r.converted).toEqual(["m"]);
+  });
+});
+
+describe("convert: a special or oversized file in place of a model's file is refused by name, unopened", () => {
+  const source = (): ModelSource => {
+    const dir = join(tempDir("special"), "m");
+    writeRandomCheckpoint(dir, { ...TINY.roberta, numLabels: 2 });
+    addTokenizer(dir, "roberta");
+    return { key: "m", dir, origin: { local: dir } };
+  };
+
+  test("a FIFO as the weights file (opened, it would block; mapped, an error naming no file)", async () => {
+    const src = source();
+    const weights = join(src.dir, "model.safetensors");
+    rmSync(weights);
+    expect(await Bun.spawn(["mkfifo", weights]).exited).toBe(0);
+    const err = await convertModels([src], { outDir: tempDir("engines") }).catch((e) => e);
+    expect(err).toBeInstanceOf(ConvertError);
+    expect(err.file).toBe(weights);
+    expect(err.message).toMatch(/model\.safetensors: is a FIFO, not a regular file: refused unopened/);
+  });
+
+  test("an oversized config.json is refused unread, naming it", async () => {
+    const src = source();
+    truncateSync(join(src.dir, "config.json"), 64 * 1024 * 1024 + 1); // sparse: nothing written
+    const err = await convertModels([src], { outDir: tempDir("engines") }).catch((e) => e);
+    expect(err).toBeInstanceOf(ConvertError);
+    expect(err.message).toMatch(/config\.json: is 67108865 bytes, more than 67108864: refused unread/);
+  });
+
+  test("a device as tokenizer.json (a link to /dev/null, as a link to /dev/zero would read forever)", async () => {
+    const src = source();
+    const tokenizer = join(src.dir, "tokenizer.json");
+    rmSync(tokenizer);
+    symlinkSync("/dev/null", tokenizer);
+    const err = await convertModels([src], { outDir: tempDir("engines") }).catch((e) => e);
+    expect(err).toBeInstanceOf(ConvertError);
+    expect(err.message).toMatch(/tokenizer\.json: is a character device, not a regular file/);
   });
 });

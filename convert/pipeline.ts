@@ -1,6 +1,7 @@
 import { cpSync, existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
+import type { Tokenizer } from "tokenizers";
 import {
   CONVERTER_VERSION,
   readModelRecord,
@@ -13,14 +14,15 @@ import {
   modelKeyProblem,
   TOKENIZERS_DIR,
 } from "../lib/store/index.ts";
-import { ConvertError, readJsonFile } from "./errors.ts";
+import { WEIGHT_FILES } from "./checkpoint/index.ts";
+import { ConvertError, readJsonFile, requireRegularFile } from "./errors.ts";
 import { applyLabelFixes, type LabelFixes } from "./manifest.ts";
 import { sha256, sha256File } from "./hash.ts";
 import { modelFeeds, type InputSpec } from "../lib/onnx/feeds.ts";
-import { sampleRow, specialTokens, type SpecialTokens } from "../lib/tokenizer/template.ts";
+import { loadTokenizer, sampleRow, specialTokens, type SpecialTokens } from "../lib/tokenizer/template.ts";
 import { builtModel } from "./source/built-model.ts";
 import type { GraphSource } from "./source/graph-source.ts";
-import { givenOnnxModel } from "./source/onnx-as-given.ts";
+import { GIVEN_DATA_FILES, GIVEN_MODEL_FILE, givenOnnxModel } from "./source/onnx-as-given.ts";
 import { readClassifierConfig } from "./onnx/registry.ts";
 import { checkTokenizerSafety } from "./tokenizer/tokenizer-safety.ts";
 import { groupTokenizerFamilies, TOKENIZER_FILES, type TokenizerFamily } from "./tokenizer/tokenizer-family.ts";
@@ -35,6 +37,11 @@ export interface ModelSource {
   baseTokenizerDir?: string;
   /** The folder holds a model.onnx exported elsewhere, served as it is (onnx-as-given.ts), not a checkpoint. */
   onnxAsGiven?: boolean;
+  /**
+   * Accept a tokenizer whose ids reach past the model's embedding rows (`--allow-vocab-mismatch`): for
+   * tests that pair a tiny checkpoint with a real tokenizer. Served, a text holding such an id fails.
+   */
+  allowVocabMismatch?: boolean;
 }
 
 export interface ConvertOptions {
@@ -50,6 +57,9 @@ export interface ConvertResult {
   families: TokenizerFamily[];
 }
 
+/** Every file convert may open in a source folder. */
+const SOURCE_FILES = ["config.json", ...WEIGHT_FILES, GIVEN_MODEL_FILE, ...GIVEN_DATA_FILES, ...TOKENIZER_FILES];
+
 /** Converts models into `outDir/<key>/`, tokenizers into `outDir/tokenizers/<family>/`, and writes `outDir/index.json`. */
 export async function convertModels(sources: ModelSource[], opts: ConvertOptions): Promise<ConvertResult> {
   // Keys become folders of the store: checked here, whatever the caller (manifest, CLI, tests).
@@ -58,6 +68,12 @@ export async function convertModels(sources: ModelSource[], opts: ConvertOptions
     const problem = modelKeyProblem(s.key) ?? (seen.has(s.key) ? `"${s.key}" is given twice` : null);
     if (problem) throw new ConvertError(s.dir, `model key ${problem}`);
     seen.add(s.key);
+  }
+  // A FIFO or device in place of a file would block or never end when read: refused by name before any is opened.
+  for (const s of sources) {
+    const present = (dir: string, names: string[]) => names.map((f) => join(dir, f)).filter((f) => existsSync(f));
+    for (const f of present(s.dir, SOURCE_FILES)) requireRegularFile(f);
+    if (s.baseTokenizerDir) for (const f of present(s.baseTokenizerDir, TOKENIZER_FILES)) requireRegularFile(f);
   }
   const log = opts.log ?? (() => {});
   const configs = new Map<string, GraphSource>();
@@ -77,12 +93,26 @@ export async function convertModels(sources: ModelSource[], opts: ConvertOptions
   );
   // Before anything is written: a tokenizer that could abort the service never enters the store.
   for (const f of families) await checkTokenizerSafety(join(f.sourceDir, "tokenizer.json"));
+  // Each family's tokenizer, loaded once (XLM-R's takes about a second); its ids must fit every member before anything is written.
+  const loaded = families.map((family) => ({ family, tokenizer: loadFamilyTokenizer(family) }));
+  for (const { family, tokenizer } of loaded) {
+    const largest = largestTokenId(tokenizer);
+    for (const s of sources.filter((m) => family.members.includes(m.key))) {
+      const rows = configs.get(s.key)?.config.vocabSize ?? null;
+      if (rows !== null && largest >= rows && !s.allowVocabMismatch)
+        throw new ConvertError(
+          join(family.sourceDir, "tokenizer.json"),
+          `its largest token id ${largest} is at or beyond the ${rows} word-embedding rows of model ${s.key} ` +
+            `(vocab_size of ${join(s.dir, "config.json")}): a text holding that id would fail at inference. ` +
+            "Pair the model with its own tokenizer (--allow-vocab-mismatch accepts it, for tests only)",
+        );
+    }
+  }
   mkdirSync(opts.outDir, { recursive: true });
   for (const f of families) writeTokenizerFamily(opts.outDir, f, sources, log);
-  // Read off each family's tokenizer once (loading XLM-R's takes about a second).
-  const withSpecials = families.map((family) => ({
+  const withSpecials = loaded.map(({ family, tokenizer }) => ({
     family,
-    specials: specialTokens(join(opts.outDir, TOKENIZERS_DIR, family.id)),
+    specials: specialTokens(join(opts.outDir, TOKENIZERS_DIR, family.id), tokenizer),
   }));
 
   const result: ConvertResult = { converted: [], unchanged: [], families };
@@ -106,6 +136,25 @@ export async function convertModels(sources: ModelSource[], opts: ConvertOptions
   };
   writeStoreIndex(opts.outDir, index);
   return result;
+}
+
+/** A family's tokenizer.json loaded by Hugging Face's tokenizers; one it cannot load is refused naming the file. */
+function loadFamilyTokenizer(family: TokenizerFamily): Tokenizer {
+  try {
+    return loadTokenizer(family.sourceDir);
+  } catch (e) {
+    throw new ConvertError(
+      join(family.sourceDir, "tokenizer.json"),
+      `the tokenizers library cannot load it (${e instanceof Error ? e.message : String(e)})`,
+    );
+  }
+}
+
+/** The largest id the tokenizer can produce: its vocabulary's and its added tokens' (a loop: 250k ids overflow a spread). */
+function largestTokenId(tokenizer: Tokenizer): number {
+  let largest = -1;
+  for (const id of Object.values(tokenizer.getVocab(true))) if (id > largest) largest = id;
+  return largest;
 }
 
 function writeTokenizerFamily(outDir: string, f: TokenizerFamily, sources: ModelSource[], log: (m: string) => void) {

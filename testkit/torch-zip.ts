@@ -131,41 +131,34 @@ const enc = (s: string) => [...new TextEncoder().encode(s)];
 const u32 = (n: number) => [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, (n >>> 24) & 255];
 const u16 = (n: number) => [n & 255, (n >>> 8) & 255];
 
-/** A stored (uncompressed) zip, as torch.save writes. */
-export function zipStored(files: Record<string, Uint8Array>): Uint8Array {
-  const out: number[] = [];
+/** A deflated zip entry as a test spells it: its deflate stream and the size its headers declare (a bomb lies). */
+export interface DeflatedEntry {
+  deflated: Uint8Array;
+  declaredSize: number;
+}
+
+/**
+ * A zip of stored (uncompressed) entries, as torch.save writes, or deflated ones (a re-packed archive, or
+ * a zip bomb whose headers declare less than it inflates to). CRCs are not checked by the reader: zero.
+ */
+export function zipStored(files: Record<string, Uint8Array | DeflatedEntry>): Uint8Array {
+  const parts: Uint8Array[] = [];
   const central: number[] = [];
+  let offset = 0;
   let count = 0;
-  for (const [name, data] of Object.entries(files)) {
+  for (const [name, entry] of Object.entries(files)) {
     const n = enc(name);
-    const crc = Bun.hash.crc32(data);
-    const offset = out.length;
-    out.push(
-      ...u32(0x04034b50),
-      ...u16(20),
-      ...u16(0),
-      ...u16(0),
-      ...u16(0),
-      ...u16(0),
-      ...u32(crc),
-      ...u32(data.length),
-      ...u32(data.length),
-      ...u16(n.length),
-      ...u16(0),
-      ...n,
-    );
-    for (const b of data) out.push(b);
+    const deflated = !(entry instanceof Uint8Array);
+    const data = deflated ? entry.deflated : entry;
+    const size = deflated ? entry.declaredSize : data.length;
+    const method = deflated ? 8 : 0;
+    const crc = deflated ? 0 : Bun.hash.crc32(data);
+    const sizes = [...u32(crc), ...u32(data.length), ...u32(size)];
+    const local = [...u32(0x04034b50), ...u16(20), ...u16(0), ...u16(method), ...u16(0), ...u16(0), ...sizes];
+    parts.push(new Uint8Array([...local, ...u16(n.length), ...u16(0), ...n]), data);
+    central.push(...u32(0x02014b50), ...u16(20), ...u16(20), ...u16(0), ...u16(method), ...u16(0), ...u16(0));
     central.push(
-      ...u32(0x02014b50),
-      ...u16(20),
-      ...u16(20),
-      ...u16(0),
-      ...u16(0),
-      ...u16(0),
-      ...u16(0),
-      ...u32(crc),
-      ...u32(data.length),
-      ...u32(data.length),
+      ...sizes,
       ...u16(n.length),
       ...u16(0),
       ...u16(0),
@@ -175,19 +168,43 @@ export function zipStored(files: Record<string, Uint8Array>): Uint8Array {
       ...u32(offset),
       ...n,
     );
+    offset += 30 + n.length + data.length;
     count++;
   }
-  const cdOffset = out.length;
-  out.push(
-    ...central,
-    ...u32(0x06054b50),
-    ...u16(0),
-    ...u16(0),
-    ...u16(count),
-    ...u16(count),
-    ...u32(central.length),
-    ...u32(cdOffset),
-    ...u16(0),
-  );
-  return new Uint8Array(out);
+  const end = [...u32(0x06054b50), ...u16(0), ...u16(0), ...u16(count), ...u16(count)];
+  parts.push(new Uint8Array([...central, ...end, ...u32(central.length), ...u32(offset), ...u16(0)]));
+  return Buffer.concat(parts);
+}
+
+/**
+ * A raw deflate stream of `n` zero bytes, written by hand (one fixed-Huffman block: a literal 0, then
+ * 258-byte copies at distance 1, 13 bits each): 1 GiB in about 7 MB, made without holding the
+ * gigabyte (zlib would need it as input).
+ */
+export function deflatedZeros(n: number): Uint8Array {
+  const out = new Uint8Array(Math.ceil((3 + 8 + Math.ceil(n / 258) * 13 + 258 * 8 + 7) / 8) + 1);
+  let bit = 0;
+  /** Writes `len` bits of `value`, least significant first (deflate's header and extra bits). */
+  const bits = (value: number, len: number) => {
+    for (let i = 0; i < len; i++, bit++) if ((value >> i) & 1) out[bit >> 3] |= 1 << (bit & 7);
+  };
+  /** Writes a Huffman code, most significant bit first. */
+  const code = (value: number, len: number) => {
+    for (let i = len - 1; i >= 0; i--, bit++) if ((value >> i) & 1) out[bit >> 3] |= 1 << (bit & 7);
+  };
+  bits(1, 1); // BFINAL
+  bits(1, 2); // BTYPE 01: fixed Huffman codes
+  const literalZero = () => code(0x30, 8); // literals 0–143: 8 bits from 00110000
+  let left = n;
+  if (left > 0) {
+    literalZero();
+    left--;
+  }
+  for (; left >= 258; left -= 258) {
+    code(0xc5, 8); // length 258: code 285, 8 bits from 11000000 + 5, no extra bits
+    code(0, 5); // distance 1: code 0, 5 bits, no extra bits
+  }
+  for (; left > 0; left--) literalZero();
+  code(0, 7); // end of block: code 256, 7 bits of 0
+  return out.subarray(0, (bit + 7) >> 3);
 }

@@ -83,14 +83,17 @@ const TOKENIZER_OF = { "xlm-roberta": "xlmr", roberta: "roberta", bert: "bert", 
 /** bert-onnx-export is served as the given ONNX file: engine.json then lists no weights to count. */
 const GIVEN_ONNX = "bert-onnx-export";
 
-/** An oracle checkpoint (or, for the ONNX export, its given model.onnx) with its family's tokenizer, in a scratch folder. */
+/**
+ * An oracle checkpoint (or, for the ONNX export, its given model.onnx) with its family's tokenizer, in a scratch
+ * folder; the oracles' 600–1000 embedding rows are paired with real tokenizers, so the mismatch is allowed.
+ */
 function oracleSource(name: string, root: string): ModelSource {
   const dir = join(root, name);
   cpSync(join(ORACLE, name), dir, { recursive: true });
   if (name === GIVEN_ONNX) rmSync(join(dir, "model.safetensors"));
   const modelType = readJson(join(dir, "config.json")).model_type as keyof typeof TOKENIZER_OF;
   addTokenizer(dir, TOKENIZER_OF[modelType]);
-  return { key: name, dir, origin: { local: dir }, onnxAsGiven: name === GIVEN_ONNX };
+  return { key: name, dir, origin: { local: dir }, onnxAsGiven: name === GIVEN_ONNX, allowVocabMismatch: true };
 }
 
 describe("the served shape (engine.json) equals the shape of the config", () => {

@@ -1,13 +1,15 @@
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
+import { deflateRawSync } from "node:zlib";
 import { join } from "node:path";
 import { ORACLE, tempDir } from "../../testkit/fixtures.ts";
-import { PickleWriter, stateDictPickle, zipStored } from "../../testkit/torch-zip.ts";
+import { deflatedZeros, PickleWriter, stateDictPickle, zipStored } from "../../testkit/torch-zip.ts";
 import { ConvertError } from "../errors.ts";
 import { openCheckpoint } from "./index.ts";
 import { readSafetensors } from "./safetensors.ts";
 import { readTorchZip } from "./torch.ts";
 
+const enc = (s: string) => new TextEncoder().encode(s);
 const f32 = (b: Uint8Array) => Array.from(new Float32Array(b.slice().buffer));
 
 describe("torch zip checkpoints", () => {
@@ -58,12 +60,79 @@ describe("torch zip checkpoints", () => {
     expect(() => ck.tensors.get("t")!.bytes()).toThrow(/short\.bin: tensor t: reaches element 7/);
   });
 
+  test("a FIFO in place of the weights is refused by name before it is opened or mapped", async () => {
+    const dir = tempDir("fifo");
+    expect(await Bun.spawn(["mkfifo", join(dir, "pytorch_model.bin")]).exited).toBe(0);
+    expect(() => openCheckpoint(dir)).toThrow(/pytorch_model\.bin: is a FIFO, not a regular file: refused unopened/);
+  });
+
+  test("a central directory entry whose fields run past the file is a ConvertError naming it, not a RangeError", () => {
+    const zip = zipStored({ "archive/data.pkl": stateDictPickle([]), "archive/byteorder": enc("little") });
+    const view = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
+    const central = view.getUint32(zip.byteLength - 22 + 16, true); // the end record's central directory offset
+    view.setUint16(central + 30, 0xffff, true); // extra field length
+    expect(() => readTorchZip("x.bin", zip)).toThrow(
+      /x\.bin: not a valid zip archive: central directory entry 0 runs past the file/,
+    );
+    // 8 bytes of extra field: the next entry's signature, read as a field of 0x0201 bytes.
+    view.setUint16(central + 30, 8, true);
+    expect(() => readTorchZip("x.bin", zip)).toThrow(/x\.bin: .*an extra field of central directory entry 0 runs past/);
+  });
+
   test("a truncated archive names the file", () => {
     const dir = tempDir("trunc");
     const whole = Bun.mmap(join(ORACLE, "roberta-tiny-bin", "pytorch_model.bin"));
     writeFileSync(join(dir, "pytorch_model.bin"), whole.subarray(0, whole.length - 100));
     expect(() => openCheckpoint(dir)).toThrow(ConvertError);
     expect(() => openCheckpoint(dir)).toThrow(/pytorch_model\.bin: not a valid zip archive/);
+  });
+});
+
+describe("torch zip checkpoints: entries are read only up to the bytes the pickle declares", () => {
+  const GIB = 1024 ** 3;
+  // One tensor of 1024 floats: its storage must be 4096 bytes.
+  const pkl = stateDictPickle([["t", "0", 1024, 0, [1024], [1]]]);
+  const checkpoint = (data: Parameters<typeof zipStored>[0][string]) => {
+    const dir = tempDir("zip-bomb");
+    writeFileSync(join(dir, "pytorch_model.bin"), zipStored({ "archive/data.pkl": pkl, "archive/data/0": data }));
+    return dir;
+  };
+
+  test("a zip bomb (7 MB deflating to 1 GiB, declared 4096 bytes) is refused naming the file, memory bounded", () => {
+    const dir = checkpoint({ deflated: deflatedZeros(GIB), declaredSize: 4096 });
+    Bun.gc(true);
+    const before = process.memoryUsage().rss;
+    const tensor = openCheckpoint(dir).tensors.get("t")!;
+    expect(() => tensor.bytes()).toThrow(ConvertError);
+    expect(() => tensor.bytes()).toThrow(
+      /pytorch_model\.bin: zip entry archive\/data\/0 inflates past its declared 4096 bytes \(a zip bomb\?\)/,
+    );
+    // Inflated whole, it would take a gigabyte (twice: the old reader copied it).
+    expect(process.memoryUsage().rss - before).toBeLessThan(200 * 1024 * 1024);
+  });
+
+  test("an entry declaring more bytes than its storage holds is refused at open, before any inflation", () => {
+    const dir = checkpoint({ deflated: deflatedZeros(GIB), declaredSize: GIB });
+    expect(() => openCheckpoint(dir)).toThrow(
+      /pytorch_model\.bin: tensor t: storage 0 is 1024 × FloatStorage \(4096 bytes\), its archive entry archive\/data\/0 declares 1073741824/,
+    );
+    expect(() => openCheckpoint(checkpoint(new Uint8Array(4100)))).toThrow(/\(4096 bytes\), .* declares 4100/);
+  });
+
+  test("a central directory declaring more than deflate can encode from the entry's bytes is refused", () => {
+    const dir = checkpoint({ deflated: deflateRawSync(new Uint8Array(4096)), declaredSize: GIB * 3 });
+    expect(() => openCheckpoint(dir)).toThrow(
+      /pytorch_model\.bin: not a valid zip archive: entry archive\/data\/0 declares 3221225472 bytes from \d+ compressed, more than deflate can encode/,
+    );
+  });
+
+  test("a deflated entry that inflates to its declared size still reads (a re-packed archive)", () => {
+    const values = new Float32Array(1024).map((_, i) => i);
+    const deflated = deflateRawSync(new Uint8Array(values.buffer));
+    const tensor = openCheckpoint(checkpoint({ deflated, declaredSize: 4096 })).tensors.get("t")!;
+    expect(f32(tensor.bytes())).toEqual(Array.from(values));
+    const short = openCheckpoint(checkpoint({ deflated: deflatedZeros(4000), declaredSize: 4096 })).tensors.get("t")!;
+    expect(() => short.bytes()).toThrow(/zip entry archive\/data\/0 inflates to 4000 bytes, its header says 4096/);
   });
 });
 
@@ -82,11 +151,34 @@ describe("safetensors", () => {
     expect(() => readSafetensors("m.safetensors", buf.subarray(0, 100))).toThrow(/header length \d+ exceeds the file/);
     expect(() => readSafetensors("m.safetensors", buf.subarray(0, 4))).toThrow(/shorter than its 8-byte header/);
   });
-  test("a header that lies about a tensor's size is refused", () => {
-    const header = JSON.stringify({ w: { dtype: "F32", shape: [2, 2], data_offsets: [0, 12] } });
-    const buf = new Uint8Array(8 + header.length + 16);
+  /** A safetensors file of 2×2 F32 tensors at the given offsets, with `dataBytes` of data. */
+  const safetensors = (offsets: Record<string, [number, number]>, dataBytes: number, shape = [2, 2]) => {
+    const header = JSON.stringify(
+      Object.fromEntries(Object.entries(offsets).map(([n, o]) => [n, { dtype: "F32", shape, data_offsets: o }])),
+    );
+    const buf = new Uint8Array(8 + header.length + dataBytes);
     new DataView(buf.buffer).setBigUint64(0, BigInt(header.length), true);
     buf.set(new TextEncoder().encode(header), 8);
-    expect(() => readSafetensors("lie.safetensors", buf)).toThrow(/do not hold 16 bytes/);
+    return buf;
+  };
+  test("a header that lies about a tensor's size is refused", () => {
+    expect(() => readSafetensors("lie.safetensors", safetensors({ w: [0, 12] }, 16))).toThrow(/do not hold 16 bytes/);
+  });
+  test("tensors whose data overlap are refused, naming both (the format requires them contiguous)", () => {
+    const overlap = safetensors({ a: [0, 16], b: [8, 24] }, 24);
+    expect(() => readSafetensors("o.safetensors", overlap)).toThrow(
+      /o\.safetensors: not a valid safetensors file: tensor b: data_offsets \[8, 24\] overlap tensor a's, which end at 16/,
+    );
+    const same = safetensors({ a: [0, 16], b: [0, 16] }, 16);
+    expect(() => readSafetensors("o.safetensors", same)).toThrow(/tensor b: data_offsets \[0, 16\] overlap tensor a's/);
+  });
+  test("data that belong to no tensor (a gap, or bytes after the last) are refused", () => {
+    expect(() => readSafetensors("g.safetensors", safetensors({ a: [0, 16], b: [20, 36] }, 36))).toThrow(
+      /g\.safetensors: .*tensor b: data_offsets start at 20, leaving bytes 16–20 after tensor a to no tensor/,
+    );
+    expect(() => readSafetensors("t.safetensors", safetensors({ a: [0, 16] }, 20))).toThrow(
+      /t\.safetensors: .*4 data bytes after tensor a belong to no tensor/,
+    );
+    expect(readSafetensors("ok.safetensors", safetensors({ b: [16, 32], a: [0, 16] }, 32)).tensors.size).toBe(2);
   });
 });

@@ -1,6 +1,6 @@
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { ConvertError } from "../errors.ts";
+import { ConvertError, requireRegularFile } from "../errors.ts";
 import { readTorchLegacy } from "./legacy.ts";
 import { readSafetensors } from "./safetensors.ts";
 import { readTorchZip } from "./torch.ts";
@@ -16,8 +16,14 @@ export function openCheckpoint(dir: string): Checkpoint {
   const name = WEIGHT_FILES.find((f) => existsSync(join(dir, f)));
   if (!name) throw new ConvertError(dir, `no weights: expected one of ${WEIGHT_FILES.join(", ")}`);
   const file = join(dir, name);
+  requireRegularFile(file);
   if (statSync(file).size === 0) throw new ConvertError(file, "empty file"); // mmap refuses zero bytes
-  const buf = Bun.mmap(file, { shared: false });
+  let buf: Uint8Array;
+  try {
+    buf = Bun.mmap(file, { shared: false });
+  } catch (e) {
+    throw new ConvertError(file, `cannot be mapped (${(e as Error).message})`);
+  }
   if (name === "model.safetensors") return readSafetensors(file, buf);
   return readPyTorch(file, buf);
 }

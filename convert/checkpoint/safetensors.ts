@@ -6,6 +6,8 @@ const MAX_HEADER = 100 * 1024 * 1024; // the reference implementation's own limi
 /**
  * Reads a safetensors file: u64 little-endian header length, JSON header, then the data.
  * Tensors are views over the buffer (an mmap for real checkpoints), so nothing is copied.
+ * As the format requires (and its reference reader checks), the tensors' data tile the data section:
+ * contiguous, no overlap, no byte left over; two tensors sharing bytes would be two names for one weight.
  */
 export function readSafetensors(file: string, buf: Uint8Array): Checkpoint {
   const fail = (why: string): never => {
@@ -26,6 +28,7 @@ export function readSafetensors(file: string, buf: Uint8Array): Checkpoint {
   const dataStart = 8 + headerLen;
   const dataLen = buf.byteLength - dataStart;
   const tensors = new Map<string, CheckpointTensor>();
+  const spans: { name: string; begin: number; end: number }[] = [];
   for (const [name, raw] of Object.entries(header)) {
     if (name === "__metadata__") continue;
     const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
@@ -45,6 +48,21 @@ export function readSafetensors(file: string, buf: Uint8Array): Checkpoint {
     if (end > dataLen) fail(`tensor ${name}: data ends at ${end}, past the file's ${dataLen} data bytes (truncated?)`);
     const bytes = buf.subarray(dataStart + begin, dataStart + end);
     tensors.set(name, { name, dtype, shape: shape as number[], bytes: () => bytes });
+    spans.push({ name, begin, end });
   }
+  spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let covered = 0;
+  let last = "the header";
+  for (const { name, begin, end } of spans) {
+    if (begin < covered)
+      fail(`tensor ${name}: data_offsets [${begin}, ${end}] overlap ${last}'s, which end at ${covered}`);
+    if (begin > covered)
+      fail(
+        `tensor ${name}: data_offsets start at ${begin}, leaving bytes ${covered}–${begin} after ${last} to no tensor`,
+      );
+    covered = end;
+    last = `tensor ${name}`;
+  }
+  if (covered !== dataLen) fail(`${dataLen - covered} data bytes after ${last} belong to no tensor`);
   return { file, tensors };
 }

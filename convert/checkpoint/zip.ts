@@ -1,13 +1,25 @@
 import { inflateRawSync } from "node:zlib";
 import { ConvertError } from "../errors.ts";
 
+/** One entry of an archive: its size as the central directory declares it, and its bytes on demand. */
+export interface ZipEntry {
+  /** Uncompressed bytes, as declared; `read` returns exactly these or refuses. */
+  size: number;
+  read(): Uint8Array;
+}
+
+/** Deflate's best ratio (258-byte matches in 2 bits): an entry declaring more than this per compressed byte lies. */
+const MAX_DEFLATE_RATIO = 1032;
+
 /**
  * Random access to the entries of a zip archive held in memory (an mmap for real checkpoints).
  * PyTorch writes its checkpoints uncompressed, so entries are returned as views without a copy;
- * a deflated entry (a re-packed archive) is inflated. Zip64 is understood (archives over 4 GiB).
+ * a deflated entry (a re-packed archive) is inflated, never past its declared size: a zip bomb stops
+ * there, with bounded memory (the caller checks the declared size against what it expects).
+ * Zip64 is understood (archives over 4 GiB).
  * Streaming zip libraries would copy a 1.1 GB archive through memory for no gain.
  */
-export function readZipEntries(file: string, buf: Uint8Array): Map<string, () => Uint8Array> {
+export function readZipEntries(file: string, buf: Uint8Array): Map<string, ZipEntry> {
   const fail = (why: string): never => {
     throw new ConvertError(file, `not a valid zip archive: ${why}`);
   };
@@ -33,7 +45,7 @@ export function readZipEntries(file: string, buf: Uint8Array): Map<string, () =>
     count = u64(z64 + 32);
     cdOffset = u64(z64 + 48);
   }
-  const entries = new Map<string, () => Uint8Array>();
+  const entries = new Map<string, ZipEntry>();
   let p = cdOffset;
   for (let i = 0; i < count; i++) {
     if (p + 46 > buf.byteLength || u32(p) !== 0x02014b50) fail(`central directory entry ${i} is damaged`);
@@ -43,6 +55,8 @@ export function readZipEntries(file: string, buf: Uint8Array): Map<string, () =>
     const nameLen = u16(p + 28);
     const extraLen = u16(p + 30);
     const commentLen = u16(p + 32);
+    if (p + 46 + nameLen + extraLen + commentLen > buf.byteLength)
+      fail(`central directory entry ${i} runs past the file`);
     let local = u32(p + 42);
     const name = new TextDecoder().decode(buf.subarray(p + 46, p + 46 + nameLen));
     // Zip64 extended information: the 64-bit values, in order, for the fields saturated at 0xffffffff.
@@ -51,17 +65,18 @@ export function readZipEntries(file: string, buf: Uint8Array): Map<string, () =>
     while (x + 4 <= xEnd) {
       const id = u16(x);
       const len = u16(x + 2);
+      if (x + 4 + len > xEnd) fail(`an extra field of central directory entry ${i} runs past its entry`);
       if (id === 0x0001) {
         let q = x + 4;
-        if (size === 0xffffffff) {
-          size = u64(q);
+        const field = () => {
+          if (q + 8 > x + 4 + len) fail(`the zip64 field of central directory entry ${i} is too short`);
+          const v = u64(q);
           q += 8;
-        }
-        if (compSize === 0xffffffff) {
-          compSize = u64(q);
-          q += 8;
-        }
-        if (local === 0xffffffff) local = u64(q);
+          return v;
+        };
+        if (size === 0xffffffff) size = field();
+        if (compSize === 0xffffffff) compSize = field();
+        if (local === 0xffffffff) local = field();
       }
       x += 4 + len;
     }
@@ -70,10 +85,33 @@ export function readZipEntries(file: string, buf: Uint8Array): Map<string, () =>
     const dataStart = local + 30 + u16(local + 26) + u16(local + 28);
     if (dataStart + compSize > buf.byteLength) fail(`entry ${name} runs past the end of the file (truncated?)`);
     const raw = buf.subarray(dataStart, dataStart + compSize);
-    if (method === 0) entries.set(name, () => raw);
-    else if (method === 8) entries.set(name, () => new Uint8Array(inflateRawSync(raw)));
-    else fail(`entry ${name} uses compression method ${method}`);
-    if (method === 0 && compSize !== size) fail(`stored entry ${name} has mismatched sizes`);
+    if (method === 0) {
+      if (compSize !== size) fail(`stored entry ${name} has mismatched sizes`);
+      entries.set(name, { size, read: () => raw });
+    } else if (method === 8) {
+      if (size > compSize * MAX_DEFLATE_RATIO)
+        fail(`entry ${name} declares ${size} bytes from ${compSize} compressed, more than deflate can encode`);
+      entries.set(name, { size, read: () => inflateEntry(file, name, raw, size) });
+    } else fail(`entry ${name} uses compression method ${method}`);
   }
   return entries;
+}
+
+/** Inflates an entry into at most its declared size: one that would grow past it is refused as soon as it does. */
+function inflateEntry(file: string, name: string, raw: Uint8Array, size: number): Uint8Array {
+  let out: Uint8Array;
+  try {
+    out = inflateRawSync(raw, { maxOutputLength: Math.max(1, size) });
+  } catch (e) {
+    const tooLarge = (e as { code?: string }).code === "ERR_BUFFER_TOO_LARGE";
+    throw new ConvertError(
+      file,
+      tooLarge
+        ? `zip entry ${name} inflates past its declared ${size} bytes (a zip bomb?): refused`
+        : `zip entry ${name} is not valid deflate data (${(e as Error).message})`,
+    );
+  }
+  if (out.byteLength !== size)
+    throw new ConvertError(file, `zip entry ${name} inflates to ${out.byteLength} bytes, its header says ${size}`);
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }

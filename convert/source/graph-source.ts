@@ -9,8 +9,17 @@ import type { Activation, ModelRecord } from "../../lib/store/index.ts";
 export type GraphRecord = Pick<ModelRecord, "onnx" | "parameters" | "weightProof" | "weights">;
 
 export interface GraphSource {
-  /** What engine.json takes from config.json; `maxLength` is the position table's (Infinity: none). */
-  config: { architecture: string; labels: string[]; activation: Activation; maxLength: number };
+  /**
+   * What engine.json takes from config.json; `maxLength` is the position table's (Infinity: none);
+   * `vocabSize` the word-embedding rows every token id must stay below (null: config.json does not say).
+   */
+  config: {
+    architecture: string;
+    labels: string[];
+    activation: Activation;
+    maxLength: number;
+    vocabSize: number | null;
+  };
   /** sha256 of every source file the conversion reads: an unchanged set keeps the outputs. */
   files(): Record<string, string>;
   /** Writes model.onnx (and its data) into `tmp`, checks them, and says what engine.json records of them. */

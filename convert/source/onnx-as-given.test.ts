@@ -34,7 +34,14 @@ setDefaultTimeout(60_000);
 
 const ROOT = join(import.meta.dir, "..", "..");
 const FAKE_GPU = join(ROOT, "testkit", "fake-gpu");
-const asGiven = (key: string, dir: string): ModelSource => ({ key, dir, origin: { local: dir }, onnxAsGiven: true });
+/** Served as given; the oracle export's 900 embedding rows are paired with BERT's real 30522-id tokenizer, so allowed. */
+const asGiven = (key: string, dir: string): ModelSource => ({
+  key,
+  dir,
+  origin: { local: dir },
+  onnxAsGiven: true,
+  allowVocabMismatch: true,
+});
 
 /** `bun convert/index.ts ARGS` as a user runs it. */
 async function convertCli(args: string[], env: Record<string, string> = {}) {
@@ -240,7 +247,13 @@ describe("an ONNX model brought as it is: bert-onnx-export (torch.onnx, opset 14
 
   test("bun convert/index.ts --model KEY=onnx:DIR converts it (exit 0)", async () => {
     const cliOut = tempDir("cli-engines");
-    const { stdout, stderr, code } = await convertCli(["--model", `brought=onnx:${src}`, "--out", cliOut]);
+    const { stdout, stderr, code } = await convertCli([
+      "--model",
+      `brought=onnx:${src}`,
+      "--out",
+      cliOut,
+      "--allow-vocab-mismatch",
+    ]);
     expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
     expect(stdout).toMatch(/brought: converted .*BertForSequenceClassification, 3 labels/);
     const record = readModelRecord(join(cliOut, "brought"))!;
@@ -265,7 +278,7 @@ describe("a manifest entry with onnx: true", () => {
       writeFileSync(manifest, JSON.stringify({ models }));
       const out = tempDir("engines");
       const env = { MANIFEST: manifest, HF_ENDPOINT: hub.url, CONVERT_CACHE_DIR: tempDir("hub-cache") };
-      const { stdout, stderr, code } = await convertCli(["--out", out], env);
+      const { stdout, stderr, code } = await convertCli(["--out", out, "--allow-vocab-mismatch"], env);
       expect({ code, stderr }).toEqual({ code: 0, stderr: expect.not.stringContaining("failed") });
       expect(stdout).toMatch(/done: 2 converted/);
       const emotions = readModelRecord(join(out, "emotions"))!;
@@ -287,7 +300,10 @@ describe("weights in an external file, as exporters write them", () => {
     cpSync(join(ORACLE, "bert-tiny-safetensors"), oracle, { recursive: true });
     addTokenizer(oracle, "bert");
     const built = tempDir("built");
-    await convertModels([{ key: "bert", dir: oracle, origin: { local: oracle } }], { outDir: built });
+    // The oracle's 900 embedding rows with BERT's real tokenizer: allowed.
+    await convertModels([{ key: "bert", dir: oracle, origin: { local: oracle }, allowVocabMismatch: true }], {
+      outDir: built,
+    });
 
     const brought = join(tempDir("brought"), "bert");
     mkdirSync(brought);
@@ -571,7 +587,14 @@ describe("deciding: config, graph, command line, manifest", () => {
       problem_type: "multi_label_classification",
       id2label: { 0: "a", 1: "b" },
     });
-    expect(multi).toEqual({ architecture: "electra", labels: ["a", "b"], activation: "sigmoid", maxLength: Infinity });
+    expect(multi).toEqual({
+      architecture: "electra",
+      labels: ["a", "b"],
+      activation: "sigmoid",
+      maxLength: Infinity,
+      vocabSize: null,
+    });
+    expect(config({ architectures: ["X"], vocab_size: 900 }).vocabSize).toBe(900);
     expect(config({ architectures: ["X"], num_labels: 3 }).labels).toEqual(["LABEL_0", "LABEL_1", "LABEL_2"]);
     expect(() => config({ num_labels: 2 })).toThrow(/config\.json: names no architecture/);
     expect(() => config({ architectures: ["X"], problem_type: "regression" })).toThrow(

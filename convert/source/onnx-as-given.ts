@@ -60,7 +60,9 @@ export function readGivenConfig(file: string, raw: RawConfig): GraphSource["conf
     if (POSITIONS_AFTER_PAD.includes(raw.model_type as string) || roberta.names.includes(architecture))
       maxLength -= r.int("pad_token_id", 1) + 1;
   }
-  return { architecture, labels, activation: r.activation(labels.length), maxLength };
+  // The graph's embedding rows as config.json states them (every exporter writes vocab_size); not read off the graph.
+  const vocabSize = raw.vocab_size === undefined ? null : r.int("vocab_size");
+  return { architecture, labels, activation: r.activation(labels.length), maxLength, vocabSize };
 }
 
 const dimsOf = (v: onnx.IValueInfoProto) => (v.type?.tensorType?.shape ? (v.type.tensorType.shape.dim ?? []) : null);

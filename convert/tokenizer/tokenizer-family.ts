@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { definitionHash as tokenizerDefinitionHash, TokenizerFileError } from "../../lib/tokenizer/definition.ts";
 import { ConvertError, readJsonFile } from "../errors.ts";
 import { sha256, sha256File } from "../hash.ts";
+import { checkTokenizerFileSize, TOKENIZER_FILE_LIMITS } from "./file-limits.ts";
 import { bertTokenizerJson, isBertVocabOnly } from "./wordpiece-tokenizer.ts";
 
 /** The files that define a vocabulary, for each tokenizer kind ("slow" files, as transformers calls them). */
@@ -76,6 +77,9 @@ export function slowVocabularyFingerprint(dir: string): { files: string[]; hash:
  * stops: guessing a tokenizer would silently change answers.
  */
 export function chooseTokenizer(m: TokenizerMember): TokenizerChoice {
+  // Before anything reads or copies them.
+  for (const dir of [m.dir, ...(m.baseDir ? [m.baseDir] : [])])
+    for (const [name, limit] of Object.entries(TOKENIZER_FILE_LIMITS)) checkTokenizerFileSize(join(dir, name), limit);
   if (existsSync(join(m.dir, "tokenizer.json"))) {
     const effective = bertNormalizerAsConfigured(m.dir);
     if (effective) {

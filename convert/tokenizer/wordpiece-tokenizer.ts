@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConvertError, readJsonFile } from "../errors.ts";
+import { checkTokenizerFileSize, checkVocabLines, MAX_VOCAB_TXT_BYTES } from "./file-limits.ts";
 
 /** Slow tokenizer classes whose fast form is built by transformers' BertConverter. */
 const BERT_CLASSES = ["BertTokenizer", "BertTokenizerFast", "DistilBertTokenizer", "DistilBertTokenizerFast"];
@@ -31,7 +32,11 @@ export function bertTokenizerJson(dir: string): Record<string, unknown> {
   const config = existsSync(configFile) ? (readJsonFile(configFile) as Record<string, unknown>) : {};
   // load_vocab: one token per line, the line number is its id.
   // As Python's text mode reads it (any of \n, \r\n, \r ends a line); a repeated token keeps its last id.
-  const lines = readFileSync(join(dir, "vocab.txt"), "utf8").split(/\r\n|\r|\n/);
+  const file = join(dir, "vocab.txt");
+  checkTokenizerFileSize(file, MAX_VOCAB_TXT_BYTES);
+  const bytes = readFileSync(file);
+  checkVocabLines(file, bytes);
+  const lines = bytes.toString("utf8").split(/\r\n|\r|\n/);
   if (lines.at(-1) === "") lines.pop();
   const vocab: Record<string, number> = {};
   lines.forEach((token, id) => {
