@@ -25,7 +25,7 @@ const PUBLISHED_LABELS: Record<string, string[] | undefined> = {
 };
 
 /** Writes the five sources under `dir` (the same bytes every time: fixed seeds). */
-export function demoSources(dir: string): ModelSource[] {
+function demoSources(dir: string): ModelSource[] {
   return DEFAULT_MANIFEST.models.map((m, i) => {
     const architecture = m.key === "jy46604790" ? "roberta" : "xlmr";
     const labels = PUBLISHED_LABELS[m.key];

@@ -38,7 +38,7 @@ export function prng(seed: number) {
 const JSON_CT = { "content-type": "application/json" };
 
 /** The status the API promises for a JSON body sent with an accepted content type. */
-export function expectedForBody(body: string | Uint8Array, limits: Limits): HostileCase["expect"] {
+function expectedForBody(body: string | Uint8Array, limits: Limits): HostileCase["expect"] {
   const bytes = typeof body === "string" ? new TextEncoder().encode(body) : body;
   if (bytes.byteLength > limits.maxBodyBytes) return { status: 413, code: "payload_too_large" };
   if (bytes.byteLength === 0) return { status: 400, code: "invalid_json" };

@@ -11,7 +11,7 @@ const ROOT = join(import.meta.dir, "..");
 const HEADER = "| variable | default | accepts | meaning |";
 
 /** The lines of the settings table in README's section `## <title>`: the one whose header is HEADER. */
-export function readmeSettingsTable(title: string): string[] {
+function readmeSettingsTable(title: string): string[] {
   const readme = readFileSync(join(ROOT, "README.md"), "utf8");
   const section = readme.split(/^## /m).find((s) => s.startsWith(`${title}\n`));
   if (!section) throw new Error(`README.md has no section "## ${title}"`);

@@ -4,7 +4,7 @@
  */
 import { PickleWriter } from "./torch-zip.ts";
 
-export const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
+const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 
 export interface LegacyStorage {
   key: string;

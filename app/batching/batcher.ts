@@ -14,7 +14,7 @@ export interface Clock {
   at(at: number, fn: () => void): () => void;
 }
 
-export const systemClock: Clock = {
+const systemClock: Clock = {
   now: () => performance.now(),
   at: (at, fn) => {
     const t = setTimeout(fn, Math.max(0, at - performance.now()));

@@ -40,7 +40,7 @@ export interface BodyLimits {
  * The most chunks a chunked body may arrive in. Each costs the HTTP thread a turn (a 1 MiB body in
  * 1-byte chunks took 2 s); real clients send kilobytes per chunk.
  */
-export const MAX_BODY_CHUNKS = 16_384;
+const MAX_BODY_CHUNKS = 16_384;
 
 /** A body without a declared length, chunk by chunk, with the size limit enforced as it arrives. */
 async function readChunked(
@@ -78,10 +78,7 @@ async function readChunked(
  * longer than `timeoutMs` (slow clients get 408). Non-UTF-8 bytes and malformed JSON are 400s;
  * a compressed body is 415 (we do not inflate untrusted input).
  */
-export async function readJsonBody(
-  request: Request,
-  { limit, timeoutMs, budget, stopping }: BodyLimits,
-): Promise<unknown> {
+async function readJsonBody(request: Request, { limit, timeoutMs, budget, stopping }: BodyLimits): Promise<unknown> {
   const type = request.headers.get("content-type");
   if (type && !JSON_TYPES.test(type))
     throw new ApiError("unsupported_media_type", `Content-Type ${type} is not accepted: send application/json`);

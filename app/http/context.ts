@@ -17,7 +17,7 @@ interface RequestNotes {
 const notes = new WeakMap<Request, RequestNotes>();
 
 /** When the request arrived (performance.now()), for its total time. */
-export const arrivedAt = (request: Request) => notes.get(request)?.arrivedAt ?? performance.now();
+const arrivedAt = (request: Request) => notes.get(request)?.arrivedAt ?? performance.now();
 
 /** The texts a request carries, for its log line (errors included). */
 export function noteTexts(request: Request, texts: string[]) {
@@ -43,7 +43,7 @@ const ANNOUNCED: readonly ErrorCode[] = ["not_ready", "shutting_down", "overload
  * A request line's level: 5xx are errors, except the 503s the service announces (warn) and
  * readiness saying it is not ready (info); everything else info.
  */
-export function requestLogLevel(status: number, path: string, error?: ErrorCode): "info" | "warn" | "error" {
+function requestLogLevel(status: number, path: string, error?: ErrorCode): "info" | "warn" | "error" {
   if (status === 503 && path === "/health/ready") return "info";
   if (status === 503 && error && ANNOUNCED.includes(error)) return "warn";
   return status >= 500 ? "error" : "info";

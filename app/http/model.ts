@@ -3,7 +3,7 @@ import { STATUS, type ErrorCode } from "../errors.ts";
 import type * as api from "../service/api.ts";
 
 /** The challenge's example request. */
-export const EXAMPLE_TEXT = "This is how true happiness looks like 👍😜";
+const EXAMPLE_TEXT = "This is how true happiness looks like 👍😜";
 
 /** A text, or a batch of texts (answered as an array, in order). */
 export const processBody = (maxTexts: number) =>
@@ -172,7 +172,7 @@ export const Readiness = schemaOf<api.Readiness>()(
   }),
 );
 
-export const ErrorEnvelope = exact({
+const ErrorEnvelope = exact({
   error: exact({
     code: t.Union((Object.keys(STATUS) as ErrorCode[]).map((c) => t.Literal(c))),
     message: t.String(),

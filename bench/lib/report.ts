@@ -13,7 +13,7 @@ import { roofline } from "./roofline.ts";
 import type { lengthSummary, Source } from "./texts.ts";
 
 /** USD per hour, on-demand, us-east-1 list prices (check before relying on them). */
-export const PRICES = { "g4dn.2xlarge": 0.752, "c7i.2xlarge": 0.357 };
+const PRICES = { "g4dn.2xlarge": 0.752, "c7i.2xlarge": 0.357 };
 
 /** `--price-per-hour` if given, else the list price of `--instance` (c7i.2xlarge's for an unknown one). */
 export function hourlyPrice(instance: string, override?: string): number {
@@ -296,14 +296,14 @@ export function reportMarkdown(r: BenchResult, chartFile: string): string {
 }
 
 /** The raw numbers, for comparing runs. */
-export function reportJson(r: BenchResult): string {
+function reportJson(r: BenchResult): string {
   const { cmdLine, versions, profile, rateScale, runs, raw, lengths } = r;
   // No roofline in a run from before it was measured: the key is left out, as older files have it.
   const json = { cmdLine, versions, profile, rateScale, runs, raw, lengths, roofline: r.roofline };
   return JSON.stringify(json, null, 2);
 }
 
-export function reportChart(r: BenchResult): string {
+function reportChart(r: BenchResult): string {
   const series = r.runs.map((p) => ({
     name: p.peer,
     points: p.sweep.map((x) => ({ x: x.clients, rps: x.rps, p95: x.p95 })),

@@ -13,7 +13,7 @@ export const SATURATION = "saturation";
 export const ONE_PER_SECOND = "does_it_even_work";
 
 /** Goals of issue 16, item 3. */
-export const GOALS = { saturationShare: 0.9, p50OverOneRun: 1.1 };
+const GOALS = { saturationShare: 0.9, p50OverOneRun: 1.1 };
 
 /** One model as the device is charged for it. */
 export interface SimModel {

@@ -18,14 +18,14 @@ export interface StandIn {
 }
 
 /** engine.json's hub id; engines made from local checkpoints (bench/make-engines.ts) take the manifest's for their key. */
-export function hubIdOf(record: Pick<ModelRecord, "key" | "source">): string {
+function hubIdOf(record: Pick<ModelRecord, "key" | "source">): string {
   const hubId = record.source.hubId ?? DEFAULT_MANIFEST.models.find((m) => m.key === record.key)?.hubId;
   if (!hubId) throw new Error(`${record.key}: no hub id in engine.json and no manifest model of that key`);
   return hubId;
 }
 
 /** A forward of the shape: its FLOPs for the batch, and the weights it reads once per run. */
-export const encoderWork =
+const encoderWork =
   (shape: EncoderShape): WorkOf =>
   (rows, length) => ({ flops: forwardFlops(shape, rows, length), weightBytes: shape.weightBytesRead });
 

@@ -48,7 +48,7 @@ export function retryDelayMs(retry: number, firstDelayMs: number, random: () => 
   return Math.round(ceiling * (0.5 + 0.5 * random()));
 }
 
-export function describeFailure(failure: HubFailure): string {
+function describeFailure(failure: HubFailure): string {
   switch (failure.kind) {
     case "timeout":
       return failure.phase === "connect"
@@ -62,7 +62,7 @@ export function describeFailure(failure: HubFailure): string {
 }
 
 /** What the operator can do about a failure that ended the job. */
-export function adviceFor(
+function adviceFor(
   failure: HubFailure,
   job: Pick<HubJob, "target">,
   hub: Pick<HubSettings, "endpoint" | "token">,

@@ -11,7 +11,7 @@ import type { ClassifierConfig } from "./config.ts";
 import { ElemType, GraphBuilder } from "./graph.ts";
 
 /** Reads FP32 weights of one checkpoint into a graph, checking their shapes; records every tensor used. */
-export class WeightReader {
+class WeightReader {
   readonly used: CheckpointTensor[] = [];
 
   constructor(
@@ -73,7 +73,7 @@ export interface EncoderShape {
 }
 
 /** Builders over one graph; `x` values are [batch*sequence, hidden] so every projection is one Gemm. */
-export class Layers {
+class Layers {
   private readonly sqrt2: string;
   private readonly half: string;
   private readonly one: string;

@@ -9,8 +9,8 @@ import { ConfigReader, type ClassifierConfig, type RawConfig } from "./config.ts
 export type { Architecture } from "./archs/types.ts";
 export type { ClassifierConfig } from "./config.ts";
 
-export const ARCHITECTURES: readonly Architecture[] = [roberta, bert, distilbert];
-export const SUPPORTED_ARCHITECTURES = ARCHITECTURES.flatMap((a) => a.names);
+const ARCHITECTURES: readonly Architecture[] = [roberta, bert, distilbert];
+const SUPPORTED_ARCHITECTURES = ARCHITECTURES.flatMap((a) => a.names);
 
 /** The architecture convert builds for a config.json (config.architectures first, model_type only when absent), if any. */
 export function findArchitecture(raw: RawConfig): { arch: Architecture; name: string } | undefined {

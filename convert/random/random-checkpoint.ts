@@ -104,7 +104,7 @@ export const TINY = {
 } as const satisfies Record<RandomArchitecture, Omit<RandomCheckpointSpec, "labels">>;
 
 /** The tensors a checkpoint of the spec's architecture holds, in transformers' names and torch's layouts. */
-export function checkpointTensorShapes(s: RandomCheckpointSpec): [string, number[]][] {
+function checkpointTensorShapes(s: RandomCheckpointSpec): [string, number[]][] {
   const H = s.hiddenSize;
   const I = s.intermediateSize;
   const n = s.labels?.length ?? s.numLabels ?? 2;

@@ -8,7 +8,7 @@ import { checkTokenizerFileSize, TOKENIZER_FILE_LIMITS } from "./file-limits.ts"
 import { bertTokenizerJson, isBertVocabOnly } from "./wordpiece-tokenizer.ts";
 
 /** The files that define a vocabulary, for each tokenizer kind ("slow" files, as transformers calls them). */
-export const VOCAB_FILES = [["sentencepiece.bpe.model"], ["vocab.json", "merges.txt"], ["vocab.txt"]] as const;
+const VOCAB_FILES = [["sentencepiece.bpe.model"], ["vocab.json", "merges.txt"], ["vocab.txt"]] as const;
 export const TOKENIZER_FILES = [
   "tokenizer.json",
   "tokenizer_config.json",
@@ -61,7 +61,7 @@ export function definitionHash(file: string): string {
 }
 
 /** The vocabulary a model ships as "slow" files, hashed byte for byte; null when it ships none. */
-export function slowVocabularyFingerprint(dir: string): { files: string[]; hash: string } | null {
+function slowVocabularyFingerprint(dir: string): { files: string[]; hash: string } | null {
   for (const group of VOCAB_FILES)
     if (group.every((f) => existsSync(join(dir, f))))
       return { files: [...group], hash: sha256(group.map((f) => `${f}:${sha256File(join(dir, f))}`).join("\n")) };
@@ -161,7 +161,7 @@ export function removeScratchCopies() {
  * tokenize_chinese_chars (default true) differ from tokenizer.json's: the effective tokenizer.json,
  * or null when nothing changes (or the tokenizer is not of that kind).
  */
-export function bertNormalizerAsConfigured(dir: string): Record<string, unknown> | null {
+function bertNormalizerAsConfigured(dir: string): Record<string, unknown> | null {
   const configFile = join(dir, "tokenizer_config.json");
   if (!existsSync(configFile)) return null;
   const config = readJsonFile(configFile) as Record<string, unknown>;

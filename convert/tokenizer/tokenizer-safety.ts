@@ -22,7 +22,7 @@ export async function checkTokenizerSafety(file: string): Promise<void> {
 const probed = new Set<string>();
 
 /** Refuses a tokenizer.json whose normalizer or pre-tokenizer has a regex of a catastrophic shape, naming it. */
-export function checkTokenizerRegexes(file: string) {
+function checkTokenizerRegexes(file: string) {
   const unsafe = unsafeTokenizerRegexes(readJsonFile(file) as Record<string, unknown>);
   if (unsafe.length > 0) throw new ConvertError(file, describeUnsafe(unsafe));
 }

@@ -14,8 +14,8 @@ import { sha256File } from "../hash.ts";
 import { graphIo, smArchitecture, writeEpContextModel } from "./epcontext.ts";
 import { defaultProfile, dockerTrtexec, parseTrtexecLog, trtexecArgs, validateProfile } from "./trtexec.ts";
 
-export const ENGINE_FILE = "model.engine";
-export const CONTEXT_MODEL = "model_ctx.onnx";
+const ENGINE_FILE = "model.engine";
+const CONTEXT_MODEL = "model_ctx.onnx";
 const TIMING_CACHE = ".trt-timing.cache";
 
 export interface TrtOptions {

@@ -25,10 +25,7 @@ export interface HostGpuFacts {
   providerLibs: { cuda: boolean; tensorrt: boolean };
 }
 
-export const NVIDIA_SMI_QUERY = [
-  "--query-gpu=name,compute_cap,driver_version,memory.total",
-  "--format=csv,noheader,nounits",
-];
+const NVIDIA_SMI_QUERY = ["--query-gpu=name,compute_cap,driver_version,memory.total", "--format=csv,noheader,nounits"];
 
 /** The first GPU of `nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv,noheader,nounits`. */
 export function parseNvidiaSmi(output: string): GpuInfo | null {
@@ -55,7 +52,7 @@ export function probeGpu(nvidiaSmi = process.env.NVIDIA_SMI || "nvidia-smi"): { 
 }
 
 /** Where the dynamic loader looks for libnvinfer: LD_LIBRARY_PATH first, then the usual system folders. */
-export function libraryDirs(env: Record<string, string | undefined> = process.env): string[] {
+function libraryDirs(env: Record<string, string | undefined> = process.env): string[] {
   return [
     ...(env.LD_LIBRARY_PATH ?? "").split(":").filter(Boolean),
     "/usr/lib/x86_64-linux-gnu",
@@ -95,7 +92,7 @@ export function onnxruntimeNativeDir(): string {
   return join(dirname(entry), "..", "bin", "napi-v6", process.platform, process.arch);
 }
 
-export function providerLibs(dir = onnxruntimeNativeDir()): HostGpuFacts["providerLibs"] {
+function providerLibs(dir = onnxruntimeNativeDir()): HostGpuFacts["providerLibs"] {
   return {
     cuda: existsSync(join(dir, "libonnxruntime_providers_cuda.so")),
     tensorrt: existsSync(join(dir, "libonnxruntime_providers_tensorrt.so")),

@@ -16,7 +16,7 @@ export const INDEX_FILE = "index.json";
 export const TOKENIZERS_DIR = "tokenizers";
 
 /** A response key: also the model's folder in the store, so a plain name, and not the tokenizers folder. */
-export const MODEL_KEY = /^[A-Za-z0-9_-]{1,64}$/;
+const MODEL_KEY = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Why `key` cannot be a model's key, or null when it can. */
 export function modelKeyProblem(key: string): string | null {

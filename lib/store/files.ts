@@ -88,7 +88,7 @@ export function readModelRecord(modelDir: string): ModelRecord | null {
 }
 
 /** Writes JSON through a temporary file and a rename: a reader sees the old file or the new one, never half. */
-export function writeJsonAtomically(file: string, value: unknown) {
+function writeJsonAtomically(file: string, value: unknown) {
   const tmp = `${file}.tmp-${process.pid}`;
   writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
   renameSync(tmp, file);

@@ -4,7 +4,7 @@ import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
 
 /** Where the page loads Scalar from: this service, so /docs works where no CDN can be reached. */
-export const SCALAR_PATH = "/docs/scalar.js";
+const SCALAR_PATH = "/docs/scalar.js";
 
 /** Scalar's standalone browser bundle (one self-contained file), pinned in package.json's devDependencies. */
 interface ScalarBundle {

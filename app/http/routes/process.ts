@@ -9,7 +9,7 @@ import { readyService } from "../ready-service.ts";
 import { requestTimeout, TIMEOUT_HEADER } from "../request-timeout.ts";
 
 /** `?top_k=N` or `?top_k=all` (the pipeline's top_k): each model's labels ranked; absent, the top label alone. */
-export function parseTopK(raw: string | undefined): TopK {
+function parseTopK(raw: string | undefined): TopK {
   if (raw === undefined) return { kind: "top" };
   if (raw === "all") return { kind: "ranked", k: "all" };
   const k = Number(raw);
