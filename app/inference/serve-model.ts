@@ -10,15 +10,20 @@ import { serveWorker } from "../workers/serve.ts";
 import { verifyModelFiles } from "./model-files.ts";
 import type { BatchResult, LoadCandidate, LoadOptions, ModelReady, RowRef, WarmupBatch } from "./protocol.ts";
 
-let session: ort.InferenceSession | null = null;
-let input: InputSpec = { inputs: ["input_ids", "attention_mask"], inputType: "int64", padId: 1 };
-let output = "logits";
+/** A model's session with how its graph is fed and read: what a batch runs on. */
+interface LoadedModel {
+  session: ort.InferenceSession;
+  input: InputSpec;
+  output: string;
+}
+
+/** Set once a candidate has loaded and warmed up. */
+let model: LoadedModel | null = null;
 
 const idsOf = (r: RowRef) => new Int32Array(r.buffer, r.offset * 4, r.length);
 
-async function run(rows: RowRef[]): Promise<BatchResult> {
+async function run({ session, input, output }: LoadedModel, rows: RowRef[]): Promise<BatchResult> {
   const started = performance.now();
-  if (!session) throw new Error("a batch reached the worker before its model loaded");
   const out = await session.run(modelFeeds(rows.map(idsOf), input));
   const logits = out[output];
   const values = logits.data as Float32Array;
@@ -41,12 +46,12 @@ function rowsWithNonFinite(values: Float32Array, numLabels: number): number {
 }
 
 /** Runs one warm-up batch; a failure names its shape (the longest is where a wrong maxLength shows). */
-async function warmUp(batch: WarmupBatch): Promise<number> {
+async function warmUp(candidate: LoadedModel, batch: WarmupBatch): Promise<number> {
   const buffer = new SharedArrayBuffer(batch.row.length * 4);
   new Int32Array(buffer).set(batch.row);
   const rows = Array.from({ length: batch.rows }, () => ({ buffer, offset: 0, length: batch.row.length }));
   try {
-    return (await run(rows)).numLabels;
+    return (await run(candidate, rows)).numLabels;
   } catch (e) {
     const shape = `${batch.rows} × ${batch.row.length} tokens`;
     throw new Error(`warm-up at ${shape} failed${batch.ifFails ? ` (${batch.ifFails})` : ""}: ${(e as Error).message}`);
@@ -73,22 +78,24 @@ function sessionOptions(c: LoadCandidate, intraOpThreads: number): ort.Inference
  */
 export type SessionCandidate = (c: LoadCandidate) => LoadCandidate;
 
-/** The first candidate that loads and runs its warm-up; the others' errors are reported, not thrown. */
+/** The first candidate that loads and runs its warm-up, as the worker's model; the others' errors are reported, not thrown. */
 async function firstThatLoads(load: LoadOptions, sessionCandidate: SessionCandidate) {
   const failed: ModelReady["failed"] = [];
   for (const c of load.candidates) {
+    let session: ort.InferenceSession | null = null;
     try {
       session = await ort.InferenceSession.create(
         c.modelPath,
         sessionOptions(sessionCandidate(c), load.intraOpThreads),
       );
+      const candidate = { session, input: load.input, output: load.output };
       // Warm up: the first runs allocate and pick kernels; readiness waits for them.
       let numLabels = 0;
-      for (const batch of load.warmup[c.provider] ?? []) numLabels = await warmUp(batch);
+      for (const batch of load.warmup[c.provider] ?? []) numLabels = await warmUp(candidate, batch);
+      model = candidate;
       return { provider: c.provider, failed, numLabels };
     } catch (e) {
       await session?.release().catch(() => {});
-      session = null;
       failed.push({ provider: c.provider, error: String((e as Error)?.message ?? e).slice(0, 500) });
     }
   }
@@ -102,15 +109,14 @@ export function serveModelWorker(sessionCandidate: SessionCandidate = (c) => c) 
   serveWorker<LoadOptions, RowRef[], ModelReady, BatchResult>({
     async init(load) {
       const started = performance.now();
-      input = load.input;
-      output = load.output;
       // Before any session exists: a file that is not what engine.json says is never loaded.
       const verified = load.files ? verifyModelFiles(load.files) : null;
       const loaded = await firstThatLoads(load, sessionCandidate);
       return { loadMs: performance.now() - started, verified, ...loaded };
     },
     async handle(rows) {
-      const result = await run(rows);
+      if (!model) throw new Error("a batch reached the worker before its model loaded");
+      const result = await run(model, rows);
       return { value: result, transfer: [result.logits.buffer] };
     },
   });
