@@ -140,6 +140,31 @@ function warmupBatches(
 }
 
 /**
+ * The plan's warm-up with one more short row on every provider: the template's specials around the
+ * family tokenizer's largest id, known once the family is loaded (after planning). A model whose
+ * embedding has fewer rows than its tokenizer has ids (convert refuses it; a hand-edited engines
+ * folder may still hold one) fails its start naming itself and the id, instead of passing readiness
+ * and answering every text holding that id with 500.
+ */
+export function withLargestIdRow(
+  warmup: ModelPlan["warmup"],
+  record: Pick<ModelRecord, "key" | "specialTokens">,
+  largestId: number,
+): ModelPlan["warmup"] {
+  const { prefix, suffix } = record.specialTokens;
+  const batch: WarmupBatch = {
+    row: [...prefix, largestId, ...suffix],
+    rows: 1,
+    ifFails:
+      `model ${record.key} cannot take its tokenizer's largest id ${largestId}: are its embedding rows fewer ` +
+      "than the tokenizer's ids? pair the model with its own tokenizer and convert it again",
+  };
+  return Object.fromEntries(
+    Object.entries(warmup).map(([provider, batches]) => [provider, [...(batches ?? []), batch]]),
+  );
+}
+
+/**
  * onnxruntime threads per session when INTRA_OP_THREADS is not set: the cores shared among the
  * sessions this instance really loads (models × workers each), at least one.
  */
