@@ -33,7 +33,8 @@ export interface ModelPlan {
    * Batches a worker runs once on the provider it loaded, before it reports ready: rows of 2 and 32
    * tokens (the first runs allocate and pick kernels), then the longest shape it will be sent, so a
    * maxLength the graph cannot take (its position table) or a profile the engine does not accept
-   * fails the start instead of every long text.
+   * fails the start instead of every long text. Loading adds a row with the family tokenizer's
+   * largest id (withLargestIdRow).
    */
   warmup: Partial<Record<ExecutionProvider, WarmupBatch[]>>;
   /** Preferred providers passed over, and why. */
