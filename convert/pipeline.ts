@@ -19,7 +19,13 @@ import { ConvertError, readJsonFile, requireRegularFile } from "./errors.ts";
 import { applyLabelFixes, type LabelFixes } from "./manifest.ts";
 import { sha256, sha256File } from "./hash.ts";
 import { modelFeeds, type InputSpec } from "../lib/onnx/feeds.ts";
-import { loadTokenizer, sampleRow, specialTokens, type SpecialTokens } from "../lib/tokenizer/template.ts";
+import {
+  largestTokenId,
+  loadTokenizer,
+  sampleRow,
+  specialTokens,
+  type SpecialTokens,
+} from "../lib/tokenizer/template.ts";
 import { builtModel } from "./source/built-model.ts";
 import type { GraphSource } from "./source/graph-source.ts";
 import { GIVEN_DATA_FILES, GIVEN_MODEL_FILE, givenOnnxModel } from "./source/onnx-as-given.ts";
@@ -151,12 +157,6 @@ function loadFamilyTokenizer(family: TokenizerFamily): Tokenizer {
 }
 
 /** The largest id the tokenizer can produce: its vocabulary's and its added tokens' (a loop: 250k ids overflow a spread). */
-function largestTokenId(tokenizer: Tokenizer): number {
-  let largest = -1;
-  for (const id of Object.values(tokenizer.getVocab(true))) if (id > largest) largest = id;
-  return largest;
-}
-
 function writeTokenizerFamily(outDir: string, f: TokenizerFamily, sources: ModelSource[], log: (m: string) => void) {
   const target = join(outDir, TOKENIZERS_DIR, f.id);
   const tokenizerHash = sha256File(join(f.sourceDir, "tokenizer.json"));

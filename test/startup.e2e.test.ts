@@ -90,6 +90,19 @@ describe("start-up failures name the file and the fix", () => {
     expect(failure.fix).toContain(`delete ${join(dir, "tiny")}`);
   });
 
+  test("a model whose embedding rows are fewer than its tokenizer's ids: exit 1 at warm-up, naming the model and the largest id", async () => {
+    // Convert refuses this pairing; the allowance stands in for an engines folder edited by hand.
+    const src = join(tempDir("startup-short-vocab-src"), "short");
+    writeRandomCheckpoint(src, { ...TINY.roberta, vocabSize: 1000, numLabels: 2 });
+    addTokenizer(src, "roberta");
+    const dir = tempDir("startup-short-vocab");
+    await convertModels([{ key: "short", dir: src, origin: {}, allowVocabMismatch: true }], { outDir: dir });
+    const failure = theFailure(await runServiceToExit({ ENGINES_DIR: dir, INTRA_OP_THREADS: "1" }), 1);
+    expect(failure.stage).toBe("loading models");
+    // RoBERTa's tokenizer: 50265 ids, the last <mask> (50264); the model has 1000 rows.
+    expect(failure.error).toContain("model short cannot take its tokenizer's largest id 50264");
+  });
+
   test("a HOST that is not an address of this machine: exit 1, one error line naming HOST", async () => {
     // 192.0.2.1 is TEST-NET-1 (RFC 5737): a valid address that no machine here has.
     const failure = theFailure(await runServiceToExit({ ENGINES_DIR: engines, HOST: "192.0.2.1" }), 1);

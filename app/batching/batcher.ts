@@ -121,12 +121,18 @@ export class ModelBatcher {
    * measured cost and the work already queued and running (0 until a batch has been measured).
    */
   expectedWaitMs(tokens: number): number {
-    return this.cost.waitMs(this.queue.tokens, tokens, this.runners.filter((r) => r.up).length);
+    return this.cost.waitMs(this.queue.tokens, tokens, this.runners.filter((r) => r.up).length, this.batchTokens());
   }
 
   /** How long `tokens` take alone on one worker at the measured cost (0 until measured). */
   aloneMs(tokens: number): number {
-    return this.cost.aloneMs(tokens);
+    return this.cost.aloneMs(tokens, this.batchTokens());
+  }
+
+  /** The padded tokens a batch may hold on the provider of the first worker up (the cost's batch count). */
+  private batchTokens(): number {
+    const runner = this.runners.find((r) => r.up) ?? this.runners[0];
+    return withinLimits(this.opts, runner && this.limitsFor(runner.provider)).maxBatchTokens;
   }
 
   private cancel(entries: QueuedEntry[], reason: unknown) {

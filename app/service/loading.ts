@@ -15,7 +15,14 @@ import { type HarnessEntry, ModelWorker } from "../inference/model-worker.ts";
 import { asStoreError, verifyFamilyFile } from "../tokenize/family-file.ts";
 import { FamilyTokenizer } from "../tokenize/family-tokenizer.ts";
 import type { RestartPolicy } from "../workers/restart-policy.ts";
-import { familyLengths, intraOpThreads, limitsFor, type PlannedModel, planModels } from "./model-plan.ts";
+import {
+  familyLengths,
+  intraOpThreads,
+  limitsFor,
+  type PlannedModel,
+  planModels,
+  withLargestIdRow,
+} from "./model-plan.ts";
 import { ServedModel } from "./served-model.ts";
 
 export type ServiceOptions = Pick<
@@ -137,7 +144,7 @@ function spawnModel(
     intraOpThreads: threads,
     input: plan.input,
     output: plan.output,
-    warmup: plan.warmup,
+    warmup: withLargestIdRow(plan.warmup, record, family.largestId),
     files: { dir, mode: opts.verifyWeights, record },
   };
   const entry = seams.workerEntry?.(record);

@@ -3,7 +3,15 @@ import type { HostGpuFacts } from "../../lib/gpu/probe.ts";
 import type { ModelRecord, StoredModel, TrtEngineRecord } from "../../lib/store/index.ts";
 import type { WarmupBatch } from "../inference/protocol.ts";
 import type { ProviderChoice } from "../inference/provider-choice.ts";
-import { batchLimits, familyLengths, intraOpThreads, planModel, planModels, type PlanSettings } from "./model-plan.ts";
+import {
+  batchLimits,
+  familyLengths,
+  intraOpThreads,
+  planModel,
+  planModels,
+  type PlanSettings,
+  withLargestIdRow,
+} from "./model-plan.ts";
 
 const record = (maxLength: number) =>
   ({
@@ -54,6 +62,19 @@ describe("model plan", () => {
       undefined,
       "engine.json's maxLength is 512: more than the graph takes? convert the model again",
     ]);
+  });
+
+  test("the tokenizer's largest id: one more row of 3 tokens after every provider's warm-up, its failure naming the model and the id", () => {
+    const { warmup } = planModel(record(512), tensorrt);
+    const warm = withLargestIdRow(warmup, record(512), 50264);
+    expect([shapes(warm.tensorrt), shapes(warm.cpu)]).toEqual([
+      ["1x2", "1x32", "16x256", "1x3"],
+      ["1x2", "1x32", "1x256", "1x3"],
+    ]);
+    const last = warm.cuda!.at(-1)!;
+    expect(last.row).toEqual([0, 50264, 2]);
+    expect(last.ifFails).toStartWith("model m cannot take its tokenizer's largest id 50264:");
+    expect(shapes(warmup.cpu)).toEqual(["1x2", "1x32", "1x256"]); // the plan itself unchanged
   });
 
   test("TensorRT first: rows truncated to the profile's 256 and batches capped at its 16, whichever candidate loads", () => {

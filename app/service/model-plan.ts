@@ -33,7 +33,8 @@ export interface ModelPlan {
    * Batches a worker runs once on the provider it loaded, before it reports ready: rows of 2 and 32
    * tokens (the first runs allocate and pick kernels), then the longest shape it will be sent, so a
    * maxLength the graph cannot take (its position table) or a profile the engine does not accept
-   * fails the start instead of every long text.
+   * fails the start instead of every long text. Loading adds a row with the family tokenizer's
+   * largest id (withLargestIdRow).
    */
   warmup: Partial<Record<ExecutionProvider, WarmupBatch[]>>;
   /** Preferred providers passed over, and why. */
@@ -137,6 +138,31 @@ function warmupBatches(
     rows: s.rows,
     ...(s === longest ? { ifFails } : {}),
   }));
+}
+
+/**
+ * The plan's warm-up with one more short row on every provider: the template's specials around the
+ * family tokenizer's largest id, known once the family is loaded (after planning). A model whose
+ * embedding has fewer rows than its tokenizer has ids (convert refuses it; a hand-edited engines
+ * folder may still hold one) fails its start naming itself and the id, instead of passing readiness
+ * and answering every text holding that id with 500.
+ */
+export function withLargestIdRow(
+  warmup: ModelPlan["warmup"],
+  record: Pick<ModelRecord, "key" | "specialTokens">,
+  largestId: number,
+): ModelPlan["warmup"] {
+  const { prefix, suffix } = record.specialTokens;
+  const batch: WarmupBatch = {
+    row: [...prefix, largestId, ...suffix],
+    rows: 1,
+    ifFails:
+      `model ${record.key} cannot take its tokenizer's largest id ${largestId}: are its embedding rows fewer ` +
+      "than the tokenizer's ids? pair the model with its own tokenizer and convert it again",
+  };
+  return Object.fromEntries(
+    Object.entries(warmup).map(([provider, batches]) => [provider, [...(batches ?? []), batch]]),
+  );
 }
 
 /**

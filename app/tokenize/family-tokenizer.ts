@@ -1,5 +1,5 @@
 import type { Tokenizer } from "tokenizers";
-import { loadTokenizer, specialTokens } from "../../lib/tokenizer/template.ts";
+import { largestTokenId, loadTokenizer, specialTokens } from "../../lib/tokenizer/template.ts";
 
 /**
  * One tokenizer family (models sharing one tokenizer definition), on Hugging Face's own tokenizers
@@ -22,12 +22,21 @@ export class FamilyTokenizer {
     readonly padId: number,
     /** The special ids the template appends after the text (</s>, [SEP]): kept when a text is truncated. */
     readonly suffix: Int32Array,
+    /** The largest id it can give: every model of the family warms up with it (model-plan.ts). */
+    readonly largestId: number,
   ) {}
 
   static async load(id: string, dir: string, maxLength: number): Promise<FamilyTokenizer> {
     const tokenizer = loadTokenizer(dir);
     const specials = await specialTokens(dir, tokenizer);
-    return new FamilyTokenizer(id, tokenizer, maxLength, specials.pad, Int32Array.from(specials.suffix));
+    return new FamilyTokenizer(
+      id,
+      tokenizer,
+      maxLength,
+      specials.pad,
+      Int32Array.from(specials.suffix),
+      largestTokenId(tokenizer),
+    );
   }
 
   /**

@@ -70,6 +70,13 @@ export async function specialTokens(dir: string, tokenizer = loadTokenizer(dir))
   return { pad, prefix: ids.slice(0, head), suffix: ids.slice(tail) };
 }
 
+/** The largest id the tokenizer can give (its vocabulary with the added tokens). */
+export function largestTokenId(tokenizer: Tokenizer): number {
+  let largest = -1;
+  for (const id of Object.values(tokenizer.getVocab(true))) if (id > largest) largest = id;
+  return largest;
+}
+
 /** A row of `length` ids the model accepts, for warm-up and smoke runs: the template's specials around ordinary ids. */
 export function sampleRow(t: SpecialTokens, length: number): number[] {
   // A special id of the template other than pad: surely in the vocabulary (an id past the specials
