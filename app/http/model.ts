@@ -1,5 +1,5 @@
 import { type Static, t, type TSchema } from "elysia";
-import { STATUS, type ErrorCode } from "../errors.ts";
+import { type ErrorCode, type ErrorEnvelope as ErrorEnvelopeType, STATUS } from "../errors.ts";
 import type * as api from "../service/api.ts";
 
 /** The challenge's example request. */
@@ -92,7 +92,7 @@ const WorkerHealth = exact({
   name: t.String(),
   state: t.Union([t.Literal("starting"), t.Literal("up"), t.Literal("down"), t.Literal("stopped")]),
   restarts: integer(),
-  provider: t.Union([Provider, t.Null()], { description: "what it runs on since its latest start" }),
+  provider: Provider,
 });
 
 const WeightProof = t.Union([
@@ -172,12 +172,14 @@ export const Readiness = schemaOf<api.Readiness>()(
   }),
 );
 
-const ErrorEnvelope = exact({
-  error: exact({
-    code: t.Union((Object.keys(STATUS) as ErrorCode[]).map((c) => t.Literal(c))),
-    message: t.String(),
+const ErrorEnvelope = schemaOf<ErrorEnvelopeType>()(
+  exact({
+    error: exact({
+      code: t.Union((Object.keys(STATUS) as ErrorCode[]).map((c) => t.Literal(c))),
+      message: t.String(),
+    }),
   }),
-});
+);
 
 /** An OpenAPI response object (typed loosely: the t.* schemas are JSON Schema already). */
 type OpenApiResponse = { description: string };

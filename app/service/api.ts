@@ -47,8 +47,8 @@ export interface WorkerHealth {
   name: string;
   state: WorkerState;
   restarts: number;
-  /** What it runs on since its latest start; null before the first. */
-  provider: ExecutionProvider | null;
+  /** What it runs on since its latest start; before its first, the provider it tries first. */
+  provider: ExecutionProvider;
 }
 
 export interface ModelHealth {

@@ -40,7 +40,7 @@ export class ServedModel {
    * /health/ready and /models). A service exists only once every worker has started once.
    */
   get provider(): ExecutionProvider {
-    return this.workers[0].provider ?? this.workers[0].candidates[0];
+    return this.workers[0].provider;
   }
 
   /** Why preferred providers were passed over, or failed to load in the first worker's latest start. */
