@@ -275,7 +275,7 @@ async function smokeRun(dir: string, graph: ModelRecord["onnx"], specials: Speci
   }
 }
 
-/** The family id's readable part: the architecture without its task (xlmr for XLM-RoBERTa, as before). */
+/** The family id's readable part: the architecture without its task (xlmr for XLM-RoBERTa: ids engines already carry). */
 function familyPrefix(architecture: string): string {
   const name = architecture.replace(/ForSequenceClassification$/, "").toLowerCase();
   return name === "xlmroberta" ? "xlmr" : name;

@@ -107,7 +107,7 @@ describe("torch zip checkpoints: entries are read only up to the bytes the pickl
     expect(() => tensor.bytes()).toThrow(
       /pytorch_model\.bin: zip entry archive\/data\/0 inflates past its declared 4096 bytes \(a zip bomb\?\)/,
     );
-    // Inflated whole, it would take a gigabyte (twice: the old reader copied it).
+    // Inflated whole, it would take a gigabyte (twice, were the bytes copied out of the inflater).
     expect(process.memoryUsage().rss - before).toBeLessThan(200 * 1024 * 1024);
   });
 
