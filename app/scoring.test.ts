@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Activation } from "../lib/store/index.ts";
-import { ORACLE } from "../testkit/fixtures.ts";
+import { ORACLE } from "../testkit/shared.ts";
 import { labelScores, rankedLabels, topLabel } from "./scoring.ts";
 
 /** Within float32's precision: the scores are float32 values, as numpy's. */

@@ -12,7 +12,8 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { noLeftovers, runLogits } from "../testkit/oracle.ts";
-import { ORACLE, addTokenizer, tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
+import { addTokenizer, tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
+import { ORACLE } from "../testkit/shared.ts";
 import { readSafetensors } from "./checkpoint/safetensors.ts";
 import { ConvertError } from "./errors.ts";
 import { sha256 } from "./hash.ts";

@@ -12,7 +12,8 @@ import { convertModels } from "../convert/pipeline.ts";
 import { TINY, writeRandomCheckpoint } from "../convert/random/random-checkpoint.ts";
 import { modelFeeds } from "../lib/onnx/feeds.ts";
 import { readStore, type ModelRecord } from "../lib/store/index.ts";
-import { addTokenizer, tempDir, TOKENIZER_FIXTURES } from "../testkit/fixtures.ts";
+import { addTokenizer, tempDir } from "../testkit/fixtures.ts";
+import { TOKENIZER_FIXTURES } from "../testkit/shared.ts";
 import { postProcess, startTestServer, type TestServer } from "../testkit/server.ts";
 
 setDefaultTimeout(120_000);

@@ -12,7 +12,8 @@ import { TINY, writeRandomCheckpoint } from "../convert/random/random-checkpoint
 import { readModelRecord, readStore, writeModelRecord } from "../lib/store/index.ts";
 import { definitionHash } from "../lib/tokenizer/definition.ts";
 import { runServiceToExit, type ServiceProcess, spawnService } from "../testkit/child.ts";
-import { addTokenizer, TOKENIZER_FIXTURES, tempDir } from "../testkit/fixtures.ts";
+import { addTokenizer, tempDir } from "../testkit/fixtures.ts";
+import { TOKENIZER_FIXTURES } from "../testkit/shared.ts";
 import { addBacktrackingRegex, BACKTRACKING_REGEX, BACKTRACKING_TEXT } from "../testkit/hostile-tokenizer.ts";
 
 // Real processes over a converted XLM-R-shaped checkpoint (a 250k-piece tokenizer) on a 2-core machine.

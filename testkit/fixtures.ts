@@ -11,9 +11,6 @@ import {
 } from "../convert/random/random-checkpoint.ts";
 import { sharedFile } from "./shared.ts";
 
-// The ../shared location lives in shared.ts; re-exported for the tests that import it from here.
-export { ORACLE, sharedFile, TOKENIZER_FIXTURES } from "./shared.ts";
-
 const madeDirs: string[] = [];
 
 /**

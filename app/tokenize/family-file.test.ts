@@ -3,7 +3,8 @@ import { cpSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { StoreError, type ModelRecord, type StoredModel } from "../../lib/store/index.ts";
 import { definitionHash } from "../../lib/tokenizer/definition.ts";
-import { TOKENIZER_FIXTURES, tempDir } from "../../testkit/fixtures.ts";
+import { tempDir } from "../../testkit/fixtures.ts";
+import { TOKENIZER_FIXTURES } from "../../testkit/shared.ts";
 import { verifyFamilyFile } from "./family-file.ts";
 
 const family = (dir: string) => ({ id: "roberta-0123", members: ["a", "b"], dir, source: "a" });

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Tokenizer } from "tokenizers";
-import { TOKENIZER_FIXTURES } from "../../testkit/fixtures.ts";
+import { TOKENIZER_FIXTURES } from "../../testkit/shared.ts";
 import { FamilyTokenizer, truncate } from "./family-tokenizer.ts";
 import { loadTokenizer } from "../../lib/tokenizer/template.ts";
 

@@ -3,7 +3,8 @@ import { cpSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { convertModels, type ModelSource } from "../../convert/pipeline.ts";
 import { readModelRecord } from "../../lib/store/index.ts";
-import { ORACLE, addTokenizer, sharedFile, tempDir } from "../../testkit/fixtures.ts";
+import { addTokenizer, tempDir } from "../../testkit/fixtures.ts";
+import { ORACLE, sharedFile } from "../../testkit/shared.ts";
 import { oracleFolders } from "../../testkit/oracle.ts";
 import { forwardFlops, meanForwardFlops, shapeFromConfig, shapeFromRecord } from "./flops.ts";
 

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { DEFAULT_MANIFEST } from "../../convert/manifest.ts";
 import type { ModelRecord } from "../../lib/store/index.ts";
-import { sharedFile } from "../../testkit/fixtures.ts";
+import { sharedFile } from "../../testkit/shared.ts";
 import { type EncoderShape, forwardFlops, shapeFromConfig } from "../lib/flops.ts";
 import type { WorkOf } from "./device.ts";
 

@@ -3,7 +3,8 @@ import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "no
 import { join } from "node:path";
 import { runLogits } from "../../testkit/oracle.ts";
 import { readModelRecord } from "../../lib/store/index.ts";
-import { addTokenizer, ORACLE, tempDir } from "../../testkit/fixtures.ts";
+import { addTokenizer, tempDir } from "../../testkit/fixtures.ts";
+import { ORACLE } from "../../testkit/shared.ts";
 import { type LegacyOptions, type LegacyStorage, torchLegacy } from "../../testkit/torch-legacy.ts";
 import { PickleWriter, stateDictPickle, type TensorSpec } from "../../testkit/torch-zip.ts";
 import { ConvertError } from "../errors.ts";

@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { closeSync, cpSync, openSync, rmSync, truncateSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { addTokenizer, tempDir, TOKENIZER_FIXTURES } from "../../testkit/fixtures.ts";
+import { addTokenizer, tempDir } from "../../testkit/fixtures.ts";
+import { TOKENIZER_FIXTURES } from "../../testkit/shared.ts";
 import { ConvertError } from "../errors.ts";
 import { convertModels } from "../pipeline.ts";
 import { TINY, writeRandomCheckpoint } from "../random/random-checkpoint.ts";

@@ -2,7 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { cpSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadTokenizer } from "../../lib/tokenizer/template.ts";
-import { tempDir, TOKENIZER_FIXTURES } from "../../testkit/fixtures.ts";
+import { tempDir } from "../../testkit/fixtures.ts";
+import { TOKENIZER_FIXTURES } from "../../testkit/shared.ts";
 import { chooseTokenizer, definitionHash } from "./tokenizer-family.ts";
 
 /** bert-base-uncased as a repository that ships only vocab.txt + tokenizer_config.json. */
