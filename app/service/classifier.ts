@@ -1,8 +1,7 @@
 import { ApiError } from "../errors.ts";
-import type { RowRef } from "../inference/protocol.ts";
 import { answer } from "../scoring.ts";
 import { truncate, type FamilyTokenizer } from "../tokenize/family-tokenizer.ts";
-import { encodePacked, rowsOf } from "../tokenize/pack.ts";
+import { encodePacked, type RowRef, rowsOf } from "../tokenize/pack.ts";
 import { Admission, refusalByExpectedWait } from "./admission.ts";
 import type {
   Classified,
