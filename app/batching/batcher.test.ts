@@ -81,6 +81,23 @@ describe("ModelBatcher", () => {
     expect(runner.calls.map((c) => c.rows.length)).toEqual([3]);
   });
 
+  test("each row is answered with where its time went: its own wait in the queue and its batch's run", async () => {
+    const runner = new HeldRunner();
+    const clock = new FakeClock();
+    const b = new ModelBatcher("m", [runner], opts, limits(), clock);
+    const first = b.submit([row(1, 5)])[0]; // idle: dispatched at once
+    clock.advance(4);
+    const second = b.submit([row(2, 5)])[0]; // queued at 4 behind the running batch
+    clock.advance(7);
+    runner.calls[0].finish(); // the runner reports runMs 1
+    await tick();
+    clock.advance(9);
+    runner.calls[1].finish();
+    expect(await first).toMatchObject({ queueMs: 0, runMs: 1 });
+    // Dispatched when the first batch finished, at 7: it waited 3.
+    expect(await second).toMatchObject({ queueMs: 3, runMs: 1 });
+  });
+
   test("rows arriving while a batch runs leave together when it finishes, each with its own logits", async () => {
     const runner = new HeldRunner();
     const b = new ModelBatcher("m", [runner], opts, limits(), new FakeClock());
@@ -94,14 +111,14 @@ describe("ModelBatcher", () => {
     expect(runner.calls).toHaveLength(1);
     expect(b.queued).toBe(4);
     runner.calls[0].finish();
-    expect(Array.from(await first)).toEqual([1, 5]);
+    expect(Array.from((await first).logits)).toEqual([1, 5]);
     await tick();
     // The batch size is 3: rows 2-4 leave now, row 5 after them.
     expect(runner.calls[1].rows.map((r) => r.length)).toEqual([6, 7, 8]);
     runner.calls[1].finish();
     await tick();
     runner.calls[2].finish();
-    expect((await Promise.all(rest)).map((l) => Array.from(l))).toEqual([
+    expect((await Promise.all(rest)).map((a) => Array.from(a.logits))).toEqual([
       [2, 6],
       [3, 7],
       [4, 8],
@@ -140,7 +157,7 @@ describe("ModelBatcher", () => {
     await expect(doomed).rejects.toThrow("boom");
     await tick();
     runner.calls[1].finish();
-    expect(Array.from(await fine)).toEqual([2, 5]);
+    expect(Array.from((await fine).logits)).toEqual([2, 5]);
     expect(runner.calls.length).toBe(2);
     expect(b.stats.answeredBatches).toBe(1);
   });
@@ -159,7 +176,7 @@ describe("ModelBatcher", () => {
     expect(b.queued).toBe(1);
     expect(b.stats.cancelled).toBe(2);
     runner.calls[0].finish();
-    expect(Array.from(await running)).toEqual([1, 5]);
+    expect(Array.from((await running).logits)).toEqual([1, 5]);
     await tick();
     // Only the other request's row is computed next.
     expect(runner.calls[1].rows.map((r) => new Int32Array(r.buffer, r.offset * 4, 1)[0])).toEqual([4]);

@@ -1,11 +1,11 @@
 import type { ExecutionProvider } from "../config.ts";
 import type { RowRef } from "../tokenize/pack.ts";
 import { CostEstimate } from "./cost.ts";
-import { FairQueue, type QueuedEntry, type RowTiming } from "./queue.ts";
+import { FairQueue, type QueuedEntry, type RowAnswer } from "./queue.ts";
 import { type BatchLimits, type BatchPolicyOptions, decide, withinLimits } from "./policy.ts";
 import type { BatchRunner } from "./runner.ts";
 
-export type { RowTiming } from "./queue.ts";
+export type { RowAnswer } from "./queue.ts";
 
 /** Time, injectable so the batcher's waits are tested without sleeping. */
 export interface Clock {
@@ -102,15 +102,15 @@ export class ModelBatcher {
   }
 
   /**
-   * A request's rows enter the queue together, so an idle model runs them as one batch. When
-   * `signal` aborts, those of its rows still queued leave the queue unrun, rejected with its reason;
-   * rows already running finish.
+   * A request's rows enter the queue together, so an idle model runs them as one batch. Each is
+   * answered with its logits and where its time went. When `signal` aborts, those of its rows still
+   * queued leave the queue unrun, rejected with its reason; rows already running finish.
    */
-  submit(rows: RowRef[], signal?: AbortSignal, timing?: RowTiming): Promise<Float32Array>[] {
+  submit(rows: RowRef[], signal?: AbortSignal): Promise<RowAnswer>[] {
     if (signal?.aborted) return rows.map(() => Promise.reject(signal.reason));
     const settle: Pick<QueuedEntry, "resolve" | "reject">[] = [];
-    const answers = rows.map(() => new Promise<Float32Array>((resolve, reject) => settle.push({ resolve, reject })));
-    const entries = this.queue.add(rows, settle, this.clock.now(), timing);
+    const answers = rows.map(() => new Promise<RowAnswer>((resolve, reject) => settle.push({ resolve, reject })));
+    const entries = this.queue.add(rows, settle, this.clock.now());
     signal?.addEventListener("abort", () => this.cancel(entries, signal.reason), { once: true });
     this.pump();
     return answers;
@@ -182,14 +182,17 @@ export class ModelBatcher {
     this.cost.started(paddedTokens);
     for (const fn of this.dispatchListeners) fn(batch.length);
     const dispatchedAt = this.clock.now();
-    for (const e of batch) if (e.timing) e.timing.queueMs = Math.max(e.timing.queueMs, dispatchedAt - e.enqueuedAt);
     runner
       .run(batch.map((e) => e.row))
       .then(
         ({ logits, numLabels, runMs }) => {
-          for (const e of batch) if (e.timing) e.timing.runMs = Math.max(e.timing.runMs, runMs);
           this.answered({ rows: batch.length, realTokens, paddedTokens, runMs });
-          for (const [i, e] of batch.entries()) e.resolve(logits.subarray(i * numLabels, (i + 1) * numLabels));
+          for (const [i, e] of batch.entries())
+            e.resolve({
+              logits: logits.subarray(i * numLabels, (i + 1) * numLabels),
+              queueMs: dispatchedAt - e.enqueuedAt,
+              runMs,
+            });
         },
         (err) => {
           for (const e of batch) e.reject(err);

@@ -1,8 +1,9 @@
 import type { RowRef } from "../tokenize/pack.ts";
 import type { QueuedRow } from "./policy.ts";
 
-/** Where a request's time went in one model: the longest queue wait and run among its rows. */
-export interface RowTiming {
+/** A row's answer: its logits, how long it waited in the queue, and how long its batch ran. */
+export interface RowAnswer {
+  logits: Float32Array;
   queueMs: number;
   runMs: number;
 }
@@ -16,8 +17,7 @@ export interface QueuedEntry extends QueuedRow {
    */
   due: number;
   row: RowRef;
-  timing?: RowTiming;
-  resolve: (logits: Float32Array) => void;
+  resolve: (answer: RowAnswer) => void;
   reject: (e: unknown) => void;
 }
 
@@ -39,15 +39,10 @@ export class FairQueue {
   }
 
   /** A request's rows (each with how to answer it), due one per row taken from now. */
-  add(
-    rows: RowRef[],
-    answers: Pick<QueuedEntry, "resolve" | "reject">[],
-    enqueuedAt: number,
-    timing: RowTiming | undefined,
-  ): QueuedEntry[] {
+  add(rows: RowRef[], answers: Pick<QueuedEntry, "resolve" | "reject">[], enqueuedAt: number): QueuedEntry[] {
     const due = this.takenRows;
     return rows.map((row, k) => {
-      const e = { due: due + k, row, timing, enqueuedAt, length: row.length, ...answers[k] };
+      const e = { due: due + k, row, enqueuedAt, length: row.length, ...answers[k] };
       this.insert(e);
       return e;
     });

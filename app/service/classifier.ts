@@ -109,11 +109,9 @@ export class ClassifierService implements ClassifierApi {
         return familyRows.map((row) => fitRow(row, m.maxLength, m.family.suffix));
       });
       this.admitByExpectedWait(perModelRows, opts.timeoutMs - (performance.now() - tokenizeStarted));
-      // The batchers note the longest queue wait and run among this request's rows, over every model.
-      const rowTiming = { queueMs: 0, runMs: 0 };
       const perModel = await Promise.all(
         this.models.map((m, i) =>
-          Promise.all(m.batcher.submit(perModelRows[i], request.signal, rowTiming)).catch((e) => {
+          Promise.all(m.batcher.submit(perModelRows[i], request.signal)).catch((e) => {
             // One model failed: the request fails, so its rows still queued for the others are dropped.
             request.abort(e);
             throw e;
@@ -123,10 +121,14 @@ export class ClassifierService implements ClassifierApi {
       const topK = opts.topK ?? { kind: "top" };
       const answers = texts.map((_, t) =>
         Object.fromEntries(
-          this.models.map((m, i) => [m.key, answer(perModel[i][t], m.record.labels, m.record.activation, topK)]),
+          this.models.map((m, i) => [m.key, answer(perModel[i][t].logits, m.record.labels, m.record.activation, topK)]),
         ),
       );
-      return { answers, timings: { tokenizationMs, queueMs: rowTiming.queueMs, inferenceMs: rowTiming.runMs } };
+      // The request waited and ran as long as its slowest row, over every model.
+      const rowAnswers = perModel.flat();
+      const queueMs = Math.max(0, ...rowAnswers.map((r) => r.queueMs));
+      const inferenceMs = Math.max(0, ...rowAnswers.map((r) => r.runMs));
+      return { answers, timings: { tokenizationMs, queueMs, inferenceMs } };
     } catch (e) {
       const reason = request.signal.aborted ? request.signal.reason : e;
       if (reason instanceof ApiError && reason.code === "deadline_exceeded") this.counters.deadlineExceeded++;
