@@ -1,7 +1,6 @@
-import { cpSync, existsSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
-import type { Tokenizer } from "tokenizers";
 import {
   CONVERTER_VERSION,
   readModelRecord,
@@ -19,17 +18,18 @@ import { ConvertError, readJsonFile, requireRegularFile } from "./errors.ts";
 import { applyLabelFixes, type LabelFixes } from "./manifest.ts";
 import { sha256, sha256File } from "./hash.ts";
 import { modelFeeds, type InputSpec } from "../lib/onnx/feeds.ts";
-import {
-  largestTokenId,
-  loadTokenizer,
-  sampleRow,
-  specialTokens,
-  type SpecialTokens,
-} from "../lib/tokenizer/template.ts";
+import { sampleRow, specialTokens, type SpecialTokens } from "../lib/tokenizer/template.ts";
 import { builtModel } from "./source/built-model.ts";
 import type { GraphSource } from "./source/graph-source.ts";
 import { GIVEN_DATA_FILES, GIVEN_MODEL_FILE, givenOnnxModel } from "./source/onnx-as-given.ts";
 import { readClassifierConfig } from "./onnx/registry.ts";
+import {
+  checkIdsFitModels,
+  familyPrefix,
+  loadFamilyTokenizer,
+  readTokenizerConfig,
+  writeTokenizerFamily,
+} from "./tokenizer/family-files.ts";
 import { checkTokenizerSafety } from "./tokenizer/tokenizer-safety.ts";
 import { groupTokenizerFamilies, TOKENIZER_FILES, type TokenizerFamily } from "./tokenizer/tokenizer-family.ts";
 
@@ -100,22 +100,22 @@ export async function convertModels(sources: ModelSource[], opts: ConvertOptions
   // Before anything is written: a tokenizer that could abort the service never enters the store.
   for (const f of families) await checkTokenizerSafety(join(f.sourceDir, "tokenizer.json"));
   // Each family's tokenizer, loaded once (XLM-R's takes about a second); its ids must fit every member before anything is written.
+  const members = (f: TokenizerFamily) => sources.filter((s) => f.members.includes(s.key));
   const loaded = families.map((family) => ({ family, tokenizer: loadFamilyTokenizer(family) }));
-  for (const { family, tokenizer } of loaded) {
-    const largest = largestTokenId(tokenizer);
-    for (const s of sources.filter((m) => family.members.includes(m.key))) {
-      const rows = configs.get(s.key)?.config.vocabSize ?? null;
-      if (rows !== null && largest >= rows && !s.allowVocabMismatch)
-        throw new ConvertError(
-          join(family.sourceDir, "tokenizer.json"),
-          `its largest token id ${largest} is at or beyond the ${rows} word-embedding rows of model ${s.key} ` +
-            `(vocab_size of ${join(s.dir, "config.json")}): a text holding that id would fail at inference. ` +
-            "Pair the model with its own tokenizer (--allow-vocab-mismatch accepts it, for tests only)",
-        );
-    }
-  }
+  for (const { family, tokenizer } of loaded)
+    checkIdsFitModels(
+      family,
+      tokenizer,
+      members(family).map((s) => ({ ...s, embeddingRows: configs.get(s.key)?.config.vocabSize ?? null })),
+    );
   mkdirSync(opts.outDir, { recursive: true });
-  for (const f of families) writeTokenizerFamily(opts.outDir, f, sources, log);
+  for (const f of families)
+    writeTokenizerFamily(
+      opts.outDir,
+      f,
+      members(f).map((s) => s.dir),
+      log,
+    );
   const withSpecials = loaded.map(({ family, tokenizer }) => ({
     family,
     specials: specialTokens(join(opts.outDir, TOKENIZERS_DIR, family.id), tokenizer),
@@ -142,38 +142,6 @@ export async function convertModels(sources: ModelSource[], opts: ConvertOptions
   };
   writeStoreIndex(opts.outDir, index);
   return result;
-}
-
-/** A family's tokenizer.json loaded by Hugging Face's tokenizers; one it cannot load is refused naming the file. */
-function loadFamilyTokenizer(family: TokenizerFamily): Tokenizer {
-  try {
-    return loadTokenizer(family.sourceDir);
-  } catch (e) {
-    throw new ConvertError(
-      join(family.sourceDir, "tokenizer.json"),
-      `the tokenizers library cannot load it (${e instanceof Error ? e.message : String(e)})`,
-    );
-  }
-}
-
-/** The largest id the tokenizer can produce: its vocabulary's and its added tokens' (a loop: 250k ids overflow a spread). */
-function writeTokenizerFamily(outDir: string, f: TokenizerFamily, sources: ModelSource[], log: (m: string) => void) {
-  const target = join(outDir, TOKENIZERS_DIR, f.id);
-  const tokenizerHash = sha256File(join(f.sourceDir, "tokenizer.json"));
-  if (existsSync(join(target, "tokenizer.json")) && sha256File(join(target, "tokenizer.json")) === tokenizerHash)
-    return;
-  const tmp = `${target}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  for (const file of TOKENIZER_FILES) {
-    // tokenizer.json from the chosen source; the rest from it or the first member that has them.
-    const from = [f.sourceDir, ...sources.filter((s) => f.members.includes(s.key)).map((s) => s.dir)].find((d) =>
-      existsSync(join(d, file)),
-    );
-    if (from && (file !== "tokenizer.json" || from === f.sourceDir)) cpSync(join(from, file), join(tmp, file));
-  }
-  replaceDir(tmp, target);
-  log(`tokenizer family ${f.id}: ${f.members.join(", ")} (tokenizer.json from ${f.source})`);
 }
 
 async function convertOne(
@@ -273,20 +241,6 @@ async function smokeRun(dir: string, graph: ModelRecord["onnx"], specials: Speci
   } finally {
     await session.release();
   }
-}
-
-/** The family id's readable part: the architecture without its task (xlmr for XLM-RoBERTa: ids engines already carry). */
-function familyPrefix(architecture: string): string {
-  const name = architecture.replace(/ForSequenceClassification$/, "").toLowerCase();
-  return name === "xlmroberta" ? "xlmr" : name;
-}
-
-function readTokenizerConfig(dir: string): { maxLength?: number } {
-  const file = join(dir, "tokenizer_config.json");
-  if (!existsSync(file)) return {};
-  const m = (readJsonFile(file) as { model_max_length?: number }).model_max_length;
-  // transformers writes 1e30 for "no limit".
-  return m !== undefined && Number.isSafeInteger(m) && m > 0 ? { maxLength: m } : {};
 }
 
 function outputsPresent(dir: string, info: ModelRecord): boolean {
