@@ -6,3 +6,6 @@ try {
 } catch {
   process.exit(1);
 }
+
+// A module (top-level await): the file is run alone by HEALTHCHECK and imports nothing.
+export {};
