@@ -4,10 +4,10 @@
  * speaks the Hub's URL scheme, then loads and answers. app/ never imports convert/.
  */
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { TINY, writeRandomCheckpoint } from "../convert/random/random-checkpoint.ts";
-import { spawnService } from "../testkit/child.ts";
+import { runServiceToExit, spawnService } from "../testkit/child.ts";
 import { startFakeHub } from "../testkit/fake-hub.ts";
 import { addTokenizer, tempDir } from "../testkit/fixtures.ts";
 import { postProcess } from "../testkit/server.ts";
@@ -51,6 +51,28 @@ describe("first start with no engines", () => {
       service.proc.kill("SIGTERM");
       await service.proc.exited;
     }
+  });
+
+  test("without the Hub (nothing listening at HF_ENDPOINT), the start ends in one error line that says so, exit 1, nothing written", async () => {
+    const engines = tempDir("no-hub-engines");
+    const closed = Bun.serve({ port: 0, fetch: () => new Response() });
+    const endpoint = `http://127.0.0.1:${closed.port}`;
+    closed.stop(true); // a port nothing listens on any more: connections are refused, as with no route to the Hub
+    const { code, lines, stderr } = await runServiceToExit({
+      ENGINES_DIR: engines,
+      AUTO_CONVERT: "true",
+      HF_ENDPOINT: endpoint,
+      HF_MAX_ATTEMPTS: "2",
+      HF_RETRY_DELAY_MS: "10",
+      CONVERT_CACHE_DIR: tempDir("no-hub-cache"),
+    });
+    expect(code).toBe(1);
+    // The converter says why on stderr; the service's stdout is JSON lines, the last the failed start.
+    expect(stderr).toContain("cannot reach the Hub");
+    const failed = lines.filter((l) => l.message === "start-up failed");
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ level: "error", stage: expect.any(String), fix: expect.any(String) });
+    expect(readdirSync(engines).filter((f) => f !== "README.md")).toEqual([]);
   });
 
   test("SIGTERM while the first-start convert runs stops the convert child too", async () => {
