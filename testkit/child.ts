@@ -9,7 +9,8 @@ import { waitFor } from "./wait.ts";
 export type LogLine = Record<string, unknown>;
 
 const ROOT = join(import.meta.dir, "..");
-const APP = ["bun", "app/index.ts"];
+// The running bun, as the service itself starts its children (not whichever `bun` PATH finds).
+const APP = [process.execPath, "app/index.ts"];
 
 /** Parses a stream of JSON lines into `into` as they come; rejects on a line that is not JSON. */
 async function readJsonLines(stream: ReadableStream<Uint8Array>, into: LogLine[]) {
@@ -73,27 +74,25 @@ function exitedEarly(proc: Subprocess): Error {
   return new Error(`the service exited with ${proc.exitCode} before it was ready`);
 }
 
-/** The service for a test: on a free port, resolves once it logs "ready", with its URL and parsed log lines. */
-export async function spawnService(env: Record<string, string>): Promise<ServiceProcess> {
+/** The service for a test on a free port, resolved once it logs `until` ("ready", or "listening" while its models load). */
+async function spawnUntil(env: Record<string, string>, until: "ready" | "listening"): Promise<ServiceProcess> {
   const { proc, lines } = launch({ env, stdout: "read", stderr: "inherit" });
   await waitFor(
-    () => lines.some((l) => l.message === "ready") || proc.exitCode !== null,
-    "the service to be ready",
+    () => lines.some((l) => l.message === until) || proc.exitCode !== null,
+    `the service to log "${until}"`,
     120_000,
   );
   if (proc.exitCode !== null) throw exitedEarly(proc);
-  const port = lines.find((l) => l.message === "listening")!.port as number;
+  const port = lines.find((l) => l.message === "listening")?.port;
+  if (typeof port !== "number") throw new Error("the service logged no listening port");
   return child(proc, `http://127.0.0.1:${port}`, lines);
 }
 
+/** The service for a test: on a free port, resolves once it logs "ready", with its URL and parsed log lines. */
+export const spawnService = (env: Record<string, string>) => spawnUntil(env, "ready");
+
 /** The service for a test, resolved as soon as it listens (its models may still be loading), with its URL and parsed log lines. */
-export async function spawnListeningService(env: Record<string, string>): Promise<ServiceProcess> {
-  const { proc, lines } = launch({ env, stdout: "read", stderr: "inherit" });
-  await waitFor(() => lines.some((l) => l.message === "listening") || proc.exitCode !== null, "the service to listen");
-  if (proc.exitCode !== null) throw exitedEarly(proc);
-  const port = lines.find((l) => l.message === "listening")!.port as number;
-  return child(proc, `http://127.0.0.1:${port}`, lines);
-}
+export const spawnListeningService = (env: Record<string, string>) => spawnUntil(env, "listening");
 
 /**
  * The service for a benchmark, over `engines` on `port`, its logs quiet (warnings only, no request
