@@ -8,10 +8,10 @@ import { readyService } from "../ready-service.ts";
 export const tokenizeRoutes = ({ config, service, bodyBudget, stopping }: AppDeps) =>
   new Elysia({ name: "routes/tokenize" }).post(
     "/tokenize",
-    async ({ body }) => {
+    async ({ body, request }) => {
       const classifier = readyService(service);
-      if (typeof body === "string") return classifier.tokenization(body);
-      return Promise.all(body.map((t) => classifier.tokenization(t)));
+      if (typeof body === "string") return classifier.tokenization(body, request.signal);
+      return Promise.all(body.map((t) => classifier.tokenization(t, request.signal)));
     },
     {
       parse: jsonBody(config, bodyBudget, stopping),
