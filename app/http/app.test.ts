@@ -73,12 +73,14 @@ function fakeClassifier(classify?: ClassifierApi["classify"]) {
 function fakeMetrics() {
   const requests: { route: string; status: number }[] = [];
   const phases: RequestTimings[] = [];
+  const bodies: string[] = [];
   const metrics: HttpMetrics = {
     request: (route, status) => void requests.push({ route, status }),
     phases: (t) => void phases.push({ ...t }),
+    bodyEnded: (outcome) => void bodies.push(outcome),
     registry: { contentType: "text/plain; version=0.0.4; charset=utf-8", metrics: async () => "fake_total 1\n" },
   };
-  return { metrics, requests, phases };
+  return { metrics, requests, phases, bodies };
 }
 
 function harness(service: ClassifierApi | null = fakeClassifier().service, logger?: Logger) {
