@@ -73,9 +73,9 @@ const LAST_ANSWERS_MS = 1000;
 async function closeListener(app: AnyElysia) {
   const server = app.server;
   if (!server) return;
-  const closed = server.stop(false);
+  const closed = app.stop();
   const late = await Promise.race([closed.then(() => false), Bun.sleep(LAST_ANSWERS_MS).then(() => true)]);
-  if (late) await server.stop(true);
+  if (late) await Promise.all([server.stop(true), closed]);
 }
 
 /** What each model runs on and how, once every one is warm. */

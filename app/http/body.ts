@@ -122,8 +122,8 @@ export async function readJsonBody(
       try {
         // Declared length or not, chunk by chunk, counted as the bytes arrive: a declared length alone
         // holds no budget (64 idle connections declaring 1 MiB each once locked every other body out),
-        // and no bulk read (request.arrayBuffer() sets the declared length aside at once: 300 stalled
-        // 1 MiB uploads held 346 MB under a 4 MiB budget).
+        // and none is counted only once complete (300 uploads stalled one byte short of a declared 1 MB
+        // added +392 MB under a 4 MiB budget).
         size = await readChunks(request.body.getReader(), chunks, interrupted, limit, take, () => taken);
       } catch (e) {
         if (e instanceof ApiError) throw e;
