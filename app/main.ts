@@ -63,6 +63,21 @@ function settingsInForce(config: Config, port: number | undefined) {
   };
 }
 
+/** How long the last answers (the 503s of stop()) get to be written before the connections are cut. */
+const LAST_ANSWERS_MS = 1000;
+
+/**
+ * Stops listening and waits for the answers being written, at most LAST_ANSWERS_MS: a connection
+ * still open after it (a client not reading) is cut, so the exit never waits on a client.
+ */
+async function closeListener(app: AnyElysia) {
+  const server = app.server;
+  if (!server) return;
+  const closed = app.stop();
+  const late = await Promise.race([closed.then(() => false), Bun.sleep(LAST_ANSWERS_MS).then(() => true)]);
+  if (late) await Promise.all([server.stop(true), closed]);
+}
+
 /** What each model runs on and how, once every one is warm. */
 const readyFields = (service: ClassifierService) => ({
   models: service.models.map((m) => ({
@@ -113,14 +128,18 @@ export async function startService(config: Config, seams: ServiceSeams = {}): Pr
   metrics.attach(started);
   log("ready", readyFields(started));
 
+  const server = app.server;
   let drained: Promise<boolean> | null = null;
   const drain = async (fields: Record<string, unknown>) => {
     stopping.abort();
+    // Keep-alive connections between requests end now; the others end after their answer (Connection: close).
+    server?.closeIdleConnections();
     log("draining", { ...fields, pendingTexts: started.pendingTexts, drainTimeoutMs: config.drainTimeoutMs });
     const answered = await started.drain(config.drainTimeoutMs);
     const unanswered = started.pendingTexts;
+    // Answers every request still pending 503 at once, those waiting on native tokenization included.
     await started.stop();
-    await app.stop();
+    await closeListener(app);
     log(answered ? "stopped" : "stopped before every request was answered", { pendingTexts: unanswered });
     return answered;
   };

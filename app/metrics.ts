@@ -25,6 +25,8 @@ export interface ObservedService {
 export class ServiceMetrics {
   readonly registry = new Registry();
   private service: ObservedService | null = null;
+  // Bodies the HTTP layer ended unread: added to the service's own shed and client_closed counts.
+  private readonly bodies = { shed: 0, clientClosed: 0 };
 
   private readonly requests = new Counter({
     name: `${PREFIX}http_requests_total`,
@@ -70,7 +72,7 @@ export class ServiceMetrics {
 
   constructor() {
     processMetrics(this.registry);
-    serviceCollectors(this.registry, () => this.service?.observe() ?? null);
+    serviceCollectors(this.registry, () => this.service?.observe() ?? null, this.bodies);
   }
 
   /** Starts reading a loaded service: its state at each scrape, its batches as they are answered. */
@@ -87,6 +89,11 @@ export class ServiceMetrics {
   request(route: string, status: number, durationMs: number) {
     this.requests.inc({ route, status: String(status) });
     this.requestDuration.observe({ route }, seconds(durationMs));
+  }
+
+  bodyEnded(outcome: "shed" | "client_closed") {
+    if (outcome === "shed") this.bodies.shed++;
+    else this.bodies.clientClosed++;
   }
 
   phases(t: RequestTimings) {
@@ -151,7 +158,10 @@ function processMetrics(registry: Registry) {
 type Observe = () => ServiceObservation | null;
 
 /** The service's state, read at scrape time from its observation: per model, per worker, and its counters. */
-function serviceCollectors(registry: Registry, observe: Observe) {
+/** Bodies the HTTP layer ended unread (ServiceMetrics.bodyEnded). */
+type BodyCounts = { readonly shed: number; readonly clientClosed: number };
+
+function serviceCollectors(registry: Registry, observe: Observe, bodies: BodyCounts) {
   const registers = [registry];
   const models = () => observe()?.models ?? [];
   // Per-model state; `undefined` leaves the model out (nothing to report yet).
@@ -191,7 +201,7 @@ function serviceCollectors(registry: Registry, observe: Observe) {
     },
   });
   workerCollectors(registry, () => models().flatMap((m) => m.workers));
-  counterCollectors(registry, observe);
+  counterCollectors(registry, observe, bodies);
 }
 
 function workerCollectors(registry: Registry, workers: () => WorkerHealth[]) {
@@ -217,7 +227,7 @@ function workerCollectors(registry: Registry, workers: () => WorkerHealth[]) {
 }
 
 /** The counts the service keeps, reported at each scrape as they stand (they only grow). */
-function counterCollectors(registry: Registry, observe: Observe) {
+function counterCollectors(registry: Registry, observe: Observe, bodies: BodyCounts) {
   new Gauge({
     name: `${PREFIX}pending_texts`,
     help: "Texts accepted and not yet answered (bounded by MAX_QUEUED_TEXTS)",
@@ -226,7 +236,7 @@ function counterCollectors(registry: Registry, observe: Observe) {
       this.set(observe()?.pendingTexts ?? 0);
     },
   });
-  const mirrored = (name: string, help: string, read: (s: ServiceObservation) => number) =>
+  const mirrored = (name: string, help: string, read: (s: ServiceObservation) => number, http = () => 0) =>
     new Counter({
       name: `${PREFIX}${name}`,
       help,
@@ -234,13 +244,23 @@ function counterCollectors(registry: Registry, observe: Observe) {
       collect() {
         this.reset();
         const s = observe();
-        if (s) this.inc(read(s));
+        this.inc((s ? read(s) : 0) + http());
       },
     });
   const counter = (key: keyof ServiceCounters) => (s: ServiceObservation) => s.counters[key];
-  mirrored("shed_total", "Requests refused with 503 overloaded (queue full)", counter("shed"));
+  mirrored(
+    "shed_total",
+    "Requests refused with 503 overloaded (queue full, expected wait, or MAX_BUFFERED_BODY_BYTES)",
+    counter("shed"),
+    () => bodies.shed,
+  );
   mirrored("deadline_exceeded_total", "Requests answered 504 deadline_exceeded", counter("deadlineExceeded"));
-  mirrored("client_closed_total", "Requests whose client left before the answer", counter("clientClosed"));
+  mirrored(
+    "client_closed_total",
+    "Requests whose client left before the answer (mid-body included)",
+    counter("clientClosed"),
+    () => bodies.clientClosed,
+  );
   mirrored("cancelled_rows_total", "Queued rows removed unrun (deadline, client gone, another model failed)", (s) =>
     s.models.reduce((n, m) => n + m.batches.cancelled, 0),
   );

@@ -88,6 +88,82 @@ describe("graceful drain", () => {
     expect(lines.at(-1)).toMatchObject({ message: "stopped before every request was answered" });
   });
 
+  test("past DRAIN_TIMEOUT_MS with 30 × 1 MiB texts tokenizing (native calls that cannot be cancelled), every client is answered 503 or closed and the process exits within the timeout and a margin", async () => {
+    const { proc, url, lines } = await startService({ DRAIN_TIMEOUT_MS: "1000", MAX_BUFFERED_BODY_BYTES: "67108864" });
+    // ~1 MiB of JSON each, under MAX_BODY_BYTES: each takes the tokenizer seconds, 30 of them tens of seconds.
+    const huge = (i: number) => JSON.stringify(`${i} ${"tokenize these many words ".repeat(40_000)}`);
+    const clients = Array.from({ length: 30 }, (_, i) =>
+      postProcess(url, huge(i)).then(
+        async (r) => ({
+          status: r.status,
+          connection: r.headers.get("connection"),
+          code: (await r.json()).error?.code,
+        }),
+        () => ({ status: 0, connection: "closed", code: undefined }),
+      ),
+    );
+    await waitFor(async () => (await pending(url)) === 30, "30 huge texts tokenizing", 30_000);
+    const signalled = performance.now();
+    proc.kill("SIGTERM");
+    const exitCode = await proc.exited;
+    const exitMs = performance.now() - signalled;
+    // A requirement, not a speed claim: Kubernetes kills at its grace period, so the exit may not wait on the tokenizer.
+    expect(exitMs).toBeLessThan(1000 + 3000);
+    expect(exitCode).toBe(1);
+    // Every client got an answer or a closed connection by the exit: none hangs.
+    const answers = await Promise.race([Promise.all(clients), Bun.sleep(1000).then(() => "a client hangs")]);
+    expect(answers).not.toBe("a client hangs");
+    for (const a of answers as Awaited<(typeof clients)[number]>[])
+      expect(a).toEqual(
+        a.status === 0
+          ? { status: 0, connection: "closed", code: undefined }
+          : { status: 503, connection: "close", code: "inference_unavailable" },
+      );
+    expect((answers as { status: number }[]).filter((a) => a.status === 503).length).toBeGreaterThan(0);
+    expect(lines.at(-1)).toMatchObject({ message: "stopped before every request was answered", pendingTexts: 30 });
+  });
+
+  test("an idle keep-alive connection is closed by the server when the drain starts, not left open until the exit", async () => {
+    const { proc, url, lines } = await startService({ MAX_TEXTS_PER_REQUEST: "16", MAX_BATCH_SIZE: "16" });
+    const { hostname, port } = new URL(url);
+    let received = "";
+    let closedAt = 0;
+    const closed = new Promise<void>((resolve) =>
+      Bun.connect({
+        hostname,
+        port: Number(port),
+        socket: {
+          open: (s) => void s.write("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n"),
+          data: (_s, d) => {
+            received += d.toString();
+          },
+          close: () => {
+            closedAt = performance.now();
+            resolve();
+          },
+        },
+      }),
+    );
+    await waitFor(() => received.includes("\r\n\r\n"), "the keep-alive answer");
+    expect(received).toMatch(/^HTTP\/1\.1 200/);
+    expect(received.toLowerCase()).not.toContain("connection: close");
+    // Work in flight keeps the drain open for seconds: the idle connection must not wait for it.
+    let answeredAt = 0;
+    const inFlight = postProcess(url, longTexts(16, "busy")).then((r) => {
+      answeredAt = performance.now();
+      return r;
+    });
+    await waitFor(async () => (await pending(url)) === 16, "a long batch in flight");
+    const signalled = performance.now();
+    proc.kill("SIGTERM");
+    await closed;
+    expect(closedAt - signalled).toBeLessThan(1000);
+    expect((await inFlight).status).toBe(200);
+    expect(answeredAt).toBeGreaterThan(closedAt);
+    expect(await proc.exited).toBe(0);
+    expect(lines.some((l) => l.message === "draining")).toBe(true);
+  });
+
   test("a request still uploading at SIGTERM gets 503 shutting_down at once (not 408 later); answers during the drain ask to close", async () => {
     const { proc, url, lines } = await startService({});
     // Slow work in flight keeps the drain open while the upload is interrupted.

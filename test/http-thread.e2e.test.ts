@@ -6,7 +6,9 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { convertModels } from "../convert/pipeline.ts";
 import { tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
+import { sample, scrape } from "../testkit/metrics.ts";
 import { startTestServer, type TestServer } from "../testkit/server.ts";
+import { waitFor } from "../testkit/wait.ts";
 
 setDefaultTimeout(120_000);
 
@@ -181,5 +183,94 @@ describe("a budget for buffered request bodies", () => {
     } finally {
       await small.stop();
     }
+  });
+});
+
+/** Raw uploads that write `head` and keep the socket open; what each was answered, as it comes. */
+function uploads(url: string, n: number, head: () => string) {
+  const { hostname, port } = new URL(url);
+  const answers: string[] = Array.from({ length: n }, () => "");
+  const sockets = Promise.all(
+    answers.map((_, i) =>
+      Bun.connect({
+        hostname,
+        port: Number(port),
+        socket: {
+          open: (s) => void s.write(head()),
+          data: (_s, d) => {
+            answers[i] += d.toString();
+          },
+          close: () => {},
+        },
+      }),
+    ),
+  );
+  const end = async () => {
+    for (const s of await sockets) s.end();
+  };
+  return { answers, end };
+}
+
+describe("declared bodies, abandoned requests and their metrics", () => {
+  test("declared-length bodies count in MAX_BUFFERED_BODY_BYTES as their bytes arrive: 300 uploads stalled one byte short of 1 MB under a 4 MiB budget are refused past it (503, in shed_total) and add under 150 MB, not 300 MB; those that leave mid-body are in client_closed_total", async () => {
+    const engines = tempDir("declared-engines");
+    await convertModels(tinyManifestSources(), { outDir: engines });
+    const s = await startTestServer(engines, { MAX_BUFFERED_BODY_BYTES: String(4 * 1024 * 1024) });
+    try {
+      Bun.gc(true);
+      const rssBefore = process.memoryUsage().rss;
+      // All but the last byte of each declared 1,000,000 arrives: the budget (4,194,304) holds 4 of them.
+      const part = `"${"x".repeat(1_000_000 - 2)}`;
+      const held = uploads(
+        s.url,
+        300,
+        () =>
+          `POST /process HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n${part}`,
+      );
+      const refused = () =>
+        held.answers.filter((a) => a.startsWith("HTTP/1.1 503") && a.includes('"overloaded"')).length;
+      await waitFor(() => refused() === 300 - 4, "the uploads past the budget refused");
+      const rssGrowth = process.memoryUsage().rss - rssBefore;
+      // Counted only once complete, 300 of them held +392 MB (+346 MB in the attack); as they arrive, 17 MB.
+      expect(rssGrowth).toBeLessThan(150 * 1024 * 1024);
+      const waiting = held.answers.filter((a) => a === "").length;
+      expect(waiting).toBe(4);
+      expect(sample(await scrape(s.url), "classifier_shed_total")).toBe(refused());
+      // The uploads still waiting leave mid-body: each a client_closed, none a request answered.
+      await held.end();
+      await waitFor(
+        async () => sample(await scrape(s.url), "classifier_client_closed_total") === waiting,
+        `${waiting} clients that left mid-body counted`,
+      );
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test("an abandoned /tokenize (client gone while its text tokenizes) is answered client_closed, counted in client_closed_total and not as a 200", async () => {
+    const text = JSON.stringify(`${"tokenize these many words ".repeat(38_000)}`);
+    const before = await scrape(server.url);
+    const abandoned = uploads(
+      server.url,
+      4,
+      () =>
+        `POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+    );
+    await waitFor(
+      async () => (await (await fetch(`${server.url}/health/ready`)).json()).pendingTexts === 4,
+      "tokenizing",
+    );
+    await abandoned.end();
+    await waitFor(
+      async () => (await (await fetch(`${server.url}/health/ready`)).json()).pendingTexts === 0,
+      "the abandoned texts released",
+    );
+    const after = await scrape(server.url);
+    const counted = (status: string) =>
+      sample(after, "classifier_http_requests_total", { route: "/tokenize", status }) -
+      sample(before, "classifier_http_requests_total", { route: "/tokenize", status });
+    expect(abandoned.answers).toEqual(["", "", "", ""]);
+    expect([counted("200"), counted("499")]).toEqual([0, 4]);
+    expect(sample(after, "classifier_client_closed_total") - sample(before, "classifier_client_closed_total")).toBe(4);
   });
 });

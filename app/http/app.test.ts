@@ -20,6 +20,7 @@ import type {
   ServiceObservation,
 } from "../service/api.ts";
 import type { WorkerState } from "../workers/supervised-worker.ts";
+import { BodyBudget } from "./body.ts";
 import type { HttpMetrics } from "./deps.ts";
 import { ROUTES } from "./routes.ts";
 import { scalarBundle } from "./routes/docs.ts";
@@ -73,12 +74,14 @@ function fakeClassifier(classify?: ClassifierApi["classify"]) {
 function fakeMetrics() {
   const requests: { route: string; status: number }[] = [];
   const phases: RequestTimings[] = [];
+  const bodies: string[] = [];
   const metrics: HttpMetrics = {
     request: (route, status) => void requests.push({ route, status }),
     phases: (t) => void phases.push({ ...t }),
+    bodyEnded: (outcome) => void bodies.push(outcome),
     registry: { contentType: "text/plain; version=0.0.4; charset=utf-8", metrics: async () => "fake_total 1\n" },
   };
-  return { metrics, requests, phases };
+  return { metrics, requests, phases, bodies };
 }
 
 function harness(service: ClassifierApi | null = fakeClassifier().service, logger?: Logger) {
@@ -99,6 +102,32 @@ async function expectError(res: Response, status: number, code: ErrorCode): Prom
 }
 
 describe("bad requests", () => {
+  test("a body refused for the buffered-body budget is reported shed, one whose client left mid-body client_closed", async () => {
+    const m = fakeMetrics();
+    const app = createApp({
+      config: CONFIG,
+      service: () => fakeClassifier().service,
+      metrics: m.metrics,
+      bodyBudget: new BodyBudget(16),
+    });
+    const post = (body: BodyInit) =>
+      app.handle(
+        new Request("http://localhost/process", {
+          method: "POST",
+          body,
+          headers: JSON_TYPE,
+          duplex: "half",
+        } as RequestInit),
+      );
+    await expectError(await post(JSON.stringify("over the sixteen bytes")), 503, "overloaded");
+    const leaving = new ReadableStream<Uint8Array>({
+      start: (c) => c.enqueue(bytes('"half')),
+      pull: (c) => c.error(new Error("connection reset")),
+    });
+    expect((await post(leaving)).status).toBe(499);
+    expect(m.bodies).toEqual(["shed", "client_closed"]);
+  });
+
   test("an empty body, non-UTF-8 bytes and malformed JSON are each 400 invalid_json", async () => {
     const { service, calls } = fakeClassifier();
     const { post } = harness(service);

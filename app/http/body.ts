@@ -37,13 +37,13 @@ export interface BodyLimits {
 }
 
 /**
- * The most chunks a chunked body may arrive in. Each costs the HTTP thread a turn (a 1 MiB body in
- * 1-byte chunks took 2 s); real clients send kilobytes per chunk.
+ * The most chunks (reads) a body may arrive in, chunked or with a declared length. Each costs the
+ * HTTP thread a turn (a 1 MiB body in 1-byte chunks took 2 s); real clients send kilobytes per chunk.
  */
 const MAX_BODY_CHUNKS = 16_384;
 
-/** A body without a declared length, chunk by chunk, with the size limit enforced as it arrives. */
-async function readChunked(
+/** A body chunk by chunk, with the size limit and the budget enforced as it arrives. */
+async function readChunks(
   reader: ReadableStreamDefaultReader<Uint8Array>,
   chunks: Uint8Array[],
   interrupted: Promise<never>,
@@ -117,15 +117,11 @@ async function readJsonBody(request: Request, { limit, timeoutMs, budget, stoppi
         stopping?.addEventListener("abort", stopped, { once: true });
       });
       try {
-        if (Number.isFinite(declared)) {
-          // A declared length (checked above) is read in bulk by Bun, however finely the client splits it.
-          // Counted once it has arrived: a declared length alone holds no budget (64 idle connections
-          // declaring 1 MiB each once locked every other body out).
-          const bytes = new Uint8Array(await Promise.race([request.arrayBuffer(), interrupted]));
-          size = bytes.byteLength;
-          take(size);
-          chunks.push(bytes);
-        } else size = await readChunked(request.body.getReader(), chunks, interrupted, limit, take, () => taken);
+        // Declared length or not, chunk by chunk, counted as the bytes arrive: a declared length alone
+        // holds no budget (64 idle connections declaring 1 MiB each once locked every other body out),
+        // and none is counted only once complete (300 uploads stalled one byte short of a declared 1 MB
+        // added +392 MB under a 4 MiB budget).
+        size = await readChunks(request.body.getReader(), chunks, interrupted, limit, take, () => taken);
       } catch (e) {
         if (e instanceof ApiError) throw e;
         throw new ApiError("client_closed", "the connection closed while the body was being read");
@@ -154,17 +150,36 @@ async function readJsonBody(request: Request, { limit, timeoutMs, budget, stoppi
   }
 }
 
+/** What the metrics count of bodies that end unread: refused for the budget (shed), or the client left mid-body. */
+export interface BodyOutcomes {
+  bodyEnded(outcome: "shed" | "client_closed"): void;
+}
+
 /**
  * A route's `parse` option: readJsonBody always answers (a value or an ApiError), so the "json"
  * after it never runs; it is there to tell the OpenAPI generator the body is application/json.
  */
-export const jsonBody = (
-  config: Pick<Config, "maxBodyBytes" | "bodyTimeoutMs">,
-  budget?: BodyBudget,
-  stopping?: AbortSignal,
-) => [
-  ({ request }: { request: Request }) =>
-    readJsonBody(request, { limit: config.maxBodyBytes, timeoutMs: config.bodyTimeoutMs, budget, stopping }),
+export const jsonBody = ({
+  config,
+  bodyBudget,
+  stopping,
+  metrics,
+}: {
+  config: Pick<Config, "maxBodyBytes" | "bodyTimeoutMs">;
+  bodyBudget?: BodyBudget;
+  stopping?: AbortSignal;
+  metrics?: BodyOutcomes;
+}) => [
+  async ({ request }: { request: Request }) => {
+    const limits = { limit: config.maxBodyBytes, timeoutMs: config.bodyTimeoutMs, budget: bodyBudget, stopping };
+    try {
+      return await readJsonBody(request, limits);
+    } catch (e) {
+      if (e instanceof ApiError && e.code === "overloaded") metrics?.bodyEnded("shed");
+      if (e instanceof ApiError && e.code === "client_closed") metrics?.bodyEnded("client_closed");
+      throw e;
+    }
+  },
   "json" as const,
 ];
 

@@ -1,7 +1,7 @@
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { ClassifierApi, RequestTimings } from "../service/api.ts";
-import type { BodyBudget } from "./body.ts";
+import type { BodyBudget, BodyOutcomes } from "./body.ts";
 
 /** The settings the HTTP layer reads, every one required: their defaults are SETTINGS' (tests build it with loadConfig). */
 export type HttpConfig = Pick<
@@ -13,7 +13,7 @@ export type HttpConfig = Pick<
 export type ServiceSource = () => ClassifierApi | null;
 
 /** What the HTTP layer records and serves of the metrics (ServiceMetrics implements it). */
-export interface HttpMetrics {
+export interface HttpMetrics extends BodyOutcomes {
   /** `route` is a label from routeLabel(), never a raw path. */
   request(route: string, status: number, durationMs: number): void;
   phases(timings: RequestTimings): void;

@@ -186,5 +186,6 @@ export interface ClassifierApi {
   observe(): ServiceObservation;
   /** One answer per text, in order. Throws ApiError (overloaded, shutting_down, deadline_exceeded, …). */
   classify(texts: string[], opts: ClassifyOptions): Promise<Classified>;
-  tokenization(text: string): Promise<FamilyTokens[]>;
+  /** `signal` aborts when the client goes away: answered client_closed without waiting for the native call. */
+  tokenization(text: string, signal?: AbortSignal): Promise<FamilyTokens[]>;
 }

@@ -29,6 +29,9 @@ export class ClassifierService implements ClassifierApi {
   private state: "ready" | "draining" | "stopped" = "ready";
   readonly counters: ServiceCounters = { shed: 0, deadlineExceeded: 0, clientClosed: 0 };
   private readonly admission: Admission;
+  // Aborted by stop(): every request still pending (tokenizing, queued or running) is answered at
+  // once, so a drain past its grace period does not wait for native tokenization it cannot cancel.
+  private readonly stopped = new AbortController();
 
   private constructor(
     readonly models: ServedModel[],
@@ -66,20 +69,32 @@ export class ClassifierService implements ClassifierApi {
    * What each family makes of a text: the ids the models see (truncated), their tokens, and who
    * uses them. Under the same admission as classify: a debugging route must not be a way around it.
    */
-  async tokenization(text: string): Promise<FamilyTokens[]> {
+  async tokenization(text: string, client?: AbortSignal): Promise<FamilyTokens[]> {
     this.admit(1);
+    const request = requestSignal(undefined, client, this.stopped.signal);
     try {
-      return await Promise.all(
-        [...this.families.values()].map(async (f) => {
-          const ids = await f.encode(text);
-          const models = this.models.filter((m) => m.family === f).map((m) => m.key);
-          const tokens = f.tokenStrings(ids);
-          return { family: f.id, models, maxLength: f.maxLength, length: ids.length, ids: Array.from(ids), tokens };
-        }),
-      );
+      const families = [...this.families.values()];
+      const encoded = await untilAborted(Promise.all(families.map((f) => f.encode(text))), request.signal);
+      return families.map((f, i) => {
+        const ids = encoded[i];
+        const models = this.models.filter((m) => m.family === f).map((m) => m.key);
+        const tokens = f.tokenStrings(ids);
+        return { family: f.id, models, maxLength: f.maxLength, length: ids.length, ids: Array.from(ids), tokens };
+      });
+    } catch (e) {
+      throw this.ended(request.signal, e);
     } finally {
+      request.dispose();
       this.admission.release(1);
     }
+  }
+
+  /** Why a request ended early (its signal's reason, else the error), counted for the metrics. */
+  private ended(signal: AbortSignal, e: unknown): unknown {
+    const reason = signal.aborted ? signal.reason : e;
+    if (reason instanceof ApiError && reason.code === "deadline_exceeded") this.counters.deadlineExceeded++;
+    if (reason instanceof ApiError && reason.code === "client_closed") this.counters.clientClosed++;
+    return reason;
   }
 
   /** Takes places for `texts` texts, or refuses at once: shutting down, or the bound on texts in the service reached. */
@@ -98,7 +113,7 @@ export class ClassifierService implements ClassifierApi {
   /** One answer per text, in order, with every model's key in index order, and where the request's time went. */
   async classify(texts: string[], opts: ClassifyOptions): Promise<Classified> {
     this.admit(texts.length);
-    const request = requestSignal(opts.timeoutMs, opts.signal);
+    const request = requestSignal(opts.timeoutMs, opts.signal, this.stopped.signal);
     try {
       const tokenizeStarted = performance.now();
       const rows = await tokenizeOnce([...this.families.values()], texts, request.signal);
@@ -130,10 +145,7 @@ export class ClassifierService implements ClassifierApi {
       const inferenceMs = Math.max(0, ...rowAnswers.map((r) => r.runMs));
       return { answers, timings: { tokenizationMs, queueMs, inferenceMs } };
     } catch (e) {
-      const reason = request.signal.aborted ? request.signal.reason : e;
-      if (reason instanceof ApiError && reason.code === "deadline_exceeded") this.counters.deadlineExceeded++;
-      if (reason instanceof ApiError && reason.code === "client_closed") this.counters.clientClosed++;
-      throw reason;
+      throw this.ended(request.signal, e);
     } finally {
       request.dispose();
       this.admission.release(texts.length);
@@ -161,9 +173,13 @@ export class ClassifierService implements ClassifierApi {
     return this.admission.whenIdle(timeoutMs);
   }
 
+  /** Stops the workers and answers every request still pending 503 at once, tokenizing ones included. */
   async stop() {
     this.state = "stopped";
     for (const w of this.allWorkers()) w.stop();
+    this.stopped.abort(
+      new ApiError("inference_unavailable", "the service stopped before this request was answered: retry"),
+    );
   }
 
   /** Every supervised worker. */
@@ -181,16 +197,29 @@ async function tokenizeOnce(
   texts: string[],
   signal: AbortSignal,
 ): Promise<Map<string, RowRef[]>> {
-  // The native work cannot be stopped, but the request need not wait for it: a deadline or a client
-  // gone is answered on time.
+  const packed = await untilAborted(Promise.all(families.map((f) => encodePacked(f, texts))), signal);
+  return new Map(families.map((f, i) => [f.id, rowsOf(packed[i])]));
+}
+
+/**
+ * The native tokenization cannot be stopped, but the request need not wait for it: a deadline, a
+ * client gone or the service stopping is answered on time (the signal's reason is thrown).
+ */
+async function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  let onAbort = () => {};
   const aborted = new Promise<never>((_, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+    onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
   });
   aborted.catch(() => {});
-  const packed = await Promise.race([Promise.all(families.map((f) => encodePacked(f, texts))), aborted]);
-  signal.throwIfAborted();
-  return new Map(families.map((f, i) => [f.id, rowsOf(packed[i])]));
+  try {
+    const result = await Promise.race([work, aborted]);
+    signal.throwIfAborted();
+    return result;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
 }
 
 /** A model whose limit is below its family's gets its own truncated copy; the usual case shares. */

@@ -24,6 +24,16 @@ describe("request signal", () => {
     late.dispose();
   });
 
+  test("aborts with the stopped signal's reason when the service stops, also when it had stopped before", () => {
+    const stopped = new AbortController();
+    const r = requestSignal(60_000, undefined, stopped.signal);
+    expect(r.signal.aborted).toBe(false);
+    stopped.abort(new ApiError("shutting_down", "stopped"));
+    expect(codeOf(r.signal)).toBe("shutting_down");
+    r.dispose();
+    expect(codeOf(requestSignal(60_000, undefined, stopped.signal).signal)).toBe("shutting_down");
+  });
+
   test("abort(reason) ends it with that reason; after dispose neither the timer nor the client abort it", async () => {
     const own = requestSignal(60_000);
     own.abort("one model failed");

@@ -19,23 +19,23 @@ function parseTopK(raw: string | undefined): TopK {
 }
 
 /** POST /process: a text (or texts) in, every model's label and score out, with where the time went. */
-export const processRoutes = ({ config, service, bodyBudget, stopping }: AppDeps) =>
+export const processRoutes = (deps: AppDeps) =>
   new Elysia({ name: "routes/process" }).post(
     "/process",
     async ({ body, query, request }) => {
       const topK = parseTopK(query.top_k);
-      const classifier = readyService(service);
+      const classifier = readyService(deps.service);
       const texts = typeof body === "string" ? [body] : body;
       noteTexts(request, texts);
-      const timeoutMs = requestTimeout(request.headers.get(TIMEOUT_HEADER), config.requestTimeoutMs);
+      const timeoutMs = requestTimeout(request.headers.get(TIMEOUT_HEADER), deps.config.requestTimeoutMs);
       const { answers, timings } = await classifier.classify(texts, { signal: request.signal, timeoutMs, topK });
       // The request context reads them for the timing headers, the phase metrics and the log line.
       noteTimings(request, timings);
       return typeof body === "string" ? answers[0] : answers;
     },
     {
-      parse: jsonBody(config, bodyBudget, stopping),
-      body: processBody(config.maxTextsPerRequest),
+      parse: jsonBody(deps),
+      body: processBody(deps.config.maxTextsPerRequest),
       query: t.Object({
         top_k: t.Optional(
           t.String({

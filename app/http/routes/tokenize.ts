@@ -5,17 +5,17 @@ import { processBody, responses, TokenizeAnswer } from "../model.ts";
 import { readyService } from "../ready-service.ts";
 
 /** POST /tokenize: what each tokenizer family makes of the texts /process would take. */
-export const tokenizeRoutes = ({ config, service, bodyBudget, stopping }: AppDeps) =>
+export const tokenizeRoutes = (deps: AppDeps) =>
   new Elysia({ name: "routes/tokenize" }).post(
     "/tokenize",
-    async ({ body }) => {
-      const classifier = readyService(service);
-      if (typeof body === "string") return classifier.tokenization(body);
-      return Promise.all(body.map((t) => classifier.tokenization(t)));
+    async ({ body, request }) => {
+      const classifier = readyService(deps.service);
+      if (typeof body === "string") return classifier.tokenization(body, request.signal);
+      return Promise.all(body.map((t) => classifier.tokenization(t, request.signal)));
     },
     {
-      parse: jsonBody(config, bodyBudget, stopping),
-      body: processBody(config.maxTextsPerRequest),
+      parse: jsonBody(deps),
+      body: processBody(deps.config.maxTextsPerRequest),
       detail: {
         tags: ["debug"],
         summary: "The ids and tokens each tokenizer family makes of a text, as the models see them",
