@@ -1,3 +1,4 @@
+import type { RowAnswer } from "../batching/batcher.ts";
 import { ApiError } from "../errors.ts";
 import { answer } from "../scoring.ts";
 import { truncate, type FamilyTokenizer } from "../tokenize/family-tokenizer.ts";
@@ -139,11 +140,7 @@ export class ClassifierService implements ClassifierApi {
           this.models.map((m, i) => [m.key, answer(perModel[i][t].logits, m.record.labels, m.record.activation, topK)]),
         ),
       );
-      // The request waited and ran as long as its slowest row, over every model.
-      const rowAnswers = perModel.flat();
-      const queueMs = Math.max(0, ...rowAnswers.map((r) => r.queueMs));
-      const inferenceMs = Math.max(0, ...rowAnswers.map((r) => r.runMs));
-      return { answers, timings: { tokenizationMs, queueMs, inferenceMs } };
+      return { answers, timings: { tokenizationMs, ...slowestRow(perModel.flat()) } };
     } catch (e) {
       throw this.ended(request.signal, e);
     } finally {
@@ -229,4 +226,12 @@ function fitRow(row: RowRef, maxLength: number, suffix: Int32Array): RowRef {
   const buffer = new SharedArrayBuffer(ids.length * 4);
   new Int32Array(buffer).set(ids);
   return { buffer, offset: 0, length: ids.length };
+}
+
+/** A request waited and ran as long as its slowest row, over every model. */
+function slowestRow(rows: RowAnswer[]): { queueMs: number; inferenceMs: number } {
+  return {
+    queueMs: Math.max(0, ...rows.map((r) => r.queueMs)),
+    inferenceMs: Math.max(0, ...rows.map((r) => r.runMs)),
+  };
 }
