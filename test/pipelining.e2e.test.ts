@@ -14,10 +14,7 @@
  * pipelining, and turn the test around to prove both answers arrive in order.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { join } from "node:path";
-import { convertModels } from "../convert/pipeline.ts";
-import { TINY, writeRandomCheckpoint } from "../convert/random/random-checkpoint.ts";
-import { addTokenizer, tempDir } from "../testkit/fixtures.ts";
+import { tinyEngines } from "../testkit/fixtures.ts";
 import { startTestServer, type TestServer } from "../testkit/server.ts";
 
 setDefaultTimeout(60_000);
@@ -26,11 +23,7 @@ let server: TestServer;
 let port: number;
 
 beforeAll(async () => {
-  const src = join(tempDir("pipelining-src"), "tiny");
-  writeRandomCheckpoint(src, { ...TINY.roberta, numLabels: 2 });
-  addTokenizer(src, "roberta");
-  const engines = tempDir("pipelining-engines");
-  await convertModels([{ key: "tiny", dir: src, origin: {} }], { outDir: engines });
+  const engines = await tinyEngines("roberta", "pipelining");
   server = await startTestServer(engines, { EXECUTION_PROVIDERS: "cpu" });
   port = Number(new URL(server.url).port);
 });

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { convertModels } from "../convert/pipeline.ts";
 import { TINY, writeRandomCheckpoint } from "../convert/random/random-checkpoint.ts";
 import { type LogLine, runServiceToExit, spawnService } from "../testkit/child.ts";
-import { addTokenizer, tempDir } from "../testkit/fixtures.ts";
+import { addTokenizer, tempDir, tinyEngines } from "../testkit/fixtures.ts";
 
 // Real processes over a converted checkpoint: slower than bun test's 5 s default on a 2-core machine.
 setDefaultTimeout(60_000);
@@ -19,11 +19,7 @@ const STACK_FRAME = /^\s+at .+:\d+:\d+\)?$/m;
 let engines: string;
 
 beforeAll(async () => {
-  const src = join(tempDir("startup-src"), "tiny");
-  writeRandomCheckpoint(src, { ...TINY.roberta, numLabels: 2 });
-  addTokenizer(src, "roberta");
-  engines = tempDir("startup-engines");
-  await convertModels([{ key: "tiny", dir: src, origin: {} }], { outDir: engines });
+  engines = await tinyEngines("roberta", "startup");
 });
 
 /** A copy of the converted engines, changed by `damage` (the shared ones stay intact for the other tests). */

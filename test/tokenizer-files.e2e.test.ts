@@ -7,12 +7,10 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { cpSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { convertModels } from "../convert/pipeline.ts";
-import { TINY, writeRandomCheckpoint } from "../convert/random/random-checkpoint.ts";
 import { readModelRecord, readStore, writeModelRecord } from "../lib/store/index.ts";
 import { definitionHash } from "../lib/tokenizer/definition.ts";
 import { runServiceToExit, type ServiceProcess, spawnService } from "../testkit/child.ts";
-import { addTokenizer, tempDir } from "../testkit/fixtures.ts";
+import { tempDir, tinyEngines } from "../testkit/fixtures.ts";
 import { TOKENIZER_FIXTURES } from "../testkit/shared.ts";
 import { addBacktrackingRegex, BACKTRACKING_REGEX, BACKTRACKING_TEXT } from "../testkit/hostile-tokenizer.ts";
 
@@ -22,11 +20,7 @@ setDefaultTimeout(90_000);
 let engines: string;
 
 beforeAll(async () => {
-  const src = join(tempDir("tokenizer-files-src"), "tiny");
-  writeRandomCheckpoint(src, { ...TINY.xlmr, numLabels: 2 });
-  addTokenizer(src, "xlmr");
-  engines = tempDir("tokenizer-files-engines");
-  await convertModels([{ key: "tiny", dir: src, origin: {} }], { outDir: engines });
+  engines = await tinyEngines("xlmr", "tokenizer-files");
 });
 
 /** A copy of the converted engines with its family's tokenizer.json changed by `change`; returns the copy and that file. */

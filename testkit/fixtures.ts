@@ -74,6 +74,17 @@ export function tinyManifestSources(
   });
 }
 
+/** One tiny random model of `architecture` (two labels) with its family's tokenizer, converted under the key "tiny". */
+export async function tinyEngines(architecture: "roberta" | "xlmr", prefix: string): Promise<string> {
+  const { convertModels } = await import("../convert/pipeline.ts");
+  const src = join(tempDir(`${prefix}-src`), "tiny");
+  writeRandomCheckpoint(src, { ...TINY[architecture], numLabels: 2 });
+  addTokenizer(src, architecture);
+  const engines = tempDir(`${prefix}-engines`);
+  await convertModels([{ key: "tiny", dir: src, origin: {} }], { outDir: engines });
+  return engines;
+}
+
 /** One RoBERTa model slow enough that a batch of 16 × 512 tokens takes seconds on one CPU thread, converted. */
 export async function slowEngines(): Promise<string> {
   const { convertModels } = await import("../convert/pipeline.ts");
