@@ -173,12 +173,27 @@ export interface ModelObservation {
  * The one read model of the service: /health/ready, /models and the metrics collectors read this,
  * never the batchers and workers behind it. A snapshot: reading it changes nothing.
  */
+/** The tokenizer processes (app/tokenize/tokenizer-pool.ts) as they stand. */
+export interface TokenizerObservation {
+  processes: number;
+  queuedJobs: number;
+  runningJobs: number;
+  /** Requests whose tokenization was dropped unstarted: their client left, or their deadline passed. */
+  droppedBeforeStart: number;
+  /** Tokenizer processes that died (a panicking tokenizer aborts its process) and were started again. */
+  crashes: number;
+  /** Tokenizer processes replaced because their memory had grown. */
+  recycled: number;
+  rssBytes: number;
+}
+
 export interface ServiceObservation {
   /** drain() was called: new requests are refused with shutting_down. */
   draining: boolean;
   pendingTexts: number;
   counters: ServiceCounters;
   models: ModelObservation[];
+  tokenizers: TokenizerObservation;
 }
 
 export interface ClassifierApi {

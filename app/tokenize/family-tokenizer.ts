@@ -1,5 +1,6 @@
 import type { Tokenizer } from "tokenizers";
 import { largestTokenId, loadTokenizer, specialTokens } from "../../lib/tokenizer/template.ts";
+import type { FamilyInfo } from "./tokenizer-protocol.ts";
 
 /**
  * One tokenizer family (models sharing one tokenizer definition), on Hugging Face's own tokenizers
@@ -27,7 +28,11 @@ export class FamilyTokenizer {
   ) {}
 
   static async load(id: string, dir: string, maxLength: number): Promise<FamilyTokenizer> {
-    const tokenizer = loadTokenizer(dir);
+    return FamilyTokenizer.over(id, dir, loadTokenizer(dir), maxLength);
+  }
+
+  /** A family over a tokenizer already loaded (loadTokenizer checks its file; a test harness may not). */
+  static async over(id: string, dir: string, tokenizer: Tokenizer, maxLength: number): Promise<FamilyTokenizer> {
     const specials = await specialTokens(dir, tokenizer);
     return new FamilyTokenizer(
       id,
@@ -37,6 +42,17 @@ export class FamilyTokenizer {
       Int32Array.from(specials.suffix),
       largestTokenId(tokenizer),
     );
+  }
+
+  /** What the service needs of the family without loading it itself (the tokenizer process sends it). */
+  info(): FamilyInfo {
+    return {
+      id: this.id,
+      maxLength: this.maxLength,
+      padId: this.padId,
+      suffix: this.suffix,
+      largestId: this.largestId,
+    };
   }
 
   /**

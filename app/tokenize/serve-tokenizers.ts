@@ -1,0 +1,66 @@
+/**
+ * The tokenizer process's side (app/tokenize/tokenizer-process.ts is its entry): loads the service's
+ * tokenizer families with Hugging Face's tokenizers and encodes one job's texts at a time. It is a
+ * process of its own because the tokenizers binding aborts the process it runs in when the Rust code
+ * panics (a regex engine giving up, exit 134), which no try/catch or Worker contains: here that
+ * costs the job and a restart of this process (TokenizerPool), never the service.
+ */
+import { TokenizerFileError } from "../../lib/tokenizer/definition.ts";
+import { FamilyTokenizer } from "./family-tokenizer.ts";
+import type { FamilyEncodings, FamilyRequest, FromTokenizer, ToTokenizer } from "./tokenizer-protocol.ts";
+
+/** Tests only (started with --fault-hooks): a text holding it aborts the process as a panicking tokenizer does. */
+export const ABORT_MARKER = "\u0000abort-tokenizer-process\u0000";
+
+/** How a family is loaded: FamilyTokenizer.load (its file checked first), or a test harness's own. */
+export type FamilyLoader = (r: FamilyRequest) => Promise<FamilyTokenizer>;
+
+const checkedLoad: FamilyLoader = (r) => FamilyTokenizer.load(r.id, r.dir, r.maxLength);
+
+export function serveTokenizers(loadFamily: FamilyLoader = checkedLoad) {
+  const faultHooks = process.argv.includes("--fault-hooks");
+  const send = (m: FromTokenizer) => process.send?.(m);
+  let families: FamilyTokenizer[] = [];
+  // One job at a time, in order: the pool sends the next only after this one's answer.
+  process.on("message", async (m: ToTokenizer) => {
+    if (m.type === "load") {
+      try {
+        families = await Promise.all(m.families.map(loadFamily));
+        send({ type: "ready", families: families.map((f) => f.info()), rss: process.memoryUsage().rss });
+      } catch (e) {
+        send(loadFailure(e));
+      }
+      return;
+    }
+    if (faultHooks && m.texts.some((t) => t.includes(ABORT_MARKER))) process.abort();
+    try {
+      const encoded = await Promise.all(families.map((f) => encodeAll(f, m.texts, m.tokens)));
+      send({
+        type: "encoded",
+        job: m.job,
+        families: Object.fromEntries(families.map((f, i) => [f.id, encoded[i]])),
+        rss: process.memoryUsage().rss,
+      });
+    } catch (e) {
+      send({ type: "encode-failed", job: m.job, message: (e as Error).message, rss: process.memoryUsage().rss });
+    }
+  });
+  // The service went away (even killed): nothing is left to encode for.
+  process.on("disconnect", () => process.exit(0));
+}
+
+function loadFailure(e: unknown): FromTokenizer {
+  if (e instanceof TokenizerFileError) return { type: "load-failed", file: e.file, problem: e.problem };
+  return { type: "load-failed", problem: (e as Error).message };
+}
+
+async function encodeAll(f: FamilyTokenizer, texts: string[], tokens: boolean): Promise<FamilyEncodings> {
+  const rows = await Promise.all(texts.map((t) => f.encode(t)));
+  const ids = new Int32Array(rows.reduce((n, r) => n + r.length, 0));
+  let offset = 0;
+  for (const r of rows) {
+    ids.set(r, offset);
+    offset += r.length;
+  }
+  return { ids, lengths: rows.map((r) => r.length), tokens: tokens ? rows.map((r) => f.tokenStrings(r)) : undefined };
+}

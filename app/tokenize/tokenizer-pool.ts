@@ -1,0 +1,193 @@
+import type { TokenizerObservation } from "../service/api.ts";
+import { TokenizeCost } from "./tokenize-cost.ts";
+import { TOKENIZER_ENTRY, type TokenizerEntry, TokenizerProcess } from "./tokenizer-process-handle.ts";
+import type { FamilyEncodings, FamilyInfo, FamilyRequest } from "./tokenizer-protocol.ts";
+
+export { TokenizationFailed, type TokenizerEntry } from "./tokenizer-process-handle.ts";
+
+export interface TokenizerPoolOptions {
+  /** Tokenizer processes: jobs encoding at once. */
+  processes: number;
+  /**
+   * A process whose resident memory grew past this multiple of its size after loading is replaced
+   * after its job: the allocator keeps what a flood of long texts took, and a fresh process gives it back.
+   */
+  recycleAboveRss: number;
+  entry?: TokenizerEntry;
+  /** The pause before starting a process again after the `failures`-th failure in a row. */
+  restartDelayMs: (failures: number) => number;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+interface QueuedJob {
+  texts: string[];
+  chars: number;
+  tokens: boolean;
+  signal: AbortSignal;
+  resolve: (families: Record<string, FamilyEncodings>) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * Tokenization as bounded work: each request's texts are one job, encoded by one of a fixed number
+ * of tokenizer processes (serve-tokenizers.ts), the rest waiting in order. A job whose request ends
+ * before a process takes it is dropped unencoded; one whose request ends while it runs is answered
+ * at once and its result thrown away, so abandoned uploads hold at most `processes` jobs of work. A
+ * process that dies fails only the job it held, and is started again.
+ */
+export class TokenizerPool {
+  private readonly live = new Set<TokenizerProcess>();
+  private readonly idle: TokenizerProcess[] = [];
+  private readonly queue: QueuedJob[] = [];
+  private readonly cost = new TokenizeCost();
+  private queuedChars = 0;
+  private stopped = false;
+  private failures = 0;
+  private readonly counts = { droppedBeforeStart: 0, crashes: 0, recycled: 0 };
+
+  private constructor(
+    readonly families: FamilyInfo[],
+    private readonly requests: FamilyRequest[],
+    private readonly opts: TokenizerPoolOptions,
+  ) {}
+
+  /** Starts the processes and loads the families in each; fails (nothing left running) if any refuses a file. */
+  static async start(requests: FamilyRequest[], opts: TokenizerPoolOptions): Promise<TokenizerPool> {
+    const started = Array.from(
+      { length: Math.max(1, opts.processes) },
+      () => new TokenizerProcess(opts.entry ?? TOKENIZER_ENTRY),
+    );
+    try {
+      const loaded = await Promise.all(started.map((p) => p.load(requests)));
+      const pool = new TokenizerPool(loaded[0], requests, opts);
+      for (const p of started) pool.adopt(p);
+      return pool;
+    } catch (e) {
+      for (const p of started) p.kill();
+      throw e;
+    }
+  }
+
+  /** Each family's encodings of `texts` (cut to the family's maxLength); rejects with the signal's reason if it ends first. */
+  encode(texts: string[], signal: AbortSignal, tokens = false): Promise<Record<string, FamilyEncodings>> {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const job: QueuedJob = { texts, chars: charCount(texts), tokens, signal, resolve, reject };
+      signal.addEventListener("abort", () => this.abandon(job), { once: true });
+      this.queue.push(job);
+      this.queuedChars += job.chars;
+      this.dispatch();
+    });
+  }
+
+  /** How long `chars` more characters would wait for and take in tokenization, at the measured speed (0 until measured). */
+  expectedWaitMs(chars: number): number {
+    return this.cost.waitMs(this.queue.length, this.queuedChars, chars, this.live.size);
+  }
+
+  /** How long `chars` characters take to encode, alone, at the measured speed (0 until measured). */
+  aloneMs(chars: number): number {
+    return this.cost.aloneMs(chars);
+  }
+
+  get stats(): TokenizerObservation {
+    return {
+      processes: this.live.size,
+      queuedJobs: this.queue.length,
+      runningJobs: this.live.size - this.idle.length,
+      ...this.counts,
+      rssBytes: [...this.live].reduce((n, p) => n + p.rss, 0),
+    };
+  }
+
+  stop() {
+    this.stopped = true;
+    for (const p of this.live) p.kill();
+  }
+
+  private abandon(job: QueuedJob) {
+    const at = this.queue.indexOf(job);
+    if (at >= 0) {
+      this.queue.splice(at, 1);
+      this.queuedChars -= job.chars;
+      this.counts.droppedBeforeStart++;
+    }
+    job.reject(job.signal.reason);
+  }
+
+  private adopt(p: TokenizerProcess) {
+    this.live.add(p);
+    this.idle.push(p);
+    p.exited.then((why) => this.onExit(p, why));
+    this.dispatch();
+  }
+
+  private dispatch() {
+    while (this.idle.length > 0 && this.queue.length > 0) {
+      const job = this.queue.shift() as QueuedJob;
+      this.queuedChars -= job.chars;
+      this.run(this.idle.pop() as TokenizerProcess, job);
+    }
+  }
+
+  private async run(p: TokenizerProcess, job: QueuedJob) {
+    const started = performance.now();
+    this.cost.started(job.chars);
+    try {
+      job.resolve(await p.encode(job.texts, job.tokens));
+      this.cost.measured(job.chars, performance.now() - started);
+      this.failures = 0;
+    } catch (e) {
+      job.reject(e);
+      return; // a process that failed a job is replaced (onExit) or, if it answered with an error, still good
+    } finally {
+      this.cost.finished(job.chars);
+      if (!p.dead && this.live.has(p)) this.release(p);
+    }
+  }
+
+  /** Back to work, or replaced if its memory grew past the bound. */
+  private release(p: TokenizerProcess) {
+    if (p.rss > p.baselineRss * this.opts.recycleAboveRss) {
+      this.counts.recycled++;
+      this.opts.log?.("tokenizer process replaced: its memory grew", { rssBytes: p.rss, baselineBytes: p.baselineRss });
+      this.live.delete(p);
+      p.kill();
+      this.replace(0);
+      return;
+    }
+    this.idle.push(p);
+    this.dispatch();
+  }
+
+  private onExit(p: TokenizerProcess, why: string) {
+    if (!this.live.delete(p) || this.stopped) return;
+    const at = this.idle.indexOf(p);
+    if (at >= 0) this.idle.splice(at, 1);
+    this.counts.crashes++;
+    this.failures++;
+    const delay = this.opts.restartDelayMs(this.failures);
+    this.opts.log?.("tokenizer process died; starting another", { why, restartInMs: delay });
+    this.replace(delay);
+  }
+
+  /** A new process in place of one gone, after `delayMs`; one that fails to load is retried the same way. */
+  private replace(delayMs: number) {
+    setTimeout(async () => {
+      if (this.stopped) return;
+      const p = new TokenizerProcess(this.opts.entry ?? TOKENIZER_ENTRY);
+      try {
+        await p.load(this.requests);
+        if (this.stopped) p.kill();
+        else this.adopt(p);
+      } catch (e) {
+        p.kill();
+        this.failures++;
+        this.opts.log?.("tokenizer process failed to start again", { error: (e as Error).message });
+        this.replace(this.opts.restartDelayMs(this.failures));
+      }
+    }, delayMs);
+  }
+}
+
+const charCount = (texts: string[]) => texts.reduce((n, t) => n + t.length, 0);

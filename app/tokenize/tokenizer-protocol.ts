@@ -1,0 +1,43 @@
+/**
+ * The messages between the service and a tokenizer process (app/tokenize/tokenizer-process.ts): the
+ * families it loads, the texts it encodes, and what it answers. Sent over Bun's IPC with the
+ * "advanced" serialization, so typed arrays arrive as typed arrays.
+ */
+
+/** A family as the service asks for it: its folder and the longest encoding any of its models takes. */
+export interface FamilyRequest {
+  id: string;
+  dir: string;
+  maxLength: number;
+}
+
+/** A family as the tokenizer process found it: what the service needs of it without loading it itself. */
+export interface FamilyInfo {
+  id: string;
+  /** The longest encoding any member takes: ids come back cut to it, as truncation=True cuts them. */
+  maxLength: number;
+  padId: number;
+  /** The special ids after the text (</s>, [SEP]): kept when a model cuts a row shorter. */
+  suffix: Int32Array;
+  /** The largest id it can give: every model of the family warms up with it. */
+  largestId: number;
+}
+
+/** One family's encodings of a job's texts: every text's ids one after the other. */
+export interface FamilyEncodings {
+  ids: Int32Array;
+  lengths: number[];
+  /** Each text's token strings, when asked (/tokenize). */
+  tokens?: string[][];
+}
+
+export type ToTokenizer =
+  | { type: "load"; families: FamilyRequest[] }
+  | { type: "encode"; job: number; texts: string[]; tokens: boolean };
+
+export type FromTokenizer =
+  | { type: "ready"; families: FamilyInfo[]; rss: number }
+  /** A tokenizer file it refused or could not read: the start fails naming it. */
+  | { type: "load-failed"; file?: string; problem: string }
+  | { type: "encoded"; job: number; families: Record<string, FamilyEncodings>; rss: number }
+  | { type: "encode-failed"; job: number; message: string; rss: number };

@@ -1,0 +1,114 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { cpSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { TokenizerFileError } from "../lib/tokenizer/definition.ts";
+import { tempDir } from "../testkit/fixtures.ts";
+import { addBacktrackingRegex, BACKTRACKING_TEXT } from "../testkit/hostile-tokenizer.ts";
+import { TOKENIZER_FIXTURES } from "../testkit/shared.ts";
+import { FamilyTokenizer } from "../app/tokenize/family-tokenizer.ts";
+import { TokenizationFailed, TokenizerPool, type TokenizerPoolOptions } from "../app/tokenize/tokenizer-pool.ts";
+import type { FamilyEncodings } from "../app/tokenize/tokenizer-protocol.ts";
+
+const UNCHECKED = { file: new URL("../testkit/unchecked-tokenizer-process.ts", import.meta.url).pathname };
+const fixture = (name: string) => ({ id: name, dir: join(TOKENIZER_FIXTURES, name), maxLength: 512 });
+const options = (o: Partial<TokenizerPoolOptions> = {}): TokenizerPoolOptions => ({
+  processes: 1,
+  recycleAboveRss: 100,
+  restartDelayMs: () => 10,
+  ...o,
+});
+const rows = (e: FamilyEncodings) => {
+  const starts = e.lengths.map((_, i) => e.lengths.slice(0, i).reduce((a, b) => a + b, 0));
+  return e.lengths.map((n, i) => Array.from(e.ids.subarray(starts[i], starts[i] + n)));
+};
+const open = () => new AbortController().signal;
+
+const pools: TokenizerPool[] = [];
+async function startPool(...args: Parameters<typeof TokenizerPool.start>) {
+  const pool = await TokenizerPool.start(...args);
+  pools.push(pool);
+  return pool;
+}
+afterEach(() => {
+  for (const p of pools.splice(0)) p.stop();
+});
+
+/** A copy of a fixture tokenizer with a backtracking regex in its pre-tokenizer: it panics on BACKTRACKING_TEXT. */
+function backtrackingFamily() {
+  const dir = join(tempDir("hostile"), "roberta");
+  cpSync(join(TOKENIZER_FIXTURES, "roberta-base"), dir, { recursive: true });
+  addBacktrackingRegex(join(dir, "tokenizer.json"), "pre_tokenizer");
+  return { id: "hostile", dir, maxLength: 512 };
+}
+
+describe("TokenizerPool: tokenization in processes of its own", () => {
+  test("every family's ids and special tokens are those of the tokenizer loaded in this process", async () => {
+    const pool = await startPool([fixture("roberta-base"), fixture("xlmr-charsmap")], options({ processes: 2 }));
+    const texts = ["Hello world!", "  spaced  out ", "😀 emoji and ünïcödé", "a".repeat(3000)];
+    const out = await pool.encode(texts, open(), true);
+    for (const name of ["roberta-base", "xlmr-charsmap"]) {
+      const local = await FamilyTokenizer.load(name, join(TOKENIZER_FIXTURES, name), 512);
+      expect(rows(out[name])).toEqual(await Promise.all(texts.map(async (t) => Array.from(await local.encode(t)))));
+      expect(out[name].tokens?.[0]).toEqual(local.tokenStrings(await local.encode(texts[0])));
+      const info = pool.families.find((f) => f.id === name);
+      expect(info).toEqual(local.info());
+    }
+    expect(rows(out["roberta-base"])[3].length).toBe(512); // cut to the family's maxLength, </s> kept
+  }, 30_000);
+
+  test("a tokenizer that panics costs its request and a restart of its process, never the caller's process", async () => {
+    const pool = await startPool([backtrackingFamily()], options({ entry: UNCHECKED }));
+    const failed = pool.encode([BACKTRACKING_TEXT], open());
+    await expect(failed).rejects.toBeInstanceOf(TokenizationFailed);
+    await expect(failed).rejects.toThrow(/SIGABRT/);
+    // The next job waits for the process started in its place and is answered.
+    const out = await pool.encode(["ordinary text"], open());
+    expect(rows(out.hostile)[0].length).toBeGreaterThan(2);
+    expect(pool.stats.crashes).toBe(1);
+    expect(pool.stats.processes).toBe(1);
+  }, 30_000);
+
+  test("the service's own entry refuses that tokenizer at load, naming its file, and leaves nothing running", async () => {
+    const family = backtrackingFamily();
+    const start = TokenizerPool.start([family], options());
+    await expect(start).rejects.toBeInstanceOf(TokenizerFileError);
+    await expect(start).rejects.toThrow(join(family.dir, "tokenizer.json"));
+  }, 30_000);
+
+  test("a job whose request ends while it waits for a process is dropped unencoded, its caller answered at once", async () => {
+    const pool = await startPool([fixture("xlmr-charsmap")], options());
+    const busy = pool.encode(["word ".repeat(200_000)], open()); // about a second of encoding
+    const leaving = new AbortController();
+    const dropped = pool.encode(["never encoded"], leaving.signal);
+    leaving.abort(new Error("client gone"));
+    await expect(dropped).rejects.toThrow("client gone");
+    expect(pool.stats).toMatchObject({ queuedJobs: 0, runningJobs: 1, droppedBeforeStart: 1 });
+    await busy;
+    expect(pool.stats.runningJobs).toBe(0);
+    expect(pool.expectedWaitMs(1_000_000)).toBeGreaterThan(100); // measured: a million characters is not free
+  }, 30_000);
+
+  test("a job whose request ends while it runs is answered at once; the process finishes it and takes the next", async () => {
+    const pool = await startPool([fixture("xlmr-charsmap")], options());
+    const leaving = new AbortController();
+    const running = pool.encode(["word ".repeat(200_000)], leaving.signal);
+    await Bun.sleep(20);
+    leaving.abort(new Error("client gone"));
+    await expect(running).rejects.toThrow("client gone");
+    const next = await pool.encode(["next"], open());
+    expect(rows(next["xlmr-charsmap"])[0].length).toBeGreaterThan(2);
+    expect(pool.stats.droppedBeforeStart).toBe(0);
+  }, 30_000);
+
+  test("a process whose memory grew past the bound is replaced after its job; the pool keeps answering", async () => {
+    const pool = await startPool([fixture("roberta-base")], options({ recycleAboveRss: 1.01 }));
+    const before = pool.stats.rssBytes;
+    await pool.encode(["word ".repeat(200_000)], open());
+    expect(pool.stats.recycled).toBe(1);
+    const out = await pool.encode(["after"], open());
+    const vocab = JSON.parse(readFileSync(join(TOKENIZER_FIXTURES, "roberta-base", "tokenizer.json"), "utf8")).model
+      .vocab;
+    expect(rows(out["roberta-base"])[0]).toEqual([0, vocab.after, 2]);
+    expect(pool.stats.rssBytes).toBeLessThan(before * 1.5);
+  }, 30_000);
+});
