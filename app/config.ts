@@ -30,6 +30,9 @@ export interface Config {
   maxBodyBytes: number;
   maxBufferedBodyBytes: number;
   maxTextsPerRequest: number;
+  maxTextChars: number;
+  tokenizerProcesses: number;
+  tokenizerRecycleRssPercent: number;
   batch: { maxBatchSize: number; maxBatchTokens: number; maxQueueDelayMs: number };
   /** The CPU provider's own batch limits, within `batch`. */
   cpuBatch: { maxBatchSize: number; maxBatchTokens: number };
@@ -99,6 +102,30 @@ export const SETTINGS = {
     type: integer(1, 4096),
     default: 64,
     doc: "the longest JSON array of texts one request may send",
+  },
+  // A model sees at most a few thousand characters (512 tokens); tokenizing is ~1 s per MB of text, all of
+  // which transformers would do before truncating. Cutting earlier is not exact (normalization reaches
+  // across any cut), so longer texts are refused instead of tokenized.
+  maxTextChars: {
+    name: "MAX_TEXT_CHARS",
+    type: integer(1),
+    default: 100_000,
+    doc: "the longest text, in UTF-16 code units (JavaScript's length); a longer one gets 413 `text_too_long` naming the limit",
+  },
+  // Tokenizers run in processes of their own: a tokenizer that panics (the Rust binding aborts its
+  // process) costs one request and a restart there, never the service. Each loads every family
+  // (XLM-R's: ~170 MB); the jobs encoding at once are at most this many, so abandoned uploads cannot pile up work.
+  tokenizerProcesses: {
+    name: "TOKENIZER_PROCESSES",
+    type: integer(1, 64),
+    default: 2,
+    doc: "tokenizer processes (each encodes one request's texts at a time; the others wait in order)",
+  },
+  tokenizerRecycleRssPercent: {
+    name: "TOKENIZER_RECYCLE_RSS_PERCENT",
+    type: integer(101, 100_000),
+    default: 130,
+    doc: "a tokenizer process whose memory grew past this percentage of its size after loading is replaced after its job (the allocator keeps what long texts took)",
   },
   batch: {
     maxBatchSize: MAX_BATCH_SIZE,

@@ -1,3 +1,4 @@
+import { TokenizationFailed } from "./tokenize/tokenizer-pool.ts";
 import { WorkerCallFailed, WorkerUnavailable } from "./workers/errors.ts";
 
 /** Every error a client can see: one code list, one code→status table, one JSON envelope. */
@@ -7,6 +8,7 @@ export type ErrorCode =
   | "invalid_header"
   | "invalid_parameter"
   | "payload_too_large"
+  | "text_too_long"
   | "deadline_unreachable"
   | "unsupported_media_type"
   | "request_timeout"
@@ -19,6 +21,7 @@ export type ErrorCode =
   | "deadline_exceeded"
   | "inference_unavailable"
   | "inference_failed"
+  | "tokenization_failed"
   | "internal";
 
 export const STATUS: Record<ErrorCode, number> = {
@@ -27,6 +30,7 @@ export const STATUS: Record<ErrorCode, number> = {
   invalid_header: 400,
   invalid_parameter: 400,
   payload_too_large: 413,
+  text_too_long: 413,
   deadline_unreachable: 422,
   unsupported_media_type: 415,
   request_timeout: 408,
@@ -40,6 +44,9 @@ export const STATUS: Record<ErrorCode, number> = {
   deadline_exceeded: 504,
   inference_unavailable: 503,
   inference_failed: 500,
+  // The model's tokenizer failed on this text (its process died or it threw): the model's files are at
+  // fault, not the request's form; other requests go on.
+  tokenization_failed: 500,
   internal: 500,
 };
 
@@ -78,6 +85,7 @@ export function toApiError(e: unknown): ApiError | null {
   if (e instanceof ApiError) return e;
   if (e instanceof WorkerUnavailable) return new ApiError("inference_unavailable", e.message);
   if (e instanceof WorkerCallFailed) return new ApiError("inference_failed", e.message);
+  if (e instanceof TokenizationFailed) return new ApiError("tokenization_failed", e.message);
   const cause = (e as { cause?: unknown } | null)?.cause;
   return cause instanceof ApiError ? cause : null;
 }

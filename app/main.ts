@@ -90,7 +90,7 @@ const readyFields = (service: ClassifierService) => ({
     family: m.family.id,
     loadMs: Math.round(m.loadMs),
   })),
-  families: [...service.families.keys()],
+  families: service.tokenizers.families.map((f) => f.id),
 });
 
 /**

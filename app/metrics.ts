@@ -5,6 +5,7 @@ import type {
   RequestTimings,
   ServiceCounters,
   ServiceObservation,
+  TokenizerObservation,
   WorkerHealth,
 } from "./service/api.ts";
 import type { BatchListener } from "./service/observe.ts";
@@ -263,5 +264,42 @@ function counterCollectors(registry: Registry, observe: Observe, bodies: BodyCou
   );
   mirrored("cancelled_rows_total", "Queued rows removed unrun (deadline, client gone, another model failed)", (s) =>
     s.models.reduce((n, m) => n + m.batches.cancelled, 0),
+  );
+  tokenizerCollectors(registry, observe, mirrored);
+}
+
+/** The tokenizer processes: how many, their work, their memory, and what befell them. */
+function tokenizerCollectors(
+  registry: Registry,
+  observe: Observe,
+  mirrored: (name: string, help: string, read: (s: ServiceObservation) => number) => Counter,
+) {
+  const gauge = (name: string, help: string, read: (t: TokenizerObservation) => number) =>
+    new Gauge({
+      name: `${PREFIX}${name}`,
+      help,
+      registers: [registry],
+      collect() {
+        const t = observe()?.tokenizers;
+        if (t) this.set(read(t));
+      },
+    });
+  gauge("tokenizer_processes", "Tokenizer processes up (TOKENIZER_PROCESSES when all are)", (t) => t.processes);
+  gauge("tokenizer_queued_requests", "Requests waiting for a tokenizer process", (t) => t.queuedJobs);
+  gauge("tokenizer_resident_memory_bytes", "Resident memory of the tokenizer processes, summed", (t) => t.rssBytes);
+  mirrored(
+    "tokenize_dropped_total",
+    "Requests whose tokenization was dropped before it started (client gone, deadline passed)",
+    (s) => s.tokenizers.droppedBeforeStart,
+  );
+  mirrored(
+    "tokenizer_crashes_total",
+    "Tokenizer processes that died (e.g. a tokenizer panicking on a text) and were started again",
+    (s) => s.tokenizers.crashes,
+  );
+  mirrored(
+    "tokenizer_recycled_total",
+    "Tokenizer processes replaced because their memory grew past TOKENIZER_RECYCLE_RSS_PERCENT",
+    (s) => s.tokenizers.recycled,
   );
 }

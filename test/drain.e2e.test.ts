@@ -88,8 +88,12 @@ describe("graceful drain", () => {
     expect(lines.at(-1)).toMatchObject({ message: "stopped before every request was answered" });
   });
 
-  test("past DRAIN_TIMEOUT_MS with 30 × 1 MiB texts tokenizing (native calls that cannot be cancelled), every client is answered 503 or closed and the process exits within the timeout and a margin", async () => {
-    const { proc, url, lines } = await startService({ DRAIN_TIMEOUT_MS: "1000", MAX_BUFFERED_BODY_BYTES: "67108864" });
+  test("past DRAIN_TIMEOUT_MS with 30 × 1 MiB texts tokenizing or waiting for a tokenizer process, every client is answered 503 or closed and the process exits within the timeout and a margin", async () => {
+    const { proc, url, lines } = await startService({
+      DRAIN_TIMEOUT_MS: "1000",
+      MAX_BUFFERED_BODY_BYTES: "67108864",
+      MAX_TEXT_CHARS: "2000000",
+    });
     // ~1 MiB of JSON each, under MAX_BODY_BYTES: each takes the tokenizer seconds, 30 of them tens of seconds.
     const huge = (i: number) => JSON.stringify(`${i} ${"tokenize these many words ".repeat(40_000)}`);
     const clients = Array.from({ length: 30 }, (_, i) =>

@@ -29,6 +29,7 @@ async function listening(env: Record<string, string> = {}) {
     ENGINES_DIR: engines,
     INTRA_OP_THREADS: "1",
     CPU_MAX_BATCH_SIZE: "1024",
+    MAX_TEXT_CHARS: "2000000",
     ...env,
   });
   return running;
@@ -121,7 +122,7 @@ describe("a client that leaves while its text is tokenized", () => {
     const line = await requestLine(lines, "/process", 499);
     expect(line.level).toBe("info");
     await waitFor(async () => (await pending(url)) === 0, "the text to leave the service");
-    // Tokenized to the end on its native thread, then dropped: never queued, so never cancelled or run.
+    // Dropped when its client left (tokenizing, or waiting for a tokenizer process): never queued, so never cancelled or run.
     expect(await metric("classifier_client_closed_total")).toBe(1);
     expect(await metric("classifier_cancelled_rows_total")).toBe(0);
     expect(await metric("classifier_batch_size_count")).toBe(batchesBefore);

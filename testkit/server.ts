@@ -32,4 +32,5 @@ export const postProcess = (
   url: string,
   body: string,
   headers: Record<string, string> = { "content-type": "application/json" },
-) => fetch(`${url}/process`, { method: "POST", body, headers });
+  signal?: AbortSignal,
+) => fetch(`${url}/process`, { method: "POST", body, headers, signal });

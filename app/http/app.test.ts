@@ -33,7 +33,16 @@ const bytes = (s: string) => new TextEncoder().encode(s);
 /** The service as observe() reports it: no models unless given, nothing pending. */
 function observation(over: Partial<ServiceObservation> = {}): ServiceObservation {
   const counters = { shed: 0, deadlineExceeded: 0, clientClosed: 0 };
-  return { draining: false, pendingTexts: 3, counters, models: [], ...over };
+  const tokenizers = {
+    processes: 2,
+    queuedJobs: 0,
+    runningJobs: 0,
+    droppedBeforeStart: 0,
+    crashes: 0,
+    recycled: 0,
+    rssBytes: 1,
+  };
+  return { draining: false, pendingTexts: 3, counters, models: [], tokenizers, ...over };
 }
 
 /** A model whose only worker is in `state` (readiness reads the workers, not the record). */

@@ -42,7 +42,10 @@ export class Admission {
 /** The share of a request's remaining deadline its expected wait may take. */
 const ADMISSION_MARGIN = 0.7;
 
-/** What the refusal by expected wait reads of one model's queue (ModelBatcher), with a request's tokens for it. */
+/**
+ * What the refusal by expected wait reads of one queue of work, with a request's share of it: a
+ * model's (ModelBatcher; tokens) or the tokenizers' (TokenizerPool; characters).
+ */
 export interface QueueLoad {
   /** How long `tokens` take alone on one worker at the measured speed (0 until measured). */
   aloneMs(tokens: number): number;
@@ -57,12 +60,16 @@ export interface QueueLoad {
  * (503 overloaded, Retry-After from the estimate). Until a model has answered a batch its speed is
  * unknown and nothing is refused this way. Null: admitted.
  */
-export function refusalByExpectedWait(models: { queue: QueueLoad; tokens: number }[], remainingMs: number) {
+export function refusalByExpectedWait(
+  models: { queue: QueueLoad; tokens: number }[],
+  remainingMs: number,
+  work = "inference",
+) {
   const alone = Math.max(...models.map((m) => m.queue.aloneMs(m.tokens)));
   if (alone > remainingMs)
     return new ApiError(
       "deadline_unreachable",
-      `this request needs about ${(alone / 1000).toFixed(1)} s of inference at the measured speed, more than its ` +
+      `this request needs about ${(alone / 1000).toFixed(1)} s of ${work} at the measured speed, more than its ` +
         `deadline allows (${(remainingMs / 1000).toFixed(1)} s): send fewer or shorter texts`,
     );
   // Shed only for work that is really ahead: a request alone on an idle model is admitted if it fits.

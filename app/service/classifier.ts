@@ -1,9 +1,11 @@
 import type { RowAnswer } from "../batching/batcher.ts";
 import { ApiError } from "../errors.ts";
 import { answer } from "../scoring.ts";
-import { truncate, type FamilyTokenizer } from "../tokenize/family-tokenizer.ts";
-import { encodePacked, type RowRef, rowsOf } from "../tokenize/pack.ts";
-import { Admission, refusalByExpectedWait } from "./admission.ts";
+import { truncate } from "../tokenize/family-tokenizer.ts";
+import { type RowRef, sharedRows } from "../tokenize/pack.ts";
+import type { TokenizerPool } from "../tokenize/tokenizer-pool.ts";
+import type { FamilyEncodings } from "../tokenize/tokenizer-protocol.ts";
+import { Admission, type QueueLoad, refusalByExpectedWait } from "./admission.ts";
 import type {
   Classified,
   ClassifierApi,
@@ -31,20 +33,20 @@ export class ClassifierService implements ClassifierApi {
   readonly counters: ServiceCounters = { shed: 0, deadlineExceeded: 0, clientClosed: 0 };
   private readonly admission: Admission;
   // Aborted by stop(): every request still pending (tokenizing, queued or running) is answered at
-  // once, so a drain past its grace period does not wait for native tokenization it cannot cancel.
+  // once, so a drain past its grace period waits for nothing.
   private readonly stopped = new AbortController();
 
   private constructor(
     readonly models: ServedModel[],
-    readonly families: Map<string, FamilyTokenizer>,
-    maxQueuedTexts: number,
+    readonly tokenizers: TokenizerPool,
+    private readonly limits: { maxQueuedTexts: number; maxTextChars: number },
   ) {
-    this.admission = new Admission(maxQueuedTexts);
+    this.admission = new Admission(limits.maxQueuedTexts);
   }
 
   static async start(opts: ServiceOptions, seams: LoadSeams = {}): Promise<ClassifierService> {
-    const { models, families } = await loadModels(opts, seams);
-    return new ClassifierService(models, families, opts.maxQueuedTexts);
+    const { models, tokenizers } = await loadModels(opts, seams);
+    return new ClassifierService(models, tokenizers, opts);
   }
 
   /** Texts accepted and not yet answered. */
@@ -71,17 +73,10 @@ export class ClassifierService implements ClassifierApi {
    * uses them. Under the same admission as classify: a debugging route must not be a way around it.
    */
   async tokenization(text: string, client?: AbortSignal): Promise<FamilyTokens[]> {
-    this.admit(1);
+    this.admit([text]);
     const request = requestSignal(undefined, client, this.stopped.signal);
     try {
-      const families = [...this.families.values()];
-      const encoded = await untilAborted(Promise.all(families.map((f) => f.encode(text))), request.signal);
-      return families.map((f, i) => {
-        const ids = encoded[i];
-        const models = this.models.filter((m) => m.family === f).map((m) => m.key);
-        const tokens = f.tokenStrings(ids);
-        return { family: f.id, models, maxLength: f.maxLength, length: ids.length, ids: Array.from(ids), tokens };
-      });
+      return familyTokens(await this.tokenizers.encode([text], request.signal, true), this.tokenizers, this.models);
     } catch (e) {
       throw this.ended(request.signal, e);
     } finally {
@@ -98,11 +93,15 @@ export class ClassifierService implements ClassifierApi {
     return reason;
   }
 
-  /** Takes places for `texts` texts, or refuses at once: shutting down, or the bound on texts in the service reached. */
-  private admit(texts: number) {
+  /**
+   * Takes places for the texts, or refuses at once: a text over the length limit, shutting down, or
+   * the bound on texts in the service reached.
+   */
+  private admit(texts: string[]) {
+    refuseLongText(texts, this.limits.maxTextChars);
     if (this.state !== "ready")
       throw new ApiError("shutting_down", "the service is shutting down: retry on another instance");
-    if (!this.admission.tryAdmit(texts)) {
+    if (!this.admission.tryAdmit(texts.length)) {
       this.counters.shed++;
       throw new ApiError(
         "overloaded",
@@ -113,18 +112,17 @@ export class ClassifierService implements ClassifierApi {
 
   /** One answer per text, in order, with every model's key in index order, and where the request's time went. */
   async classify(texts: string[], opts: ClassifyOptions): Promise<Classified> {
-    this.admit(texts.length);
+    this.admit(texts);
     const request = requestSignal(opts.timeoutMs, opts.signal, this.stopped.signal);
     try {
       const tokenizeStarted = performance.now();
-      const rows = await tokenizeOnce([...this.families.values()], texts, request.signal);
+      this.refuseIfLate([{ queue: this.tokenizers, tokens: charCount(texts) }], opts.timeoutMs, "tokenization");
+      const rows = await tokenizeOnce(this.tokenizers, texts, request.signal);
       const tokenizationMs = performance.now() - tokenizeStarted;
-      const perModelRows = this.models.map((m) => {
-        const familyRows = rows.get(m.family.id);
-        if (!familyRows) throw new Error(`${m.key}: its tokenizer family ${m.family.id} is not among the service's`);
-        return familyRows.map((row) => fitRow(row, m.maxLength, m.family.suffix));
-      });
-      this.admitByExpectedWait(perModelRows, opts.timeoutMs - (performance.now() - tokenizeStarted));
+      const perModelRows = this.models.map((m) => modelRows(m, rows));
+      const tokens = (i: number) => perModelRows[i].reduce((n, r) => n + r.length, 0);
+      const queues = this.models.map((m, i) => ({ queue: m.batcher, tokens: tokens(i) }));
+      this.refuseIfLate(queues, opts.timeoutMs - (performance.now() - tokenizeStarted), "inference");
       const perModel = await Promise.all(
         this.models.map((m, i) =>
           Promise.all(m.batcher.submit(perModelRows[i], request.signal)).catch((e) => {
@@ -149,13 +147,9 @@ export class ClassifierService implements ClassifierApi {
     }
   }
 
-  /** Refuses, before anything is queued, a request that cannot be answered within the time it has left. */
-  private admitByExpectedWait(perModelRows: RowRef[][], remainingMs: number) {
-    const models = this.models.map((m, i) => ({
-      queue: m.batcher,
-      tokens: perModelRows[i].reduce((n, r) => n + r.length, 0),
-    }));
-    const refusal = refusalByExpectedWait(models, remainingMs);
+  /** Refuses, before its work is queued, a request that cannot be answered within the time it has left. */
+  private refuseIfLate(queues: { queue: QueueLoad; tokens: number }[], remainingMs: number, work: string) {
+    const refusal = refusalByExpectedWait(queues, remainingMs, work);
     if (!refusal) return;
     if (refusal.code === "overloaded") this.counters.shed++;
     throw refusal;
@@ -174,6 +168,7 @@ export class ClassifierService implements ClassifierApi {
   async stop() {
     this.state = "stopped";
     for (const w of this.allWorkers()) w.stop();
+    this.tokenizers.stop();
     this.stopped.abort(
       new ApiError("inference_unavailable", "the service stopped before this request was answered: retry"),
     );
@@ -185,38 +180,44 @@ export class ClassifierService implements ClassifierApi {
   }
 }
 
-/**
- * Each text once per family, all at once: the tokenizers encode on a native thread pool, so the
- * HTTP thread only waits (see README, Tokenization).
- */
-async function tokenizeOnce(
-  families: FamilyTokenizer[],
-  texts: string[],
-  signal: AbortSignal,
-): Promise<Map<string, RowRef[]>> {
-  const packed = await untilAborted(Promise.all(families.map((f) => encodePacked(f, texts))), signal);
-  return new Map(families.map((f, i) => [f.id, rowsOf(packed[i])]));
+/** Each text once per family, in a tokenizer process; the rows in shared memory every model's workers read. */
+async function tokenizeOnce(pool: TokenizerPool, texts: string[], signal: AbortSignal): Promise<Map<string, RowRef[]>> {
+  const encoded = await pool.encode(texts, signal);
+  signal.throwIfAborted();
+  return new Map(Object.entries(encoded).map(([family, e]) => [family, sharedRows(e)]));
 }
 
-/**
- * The native tokenization cannot be stopped, but the request need not wait for it: a deadline, a
- * client gone or the service stopping is answered on time (the signal's reason is thrown).
- */
-async function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  let onAbort = () => {};
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason);
-    if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
+const charCount = (texts: string[]) => texts.reduce((n, t) => n + t.length, 0);
+
+/** /tokenize's answer: each family's ids and tokens for the one text, and the models that use them. */
+function familyTokens(
+  encoded: Record<string, FamilyEncodings>,
+  pool: TokenizerPool,
+  models: ServedModel[],
+): FamilyTokens[] {
+  return pool.families.map((f) => {
+    const { ids, tokens } = encoded[f.id];
+    const users = models.filter((m) => m.family.id === f.id).map((m) => m.key);
+    const text = { length: ids.length, ids: Array.from(ids), tokens: tokens?.[0] ?? [] };
+    return { family: f.id, models: users, maxLength: f.maxLength, ...text };
   });
-  aborted.catch(() => {});
-  try {
-    const result = await Promise.race([work, aborted]);
-    signal.throwIfAborted();
-    return result;
-  } finally {
-    signal.removeEventListener("abort", onAbort);
-  }
+}
+
+/** A text longer than the limit is refused before anything is done with it (413 text_too_long). */
+function refuseLongText(texts: string[], maxTextChars: number) {
+  const long = texts.findIndex((t) => t.length > maxTextChars);
+  if (long >= 0)
+    throw new ApiError(
+      "text_too_long",
+      `text ${long} has ${texts[long].length} characters; the limit is ${maxTextChars} (MAX_TEXT_CHARS)`,
+    );
+}
+
+/** A model's rows: its family's, each cut to the model's own limit. */
+function modelRows(m: ServedModel, rows: Map<string, RowRef[]>): RowRef[] {
+  const familyRows = rows.get(m.family.id);
+  if (!familyRows) throw new Error(`${m.key}: its tokenizer family ${m.family.id} is not among the service's`);
+  return familyRows.map((row) => fitRow(row, m.maxLength, m.family.suffix));
 }
 
 /** A model whose limit is below its family's gets its own truncated copy; the usual case shares. */

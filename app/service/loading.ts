@@ -13,8 +13,9 @@ import type { BatchRunner } from "../batching/runner.ts";
 import type { Config, ExecutionProvider } from "../config.ts";
 import { type HarnessEntry, ModelWorker } from "../inference/model-worker.ts";
 import { asStoreError, verifyFamilyFile } from "../tokenize/family-file.ts";
-import { FamilyTokenizer } from "../tokenize/family-tokenizer.ts";
-import type { RestartPolicy } from "../workers/restart-policy.ts";
+import { type TokenizerEntry, TokenizerPool } from "../tokenize/tokenizer-pool.ts";
+import type { FamilyInfo } from "../tokenize/tokenizer-protocol.ts";
+import { DEFAULT_RESTART_POLICY, restartDelay, type RestartPolicy } from "../workers/restart-policy.ts";
 import {
   familyLengths,
   intraOpThreads,
@@ -27,7 +28,16 @@ import { ServedModel } from "./served-model.ts";
 
 export type ServiceOptions = Pick<
   Config,
-  "enginesDir" | "verifyWeights" | "batch" | "cpuBatch" | "workersPerModel" | "intraOpThreads" | "maxQueuedTexts"
+  | "enginesDir"
+  | "verifyWeights"
+  | "batch"
+  | "cpuBatch"
+  | "workersPerModel"
+  | "intraOpThreads"
+  | "maxQueuedTexts"
+  | "maxTextChars"
+  | "tokenizerProcesses"
+  | "tokenizerRecycleRssPercent"
 > & {
   executionProviders: ExecutionProvider[];
   log?: (message: string, fields?: Record<string, unknown>) => void;
@@ -47,11 +57,13 @@ export interface LoadSeams {
   workerEntry?: (model: ModelRecord) => HarnessEntry;
   /** What the batcher sends a worker's batches through, e.g. a simulated device's timeline around the real run (bench/sim). */
   wrapRunner?: (model: ModelRecord, worker: ModelWorker) => BatchRunner;
+  /** The tokenizer processes start from this entry file (e.g. testkit/unchecked-tokenizer-process.ts), or honour fault hooks. */
+  tokenizerEntry?: TokenizerEntry;
 }
 
 export interface LoadedModels {
   models: ServedModel[];
-  families: Map<string, FamilyTokenizer>;
+  tokenizers: TokenizerPool;
 }
 
 /** What a machine without GPU providers configured looks like: nothing is probed. */
@@ -63,29 +75,37 @@ export const CPU_ONLY: HostGpuFacts = {
 };
 
 /**
- * Each family's tokenizer, encoding up to the longest row its models' plans allow (familyLengths),
- * after its tokenizer.json is proven the one convert recorded (verifyFamilyFile). A file that is not
- * a tokenizer, or whose regexes could abort the process, fails the start naming it (loadTokenizer).
+ * The tokenizer processes, each with every family's tokenizer encoding up to the longest row its
+ * models' plans allow (familyLengths), after each tokenizer.json is proven the one convert recorded
+ * (verifyFamilyFile). A file that is not a tokenizer, or whose regexes could abort a process, fails
+ * the start naming it (loadTokenizer, in the tokenizer process).
  */
-export async function loadFamilies(store: Store, planned: PlannedModel[]): Promise<Map<string, FamilyTokenizer>> {
+export async function startTokenizers(
+  store: Store,
+  planned: PlannedModel[],
+  opts: Pick<ServiceOptions, "tokenizerProcesses" | "tokenizerRecycleRssPercent" | "log">,
+  seams: Pick<LoadSeams, "tokenizerEntry" | "restartPolicy"> = {},
+): Promise<TokenizerPool> {
   const lengths = familyLengths(planned);
   const used = store.families.flatMap((f) => {
-    const length = lengths.get(f.id);
-    return length === undefined ? [] : [{ family: f, length }];
+    const maxLength = lengths.get(f.id);
+    return maxLength === undefined ? [] : [{ family: f, maxLength }];
   });
   for (const { family } of used) verifyFamilyFile(family, store.models);
-  return new Map(
-    await Promise.all(
-      used.map(({ family: f, length }) =>
-        FamilyTokenizer.load(f.id, f.dir, length).then(
-          (t) => [f.id, t] as const,
-          (e: unknown) => {
-            throw asStoreError(e);
-          },
-        ),
-      ),
-    ),
-  );
+  try {
+    return await TokenizerPool.start(
+      used.map(({ family, maxLength }) => ({ id: family.id, dir: family.dir, maxLength })),
+      {
+        processes: opts.tokenizerProcesses,
+        recycleAboveRss: opts.tokenizerRecycleRssPercent / 100,
+        entry: seams.tokenizerEntry,
+        restartDelayMs: (failures) => restartDelay(failures, seams.restartPolicy ?? DEFAULT_RESTART_POLICY),
+        log: opts.log,
+      },
+    );
+  } catch (e) {
+    throw asStoreError(e);
+  }
 }
 
 /** Plans every model, then loads the tokenizer families at the planned lengths, then the workers, and waits until all are warm. */
@@ -94,7 +114,8 @@ export async function loadModels(opts: ServiceOptions, seams: LoadSeams = {}): P
   const store = readStore(opts.enginesDir);
   const host = seams.hostFacts ?? (opts.executionProviders.some((p) => p !== "cpu") ? probeHost() : CPU_ONLY);
   const planned = planModels(store.models, opts.executionProviders, host);
-  const families = await loadFamilies(store, planned);
+  const tokenizers = await startTokenizers(store, planned, opts, seams);
+  const families = new Map(tokenizers.families.map((f) => [f.id, f]));
   const threads = intraOpThreads(
     opts.intraOpThreads,
     availableParallelism(),
@@ -117,9 +138,10 @@ export async function loadModels(opts: ServiceOptions, seams: LoadSeams = {}): P
     // the process (Napi::Error, Bun 1.4.5) before the start's error is logged.
     await Promise.allSettled(models.flatMap((m) => m.workers.map((w) => w.firstReady)));
     for (const m of models) for (const w of m.workers) w.stop();
+    tokenizers.stop();
     throw e;
   }
-  return { models, families };
+  return { models, tokenizers };
 }
 
 /** What every model's start shares. */
@@ -132,7 +154,7 @@ interface LoadContext {
 
 function spawnModel(
   { stored, choice, plan }: PlannedModel,
-  family: FamilyTokenizer,
+  family: FamilyInfo,
   { opts, seams, log, threads }: LoadContext,
 ): ServedModel {
   const { record, dir } = stored;

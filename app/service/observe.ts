@@ -1,6 +1,13 @@
 import type { AnsweredBatch, ModelBatcher } from "../batching/batcher.ts";
 import type { ModelWorker } from "../inference/model-worker.ts";
-import type { BatchStats, ModelObservation, ServiceCounters, ServiceObservation, WorkerHealth } from "./api.ts";
+import type {
+  BatchStats,
+  ModelObservation,
+  ServiceCounters,
+  ServiceObservation,
+  TokenizerObservation,
+  WorkerHealth,
+} from "./api.ts";
 import type { ServedModel } from "./served-model.ts";
 
 /** What observe() reads of the service. */
@@ -9,6 +16,7 @@ interface Observed {
   readonly pendingTexts: number;
   readonly counters: ServiceCounters;
   readonly models: readonly ServedModel[];
+  readonly tokenizers: { readonly stats: TokenizerObservation };
 }
 
 /** The service as it stands, copied: the one place that reads batchers and workers for reporting. */
@@ -18,6 +26,7 @@ export function observe(s: Observed): ServiceObservation {
     pendingTexts: s.pendingTexts,
     counters: { ...s.counters },
     models: s.models.map(observeModel),
+    tokenizers: s.tokenizers.stats,
   };
 }
 

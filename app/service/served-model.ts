@@ -2,7 +2,7 @@ import type { ModelRecord } from "../../lib/store/index.ts";
 import type { ModelBatcher } from "../batching/batcher.ts";
 import type { ExecutionProvider } from "../config.ts";
 import type { ModelWorker } from "../inference/model-worker.ts";
-import type { FamilyTokenizer } from "../tokenize/family-tokenizer.ts";
+import type { FamilyInfo } from "../tokenize/tokenizer-protocol.ts";
 import type { ModelPlan } from "./model-plan.ts";
 
 /** One model as served: its record, plan, tokenizer family, queue and workers. */
@@ -12,7 +12,7 @@ export class ServedModel {
 
   constructor(
     readonly record: ModelRecord,
-    readonly family: FamilyTokenizer,
+    readonly family: FamilyInfo,
     readonly plan: ModelPlan,
     readonly workers: ModelWorker[],
     readonly batcher: ModelBatcher,

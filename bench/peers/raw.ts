@@ -6,9 +6,10 @@
  */
 import { join } from "node:path";
 import { ModelWorker } from "../../app/inference/model-worker.ts";
-import { CPU_ONLY, loadFamilies } from "../../app/service/loading.ts";
+import { SETTINGS } from "../../app/config.ts";
+import { CPU_ONLY, startTokenizers } from "../../app/service/loading.ts";
 import { planModels } from "../../app/service/model-plan.ts";
-import { encodePacked, rowsOf } from "../../app/tokenize/pack.ts";
+import { sharedRows } from "../../app/tokenize/pack.ts";
 import { readStore } from "../../lib/store/index.ts";
 import type { BatchLimits } from "../../app/batching/policy.ts";
 import { batchesAtSaturation } from "../lib/batch-plan.ts";
@@ -43,7 +44,11 @@ export async function startRawEngine(enginesDir: string, intraOpThreads: number)
   const infos = store.models.map((m) => m.record);
   // As the service starts on a CPU: the plans first, then the families at the lengths they allow.
   const planned = planModels(store.models, ["cpu"], CPU_ONLY);
-  const families = await loadFamilies(store, planned);
+  // Tokenized as the service tokenizes: in its tokenizer processes, at its defaults.
+  const tokenizers = await startTokenizers(store, planned, {
+    tokenizerProcesses: SETTINGS.tokenizerProcesses.default,
+    tokenizerRecycleRssPercent: SETTINGS.tokenizerRecycleRssPercent.default,
+  });
   const workers = planned.map(({ stored, choice, plan: { input, output, warmup } }) => {
     const candidates = choice.candidates.map((c) => ({ provider: c.provider, modelPath: join(stored.dir, c.model) }));
     return new ModelWorker(`raw-${stored.record.key}`, { candidates, intraOpThreads, input, output, warmup });
@@ -57,7 +62,9 @@ export async function startRawEngine(enginesDir: string, intraOpThreads: number)
   };
   const tokenize = async (texts: string[]) =>
     new Map(
-      await Promise.all([...families].map(async ([id, f]) => [id, rowsOf(await encodePacked(f, texts))] as const)),
+      Object.entries(await tokenizers.encode(texts, new AbortController().signal)).map(
+        ([id, e]) => [id, sharedRows(e)] as const,
+      ),
     );
 
   /** Every model runs its batches (row indices, planned from its rows' lengths) back to back, all models at once. */
@@ -149,6 +156,7 @@ export async function startRawEngine(enginesDir: string, intraOpThreads: number)
     },
     stop: () => {
       for (const w of workers) w.stop();
+      tokenizers.stop();
     },
   };
 }
