@@ -35,6 +35,9 @@ const ORACLES = [
   "bert-onnx-export",
   "xlmr-tiny-legacy",
   "bert-multilabel-legacy",
+  "deberta-v3-tiny",
+  "deberta-v2-tiny-conv",
+  "deberta-v3-tiny-pairs",
 ];
 
 /** Each oracle's tokenizer fixture: the family its architecture uses. */
@@ -45,7 +48,9 @@ const architectureOf = (name: string) =>
       ? "xlmr"
       : name.startsWith("distilbert")
         ? "distilbert"
-        : "bert";
+        : name.startsWith("deberta")
+          ? "deberta"
+          : "bert";
 
 /**
  * An oracle checkpoint plus the tokenizer of its family, in a scratch folder (shared/ is read-only).
@@ -168,11 +173,8 @@ describe("convert: malformed inputs end in a clear error naming the file, with n
     [
       "unknown architecture",
       (d) =>
-        writeFileSync(
-          join(d, "config.json"),
-          JSON.stringify({ architectures: ["DebertaV2ForSequenceClassification"] }),
-        ),
-      /config\.json: unsupported architecture \["DebertaV2ForSequenceClassification"\]: convert builds .*BertForSequenceClassification.*DistilBertForSequenceClassification.*--model KEY=onnx:DIR/,
+        writeFileSync(join(d, "config.json"), JSON.stringify({ architectures: ["GPT2ForSequenceClassification"] })),
+      /config\.json: unsupported architecture \["GPT2ForSequenceClassification"\]: convert builds .*BertForSequenceClassification.*DistilBertForSequenceClassification.*--model KEY=onnx:DIR/,
     ],
     [
       "config that is not JSON",

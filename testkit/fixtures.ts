@@ -42,6 +42,7 @@ const TOKENIZER_OF: Record<RandomArchitecture, string> = {
   roberta: "roberta-base",
   bert: "bert-base-uncased",
   distilbert: "bert-base-uncased",
+  deberta: "deberta-v3",
 };
 
 /** Copies a shared tokenizer fixture (real RoBERTa files, or the XLM-R-shaped one with a real charsmap) into a model folder. */

@@ -2,11 +2,11 @@ import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:f
 import { join } from "node:path";
 
 /**
- * Writes (XLM-)RoBERTa, BERT and DistilBERT sequence-classification checkpoints with random weights
+ * Writes (XLM-)RoBERTa, BERT, DistilBERT and DeBERTa-v3 sequence-classification checkpoints with random weights
  * in the real formats: the tests' tiny models, and full-size ones (real dimensions) for benchmarks,
  * whose cost does not depend on the weights' values.
  */
-export type RandomArchitecture = "xlmr" | "roberta" | "bert" | "distilbert";
+export type RandomArchitecture = "xlmr" | "roberta" | "bert" | "distilbert" | "deberta";
 
 export interface RandomCheckpointSpec {
   architecture: RandomArchitecture;
@@ -61,6 +61,16 @@ export const FULL_SIZE = {
     intermediateSize: 3072,
     maxPositionEmbeddings: 512,
   },
+  // microsoft/deberta-v3-base: 128,100 word rows (the tokenizer's 128,001 ids, padded).
+  deberta: {
+    architecture: "deberta",
+    vocabSize: 128100,
+    hiddenSize: 768,
+    layers: 12,
+    heads: 12,
+    intermediateSize: 3072,
+    maxPositionEmbeddings: 512,
+  },
 } as const satisfies Record<RandomArchitecture, Omit<RandomCheckpointSpec, "labels">>;
 
 /** Small enough for CI, with the vocabularies of the shared tokenizer fixtures so real ids fit. */
@@ -101,6 +111,15 @@ export const TINY = {
     intermediateSize: 32,
     maxPositionEmbeddings: 512,
   },
+  deberta: {
+    architecture: "deberta",
+    vocabSize: 128100,
+    hiddenSize: 16,
+    layers: 2,
+    heads: 2,
+    intermediateSize: 32,
+    maxPositionEmbeddings: 512,
+  },
 } as const satisfies Record<RandomArchitecture, Omit<RandomCheckpointSpec, "labels">>;
 
 /** The tensors a checkpoint of the spec's architecture holds, in transformers' names and torch's layouts. */
@@ -116,6 +135,7 @@ function checkpointTensorShapes(s: RandomCheckpointSpec): [string, number[]][] {
     [`${name}.weight`, [H]],
     [`${name}.bias`, [H]],
   ];
+  if (s.architecture === "deberta") return debertaTensorShapes(s, linear, norm, n);
   if (s.architecture === "distilbert") {
     const out: [string, number[]][] = [
       ["distilbert.embeddings.word_embeddings.weight", [s.vocabSize, H]],
@@ -149,8 +169,65 @@ function checkpointTensorShapes(s: RandomCheckpointSpec): [string, number[]][] {
   return [...out, ...linear("classifier.dense", H, H), ...linear("classifier.out_proj", n, H)];
 }
 
+type Shapes = [string, number[]][];
+
+/** DebertaV2ForSequenceClassification as DeBERTa-v3 has it: no position table, 2 × 256 relative rows, ContextPooler. */
+function debertaTensorShapes(
+  s: RandomCheckpointSpec,
+  linear: (name: string, out: number, inp: number) => Shapes,
+  norm: (name: string) => Shapes,
+  labels: number,
+): Shapes {
+  const H = s.hiddenSize;
+  const out: Shapes = [
+    ["deberta.embeddings.word_embeddings.weight", [s.vocabSize, H]],
+    ...norm("deberta.embeddings.LayerNorm"),
+  ];
+  for (let i = 0; i < s.layers; i++) {
+    const L = `deberta.encoder.layer.${i}`;
+    for (const p of ["query_proj", "key_proj", "value_proj"]) out.push(...linear(`${L}.attention.self.${p}`, H, H));
+    out.push(...linear(`${L}.attention.output.dense`, H, H), ...norm(`${L}.attention.output.LayerNorm`));
+    out.push(...linear(`${L}.intermediate.dense`, s.intermediateSize, H));
+    out.push(...linear(`${L}.output.dense`, H, s.intermediateSize), ...norm(`${L}.output.LayerNorm`));
+  }
+  out.push(
+    ["deberta.encoder.rel_embeddings.weight", [2 * DEBERTA_V3_BUCKETS, H]],
+    ...norm("deberta.encoder.LayerNorm"),
+  );
+  return [...out, ...linear("pooler.dense", H, H), ...linear("classifier", labels, H)];
+}
+
+const DEBERTA_V3_BUCKETS = 256;
+
+/** microsoft/deberta-v3-base's config.json settings beyond the sizes. */
+const debertaV3Config = (s: RandomCheckpointSpec) => ({
+  architectures: ["DebertaV2ForSequenceClassification"],
+  model_type: "deberta-v2",
+  vocab_size: s.vocabSize,
+  hidden_size: s.hiddenSize,
+  num_hidden_layers: s.layers,
+  num_attention_heads: s.heads,
+  intermediate_size: s.intermediateSize,
+  hidden_act: "gelu",
+  max_position_embeddings: s.maxPositionEmbeddings,
+  type_vocab_size: 0,
+  layer_norm_eps: 1e-7,
+  pad_token_id: 0,
+  relative_attention: true,
+  max_relative_positions: -1,
+  position_buckets: DEBERTA_V3_BUCKETS,
+  pos_att_type: ["p2c", "c2p"],
+  share_att_key: true,
+  norm_rel_ebd: "layer_norm",
+  position_biased_input: false,
+  pooler_hidden_size: s.hiddenSize,
+  pooler_hidden_act: "gelu",
+  pooler_dropout: 0,
+});
+
 /** config.json as save_pretrained writes it for the spec's architecture. */
 function configOf(s: RandomCheckpointSpec): Record<string, unknown> {
+  if (s.architecture === "deberta") return debertaV3Config(s);
   if (s.architecture === "distilbert")
     return {
       architectures: ["DistilBertForSequenceClassification"],
