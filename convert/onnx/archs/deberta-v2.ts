@@ -96,7 +96,7 @@ function relativeAttention(r: ConfigReader, maxPositionEmbeddings: number): Rela
   return { buckets, maxRelative, span, normalized, reach };
 }
 
-function parseDebertaConfig(r: ConfigReader, architecture: string): DebertaConfig {
+export function parseDebertaConfig(r: ConfigReader, architecture: string): DebertaConfig {
   r.gelu("hidden_act");
   const hiddenSize = r.int("hidden_size");
   const heads = r.heads(hiddenSize, "num_attention_heads");
