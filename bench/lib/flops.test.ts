@@ -78,8 +78,59 @@ describe("FLOPs of BERT-base, worked by hand", () => {
   });
 });
 
+describe("FLOPs of DeBERTa-v3-base, worked by hand", () => {
+  // microsoft/deberta-v3-base's config.json with a two-label head.
+  const shape = shapeFromConfig({
+    architectures: ["DebertaV2ForSequenceClassification"],
+    model_type: "deberta-v2",
+    hidden_size: 768,
+    num_hidden_layers: 12,
+    num_attention_heads: 12,
+    intermediate_size: 3072,
+    max_position_embeddings: 512,
+    vocab_size: 128100,
+    type_vocab_size: 0,
+    relative_attention: true,
+    position_buckets: 256,
+    max_relative_positions: -1,
+    pos_att_type: ["p2c", "c2p"],
+    share_att_key: true,
+    norm_rel_ebd: "layer_norm",
+    position_biased_input: false,
+    pooler_hidden_size: 768,
+  });
+
+  test("BERT-base's matrices, plus 512 relative rows scored by two terms at width 768", () => {
+    expect(shape.tokenMatrixParams).toBe(84_934_656);
+    expect(shape.rowMatrixParams).toBe(591_360);
+    expect(shape.relative).toEqual({ rows: 512, terms: 2, width: 768 });
+  });
+
+  test("the weight bytes: 184,423,682 parameters less the 128,100 × 768 word table, FP32", () => {
+    // Embeddings' norm 1,536; 12 layers × (7,077,888 matrices + 9,984 vectors) = 85,054,464; relative rows
+    // 512 × 768 = 393,216 and their norm 1,536; pooler 590,592; classifier 1,538: 86,042,882 besides the
+    // 98,380,800-entry word table (183,831,552 for DebertaV2Model as published, + pooler + classifier).
+    expect(shape.weightBytesRead).toBe(86_042_882 * 4);
+  });
+
+  test("one row of 128 tokens: BERT-base's count, the c2p and p2c scores, and the relative projections once", () => {
+    // BERT-base's 22,348,434,432 (above); c2p + p2c: 2 terms × 12 layers × 2 × 128 × 512 × 768 =
+    // 2,415,919,104; the 512 relative rows through key_proj and query_proj: 2 × 12 × 2 × 512 × 768 × 768 =
+    // 14,495,514,624, once per forward.
+    expect(forwardFlops(shape, 1, 128)).toBe(22_348_434_432 + 2_415_919_104 + 14_495_514_624);
+    // Four rows: four times everything but the projections.
+    expect(forwardFlops(shape, 4, 128)).toBe(4 * (22_348_434_432 + 2_415_919_104) + 14_495_514_624);
+  });
+});
+
 /** The tokenizer fixture each config's model_type uses (DistilBERT's is BERT's vocabulary). */
-const TOKENIZER_OF = { "xlm-roberta": "xlmr", roberta: "roberta", bert: "bert", distilbert: "distilbert" } as const;
+const TOKENIZER_OF = {
+  "xlm-roberta": "xlmr",
+  roberta: "roberta",
+  bert: "bert",
+  distilbert: "distilbert",
+  "deberta-v2": "deberta",
+} as const;
 
 /** bert-onnx-export is served as the given ONNX file: engine.json then lists no weights to count. */
 const GIVEN_ONNX = "bert-onnx-export";

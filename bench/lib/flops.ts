@@ -5,6 +5,7 @@
  * The roofline line of the bench report and the simulated GPU are built on these counts.
  */
 import type { ModelRecord } from "../../lib/store/index.ts";
+import { debertaShapeFromConfig, debertaShapeFromRecord, isDeberta } from "./flops-deberta.ts";
 
 export interface EncoderShape {
   layers: number;
@@ -17,6 +18,11 @@ export interface EncoderShape {
   rowMatrixParams: number;
   /** Bytes of the weights one forward reads from memory (FP32): every weight except the word-embedding table, of which only the rows used are read (counted as 0). */
   weightBytesRead: number;
+  /**
+   * DeBERTa's disentangled attention (flops-deberta.ts): each of `terms` (c2p, p2c) scores every token
+   * against `rows` relative embeddings projected to `width`, in every layer.
+   */
+  relative?: { rows: number; terms: number; width: number };
 }
 
 const F32_BYTES = 4;
@@ -46,6 +52,7 @@ const isDistilBert = (config: Record<string, unknown>) =>
  * n_layers, hidden_dim). The head is two matrices for all three: hidden × hidden, then labels × hidden.
  */
 export function shapeFromConfig(config: Record<string, unknown>): EncoderShape {
+  if (isDeberta(config)) return debertaShapeFromConfig(config);
   const distil = isDistilBert(config);
   const hidden = configInt(config, ["hidden_size", "dim"]);
   const layers = configInt(config, ["num_hidden_layers", "n_layers"]);
@@ -88,6 +95,8 @@ const elements = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
  * checkpoint tensor the graph uses). A model served as a given ONNX file lists none: it has no shape here.
  */
 export function shapeFromRecord(record: Pick<ModelRecord, "key" | "weights" | "weightProof" | "labels">): EncoderShape {
+  if (record.weights.some((w) => w.name.startsWith("deberta.")))
+    return debertaShapeFromRecord(record.weights, record.labels.length);
   const words = record.weights.find((w) => WORD_EMBEDDINGS.test(w.name));
   const ffnIn = record.weights.find((w) => FFN_IN.test(w.name));
   if (!words || !ffnIn)
@@ -124,11 +133,16 @@ export function shapeFromRecord(record: Pick<ModelRecord, "key" | "weights" | "w
  * every matrix a token goes through (a multiply and an add), 2 per head parameter per row, and
  * attention's two products per layer (QKᵀ and AV: 2 × length² × hidden each). Biases, layer norms,
  * GELU, softmax and the embedding lookups are left out: under 1% of the total for base-size models.
+ * DeBERTa adds, per layer and position term, the relative embeddings' projection (2 × rows × hidden ×
+ * width, once per forward whatever the batch) and each token's scores against them (2 × length ×
+ * rows × width per row).
  */
 export function forwardFlops(shape: EncoderShape, rows: number, length: number): number {
   const tokens = rows * length;
   const attention = 4 * length * length * shape.hidden * shape.layers * rows;
-  return 2 * shape.tokenMatrixParams * tokens + 2 * shape.rowMatrixParams * rows + attention;
+  const rel = shape.relative;
+  const relative = rel ? rel.terms * shape.layers * 2 * rel.rows * rel.width * (shape.hidden + tokens) : 0;
+  return 2 * shape.tokenMatrixParams * tokens + 2 * shape.rowMatrixParams * rows + attention + relative;
 }
 
 /**
