@@ -8,6 +8,8 @@ import { runLogits } from "../../../testkit/oracle.ts";
 import { ORACLE } from "../../../testkit/shared.ts";
 import { readSafetensors } from "../../checkpoint/safetensors.ts";
 import { convertModels } from "../../pipeline.ts";
+import { TINY, writeRandomCheckpoint } from "../../random/random-checkpoint.ts";
+import { readModel } from "../model-file.ts";
 import { ConfigReader } from "../config.ts";
 import { parseDebertaConfig, relativeBucket, relativeIndexTables } from "./deberta-v2.ts";
 
@@ -217,5 +219,74 @@ describe("lengths past the relative table and past max_position_embeddings", () 
     const session = await ort.InferenceSession.create(join(out, "v", "model.onnx"));
     expect(session.inputNames).toEqual(["input_ids", "attention_mask"]);
     await session.release();
+  });
+});
+
+describe("the converted graph, as the service and TensorRT take it", () => {
+  test("onnxruntime with every graph optimization (as the CPU service loads it) gives the conv oracle's logits", async () => {
+    const name = "deberta-v2-tiny-conv";
+    const dir = join(tempDir("deberta-opt"), name);
+    cpSync(join(ORACLE, name), dir, { recursive: true });
+    addTokenizer(dir, "deberta");
+    const out = tempDir("deberta-engines");
+    await convertModels([{ key: name, dir, origin: { local: dir }, allowVocabMismatch: true }], {
+      outDir: out,
+      log: () => {},
+    });
+    const expected = await Bun.file(join(ORACLE, name, "expected.json")).json();
+    const session = await ort.InferenceSession.create(join(out, name, "model.onnx"), { graphOptimizationLevel: "all" });
+    const shape = [expected.input_ids.length, expected.input_ids[0].length];
+    const int64 = (rows: number[][]) => new ort.Tensor("int64", BigInt64Array.from(rows.flat().map(BigInt)), shape);
+    const { logits } = await session.run({
+      input_ids: int64(expected.input_ids),
+      attention_mask: int64(expected.attention_mask),
+    });
+    await session.release();
+    const want: number[] = expected.logits.flat();
+    const got = Array.from(logits.data as Float32Array);
+    expect(Math.max(...want.map((v, i) => Math.abs(v - got[i])))).toBeLessThan(1e-4);
+    // Standard opset-17 operators only, none of them a loop, a contrib op or a sequence.
+    const { model } = readModel(join(out, name, "model.onnx"));
+    const ops = new Set((model.graph?.node ?? []).map((n) => `${n.domain || ""}:${n.opType}`));
+    expect([...ops].sort()).toEqual(
+      [
+        "Add",
+        "Cast",
+        "Concat",
+        "Conv",
+        "Div",
+        "Erf",
+        "Gather",
+        "Gemm",
+        "LayerNormalization",
+        "MatMul",
+        "Max",
+        "Min",
+        "Mul",
+        "Range",
+        "Reshape",
+        "Shape",
+        "Softmax",
+        "Sub",
+        "Transpose",
+        "Unsqueeze",
+      ].map((op) => `:${op}`),
+    );
+  });
+
+  test("a tiny random DeBERTa-v3 (real 128,100-row vocabulary) converts with the real tokenizer, no allowance needed", async () => {
+    const dir = join(tempDir("deberta-random"), "tiny");
+    writeRandomCheckpoint(dir, { ...TINY.deberta, numLabels: 3 });
+    addTokenizer(dir, "deberta");
+    const out = tempDir("deberta-engines");
+    await convertModels([{ key: "tiny", dir, origin: {} }], { outDir: out, log: () => {} });
+    const record = readModelRecord(join(out, "tiny"))!;
+    expect(record).toMatchObject({ architecture: "DebertaV2ForSequenceClassification", maxLength: 4096 });
+    expect(record.onnx.inputs).toEqual(["input_ids", "attention_mask"]);
+    expect(record.weights.map((w) => w.name)).toContain("deberta.encoder.rel_embeddings.weight");
+    const rows = [[1, 3_000, 127_999, 2]];
+    const { data } = await runLogits(join(out, "tiny", "model.onnx"), rows, [[1, 1, 1, 1]]);
+    expect(data.length).toBe(3);
+    expect(data.every(Number.isFinite)).toBe(true);
   });
 });
