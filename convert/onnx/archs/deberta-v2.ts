@@ -44,9 +44,10 @@ interface RelativeAttention {
 }
 
 /**
- * The graph takes any length when positions are relative only (clipped distances, see
- * relativeIndexTables): this bound is what engine.json states, and what the service caps with
- * its own maximum. Attention memory grows with its square; 4096 stays within a GPU's memory at batch 1.
+ * The graph takes any length when positions are relative only (distances clipped into a fixed table,
+ * see relativeIndexTables), so engine.json states this bound and the service caps rows with its own
+ * maximum below it. What grows is memory, with the square of the length: at 4096 one [heads, q, k]
+ * score tensor of a base model is 0.8 GB per row, a few of them live at once.
  */
 const RELATIVE_ONLY_MAX_LENGTH = 4096;
 
