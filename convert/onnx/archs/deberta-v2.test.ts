@@ -290,3 +290,23 @@ describe("the converted graph, as the service and TensorRT take it", () => {
     expect(data.every(Number.isFinite)).toBe(true);
   });
 });
+
+describe("other configurations build graphs onnxruntime runs on the oracle's batch", () => {
+  const cases: [string, Record<string, unknown>, Record<string, { shape: number[]; values: Float32Array }>][] = [
+    ["relative_attention false (scale still widened by pos_att_type)", { relative_attention: false }, {}],
+    ["c2p only", { pos_att_type: "c2p" }, {}],
+    ["p2c only, without the relative layer norm", { pos_att_type: ["p2c"], norm_rel_ebd: "none" }, {}],
+    [
+      "plain distances (no position_buckets, 2 × 40 relative rows)",
+      { position_buckets: -1, max_relative_positions: 40 },
+      { "deberta.encoder.rel_embeddings.weight": { shape: [80, 48], values: new Float32Array(80 * 48).fill(0.01) } },
+    ],
+  ];
+  for (const [what, edit, tensors] of cases)
+    test(what, async () => {
+      const { diff } = await distanceFromOracle(variant(edit, tensors));
+      // Another model than the oracle's, so other logits; finite ones (the conversion's smoke run checks too).
+      expect(diff).toBeGreaterThan(1e-4);
+      expect(Number.isFinite(diff)).toBe(true);
+    });
+});
