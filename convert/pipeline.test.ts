@@ -35,6 +35,7 @@ const ORACLES = [
   "bert-onnx-export",
   "xlmr-tiny-legacy",
   "bert-multilabel-legacy",
+  "electra-tiny",
 ];
 
 /** Each oracle's tokenizer fixture: the family its architecture uses. */
@@ -80,7 +81,7 @@ describe("convert: oracle checkpoints", () => {
       expect(record.weights.length).toBeGreaterThan(0);
       expect(record.weights.filter((w) => w.sha256 !== w.onnxSha256)).toEqual([]);
       expect(record.activation).toBe(expected.activation ?? "softmax");
-      const types = name.startsWith("bert") ? ["token_type_ids"] : [];
+      const types = name.startsWith("bert") || name.startsWith("electra") ? ["token_type_ids"] : [];
       expect(record.onnx.inputs).toEqual(["input_ids", "attention_mask", ...types]);
     });
   }
