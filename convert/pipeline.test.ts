@@ -36,17 +36,21 @@ const ORACLES = [
   "xlmr-tiny-legacy",
   "bert-multilabel-legacy",
   "electra-tiny",
+  "modernbert-tiny",
+  "modernbert-tiny-mean",
 ];
 
 /** Each oracle's tokenizer fixture: the family its architecture uses. */
 const architectureOf = (name: string) =>
-  name.startsWith("roberta")
-    ? "roberta"
-    : name.startsWith("xlmr")
-      ? "xlmr"
-      : name.startsWith("distilbert")
-        ? "distilbert"
-        : "bert";
+  name.startsWith("modernbert")
+    ? "modernbert"
+    : name.startsWith("roberta")
+      ? "roberta"
+      : name.startsWith("xlmr")
+        ? "xlmr"
+        : name.startsWith("distilbert")
+          ? "distilbert"
+          : "bert";
 
 /**
  * An oracle checkpoint plus the tokenizer of its family, in a scratch folder (shared/ is read-only).

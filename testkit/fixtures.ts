@@ -37,15 +37,16 @@ export function publishedLabels(hubId: string): string[] | undefined {
 }
 
 /** The shared tokenizer fixture of each architecture (DistilBERT uses BERT's vocabulary, as distilbert-base-uncased does). */
-const TOKENIZER_OF: Record<RandomArchitecture, string> = {
+const TOKENIZER_OF: Record<RandomArchitecture | "modernbert", string> = {
   xlmr: "xlmr-charsmap",
   roberta: "roberta-base",
   bert: "bert-base-uncased",
   distilbert: "bert-base-uncased",
+  modernbert: "modernbert",
 };
 
 /** Copies a shared tokenizer fixture (real RoBERTa files, or the XLM-R-shaped one with a real charsmap) into a model folder. */
-export function addTokenizer(dir: string, architecture: RandomArchitecture) {
+export function addTokenizer(dir: string, architecture: keyof typeof TOKENIZER_OF) {
   const from = sharedFile("fixtures", "tokenizers", TOKENIZER_OF[architecture]);
   cpSync(from, dir, { recursive: true });
 }
