@@ -7,15 +7,20 @@ import { runLogits } from "../../testkit/oracle.ts";
 import { TOKENIZER_FIXTURES } from "../../testkit/shared.ts";
 import { readSafetensors } from "../checkpoint/safetensors.ts";
 import { convertModels } from "../pipeline.ts";
-import { TINY, writeRandomCheckpoint, type RandomArchitecture } from "./random-checkpoint.ts";
+import {
+  TINY,
+  writeRandomCheckpoint,
+  type RandomArchitecture,
+  type RandomCheckpointSpec,
+} from "./random-checkpoint.ts";
 
 // Conversions with real tokenizer files.
 setDefaultTimeout(60_000);
 
 /** A tiny random checkpoint of `architecture` with its family's tokenizer, converted; the engine folder and the source. */
-async function convertTiny(architecture: RandomArchitecture) {
+async function convertTiny(architecture: RandomArchitecture, overrides: Partial<RandomCheckpointSpec> = {}) {
   const src = join(tempDir("random-src"), architecture);
-  writeRandomCheckpoint(src, { ...TINY[architecture], numLabels: 3, seed: 11 });
+  writeRandomCheckpoint(src, { ...TINY[architecture], numLabels: 3, seed: 11, ...overrides });
   addTokenizer(src, architecture);
   const out = tempDir("random-engines");
   await convertModels([{ key: architecture, dir: src, origin: { local: src } }], { outDir: out });
@@ -37,6 +42,16 @@ describe("random checkpoints of the architectures added last", () => {
     expect(TINY.electra.embeddingSize).toBeLessThan(TINY.electra.hiddenSize);
     const { engine } = await convertTiny("electra");
     expect(readModelRecord(engine)!.weights.map((w) => w.name)).toContain("electra.embeddings_project.weight");
+  });
+
+  test("an ELECTRA whose embeddings are as wide as its hidden size (electra-base) has no embeddings_project and converts", async () => {
+    const { engine, src } = await convertTiny("electra", { embeddingSize: TINY.electra.hiddenSize });
+    const ckpt = readSafetensors("m", new Uint8Array(readFileSync(join(src, "model.safetensors"))));
+    expect([...ckpt.tensors.keys()].some((n) => n.includes("embeddings_project"))).toBe(false);
+    const ids = [[101, 2023, 2003, 1037, 3231, 102]];
+    const { data } = await runLogits(join(engine, "model.onnx"), ids, [ids[0].map(() => 1)]);
+    expect(data.length).toBe(3);
+    expect(data.every(Number.isFinite)).toBe(true);
   });
 
   test("a tiny ModernBERT's logits for a row are the same alone and padded in a batch beside longer rows (window and padding masks)", async () => {
