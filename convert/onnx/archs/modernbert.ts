@@ -94,7 +94,8 @@ export const modernbert: Architecture = {
     const keyMask = L.attentionMask(mask);
     const global = { rotary: m.rotary(positions, c.globalRopeTheta), maskAdd: keyMask };
     const isGlobal = (i: number) => i % c.globalAttnEveryNLayers === 0;
-    const anyLocal = Array.from({ length: c.layers }, (_, i) => !isGlobal(i)).includes(true);
+    // Layer 1 is the first local one, if any.
+    const anyLocal = c.layers > 1 && !isGlobal(1);
     const local = anyLocal
       ? { rotary: m.rotary(positions, c.localRopeTheta), maskAdd: m.slidingWindowMask(positions, keyMask) }
       : global;
