@@ -21,7 +21,7 @@ import { readModel } from "./onnx/model-file.ts";
 import { parseCli } from "./cli.ts";
 import { convertModels, type ModelSource } from "./pipeline.ts";
 import { readModelRecord, readStore } from "../lib/store/index.ts";
-import { TINY, writeRandomCheckpoint } from "./random/random-checkpoint.ts";
+import { type RandomArchitecture, TINY, writeRandomCheckpoint } from "./random/random-checkpoint.ts";
 
 // Five tiny models with real tokenizer files (a definition hash of XLM-R's 17 MB file takes about a second).
 setDefaultTimeout(30_000);
@@ -38,19 +38,14 @@ const ORACLES = [
   "deberta-v3-tiny",
   "deberta-v2-tiny-conv",
   "deberta-v3-tiny-pairs",
+  "electra-tiny",
+  "modernbert-tiny",
+  "modernbert-tiny-mean",
 ];
 
 /** Each oracle's tokenizer fixture: the family its architecture uses. */
-const architectureOf = (name: string) =>
-  name.startsWith("roberta")
-    ? "roberta"
-    : name.startsWith("xlmr")
-      ? "xlmr"
-      : name.startsWith("distilbert")
-        ? "distilbert"
-        : name.startsWith("deberta")
-          ? "deberta"
-          : "bert";
+const architectureOf = (name: string): RandomArchitecture =>
+  (["modernbert", "roberta", "xlmr", "distilbert", "deberta"] as const).find((a) => name.startsWith(a)) ?? "bert";
 
 /**
  * An oracle checkpoint plus the tokenizer of its family, in a scratch folder (shared/ is read-only).
@@ -85,7 +80,7 @@ describe("convert: oracle checkpoints", () => {
       expect(record.weights.length).toBeGreaterThan(0);
       expect(record.weights.filter((w) => w.sha256 !== w.onnxSha256)).toEqual([]);
       expect(record.activation).toBe(expected.activation ?? "softmax");
-      const types = name.startsWith("bert") ? ["token_type_ids"] : [];
+      const types = name.startsWith("bert") || name.startsWith("electra") ? ["token_type_ids"] : [];
       expect(record.onnx.inputs).toEqual(["input_ids", "attention_mask", ...types]);
     });
   }

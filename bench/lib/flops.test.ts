@@ -123,13 +123,74 @@ describe("FLOPs of DeBERTa-v3-base, worked by hand", () => {
   });
 });
 
-/** The tokenizer fixture each config's model_type uses (DistilBERT's is BERT's vocabulary). */
+describe("FLOPs of ModernBERT-base and ELECTRA-small, worked by hand", () => {
+  /** answerdotai/ModernBERT-base's config.json (no biases) with a two-label head. */
+  const MODERNBERT_BASE = {
+    architectures: ["ModernBertForSequenceClassification"],
+    model_type: "modernbert",
+    hidden_size: 768,
+    num_hidden_layers: 22,
+    num_attention_heads: 12,
+    intermediate_size: 1152,
+    max_position_embeddings: 8192,
+    vocab_size: 50368,
+    attention_bias: false,
+    mlp_bias: false,
+    norm_bias: false,
+    classifier_bias: false,
+  };
+
+  test("ModernBERT: Wqkv + Wo = 4d², the GeGLU's Wi (d × 2ff) + Wo (ff × d) = 3·d·ff per layer, no position table", () => {
+    const shape = shapeFromConfig(MODERNBERT_BASE);
+    // Per layer 4 × 589,824 = 2,359,296 plus 3 × 768 × 1152 = 2,654,208: 5,013,504; 22 layers 110,297,088.
+    expect(shape.tokenMatrixParams).toBe(110_297_088);
+    expect(shape.rowMatrixParams).toBe(768 * 768 + 2 * 768);
+    expect(shape).toMatchObject({ layers: 22, hidden: 768, intermediate: 1152, numLabels: 2 });
+    // Norms without bias: 22 MLP + 21 attention (layer 0 has none) + embeddings, final, head = 46 × 768 = 35,328;
+    // 110,297,088 + 35,328 + 591,360 + the classifier's 2 biases = 110,923,778 parameters read, FP32.
+    expect(shape.weightBytesRead).toBe(110_923_778 * 4);
+    // One row of 128: 2 × 110,297,088 × 128 = 28,236,054,528; head 2 × 591,360 = 1,182,720; attention
+    // 4 × 128² × 768 × 22 = 1,107,296,256 (local layers are computed in full under a window mask).
+    expect(forwardFlops(shape, 1, 128)).toBe(29_344_533_504);
+  });
+
+  test("ModernBERT's biases count only where the config asks for them", () => {
+    const biased = shapeFromConfig({ ...MODERNBERT_BASE, num_hidden_layers: 1, attention_bias: true, mlp_bias: true });
+    const plain = shapeFromConfig({ ...MODERNBERT_BASE, num_hidden_layers: 1 });
+    // Wqkv 3 × 768 + Wo 768, Wi 2 × 1152 + Wo 768.
+    expect((biased.weightBytesRead - plain.weightBytesRead) / 4).toBe(4 * 768 + 2 * 1152 + 768);
+  });
+
+  test("ELECTRA-small: embeddings 128 wide projected to 256 (a matrix every token goes through)", () => {
+    const shape = shapeFromConfig({
+      architectures: ["ElectraForSequenceClassification"],
+      model_type: "electra",
+      embedding_size: 128,
+      hidden_size: 256,
+      num_hidden_layers: 12,
+      intermediate_size: 1024,
+      max_position_embeddings: 512,
+      type_vocab_size: 2,
+      vocab_size: 30522,
+    });
+    // 12 × (4 × 256² + 2 × 256 × 1024) = 9,437,184, plus embeddings_project 128 × 256 = 32,768.
+    expect(shape.tokenMatrixParams).toBe(9_469_952);
+    // ElectraModel's 13,483,008 parameters less the 30,522 × 128 word table (9,576,192), plus the head's
+    // dense 256 × 256 + 256 and out_proj 2 × 256 + 2 (66,306).
+    expect(shape.weightBytesRead).toBe(9_642_498 * 4);
+    expect(shape.hidden).toBe(256);
+  });
+});
+
+/** The tokenizer fixture each config's model_type uses (DistilBERT's and ELECTRA's is BERT's vocabulary). */
 const TOKENIZER_OF = {
   "xlm-roberta": "xlmr",
   roberta: "roberta",
   bert: "bert",
   distilbert: "distilbert",
   "deberta-v2": "deberta",
+  electra: "bert",
+  modernbert: "modernbert",
 } as const;
 
 /** bert-onnx-export is served as the given ONNX file: engine.json then lists no weights to count. */
@@ -171,7 +232,7 @@ describe("the served shape (engine.json) equals the shape of the config", () => 
       const shape = shapeFromRecord(record);
       expect(shape).toEqual(shapeFromConfig(config));
       // Every weight the converter proved is counted once: read, or the word table.
-      const wordTable = (config.vocab_size as number) * shape.hidden;
+      const wordTable = (config.vocab_size as number) * ((config.embedding_size as number | undefined) ?? shape.hidden);
       expect(shape.weightBytesRead / 4 + wordTable).toBe(record.parameters.total);
     });
 
