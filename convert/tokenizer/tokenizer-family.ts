@@ -5,15 +5,17 @@ import { definitionHash as tokenizerDefinitionHash, TokenizerFileError } from ".
 import { ConvertError, readJsonFile } from "../errors.ts";
 import { sha256, sha256File } from "../hash.ts";
 import { checkTokenizerFileSize, TOKENIZER_FILE_LIMITS } from "./file-limits.ts";
+import { debertaV2TokenizerJson, isSentencePieceOnly } from "./sentencepiece-tokenizer.ts";
 import { bertTokenizerJson, isBertVocabOnly } from "./wordpiece-tokenizer.ts";
 
 /** The files that define a vocabulary, for each tokenizer kind ("slow" files, as transformers calls them). */
-const VOCAB_FILES = [["sentencepiece.bpe.model"], ["vocab.json", "merges.txt"], ["vocab.txt"]] as const;
+const VOCAB_FILES = [["sentencepiece.bpe.model"], ["spm.model"], ["vocab.json", "merges.txt"], ["vocab.txt"]] as const;
 export const TOKENIZER_FILES = [
   "tokenizer.json",
   "tokenizer_config.json",
   "special_tokens_map.json",
   "sentencepiece.bpe.model",
+  "spm.model",
   "vocab.json",
   "merges.txt",
   "vocab.txt",
@@ -70,8 +72,9 @@ function slowVocabularyFingerprint(dir: string): { files: string[]; hash: string
 
 /**
  * The tokenizer.json a model is tokenized with: its own; for a BERT-style model with only vocab.txt,
- * the one transformers builds from it (wordpiece-tokenizer.ts); or, for a model that ships only the slow
- * files (sentencepiece.bpe.model, vocab.json + merges.txt, vocab.txt), its base model's, after
+ * or a DeBERTa-v2/v3 one with only spm.model, the one transformers builds from it
+ * (wordpiece-tokenizer.ts, sentencepiece-tokenizer.ts); or, for a model that ships only the slow
+ * files (sentencepiece.bpe.model, spm.model, vocab.json + merges.txt, vocab.txt), its base model's, after
  * proving those files byte-identical: transformers then builds the fast tokenizer from the same
  * files with the same converter that wrote the base model's tokenizer.json. Otherwise conversion
  * stops: guessing a tokenizer would silently change answers.
@@ -112,11 +115,22 @@ export function chooseTokenizer(m: TokenizerMember): TokenizerChoice {
         "tokenizer.json written from vocab.txt and tokenizer_config.json, as transformers' BertConverter builds it",
     };
   }
+  if (isSentencePieceOnly(m.dir)) {
+    const dir = scratchCopy(m.dir, ["tokenizer_config.json", "special_tokens_map.json", "spm.model"]);
+    writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(debertaV2TokenizerJson(m.dir)));
+    return {
+      key: m.key,
+      dir,
+      definition: definitionHash(join(dir, "tokenizer.json")),
+      source:
+        "tokenizer.json written from spm.model and tokenizer_config.json, as transformers' DebertaV2Converter builds it",
+    };
+  }
   const own = slowVocabularyFingerprint(m.dir);
   if (!own)
     throw new ConvertError(
       m.dir,
-      `model ${m.key} ships no tokenizer (expected tokenizer.json, sentencepiece.bpe.model, vocab.json + merges.txt, or vocab.txt)`,
+      `model ${m.key} ships no tokenizer (expected tokenizer.json, sentencepiece.bpe.model, spm.model, vocab.json + merges.txt, or vocab.txt)`,
     );
   if (!m.baseDir || !existsSync(join(m.baseDir, "tokenizer.json")))
     throw new ConvertError(m.dir, `no tokenizer.json for ${m.key} and no base model tokenizer to take one from`);
