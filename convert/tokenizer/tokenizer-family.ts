@@ -14,6 +14,8 @@ export const TOKENIZER_FILES = [
   "tokenizer.json",
   "tokenizer_config.json",
   "special_tokens_map.json",
+  // Read with spm.model in the older layout (no added_tokens_decoder in tokenizer_config.json).
+  "added_tokens.json",
   "sentencepiece.bpe.model",
   "spm.model",
   "vocab.json",
@@ -104,28 +106,13 @@ export function chooseTokenizer(m: TokenizerMember): TokenizerChoice {
       source: "own tokenizer.json",
     };
   }
-  if (isBertVocabOnly(m.dir)) {
-    const dir = scratchCopy(m.dir, ["tokenizer_config.json", "special_tokens_map.json", "vocab.txt"]);
-    writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(bertTokenizerJson(m.dir)));
-    return {
-      key: m.key,
-      dir,
-      definition: definitionHash(join(dir, "tokenizer.json")),
-      source:
-        "tokenizer.json written from vocab.txt and tokenizer_config.json, as transformers' BertConverter builds it",
-    };
-  }
-  if (isSentencePieceOnly(m.dir)) {
-    const dir = scratchCopy(m.dir, ["tokenizer_config.json", "special_tokens_map.json", "spm.model"]);
-    writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(debertaV2TokenizerJson(m.dir)));
-    return {
-      key: m.key,
-      dir,
-      definition: definitionHash(join(dir, "tokenizer.json")),
-      source:
-        "tokenizer.json written from spm.model and tokenizer_config.json, as transformers' DebertaV2Converter builds it",
-    };
-  }
+  if (isBertVocabOnly(m.dir))
+    return writtenTokenizer(m, "vocab.txt", bertTokenizerJson(m.dir), "BertConverter", ["vocab.txt"]);
+  if (isSentencePieceOnly(m.dir))
+    return writtenTokenizer(m, "spm.model", debertaV2TokenizerJson(m.dir), "DebertaV2Converter", [
+      "added_tokens.json",
+      "spm.model",
+    ]);
   const own = slowVocabularyFingerprint(m.dir);
   if (!own)
     throw new ConvertError(
@@ -147,6 +134,24 @@ export function chooseTokenizer(m: TokenizerMember): TokenizerChoice {
     source:
       `base model's tokenizer.json (${m.baseDir}): ${m.key} ships only ${own.files.join(" + ")}, byte-identical to the ` +
       "base model's, from which transformers builds the same tokenizer.json",
+  };
+}
+
+/** A tokenizer.json written from a model's slow files, in a scratch folder with copies of the files it came from. */
+function writtenTokenizer(
+  m: TokenizerMember,
+  vocabulary: string,
+  definition: Record<string, unknown>,
+  converter: string,
+  files: string[],
+): TokenizerChoice {
+  const dir = scratchCopy(m.dir, ["tokenizer_config.json", "special_tokens_map.json", ...files]);
+  writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(definition));
+  return {
+    key: m.key,
+    dir,
+    definition: definitionHash(join(dir, "tokenizer.json")),
+    source: `tokenizer.json written from ${vocabulary} and tokenizer_config.json, as transformers' ${converter} builds it`,
   };
 }
 
