@@ -42,6 +42,25 @@ describe("tokenizer.json written from spm.model, as transformers' DebertaV2Conve
     expect(expected.cases.length).toBe(196);
   });
 
+  test("DeBERTa-v3 pairs: the written template gives the 62 reference pairs' ids and token types ([SEP] B [SEP] of type 1)", async () => {
+    const choice = chooseTokenizer({ key: "m", dir: spmOnly() });
+    const pairs = JSON.parse(readFileSync(join(TOKENIZER_FIXTURES, "pairs-deberta-v3-expected.json"), "utf8"));
+    const tok = loadTokenizer(choice.dir);
+    const wrong: string[] = [];
+    for (const c of pairs.cases as {
+      text: string;
+      text_pair: string;
+      input_ids: number[];
+      token_type_ids: number[];
+    }[]) {
+      const e = await tok.encode(c.text, c.text_pair);
+      if (!Bun.deepEquals([e.getIds(), e.getTypeIds()], [c.input_ids, c.token_type_ids]))
+        wrong.push(c.text.slice(0, 40));
+    }
+    expect(wrong).toEqual([]);
+    expect(pairs.cases.length).toBe(62);
+  });
+
   test("do_lower_case: a Lowercase step first, as the slow tokenizer lowers the text before SentencePiece", async () => {
     const plain = chooseTokenizer({ key: "m", dir: spmOnly() });
     const lower = chooseTokenizer({ key: "m", dir: spmOnly((c) => ({ ...c, do_lower_case: true })) });
