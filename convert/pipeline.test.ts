@@ -21,7 +21,7 @@ import { readModel } from "./onnx/model-file.ts";
 import { parseCli } from "./cli.ts";
 import { convertModels, type ModelSource } from "./pipeline.ts";
 import { readModelRecord, readStore } from "../lib/store/index.ts";
-import { TINY, writeRandomCheckpoint } from "./random/random-checkpoint.ts";
+import { type RandomArchitecture, TINY, writeRandomCheckpoint } from "./random/random-checkpoint.ts";
 
 // Five tiny models with real tokenizer files (a definition hash of XLM-R's 17 MB file takes about a second).
 setDefaultTimeout(30_000);
@@ -35,17 +35,17 @@ const ORACLES = [
   "bert-onnx-export",
   "xlmr-tiny-legacy",
   "bert-multilabel-legacy",
+  "deberta-v3-tiny",
+  "deberta-v2-tiny-conv",
+  "deberta-v3-tiny-pairs",
+  "electra-tiny",
+  "modernbert-tiny",
+  "modernbert-tiny-mean",
 ];
 
 /** Each oracle's tokenizer fixture: the family its architecture uses. */
-const architectureOf = (name: string) =>
-  name.startsWith("roberta")
-    ? "roberta"
-    : name.startsWith("xlmr")
-      ? "xlmr"
-      : name.startsWith("distilbert")
-        ? "distilbert"
-        : "bert";
+const architectureOf = (name: string): RandomArchitecture =>
+  (["modernbert", "roberta", "xlmr", "distilbert", "deberta"] as const).find((a) => name.startsWith(a)) ?? "bert";
 
 /**
  * An oracle checkpoint plus the tokenizer of its family, in a scratch folder (shared/ is read-only).
@@ -80,7 +80,7 @@ describe("convert: oracle checkpoints", () => {
       expect(record.weights.length).toBeGreaterThan(0);
       expect(record.weights.filter((w) => w.sha256 !== w.onnxSha256)).toEqual([]);
       expect(record.activation).toBe(expected.activation ?? "softmax");
-      const types = name.startsWith("bert") ? ["token_type_ids"] : [];
+      const types = name.startsWith("bert") || name.startsWith("electra") ? ["token_type_ids"] : [];
       expect(record.onnx.inputs).toEqual(["input_ids", "attention_mask", ...types]);
     });
   }
@@ -168,11 +168,8 @@ describe("convert: malformed inputs end in a clear error naming the file, with n
     [
       "unknown architecture",
       (d) =>
-        writeFileSync(
-          join(d, "config.json"),
-          JSON.stringify({ architectures: ["DebertaV2ForSequenceClassification"] }),
-        ),
-      /config\.json: unsupported architecture \["DebertaV2ForSequenceClassification"\]: convert builds .*BertForSequenceClassification.*DistilBertForSequenceClassification.*--model KEY=onnx:DIR/,
+        writeFileSync(join(d, "config.json"), JSON.stringify({ architectures: ["GPT2ForSequenceClassification"] })),
+      /config\.json: unsupported architecture \["GPT2ForSequenceClassification"\]: convert builds .*BertForSequenceClassification.*DistilBertForSequenceClassification.*--model KEY=onnx:DIR/,
     ],
     [
       "config that is not JSON",

@@ -36,12 +36,15 @@ export function publishedLabels(hubId: string): string[] | undefined {
   return id2label ? Object.keys(id2label).map((_, i) => id2label[String(i)]) : undefined;
 }
 
-/** The shared tokenizer fixture of each architecture (DistilBERT uses BERT's vocabulary, as distilbert-base-uncased does). */
+/** The shared tokenizer fixture of each architecture (DistilBERT and ELECTRA use BERT's vocabulary, as distilbert-base-uncased and google/electra-base-discriminator do). */
 const TOKENIZER_OF: Record<RandomArchitecture, string> = {
   xlmr: "xlmr-charsmap",
   roberta: "roberta-base",
   bert: "bert-base-uncased",
   distilbert: "bert-base-uncased",
+  deberta: "deberta-v3",
+  electra: "bert-base-uncased",
+  modernbert: "modernbert",
 };
 
 /** Copies a shared tokenizer fixture (real RoBERTa files, or the XLM-R-shaped one with a real charsmap) into a model folder. */

@@ -9,7 +9,7 @@ import { loadTokenizer } from "../../lib/tokenizer/template.ts";
 interface Expected {
   tokenizer: string;
   reference?: string;
-  max_length: number;
+  max_length: number | null;
   cases: { text: string; input_ids: number[] }[];
 }
 const expected = (name: string): Expected =>
@@ -32,10 +32,32 @@ describe("FamilyTokenizer gives exactly the ids of the independently computed fi
   ] as const)
     test(`${name}: every case, truncation to max_length included`, async () => {
       const e = expected(name);
-      const tok = await load(dir, e.max_length);
+      const tok = await load(dir, e.max_length ?? Number.MAX_SAFE_INTEGER);
       expect(await mismatches(tok, e.cases)).toEqual([]);
       expect(e.cases.some((c) => c.input_ids.length === e.max_length)).toBe(true);
     }, 30_000);
+
+  // Real DeBERTa-v3 (SentencePiece Unigram) and ModernBERT (byte-level BPE) files; their expected ids are whole.
+  for (const name of ["deberta-v3", "modernbert"] as const) {
+    test(`${name}: every case, whole`, async () => {
+      const e = expected(name);
+      expect(e.max_length).toBeNull();
+      const tok = await load(name, Number.MAX_SAFE_INTEGER);
+      expect(await mismatches(tok, e.cases)).toEqual([]);
+    }, 30_000);
+
+    test(`${name}: a served maximum cuts the ids on the right and keeps the closing special token`, async () => {
+      const e = expected(name);
+      const tok = await load(name, 512);
+      const long = e.cases.filter((c) => c.input_ids.length > 512);
+      expect(long.length).toBeGreaterThan(0);
+      const cut = (ids: number[]) => [...ids.slice(0, 511), ids.at(-1)];
+      const wrong = [];
+      for (const c of long)
+        if (!Bun.deepEquals(Array.from(await tok.encode(c.text)), cut(c.input_ids))) wrong.push(c.text.slice(0, 40));
+      expect(wrong).toEqual([]);
+    }, 30_000);
+  }
 });
 
 describe("FamilyTokenizer", () => {
@@ -44,10 +66,18 @@ describe("FamilyTokenizer", () => {
     expect([Array.from(await xlmr.encode("")), xlmr.padId, Array.from(xlmr.suffix)]).toEqual([[0, 2], 1, [2]]);
     const bert = await load("bert-base-uncased");
     expect([Array.from(await bert.encode("")), bert.padId, Array.from(bert.suffix)]).toEqual([[101, 102], 0, [102]]);
-  });
+    const deberta = await load("deberta-v3");
+    expect([Array.from(await deberta.encode("")), deberta.padId, Array.from(deberta.suffix)]).toEqual([[1, 2], 0, [2]]);
+    const modernbert = await load("modernbert");
+    expect([Array.from(await modernbert.encode("")), modernbert.padId, Array.from(modernbert.suffix)]).toEqual([
+      [50281, 50282],
+      50283,
+      [50282],
+    ]);
+  }, 30_000);
 
   test("lone surrogates become U+FFFD before tokenizing, in every family; the replacement is what the models see", async () => {
-    for (const dir of ["roberta-base", "xlmr-charsmap", "bert-base-uncased"]) {
+    for (const dir of ["roberta-base", "xlmr-charsmap", "bert-base-uncased", "deberta-v3", "modernbert"]) {
       const tok = await load(dir);
       for (const [broken, fixed] of [
         ["a \ud800 b", "a \ufffd b"],
@@ -62,7 +92,7 @@ describe("FamilyTokenizer", () => {
         Array.from(await tok.encode("a  b")).length - 1,
       );
     }
-  });
+  }, 60_000);
 
   test("truncate keeps the first ids and the template's trailing special tokens", () => {
     expect(Array.from(truncate(Int32Array.from([0, 5, 6, 7, 2]), 4, Int32Array.of(2)))).toEqual([0, 5, 6, 2]);

@@ -72,6 +72,18 @@ export class GraphBuilder {
     return name;
   }
 
+  /** A float32 vector constant (computed, not a weight: e.g. rotary inverse frequencies). */
+  constFloats(values: number[]): string {
+    const name = `const_${this.counter++}`;
+    this.inline.push({
+      name,
+      dataType: ElemType.FLOAT,
+      dims: [values.length],
+      rawData: new Uint8Array(new Float32Array(values).buffer),
+    });
+    return name;
+  }
+
   weight(t: ExternalTensor): string {
     this.external.push(t);
     return t.name;

@@ -92,9 +92,9 @@ class Layers {
     return this.g.op("Gemm", [x, w.weight("weight", [outDim, inDim]), w.weight("bias", [outDim])], { transB: 1 });
   }
 
-  layerNorm(x: string, w: Weights, eps = this.shape.layerNormEps): string {
-    const H = this.shape.hidden;
-    return this.g.op("LayerNormalization", [x, w.weight("weight", [H]), w.weight("bias", [H])], {
+  /** Over the last axis, `width` wide: the hidden size, or ELECTRA's smaller embedding size. */
+  layerNorm(x: string, w: Weights, eps = this.shape.layerNormEps, width = this.shape.hidden): string {
+    return this.g.op("LayerNormalization", [x, w.weight("weight", [width]), w.weight("bias", [width])], {
       axis: -1,
       epsilon: { float: eps },
     });

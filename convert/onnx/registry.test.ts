@@ -31,7 +31,7 @@ describe("architecture registry", () => {
       "attention_mask",
       "token_type_ids",
     ]);
-    expect(() => read({ ...base, architectures: ["DebertaV2ForSequenceClassification"], model_type: "bert" })).toThrow(
+    expect(() => read({ ...base, architectures: ["GPT2ForSequenceClassification"], model_type: "bert" })).toThrow(
       /unsupported architecture/,
     );
   });

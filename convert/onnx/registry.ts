@@ -1,7 +1,10 @@
 /** The architectures convert builds, keyed by config.architectures (model_type as a fallback). */
 import { ConvertError } from "../errors.ts";
 import { bert } from "./archs/bert.ts";
+import { debertaV2 } from "./archs/deberta-v2.ts";
 import { distilbert } from "./archs/distilbert.ts";
+import { electra } from "./archs/electra.ts";
+import { modernbert } from "./archs/modernbert.ts";
 import { roberta } from "./archs/roberta.ts";
 import type { Architecture } from "./archs/types.ts";
 import { ConfigReader, type ClassifierConfig, type RawConfig } from "./config.ts";
@@ -9,7 +12,7 @@ import { ConfigReader, type ClassifierConfig, type RawConfig } from "./config.ts
 export type { Architecture } from "./archs/types.ts";
 export type { ClassifierConfig } from "./config.ts";
 
-const ARCHITECTURES: readonly Architecture[] = [roberta, bert, distilbert];
+const ARCHITECTURES: readonly Architecture[] = [roberta, bert, distilbert, debertaV2, electra, modernbert];
 const SUPPORTED_ARCHITECTURES = ARCHITECTURES.flatMap((a) => a.names);
 
 /** The architecture convert builds for a config.json (config.architectures first, model_type only when absent), if any. */

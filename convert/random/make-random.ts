@@ -19,7 +19,7 @@ const { values } = parseArgs({
 const arch = values.arch as RandomArchitecture;
 if (!(arch in FULL_SIZE) || !values.out) {
   console.error(
-    "usage: bun convert/random/make-random.ts --arch xlmr|roberta|bert|distilbert --out DIR [--size full|tiny] [--labels N] [--seed N]",
+    "usage: bun convert/random/make-random.ts --arch xlmr|roberta|bert|distilbert|deberta|electra|modernbert --out DIR [--size full|tiny] [--labels N] [--seed N]",
   );
   process.exit(2);
 }

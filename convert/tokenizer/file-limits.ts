@@ -18,10 +18,19 @@ export const MAX_VOCAB_TXT_BYTES = 8 * 1024 * 1024;
 /** One line is one id: twice the largest real WordPiece vocabularies (~500k), and no model has more rows. */
 export const MAX_VOCAB_TXT_LINES = 1_000_000;
 
+/**
+ * Real SentencePiece models are at most about 5 MB (DeBERTa-v3's 128k pieces: 2.5 MB with its 317 kB
+ * charsmap; XLM-R's and Gemma's 250k: 4–5 MB): 16 MiB leaves room, and is read in well under a second.
+ */
+export const MAX_SPM_MODEL_BYTES = 16 * 1024 * 1024;
+/** One piece is one id: four times the largest real SentencePiece vocabularies (~256k), as for vocab.txt. */
+export const MAX_SPM_PIECES = 1_000_000;
+
 /** The tokenizer files read whole, and the size each may have. */
 export const TOKENIZER_FILE_LIMITS: Record<string, number> = {
   "tokenizer.json": MAX_TOKENIZER_JSON_BYTES,
   "vocab.txt": MAX_VOCAB_TXT_BYTES,
+  "spm.model": MAX_SPM_MODEL_BYTES,
 };
 
 /** Refuses, naming it, a tokenizer file that is special or larger than its limit; an absent one passes. */

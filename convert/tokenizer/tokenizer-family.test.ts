@@ -2,7 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../../testkit/fixtures.ts";
-import { definitionHash } from "./tokenizer-family.ts";
+import { TOKENIZER_FIXTURES } from "../../testkit/shared.ts";
+import { chooseTokenizer, definitionHash } from "./tokenizer-family.ts";
 
 const file = (text: string) => {
   const path = join(tempDir("definition"), "tokenizer.json");
@@ -36,3 +37,15 @@ describe("tokenizer definition hash", () => {
     );
   });
 });
+
+test("the real DeBERTa-v3 (Unigram, charsmap) and ModernBERT (byte-level BPE) tokenizer.json files are used as they are", () => {
+  for (const name of ["deberta-v3", "modernbert"]) {
+    const dir = join(TOKENIZER_FIXTURES, name);
+    expect(chooseTokenizer({ key: name, dir })).toEqual({
+      key: name,
+      dir,
+      definition: definitionHash(join(dir, "tokenizer.json")),
+      source: "own tokenizer.json",
+    });
+  }
+}, 30_000);

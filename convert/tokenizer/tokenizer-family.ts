@@ -5,15 +5,19 @@ import { definitionHash as tokenizerDefinitionHash, TokenizerFileError } from ".
 import { ConvertError, readJsonFile } from "../errors.ts";
 import { sha256, sha256File } from "../hash.ts";
 import { checkTokenizerFileSize, TOKENIZER_FILE_LIMITS } from "./file-limits.ts";
+import { debertaV2TokenizerJson, isSentencePieceOnly } from "./sentencepiece-tokenizer.ts";
 import { bertTokenizerJson, isBertVocabOnly } from "./wordpiece-tokenizer.ts";
 
 /** The files that define a vocabulary, for each tokenizer kind ("slow" files, as transformers calls them). */
-const VOCAB_FILES = [["sentencepiece.bpe.model"], ["vocab.json", "merges.txt"], ["vocab.txt"]] as const;
+const VOCAB_FILES = [["sentencepiece.bpe.model"], ["spm.model"], ["vocab.json", "merges.txt"], ["vocab.txt"]] as const;
 export const TOKENIZER_FILES = [
   "tokenizer.json",
   "tokenizer_config.json",
   "special_tokens_map.json",
+  // Read with spm.model in the older layout (no added_tokens_decoder in tokenizer_config.json).
+  "added_tokens.json",
   "sentencepiece.bpe.model",
+  "spm.model",
   "vocab.json",
   "merges.txt",
   "vocab.txt",
@@ -70,8 +74,9 @@ function slowVocabularyFingerprint(dir: string): { files: string[]; hash: string
 
 /**
  * The tokenizer.json a model is tokenized with: its own; for a BERT-style model with only vocab.txt,
- * the one transformers builds from it (wordpiece-tokenizer.ts); or, for a model that ships only the slow
- * files (sentencepiece.bpe.model, vocab.json + merges.txt, vocab.txt), its base model's, after
+ * or a DeBERTa-v2/v3 one with only spm.model, the one transformers builds from it
+ * (wordpiece-tokenizer.ts, sentencepiece-tokenizer.ts); or, for a model that ships only the slow
+ * files (sentencepiece.bpe.model, spm.model, vocab.json + merges.txt, vocab.txt), its base model's, after
  * proving those files byte-identical: transformers then builds the fast tokenizer from the same
  * files with the same converter that wrote the base model's tokenizer.json. Otherwise conversion
  * stops: guessing a tokenizer would silently change answers.
@@ -101,22 +106,18 @@ export function chooseTokenizer(m: TokenizerMember): TokenizerChoice {
       source: "own tokenizer.json",
     };
   }
-  if (isBertVocabOnly(m.dir)) {
-    const dir = scratchCopy(m.dir, ["tokenizer_config.json", "special_tokens_map.json", "vocab.txt"]);
-    writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(bertTokenizerJson(m.dir)));
-    return {
-      key: m.key,
-      dir,
-      definition: definitionHash(join(dir, "tokenizer.json")),
-      source:
-        "tokenizer.json written from vocab.txt and tokenizer_config.json, as transformers' BertConverter builds it",
-    };
-  }
+  if (isBertVocabOnly(m.dir))
+    return writtenTokenizer(m, "vocab.txt", bertTokenizerJson(m.dir), "BertConverter", ["vocab.txt"]);
+  if (isSentencePieceOnly(m.dir))
+    return writtenTokenizer(m, "spm.model", debertaV2TokenizerJson(m.dir), "DebertaV2Converter", [
+      "added_tokens.json",
+      "spm.model",
+    ]);
   const own = slowVocabularyFingerprint(m.dir);
   if (!own)
     throw new ConvertError(
       m.dir,
-      `model ${m.key} ships no tokenizer (expected tokenizer.json, sentencepiece.bpe.model, vocab.json + merges.txt, or vocab.txt)`,
+      `model ${m.key} ships no tokenizer (expected tokenizer.json, sentencepiece.bpe.model, spm.model, vocab.json + merges.txt, or vocab.txt)`,
     );
   if (!m.baseDir || !existsSync(join(m.baseDir, "tokenizer.json")))
     throw new ConvertError(m.dir, `no tokenizer.json for ${m.key} and no base model tokenizer to take one from`);
@@ -133,6 +134,24 @@ export function chooseTokenizer(m: TokenizerMember): TokenizerChoice {
     source:
       `base model's tokenizer.json (${m.baseDir}): ${m.key} ships only ${own.files.join(" + ")}, byte-identical to the ` +
       "base model's, from which transformers builds the same tokenizer.json",
+  };
+}
+
+/** A tokenizer.json written from a model's slow files, in a scratch folder with copies of the files it came from. */
+function writtenTokenizer(
+  m: TokenizerMember,
+  vocabulary: string,
+  definition: Record<string, unknown>,
+  converter: string,
+  files: string[],
+): TokenizerChoice {
+  const dir = scratchCopy(m.dir, ["tokenizer_config.json", "special_tokens_map.json", ...files]);
+  writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(definition));
+  return {
+    key: m.key,
+    dir,
+    definition: definitionHash(join(dir, "tokenizer.json")),
+    source: `tokenizer.json written from ${vocabulary} and tokenizer_config.json, as transformers' ${converter} builds it`,
   };
 }
 
