@@ -31,6 +31,7 @@ export interface Config {
   maxBufferedBodyBytes: number;
   maxTextsPerRequest: number;
   maxTextChars: number;
+  maxSequenceLength: number;
   tokenizerProcesses: number;
   tokenizerRecycleRssPercent: number;
   batch: { maxBatchSize: number; maxBatchTokens: number; maxQueueDelayMs: number };
@@ -60,6 +61,7 @@ export { SettingError as ConfigError };
 const IDLE_JITTER_S = 4;
 
 const PERFORMANCE = "bench/results/2026-11-30-performance.md";
+const ARCHITECTURES_BENCH = "bench/results/2026-12-03-architectures.md";
 const CPU_SWEEP = `${PERFORMANCE}#1-cpu-batching-by-token-budget`;
 const GPU_TUNING = `${PERFORMANCE}#tuning-the-gpu-defaults-saturation-64-clients-60-s-each-all-else-default`;
 
@@ -111,6 +113,15 @@ export const SETTINGS = {
     type: integer(1),
     default: 100_000,
     doc: "the longest text, in UTF-16 code units (JavaScript's length); a longer one gets 413 `text_too_long` naming the limit",
+  },
+  // XLM-R, RoBERTa and BERT stop at 512 by their position tables. DeBERTa-v2/v3 (relative positions) and
+  // ModernBERT (rotary, 8192) take longer rows, at a cost that grows with the square of the length.
+  maxSequenceLength: {
+    name: "MAX_SEQUENCE_LENGTH",
+    type: integer(8, 1_000_000),
+    default: 512,
+    doc: "the longest row in tokens for any model, within its own limit (position table, TensorRT profile); longer texts are cut as truncation=True cuts them",
+    measured: ARCHITECTURES_BENCH,
   },
   // Tokenizers run in processes of their own: a tokenizer that panics (the Rust binding aborts its
   // process) costs one request and a restart there, never the service. Each loads every family

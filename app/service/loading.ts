@@ -36,6 +36,7 @@ export type ServiceOptions = Pick<
   | "intraOpThreads"
   | "maxQueuedTexts"
   | "maxTextChars"
+  | "maxSequenceLength"
   | "tokenizerProcesses"
   | "tokenizerRecycleRssPercent"
 > & {
@@ -113,7 +114,7 @@ export async function loadModels(opts: ServiceOptions, seams: LoadSeams = {}): P
   const log = opts.log ?? (() => {});
   const store = readStore(opts.enginesDir);
   const host = seams.hostFacts ?? (opts.executionProviders.some((p) => p !== "cpu") ? probeHost() : CPU_ONLY);
-  const planned = planModels(store.models, opts.executionProviders, host);
+  const planned = planModels(store.models, opts.executionProviders, host, opts.maxSequenceLength);
   const tokenizers = await startTokenizers(store, planned, opts, seams);
   const families = new Map(tokenizers.families.map((f) => [f.id, f]));
   const threads = intraOpThreads(

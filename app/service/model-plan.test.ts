@@ -154,7 +154,7 @@ describe("planning every model before the tokenizers", () => {
       stored("plain", "roberta", 256),
       stored("other", "bert", 512),
     ];
-    const planned = planModels(models, ["tensorrt", "cuda", "cpu"], T4);
+    const planned = planModels(models, ["tensorrt", "cuda", "cpu"], T4, 512);
     expect(planned.map((p) => [p.stored.key, p.choice.candidates.map((c) => c.provider), p.plan.maxLength])).toEqual([
       ["profiled", ["tensorrt", "cuda", "cpu"], 128],
       ["plain", ["cuda", "cpu"], 256],
@@ -167,6 +167,21 @@ describe("planning every model before the tokenizers", () => {
         ["bert", 512],
       ]),
     );
-    expect(familyLengths(planModels(models, ["cpu"], T4)).get("roberta")).toBe(512);
+    expect(familyLengths(planModels(models, ["cpu"], T4, 512)).get("roberta")).toBe(512);
+  });
+
+  test("MAX_SEQUENCE_LENGTH caps a model whose graph takes longer rows (DeBERTa's 4096, ModernBERT's 8192), never lifts one past its own", () => {
+    const models = [
+      stored("deberta", "deberta", 4096),
+      stored("modernbert", "modernbert", 8192),
+      stored("xlmr", "xlmr", 512),
+    ];
+    const lengths = (max: number) => planModels(models, ["cpu"], T4, max).map((p) => p.plan.maxLength);
+    expect(lengths(512)).toEqual([512, 512, 512]);
+    expect(lengths(8192)).toEqual([4096, 8192, 512]);
+    expect(lengths(100)).toEqual([100, 100, 100]);
+    // The warm-up's longest row is the capped length: a DeBERTa model does not warm up at 4096 tokens.
+    const [deberta] = planModels(models, ["cpu"], T4, 512);
+    expect(shapes(deberta.plan.warmup.cpu)).toEqual(["1x2", "1x32", "1x512"]);
   });
 });

@@ -56,12 +56,13 @@ export function planModels(
   models: StoredModel[],
   preferences: ExecutionProvider[],
   host: HostGpuFacts,
+  maxSequenceLength: number,
 ): PlannedModel[] {
   return models.map((stored) => {
     const { record } = stored;
     const files = { onnxModel: record.onnx.model, onnxSha256: record.onnx.modelSha256, trt: record.trt };
     const choice = chooseProviders(preferences, files, host);
-    return { stored, choice, plan: planModel(record, choice) };
+    return { stored, choice, plan: planModel(record, choice, maxSequenceLength) };
   });
 }
 
@@ -99,9 +100,13 @@ export function limitsFor(plan: Pick<ModelPlan, "limits">, settings: PlanSetting
   return (provider) => batchLimits(provider, plan.limits, settings);
 }
 
-export function planModel(record: ModelRecord, choice: ProviderChoice): ModelPlan {
+/**
+ * One model's plan. Its longest row: what its graph takes (engine.json's maxLength: the position table,
+ * or a bound for DeBERTa's relative positions), within a TensorRT profile's, within MAX_SEQUENCE_LENGTH.
+ */
+export function planModel(record: ModelRecord, choice: ProviderChoice, maxSequenceLength = Infinity): ModelPlan {
   const limits = choice.candidates.find((c) => c.limits)?.limits;
-  const maxLength = Math.min(record.maxLength, limits?.maxSequence ?? Infinity);
+  const maxLength = Math.min(record.maxLength, limits?.maxSequence ?? Infinity, maxSequenceLength);
   return {
     maxLength,
     limits,

@@ -1,4 +1,5 @@
 /** Token counts of texts under each tokenizer family of a store, as the service tokenizes them. */
+import { SETTINGS } from "../../app/config.ts";
 import { CPU_ONLY } from "../../app/service/loading.ts";
 import { familyLengths, planModels } from "../../app/service/model-plan.ts";
 import { FamilyTokenizer } from "../../app/tokenize/family-tokenizer.ts";
@@ -9,7 +10,7 @@ import type { Store } from "../../lib/store/index.ts";
  * lengths); tokenCounts reads the untruncated encoding, so the caller cuts at a model's maximum.
  */
 export async function familyTokenizers(store: Store): Promise<Map<string, FamilyTokenizer>> {
-  const lengths = familyLengths(planModels(store.models, ["cpu"], CPU_ONLY));
+  const lengths = familyLengths(planModels(store.models, ["cpu"], CPU_ONLY, SETTINGS.maxSequenceLength.default));
   const used = store.families.filter((f) => lengths.has(f.id));
   return new Map(
     await Promise.all(

@@ -43,7 +43,7 @@ export async function startRawEngine(enginesDir: string, intraOpThreads: number)
   const store = readStore(enginesDir);
   const infos = store.models.map((m) => m.record);
   // As the service starts on a CPU: the plans first, then the families at the lengths they allow.
-  const planned = planModels(store.models, ["cpu"], CPU_ONLY);
+  const planned = planModels(store.models, ["cpu"], CPU_ONLY, SETTINGS.maxSequenceLength.default);
   // Tokenized as the service tokenizes: in its tokenizer processes, at its defaults.
   const tokenizers = await startTokenizers(store, planned, {
     tokenizerProcesses: SETTINGS.tokenizerProcesses.default,
