@@ -43,6 +43,19 @@ const ORACLES = [
   "modernbert-tiny-mean",
 ];
 
+/**
+ * Operators TensorRT 10's ONNX parser imports (onnx-tensorrt docs/operators.md), among those a
+ * classifier graph could use; a graph op outside it would fail `convert --trt` on the GPU host. The
+ * parser's conditions hold by construction: axes, CumSum's axis and Slice's bounds are initializers.
+ */
+const TENSORRT_PARSABLE = new Set(
+  (
+    "Abs Add And Cast Concat Conv Cos CumSum Div Equal Erf Exp Expand Gather Gemm Greater GreaterOrEqual " +
+    "LayerNormalization Less LessOrEqual Log MatMul Max Min Mul Neg Not Or Pow Range ReduceMax ReduceMean " +
+    "ReduceSum Relu Reshape Shape Sigmoid Sin Slice Softmax Split Sqrt Squeeze Sub Tanh Transpose Unsqueeze Where"
+  ).split(" "),
+);
+
 /** Each oracle's tokenizer fixture: the family its architecture uses. */
 const architectureOf = (name: string): RandomArchitecture =>
   (["modernbert", "roberta", "xlmr", "distilbert", "deberta"] as const).find((a) => name.startsWith(a)) ?? "bert";
@@ -82,6 +95,12 @@ describe("convert: oracle checkpoints", () => {
       expect(record.activation).toBe(expected.activation ?? "softmax");
       const types = name.startsWith("bert") || name.startsWith("electra") ? ["token_type_ids"] : [];
       expect(record.onnx.inputs).toEqual(["input_ids", "attention_mask", ...types]);
+      // Standard ONNX only, each operator one TensorRT's ONNX parser imports.
+      const { model } = readModel(join(out, name, "model.onnx"));
+      const ops = new Set(
+        (model.graph?.node ?? []).map((n) => (n.domain ? `${n.domain}:${n.opType}` : String(n.opType))),
+      );
+      expect([...ops].filter((op) => !TENSORRT_PARSABLE.has(op))).toEqual([]);
     });
   }
 
