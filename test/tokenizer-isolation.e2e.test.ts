@@ -5,11 +5,11 @@
  * flood and memory comes back.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { readFileSync } from "node:fs";
 import { ABORT_MARKER } from "../app/tokenize/serve-tokenizers.ts";
 import { TOKENIZER_ENTRY } from "../app/tokenize/tokenizer-process-handle.ts";
 import { spawnService, type ServiceProcess } from "../testkit/child.ts";
 import { tinyEngines } from "../testkit/fixtures.ts";
+import { treeRss } from "../testkit/proc.ts";
 import { sample, scrape } from "../testkit/metrics.ts";
 import { postProcess, startTestServer } from "../testkit/server.ts";
 import { waitFor } from "../testkit/wait.ts";
@@ -77,14 +77,8 @@ describe("a text longer than MAX_TEXT_CHARS", () => {
   });
 });
 
-/** The service process's resident memory (its own, not its tokenizer processes'). */
-const rssOf = (pid: number) =>
-  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? Number.NaN) * 1024;
-
-/** The service's memory with its tokenizer processes'. */
-async function totalRss(s: ServiceProcess) {
-  return rssOf(s.pid) + sample(await scrape(s.url), "classifier_tokenizer_resident_memory_bytes");
-}
+/** The service's memory with its tokenizer processes' (its process tree, read from /proc). */
+const totalRss = (s: ServiceProcess) => treeRss(s.pid);
 
 /** A client that sends `body` and leaves after `leaveAfterMs`, answered or not. */
 async function abandon(url: string, body: string, leaveAfterMs: number) {
@@ -106,7 +100,7 @@ describe("an abandoned-upload flood", () => {
 
   test("30 clients sending 1 MiB texts and leaving after 300 ms, for a second: short requests are answered within seconds after it, the dropped uploads are counted, memory returns within 1.5× of its baseline", async () => {
     for (let i = 0; i < 5; i++) expect((await postProcess(service.url, JSON.stringify(`warm ${i}`))).status).toBe(200);
-    const baseline = await totalRss(service);
+    const baseline = totalRss(service);
     const huge = JSON.stringify(`${"tokenize these many words ".repeat(40_000)}`);
     const until = performance.now() + 1000;
     await Promise.all(
@@ -126,7 +120,7 @@ describe("an abandoned-upload flood", () => {
     let last = 0;
     await waitFor(
       async () => {
-        last = await totalRss(service);
+        last = totalRss(service);
         return last < baseline * 1.5;
       },
       "memory back within 1.5× of its baseline",

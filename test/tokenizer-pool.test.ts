@@ -3,8 +3,10 @@ import { cpSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { TokenizerFileError } from "../lib/tokenizer/definition.ts";
 import { tempDir } from "../testkit/fixtures.ts";
+import { rssOf } from "../testkit/proc.ts";
 import { addBacktrackingRegex, BACKTRACKING_TEXT } from "../testkit/hostile-tokenizer.ts";
 import { TOKENIZER_FIXTURES } from "../testkit/shared.ts";
+import { waitFor } from "../testkit/wait.ts";
 import { FamilyTokenizer } from "../app/tokenize/family-tokenizer.ts";
 import { TokenizationFailed, TokenizerPool, type TokenizerPoolOptions } from "../app/tokenize/tokenizer-pool.ts";
 import type { FamilyEncodings } from "../app/tokenize/tokenizer-protocol.ts";
@@ -91,10 +93,13 @@ describe("TokenizerPool: tokenization in processes of its own", () => {
   test("a job whose request ends while it runs is answered at once; the process finishes it and takes the next", async () => {
     const pool = await startPool([fixture("xlmr-charsmap")], options());
     const leaving = new AbortController();
-    const running = pool.encode(["word ".repeat(200_000)], leaving.signal);
+    const running = pool.encode(["word ".repeat(200_000)], leaving.signal); // about a second of encoding
     await Bun.sleep(20);
+    const left = performance.now();
     leaving.abort(new Error("client gone"));
     await expect(running).rejects.toThrow("client gone");
+    expect(performance.now() - left).toBeLessThan(100);
+    expect(pool.stats.runningJobs).toBe(1); // still encoding, its result to be thrown away
     const next = await pool.encode(["next"], open());
     expect(rows(next["xlmr-charsmap"])[0].length).toBeGreaterThan(2);
     expect(pool.stats.droppedBeforeStart).toBe(0);
@@ -102,13 +107,60 @@ describe("TokenizerPool: tokenization in processes of its own", () => {
 
   test("a process whose memory grew past the bound is replaced after its job; the pool keeps answering", async () => {
     const pool = await startPool([fixture("roberta-base")], options({ recycleAboveRss: 1.01 }));
-    const before = pool.stats.rssBytes;
+    const memory = () => pool.pids.reduce((n, pid) => n + rssOf(pid), 0);
+    const before = memory();
     await pool.encode(["word ".repeat(200_000)], open());
     expect(pool.stats.recycled).toBe(1);
     const out = await pool.encode(["after"], open());
     const vocab = JSON.parse(readFileSync(join(TOKENIZER_FIXTURES, "roberta-base", "tokenizer.json"), "utf8")).model
       .vocab;
     expect(rows(out["roberta-base"])[0]).toEqual([0, vocab.after, 2]);
-    expect(pool.stats.rssBytes).toBeLessThan(before * 1.5);
+    expect(memory()).toBeLessThan(before * 1.5);
+  }, 30_000);
+
+  test("a process killed while idle: at most the job sent to it fails (tokenization_failed), the others are answered, another process starts", async () => {
+    const pool = await startPool([fixture("roberta-base")], options());
+    process.kill(pool.pids[0], "SIGKILL");
+    const jobs = await Promise.allSettled(["one", "two", "three"].map((t) => pool.encode([t], open())));
+    const failed = jobs.filter((j) => j.status === "rejected");
+    expect(failed.length).toBeLessThanOrEqual(1);
+    for (const f of failed) expect((f as PromiseRejectedResult).reason).toBeInstanceOf(TokenizationFailed);
+    expect(jobs.filter((j) => j.status === "fulfilled").length).toBeGreaterThanOrEqual(2);
+    expect(pool.stats).toMatchObject({ processes: 1, crashes: 1 });
+  }, 30_000);
+
+  test("a process is not started again from files changed since the start: the pool stays without it, and says so", async () => {
+    let filesChanged = false;
+    const logged: string[] = [];
+    const pool = await startPool(
+      [fixture("roberta-base")],
+      options({
+        verifyFiles: () => {
+          if (filesChanged) throw new Error("tokenizer.json: edited after conversion");
+        },
+        log: (m, f) => logged.push(`${m} ${JSON.stringify(f)}`),
+      }),
+    );
+    filesChanged = true;
+    process.kill(pool.pids[0], "SIGKILL");
+    await waitFor(() => logged.some((l) => l.includes("edited after conversion")), "the refused restart logged");
+    expect(pool.stats.processes).toBe(0);
+    // Jobs wait (their deadline bounds them) rather than run on an unproven tokenizer.
+    const waiting = new AbortController();
+    const job = pool.encode(["text"], waiting.signal);
+    waiting.abort(new Error("deadline"));
+    await expect(job).rejects.toThrow("deadline");
+  }, 30_000);
+
+  test("stop(): queued jobs are rejected, later ones refused, nothing is started again", async () => {
+    const pool = await startPool([fixture("xlmr-charsmap")], options());
+    const running = pool.encode(["word ".repeat(200_000)], open());
+    const queued = pool.encode(["queued"], open());
+    pool.stop();
+    await expect(queued).rejects.toThrow("stopped");
+    await expect(running).rejects.toBeInstanceOf(TokenizationFailed); // its process was killed under it
+    await expect(pool.encode(["later"], open())).rejects.toThrow("stopped");
+    await Bun.sleep(100);
+    expect(pool.stats.processes).toBe(0);
   }, 30_000);
 });

@@ -104,7 +104,8 @@ describe("warm-up at the maximum length", () => {
     const store = storeCopy();
     const dir = join(store, "cardiffnlp");
     writeModelRecord(dir, { ...readModelRecord(dir)!, maxLength: 600 });
-    await expect(startTestServer(store)).rejects.toThrow(
+    // MAX_SEQUENCE_LENGTH above it, so the plan takes engine.json at its word (the default 512 would cut it).
+    await expect(startTestServer(store, { MAX_SEQUENCE_LENGTH: "1024" })).rejects.toThrow(
       new RegExp(
         "cardiffnlp#0: failed to load: .*warm-up at 1 × 600 tokens failed \\(engine.json's maxLength is 600: " +
           "more than the graph takes\\? convert the model again\\): .*indices element out of data bounds",

@@ -50,12 +50,13 @@ export function describeModel(m: ModelObservation): ModelDescription {
 }
 
 /**
- * GET /health/ready: ready while accepting with every worker up (a restarting worker makes the
- * instance unready until it is back); `null` is a service still loading its models.
+ * GET /health/ready: ready while accepting with every worker and at least one tokenizer process up
+ * (a restarting worker makes the instance unready until it is back); `null` is a service still loading its models.
  */
 export function readiness(s: ServiceObservation | null): Readiness {
   if (!s) return { status: "loading", pendingTexts: 0, models: [] };
-  const up = s.models.every((m) => m.workers.every((w) => w.state === "up"));
+  // With no tokenizer process up (all died and are starting again) nothing can be answered either.
+  const up = s.models.every((m) => m.workers.every((w) => w.state === "up")) && s.tokenizers.processes > 0;
   return {
     status: s.draining ? "draining" : up ? "ready" : "degraded",
     pendingTexts: s.pendingTexts,

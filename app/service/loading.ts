@@ -101,6 +101,9 @@ export async function startTokenizers(
         recycleAboveRss: opts.tokenizerRecycleRssPercent / 100,
         entry: seams.tokenizerEntry,
         restartDelayMs: (failures) => restartDelay(failures, seams.restartPolicy ?? DEFAULT_RESTART_POLICY),
+        verifyFiles: () => {
+          for (const { family } of used) verifyFamilyFile(family, store.models);
+        },
         log: opts.log,
       },
     );

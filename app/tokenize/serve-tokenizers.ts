@@ -34,7 +34,12 @@ export function serveTokenizers(loadFamily: FamilyLoader = checkedLoad) {
     }
     if (faultHooks && m.texts.some((t) => t.includes(ABORT_MARKER))) process.abort();
     try {
-      const encoded = await Promise.all(families.map((f) => encodeAll(f, m.texts, m.tokens)));
+      // Every encode settles before the answer: the next job never overlaps native work of this one.
+      const settled = await Promise.allSettled(families.map((f) => encodeAll(f, m.texts, m.tokens)));
+      const encoded = settled.map((s) => {
+        if (s.status === "rejected") throw s.reason;
+        return s.value;
+      });
       send({
         type: "encoded",
         job: m.job,
@@ -55,7 +60,11 @@ function loadFailure(e: unknown): FromTokenizer {
 }
 
 async function encodeAll(f: FamilyTokenizer, texts: string[], tokens: boolean): Promise<FamilyEncodings> {
-  const rows = await Promise.all(texts.map((t) => f.encode(t)));
+  const settled = await Promise.allSettled(texts.map((t) => f.encode(t)));
+  const rows = settled.map((s) => {
+    if (s.status === "rejected") throw s.reason;
+    return s.value;
+  });
   const ids = new Int32Array(rows.reduce((n, r) => n + r.length, 0));
   let offset = 0;
   for (const r of rows) {

@@ -45,8 +45,8 @@ export class TokenizeCost {
 
 /** Jobs this short cost their fixed part (1,000 characters encode in about a millisecond). */
 const SHORT_JOB_CHARS = 1_000;
-/** Jobs this long cost their characters (the fixed part is a few percent at most). */
-const LONG_JOB_CHARS = 50_000;
+/** Jobs this long cost mostly their characters (a few milliseconds of them); the fixed part is taken off. */
+const LONG_JOB_CHARS = 4_000;
 /** The weight of the newest measurement: about the last ten count. */
 const NEWEST = 0.1;
 

@@ -16,6 +16,11 @@ export interface TokenizerPoolOptions {
   entry?: TokenizerEntry;
   /** The pause before starting a process again after the `failures`-th failure in a row. */
   restartDelayMs: (failures: number) => number;
+  /**
+   * Run before every process started after the first ones: throws if the tokenizer files are no longer
+   * the ones proven at start (loading.ts: verifyFamilyFile), so a restart never loads an edited file.
+   */
+  verifyFiles?: () => void;
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -33,31 +38,32 @@ interface QueuedJob {
  * of tokenizer processes (serve-tokenizers.ts), the rest waiting in order. A job whose request ends
  * before a process takes it is dropped unencoded; one whose request ends while it runs is answered
  * at once and its result thrown away, so abandoned uploads hold at most `processes` jobs of work. A
- * process that dies fails only the job it held, and is started again.
+ * process that dies fails only the job it held, and another is started in its place.
  */
 export class TokenizerPool {
   private readonly live = new Set<TokenizerProcess>();
   private readonly idle: TokenizerProcess[] = [];
   private readonly queue: QueuedJob[] = [];
   private readonly cost = new TokenizeCost();
+  private readonly restarts: Restarts;
   private queuedChars = 0;
   private stopped = false;
-  private failures = 0;
   private readonly counts = { droppedBeforeStart: 0, crashes: 0, recycled: 0 };
 
   private constructor(
     readonly families: FamilyInfo[],
-    private readonly requests: FamilyRequest[],
+    requests: FamilyRequest[],
     private readonly opts: TokenizerPoolOptions,
-  ) {}
+  ) {
+    this.restarts = new Restarts(requests, families, opts, (p) => this.adopt(p));
+  }
 
   /** Starts the processes and loads the families in each; fails (nothing left running) if any refuses a file. */
   static async start(requests: FamilyRequest[], opts: TokenizerPoolOptions): Promise<TokenizerPool> {
-    const started = Array.from(
-      { length: Math.max(1, opts.processes) },
-      () => new TokenizerProcess(opts.entry ?? TOKENIZER_ENTRY),
-    );
+    const started: TokenizerProcess[] = [];
     try {
+      for (let i = 0; i < Math.max(1, opts.processes); i++)
+        started.push(new TokenizerProcess(opts.entry ?? TOKENIZER_ENTRY));
       const loaded = await Promise.all(started.map((p) => p.load(requests)));
       const pool = new TokenizerPool(loaded[0], requests, opts);
       for (const p of started) pool.adopt(p);
@@ -71,9 +77,25 @@ export class TokenizerPool {
   /** Each family's encodings of `texts` (cut to the family's maxLength); rejects with the signal's reason if it ends first. */
   encode(texts: string[], signal: AbortSignal, tokens = false): Promise<Record<string, FamilyEncodings>> {
     return new Promise((resolve, reject) => {
+      if (this.stopped) return reject(new Error("the tokenizer processes were stopped"));
       if (signal.aborted) return reject(signal.reason);
-      const job: QueuedJob = { texts, chars: charCount(texts), tokens, signal, resolve, reject };
-      signal.addEventListener("abort", () => this.abandon(job), { once: true });
+      const onAbort = () => this.abandon(job);
+      const settled = () => signal.removeEventListener("abort", onAbort);
+      const job: QueuedJob = {
+        texts,
+        chars: charCount(texts),
+        tokens,
+        signal,
+        resolve: (f) => {
+          settled();
+          resolve(f);
+        },
+        reject: (e) => {
+          settled();
+          reject(e);
+        },
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
       this.queue.push(job);
       this.queuedChars += job.chars;
       this.dispatch();
@@ -82,7 +104,7 @@ export class TokenizerPool {
 
   /** How long `chars` more characters would wait for and take in tokenization, at the measured speed (0 until measured). */
   expectedWaitMs(chars: number): number {
-    return this.cost.waitMs(this.queue.length, this.queuedChars, chars, this.live.size);
+    return this.cost.waitMs(this.queue.length, this.queuedChars, chars, Math.max(1, this.live.size));
   }
 
   /** How long `chars` characters take to encode, alone, at the measured speed (0 until measured). */
@@ -100,9 +122,20 @@ export class TokenizerPool {
     };
   }
 
+  /** The processes' ids (their memory is read from /proc by tests and operators). */
+  get pids(): number[] {
+    return [...this.live].map((p) => p.pid);
+  }
+
+  /** Kills every process; queued jobs are rejected, later calls refused, no process is started again. */
   stop() {
     this.stopped = true;
+    this.restarts.stop();
     for (const p of this.live) p.kill();
+    this.live.clear();
+    this.idle.length = 0;
+    for (const job of this.queue.splice(0)) job.reject(new Error("the tokenizer processes were stopped"));
+    this.queuedChars = 0;
   }
 
   private abandon(job: QueuedJob) {
@@ -116,6 +149,7 @@ export class TokenizerPool {
   }
 
   private adopt(p: TokenizerProcess) {
+    if (this.stopped) return p.kill();
     this.live.add(p);
     this.idle.push(p);
     p.exited.then((why) => this.onExit(p, why));
@@ -136,12 +170,12 @@ export class TokenizerPool {
     try {
       job.resolve(await p.encode(job.texts, job.tokens));
       this.cost.measured(job.chars, performance.now() - started);
-      this.failures = 0;
+      this.restarts.succeeded();
     } catch (e) {
       job.reject(e);
-      return; // a process that failed a job is replaced (onExit) or, if it answered with an error, still good
     } finally {
       this.cost.finished(job.chars);
+      // A process that died under the job is replaced (onExit); one that answered with an error is still good.
       if (!p.dead && this.live.has(p)) this.release(p);
     }
   }
@@ -153,7 +187,7 @@ export class TokenizerPool {
       this.opts.log?.("tokenizer process replaced: its memory grew", { rssBytes: p.rss, baselineBytes: p.baselineRss });
       this.live.delete(p);
       p.kill();
-      this.replace(0);
+      this.restarts.startOne(0);
       return;
     }
     this.idle.push(p);
@@ -165,28 +199,64 @@ export class TokenizerPool {
     const at = this.idle.indexOf(p);
     if (at >= 0) this.idle.splice(at, 1);
     this.counts.crashes++;
+    this.restarts.crashed(why);
+  }
+}
+
+/**
+ * Starting processes in place of those gone: after the restart delay (doubling while starts keep
+ * failing, reset by a job answered), each checked to load what was proven at start: the files
+ * (verifyFiles) and the same families (special ids, lengths) as the pool's first processes.
+ */
+class Restarts {
+  private failures = 0;
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  private stopped = false;
+
+  constructor(
+    private readonly requests: FamilyRequest[],
+    private readonly families: FamilyInfo[],
+    private readonly opts: TokenizerPoolOptions,
+    private readonly adopt: (p: TokenizerProcess) => void,
+  ) {}
+
+  succeeded() {
+    this.failures = 0;
+  }
+
+  crashed(why: string) {
     this.failures++;
     const delay = this.opts.restartDelayMs(this.failures);
     this.opts.log?.("tokenizer process died; starting another", { why, restartInMs: delay });
-    this.replace(delay);
+    this.startOne(delay);
   }
 
-  /** A new process in place of one gone, after `delayMs`; one that fails to load is retried the same way. */
-  private replace(delayMs: number) {
-    setTimeout(async () => {
+  startOne(delayMs: number) {
+    const timer = setTimeout(async () => {
+      this.timers.delete(timer);
       if (this.stopped) return;
-      const p = new TokenizerProcess(this.opts.entry ?? TOKENIZER_ENTRY);
+      let p: TokenizerProcess | undefined;
       try {
-        await p.load(this.requests);
-        if (this.stopped) p.kill();
-        else this.adopt(p);
+        this.opts.verifyFiles?.();
+        p = new TokenizerProcess(this.opts.entry ?? TOKENIZER_ENTRY);
+        const loaded = await p.load(this.requests);
+        if (JSON.stringify(loaded) !== JSON.stringify(this.families))
+          throw new Error("the tokenizer files load differently from when the service started");
+        this.adopt(p);
       } catch (e) {
-        p.kill();
+        p?.kill();
         this.failures++;
         this.opts.log?.("tokenizer process failed to start again", { error: (e as Error).message });
-        this.replace(this.opts.restartDelayMs(this.failures));
+        this.startOne(this.opts.restartDelayMs(this.failures));
       }
     }, delayMs);
+    this.timers.add(timer);
+  }
+
+  stop() {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
   }
 }
 

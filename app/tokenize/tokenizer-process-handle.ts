@@ -62,28 +62,46 @@ export class TokenizerProcess {
   load(families: FamilyRequest[]): Promise<FamilyInfo[]> {
     return new Promise((resolve, reject) => {
       this.ready = { resolve, reject };
-      this.send({ type: "load", families });
+      if (!this.send({ type: "load", families })) {
+        this.ready = null;
+        reject(new Error("the tokenizer process exited before it could load"));
+      }
     });
   }
 
-  get busy(): boolean {
-    return this.job !== null;
+  get pid(): number {
+    return this.child.pid;
   }
 
   encode(texts: string[], tokens: boolean): Promise<Record<string, FamilyEncodings>> {
     if (this.job) throw new Error("a tokenizer process runs one job at a time");
     return new Promise((resolve, reject) => {
       this.job = { resolve, reject };
-      this.send({ type: "encode", job: this.nextJob++, texts, tokens });
+      if (!this.send({ type: "encode", job: this.nextJob++, texts, tokens })) {
+        this.job = null;
+        reject(new TokenizationFailed("the tokenizer process had exited: this request's texts were not encoded"));
+      }
     });
   }
 
   kill() {
+    this.dead = true;
     this.child.kill("SIGKILL");
   }
 
-  private send(m: ToTokenizer) {
-    this.child.send(m);
+  /**
+   * False when the message could not be sent: the IPC channel closes before the exit is reaped, and
+   * Bun's send throws then. The process is then as good as dead: it takes no more jobs and is killed
+   * (its exit, when reaped, has the pool start another).
+   */
+  private send(m: ToTokenizer): boolean {
+    try {
+      this.child.send(m);
+      return true;
+    } catch {
+      this.kill();
+      return false;
+    }
   }
 
   private onMessage(m: FromTokenizer) {

@@ -89,7 +89,7 @@ describe("architecture registry", () => {
       });
     }
     await session.release();
-  });
+  }, 30_000); // converting with XLM-R's real tokenizer (a 17 MB definition to hash) takes ~5 s on a loaded 2-core box
 });
 
 describe("oracle fixtures walked by the tests", () => {
