@@ -105,6 +105,15 @@ describe("batching figure", () => {
     expect(drawn).toContain(`${(100 * WITH_ROOFLINE.raw!.paddingEfficiency).toFixed(1)}%`);
     for (const source of ["service, whole run", "raw engine, saturation batches"]) expect(drawn).toContain(source);
   });
+
+  test("saturation is the sweep's most clients, where its batch sizes were read, even when another step was faster", async () => {
+    const service = OLDER.runs.find((p) => p.peer === "service")!;
+    const fastest = service.sweep.reduce((a, b) => (b.rps > a.rps ? b : a));
+    expect(fastest.clients).not.toBe(32);
+    const drawn = texts(await batchingFigure(OLDER));
+    expect(drawn).toContain("saturation (32 clients)");
+    expect(drawn).not.toContain(`saturation (${fastest.clients} clients)`);
+  });
 });
 
 describe("simulated T4 figure", () => {

@@ -196,9 +196,10 @@ function batchPoints(r: StoredBenchResult) {
   const points = svc.scenarios
     .filter((s) => Number.isFinite(svc.batch?.[s.name]))
     .map((s) => ({ label: s.name, rps: s.rps, batch: svc.batch?.[s.name] as number }));
+  // The raw engine ran at the batch sizes the service chose at the sweep's most clients (run.ts).
   const saturation = r.raw ? Object.values(r.raw.batch) : [];
   if (saturation.length) {
-    const top = svc.sweep.reduce((a, b) => (b.rps > a.rps ? b : a));
+    const top = svc.sweep.reduce((a, b) => (b.clients > a.clients ? b : a));
     const batch = saturation.reduce((a, b) => a + b, 0) / saturation.length;
     points.push({ label: `saturation (${top.clients} clients)`, rps: top.rps, batch });
   }
