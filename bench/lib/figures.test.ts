@@ -8,7 +8,15 @@ import { copyFileSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../../testkit/fixtures.ts";
 import type { SimResult } from "../sim/report.ts";
-import { batchingFigure, latencyFigure, simT4Figure, type StoredBenchResult, throughputFigure } from "./figures.ts";
+import {
+  batchingFigure,
+  type CpuSweepResult,
+  cpuSweepFigure,
+  latencyFigure,
+  simT4Figure,
+  type StoredBenchResult,
+  throughputFigure,
+} from "./figures.ts";
 
 // Each render compiles a spec and lays it out: a second or so on a busy 2-core box.
 setDefaultTimeout(30_000);
@@ -20,6 +28,8 @@ const WITH_ROOFLINE = read<StoredBenchResult>(join(RESULTS, "2026-12-03-vm.json"
 /** An older run: no roofline, sweep 1..32 clients. */
 const OLDER = read<StoredBenchResult>(join(RESULTS, "2026-11-21-node-2core.json"));
 const SIM_T4 = read<SimResult>(join(import.meta.dir, "figures.sim-t4.json"));
+/** The CPU sweep of the same report (section 1): raw grid and service runs, one thread. */
+const CPU_SWEEP = read<CpuSweepResult>(join(import.meta.dir, "figures.cpu-sweep.json"));
 
 /** Every text the SVG draws, entities decoded. */
 function texts(svg: string): string[] {
@@ -131,16 +141,30 @@ describe("simulated T4 figure", () => {
   });
 });
 
+describe("CPU sweep figure", () => {
+  test("the raw engine at each batch limit in the sweep's order, per text mix, and the service at saturation", async () => {
+    const drawn = texts(await cpuSweepFigure(CPU_SWEEP));
+    for (const axis of ["batch limit", "throughput (texts/s = requests/s)"]) expect(drawn).toContain(axis);
+    for (const series of ["graders", "tweets", "raw engine", "service at saturation (1 thread)"])
+      expect(drawn).toContain(series);
+    const limits = [...new Set(CPU_SWEEP.raw.map((p) => p.limit))];
+    expect(drawn.filter((t) => limits.includes(t))).toEqual(limits);
+  });
+});
+
 describe("bun bench/figures.ts", () => {
-  test("redraws a stored bench result's three figures and a simulated-T4 result's one beside their JSON", () => {
+  test("redraws a stored bench result's three figures, a simulated-T4 result's and a CPU sweep's beside their JSON", () => {
     const dir = tempDir("figures");
     try {
       copyFileSync(join(RESULTS, "2026-12-03-vm.json"), join(dir, "run.json"));
       copyFileSync(join(import.meta.dir, "figures.sim-t4.json"), join(dir, "sim.json"));
+      copyFileSync(join(import.meta.dir, "figures.cpu-sweep.json"), join(dir, "cpu.json"));
       const script = join(import.meta.dir, "..", "figures.ts");
-      const out = Bun.spawnSync(["bun", script, join(dir, "run.json"), join(dir, "sim.json")]);
+      const out = Bun.spawnSync(["bun", script, ...["run", "sim", "cpu"].map((f) => join(dir, `${f}.json`))]);
       expect(out.exitCode).toBe(0);
-      const names = ["run-throughput.svg", "run-latency.svg", "run-batching.svg", "sim.svg"].map((f) => join(dir, f));
+      const names = ["run-throughput.svg", "run-latency.svg", "run-batching.svg", "sim.svg", "cpu.svg"].map((f) =>
+        join(dir, f),
+      );
       expect(out.stdout.toString().trim().split("\n")).toEqual(names);
       for (const file of names) expect(readFileSync(file, "utf8")).toStartWith("<svg");
       expect(Bun.spawnSync(["bun", script, join(dir, "run.md")]).exitCode).toBe(2);

@@ -357,6 +357,64 @@ export function simT4Figure(r: SimResult): Promise<string> {
   } as TopLevelSpec);
 }
 
+/** The CPU sweep's stored result (bench/studies/cpu-sweep.ts): its raw grid and its service runs, limits as labels. */
+export interface CpuSweepResult {
+  kind: "cpu-sweep";
+  /** In the sweep's order of batch limits. */
+  raw: { mix: string; threads: number; limit: string; textsPerSecond: number }[];
+  /** Mean over the setting's runs. */
+  service: { mix: string; threads: number; limit: string; rps: number }[];
+}
+
+/**
+ * (5) The CPU sweep: the raw engine's texts/s at each batch limit, a line per text mix and thread count,
+ * and the service at saturation at the limits it ran with.
+ */
+export function cpuSweepFigure(r: CpuSweepResult): Promise<string> {
+  const limits = [...new Set(r.raw.map((p) => p.limit))];
+  const threads = (n: number) => `${n} thread${n === 1 ? "" : "s"}`;
+  const values = [
+    ...r.raw.map((p) => ({
+      ...p,
+      rate: p.textsPerSecond,
+      peer: "raw engine",
+      line: `${p.mix}, ${threads(p.threads)}`,
+    })),
+    ...r.service.map((p) => ({ ...p, rate: p.rps, peer: `service at saturation (${threads(p.threads)})` })),
+  ];
+  return render({
+    title: { text: "CPU batch sweep", subtitle: "raw engine: the five models at once, no HTTP" },
+    width: WIDTH,
+    height: HEIGHT,
+    data: { values },
+    encoding: {
+      x: {
+        field: "limit",
+        type: "nominal",
+        sort: limits,
+        axis: { labelAngle: -30, labelLimit: 0 },
+        title: "batch limit",
+      },
+      y: { field: "rate", type: "quantitative", axis: { format: NUMBER }, title: "throughput (texts/s = requests/s)" },
+      color: { field: "mix", type: "nominal", title: "texts" },
+    },
+    layer: [
+      {
+        transform: [{ filter: "datum.line" }],
+        mark: { type: "line", strokeWidth: 2 },
+        encoding: {
+          detail: { field: "line" },
+          strokeDash: { field: "threads", type: "nominal", title: "intra-op threads" },
+        },
+      },
+      {
+        mark: { type: "point", filled: true, size: 80 },
+        encoding: { shape: { field: "peer", type: "nominal", title: null } },
+      },
+    ],
+  } as TopLevelSpec);
+}
+
 /** A bench run's figures: the suffix of each file beside the report (<base>-<suffix>.svg) and its caption. */
 export const BENCH_FIGURES = {
   throughput: "throughput against offered load, under the roofline limit",
