@@ -78,6 +78,7 @@ interface Reference {
   color: string;
 }
 
+/** What each peer is held against: the roofline limit, the raw engine, and the batch job once a result has it. */
 function references(r: StoredBenchResult, share: (rps: number) => string): Reference[] {
   const refs: Reference[] = [];
   const limit = rooflineLimit(r);
