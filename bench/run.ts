@@ -1,7 +1,7 @@
 /**
  * The benchmark: the service, the naive transformers.js peer and the raw engine, on the same models
  * and machine, in one run. `bun run bench --engines DIR` (short, a few minutes) or `--profile full`.
- * See README "Benchmarks". Writes bench/results/<date>-<machine>.md, .json and .svg (bench/lib/report.ts).
+ * See README "Benchmarks". Writes bench/results/<date>-<machine>.md, .json and its figures (.svg; bench/lib/report.ts, figures.ts).
  */
 import { readFileSync } from "node:fs";
 import { availableParallelism, cpus, hostname, totalmem } from "node:os";
@@ -311,7 +311,7 @@ export async function main(argv: string[]): Promise<number> {
     roofline,
   };
   const base = options.out ?? join(import.meta.dir, "results", `${date}-${options.machine}`);
-  writeReport(base, result);
+  await writeReport(base, result);
   log(`report: ${base}.md`);
   console.log(headline(result));
   return 0;

@@ -9,10 +9,11 @@
  *     [--saturation-s 60] [--efficiency 0.5] [--run-overhead-ms 0.5] [--out FILE.md]
  *
  * Reports, per scenario, throughput ÷ the simulated device's maximum, p50/p95, mean batch size,
- * padding efficiency, failures, dropped arrivals and the device's utilisation (bench/sim/report.ts).
+ * padding efficiency, failures, dropped arrivals and the device's utilisation (bench/sim/report.ts); with
+ * --out, the result's JSON and its figure (<out>.svg, bench/lib/figures.ts) beside the markdown, which embeds it.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { BatchLimits } from "../app/batching/policy.ts";
 import { loadConfig } from "../app/config.ts";
@@ -21,6 +22,7 @@ import { readStore, type Store } from "../lib/store/index.ts";
 import { SHARED } from "../testkit/shared.ts";
 import { closedLoop } from "./closed-loop.ts";
 import { arrivalTimes, scalePlan } from "./lib/arrival.ts";
+import { simT4Figure } from "./lib/figures.ts";
 import { arrivalLoad, percentile, type LoadStats } from "./lib/load.ts";
 import { GRADERS, type Scenario } from "./lib/scenarios.ts";
 import { startServiceProcess } from "../testkit/child.ts";
@@ -221,9 +223,14 @@ export async function main(argv: string[]): Promise<number> {
   };
   const markdown = simReport(result);
   if (o.out) {
+    const base = o.out.replace(/\.md$/, "");
     mkdirSync(dirname(resolve(o.out)), { recursive: true });
-    writeFileSync(o.out, markdown);
-    writeFileSync(`${o.out.replace(/\.md$/, "")}.json`, JSON.stringify(result, null, 2));
+    writeFileSync(
+      o.out,
+      `${markdown}\n![offered and achieved rate of each scenario, and what each lost](${basename(base)}.svg)\n`,
+    );
+    writeFileSync(`${base}.json`, JSON.stringify(result, null, 2));
+    writeFileSync(`${base}.svg`, await simT4Figure(result));
     log(`report: ${o.out}`);
   } else console.log(markdown);
   return 0;

@@ -88,19 +88,21 @@ const RESULT: BenchResult = {
 
 describe("benchmark report", () => {
   test("the goals table has a row per goal: measured, target, and met only when measured reaches the target", () => {
-    const md = reportMarkdown(RESULT, "run.svg");
+    const md = reportMarkdown(RESULT, "run");
     expect(md).toContain("| service ≥ 0.9 × raw-engine throughput at saturation | 1.250 | 0.900 | yes |");
     expect(md).toContain("| service ≥ 2 × naive at 10 closed-loop clients | 2.500 | 2.000 | yes |");
     expect(md).toContain("| p50 at 1 req/s ≤ 1.15 × raw single-request latency | 0.800 | 0.870 | **no** |");
     expect(md).toContain("| padding efficiency ≥ 0.85 | 0.900 | 0.850 | yes |");
-    expect(md).toContain("![throughput and p95 against offered load](run.svg)");
+    expect(md).toContain("![throughput against offered load, under the roofline limit](run-throughput.svg)");
+    expect(md).toContain("![p50, p95 and p99 latency against offered load](run-latency.svg)");
+    expect(md).toContain("![mean batch size and padding efficiency under load](run-batching.svg)");
     expect(md.endsWith(`${headline(RESULT)}\n`)).toBe(true);
   });
 
   test("a peer that did not run shows – and leaves the goals that need it unmet", () => {
     const withoutRaw = { ...RESULT, raw: null };
     expect(goals(withoutRaw).map((g) => g.measured >= g.target)).toEqual([false, true, false, true]);
-    const md = reportMarkdown(withoutRaw, "run.svg");
+    const md = reportMarkdown(withoutRaw, "run");
     expect(md).toContain("| service ≥ 0.9 × raw-engine throughput at saturation | – | 0.900 | **no** |");
     expect(md).not.toContain("| raw engine |");
     expect(headline(withoutRaw)).toBe("service ÷ raw = –; service ÷ naive (10 clients) = 2.500");
@@ -111,14 +113,14 @@ describe("benchmark report", () => {
     expect(hourlyPrice("g4dn.2xlarge")).toBe(0.752);
     expect(hourlyPrice("unknown")).toBe(0.357);
     expect(hourlyPrice("g4dn.2xlarge", "1.5")).toBe(1.5);
-    const md = reportMarkdown(RESULT, "run.svg");
+    const md = reportMarkdown(RESULT, "run");
     expect(md).toContain("## Cost per million requests (at the service's saturation throughput, 10.00 req/s)");
     expect(md).toContain("- c7i.2xlarge at $0.357/h: $9.92 per million, if that instance ran at this box's throughput");
     expect(md).toContain("- --price-per-hour (c7i.2xlarge) at $0.357/h: $9.92 per million");
   });
 
   test("the roofline: each peer's best rate × FLOPs per request against the measured GEMM rate", () => {
-    const md = reportMarkdown(RESULT, "run.svg");
+    const md = reportMarkdown(RESULT, "run");
     expect(md).toContain("## Roofline (achieved FLOP rate ÷ the box's measured GEMM rate)");
     expect(md).toContain(
       "FLOPs per request: 5.00 GFLOP (one text through the 1 served models, mean over 2000 of the graders' texts",
@@ -146,27 +148,30 @@ describe("benchmark report", () => {
   });
 
   test("a run without a roofline (older results) says so, and a run without the raw engine has no raw line", () => {
-    expect(reportMarkdown({ ...RESULT, roofline: undefined }, "run.svg")).toContain(
+    expect(reportMarkdown({ ...RESULT, roofline: undefined }, "run")).toContain(
       "## Roofline (achieved FLOP rate ÷ the box's measured GEMM rate)\n\nNot measured in this run.",
     );
-    const withoutRaw = reportMarkdown({ ...RESULT, raw: null }, "run.svg");
+    const withoutRaw = reportMarkdown({ ...RESULT, raw: null }, "run");
     expect(withoutRaw).toContain("- service at 10.00 req/s: achieved 50.0 GFLOP/s");
     expect(withoutRaw).not.toContain("- raw engine at");
   });
 
-  test("writeReport writes the markdown, the chart it links and the raw numbers beside each other", () => {
+  test("writeReport writes the markdown, the figures it embeds and the raw numbers beside each other", async () => {
     const dir = tempDir("bench-report");
     try {
       const base = join(dir, "results", "2026-01-02-box");
-      writeReport(base, RESULT);
-      expect(readFileSync(`${base}.md`, "utf8")).toContain("](2026-01-02-box.svg)");
-      expect(readFileSync(`${base}.svg`, "utf8")).toStartWith("<svg");
+      await writeReport(base, RESULT);
+      const md = readFileSync(`${base}.md`, "utf8");
+      for (const figure of ["throughput", "latency", "batching"]) {
+        expect(md).toContain(`](2026-01-02-box-${figure}.svg)`);
+        expect(readFileSync(`${base}-${figure}.svg`, "utf8")).toStartWith("<svg");
+      }
       const json = JSON.parse(readFileSync(`${base}.json`, "utf8"));
       const keys = ["cmdLine", "versions", "profile", "rateScale", "runs", "raw", "lengths"];
       expect(Object.keys(json)).toEqual([...keys, "roofline"]);
       expect(json.roofline).toEqual(RESULT.roofline);
       // A result without a roofline writes the keys older files have.
-      writeReport(base, { ...RESULT, roofline: undefined });
+      await writeReport(base, { ...RESULT, roofline: undefined });
       expect(Object.keys(JSON.parse(readFileSync(`${base}.json`, "utf8")))).toEqual(keys);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -1,12 +1,12 @@
 /**
  * The benchmark's report from its measured results: markdown (tables, cost per million, the roofline, the goals),
- * the raw numbers as JSON and the throughput/latency chart as SVG, written as <base>.md, .json, .svg.
- * Pure but for writeReport, so a fixed result can be checked without running a load.
+ * the raw numbers as JSON and the figures as SVG (figures.ts), written as <base>.md, <base>.json and
+ * <base>-<figure>.svg. Pure but for writeReport, so a fixed result can be checked without running a load.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import type { ModelRecord } from "../../lib/store/index.ts";
-import { svgChart } from "./chart.ts";
+import { BENCH_FIGURES, writeBenchFigures } from "./figures.ts";
 import type { GemmMeasurement, GemmShape } from "./gemm.ts";
 import type { LoadStats } from "./load.ts";
 import { roofline } from "./roofline.ts";
@@ -279,8 +279,16 @@ function goalTable(r: BenchResult): string {
   return ["## Goals", "", ...tableHead(["goal", "measured", "target", "met"]), ...rows].join("\n");
 }
 
-/** The report; `chartFile` is the SVG's name beside it. */
-export function reportMarkdown(r: BenchResult, chartFile: string): string {
+/** Each figure embedded by its file's name beside the report (<figureBase>-<figure>.svg). */
+function figureSection(figureBase: string): string {
+  const figures = Object.entries(BENCH_FIGURES).map(
+    ([suffix, caption]) => `![${caption}](${figureBase}-${suffix}.svg)`,
+  );
+  return ["## Figures", "", ...figures.flatMap((f) => [f, ""])].join("\n").trimEnd();
+}
+
+/** The report; `figureBase` names its figures beside it (the report's own base name). */
+export function reportMarkdown(r: BenchResult, figureBase: string): string {
   const sections = [
     setup(r),
     sweepTable(r),
@@ -289,7 +297,7 @@ export function reportMarkdown(r: BenchResult, chartFile: string): string {
     costSection(r),
     rooflineSection(r),
     goalTable(r),
-    `![throughput and p95 against offered load](${chartFile})`,
+    figureSection(figureBase),
     headline(r),
   ];
   return `${sections.join("\n\n")}\n`;
@@ -303,18 +311,10 @@ function reportJson(r: BenchResult): string {
   return JSON.stringify(json, null, 2);
 }
 
-function reportChart(r: BenchResult): string {
-  const series = r.runs.map((p) => ({
-    name: p.peer,
-    points: p.sweep.map((x) => ({ x: x.clients, rps: x.rps, p95: x.p95 })),
-  }));
-  return svgChart(series, r.raw?.textsPerSecond);
-}
-
-/** Writes <base>.md, <base>.svg and <base>.json. */
-export function writeReport(base: string, r: BenchResult) {
+/** Writes <base>.md, <base>.json and the figures the markdown embeds. */
+export async function writeReport(base: string, r: BenchResult) {
   mkdirSync(dirname(base), { recursive: true });
-  writeFileSync(`${base}.md`, reportMarkdown(r, `${basename(base)}.svg`));
-  writeFileSync(`${base}.svg`, reportChart(r));
+  writeFileSync(`${base}.md`, reportMarkdown(r, basename(base)));
   writeFileSync(`${base}.json`, reportJson(r));
+  await writeBenchFigures(base, r);
 }

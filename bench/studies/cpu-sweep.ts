@@ -4,19 +4,21 @@
  * its best throughput on this machine, then the service at saturation with the best of them.
  *   bun bench/studies/cpu-sweep.ts --engines DIR [--mixes graders,tweets] [--texts 64] [--window 16]
  *     [--threads 1,2] [--service-seconds 40] [--out FILE.md]
+ * With --out, also FILE.json (the figure's numbers, redrawn by bench/figures.ts) and FILE.svg, which FILE.md embeds.
  * The raw engine forms its batches with the service's own rule over a queue of `window` rows per model
  * (bench/lib/batch-plan.ts); the service runs a closed loop of `window` clients: the same queue depth.
  * Full-size random models: bun bench/make-engines.ts --size full DIR.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus } from "node:os";
-import { resolve } from "node:path";
+import { basename, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { BatchLimits } from "../../app/batching/policy.ts";
 import { readStore } from "../../lib/store/index.ts";
 import { SHARED } from "../../testkit/shared.ts";
 import { scrape } from "../../testkit/metrics.ts";
 import { closedLoop } from "../closed-loop.ts";
+import { type CpuSweepResult, cpuSweepFigure } from "../lib/figures.ts";
 import { meanBatchByModel, meanPaddingEfficiency } from "../lib/service-metrics.ts";
 import { startServiceProcess } from "../../testkit/child.ts";
 import { loadTexts, type Source } from "../lib/texts.ts";
@@ -251,6 +253,38 @@ function report(o: Options, raw: RawPoint[], choice: ReturnType<typeof bestOvera
   return `${lines.join("\n")}\n`;
 }
 
+/** What the figure plots: the raw grid in the sweep's order, each service setting's mean over its runs. */
+function figureData(raw: RawPoint[], service: ServicePoint[]): CpuSweepResult {
+  const byLimits = [...raw].sort((a, b) => SWEEP.indexOf(a.limits) - SWEEP.indexOf(b.limits));
+  const settings = [...Map.groupBy(service, (x) => `${x.mix}/${x.setting.label}`).values()];
+  return {
+    kind: "cpu-sweep",
+    raw: byLimits.map((p) => ({
+      mix: p.mix,
+      threads: p.threads,
+      limit: describeLimits(p.limits),
+      textsPerSecond: p.textsPerSecond,
+    })),
+    service: settings.map((runs) => ({
+      mix: runs[0].mix,
+      threads: runs[0].setting.threads,
+      limit: describeLimits(runs[0].setting.limits),
+      rps: runs.reduce((n, x) => n + x.rps, 0) / runs.length,
+    })),
+  };
+}
+
+/** FILE.md with its figure embedded, FILE.json and FILE.svg. */
+async function writeOut(out: string, md: string, data: CpuSweepResult) {
+  const base = out.replace(/\.md$/, "");
+  writeFileSync(
+    out,
+    `${md}\n![the raw engine's throughput at each batch limit, and the service at saturation](${basename(base)}.svg)\n`,
+  );
+  writeFileSync(`${base}.json`, JSON.stringify(data, null, 1));
+  writeFileSync(`${base}.svg`, await cpuSweepFigure(data));
+}
+
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -309,7 +343,7 @@ export async function main(argv: string[]): Promise<number> {
     for (const mix of o.mixes) for (const s of settings) service.push(await serviceRun(mix, s, o));
   for (const engine of rawEngines.values()) engine.stop();
   const md = report(o, raw, choice, service);
-  if (o.out) writeFileSync(o.out, md);
+  if (o.out) await writeOut(o.out, md, figureData(raw, service));
   console.log(md);
   return 0;
 }
