@@ -10,9 +10,9 @@ import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { convertModels } from "../convert/pipeline.ts";
 import { TINY, writeRandomCheckpoint } from "../convert/random/random-checkpoint.ts";
-import { modelFeeds } from "../lib/onnx/feeds.ts";
 import { readStore, type ModelRecord } from "../lib/store/index.ts";
 import { addTokenizer, tempDir } from "../testkit/fixtures.ts";
+import { scoresOnIds } from "../testkit/reference.ts";
 import { TOKENIZER_FIXTURES } from "../testkit/shared.ts";
 import { postProcess, startTestServer, type TestServer } from "../testkit/server.ts";
 
@@ -55,17 +55,10 @@ interface Case {
 const cases = (fixture: string, n: number): Case[] =>
   JSON.parse(readFileSync(join(TOKENIZER_FIXTURES, `${fixture}-expected.json`), "utf8")).cases.slice(0, n);
 
-/** Each label's score computed here: sigmoid or softmax (as the record says) of onnxruntime's logits on the expected ids. */
+/** Each label's score from onnxruntime's logits on the expected ids (testkit/reference.ts). */
 async function reference(key: string, ids: number[]) {
   const { record, session } = sessions.get(key)!;
-  const input = { inputs: record.onnx.inputs, inputType: record.onnx.inputType, padId: record.specialTokens.pad };
-  const logits = Array.from((await session.run(modelFeeds([ids], input)))[record.onnx.outputs[0]].data as Float32Array);
-  const exps = logits.map((l) => Math.exp(l - Math.max(...logits)));
-  const scores =
-    record.activation === "sigmoid"
-      ? logits.map((l) => 1 / (1 + Math.exp(-l)))
-      : exps.map((e) => e / exps.reduce((a, b) => a + b));
-  return record.labels.map((label, i) => ({ label, score: scores[i] }));
+  return scoresOnIds(session, record, ids);
 }
 
 const byScore = (xs: { label: string; score: number }[]) => [...xs].sort((a, b) => b.score - a.score);

@@ -11,10 +11,10 @@ import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { convertModels } from "../convert/pipeline.ts";
 import { type RandomArchitecture, TINY, writeRandomCheckpoint } from "../convert/random/random-checkpoint.ts";
-import { modelFeeds } from "../lib/onnx/feeds.ts";
 import { type ModelRecord, readStore } from "../lib/store/index.ts";
 import { addTokenizer, tempDir } from "../testkit/fixtures.ts";
 import { startTestServer, type TestServer } from "../testkit/server.ts";
+import { scoresOnIds } from "../testkit/reference.ts";
 import { TOKENIZER_FIXTURES } from "../testkit/shared.ts";
 
 setDefaultTimeout(180_000);
@@ -71,17 +71,10 @@ const cases = (fixture: string): Case[] =>
 const cut = (ids: number[], maxLength: number) =>
   ids.length <= maxLength ? ids : [...ids.slice(0, maxLength - 1), ids[ids.length - 1]];
 
-/** Each label's score computed here from onnxruntime's logits on `ids`, by the record's activation. */
+/** Each label's score from onnxruntime's logits on `ids` (testkit/reference.ts), best first. */
 async function reference(key: string, ids: number[]) {
   const { record, session } = sessions.get(key)!;
-  const input = { inputs: record.onnx.inputs, inputType: record.onnx.inputType, padId: record.specialTokens.pad };
-  const logits = Array.from((await session.run(modelFeeds([ids], input)))[record.onnx.outputs[0]].data as Float32Array);
-  const exps = logits.map((l) => Math.exp(l - Math.max(...logits)));
-  const scores =
-    record.activation === "sigmoid"
-      ? logits.map((l) => 1 / (1 + Math.exp(-l)))
-      : exps.map((e) => e / exps.reduce((a, b) => a + b));
-  return record.labels.map((label, i) => ({ label, score: scores[i] })).sort((a, b) => b.score - a.score);
+  return (await scoresOnIds(session, record, ids)).sort((a, b) => b.score - a.score);
 }
 
 async function post(path: string, body: unknown) {

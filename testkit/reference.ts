@@ -2,6 +2,7 @@ import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { Tokenizer } from "tokenizers";
 import { topLabel, type ModelAnswer } from "../app/scoring.ts";
+import { modelFeeds } from "../lib/onnx/feeds.ts";
 import { readStore, type ModelRecord } from "../lib/store/index.ts";
 
 /**
@@ -82,4 +83,19 @@ export function answerDifference(got: ModelAnswer, want: ModelAnswer, tolerance 
   if (got.label !== want.label) return `label ${got.label}, reference ${want.label}`;
   if (!(Math.abs(got.score - want.score) < tolerance)) return `score ${got.score}, reference ${want.score}`;
   return "";
+}
+
+/**
+ * Each label's score computed here from onnxruntime's logits on given ids (a fixture's, computed
+ * independently of the service), by the record's activation: sigmoid per label, or softmax. Label order.
+ */
+export async function scoresOnIds(session: ort.InferenceSession, record: ModelRecord, ids: number[]) {
+  const input = { inputs: record.onnx.inputs, inputType: record.onnx.inputType, padId: record.specialTokens.pad };
+  const logits = Array.from((await session.run(modelFeeds([ids], input)))[record.onnx.outputs[0]].data as Float32Array);
+  const exps = logits.map((l) => Math.exp(l - Math.max(...logits)));
+  const scores =
+    record.activation === "sigmoid"
+      ? logits.map((l) => 1 / (1 + Math.exp(-l)))
+      : exps.map((e) => e / exps.reduce((a, b) => a + b));
+  return record.labels.map((label, i) => ({ label, score: scores[i] }));
 }

@@ -286,6 +286,9 @@ describe("service states and errors", () => {
     expect(await status(observed({ models: [modelWith("up")] }))).toEqual([200, "ready"]);
     expect(await status(null)).toEqual([503, "loading"]);
     expect(await status(observed({ models: [modelWith("up"), modelWith("starting")] }))).toEqual([503, "degraded"]);
+    // Every model up, but no tokenizer process (all died and are starting again): nothing could be answered.
+    const noTokenizer = { ...observation().tokenizers, processes: 0 };
+    expect(await status(observed({ models: [modelWith("up")], tokenizers: noTokenizer }))).toEqual([503, "degraded"]);
     expect(await status(observed({ draining: true }))).toEqual([503, "draining"]);
     const live = await harness(null).send("/health/live");
     expect([live.status, await live.json()]).toEqual([200, { status: "live" }]);
