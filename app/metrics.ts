@@ -71,6 +71,14 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
+  // With batch_tokens' sum (padded tokens), the padding of any interval: Δreal ÷ Δpadded.
+  private readonly realTokens = new Counter({
+    name: `${PREFIX}batch_real_tokens_total`,
+    help: "Real (not padding) tokens run, by model",
+    labelNames: ["model"],
+    registers: [this.registry],
+  });
+
   constructor() {
     processMetrics(this.registry);
     serviceCollectors(this.registry, () => this.service?.observe() ?? null, this.bodies);
@@ -83,6 +91,7 @@ export class ServiceMetrics {
       this.inference.observe({ model }, seconds(b.runMs));
       this.batchSize.observe({ model }, b.rows);
       this.batchTokens.observe({ model }, b.paddedTokens);
+      this.realTokens.inc({ model }, b.realTokens);
     });
   }
 

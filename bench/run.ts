@@ -14,7 +14,7 @@ import { closedLoop } from "./closed-loop.ts";
 import { scalePlan } from "./lib/arrival.ts";
 import { measureGemm } from "./lib/gemm.ts";
 import { arrivalLoad, rssMb, type LoadStats } from "./lib/load.ts";
-import { meanBatchByModel, meanPaddingEfficiency } from "./lib/service-metrics.ts";
+import { meanBatchByModel, meanPaddingEfficiency, paddingBetween } from "./lib/service-metrics.ts";
 import { startServiceProcess } from "../testkit/child.ts";
 import { headline, hourlyPrice, writeReport } from "./lib/report.ts";
 import type { BenchProfile, BenchResult, PeerRun, RawRun, RooflineInputs, TokenLengths } from "./lib/report.ts";
@@ -171,11 +171,17 @@ async function saturationSweep(bench: Bench, peer: HttpPeer, url: string) {
   const steps: PeerRun["sweep"] = [];
   let saturationBatch: Record<string, number> | undefined;
   for (const clients of sweep) {
-    const atSaturation = peer === "service" && clients === Math.max(...sweep);
-    const before = atSaturation ? await scrape(url) : "";
+    const before = peer === "service" ? await scrape(url) : "";
     const r = await closedLoop(url, clients, sweepSeconds, rotated(bench.texts, clients * 997));
-    steps.push(r);
-    if (atSaturation) saturationBatch = meanBatchByModel(before, await scrape(url), keysOf(bench));
+    if (peer !== "service") steps.push(r);
+    else {
+      // How batches and padding move with load: read off the service's metrics around each step.
+      const after = await scrape(url);
+      const batches = meanBatchByModel(before, after, keysOf(bench));
+      const meanBatch = Object.values(batches).reduce((a, b) => a + b, 0) / bench.models.length;
+      steps.push({ ...r, meanBatch, padding: paddingBetween(before, after, keysOf(bench)) });
+      if (clients === Math.max(...sweep)) saturationBatch = batches;
+    }
     const latency = `p50 ${r.p50.toFixed(0)} ms, p95 ${r.p95.toFixed(0)} ms`;
     log(`${peer}: ${clients} clients → ${r.rps.toFixed(2)} req/s, ${latency}, ${r.failures} failures`);
   }

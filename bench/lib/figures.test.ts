@@ -124,6 +124,34 @@ describe("batching figure", () => {
     expect(drawn).toContain("saturation (32 clients)");
     expect(drawn).not.toContain(`saturation (${fastest.clients} clients)`);
   });
+
+  test("a run that recorded batches and padding at each sweep step draws both against load, the raw engine's padding as a line", async () => {
+    const steps = [
+      { clients: 1, batch: 1, padding: 1 },
+      { clients: 4, batch: 2.5, padding: 0.83 },
+      { clients: 10, batch: 4.2, padding: 0.71 },
+    ];
+    const byStep = {
+      ...WITH_ROOFLINE,
+      runs: WITH_ROOFLINE.runs.map((p) =>
+        p.peer !== "service"
+          ? p
+          : {
+              ...p,
+              sweep: p.sweep.map((x) => {
+                const step = steps.find((s) => s.clients === x.clients)!;
+                return { ...x, meanBatch: step.batch, padding: step.padding };
+              }),
+            },
+      ),
+    };
+    const drawn = texts(await batchingFigure(byStep));
+    for (const s of steps) expect(drawn).toContain(`sweep: ${s.clients} clients`);
+    for (const source of ["service, by load", "raw engine, saturation batches"]) expect(drawn).toContain(source);
+    // The whole run's single bar gives way to the curve.
+    expect(drawn).not.toContain("service, whole run");
+    expect(drawn).toContain("padding efficiency (real ÷ padded tokens)");
+  });
 });
 
 describe("simulated T4 figure", () => {

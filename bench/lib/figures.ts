@@ -190,21 +190,76 @@ export function latencyFigure(r: StoredBenchResult): Promise<string> {
   } as TopLevelSpec);
 }
 
-/** The service's mean batch size in each graders' scenario and at the sweep's saturation, against the load it achieved. */
+/**
+ * The service's mean batch size against the load it achieved: at each sweep step where the run
+ * recorded it (run.ts, from /metrics around the step), in each graders' scenario, and at the sweep's
+ * saturation as the raw engine was fed it (older results record only the last two).
+ */
 function batchPoints(r: StoredBenchResult) {
   const svc = r.runs.find((p) => p.peer === "service");
-  if (!svc?.batch) return [];
+  const steps = (svc?.sweep ?? [])
+    .filter((s) => Number.isFinite(s.meanBatch))
+    .map((s) => ({ label: `sweep: ${s.clients} clients`, rps: s.rps, batch: s.meanBatch as number }));
+  if (!svc?.batch) return steps.sort((a, b) => a.rps - b.rps);
   const points = svc.scenarios
     .filter((s) => Number.isFinite(svc.batch?.[s.name]))
     .map((s) => ({ label: s.name, rps: s.rps, batch: svc.batch?.[s.name] as number }));
   // The raw engine ran at the batch sizes the service chose at the sweep's most clients (run.ts).
   const saturation = r.raw ? Object.values(r.raw.batch) : [];
-  if (saturation.length) {
+  if (saturation.length && steps.length === 0) {
     const top = svc.sweep.reduce((a, b) => (b.clients > a.clients ? b : a));
     const batch = saturation.reduce((a, b) => a + b, 0) / saturation.length;
     points.push({ label: `saturation (${top.clients} clients)`, rps: top.rps, batch });
   }
-  return points.sort((a, b) => a.rps - b.rps);
+  return [...steps, ...points].sort((a, b) => a.rps - b.rps);
+}
+
+/** Padding efficiency against achieved load at each sweep step, where the run recorded it. */
+function paddingPoints(r: StoredBenchResult) {
+  const svc = r.runs.find((p) => p.peer === "service");
+  return (svc?.sweep ?? [])
+    .filter((s) => Number.isFinite(s.padding))
+    .map((s) => ({ clients: s.clients, rps: s.rps, efficiency: s.padding as number }));
+}
+
+/** Padding efficiency at each sweep step against the load achieved, with the raw engine's as a dashed line. */
+function paddingByLoadPanel(points: ReturnType<typeof paddingPoints>, raw: number | undefined) {
+  const rule = Number.isFinite(raw) ? [{ source: "raw engine, saturation batches", efficiency: raw as number }] : [];
+  return {
+    width: WIDTH,
+    height: HEIGHT,
+    layer: [
+      {
+        data: { values: points.map((p) => ({ ...p, source: "service, by load" })) },
+        mark: { type: "line", point: { filled: true, size: 60 }, strokeWidth: 2 },
+        encoding: {
+          x: {
+            field: "rps",
+            type: "quantitative",
+            scale: { domainMin: 0 },
+            axis: { format: NUMBER },
+            title: "achieved load (requests/s)",
+          },
+          y: {
+            field: "efficiency",
+            type: "quantitative",
+            scale: { domain: [0, 1] },
+            axis: { format: ".0%" },
+            title: "padding efficiency (real ÷ padded tokens)",
+          },
+          color: { field: "source", type: "nominal", title: null },
+        },
+      },
+      {
+        data: { values: rule },
+        mark: { type: "rule", strokeDash: [6, 4], color: "#555" },
+        encoding: {
+          y: { field: "efficiency", type: "quantitative" },
+          color: { field: "source", type: "nominal", title: null },
+        },
+      },
+    ],
+  };
 }
 
 /**
@@ -226,7 +281,7 @@ export function batchingFigure(r: StoredBenchResult): Promise<string> {
       x: {
         field: "rps",
         type: "quantitative",
-        scale: { zero: false, padding: 12 },
+        scale: { domainMin: 0 },
         axis: { format: NUMBER },
         title: "achieved load (requests/s)",
       },
@@ -244,28 +299,32 @@ export function batchingFigure(r: StoredBenchResult): Promise<string> {
       },
     ],
   };
-  const paddingPanel = {
-    width: WIDTH,
-    height: 34 * padding.length,
-    data: { values: padding },
-    encoding: {
-      y: { field: "source", type: "nominal", sort: null, axis: { labelLimit: 0 }, title: null },
-      x: {
-        field: "efficiency",
-        type: "quantitative",
-        scale: { domain: [0, 1] },
-        axis: { format: ".0%" },
-        title: "padding efficiency (real ÷ padded tokens)",
-      },
-    },
-    layer: [
-      { mark: { type: "bar", color: "#9ecae1" } },
-      {
-        mark: { type: "text", align: "right", dx: -4, fontSize: 12 },
-        encoding: { text: { field: "efficiency", format: ".1%" } },
-      },
-    ],
-  };
+  const byLoad = paddingPoints(r);
+  const paddingPanel =
+    byLoad.length > 0
+      ? paddingByLoadPanel(byLoad, r.raw?.paddingEfficiency)
+      : {
+          width: WIDTH,
+          height: 34 * padding.length,
+          data: { values: padding },
+          encoding: {
+            y: { field: "source", type: "nominal", sort: null, axis: { labelLimit: 0 }, title: null },
+            x: {
+              field: "efficiency",
+              type: "quantitative",
+              scale: { domain: [0, 1] },
+              axis: { format: ".0%" },
+              title: "padding efficiency (real ÷ padded tokens)",
+            },
+          },
+          layer: [
+            { mark: { type: "bar", color: "#9ecae1" } },
+            {
+              mark: { type: "text", align: "right", dx: -4, fontSize: 12 },
+              encoding: { text: { field: "efficiency", format: ".1%" } },
+            },
+          ],
+        };
   return render({
     title: { text: "Batching under load (service; mean over models)" },
     vconcat: [batchPanel, paddingPanel],

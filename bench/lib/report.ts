@@ -36,7 +36,8 @@ export interface BenchProfile {
 /** An HTTP peer (service or naive) over the saturation sweep and the graders' scenarios. */
 export interface PeerRun {
   peer: string;
-  sweep: (LoadStats & { clients: number })[];
+  /** Service only, per step: mean batch size and padding efficiency (mean over models) at that load. */
+  sweep: (LoadStats & { clients: number; meanBatch?: number; padding?: number })[];
   scenarios: (LoadStats & { name: string })[];
   rssMaxMb: number;
   /** Service only: mean batch size per scenario, mean over models. */

@@ -9,6 +9,15 @@ export function meanBatchByModel(before: string, after: string, keys: string[]):
   return Object.fromEntries(keys.map((k) => [k, mean(k)]));
 }
 
+/** The padding efficiency (real ÷ padded tokens) between two scrapes, mean over the models that ran batches. */
+export function paddingBetween(before: string, after: string, keys: string[]): number {
+  const delta = (name: string, model: string) => sample(after, name, { model }) - sample(before, name, { model });
+  const ratios = keys
+    .map((k) => delta("classifier_batch_real_tokens_total", k) / delta("classifier_batch_tokens_sum", k))
+    .filter((r) => Number.isFinite(r));
+  return ratios.length ? ratios.reduce((a, b) => a + b, 0) / ratios.length : Number.NaN;
+}
+
 /** The padding efficiency (real ÷ padded tokens) since the service started, mean over models. */
 export function meanPaddingEfficiency(metrics: string, keys: string[]): number {
   const ratio = (model: string) => sample(metrics, "classifier_padding_efficiency_ratio", { model });
