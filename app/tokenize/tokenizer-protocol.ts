@@ -41,3 +41,12 @@ export type FromTokenizer =
   | { type: "load-failed"; file?: string; problem: string }
   | { type: "encoded"; job: number; families: Record<string, FamilyEncodings>; rss: number }
   | { type: "encode-failed"; job: number; message: string; rss: number };
+
+/** Two texts a model reads together (the text-classification pipeline's {"text", "text_pair"}). */
+export interface TextPair {
+  text: string;
+  text_pair: string;
+}
+
+/** What the service classifies: a text, or a pair of texts. */
+export type TextInput = string | TextPair;
