@@ -24,7 +24,12 @@ const MAX_SEQUENCE_LENGTH = 32;
 const MODELS = [
   { key: "bert", architecture: "bert", fixture: "bert-base-uncased", labels: ["no", "yes"] },
   { key: "xlmr", architecture: "xlmr", fixture: "xlmr-charsmap", labels: ["a", "b", "c"] },
-  { key: "deberta", architecture: "deberta", fixture: "deberta-v3", labels: ["entailment", "neutral", "contradiction"] },
+  {
+    key: "deberta",
+    architecture: "deberta",
+    fixture: "deberta-v3",
+    labels: ["entailment", "neutral", "contradiction"],
+  },
 ] as const;
 const engines = tempDir("pairs-engines");
 let server: TestServer;
@@ -34,13 +39,20 @@ beforeAll(async () => {
   const root = tempDir("pairs-src");
   const sources = MODELS.map(({ key, architecture, labels }) => {
     const dir = join(root, key);
-    writeRandomCheckpoint(dir, { ...TINY[architecture as RandomArchitecture], seed: key.length + 7, labels: [...labels] });
+    writeRandomCheckpoint(dir, {
+      ...TINY[architecture as RandomArchitecture],
+      seed: key.length + 7,
+      labels: [...labels],
+    });
     addTokenizer(dir, architecture);
     return { key, dir, origin: { local: dir } };
   });
   await convertModels(sources, { outDir: engines });
   for (const m of readStore(engines).models)
-    sessions.set(m.key, { record: m.record, session: await ort.InferenceSession.create(join(m.dir, m.record.onnx.model)) });
+    sessions.set(m.key, {
+      record: m.record,
+      session: await ort.InferenceSession.create(join(m.dir, m.record.onnx.model)),
+    });
   server = await startTestServer(engines, { MAX_SEQUENCE_LENGTH: String(MAX_SEQUENCE_LENGTH) });
 });
 afterAll(async () => {
@@ -140,7 +152,11 @@ describe("text pairs through /tokenize and /process", () => {
   test("the BERT model's answer depends on the token types: zeroing them changes its scores", async () => {
     const want = pairCases("bert-base-uncased")[20].truncation_longest_first_32;
     const typed = await reference("bert", want.input_ids, want.token_type_ids);
-    const zeroed = await reference("bert", want.input_ids, want.token_type_ids.map(() => 0));
+    const zeroed = await reference(
+      "bert",
+      want.input_ids,
+      want.token_type_ids.map(() => 0),
+    );
     expect(want.token_type_ids).toContain(1);
     expect(Math.abs(typed[0].score - zeroed.find((z) => z.label === typed[0].label)!.score)).toBeGreaterThan(1e-4);
   });
@@ -175,7 +191,10 @@ describe("the bert-tiny-pairs oracle", () => {
     const session = await ort.InferenceSession.create(join(modelDir, record.onnx.model));
     const input = { inputs: record.onnx.inputs, inputType: record.onnx.inputType, padId: record.specialTokens.pad };
     const rows = (expected.input_ids as number[][]).map((ids, b) =>
-      ids.slice(0, (expected.attention_mask[b] as number[]).reduce((n, m) => n + m, 0)),
+      ids.slice(
+        0,
+        (expected.attention_mask[b] as number[]).reduce((n, m) => n + m, 0),
+      ),
     );
     const logitsWith = async (types: number[][]) => {
       const logits = (await session.run(modelFeeds(rows, input, types)))[record.onnx.outputs[0]].data as Float32Array;

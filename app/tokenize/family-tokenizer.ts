@@ -16,9 +16,6 @@ import { type EncodedRow, type TextSpan, truncateRow } from "./truncation.ts";
  * bench/results/2026-11-30-tokenize.md: about 1.5 s of a native thread for ~1 MB of text.
  */
 export class FamilyTokenizer {
-  /** Cuts pairs (see encodeRow); loaded at the first pair that needs cutting. */
-  private pairCutter: Tokenizer | null = null;
-
   private constructor(
     readonly id: string,
     private readonly tokenizer: Tokenizer,
@@ -30,14 +27,26 @@ export class FamilyTokenizer {
     /** The largest id it can give: every model of the family warms up with it (model-plan.ts). */
     readonly largestId: number,
     private readonly dir: string,
+    /**
+     * Cuts pairs (see encodeRow). Loaded with the family, so that a tokenizer process's size after
+     * loading includes it (loaded at the first pair instead, it would look like growth, and the pool
+     * would replace the process after every job); a harness's family (over) loads it at its first pair.
+     */
+    private pairCutter: Tokenizer | null = null,
   ) {}
 
   static async load(id: string, dir: string, maxLength: number): Promise<FamilyTokenizer> {
-    return FamilyTokenizer.over(id, dir, loadTokenizer(dir), maxLength);
+    return FamilyTokenizer.over(id, dir, loadTokenizer(dir), maxLength, pairCutter(dir, maxLength));
   }
 
   /** A family over a tokenizer already loaded (loadTokenizer checks its file; a test harness may not). */
-  static async over(id: string, dir: string, tokenizer: Tokenizer, maxLength: number): Promise<FamilyTokenizer> {
+  static async over(
+    id: string,
+    dir: string,
+    tokenizer: Tokenizer,
+    maxLength: number,
+    cutter: Tokenizer | null = null,
+  ): Promise<FamilyTokenizer> {
     const specials = await specialTokens(dir, tokenizer);
     return new FamilyTokenizer(
       id,
@@ -47,6 +56,7 @@ export class FamilyTokenizer {
       Int32Array.from(specials.suffix),
       largestTokenId(tokenizer),
       dir,
+      cutter,
     );
   }
 
@@ -90,10 +100,7 @@ export class FamilyTokenizer {
   }
 
   private pairTokenizer(): Tokenizer {
-    if (!this.pairCutter) {
-      this.pairCutter = loadTokenizer(this.dir);
-      this.pairCutter.setTruncation(this.maxLength, { strategy: "LongestFirst" as TruncationStrategy });
-    }
+    this.pairCutter ??= pairCutter(this.dir, this.maxLength);
     return this.pairCutter;
   }
 
@@ -119,6 +126,14 @@ export class FamilyTokenizer {
   tokenStrings(ids: ArrayLike<number>): string[] {
     return Array.from(ids, (id) => this.tokenizer.idToToken(id) ?? "");
   }
+}
+
+/** A tokenizer of its own that cuts longest_first at maxLength: set once, before its first encode. */
+function pairCutter(dir: string, maxLength: number): Tokenizer {
+  const cutter = loadTokenizer(dir);
+  // The binding takes a 32-bit length; a longer maximum never cuts anyway.
+  cutter.setTruncation(Math.min(maxLength, 2 ** 31 - 1), { strategy: "LongestFirst" as TruncationStrategy });
+  return cutter;
 }
 
 /**
