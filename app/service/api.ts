@@ -11,7 +11,7 @@ import type { TextInput } from "../tokenize/tokenizer-protocol.ts";
 import type { WorkerState } from "../workers/supervised-worker.ts";
 
 export type { TopK } from "../scoring.ts";
-export type { TextInput, TextPair } from "../tokenize/tokenizer-protocol.ts";
+export type { TextInput } from "../tokenize/tokenizer-protocol.ts";
 
 /** Every model's answer for one text, keyed by model, in index order: its top label, or its ranked labels (top_k). */
 export type Answer = Record<string, ModelAnswer | ModelAnswer[]>;

@@ -31,12 +31,7 @@ export type TruncationStrategy = "longest_first" | "only_first";
  * less the template's special tokens), or null when only_first cannot fit them (the Rust library's
  * "sequence to truncate too short").
  */
-export function keptLengths(
-  full: number[],
-  budget: number,
-  maxLength: number,
-  strategy: TruncationStrategy,
-): number[] | null {
+function keptLengths(full: number[], budget: number, maxLength: number, strategy: TruncationStrategy): number[] | null {
   const total = full.reduce((n, l) => n + l, 0);
   if (total <= budget) return full;
   if (strategy === "only_first") {
