@@ -110,12 +110,18 @@ describe("real answers validate against the served /openapi document", () => {
     expect(await violations(await fetch(`${server.url}/health/live`), "/health/live")).toEqual([]);
   });
 
-  test("/process: a text and texts, each model's top label, and with top_k=2 and top_k=all its ranked labels", async () => {
+  test("/process: a text, texts, a pair and a mixed array, each model's top label, and with top_k=2 and top_k=all its ranked labels", async () => {
     const cases: [unknown, string, (body: unknown) => void][] = [
       ["a text", "", (b) => expect(Object.values(b as object)[0]).toHaveProperty("label")],
       [["one", "two"], "", (b) => expect(b).toHaveLength(2)],
       ["a text", "?top_k=2", (b) => expect(Object.values(b as object)[0]).toHaveLength(2)],
       [["one", "two"], "?top_k=all", (b) => expect(Array.isArray(Object.values((b as object[])[0])[0])).toBe(true)],
+      [
+        { text: "a premise", text_pair: "a hypothesis" },
+        "",
+        (b) => expect(Object.values(b as object)[0]).toHaveProperty("label"),
+      ],
+      [["one", { text: "a", text_pair: "b" }], "", (b) => expect(b).toHaveLength(2)],
     ];
     for (const [texts, query, shape] of cases) {
       const res = await post("/process", texts, query);
@@ -125,8 +131,9 @@ describe("real answers validate against the served /openapi document", () => {
     }
   });
 
-  test("/tokenize: a text and texts", async () => {
-    for (const texts of ["a text", ["one", "two"]]) {
+  test("/tokenize: a text, texts, a pair, and texts mixed with pairs", async () => {
+    const pair = { text: "a premise", text_pair: "a hypothesis" };
+    for (const texts of ["a text", ["one", "two"], pair, ["one", pair]]) {
       const res = await post("/tokenize", texts);
       expect(res.status).toBe(200);
       expect(await violations(res, "/tokenize", "post")).toEqual([]);

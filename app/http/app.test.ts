@@ -15,6 +15,7 @@ import type { ModelRecord } from "../../lib/store/index.ts";
 import type {
   ClassifierApi,
   ClassifyOptions,
+  TextInput,
   ModelObservation,
   RequestTimings,
   ServiceObservation,
@@ -63,17 +64,17 @@ const modelWith = (state: WorkerState): ModelObservation => ({
 
 /** A service that answers each text with one model's label (the text itself), and records what it was asked. */
 function fakeClassifier(classify?: ClassifierApi["classify"]) {
-  const calls: { texts: string[]; opts: ClassifyOptions }[] = [];
+  const calls: { texts: TextInput[]; opts: ClassifyOptions }[] = [];
   const service = {
     observe: () => observation(),
-    async classify(texts: string[], opts: ClassifyOptions) {
+    async classify(texts: TextInput[], opts: ClassifyOptions) {
       calls.push({ texts, opts });
       if (classify) return classify(texts, opts);
-      const answers = texts.map((t) => ({ m: { label: t, score: 1 } }));
+      const answers = texts.map((t) => ({ m: { label: String(t), score: 1 } }));
       return { answers, timings: { tokenizationMs: 0, queueMs: 0, inferenceMs: 0 } };
     },
-    tokenization: async (text: string) => [
-      { family: "f", models: ["m"], maxLength: 8, length: 1, ids: [7], tokens: [text] },
+    tokenization: async (text: TextInput) => [
+      { family: "f", models: ["m"], maxLength: 8, length: 1, ids: [7], tokenTypeIds: [0], tokens: [String(text)] },
     ],
   } satisfies ClassifierApi;
   return { service, calls };
@@ -193,12 +194,32 @@ describe("bad requests", () => {
   test("a body of the wrong shape, an empty array, or more texts than allowed is 422 invalid_input", async () => {
     const { service, calls } = fakeClassifier();
     const { post } = harness(service);
-    const message = "the body must be a JSON string, or an array of 1 to 4 strings";
-    for (const body of ['{"text":"hi"}', "42", "[]", '["a", 1]', JSON.stringify(["a", "b", "c", "d", "e"])]) {
+    const message =
+      'the body must be a JSON string, a {"text", "text_pair"} object of two strings, or an array of 1 to 4 of those';
+    const wrong = [
+      '{"text":"hi"}',
+      '{"text":"hi","text_pair":2}',
+      '[{"text_pair":"ho"}]',
+      "42",
+      "[]",
+      '["a", 1]',
+      JSON.stringify(["a", "b", "c", "d", "e"]),
+    ];
+    for (const body of wrong) {
       expect([body, await expectError(await post("/process", body), 422, "invalid_input")]).toEqual([body, message]);
     }
     await expectError(await post("/tokenize", '{"text":"hi"}'), 422, "invalid_input");
     expect(calls).toEqual([]);
+  });
+
+  test("a text pair is answered like a text; an array mixing texts and pairs is answered in order", async () => {
+    const { service, calls } = fakeClassifier();
+    const { post } = harness(service);
+    const pair = { text: "a", text_pair: "b" };
+    expect((await post("/process", JSON.stringify(pair))).status).toBe(200);
+    const mixed = await post("/process", JSON.stringify(["x", pair, "y"]));
+    expect((await mixed.json()).map((a: { m: { label: string } }) => a.m.label)).toEqual(["x", "[object Object]", "y"]);
+    expect(calls.map((c) => c.texts)).toEqual([[pair], ["x", pair, "y"]]);
   });
 });
 

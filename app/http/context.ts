@@ -1,13 +1,13 @@
 import { Elysia } from "elysia";
 import type { ErrorCode } from "../errors.ts";
-import type { RequestTimings } from "../service/api.ts";
+import type { RequestTimings, TextInput } from "../service/api.ts";
 import type { AppDeps } from "./deps.ts";
 import { routeLabel } from "./routes.ts";
 
 /** What is known of a request while it runs: for its timing headers, metrics and log line. */
 interface RequestNotes {
   arrivedAt: number;
-  texts?: string[];
+  texts?: TextInput[];
   timings?: RequestTimings;
   /** The error it was answered with, if any: its log line's level depends on it. */
   error?: ErrorCode;
@@ -20,7 +20,7 @@ const notes = new WeakMap<Request, RequestNotes>();
 const arrivedAt = (request: Request) => notes.get(request)?.arrivedAt ?? performance.now();
 
 /** The texts a request carries, for its log line (errors included). */
-export function noteTexts(request: Request, texts: string[]) {
+export function noteTexts(request: Request, texts: TextInput[]) {
   notes.set(request, { arrivedAt: arrivedAt(request), texts });
 }
 

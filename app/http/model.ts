@@ -5,16 +5,38 @@ import type * as api from "../service/api.ts";
 /** The challenge's example request. */
 const EXAMPLE_TEXT = "This is how true happiness looks like 👍😜";
 
-/** A text, or a batch of texts (answered as an array, in order). */
+/** Two texts a model reads together, as the text-classification pipeline takes them. */
+const TextPair = t.Object(
+  {
+    text: t.String(),
+    text_pair: t.String(),
+  },
+  {
+    additionalProperties: false,
+    description: "A text pair, tokenized with the model's pair template (token types as the template assigns them)",
+    examples: [{ text: "A man is playing a guitar.", text_pair: "Someone makes music." }],
+  },
+);
+
+/** A text or a pair, or a batch of them (answered as an array, in order). */
 export const processBody = (maxTexts: number) =>
   t.Union(
     [
       t.String({ examples: [EXAMPLE_TEXT] }),
-      t.Array(t.String(), { minItems: 1, maxItems: maxTexts, examples: [[EXAMPLE_TEXT, "Bitcoin to the moon 🚀"]] }),
+      TextPair,
+      t.Array(t.Union([t.String(), TextPair]), {
+        minItems: 1,
+        maxItems: maxTexts,
+        examples: [[EXAMPLE_TEXT, "Bitcoin to the moon 🚀"]],
+      }),
     ],
     {
-      error: `the body must be a JSON string, or an array of 1 to ${maxTexts} strings`,
-      description: `A text (any Unicode; the empty string is valid), or an array of 1 to ${maxTexts} texts`,
+      error:
+        `the body must be a JSON string, a {"text", "text_pair"} object of two strings, or an array of 1 to ` +
+        `${maxTexts} of those`,
+      description:
+        `A text (any Unicode; the empty string is valid), a {"text", "text_pair"} pair, or an array of 1 to ` +
+        `${maxTexts} texts and pairs`,
     },
   );
 
@@ -80,6 +102,9 @@ const FamilyTokens = exact({
   maxLength: integer(),
   length: integer(),
   ids: t.Array(integer()),
+  tokenTypeIds: t.Array(integer(), {
+    description: "token_type_ids: 0 for one text; for a pair, as the family's template assigns them",
+  }),
   tokens: t.Array(t.String()),
 });
 export const TokenizeAnswer = schemaOf<api.TokenizeAnswer>()(

@@ -21,10 +21,11 @@ interface LoadedModel {
 let model: LoadedModel | null = null;
 
 const idsOf = (r: RowRef) => new Int32Array(r.buffer, r.offset * 4, r.length);
+const typesOf = (r: RowRef) => (r.types === undefined ? undefined : new Int32Array(r.buffer, r.types * 4, r.length));
 
 async function run({ session, input, output }: LoadedModel, rows: RowRef[]): Promise<BatchResult> {
   const started = performance.now();
-  const out = await session.run(modelFeeds(rows.map(idsOf), input));
+  const out = await session.run(modelFeeds(rows.map(idsOf), input, rows.map(typesOf)));
   const logits = out[output];
   const values = logits.data as Float32Array;
   const numLabels = logits.dims[1];

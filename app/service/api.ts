@@ -7,9 +7,11 @@
 import type { Activation, ModelOrigin, ModelRecord } from "../../lib/store/index.ts";
 import type { ExecutionProvider } from "../config.ts";
 import type { ModelAnswer, TopK } from "../scoring.ts";
+import type { TextInput } from "../tokenize/tokenizer-protocol.ts";
 import type { WorkerState } from "../workers/supervised-worker.ts";
 
 export type { TopK } from "../scoring.ts";
+export type { TextInput } from "../tokenize/tokenizer-protocol.ts";
 
 /** Every model's answer for one text, keyed by model, in index order: its top label, or its ranked labels (top_k). */
 export type Answer = Record<string, ModelAnswer | ModelAnswer[]>;
@@ -79,13 +81,15 @@ export interface Liveness {
   status: "live";
 }
 
-/** What one tokenizer family makes of a text (POST /tokenize). */
+/** What one tokenizer family makes of a text or a pair (POST /tokenize). */
 export interface FamilyTokens {
   family: string;
   models: string[];
   maxLength: number;
   length: number;
   ids: number[];
+  /** The model's token_type_ids: 0 for one text; for a pair, as the family's template assigns them. */
+  tokenTypeIds: number[];
   tokens: string[];
 }
 
@@ -200,7 +204,7 @@ export interface ClassifierApi {
   /** The service as it stands: readiness and /models are read from it. */
   observe(): ServiceObservation;
   /** One answer per text, in order. Throws ApiError (overloaded, shutting_down, deadline_exceeded, …). */
-  classify(texts: string[], opts: ClassifyOptions): Promise<Classified>;
+  classify(texts: TextInput[], opts: ClassifyOptions): Promise<Classified>;
   /** `signal` aborts when the client goes away: answered client_closed without waiting for the native call. */
-  tokenization(text: string, signal?: AbortSignal): Promise<FamilyTokens[]>;
+  tokenization(text: TextInput, signal?: AbortSignal): Promise<FamilyTokens[]>;
 }

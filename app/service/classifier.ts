@@ -1,10 +1,10 @@
 import type { RowAnswer } from "../batching/batcher.ts";
 import { ApiError } from "../errors.ts";
 import { answer } from "../scoring.ts";
-import { truncate } from "../tokenize/family-tokenizer.ts";
-import { type RowRef, sharedRows } from "../tokenize/pack.ts";
+import { type PackedRow, packRow, rowView, sharedRows } from "../tokenize/pack.ts";
 import type { TokenizerPool } from "../tokenize/tokenizer-pool.ts";
-import type { FamilyEncodings } from "../tokenize/tokenizer-protocol.ts";
+import { type FamilyEncodings, type TextInput, textLength } from "../tokenize/tokenizer-protocol.ts";
+import { truncateRow } from "../tokenize/truncation.ts";
 import { Admission, type QueueLoad, refusalByExpectedWait } from "./admission.ts";
 import type {
   Classified,
@@ -72,7 +72,7 @@ export class ClassifierService implements ClassifierApi {
    * What each family makes of a text: the ids the models see (truncated), their tokens, and who
    * uses them. Under the same admission as classify: a debugging route must not be a way around it.
    */
-  async tokenization(text: string, client?: AbortSignal): Promise<FamilyTokens[]> {
+  async tokenization(text: TextInput, client?: AbortSignal): Promise<FamilyTokens[]> {
     this.admit([text]);
     const request = requestSignal(undefined, client, this.stopped.signal);
     try {
@@ -97,7 +97,7 @@ export class ClassifierService implements ClassifierApi {
    * Takes places for the texts, or refuses at once: a text over the length limit, shutting down, or
    * the bound on texts in the service reached.
    */
-  private admit(texts: string[]) {
+  private admit(texts: TextInput[]) {
     refuseLongText(texts, this.limits.maxTextChars);
     if (this.state !== "ready")
       throw new ApiError("shutting_down", "the service is shutting down: retry on another instance");
@@ -111,7 +111,7 @@ export class ClassifierService implements ClassifierApi {
   }
 
   /** One answer per text, in order, with every model's key in index order, and where the request's time went. */
-  async classify(texts: string[], opts: ClassifyOptions): Promise<Classified> {
+  async classify(texts: TextInput[], opts: ClassifyOptions): Promise<Classified> {
     this.admit(texts);
     const request = requestSignal(opts.timeoutMs, opts.signal, this.stopped.signal);
     try {
@@ -181,13 +181,17 @@ export class ClassifierService implements ClassifierApi {
 }
 
 /** Each text once per family, in a tokenizer process; the rows in shared memory every model's workers read. */
-async function tokenizeOnce(pool: TokenizerPool, texts: string[], signal: AbortSignal): Promise<Map<string, RowRef[]>> {
+async function tokenizeOnce(
+  pool: TokenizerPool,
+  texts: TextInput[],
+  signal: AbortSignal,
+): Promise<Map<string, PackedRow[]>> {
   const encoded = await pool.encode(texts, signal);
   signal.throwIfAborted();
   return new Map(Object.entries(encoded).map(([family, e]) => [family, sharedRows(e)]));
 }
 
-const charCount = (texts: string[]) => texts.reduce((n, t) => n + t.length, 0);
+const charCount = (texts: TextInput[]) => texts.reduce((n, t) => n + textLength(t), 0);
 
 /** /tokenize's answer: each family's ids and tokens for the one text, and the models that use them. */
 function familyTokens(
@@ -196,37 +200,43 @@ function familyTokens(
   models: ServedModel[],
 ): FamilyTokens[] {
   return pool.families.map((f) => {
-    const { ids, tokens } = encoded[f.id];
+    const { ids, typeIds, tokens } = encoded[f.id];
     const users = models.filter((m) => m.family.id === f.id).map((m) => m.key);
-    const text = { length: ids.length, ids: Array.from(ids), tokens: tokens?.[0] ?? [] };
+    const text = {
+      length: ids.length,
+      ids: Array.from(ids),
+      tokenTypeIds: Array.from(typeIds),
+      tokens: tokens?.[0] ?? [],
+    };
     return { family: f.id, models: users, maxLength: f.maxLength, ...text };
   });
 }
 
-/** A text longer than the limit is refused before anything is done with it (413 text_too_long). */
-function refuseLongText(texts: string[], maxTextChars: number) {
-  const long = texts.findIndex((t) => t.length > maxTextChars);
+/** A text (either text of a pair) longer than the limit is refused before anything is done with it (413 text_too_long). */
+function refuseLongText(texts: TextInput[], maxTextChars: number) {
+  const longest = (t: TextInput) => (typeof t === "string" ? t.length : Math.max(t.text.length, t.text_pair.length));
+  const long = texts.findIndex((t) => longest(t) > maxTextChars);
   if (long >= 0)
     throw new ApiError(
       "text_too_long",
-      `text ${long} has ${texts[long].length} characters; the limit is ${maxTextChars} (MAX_TEXT_CHARS)`,
+      `text ${long} has ${longest(texts[long])} characters; the limit is ${maxTextChars} (MAX_TEXT_CHARS)`,
     );
 }
 
 /** A model's rows: its family's, each cut to the model's own limit. */
-function modelRows(m: ServedModel, rows: Map<string, RowRef[]>): RowRef[] {
+function modelRows(m: ServedModel, rows: Map<string, PackedRow[]>): PackedRow[] {
   const familyRows = rows.get(m.family.id);
   if (!familyRows) throw new Error(`${m.key}: its tokenizer family ${m.family.id} is not among the service's`);
-  return familyRows.map((row) => fitRow(row, m.maxLength, m.family.suffix));
+  return familyRows.map((row) => fitRow(row, m.maxLength));
 }
 
-/** A model whose limit is below its family's gets its own truncated copy; the usual case shares. */
-function fitRow(row: RowRef, maxLength: number, suffix: Int32Array): RowRef {
+/**
+ * A model whose limit is below its family's gets its own truncated copy (a pair cut longest_first,
+ * from the texts' untruncated lengths); the usual case shares.
+ */
+function fitRow(row: PackedRow, maxLength: number): PackedRow {
   if (row.length <= maxLength) return row;
-  const ids = truncate(new Int32Array(row.buffer, row.offset * 4, row.length), maxLength, suffix);
-  const buffer = new SharedArrayBuffer(ids.length * 4);
-  new Int32Array(buffer).set(ids);
-  return { buffer, offset: 0, length: ids.length };
+  return packRow(truncateRow(rowView(row), maxLength) ?? rowView(row));
 }
 
 /** A request waited and ran as long as its slowest row, over every model. */

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Tokenizer } from "tokenizers";
 import { TOKENIZER_FIXTURES } from "../../testkit/shared.ts";
-import { FamilyTokenizer, truncate } from "./family-tokenizer.ts";
+import { FamilyTokenizer } from "./family-tokenizer.ts";
 import { loadTokenizer } from "../../lib/tokenizer/template.ts";
 
 interface Expected {
@@ -93,13 +93,6 @@ describe("FamilyTokenizer", () => {
       );
     }
   }, 60_000);
-
-  test("truncate keeps the first ids and the template's trailing special tokens", () => {
-    expect(Array.from(truncate(Int32Array.from([0, 5, 6, 7, 2]), 4, Int32Array.of(2)))).toEqual([0, 5, 6, 2]);
-    expect(Array.from(truncate(Int32Array.from([0, 5, 6, 7, 2, 3]), 5, Int32Array.of(2, 3)))).toEqual([0, 5, 6, 2, 3]);
-    const short = Int32Array.from([0, 5, 2]);
-    expect(truncate(short, 4, Int32Array.of(2))).toBe(short);
-  });
 });
 
 /** Deterministic texts longer than the first window, in the shapes that matter for where a cut lands. */

@@ -1,6 +1,7 @@
-import type { Tokenizer } from "tokenizers";
+import type { Tokenizer, TruncationStrategy } from "tokenizers";
 import { largestTokenId, loadTokenizer, specialTokens } from "../../lib/tokenizer/template.ts";
-import type { FamilyInfo } from "./tokenizer-protocol.ts";
+import type { FamilyInfo, TextInput } from "./tokenizer-protocol.ts";
+import { type EncodedRow, type TextSpan, truncateRow } from "./truncation.ts";
 
 /**
  * One tokenizer family (models sharing one tokenizer definition), on Hugging Face's own tokenizers
@@ -25,14 +26,27 @@ export class FamilyTokenizer {
     readonly suffix: Int32Array,
     /** The largest id it can give: every model of the family warms up with it (model-plan.ts). */
     readonly largestId: number,
+    private readonly dir: string,
+    /**
+     * Cuts pairs (see encodeRow). Loaded with the family, so that a tokenizer process's size after
+     * loading includes it (loaded at the first pair instead, it would look like growth, and the pool
+     * would replace the process after every job); a harness's family (over) loads it at its first pair.
+     */
+    private pairCutter: Tokenizer | null = null,
   ) {}
 
   static async load(id: string, dir: string, maxLength: number): Promise<FamilyTokenizer> {
-    return FamilyTokenizer.over(id, dir, loadTokenizer(dir), maxLength);
+    return FamilyTokenizer.over(id, dir, loadTokenizer(dir), maxLength, pairCutter(dir, maxLength));
   }
 
   /** A family over a tokenizer already loaded (loadTokenizer checks its file; a test harness may not). */
-  static async over(id: string, dir: string, tokenizer: Tokenizer, maxLength: number): Promise<FamilyTokenizer> {
+  static async over(
+    id: string,
+    dir: string,
+    tokenizer: Tokenizer,
+    maxLength: number,
+    cutter: Tokenizer | null = null,
+  ): Promise<FamilyTokenizer> {
     const specials = await specialTokens(dir, tokenizer);
     return new FamilyTokenizer(
       id,
@@ -41,6 +55,8 @@ export class FamilyTokenizer {
       specials.pad,
       Int32Array.from(specials.suffix),
       largestTokenId(tokenizer),
+      dir,
+      cutter,
     );
   }
 
@@ -61,12 +77,49 @@ export class FamilyTokenizer {
    * UTF-16 (lone surrogates) are made so first, each lone surrogate becoming U+FFFD.
    */
   async encode(text: string): Promise<Int32Array> {
-    return truncate(await this.encodeFull(text), this.maxLength, this.suffix);
+    return (await this.encodeRow(text)).ids;
+  }
+
+  /**
+   * A text, or a pair in the template's pair form, as the model sees it: the texts cut longest_first
+   * to fit maxLength (the text-classification pipeline's truncation=True), with their token type ids
+   * and where each text lies (its untruncated length too, for a model with a smaller maximum).
+   *
+   * A pair that must be cut is cut by the Rust library itself, on a tokenizer of its own whose
+   * truncation is set once, before its first encode (never changed under concurrent encodes): which
+   * text keeps the odd token when both are halved depends in tokenizers 0.23.2 on more than the two
+   * lengths (41 and 40 tokens give 14 + 15, 89 and 40 give 15 + 14), so code cannot reproduce it.
+   */
+  async encodeRow(input: TextInput): Promise<EncodedRow> {
+    const whole = await this.encodeWhole(input);
+    const cut = truncateRow(whole, this.maxLength) as EncodedRow;
+    if (typeof input === "string" || cut === whole) return cut;
+    const encoding = await this.pairTokenizer().encode(input.text.toWellFormed(), input.text_pair.toWellFormed());
+    const spans = textSpans(encoding.getSequenceIds(), 2).map((s, i) => ({ ...s, full: whole.spans[i].full }));
+    return { ids: Int32Array.from(encoding.getIds()), typeIds: Int32Array.from(encoding.getTypeIds()), spans };
+  }
+
+  private pairTokenizer(): Tokenizer {
+    this.pairCutter ??= pairCutter(this.dir, this.maxLength);
+    return this.pairCutter;
   }
 
   /** The whole text, untruncated (token-length tables). */
   async encodeFull(text: string): Promise<Int32Array> {
-    return Int32Array.from((await this.tokenizer.encode(text.toWellFormed())).getIds());
+    return (await this.encodeWhole(text)).ids;
+  }
+
+  /** The row untruncated, each text located by the encoding's sequence ids. */
+  async encodeWhole(input: TextInput): Promise<EncodedRow> {
+    const encoding =
+      typeof input === "string"
+        ? await this.tokenizer.encode(input.toWellFormed())
+        : await this.tokenizer.encode(input.text.toWellFormed(), input.text_pair.toWellFormed());
+    return {
+      ids: Int32Array.from(encoding.getIds()),
+      typeIds: Int32Array.from(encoding.getTypeIds()),
+      spans: textSpans(encoding.getSequenceIds(), typeof input === "string" ? 1 : 2),
+    };
   }
 
   /** The token string of each id, for debugging (/tokenize). */
@@ -75,14 +128,23 @@ export class FamilyTokenizer {
   }
 }
 
+/** A tokenizer of its own that cuts longest_first at maxLength: set once, before its first encode. */
+function pairCutter(dir: string, maxLength: number): Tokenizer {
+  const cutter = loadTokenizer(dir);
+  // The binding takes a 32-bit length; a longer maximum never cuts anyway.
+  cutter.setTruncation(Math.min(maxLength, 2 ** 31 - 1), { strategy: "LongestFirst" as TruncationStrategy });
+  return cutter;
+}
+
 /**
- * Keeps the first ids and the template's trailing special tokens within maxLength, as the Rust
- * tokenizer's truncation does for one sequence; a view, not a copy, when nothing is cut.
+ * Each text's tokens (sequence id 0, then 1) as one run; special tokens have none. An empty text has
+ * no tokens: its empty span sits after the text before it (where among the special tokens changes
+ * nothing, as nothing of it is cut).
  */
-export function truncate(ids: Int32Array, maxLength: number, suffix: Int32Array): Int32Array {
-  if (ids.length <= maxLength) return ids;
-  const out = new Int32Array(maxLength);
-  out.set(ids.subarray(0, maxLength - suffix.length));
-  out.set(suffix, maxLength - suffix.length);
-  return out;
+function textSpans(sequenceIds: (number | null | undefined)[], texts: number): TextSpan[] {
+  return Array.from({ length: texts }, (_, text) => {
+    const first = sequenceIds.indexOf(text);
+    const full = sequenceIds.filter((s) => s === text).length;
+    return { start: first >= 0 ? first : sequenceIds.lastIndexOf(text - 1) + 1, length: full, full };
+  });
 }

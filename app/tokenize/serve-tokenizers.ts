@@ -7,7 +7,7 @@
  */
 import { TokenizerFileError } from "../../lib/tokenizer/definition.ts";
 import { FamilyTokenizer } from "./family-tokenizer.ts";
-import type { FamilyEncodings, FamilyRequest, FromTokenizer, ToTokenizer } from "./tokenizer-protocol.ts";
+import type { FamilyEncodings, FamilyRequest, FromTokenizer, TextInput, ToTokenizer } from "./tokenizer-protocol.ts";
 
 /** Tests only (started with --fault-hooks): a text holding it aborts the process as a panicking tokenizer does. */
 export const ABORT_MARKER = "\u0000abort-tokenizer-process\u0000";
@@ -32,7 +32,7 @@ export function serveTokenizers(loadFamily: FamilyLoader = checkedLoad) {
       }
       return;
     }
-    if (faultHooks && m.texts.some((t) => t.includes(ABORT_MARKER))) process.abort();
+    if (faultHooks && m.texts.some((t) => (typeof t === "string" ? t : t.text).includes(ABORT_MARKER))) process.abort();
     try {
       // Every encode settles before the answer: the next job never overlaps native work of this one.
       const settled = await Promise.allSettled(families.map((f) => encodeAll(f, m.texts, m.tokens)));
@@ -59,17 +59,26 @@ function loadFailure(e: unknown): FromTokenizer {
   return { type: "load-failed", problem: (e as Error).message };
 }
 
-async function encodeAll(f: FamilyTokenizer, texts: string[], tokens: boolean): Promise<FamilyEncodings> {
-  const settled = await Promise.allSettled(texts.map((t) => f.encode(t)));
+async function encodeAll(f: FamilyTokenizer, texts: TextInput[], tokens: boolean): Promise<FamilyEncodings> {
+  const settled = await Promise.allSettled(texts.map((t) => f.encodeRow(t)));
   const rows = settled.map((s) => {
     if (s.status === "rejected") throw s.reason;
     return s.value;
   });
-  const ids = new Int32Array(rows.reduce((n, r) => n + r.length, 0));
+  const total = rows.reduce((n, r) => n + r.ids.length, 0);
+  const ids = new Int32Array(total);
+  const typeIds = new Int32Array(total);
   let offset = 0;
   for (const r of rows) {
-    ids.set(r, offset);
-    offset += r.length;
+    ids.set(r.ids, offset);
+    typeIds.set(r.typeIds, offset);
+    offset += r.ids.length;
   }
-  return { ids, lengths: rows.map((r) => r.length), tokens: tokens ? rows.map((r) => f.tokenStrings(r)) : undefined };
+  return {
+    ids,
+    typeIds,
+    lengths: rows.map((r) => r.ids.length),
+    spans: rows.map((r) => r.spans),
+    tokens: tokens ? rows.map((r) => f.tokenStrings(r.ids)) : undefined,
+  };
 }

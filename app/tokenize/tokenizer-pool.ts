@@ -1,7 +1,13 @@
 import type { TokenizerObservation } from "../service/api.ts";
 import { TokenizeCost } from "./tokenize-cost.ts";
 import { TOKENIZER_ENTRY, type TokenizerEntry, TokenizerProcess } from "./tokenizer-process-handle.ts";
-import type { FamilyEncodings, FamilyInfo, FamilyRequest } from "./tokenizer-protocol.ts";
+import {
+  type FamilyEncodings,
+  type FamilyInfo,
+  type FamilyRequest,
+  type TextInput,
+  textLength,
+} from "./tokenizer-protocol.ts";
 
 export { TokenizationFailed, type TokenizerEntry } from "./tokenizer-process-handle.ts";
 
@@ -25,7 +31,7 @@ export interface TokenizerPoolOptions {
 }
 
 interface QueuedJob {
-  texts: string[];
+  texts: TextInput[];
   chars: number;
   tokens: boolean;
   signal: AbortSignal;
@@ -75,7 +81,7 @@ export class TokenizerPool {
   }
 
   /** Each family's encodings of `texts` (cut to the family's maxLength); rejects with the signal's reason if it ends first. */
-  encode(texts: string[], signal: AbortSignal, tokens = false): Promise<Record<string, FamilyEncodings>> {
+  encode(texts: TextInput[], signal: AbortSignal, tokens = false): Promise<Record<string, FamilyEncodings>> {
     return new Promise((resolve, reject) => {
       if (this.stopped) return reject(new Error("the tokenizer processes were stopped"));
       if (signal.aborted) return reject(signal.reason);
@@ -260,4 +266,4 @@ class Restarts {
   }
 }
 
-const charCount = (texts: string[]) => texts.reduce((n, t) => n + t.length, 0);
+const charCount = (texts: TextInput[]) => texts.reduce((n, t) => n + textLength(t), 0);

@@ -1,6 +1,13 @@
 import type { Subprocess } from "bun";
 import { TokenizerFileError } from "../../lib/tokenizer/definition.ts";
-import type { FamilyEncodings, FamilyInfo, FamilyRequest, FromTokenizer, ToTokenizer } from "./tokenizer-protocol.ts";
+import type {
+  FamilyEncodings,
+  FamilyInfo,
+  FamilyRequest,
+  FromTokenizer,
+  ToTokenizer,
+  TextInput,
+} from "./tokenizer-protocol.ts";
 
 /** A tokenizer process died holding a job, or answered it with an error: that job's texts are not encoded. */
 export class TokenizationFailed extends Error {
@@ -73,7 +80,7 @@ export class TokenizerProcess {
     return this.child.pid;
   }
 
-  encode(texts: string[], tokens: boolean): Promise<Record<string, FamilyEncodings>> {
+  encode(texts: TextInput[], tokens: boolean): Promise<Record<string, FamilyEncodings>> {
     if (this.job) throw new Error("a tokenizer process runs one job at a time");
     return new Promise((resolve, reject) => {
       this.job = { resolve, reject };

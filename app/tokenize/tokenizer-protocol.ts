@@ -1,3 +1,5 @@
+import type { TextSpan } from "./truncation.ts";
+
 /**
  * The messages between the service and a tokenizer process (app/tokenize/tokenizer-process.ts): the
  * families it loads, the texts it encodes, and what it answers. Sent over Bun's IPC with the
@@ -23,17 +25,21 @@ export interface FamilyInfo {
   largestId: number;
 }
 
-/** One family's encodings of a job's texts: every text's ids one after the other. */
+/** One family's encodings of a job's texts (or pairs): every row's ids one after the other. */
 export interface FamilyEncodings {
   ids: Int32Array;
+  /** The token type ids, row by row as ids (0 for one text; the pair template's for pairs). */
+  typeIds: Int32Array;
   lengths: number[];
+  /** Where each row's texts lie in it, and their untruncated lengths: a model with a smaller maximum cuts from them. */
+  spans: TextSpan[][];
   /** Each text's token strings, when asked (/tokenize). */
   tokens?: string[][];
 }
 
 export type ToTokenizer =
   | { type: "load"; families: FamilyRequest[] }
-  | { type: "encode"; job: number; texts: string[]; tokens: boolean };
+  | { type: "encode"; job: number; texts: TextInput[]; tokens: boolean };
 
 export type FromTokenizer =
   | { type: "ready"; families: FamilyInfo[]; rss: number }
@@ -41,3 +47,15 @@ export type FromTokenizer =
   | { type: "load-failed"; file?: string; problem: string }
   | { type: "encoded"; job: number; families: Record<string, FamilyEncodings>; rss: number }
   | { type: "encode-failed"; job: number; message: string; rss: number };
+
+/** Two texts a model reads together (the text-classification pipeline's {"text", "text_pair"}). */
+export interface TextPair {
+  text: string;
+  text_pair: string;
+}
+
+/** What the service classifies: a text, or a pair of texts. */
+export type TextInput = string | TextPair;
+
+/** Characters to tokenize: a pair's two texts together. */
+export const textLength = (t: TextInput) => (typeof t === "string" ? t.length : t.text.length + t.text_pair.length);

@@ -25,13 +25,13 @@ export const processRoutes = (deps: AppDeps) =>
     async ({ body, query, request }) => {
       const topK = parseTopK(query.top_k);
       const classifier = readyService(deps.service);
-      const texts = typeof body === "string" ? [body] : body;
+      const texts = Array.isArray(body) ? body : [body];
       noteTexts(request, texts);
       const timeoutMs = requestTimeout(request.headers.get(TIMEOUT_HEADER), deps.config.requestTimeoutMs);
       const { answers, timings } = await classifier.classify(texts, { signal: request.signal, timeoutMs, topK });
       // The request context reads them for the timing headers, the phase metrics and the log line.
       noteTimings(request, timings);
-      return typeof body === "string" ? answers[0] : answers;
+      return Array.isArray(body) ? answers : answers[0];
     },
     {
       parse: jsonBody(deps),
@@ -48,7 +48,7 @@ export const processRoutes = (deps: AppDeps) =>
       }),
       detail: {
         tags: ["classify"],
-        summary: "Classify a text (or an array of texts) with every model",
+        summary: "Classify a text or a text pair (or an array of them) with every model",
         responses: responses(ProcessAnswer, "every model's label and score", [
           ...BODY_ERRORS,
           "invalid_header",

@@ -10,7 +10,7 @@ export const tokenizeRoutes = (deps: AppDeps) =>
     "/tokenize",
     async ({ body, request }) => {
       const classifier = readyService(deps.service);
-      if (typeof body === "string") return classifier.tokenization(body, request.signal);
+      if (!Array.isArray(body)) return classifier.tokenization(body, request.signal);
       return Promise.all(body.map((t) => classifier.tokenization(t, request.signal)));
     },
     {
