@@ -85,23 +85,7 @@ export class TokenizerPool {
     return new Promise((resolve, reject) => {
       if (this.stopped) return reject(new Error("the tokenizer processes were stopped"));
       if (signal.aborted) return reject(signal.reason);
-      const onAbort = () => this.abandon(job);
-      const settled = () => signal.removeEventListener("abort", onAbort);
-      const job: QueuedJob = {
-        texts,
-        chars: charCount(texts),
-        tokens,
-        signal,
-        resolve: (f) => {
-          settled();
-          resolve(f);
-        },
-        reject: (e) => {
-          settled();
-          reject(e);
-        },
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
+      const job = queuedJob(texts, tokens, signal, resolve, reject, () => this.abandon(job));
       this.queue.push(job);
       this.queuedChars += job.chars;
       this.dispatch();
@@ -264,6 +248,33 @@ class Restarts {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
   }
+}
+
+/** A job listening for its request's end (`onAbort`) until it settles, when it stops listening. */
+function queuedJob(
+  texts: TextInput[],
+  tokens: boolean,
+  signal: AbortSignal,
+  resolve: QueuedJob["resolve"],
+  reject: QueuedJob["reject"],
+  onAbort: () => void,
+): QueuedJob {
+  signal.addEventListener("abort", onAbort, { once: true });
+  const settled = () => signal.removeEventListener("abort", onAbort);
+  return {
+    texts,
+    chars: charCount(texts),
+    tokens,
+    signal,
+    resolve: (families) => {
+      settled();
+      resolve(families);
+    },
+    reject: (e) => {
+      settled();
+      reject(e);
+    },
+  };
 }
 
 const charCount = (texts: TextInput[]) => texts.reduce((n, t) => n + textLength(t), 0);
