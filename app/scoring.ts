@@ -15,9 +15,10 @@ export type TopK = { kind: "top" } | { kind: "ranked"; k: number | "all" };
  * sigmoid(19) are both 1.0) tie as they do there. Sigmoid per label, or softmax (max-subtracted, so
  * large logits cannot overflow).
  */
-export function labelScores(logits: ArrayLike<number>, activation: Activation): number[] {
+export function labelScores(logits: ArrayLike<number>, activation: Activation | "raw"): number[] {
   const f = Math.fround;
   const x = Array.from(logits, f);
+  if (activation === "raw") return x;
   if (activation === "sigmoid") return x.map((v) => f(1 / f(1 + f(Math.exp(f(-v))))));
   const max = Math.max(...x);
   const exps = x.map((v) => f(Math.exp(f(v - max))));
@@ -26,7 +27,11 @@ export function labelScores(logits: ArrayLike<number>, activation: Activation): 
 }
 
 /** The arg-max label (the first on a tie) and its score: the pipeline's default answer. */
-export function topLabel(logits: ArrayLike<number>, labels: readonly string[], activation: Activation): ModelAnswer {
+export function topLabel(
+  logits: ArrayLike<number>,
+  labels: readonly string[],
+  activation: Activation | "raw",
+): ModelAnswer {
   const scores = labelScores(logits, activation);
   let best = 0;
   for (let i = 1; i < scores.length; i++) if (scores[i] > scores[best]) best = i;
@@ -37,7 +42,7 @@ export function topLabel(logits: ArrayLike<number>, labels: readonly string[], a
 export function rankedLabels(
   logits: ArrayLike<number>,
   labels: readonly string[],
-  activation: Activation,
+  activation: Activation | "raw",
   k: number | "all",
 ): ModelAnswer[] {
   const ranked = labelScores(logits, activation)
@@ -46,6 +51,12 @@ export function rankedLabels(
   return k === "all" ? ranked : ranked.slice(0, k);
 }
 
-export function answer(logits: ArrayLike<number>, labels: readonly string[], activation: Activation, topK: TopK) {
+/** A model's answer; `raw` (TEI's raw_scores): the logits as scores, no activation (the ranking is the same). */
+export function answer(
+  logits: ArrayLike<number>,
+  labels: readonly string[],
+  activation: Activation | "raw",
+  topK: TopK,
+) {
   return topK.kind === "top" ? topLabel(logits, labels, activation) : rankedLabels(logits, labels, activation, topK.k);
 }

@@ -12,7 +12,7 @@ import { convertModels } from "../convert/pipeline.ts";
 import { TINY, writeRandomCheckpoint } from "../convert/random/random-checkpoint.ts";
 import { readStore, type ModelRecord } from "../lib/store/index.ts";
 import { addTokenizer, tempDir } from "../testkit/fixtures.ts";
-import { scoresOnIds } from "../testkit/reference.ts";
+import { logitsOnIds, scoresOnIds } from "../testkit/reference.ts";
 import { TOKENIZER_FIXTURES } from "../testkit/shared.ts";
 import { postProcess, startTestServer, type TestServer } from "../testkit/server.ts";
 
@@ -147,5 +147,45 @@ describe("one service, mixed architectures and tokenizer families", () => {
     const answer = await (await postProcess(server.url, '"hi"')).json();
     expect(Object.keys(answer)).toEqual(["sentiment", "toxicity", "polarity"]);
     for (const v of Object.values(answer)) expect(Object.keys(v as object).sort()).toEqual(["label", "score"]);
+  });
+
+  test("?models= answers only those models, in the service's order, with the scores they give in the full answer; an unknown key is 400 naming the served ones", async () => {
+    const texts = cases("bert-base-uncased", 4).map((c) => c.text);
+    const post = async (query: string) =>
+      fetch(`${server.url}/process${query}`, { method: "POST", body: JSON.stringify(texts) });
+    const full = (await (await post("")).json()) as Record<string, unknown>[];
+    const some = (await (await post("?models=polarity,sentiment")).json()) as Record<string, unknown>[];
+    for (const [t, answer] of some.entries()) {
+      expect(Object.keys(answer)).toEqual(["sentiment", "polarity"]);
+      expect(answer).toEqual({ sentiment: full[t].sentiment, polarity: full[t].polarity });
+    }
+    for (const bad of ["nope", "sentiment,nope", ""]) {
+      const res = await post(`?models=${bad}`);
+      const body = await res.json();
+      expect([bad, res.status, body.error.code]).toEqual([bad, 400, "invalid_parameter"]);
+      expect(body.error.message).toContain("sentiment, toxicity, polarity");
+    }
+  });
+
+  test("?raw_scores=true answers each label's logit (onnxruntime's on the expected ids), ranked as the scores rank them; a value not true/false is 400", async () => {
+    const texts = cases("xlmr-charsmap", 3);
+    const res = await fetch(`${server.url}/process?raw_scores=true&top_k=all&models=sentiment`, {
+      method: "POST",
+      body: JSON.stringify(texts.map((c) => c.text)),
+    });
+    const answers = (await res.json()) as { sentiment: { label: string; score: number }[] }[];
+    const { record, session } = sessions.get("sentiment")!;
+    for (const [t, c] of texts.entries()) {
+      const logits = await logitsOnIds(session, record, c.input_ids);
+      const want = record.labels.map((label, i) => ({ label, score: logits[i] })).sort((a, b) => b.score - a.score);
+      expect(answers[t].sentiment.map((r) => r.label)).toEqual(want.map((r) => r.label));
+      answers[t].sentiment.forEach((r, i) => {
+        expect(Math.abs(r.score - want[i].score)).toBeLessThan(1e-5);
+      });
+      // Logits, not probabilities: they need not lie in [0, 1] or sum to 1.
+      expect(Math.abs(answers[t].sentiment.reduce((n, r) => n + r.score, 0) - 1)).toBeGreaterThan(1e-3);
+    }
+    const bad = await fetch(`${server.url}/process?raw_scores=yes`, { method: "POST", body: '"hi"' });
+    expect([bad.status, (await bad.json()).error.code]).toEqual([400, "invalid_parameter"]);
   });
 });

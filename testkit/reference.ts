@@ -90,12 +90,17 @@ export function answerDifference(got: ModelAnswer, want: ModelAnswer, tolerance 
  * independently of the service), by the record's activation: sigmoid per label, or softmax. Label order.
  */
 export async function scoresOnIds(session: ort.InferenceSession, record: ModelRecord, ids: number[]) {
-  const input = { inputs: record.onnx.inputs, inputType: record.onnx.inputType, padId: record.specialTokens.pad };
-  const logits = Array.from((await session.run(modelFeeds([ids], input)))[record.onnx.outputs[0]].data as Float32Array);
+  const logits = await logitsOnIds(session, record, ids);
   const exps = logits.map((l) => Math.exp(l - Math.max(...logits)));
   const scores =
     record.activation === "sigmoid"
       ? logits.map((l) => 1 / (1 + Math.exp(-l)))
       : exps.map((e) => e / exps.reduce((a, b) => a + b));
   return record.labels.map((label, i) => ({ label, score: scores[i] }));
+}
+
+/** onnxruntime's logits for one row of given ids, fed as the record says (one text: token types 0). */
+export async function logitsOnIds(session: ort.InferenceSession, record: ModelRecord, ids: number[]) {
+  const input = { inputs: record.onnx.inputs, inputType: record.onnx.inputType, padId: record.specialTokens.pad };
+  return Array.from((await session.run(modelFeeds([ids], input)))[record.onnx.outputs[0]].data as Float32Array);
 }

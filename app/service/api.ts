@@ -42,6 +42,10 @@ export interface ClassifyOptions {
   timeoutMs: number;
   /** The top label per model (default), or the k best labels ranked (the pipeline's top_k). */
   topK?: TopK;
+  /** Only these models answer (`?models=`), in the service's order; absent, every model. Keys are known. */
+  models?: string[];
+  /** Each label's logit as its score, no sigmoid or softmax (`?raw_scores=true`, as TEI names it). */
+  rawScores?: boolean;
 }
 
 /** One supervised worker as it stands. */

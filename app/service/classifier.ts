@@ -113,18 +113,19 @@ export class ClassifierService implements ClassifierApi {
   /** One answer per text, in order, with every model's key in index order, and where the request's time went. */
   async classify(texts: TextInput[], opts: ClassifyOptions): Promise<Classified> {
     this.admit(texts);
+    const models = opts.models ? this.models.filter((m) => opts.models?.includes(m.key)) : this.models;
     const request = requestSignal(opts.timeoutMs, opts.signal, this.stopped.signal);
     try {
       const tokenizeStarted = performance.now();
       this.refuseIfLate([{ queue: this.tokenizers, tokens: charCount(texts) }], opts.timeoutMs, "tokenization");
       const rows = await tokenizeOnce(this.tokenizers, texts, request.signal);
       const tokenizationMs = performance.now() - tokenizeStarted;
-      const perModelRows = this.models.map((m) => modelRows(m, rows));
+      const perModelRows = models.map((m) => modelRows(m, rows));
       const tokens = (i: number) => perModelRows[i].reduce((n, r) => n + r.length, 0);
-      const queues = this.models.map((m, i) => ({ queue: m.batcher, tokens: tokens(i) }));
+      const queues = models.map((m, i) => ({ queue: m.batcher, tokens: tokens(i) }));
       this.refuseIfLate(queues, opts.timeoutMs - (performance.now() - tokenizeStarted), "inference");
       const perModel = await Promise.all(
-        this.models.map((m, i) =>
+        models.map((m, i) =>
           Promise.all(m.batcher.submit(perModelRows[i], request.signal)).catch((e) => {
             // One model failed: the request fails, so its rows still queued for the others are dropped.
             request.abort(e);
@@ -135,7 +136,10 @@ export class ClassifierService implements ClassifierApi {
       const topK = opts.topK ?? { kind: "top" };
       const answers = texts.map((_, t) =>
         Object.fromEntries(
-          this.models.map((m, i) => [m.key, answer(perModel[i][t].logits, m.record.labels, m.record.activation, topK)]),
+          models.map((m, i) => [
+            m.key,
+            answer(perModel[i][t].logits, m.record.labels, opts.rawScores ? "raw" : m.record.activation, topK),
+          ]),
         ),
       );
       return { answers, timings: { tokenizationMs, ...slowestRow(perModel.flat()) } };

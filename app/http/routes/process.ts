@@ -18,17 +18,43 @@ function parseTopK(raw: string | undefined): TopK {
   return { kind: "ranked", k };
 }
 
+/** `?models=a,b`: only those models answer; an unknown key is refused naming the known ones. */
+function parseModels(raw: string | undefined, known: string[]): string[] | undefined {
+  if (raw === undefined) return undefined;
+  const keys = raw.split(",").map((k) => k.trim());
+  const unknown = keys.filter((k) => !known.includes(k));
+  if (keys.length === 0 || unknown.length > 0)
+    throw new ApiError(
+      "invalid_parameter",
+      `models: unknown model ${JSON.stringify(unknown[0]?.slice(0, 64) ?? "")}; the models served are ${known.join(", ")}`,
+    );
+  return keys;
+}
+
+/** `?raw_scores=true`: the logits as scores (TEI's name); `false` or absent, the pipeline's scores. */
+function parseRawScores(raw: string | undefined): boolean {
+  if (raw === undefined || raw === "false") return false;
+  if (raw === "true") return true;
+  throw new ApiError("invalid_parameter", `raw_scores must be true or false, got "${raw.slice(0, 40)}"`);
+}
+
 /** POST /process: a text (or texts) in, every model's label and score out, with where the time went. */
 export const processRoutes = (deps: AppDeps) =>
   new Elysia({ name: "routes/process" }).post(
     "/process",
     async ({ body, query, request }) => {
       const topK = parseTopK(query.top_k);
+      const rawScores = parseRawScores(query.raw_scores);
       const classifier = readyService(deps.service);
+      const models = parseModels(
+        query.models,
+        classifier.observe().models.map((m) => m.key),
+      );
       const texts = Array.isArray(body) ? body : [body];
       noteTexts(request, texts);
       const timeoutMs = requestTimeout(request.headers.get(TIMEOUT_HEADER), deps.config.requestTimeoutMs);
-      const { answers, timings } = await classifier.classify(texts, { signal: request.signal, timeoutMs, topK });
+      const options = { signal: request.signal, timeoutMs, topK, models, rawScores };
+      const { answers, timings } = await classifier.classify(texts, options);
       // The request context reads them for the timing headers, the phase metrics and the log line.
       noteTimings(request, timings);
       return Array.isArray(body) ? answers : answers[0];
@@ -43,6 +69,22 @@ export const processRoutes = (deps: AppDeps) =>
               "Answer each model with its N best labels ({label, score}, highest first), or all of them: the " +
               "text-classification pipeline's top_k. Without it, each model answers its top label as {score, label}.",
             examples: ["3", "all"],
+          }),
+        ),
+        models: t.Optional(
+          t.String({
+            description:
+              "Comma-separated model keys: only these models answer (in the service's order). An unknown key is " +
+              "400 invalid_parameter naming the models served. Without it, every model answers.",
+            examples: ["cardiffnlp,ivanlau"],
+          }),
+        ),
+        raw_scores: t.Optional(
+          t.String({
+            description:
+              "true: each label's score is the model's logit, no sigmoid or softmax (TEI's raw_scores); the " +
+              "ranking is the same. false (default): the text-classification pipeline's scores.",
+            examples: ["true"],
           }),
         ),
       }),
