@@ -31,6 +31,7 @@ export interface Config {
   maxBufferedBodyBytes: number;
   maxTextsPerRequest: number;
   maxTextChars: number;
+  maxCandidateLabels: number;
   maxSequenceLength: number;
   tokenizerProcesses: number;
   tokenizerRecycleRssPercent: number;
@@ -116,6 +117,13 @@ export const SETTINGS = {
   },
   // XLM-R, RoBERTa and BERT stop at 512 by their position tables. DeBERTa-v2/v3 (relative positions) and
   // ModernBERT (rotary, 8192) take longer rows, at a cost that grows with the square of the length.
+  // Each label is a row per sequence through the NLI model: labels × sequences rows, all counted by admission.
+  maxCandidateLabels: {
+    name: "MAX_CANDIDATE_LABELS",
+    type: integer(1, 1024),
+    default: 32,
+    doc: "the most candidate labels one /zero-shot request may give (each is one model row per sequence)",
+  },
   maxSequenceLength: {
     name: "MAX_SEQUENCE_LENGTH",
     type: integer(8, 1_000_000),

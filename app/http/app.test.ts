@@ -76,6 +76,7 @@ function fakeClassifier(classify?: ClassifierApi["classify"]) {
     tokenization: async (text: TextInput) => [
       { family: "f", models: ["m"], maxLength: 8, length: 1, ids: [7], tokenTypeIds: [0], tokens: [String(text)] },
     ],
+    zeroShot: async () => ({ sequence: "", labels: [], scores: [] }),
   } satisfies ClassifierApi;
   return { service, calls };
 }

@@ -6,7 +6,14 @@ import type { BodyBudget, BodyOutcomes } from "./body.ts";
 /** The settings the HTTP layer reads, every one required: their defaults are SETTINGS' (tests build it with loadConfig). */
 export type HttpConfig = Pick<
   Config,
-  "maxBodyBytes" | "maxBufferedBodyBytes" | "maxTextsPerRequest" | "requestTimeoutMs" | "bodyTimeoutMs" | "logging"
+  | "maxBodyBytes"
+  | "maxBufferedBodyBytes"
+  | "maxTextsPerRequest"
+  | "requestTimeoutMs"
+  | "bodyTimeoutMs"
+  | "logging"
+  | "maxCandidateLabels"
+  | "maxQueuedTexts"
 >;
 
 /** The service once its models are loaded; null while starting. */

@@ -96,6 +96,48 @@ export const ProcessAnswer = schemaOf<api.ProcessAnswer>()(
   }),
 );
 
+/** POST /zero-shot's body: the arguments of transformers' ZeroShotClassificationPipeline. */
+export const zeroShotBody = (maxTexts: number) =>
+  schemaOf<api.ZeroShotRequest>()(
+    t.Object(
+      {
+        sequences: t.Union([t.String(), t.Array(t.String(), { minItems: 1, maxItems: maxTexts })], {
+          description: `A text, or an array of 1 to ${maxTexts} texts (answered as an array, in order)`,
+        }),
+        candidate_labels: t.Union([t.String(), t.Array(t.String())], {
+          description: "The labels to choose from: a list, or one string of comma-separated labels",
+        }),
+        hypothesis_template: t.Optional(
+          t.String({ description: 'Each label goes where "{}" stands; default "This example is {}."' }),
+        ),
+        multi_label: t.Optional(
+          t.Boolean({ description: "Score each label on its own (entailment vs contradiction), not across labels" }),
+        ),
+        model: t.Optional(
+          t.String({ description: "The NLI model's key; optional when exactly one served model can do zero-shot" }),
+        ),
+      },
+      {
+        additionalProperties: false,
+        error:
+          'the body must be {"sequences": text or texts, "candidate_labels": labels or "a,b", and optionally ' +
+          '"hypothesis_template", "multi_label", "model"}',
+        examples: [{ sequences: "Bitcoin to the moon 🚀", candidate_labels: ["finance", "sports", "politics"] }],
+      },
+    ),
+  );
+
+const ZeroShotAnswer = exact({
+  sequence: t.String(),
+  labels: t.Array(t.String(), { description: "Highest score first" }),
+  scores: t.Array(t.Number()),
+});
+export const ZeroShotAnswers = schemaOf<api.ZeroShotAnswer | api.ZeroShotAnswer[]>()(
+  t.Union([ZeroShotAnswer, t.Array(ZeroShotAnswer)], {
+    description: "One answer for a sequence; an array of answers, in order, for an array",
+  }),
+);
+
 const FamilyTokens = exact({
   family: t.String(),
   models: t.Array(t.String()),

@@ -5,6 +5,7 @@
 export const ROUTES: ReadonlyMap<string, "GET" | "POST"> = new Map([
   ["/process", "POST"],
   ["/tokenize", "POST"],
+  ["/zero-shot", "POST"],
   ["/models", "GET"],
   ["/metrics", "GET"],
   ["/health/live", "GET"],

@@ -7,7 +7,7 @@
 import type { Activation, ModelOrigin, ModelRecord } from "../../lib/store/index.ts";
 import type { ExecutionProvider } from "../config.ts";
 import type { ModelAnswer, TopK } from "../scoring.ts";
-import type { TextInput } from "../tokenize/tokenizer-protocol.ts";
+import type { PairTruncation, TextInput } from "../tokenize/tokenizer-protocol.ts";
 import type { WorkerState } from "../workers/supervised-worker.ts";
 
 export type { TopK } from "../scoring.ts";
@@ -33,6 +33,34 @@ export interface RequestTimings {
 export interface Classified {
   answers: Answer[];
   timings: RequestTimings;
+}
+
+/** POST /zero-shot: as transformers' ZeroShotClassificationPipeline takes its arguments. */
+export interface ZeroShotRequest {
+  sequences: string | string[];
+  /** A list, or one string of comma-separated labels (as the pipeline splits it). */
+  candidate_labels: string | string[];
+  hypothesis_template?: string;
+  multi_label?: boolean;
+  /** The NLI model's key; optional when exactly one served model has an entailment label. */
+  model?: string;
+}
+
+/** One sequence's answer, labels ranked by score (the pipeline's). */
+export interface ZeroShotAnswer {
+  sequence: string;
+  labels: string[];
+  scores: number[];
+}
+
+/** What a run of inputs through some models takes (ClassifierService.run): /process's and /zero-shot's common part. */
+export interface RunOptions {
+  /** Aborts when the client goes away: its queued rows are dropped unrun. */
+  signal?: AbortSignal;
+  /** Rows not yet running after this long are dropped and the request fails with deadline_exceeded. */
+  timeoutMs: number;
+  /** How pairs are cut: longest_first (default, the text-classification pipeline's) or only_first (zero-shot's). */
+  pairs?: PairTruncation;
 }
 
 export interface ClassifyOptions {
@@ -209,6 +237,11 @@ export interface ClassifierApi {
   observe(): ServiceObservation;
   /** One answer per text, in order. Throws ApiError (overloaded, shutting_down, deadline_exceeded, …). */
   classify(texts: TextInput[], opts: ClassifyOptions): Promise<Classified>;
+  /** Zero-shot classification (app/service/zero-shot.ts); throws ApiError invalid_input for what it cannot do. */
+  zeroShot(
+    req: ZeroShotRequest,
+    opts: RunOptions & { maxLabels: number; maxRows: number },
+  ): Promise<ZeroShotAnswer | ZeroShotAnswer[]>;
   /** `signal` aborts when the client goes away: answered client_closed without waiting for the native call. */
   tokenization(text: TextInput, signal?: AbortSignal): Promise<FamilyTokens[]>;
 }

@@ -3,7 +3,12 @@ import { ApiError } from "../errors.ts";
 import { answer } from "../scoring.ts";
 import { type PackedRow, packRow, rowView, sharedRows } from "../tokenize/pack.ts";
 import type { TokenizerPool } from "../tokenize/tokenizer-pool.ts";
-import { type FamilyEncodings, type TextInput, textLength } from "../tokenize/tokenizer-protocol.ts";
+import {
+  type FamilyEncodings,
+  type PairTruncation,
+  type TextInput,
+  textLength,
+} from "../tokenize/tokenizer-protocol.ts";
 import { truncateRow } from "../tokenize/truncation.ts";
 import { Admission, type QueueLoad, refusalByExpectedWait } from "./admission.ts";
 import type {
@@ -11,13 +16,16 @@ import type {
   ClassifierApi,
   ClassifyOptions,
   FamilyTokens,
+  RunOptions,
   ServiceCounters,
+  ZeroShotRequest,
   ServiceObservation,
 } from "./api.ts";
 import { type LoadSeams, loadModels, type ServiceOptions } from "./loading.ts";
 import { type BatchListener, observe, onBatchAnswered } from "./observe.ts";
 import { requestSignal } from "./request-signal.ts";
 import type { ServedModel } from "./served-model.ts";
+import { zeroShot } from "./zero-shot.ts";
 
 export type { LoadSeams, ServiceOptions } from "./loading.ts";
 export type { ServedModel } from "./served-model.ts";
@@ -31,18 +39,15 @@ export type { ServedModel } from "./served-model.ts";
 export class ClassifierService implements ClassifierApi {
   private state: "ready" | "draining" | "stopped" = "ready";
   readonly counters: ServiceCounters = { shed: 0, deadlineExceeded: 0, clientClosed: 0 };
-  private readonly admission: Admission;
-  // Aborted by stop(): every request still pending (tokenizing, queued or running) is answered at
-  // once, so a drain past its grace period waits for nothing.
+  // Aborted by stop(): every request pending (tokenizing, queued or running) is answered at once.
   private readonly stopped = new AbortController();
 
   private constructor(
     readonly models: ServedModel[],
     readonly tokenizers: TokenizerPool,
     private readonly limits: { maxQueuedTexts: number; maxTextChars: number },
-  ) {
-    this.admission = new Admission(limits.maxQueuedTexts);
-  }
+    private readonly admission = new Admission(limits.maxQueuedTexts),
+  ) {}
 
   static async start(opts: ServiceOptions, seams: LoadSeams = {}): Promise<ClassifierService> {
     const { models, tokenizers } = await loadModels(opts, seams);
@@ -112,13 +117,30 @@ export class ClassifierService implements ClassifierApi {
 
   /** One answer per text, in order, with every model's key in index order, and where the request's time went. */
   async classify(texts: TextInput[], opts: ClassifyOptions): Promise<Classified> {
-    this.admit(texts);
     const models = opts.models ? this.models.filter((m) => opts.models?.includes(m.key)) : this.models;
+    const { perModel, timings } = await this.run(texts, models, opts);
+    const topK = opts.topK ?? { kind: "top" };
+    const scoring = (m: ServedModel) => (opts.rawScores ? "raw" : m.record.activation);
+    const answers = texts.map((_, t) =>
+      Object.fromEntries(
+        models.map((m, i) => [m.key, answer(perModel[i][t].logits, m.record.labels, scoring(m), topK)]),
+      ),
+    );
+    return { answers, timings };
+  }
+
+  zeroShot(req: ZeroShotRequest, opts: RunOptions & { maxLabels: number; maxRows: number }) {
+    return zeroShot(this, req, opts);
+  }
+
+  /** Each input's logits from each of `models`, in order, under admission, deadline and batching (/process, /zero-shot). */
+  async run(inputs: TextInput[], models: ServedModel[], opts: RunOptions) {
+    this.admit(inputs);
     const request = requestSignal(opts.timeoutMs, opts.signal, this.stopped.signal);
     try {
       const tokenizeStarted = performance.now();
-      this.refuseIfLate([{ queue: this.tokenizers, tokens: charCount(texts) }], opts.timeoutMs, "tokenization");
-      const rows = await tokenizeOnce(this.tokenizers, texts, request.signal);
+      this.refuseIfLate([{ queue: this.tokenizers, tokens: charCount(inputs) }], opts.timeoutMs, "tokenization");
+      const rows = await tokenizeOnce(this.tokenizers, inputs, request.signal, opts.pairs);
       const tokenizationMs = performance.now() - tokenizeStarted;
       const perModelRows = models.map((m) => modelRows(m, rows));
       const tokens = (i: number) => perModelRows[i].reduce((n, r) => n + r.length, 0);
@@ -133,21 +155,12 @@ export class ClassifierService implements ClassifierApi {
           }),
         ),
       );
-      const topK = opts.topK ?? { kind: "top" };
-      const answers = texts.map((_, t) =>
-        Object.fromEntries(
-          models.map((m, i) => [
-            m.key,
-            answer(perModel[i][t].logits, m.record.labels, opts.rawScores ? "raw" : m.record.activation, topK),
-          ]),
-        ),
-      );
-      return { answers, timings: { tokenizationMs, ...slowestRow(perModel.flat()) } };
+      return { perModel, timings: { tokenizationMs, ...slowestRow(perModel.flat()) } };
     } catch (e) {
       throw this.ended(request.signal, e);
     } finally {
       request.dispose();
-      this.admission.release(texts.length);
+      this.admission.release(inputs.length);
     }
   }
 
@@ -189,8 +202,9 @@ async function tokenizeOnce(
   pool: TokenizerPool,
   texts: TextInput[],
   signal: AbortSignal,
+  pairs: PairTruncation = "longest_first",
 ): Promise<Map<string, PackedRow[]>> {
-  const encoded = await pool.encode(texts, signal);
+  const encoded = await pool.encode(texts, signal, false, pairs);
   signal.throwIfAborted();
   return new Map(Object.entries(encoded).map(([family, e]) => [family, sharedRows(e)]));
 }

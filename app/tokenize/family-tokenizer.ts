@@ -1,6 +1,6 @@
 import type { Tokenizer, TruncationStrategy } from "tokenizers";
 import { largestTokenId, loadTokenizer, specialTokens } from "../../lib/tokenizer/template.ts";
-import type { FamilyInfo, TextInput } from "./tokenizer-protocol.ts";
+import type { FamilyInfo, PairTruncation, TextInput } from "./tokenizer-protocol.ts";
 import { type EncodedRow, type TextSpan, truncateRow } from "./truncation.ts";
 
 /**
@@ -90,8 +90,11 @@ export class FamilyTokenizer {
    * text keeps the odd token when both are halved depends in tokenizers 0.23.2 on more than the two
    * lengths (41 and 40 tokens give 14 + 15, 89 and 40 give 15 + 14), so code cannot reproduce it.
    */
-  async encodeRow(input: TextInput): Promise<EncodedRow> {
+  async encodeRow(input: TextInput, pairs: PairTruncation = "longest_first"): Promise<EncodedRow> {
     const whole = await this.encodeWhole(input);
+    // Zero-shot's only_first is cut in code (keptLengths: only the first text gives way), uncut when it cannot fit.
+    if (pairs === "only_first" && typeof input !== "string")
+      return (truncateRow(whole, this.maxLength, "only_first") as EncodedRow | null) ?? whole;
     const cut = truncateRow(whole, this.maxLength) as EncodedRow;
     if (typeof input === "string" || cut === whole) return cut;
     const encoding = await this.pairTokenizer().encode(input.text.toWellFormed(), input.text_pair.toWellFormed());

@@ -7,7 +7,14 @@
  */
 import { TokenizerFileError } from "../../lib/tokenizer/definition.ts";
 import { FamilyTokenizer } from "./family-tokenizer.ts";
-import type { FamilyEncodings, FamilyRequest, FromTokenizer, TextInput, ToTokenizer } from "./tokenizer-protocol.ts";
+import type {
+  FamilyEncodings,
+  FamilyRequest,
+  FromTokenizer,
+  PairTruncation,
+  TextInput,
+  ToTokenizer,
+} from "./tokenizer-protocol.ts";
 
 /** Tests only (started with --fault-hooks): a text holding it aborts the process as a panicking tokenizer does. */
 export const ABORT_MARKER = "\u0000abort-tokenizer-process\u0000";
@@ -35,7 +42,7 @@ export function serveTokenizers(loadFamily: FamilyLoader = checkedLoad) {
     if (faultHooks && m.texts.some((t) => (typeof t === "string" ? t : t.text).includes(ABORT_MARKER))) process.abort();
     try {
       // Every encode settles before the answer: the next job never overlaps native work of this one.
-      const settled = await Promise.allSettled(families.map((f) => encodeAll(f, m.texts, m.tokens)));
+      const settled = await Promise.allSettled(families.map((f) => encodeAll(f, m.texts, m.tokens, m.pairs)));
       const encoded = settled.map((s) => {
         if (s.status === "rejected") throw s.reason;
         return s.value;
@@ -59,8 +66,13 @@ function loadFailure(e: unknown): FromTokenizer {
   return { type: "load-failed", problem: (e as Error).message };
 }
 
-async function encodeAll(f: FamilyTokenizer, texts: TextInput[], tokens: boolean): Promise<FamilyEncodings> {
-  const settled = await Promise.allSettled(texts.map((t) => f.encodeRow(t)));
+async function encodeAll(
+  f: FamilyTokenizer,
+  texts: TextInput[],
+  tokens: boolean,
+  pairs: PairTruncation,
+): Promise<FamilyEncodings> {
+  const settled = await Promise.allSettled(texts.map((t) => f.encodeRow(t, pairs)));
   const rows = settled.map((s) => {
     if (s.status === "rejected") throw s.reason;
     return s.value;

@@ -7,6 +7,7 @@ import {
   type FamilyRequest,
   type TextInput,
   textLength,
+  type PairTruncation,
 } from "./tokenizer-protocol.ts";
 
 export { TokenizationFailed, type TokenizerEntry } from "./tokenizer-process-handle.ts";
@@ -32,6 +33,7 @@ export interface TokenizerPoolOptions {
 
 interface QueuedJob {
   texts: TextInput[];
+  pairs: PairTruncation;
   chars: number;
   tokens: boolean;
   signal: AbortSignal;
@@ -81,11 +83,16 @@ export class TokenizerPool {
   }
 
   /** Each family's encodings of `texts` (cut to the family's maxLength); rejects with the signal's reason if it ends first. */
-  encode(texts: TextInput[], signal: AbortSignal, tokens = false): Promise<Record<string, FamilyEncodings>> {
+  encode(
+    texts: TextInput[],
+    signal: AbortSignal,
+    tokens = false,
+    pairs: PairTruncation = "longest_first",
+  ): Promise<Record<string, FamilyEncodings>> {
     return new Promise((resolve, reject) => {
       if (this.stopped) return reject(new Error("the tokenizer processes were stopped"));
       if (signal.aborted) return reject(signal.reason);
-      const job = queuedJob(texts, tokens, signal, resolve, reject, () => this.abandon(job));
+      const job = queuedJob({ texts, tokens, pairs }, signal, resolve, reject, () => this.abandon(job));
       this.queue.push(job);
       this.queuedChars += job.chars;
       this.dispatch();
@@ -158,7 +165,7 @@ export class TokenizerPool {
     const started = performance.now();
     this.cost.started(job.chars);
     try {
-      job.resolve(await p.encode(job.texts, job.tokens));
+      job.resolve(await p.encode(job.texts, job.tokens, job.pairs));
       this.cost.measured(job.chars, performance.now() - started);
       this.restarts.succeeded();
     } catch (e) {
@@ -252,8 +259,7 @@ class Restarts {
 
 /** A job listening for its request's end (`onAbort`) until it settles, when it stops listening. */
 function queuedJob(
-  texts: TextInput[],
-  tokens: boolean,
+  { texts, tokens, pairs }: Pick<QueuedJob, "texts" | "tokens" | "pairs">,
   signal: AbortSignal,
   resolve: QueuedJob["resolve"],
   reject: QueuedJob["reject"],
@@ -263,6 +269,7 @@ function queuedJob(
   const settled = () => signal.removeEventListener("abort", onAbort);
   return {
     texts,
+    pairs,
     chars: charCount(texts),
     tokens,
     signal,

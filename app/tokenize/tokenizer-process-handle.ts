@@ -5,8 +5,9 @@ import type {
   FamilyInfo,
   FamilyRequest,
   FromTokenizer,
-  ToTokenizer,
+  PairTruncation,
   TextInput,
+  ToTokenizer,
 } from "./tokenizer-protocol.ts";
 
 /** A tokenizer process died holding a job, or answered it with an error: that job's texts are not encoded. */
@@ -80,11 +81,11 @@ export class TokenizerProcess {
     return this.child.pid;
   }
 
-  encode(texts: TextInput[], tokens: boolean): Promise<Record<string, FamilyEncodings>> {
+  encode(texts: TextInput[], tokens: boolean, pairs: PairTruncation): Promise<Record<string, FamilyEncodings>> {
     if (this.job) throw new Error("a tokenizer process runs one job at a time");
     return new Promise((resolve, reject) => {
       this.job = { resolve, reject };
-      if (!this.send({ type: "encode", job: this.nextJob++, texts, tokens })) {
+      if (!this.send({ type: "encode", job: this.nextJob++, texts, tokens, pairs })) {
         this.job = null;
         reject(new TokenizationFailed("the tokenizer process had exited: this request's texts were not encoded"));
       }

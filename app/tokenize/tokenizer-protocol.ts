@@ -39,7 +39,14 @@ export interface FamilyEncodings {
 
 export type ToTokenizer =
   | { type: "load"; families: FamilyRequest[] }
-  | { type: "encode"; job: number; texts: TextInput[]; tokens: boolean };
+  | { type: "encode"; job: number; texts: TextInput[]; tokens: boolean; pairs: PairTruncation };
+
+/**
+ * How pairs are cut to the family's length: longest_first (the text-classification pipeline's
+ * truncation=True), or only_first (the zero-shot pipeline's: only the premise is cut; when that
+ * cannot fit, transformers tokenizes the pair uncut, and so does this).
+ */
+export type PairTruncation = "longest_first" | "only_first";
 
 export type FromTokenizer =
   | { type: "ready"; families: FamilyInfo[]; rss: number }

@@ -1,0 +1,42 @@
+import { Elysia } from "elysia";
+import { BODY_ERRORS, jsonBody } from "../body.ts";
+import type { AppDeps } from "../deps.ts";
+import { responses, ZeroShotAnswers, zeroShotBody } from "../model.ts";
+import { readyService } from "../ready-service.ts";
+import { requestTimeout, TIMEOUT_HEADER } from "../request-timeout.ts";
+
+/** POST /zero-shot: texts classified into labels chosen per request, through a served NLI model. */
+export const zeroShotRoutes = (deps: AppDeps) =>
+  new Elysia({ name: "routes/zero-shot" }).post(
+    "/zero-shot",
+    async ({ body, request }) => {
+      const classifier = readyService(deps.service);
+      const timeoutMs = requestTimeout(request.headers.get(TIMEOUT_HEADER), deps.config.requestTimeoutMs);
+      return classifier.zeroShot(body, {
+        signal: request.signal,
+        timeoutMs,
+        maxLabels: deps.config.maxCandidateLabels,
+        maxRows: deps.config.maxQueuedTexts,
+      });
+    },
+    {
+      parse: jsonBody(deps),
+      body: zeroShotBody(deps.config.maxTextsPerRequest),
+      detail: {
+        tags: ["classify"],
+        summary: "Zero-shot classification, as transformers' zero-shot-classification pipeline answers it",
+        responses: responses(ZeroShotAnswers, "per sequence: the labels ranked, with their scores", [
+          ...BODY_ERRORS,
+          "invalid_header",
+          "deadline_unreachable",
+          "not_ready",
+          "overloaded",
+          "shutting_down",
+          "inference_unavailable",
+          "deadline_exceeded",
+          "inference_failed",
+          "tokenization_failed",
+        ]),
+      },
+    },
+  );

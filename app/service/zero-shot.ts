@@ -1,0 +1,131 @@
+/**
+ * Zero-shot classification exactly as transformers' ZeroShotClassificationPipeline answers it: one
+ * pair per (sequence, label) with the template filled in, cut only_first, through an NLI model; the
+ * entailment logits softmaxed across labels, or with multi_label (or one label) a softmax over
+ * [contradiction, entailment] per label; labels ranked by score.
+ */
+import { ApiError } from "../errors.ts";
+import type { RunOptions, ZeroShotAnswer, ZeroShotRequest } from "./api.ts";
+import type { ServedModel } from "./served-model.ts";
+
+/** What zero-shot needs of the service: its models and a run of inputs through some of them. */
+export interface ZeroShotRunner {
+  readonly models: readonly ServedModel[];
+  run(
+    inputs: { text: string; text_pair: string }[],
+    models: ServedModel[],
+    opts: RunOptions,
+  ): Promise<{ perModel: { logits: Float32Array }[][] }>;
+}
+
+/** The label transformers takes as entailment: the first whose name starts with "entail", any case; -1 if none. */
+export function entailmentId(labels: readonly string[]): number {
+  return labels.findIndex((l) => l.toLowerCase().startsWith("entail"));
+}
+
+/** Labels as the pipeline parses them: a string is split on commas, each trimmed, empty ones dropped. */
+export function parseLabels(raw: string | string[]): string[] {
+  return typeof raw === "string"
+    ? raw
+        .split(",")
+        .map((l) => l.trim())
+        .filter((l) => l.length > 0)
+    : raw;
+}
+
+/**
+ * One sequence's score per label from its rows' logits ([label][class]), in float32 as numpy computes
+ * it (no max subtracted, as the pipeline does not).
+ */
+export function zeroShotScores(logits: ArrayLike<number>[], entailment: number, multiLabel: boolean): number[] {
+  const f = Math.fround;
+  const exp = (x: number) => f(Math.exp(f(x)));
+  if (multiLabel || logits.length === 1) {
+    const contradiction = entailment === 0 ? logits[0].length - 1 : 0;
+    return logits.map((l) => {
+      const [c, e] = [exp(l[contradiction]), exp(l[entailment])];
+      return f(e / f(c + e));
+    });
+  }
+  const exps = logits.map((l) => exp(l[entailment]));
+  const sum = exps.reduce((a, b) => f(a + b), 0);
+  return exps.map((e) => f(e / sum));
+}
+
+/** Highest first, as `reversed(scores.argsort())`: a stable ascending sort reversed, so of equal scores the later label leads. */
+export function ranked(labels: string[], scores: number[]): { labels: string[]; scores: number[] } {
+  const order = labels
+    .map((_, i) => i)
+    .sort((a, b) => scores[a] - scores[b] || a - b)
+    .reverse();
+  return { labels: order.map((i) => labels[i]), scores: order.map((i) => scores[i]) };
+}
+
+/** The model a request names, or the one served model that can do zero-shot; else why not (422). */
+function chooseModel(models: readonly ServedModel[], key: string | undefined): ServedModel {
+  const able = models.filter((m) => entailmentId(m.record.labels) >= 0);
+  if (key === undefined) {
+    if (able.length === 1) return able[0];
+    const why =
+      able.length === 0
+        ? "no served model has an entailment label"
+        : `several can: ${able.map((m) => m.key).join(", ")}`;
+    throw new ApiError("invalid_input", `name the NLI model to use with "model": ${why}`);
+  }
+  const model = models.find((m) => m.key === key);
+  if (!model)
+    throw new ApiError(
+      "invalid_input",
+      `unknown model "${key.slice(0, 64)}": the models served are ${models.map((m) => m.key).join(", ")}`,
+    );
+  if (entailmentId(model.record.labels) < 0)
+    throw new ApiError(
+      "invalid_input",
+      `model ${key} cannot do zero-shot classification: none of its labels (${model.record.labels.join(", ")}) starts with "entail"`,
+    );
+  return model;
+}
+
+/** The hypotheses of the labels, or why the template or labels are refused (422). */
+function hypotheses(template: string, labels: string[], maxLabels: number): string[] {
+  if (labels.length === 0) throw new ApiError("invalid_input", "candidate_labels is empty: give at least one label");
+  if (labels.length > maxLabels)
+    throw new ApiError(
+      "invalid_input",
+      `${labels.length} candidate labels; the limit is ${maxLabels} (MAX_CANDIDATE_LABELS)`,
+    );
+  const parts = template.split("{}");
+  if (parts.length !== 2 || /[{}]/.test(parts.join("")))
+    throw new ApiError(
+      "invalid_input",
+      `hypothesis_template must hold "{}" once (where each label goes) and no other brace, got ${JSON.stringify(template.slice(0, 80))}`,
+    );
+  return labels.map((l) => parts[0] + l + parts[1]);
+}
+
+const DEFAULT_TEMPLATE = "This example is {}.";
+
+/** One answer per sequence (one object for a single string), through the service's run. */
+export async function zeroShot(
+  service: ZeroShotRunner,
+  req: ZeroShotRequest,
+  opts: RunOptions & { maxLabels: number; maxRows: number },
+): Promise<ZeroShotAnswer | ZeroShotAnswer[]> {
+  const model = chooseModel(service.models, req.model);
+  const labels = parseLabels(req.candidate_labels);
+  const filled = hypotheses(req.hypothesis_template ?? DEFAULT_TEMPLATE, labels, opts.maxLabels);
+  const sequences = typeof req.sequences === "string" ? [req.sequences] : req.sequences;
+  if (sequences.length * labels.length > opts.maxRows)
+    throw new ApiError(
+      "invalid_input",
+      `${sequences.length} sequences × ${labels.length} labels = ${sequences.length * labels.length} pairs; the service holds at most ${opts.maxRows} (MAX_QUEUED_TEXTS)`,
+    );
+  const pairs = sequences.flatMap((text) => filled.map((text_pair) => ({ text, text_pair })));
+  const { perModel } = await service.run(pairs, [model], { ...opts, pairs: "only_first" });
+  const entailment = entailmentId(model.record.labels);
+  const answers = sequences.map((sequence, s) => {
+    const logits = labels.map((_, l) => perModel[0][s * labels.length + l].logits);
+    return { sequence, ...ranked(labels, zeroShotScores(logits, entailment, req.multi_label ?? false)) };
+  });
+  return typeof req.sequences === "string" ? answers[0] : answers;
+}

@@ -1,0 +1,207 @@
+/**
+ * POST /zero-shot against transformers' ZeroShotClassificationPipeline's rule, applied here to
+ * onnxruntime logits on ids from Hugging Face's own tokenizer cutting each (sequence, hypothesis) pair
+ * only_first (checked first against the pair fixture's zero-shot cases), through tiny random NLI
+ * models with the real DeBERTa-v3 and XLM-R tokenizer families.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { Tokenizer, type TruncationStrategy } from "tokenizers";
+import { convertModels } from "../convert/pipeline.ts";
+import { type RandomArchitecture, TINY, writeRandomCheckpoint } from "../convert/random/random-checkpoint.ts";
+import { readStore, type ModelRecord, type StoredFamily } from "../lib/store/index.ts";
+import { addTokenizer, tempDir } from "../testkit/fixtures.ts";
+import { startTestServer, type TestServer } from "../testkit/server.ts";
+import { TOKENIZER_FIXTURES } from "../testkit/shared.ts";
+
+setDefaultTimeout(180_000);
+
+/** The fixture's pairs are cut at 32: the models are served at that length. */
+const MAX = 32;
+const engines = tempDir("zero-shot-engines");
+let server: TestServer;
+const served = new Map<
+  string,
+  { record: ModelRecord; session: ort.InferenceSession; cutter: Tokenizer; whole: Tokenizer }
+>();
+
+beforeAll(async () => {
+  const root = tempDir("zero-shot-src");
+  const model = (key: string, architecture: RandomArchitecture, labels: string[]) => {
+    const dir = join(root, key);
+    writeRandomCheckpoint(dir, { ...TINY[architecture], seed: key.length * 7, labels });
+    addTokenizer(dir, architecture);
+    return { key, dir, origin: { local: dir } };
+  };
+  await convertModels(
+    [
+      model("nli", "deberta", ["entailment", "neutral", "contradiction"]),
+      // Entailment last: the multi-label rule then takes contradiction from the first logit.
+      model("xnli", "xlmr", ["contradiction", "neutral", "entailment"]),
+      model("sentiment", "xlmr", ["negative", "positive"]),
+    ],
+    { outDir: engines },
+  );
+  const store = readStore(engines);
+  const familyDir = (f: string) => (store.families.find((x) => x.id === f) as StoredFamily).dir;
+  for (const m of store.models) {
+    const file = join(familyDir(m.record.tokenizer.family), "tokenizer.json");
+    const cutter = Tokenizer.fromFile(file);
+    cutter.setTruncation(MAX, { strategy: "OnlyFirst" as TruncationStrategy });
+    served.set(m.key, {
+      record: m.record,
+      session: await ort.InferenceSession.create(join(m.dir, m.record.onnx.model)),
+      cutter,
+      whole: Tokenizer.fromFile(file),
+    });
+  }
+  server = await startTestServer(engines, { MAX_SEQUENCE_LENGTH: String(MAX), MAX_CANDIDATE_LABELS: "6" });
+});
+afterAll(async () => {
+  await server?.stop();
+  for (const { session } of served.values()) await session.release();
+});
+
+/** The pair's ids and token types as the Rust library cuts it only_first; uncut where it cannot, as transformers falls back. */
+async function pairIds(key: string, text: string, pair: string) {
+  const { cutter, whole } = served.get(key)!;
+  const encoding = await cutter.encode(text, pair).catch(() => whole.encode(text, pair));
+  return { ids: encoding.getIds(), types: encoding.getTypeIds() };
+}
+
+async function logits(key: string, text: string, pair: string): Promise<number[]> {
+  const { record, session } = served.get(key)!;
+  const { ids, types } = await pairIds(key, text, pair);
+  const tensor = (v: number[]) => new ort.Tensor("int64", BigInt64Array.from(v.map(BigInt)), [1, v.length]);
+  const feeds: Record<string, ort.Tensor> = { input_ids: tensor(ids), attention_mask: tensor(ids.map(() => 1)) };
+  if (record.onnx.inputs.includes("token_type_ids")) feeds.token_type_ids = tensor(types);
+  return Array.from((await session.run(feeds))[record.onnx.outputs[0]].data as Float32Array);
+}
+
+/** The pipeline's answer for one sequence, computed here in float64 from the reference logits. */
+async function expected(
+  key: string,
+  sequence: string,
+  labels: string[],
+  multi: boolean,
+  template = "This example is {}.",
+) {
+  const { record } = served.get(key)!;
+  const entail = record.labels.findIndex((l) => l.toLowerCase().startsWith("entail"));
+  const contra = entail === 0 ? record.labels.length - 1 : 0;
+  const rows = await Promise.all(labels.map((l) => logits(key, sequence, template.replace("{}", l))));
+  const scores =
+    multi || labels.length === 1
+      ? rows.map((r) => Math.exp(r[entail]) / (Math.exp(r[contra]) + Math.exp(r[entail])))
+      : rows.map((r) => Math.exp(r[entail]) / rows.reduce((n, x) => n + Math.exp(x[entail]), 0));
+  const order = labels.map((_, i) => i).sort((a, b) => scores[b] - scores[a]);
+  return { sequence, labels: order.map((i) => labels[i]), scores: order.map((i) => scores[i]) };
+}
+
+async function zeroShot(body: unknown) {
+  return fetch(`${server.url}/zero-shot`, { method: "POST", body: JSON.stringify(body) });
+}
+
+function expectClose(got: { sequence: string; labels: string[]; scores: number[] }, want: typeof got) {
+  expect([got.sequence, got.labels]).toEqual([want.sequence, want.labels]);
+  got.scores.forEach((s, i) => {
+    expect(Math.abs(s - want.scores[i])).toBeLessThan(1e-5);
+  });
+}
+
+interface PairCase {
+  text: string;
+  text_pair: string;
+  kind: string;
+  truncation_only_first_32: { input_ids: number[] } | "error";
+}
+const zeroShotCases = (
+  JSON.parse(readFileSync(join(TOKENIZER_FIXTURES, "pairs-deberta-v3-expected.json"), "utf8")).cases as PairCase[]
+).filter((c) => c.kind.startsWith("zero-shot"));
+
+describe("POST /zero-shot", () => {
+  test("the reference's only_first cut is the fixture's for every zero-shot pair (DeBERTa-v3)", async () => {
+    for (const c of zeroShotCases)
+      if (c.truncation_only_first_32 !== "error")
+        expect((await pairIds("nli", c.text, c.text_pair)).ids).toEqual(c.truncation_only_first_32.input_ids);
+    expect(zeroShotCases.length).toBeGreaterThan(20);
+  });
+
+  test("one label per fixture sequence: its entailment against contradiction, as the pipeline scores a single label", async () => {
+    for (const c of zeroShotCases.slice(0, 12)) {
+      const label = c.text_pair.replace(/^This example is (.*)\.$/, "$1");
+      const res = await zeroShot({ sequences: c.text, candidate_labels: [label], model: "nli" });
+      expect(res.status).toBe(200);
+      expectClose(await res.json(), await expected("nli", c.text, [label], false));
+    }
+  });
+
+  for (const [key, multi] of [
+    ["nli", false],
+    ["nli", true],
+    ["xnli", false],
+    ["xnli", true],
+  ] as const)
+    test(`${key}, multi_label ${multi}: several labels for several sequences, a long one cut only_first`, async () => {
+      const labels = ["positive", "negative", "politics", "sports", "not urgent"];
+      const sequences = [...zeroShotCases.slice(0, 3).map((c) => c.text), "word ".repeat(200)];
+      const res = await zeroShot({ sequences, candidate_labels: labels.join(", "), multi_label: multi, model: key });
+      expect(res.status).toBe(200);
+      const answers = await res.json();
+      expect(answers).toHaveLength(sequences.length);
+      for (const [i, s] of sequences.entries()) expectClose(answers[i], await expected(key, s, labels, multi));
+      if (!multi)
+        for (const a of answers)
+          expect(Math.abs(a.scores.reduce((n: number, x: number) => n + x, 0) - 1)).toBeLessThan(1e-5);
+    });
+
+  test("a template of one's own", async () => {
+    const sequence = zeroShotCases[0].text;
+    const res = await zeroShot({
+      sequences: sequence,
+      candidate_labels: ["joy", "anger"],
+      hypothesis_template: "The mood is {}",
+      model: "xnli",
+    });
+    expectClose(await res.json(), await expected("xnli", sequence, ["joy", "anger"], false, "The mood is {}"));
+  });
+
+  test("a long template, where only_first (the premise alone gives way) differs from longest_first", async () => {
+    const long = "Reading this example with some care and at a leisurely pace, one would say that its subject is {}.";
+    const premise = "word ".repeat(100);
+    expect((await pairIds("nli", premise, long.replace("{}", "joy"))).ids.length).toBe(MAX);
+    const labels = ["joy", "anger", "fear"];
+    const res = await zeroShot({
+      sequences: premise,
+      candidate_labels: labels,
+      hypothesis_template: long,
+      model: "nli",
+    });
+    expectClose(await res.json(), await expected("nli", premise, labels, false, long));
+  });
+
+  test("what it cannot do is 422 invalid_input, saying why", async () => {
+    const refused = async (body: object, why: string) => {
+      const res = await zeroShot(body);
+      const error = (await res.json()).error;
+      expect([res.status, error.code]).toEqual([422, "invalid_input"]);
+      expect(error.message).toContain(why);
+    };
+    const base = { sequences: "a text", candidate_labels: ["a", "b"], model: "nli" };
+    await refused({ ...base, candidate_labels: [] }, "candidate_labels is empty");
+    await refused({ ...base, candidate_labels: " , " }, "candidate_labels is empty");
+    await refused({ ...base, hypothesis_template: "no slot" }, 'must hold "{}" once');
+    await refused({ ...base, hypothesis_template: "{} and {}" }, 'must hold "{}" once');
+    await refused(
+      { ...base, candidate_labels: ["1", "2", "3", "4", "5", "6", "7"] },
+      "the limit is 6 (MAX_CANDIDATE_LABELS)",
+    );
+    await refused({ ...base, model: "sentiment" }, 'none of its labels (negative, positive) starts with "entail"');
+    await refused({ ...base, model: "nope" }, "the models served are nli, xnli, sentiment");
+    await refused({ sequences: "a text", candidate_labels: ["a"] }, "several can: nli, xnli");
+    const wrongShape = await zeroShot({ sequences: 3, candidate_labels: ["a"] });
+    expect([wrongShape.status, (await wrongShape.json()).error.code]).toEqual([422, "invalid_input"]);
+  });
+});
