@@ -10,6 +10,7 @@ import { metricsRoutes } from "./http/routes/metrics.ts";
 import { modelsRoutes } from "./http/routes/models.ts";
 import { processRoutes } from "./http/routes/process.ts";
 import { tokenizeRoutes } from "./http/routes/tokenize.ts";
+import { rerankRoutes } from "./http/routes/rerank.ts";
 import { zeroShotRoutes } from "./http/routes/zero-shot.ts";
 
 export type { AppDeps } from "./http/deps.ts";
@@ -48,5 +49,6 @@ export function createApp(given: AppDeps) {
     .use(modelsRoutes(deps.service))
     .use(metricsRoutes(deps.metrics))
     .use(tokenizeRoutes(deps))
-    .use(zeroShotRoutes(deps));
+    .use(zeroShotRoutes(deps))
+    .use(rerankRoutes(deps));
 }

@@ -99,7 +99,12 @@ describe("/docs in headless Chromium", () => {
         expect(requested.some((u) => u.startsWith(`${origin}/docs/scalar.js?v=`))).toBe(true);
 
         // Rendered from the document the page fetched: the page itself names no route.
-        const shown = ["/process", "/tokenize", "/models", "Classify a text (or an array of texts) with every model"];
+        const shown = [
+          "/process",
+          "/tokenize",
+          "/models",
+          "Classify a text or a text pair (or an array of them) with every model",
+        ];
         expect(shown.filter((s) => !dom.includes(s))).toEqual([]);
       } finally {
         rmSync(profile, { recursive: true, force: true });

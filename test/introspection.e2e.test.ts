@@ -276,14 +276,17 @@ describe("OpenAPI", () => {
       "/metrics",
       "/models",
       "/process",
+      "/rerank",
       "/tokenize",
+      "/zero-shot",
     ]);
 
     const process = doc.paths["/process"].post;
     const body = process.requestBody.content["application/json"].schema;
-    // The request schema is the route's validator: a string, or an array of 1..MAX_TEXTS_PER_REQUEST (16 here) strings.
-    expect(body.anyOf.map((s: { type: string }) => s.type)).toEqual(["string", "array"]);
-    expect(body.anyOf[1]).toMatchObject({ minItems: 1, maxItems: 16, items: { type: "string" } });
+    // The request schema is the route's validator: a string, a pair, or an array of 1..MAX_TEXTS_PER_REQUEST (16 here) of them.
+    expect(body.anyOf.map((s: { type: string }) => s.type)).toEqual(["string", "object", "array"]);
+    expect(body.anyOf[1].required).toEqual(["text", "text_pair"]);
+    expect(body.anyOf[2]).toMatchObject({ minItems: 1, maxItems: 16 });
     expect(body.anyOf[0].examples).toEqual(["This is how true happiness looks like 👍😜"]);
     expect(Object.keys(process.responses).sort()).toEqual([
       "200",

@@ -77,6 +77,7 @@ function fakeClassifier(classify?: ClassifierApi["classify"]) {
       { family: "f", models: ["m"], maxLength: 8, length: 1, ids: [7], tokenTypeIds: [0], tokens: [String(text)] },
     ],
     zeroShot: async () => ({ sequence: "", labels: [], scores: [] }),
+    rerank: async () => [],
   } satisfies ClassifierApi;
   return { service, calls };
 }

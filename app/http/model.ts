@@ -138,6 +138,40 @@ export const ZeroShotAnswers = schemaOf<api.ZeroShotAnswer | api.ZeroShotAnswer[
   }),
 );
 
+/** POST /rerank's body: TEI's. */
+export const rerankBody = (maxTexts: number) =>
+  schemaOf<api.RerankRequest>()(
+    t.Object(
+      {
+        query: t.String(),
+        texts: t.Array(t.String(), { minItems: 1, maxItems: maxTexts }),
+        raw_scores: t.Optional(t.Boolean({ description: "the logit as the score, not its sigmoid" })),
+        return_text: t.Optional(t.Boolean({ description: "each answer carries its text" })),
+        truncate: t.Optional(
+          t.Boolean({ description: "accepted for TEI compatibility: pairs are always cut to the model's length" }),
+        ),
+        truncation_direction: t.Optional(
+          t.Union([t.Literal("left"), t.Literal("right")], { description: "only right is supported (422 for left)" }),
+        ),
+        model: t.Optional(
+          t.String({ description: "the cross-encoder's key; optional when one served model has one logit" }),
+        ),
+        top_n: t.Optional(t.Integer({ minimum: 1, description: "answer only the N best" })),
+      },
+      {
+        additionalProperties: false,
+        error: `the body must be TEI's rerank request: {"query": text, "texts": [1 to ${maxTexts} texts], ...}`,
+        examples: [{ query: "What is Deep Learning?", texts: ["Deep Learning is not...", "Deep learning is..."] }],
+      },
+    ),
+  );
+
+export const RerankAnswers = schemaOf<api.RerankAnswer[]>()(
+  t.Array(exact({ index: integer(), score: t.Number(), text: t.Optional(t.String()) }), {
+    description: "Highest score first",
+  }),
+);
+
 const FamilyTokens = exact({
   family: t.String(),
   models: t.Array(t.String()),

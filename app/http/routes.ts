@@ -6,6 +6,7 @@ export const ROUTES: ReadonlyMap<string, "GET" | "POST"> = new Map([
   ["/process", "POST"],
   ["/tokenize", "POST"],
   ["/zero-shot", "POST"],
+  ["/rerank", "POST"],
   ["/models", "GET"],
   ["/metrics", "GET"],
   ["/health/live", "GET"],

@@ -46,11 +46,39 @@ export interface ZeroShotRequest {
   model?: string;
 }
 
+/** /zero-shot's limits: labels per request (MAX_CANDIDATE_LABELS), rows = sequences × labels (MAX_QUEUED_TEXTS). */
+export interface ZeroShotLimits {
+  maxLabels: number;
+  maxRows: number;
+}
+
 /** One sequence's answer, labels ranked by score (the pipeline's). */
 export interface ZeroShotAnswer {
   sequence: string;
   labels: string[];
   scores: number[];
+}
+
+/** POST /rerank: TEI's request (truncation is always on: a pair too long is cut longest_first). */
+export interface RerankRequest {
+  query: string;
+  texts: string[];
+  raw_scores?: boolean;
+  return_text?: boolean;
+  /** Accepted for TEI compatibility; pairs are always cut to the model's length. */
+  truncate?: boolean;
+  truncation_direction?: "left" | "right";
+  /** The cross-encoder's key; optional when exactly one served model has a single-logit head. */
+  model?: string;
+  /** Only the N best. */
+  top_n?: number;
+}
+
+/** One text's rank: its index in the request, its score, and itself when asked (TEI's answer). */
+export interface RerankAnswer {
+  index: number;
+  score: number;
+  text?: string;
 }
 
 /** What a run of inputs through some models takes (ClassifierService.run): /process's and /zero-shot's common part. */
@@ -237,11 +265,10 @@ export interface ClassifierApi {
   observe(): ServiceObservation;
   /** One answer per text, in order. Throws ApiError (overloaded, shutting_down, deadline_exceeded, …). */
   classify(texts: TextInput[], opts: ClassifyOptions): Promise<Classified>;
+  /** TEI's /rerank (app/service/rerank.ts). */
+  rerank(req: RerankRequest, opts: RunOptions): Promise<RerankAnswer[]>;
   /** Zero-shot classification (app/service/zero-shot.ts); throws ApiError invalid_input for what it cannot do. */
-  zeroShot(
-    req: ZeroShotRequest,
-    opts: RunOptions & { maxLabels: number; maxRows: number },
-  ): Promise<ZeroShotAnswer | ZeroShotAnswer[]>;
+  zeroShot(req: ZeroShotRequest, opts: RunOptions & ZeroShotLimits): Promise<ZeroShotAnswer | ZeroShotAnswer[]>;
   /** `signal` aborts when the client goes away: answered client_closed without waiting for the native call. */
   tokenization(text: TextInput, signal?: AbortSignal): Promise<FamilyTokens[]>;
 }

@@ -16,6 +16,7 @@ import type {
   ClassifierApi,
   ClassifyOptions,
   FamilyTokens,
+  RerankRequest,
   RunOptions,
   ServiceCounters,
   ZeroShotRequest,
@@ -25,7 +26,8 @@ import { type LoadSeams, loadModels, type ServiceOptions } from "./loading.ts";
 import { type BatchListener, observe, onBatchAnswered } from "./observe.ts";
 import { requestSignal } from "./request-signal.ts";
 import type { ServedModel } from "./served-model.ts";
-import { zeroShot } from "./zero-shot.ts";
+import { rerank } from "./rerank.ts";
+import { type ZeroShotOptions, zeroShot } from "./zero-shot.ts";
 
 export type { LoadSeams, ServiceOptions } from "./loading.ts";
 export type { ServedModel } from "./served-model.ts";
@@ -129,9 +131,9 @@ export class ClassifierService implements ClassifierApi {
     return { answers, timings };
   }
 
-  zeroShot(req: ZeroShotRequest, opts: RunOptions & { maxLabels: number; maxRows: number }) {
-    return zeroShot(this, req, opts);
-  }
+  // /zero-shot and /rerank: pairs through run() (app/service/zero-shot.ts, rerank.ts).
+  zeroShot = (req: ZeroShotRequest, opts: ZeroShotOptions) => zeroShot(this, req, opts);
+  rerank = (req: RerankRequest, opts: RunOptions) => rerank(this, req, opts);
 
   /** Each input's logits from each of `models`, in order, under admission, deadline and batching (/process, /zero-shot). */
   async run(inputs: TextInput[], models: ServedModel[], opts: RunOptions) {

@@ -5,7 +5,7 @@
  * [contradiction, entailment] per label; labels ranked by score.
  */
 import { ApiError } from "../errors.ts";
-import type { RunOptions, ZeroShotAnswer, ZeroShotRequest } from "./api.ts";
+import type { RunOptions, ZeroShotAnswer, ZeroShotLimits, ZeroShotRequest } from "./api.ts";
 import type { ServedModel } from "./served-model.ts";
 
 /** What zero-shot needs of the service: its models and a run of inputs through some of them. */
@@ -105,11 +105,14 @@ function hypotheses(template: string, labels: string[], maxLabels: number): stri
 
 const DEFAULT_TEMPLATE = "This example is {}.";
 
+/** What /zero-shot takes beyond a run's options: its limits on labels and on rows (sequences × labels). */
+export type ZeroShotOptions = RunOptions & ZeroShotLimits;
+
 /** One answer per sequence (one object for a single string), through the service's run. */
 export async function zeroShot(
   service: ZeroShotRunner,
   req: ZeroShotRequest,
-  opts: RunOptions & { maxLabels: number; maxRows: number },
+  opts: ZeroShotOptions,
 ): Promise<ZeroShotAnswer | ZeroShotAnswer[]> {
   const model = chooseModel(service.models, req.model);
   const labels = parseLabels(req.candidate_labels);

@@ -2,7 +2,8 @@
  * POST /zero-shot against transformers' ZeroShotClassificationPipeline's rule, applied here to
  * onnxruntime logits on ids from Hugging Face's own tokenizer cutting each (sequence, hypothesis) pair
  * only_first (checked first against the pair fixture's zero-shot cases), through tiny random NLI
- * models with the real DeBERTa-v3 and XLM-R tokenizer families.
+ * models with the real DeBERTa-v3 and XLM-R tokenizer families; and POST /rerank (TEI's) through a
+ * tiny single-logit BERT cross-encoder, against sigmoid(logit) on the Rust library's longest_first cut.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
@@ -31,7 +32,8 @@ beforeAll(async () => {
   const root = tempDir("zero-shot-src");
   const model = (key: string, architecture: RandomArchitecture, labels: string[]) => {
     const dir = join(root, key);
-    writeRandomCheckpoint(dir, { ...TINY[architecture], seed: key.length * 7, labels });
+    const head = labels.length > 0 ? { labels } : { numLabels: 1 }; // a cross-encoder: one logit
+    writeRandomCheckpoint(dir, { ...TINY[architecture], seed: key.length * 7, ...head });
     addTokenizer(dir, architecture);
     return { key, dir, origin: { local: dir } };
   };
@@ -41,6 +43,7 @@ beforeAll(async () => {
       // Entailment last: the multi-label rule then takes contradiction from the first logit.
       model("xnli", "xlmr", ["contradiction", "neutral", "entailment"]),
       model("sentiment", "xlmr", ["negative", "positive"]),
+      model("ranker", "bert", []),
     ],
     { outDir: engines },
   );
@@ -49,7 +52,8 @@ beforeAll(async () => {
   for (const m of store.models) {
     const file = join(familyDir(m.record.tokenizer.family), "tokenizer.json");
     const cutter = Tokenizer.fromFile(file);
-    cutter.setTruncation(MAX, { strategy: "OnlyFirst" as TruncationStrategy });
+    const strategy = m.key === "ranker" ? "LongestFirst" : "OnlyFirst"; // rerank cuts as /process does
+    cutter.setTruncation(MAX, { strategy: strategy as TruncationStrategy });
     served.set(m.key, {
       record: m.record,
       session: await ort.InferenceSession.create(join(m.dir, m.record.onnx.model)),
@@ -199,9 +203,66 @@ describe("POST /zero-shot", () => {
       "the limit is 6 (MAX_CANDIDATE_LABELS)",
     );
     await refused({ ...base, model: "sentiment" }, 'none of its labels (negative, positive) starts with "entail"');
-    await refused({ ...base, model: "nope" }, "the models served are nli, xnli, sentiment");
+    await refused({ ...base, model: "nope" }, "the models served are nli, xnli, sentiment, ranker");
     await refused({ sequences: "a text", candidate_labels: ["a"] }, "several can: nli, xnli");
     const wrongShape = await zeroShot({ sequences: 3, candidate_labels: ["a"] });
     expect([wrongShape.status, (await wrongShape.json()).error.code]).toEqual([422, "invalid_input"]);
+  });
+});
+
+describe("POST /rerank (TEI's)", () => {
+  const query = "What is the capital of Egypt?";
+  const texts = [
+    "Cairo is the capital of Egypt and its largest city.",
+    "Bitcoin to the moon 🚀",
+    "word ".repeat(60),
+    "The Nile flows north through Egypt.",
+  ];
+  const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+
+  test("every text's sigmoid(logit) of the (query, text) pair, highest first; top_n, return_text and raw_scores as TEI has them", async () => {
+    const logit = await Promise.all(texts.map(async (t) => (await logits("ranker", query, t))[0]));
+    const order = texts.map((_, i) => i).sort((a, b) => logit[b] - logit[a]);
+    const res = await fetch(`${server.url}/rerank`, { method: "POST", body: JSON.stringify({ query, texts }) });
+    expect(res.status).toBe(200);
+    const answer = (await res.json()) as { index: number; score: number; text?: string }[];
+    expect(answer.map((a) => a.index)).toEqual(order);
+    answer.forEach((a) => {
+      expect(Math.abs(a.score - sigmoid(logit[a.index]))).toBeLessThan(1e-5);
+      expect(a.text).toBeUndefined();
+    });
+    const some = await fetch(`${server.url}/rerank`, {
+      method: "POST",
+      body: JSON.stringify({ query, texts, top_n: 2, return_text: true, raw_scores: true, model: "ranker" }),
+    });
+    const best = (await some.json()) as { index: number; score: number; text?: string }[];
+    expect(best.map((a) => [a.index, a.text])).toEqual(order.slice(0, 2).map((i) => [i, texts[i]]));
+    best.forEach((a) => {
+      expect(Math.abs(a.score - logit[a.index])).toBeLessThan(1e-5);
+    });
+  });
+
+  test("the same pairs through /process give the same scores (one sigmoid label)", async () => {
+    const res = await fetch(`${server.url}/process?models=ranker`, {
+      method: "POST",
+      body: JSON.stringify(texts.map((t) => ({ text: query, text_pair: t }))),
+    });
+    const answers = (await res.json()) as { ranker: { label: string; score: number } }[];
+    for (const [i, t] of texts.entries()) {
+      expect(answers[i].ranker.label).toBe("LABEL_0");
+      expect(Math.abs(answers[i].ranker.score - sigmoid((await logits("ranker", query, t))[0]))).toBeLessThan(1e-5);
+    }
+  });
+
+  test("a model that cannot rerank, an unknown one, and left truncation are 422 saying why", async () => {
+    const refused = async (body: object, why: string) => {
+      const res = await fetch(`${server.url}/rerank`, { method: "POST", body: JSON.stringify(body) });
+      const error = (await res.json()).error;
+      expect([res.status, error.code]).toEqual([422, "invalid_input"]);
+      expect(error.message).toContain(why);
+    };
+    await refused({ query, texts, model: "nli" }, "its head has 3 labels");
+    await refused({ query, texts, model: "nope" }, "unknown model");
+    await refused({ query, texts, truncation_direction: "left" }, "not supported yet");
   });
 });
