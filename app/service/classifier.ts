@@ -7,7 +7,7 @@ import {
   type FamilyEncodings,
   type PairTruncation,
   type TextInput,
-  textLength,
+  charCount,
 } from "../tokenize/tokenizer-protocol.ts";
 import { truncateRow } from "../tokenize/truncation.ts";
 import { Admission, type QueueLoad, refusalByExpectedWait } from "./admission.ts";
@@ -210,8 +210,6 @@ async function tokenizeOnce(
   signal.throwIfAborted();
   return new Map(Object.entries(encoded).map(([family, e]) => [family, sharedRows(e)]));
 }
-
-const charCount = (texts: TextInput[]) => texts.reduce((n, t) => n + textLength(t), 0);
 
 /** /tokenize's answer: each family's ids and tokens for the one text, and the models that use them. */
 function familyTokens(

@@ -6,7 +6,7 @@ import {
   type FamilyInfo,
   type FamilyRequest,
   type TextInput,
-  textLength,
+  charCount,
   type PairTruncation,
 } from "./tokenizer-protocol.ts";
 
@@ -283,5 +283,3 @@ function queuedJob(
     },
   };
 }
-
-const charCount = (texts: TextInput[]) => texts.reduce((n, t) => n + textLength(t), 0);

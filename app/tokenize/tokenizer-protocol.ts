@@ -65,4 +65,7 @@ export interface TextPair {
 export type TextInput = string | TextPair;
 
 /** Characters to tokenize: a pair's two texts together. */
-export const textLength = (t: TextInput) => (typeof t === "string" ? t.length : t.text.length + t.text_pair.length);
+const textLength = (t: TextInput) => (typeof t === "string" ? t.length : t.text.length + t.text_pair.length);
+
+/** The characters of a request's texts (pairs: both texts): what tokenizing them costs, and what admission reads. */
+export const charCount = (texts: TextInput[]) => texts.reduce((n, t) => n + textLength(t), 0);
