@@ -191,3 +191,21 @@ export const BODY_ERRORS = [
   "unsupported_media_type",
   "request_timeout",
 ] as const;
+
+/**
+ * What a route that runs texts through the models can answer (/process, /zero-shot, /rerank): a body's
+ * errors, the deadline header's, and those of a run (ClassifierService.run): for the OpenAPI document.
+ */
+export const INFERENCE_ERRORS = [
+  ...BODY_ERRORS,
+  "invalid_header",
+  "text_too_long",
+  "deadline_unreachable",
+  "not_ready",
+  "overloaded",
+  "shutting_down",
+  "inference_unavailable",
+  "deadline_exceeded",
+  "inference_failed",
+  "tokenization_failed",
+] as const;

@@ -1,7 +1,7 @@
 import { Elysia, t } from "elysia";
 import { ApiError } from "../../errors.ts";
 import type { TopK } from "../../service/api.ts";
-import { BODY_ERRORS, jsonBody } from "../body.ts";
+import { INFERENCE_ERRORS, jsonBody } from "../body.ts";
 import { noteTexts, noteTimings } from "../context.ts";
 import type { AppDeps } from "../deps.ts";
 import { processBody, ProcessAnswer, responses } from "../model.ts";
@@ -92,16 +92,8 @@ export const processRoutes = (deps: AppDeps) =>
         tags: ["classify"],
         summary: "Classify a text or a text pair (or an array of them) with every model",
         responses: responses(ProcessAnswer, "every model's label and score", [
-          ...BODY_ERRORS,
-          "invalid_header",
+          ...INFERENCE_ERRORS,
           "invalid_parameter",
-          "deadline_unreachable",
-          "not_ready",
-          "overloaded",
-          "shutting_down",
-          "inference_unavailable",
-          "deadline_exceeded",
-          "inference_failed",
         ]),
       },
     },

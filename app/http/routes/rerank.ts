@@ -1,5 +1,5 @@
 import { Elysia } from "elysia";
-import { BODY_ERRORS, jsonBody } from "../body.ts";
+import { INFERENCE_ERRORS, jsonBody } from "../body.ts";
 import type { AppDeps } from "../deps.ts";
 import { RerankAnswers, rerankBody, responses } from "../model.ts";
 import { readyService } from "../ready-service.ts";
@@ -20,18 +20,7 @@ export const rerankRoutes = (deps: AppDeps) =>
       detail: {
         tags: ["classify"],
         summary: "Rank texts by relevance to a query with a cross-encoder, as TEI's /rerank answers",
-        responses: responses(RerankAnswers, "the texts' indices and scores, highest first", [
-          ...BODY_ERRORS,
-          "invalid_header",
-          "deadline_unreachable",
-          "not_ready",
-          "overloaded",
-          "shutting_down",
-          "inference_unavailable",
-          "deadline_exceeded",
-          "inference_failed",
-          "tokenization_failed",
-        ]),
+        responses: responses(RerankAnswers, "the texts' indices and scores, highest first", [...INFERENCE_ERRORS]),
       },
     },
   );

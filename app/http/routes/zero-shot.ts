@@ -1,5 +1,5 @@
 import { Elysia } from "elysia";
-import { BODY_ERRORS, jsonBody } from "../body.ts";
+import { INFERENCE_ERRORS, jsonBody } from "../body.ts";
 import type { AppDeps } from "../deps.ts";
 import { responses, ZeroShotAnswers, zeroShotBody } from "../model.ts";
 import { readyService } from "../ready-service.ts";
@@ -26,16 +26,7 @@ export const zeroShotRoutes = (deps: AppDeps) =>
         tags: ["classify"],
         summary: "Zero-shot classification, as transformers' zero-shot-classification pipeline answers it",
         responses: responses(ZeroShotAnswers, "per sequence: the labels ranked, with their scores", [
-          ...BODY_ERRORS,
-          "invalid_header",
-          "deadline_unreachable",
-          "not_ready",
-          "overloaded",
-          "shutting_down",
-          "inference_unavailable",
-          "deadline_exceeded",
-          "inference_failed",
-          "tokenization_failed",
+          ...INFERENCE_ERRORS,
         ]),
       },
     },
