@@ -4,37 +4,21 @@
  */
 import { ApiError } from "../errors.ts";
 import type { RerankAnswer, RerankRequest, RunOptions } from "./api.ts";
-import type { ServedModel } from "./served-model.ts";
+import { chooseModel, type ModelTask } from "./choose-model.ts";
 import type { ZeroShotRunner } from "./zero-shot.ts";
 
-/** The model a request names, or the one served model with a single-logit head; else why not (422). */
-function chooseReranker(models: readonly ServedModel[], key: string | undefined): ServedModel {
-  const able = models.filter((m) => m.record.labels.length === 1);
-  if (key === undefined) {
-    if (able.length === 1) return able[0];
-    const why =
-      able.length === 0
-        ? "no served model has a single-logit head"
-        : `several can: ${able.map((m) => m.key).join(", ")}`;
-    throw new ApiError("invalid_input", `name the reranking model with "model": ${why}`);
-  }
-  const model = models.find((m) => m.key === key);
-  if (!model)
-    throw new ApiError(
-      "invalid_input",
-      `unknown model "${key.slice(0, 64)}": the models served are ${models.map((m) => m.key).join(", ")}`,
-    );
-  if (model.record.labels.length !== 1)
-    throw new ApiError(
-      "invalid_input",
-      `model ${key} cannot rerank: its head has ${model.record.labels.length} labels, a cross-encoder's has one logit`,
-    );
-  return model;
-}
+/** Reranking needs a cross-encoder: a single-logit head. */
+const RERANK: ModelTask = {
+  can: (m) => m.record.labels.length === 1,
+  ask: 'name the reranking model with "model"',
+  noneCan: "no served model has a single-logit head",
+  cannot: (m) =>
+    `model ${m.key} cannot rerank: its head has ${m.record.labels.length} labels, a cross-encoder's has one logit`,
+};
 
 /** Every text's score for the query, highest first (the first on a tie), the first top_n. */
 export async function rerank(service: ZeroShotRunner, req: RerankRequest, opts: RunOptions): Promise<RerankAnswer[]> {
-  const model = chooseReranker(service.models, req.model);
+  const model = chooseModel(service.models, req.model, RERANK);
   if ((req.truncation_direction ?? "right") !== "right")
     throw new ApiError("invalid_input", 'truncation_direction "left" is not supported yet: texts are cut on the right');
   const pairs = req.texts.map((text) => ({ text: req.query, text_pair: text }));

@@ -6,6 +6,7 @@
  */
 import { ApiError } from "../errors.ts";
 import type { RunOptions, ZeroShotAnswer, ZeroShotLimits, ZeroShotRequest } from "./api.ts";
+import { chooseModel, type ModelTask } from "./choose-model.ts";
 import type { ServedModel } from "./served-model.ts";
 
 /** What zero-shot needs of the service: its models and a run of inputs through some of them. */
@@ -61,30 +62,14 @@ export function ranked(labels: string[], scores: number[]): { labels: string[]; 
   return { labels: order.map((i) => labels[i]), scores: order.map((i) => scores[i]) };
 }
 
-/** The model a request names, or the one served model that can do zero-shot; else why not (422). */
-function chooseModel(models: readonly ServedModel[], key: string | undefined): ServedModel {
-  const able = models.filter((m) => entailmentId(m.record.labels) >= 0);
-  if (key === undefined) {
-    if (able.length === 1) return able[0];
-    const why =
-      able.length === 0
-        ? "no served model has an entailment label"
-        : `several can: ${able.map((m) => m.key).join(", ")}`;
-    throw new ApiError("invalid_input", `name the NLI model to use with "model": ${why}`);
-  }
-  const model = models.find((m) => m.key === key);
-  if (!model)
-    throw new ApiError(
-      "invalid_input",
-      `unknown model "${key.slice(0, 64)}": the models served are ${models.map((m) => m.key).join(", ")}`,
-    );
-  if (entailmentId(model.record.labels) < 0)
-    throw new ApiError(
-      "invalid_input",
-      `model ${key} cannot do zero-shot classification: none of its labels (${model.record.labels.join(", ")}) starts with "entail"`,
-    );
-  return model;
-}
+/** Zero-shot needs an NLI model: one with a label transformers takes as entailment. */
+const ZERO_SHOT: ModelTask = {
+  can: (m) => entailmentId(m.record.labels) >= 0,
+  ask: 'name the NLI model to use with "model"',
+  noneCan: "no served model has an entailment label",
+  cannot: (m) =>
+    `model ${m.key} cannot do zero-shot classification: none of its labels (${m.record.labels.join(", ")}) starts with "entail"`,
+};
 
 /** The hypotheses of the labels, or why the template or labels are refused (422). */
 function hypotheses(template: string, labels: string[], maxLabels: number): string[] {
@@ -114,7 +99,7 @@ export async function zeroShot(
   req: ZeroShotRequest,
   opts: ZeroShotOptions,
 ): Promise<ZeroShotAnswer | ZeroShotAnswer[]> {
-  const model = chooseModel(service.models, req.model);
+  const model = chooseModel(service.models, req.model, ZERO_SHOT);
   const labels = parseLabels(req.candidate_labels);
   const filled = hypotheses(req.hypothesis_template ?? DEFAULT_TEMPLATE, labels, opts.maxLabels);
   const sequences = typeof req.sequences === "string" ? [req.sequences] : req.sequences;
