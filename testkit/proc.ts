@@ -10,7 +10,7 @@ export function rssOf(pid: number): number {
 }
 
 /** The ids of a process's children and theirs, from /proc. */
-function descendantsOf(pid: number): number[] {
+export function descendantsOf(pid: number): number[] {
   const file = `/proc/${pid}/task/${pid}/children`;
   if (!existsSync(file)) return [];
   const kids = readFileSync(file, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);

@@ -8,7 +8,7 @@
  * rows of 24, 128 and 512 tokens for `seconds` each: rows per second, and GFLOP/s by the FLOP count
  * of bench/lib/flops.ts (the roofline's).
  */
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import * as ort from "onnxruntime-node";
@@ -16,6 +16,7 @@ import { FULL_SIZE, type RandomArchitecture, writeRandomCheckpoint } from "../..
 import { modelFeeds } from "../../lib/onnx/feeds.ts";
 import { readModelRecord } from "../../lib/store/index.ts";
 import { addTokenizer, tempDir } from "../../testkit/fixtures.ts";
+import { descendantsOf } from "../../testkit/proc.ts";
 import { forwardFlops, shapeFromRecord } from "../lib/flops.ts";
 
 const { values } = parseArgs({
@@ -40,19 +41,12 @@ async function convert(src: string, out: string) {
   let peakKb = 0;
   const poll = setInterval(() => {
     // `bun run` starts the converter as its child: the largest VmHWM of the process tree is the converter's.
-    for (const pid of [proc.pid, ...childrenOf(proc.pid)]) peakKb = Math.max(peakKb, vmHwmKb(pid));
+    for (const pid of [proc.pid, ...descendantsOf(proc.pid)]) peakKb = Math.max(peakKb, vmHwmKb(pid));
   }, 50);
   const code = await proc.exited;
   clearInterval(poll);
   if (code !== 0) throw new Error(`convert failed: ${await new Response(proc.stderr).text()}`);
   return { seconds: (performance.now() - started) / 1000, peakMiB: peakKb / 1024 };
-}
-
-function childrenOf(pid: number): number[] {
-  const file = `/proc/${pid}/task/${pid}/children`;
-  if (!existsSync(file)) return [];
-  const kids = readFileSync(file, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
-  return kids.flatMap((k) => [k, ...childrenOf(k)]);
 }
 
 function vmHwmKb(pid: number): number {
