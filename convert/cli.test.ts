@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import { readSettings, settingList } from "../lib/settings.ts";
 import { describeReadmeSettingsTable } from "../testkit/settings-table.ts";
 import { CONVERT_SETTINGS, type ConvertEnvironment, parseCli, resolveSources, USAGE } from "./cli.ts";
-import { DEFAULT_MANIFEST } from "./manifest.ts";
+import { DEFAULT_MANIFEST, parseManifest } from "./manifest.ts";
 import { hubSettings } from "./hub/settings.ts";
 
 const CONVERT_SETTING_LIST = settingList(CONVERT_SETTINGS);
@@ -47,6 +47,35 @@ describe("--allow-vocab-mismatch", () => {
     expect(sources.map((s) => s.allowVocabMismatch)).toEqual([true]);
     expect(USAGE).toMatch(
       /--allow-vocab-mismatch\n +accept a tokenizer whose ids reach past the model's embedding rows/,
+    );
+  });
+});
+
+describe("the manifest's defaultFanOut", () => {
+  const entry = (key: string, defaultFanOut?: unknown) => ({
+    key,
+    hubId: `org/${key}`,
+    revision: "main",
+    defaultFanOut,
+  });
+
+  test("a local source takes its manifest entry's defaultFanOut; a model the manifest does not name leaves it unset", async () => {
+    const manifest = parseManifest("m.json", { models: [entry("nli", false), entry("sentiment")] });
+    const req = parseCli(["--model", `nli=${import.meta.dir}`, "--model", `other=${import.meta.dir}`], {});
+    if (req === "help") throw new Error("not help");
+    const sources = await resolveSources(req, manifest, hubSettings(req.hub));
+    expect(sources.map((s) => [s.key, s.defaultFanOut])).toEqual([
+      ["nli", false],
+      ["other", undefined],
+    ]);
+  });
+
+  test("must be a boolean, and one model at least must answer a bare /process", () => {
+    expect(() => parseManifest("m.json", { models: [entry("a"), entry("b", "no")] })).toThrow(
+      /m\.json: models\[1\]\.defaultFanOut must be true/,
+    );
+    expect(() => parseManifest("m.json", { models: [entry("a", false), entry("b", false)] })).toThrow(
+      /m\.json: every model has defaultFanOut false/,
     );
   });
 });

@@ -176,6 +176,7 @@ export async function resolveSources(req: CliRequest, manifest: Manifest, hub: H
         labelFixes: entry?.labelFixes,
         onnxAsGiven,
         allowVocabMismatch,
+        defaultFanOut: entry?.defaultFanOut,
       });
       continue;
     }
@@ -196,6 +197,7 @@ export async function resolveSources(req: CliRequest, manifest: Manifest, hub: H
       baseTokenizerDir,
       onnxAsGiven,
       allowVocabMismatch,
+      defaultFanOut: entry?.defaultFanOut,
     });
   }
   return sources;

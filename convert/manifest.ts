@@ -30,6 +30,11 @@ export interface ManifestModel {
    * architectures convert does not build. Its weights cannot be proven against a checkpoint.
    */
   onnx?: boolean;
+  /**
+   * false: the model answers /process only when `?models=` names it, and serves /zero-shot and
+   * /rerank (an NLI model or a reranker beside classifiers). Default true: every model answers.
+   */
+  defaultFanOut?: boolean;
 }
 
 export interface Manifest {
@@ -112,7 +117,11 @@ export function parseManifest(source: string, raw: unknown): Manifest {
       fail(`models[${i}].revision must be a commit hash or branch`);
     if (m.onnx !== undefined && typeof m.onnx !== "boolean")
       fail(`models[${i}].onnx must be true (a model.onnx served as it is) or false`);
+    if (m.defaultFanOut !== undefined && typeof m.defaultFanOut !== "boolean")
+      fail(`models[${i}].defaultFanOut must be true (answers a bare /process) or false (only when named)`);
   }
+  if (models.every((m) => m.defaultFanOut === false))
+    fail("every model has defaultFanOut false: at least one must answer a /process that names no models");
   return { models };
 }
 

@@ -48,6 +48,8 @@ export interface ModelSource {
    * tests that pair a tiny checkpoint with a real tokenizer. Served, a text holding such an id fails.
    */
   allowVocabMismatch?: boolean;
+  /** The manifest's `defaultFanOut` (index.json): false answers /process only when named. */
+  defaultFanOut?: boolean;
 }
 
 export interface ConvertOptions {
@@ -132,7 +134,7 @@ export async function convertModels(sources: ModelSource[], opts: ConvertOptions
   }
   const index: StoreIndex = {
     converterVersion: CONVERTER_VERSION,
-    models: sources.map((s) => ({ key: s.key, dir: s.key })),
+    models: sources.map((s) => ({ key: s.key, dir: s.key, defaultFanOut: s.defaultFanOut !== false })),
     families: families.map((f) => ({
       id: f.id,
       members: f.members,

@@ -18,6 +18,7 @@ export function describeModel(m: ModelObservation): ModelDescription {
     publishedLabels: record.publishedLabels,
     family: m.family,
     maxLength: m.maxLength,
+    defaultFanOut: m.defaultFanOut,
     provider: m.provider,
     workers: m.workers,
     loadMs: Math.round(m.loadMs),

@@ -190,7 +190,7 @@ function spawnModel(
   // The batcher sizes each batch for the provider of the worker that takes it, from the plan.
   const runners = workers.map((w) => seams.wrapRunner?.(record, w) ?? w);
   const batcher = new ModelBatcher(record.key, runners, opts.batch, limitsFor(plan, opts));
-  return new ServedModel(record, family, plan, workers, batcher, bytesOnDisk);
+  return new ServedModel(record, family, plan, workers, batcher, bytesOnDisk, stored.defaultFanOut);
 }
 
 /** Waits for every worker's first start, and checks the graph answers as many labels as engine.json names. */

@@ -40,6 +40,7 @@ function observeModel(m: ServedModel): ModelObservation {
     providerNotes: m.providerNotes,
     loadMs: m.loadMs,
     bytesOnDisk: m.bytesOnDisk,
+    defaultFanOut: m.defaultFanOut,
     queued: m.batcher.queued,
     running: m.batcher.running,
     batches: batchStats(m.batcher),

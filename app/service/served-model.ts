@@ -18,6 +18,8 @@ export class ServedModel {
     readonly batcher: ModelBatcher,
     /** model.onnx + its external weights file. */
     readonly bytesOnDisk: number,
+    /** Answers a /process that names no models (the manifest's defaultFanOut). */
+    readonly defaultFanOut: boolean,
   ) {}
 
   /** The response key. */

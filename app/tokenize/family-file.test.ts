@@ -12,6 +12,7 @@ const member = (key: string, definitionSha256: string, familyId = "roberta-0123"
   key,
   dir: `/engines/${key}`,
   record: { key, tokenizer: { family: familyId, definitionSha256 } } as ModelRecord,
+  defaultFanOut: true,
 });
 
 function roberta(): string {

@@ -137,9 +137,19 @@ export interface FamilyEntry {
 }
 
 /** index.json. */
+export interface StoreIndexModel {
+  key: string;
+  dir: string;
+  /**
+   * Whether the model answers a /process that names no models (the manifest's `defaultFanOut`);
+   * false serves it only where asked for: `?models=`, /zero-shot, /rerank. Absent: true.
+   */
+  defaultFanOut?: boolean;
+}
+
 export interface StoreIndex {
   converterVersion: string;
   /** In answer order; `dir` is relative to the store. */
-  models: { key: string; dir: string }[];
+  models: StoreIndexModel[];
   families: FamilyEntry[];
 }

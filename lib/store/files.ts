@@ -25,6 +25,8 @@ export interface StoredModel {
   key: string;
   dir: string;
   record: ModelRecord;
+  /** Answers a /process that names no models (index.json's `defaultFanOut`, true when absent). */
+  defaultFanOut: boolean;
 }
 
 /** A tokenizer family with its folder made absolute. */
@@ -65,6 +67,7 @@ export function readStore(storeDir: string): Store {
     key: m.key,
     dir: join(dir, m.dir),
     record: readJson<ModelRecord>(join(dir, m.dir, RECORD_FILE)),
+    defaultFanOut: m.defaultFanOut !== false,
   }));
   for (const m of models) {
     if (m.record.key !== m.key)
@@ -75,6 +78,8 @@ export function readStore(storeDir: string): Store {
         `${m.key}'s tokenizer family ${m.record.tokenizer.family} is not listed`,
       );
   }
+  if (!models.some((m) => m.defaultFanOut))
+    throw new StoreError(join(dir, INDEX_FILE), "no model has defaultFanOut: a bare /process would answer nothing");
   return { dir, index, models, families: index.families.map((f) => ({ ...f, dir: join(dir, f.dir) })) };
 }
 
