@@ -1,7 +1,15 @@
 import type { Tokenizer, TruncationStrategy } from "tokenizers";
 import { largestTokenId, loadTokenizer, specialTokens } from "../../lib/tokenizer/template.ts";
-import type { FamilyInfo, PairTruncation, TextInput } from "./tokenizer-protocol.ts";
-import { type EncodedRow, type TextSpan, truncateRow } from "./truncation.ts";
+import type { FamilyInfo, TextInput } from "./tokenizer-protocol.ts";
+import {
+  cutRow,
+  type EncodedRow,
+  LONGEST_FIRST_RIGHT,
+  type TextSpan,
+  type Truncation,
+  type TruncationDirection,
+  truncateRow,
+} from "./truncation.ts";
 
 /**
  * One tokenizer family (models sharing one tokenizer definition), on Hugging Face's own tokenizers
@@ -28,25 +36,22 @@ export class FamilyTokenizer {
     readonly largestId: number,
     private readonly dir: string,
     /**
-     * Cuts pairs (see encodeRow). Loaded with the family, so that a tokenizer process's size after
-     * loading includes it (loaded at the first pair instead, it would look like growth, and the pool
-     * would replace the process after every job); a harness's family (over) loads it at its first pair.
+     * Cut pairs (see encodeRow), one per side. The right one is loaded with the family, so that a
+     * tokenizer process's size after loading includes it (loaded at the first pair instead, it would
+     * look like growth, and the pool would replace the process after every job); the left one, rarely
+     * asked for, at its first use (loadCutter), which the process counts as loaded, not grown.
      */
-    private pairCutter: Tokenizer | null = null,
+    private readonly cutters: Partial<Record<TruncationDirection, Tokenizer>> = {},
   ) {}
 
   static async load(id: string, dir: string, maxLength: number): Promise<FamilyTokenizer> {
-    return FamilyTokenizer.over(id, dir, loadTokenizer(dir), maxLength, pairCutter(dir, maxLength));
+    const family = await FamilyTokenizer.over(id, dir, loadTokenizer(dir), maxLength);
+    family.loadCutter("right");
+    return family;
   }
 
   /** A family over a tokenizer already loaded (loadTokenizer checks its file; a test harness may not). */
-  static async over(
-    id: string,
-    dir: string,
-    tokenizer: Tokenizer,
-    maxLength: number,
-    cutter: Tokenizer | null = null,
-  ): Promise<FamilyTokenizer> {
+  static async over(id: string, dir: string, tokenizer: Tokenizer, maxLength: number): Promise<FamilyTokenizer> {
     const specials = await specialTokens(dir, tokenizer);
     return new FamilyTokenizer(
       id,
@@ -56,7 +61,6 @@ export class FamilyTokenizer {
       Int32Array.from(specials.suffix),
       largestTokenId(tokenizer),
       dir,
-      cutter,
     );
   }
 
@@ -81,30 +85,34 @@ export class FamilyTokenizer {
   }
 
   /**
-   * A text, or a pair in the template's pair form, as the model sees it: the texts cut longest_first
-   * to fit maxLength (the text-classification pipeline's truncation=True), with their token type ids
-   * and where each text lies (its untruncated length too, for a model with a smaller maximum).
+   * A text, or a pair in the template's pair form, as the model sees it: the texts cut (by default
+   * longest_first on the right, the text-classification pipeline's truncation=True) to fit maxLength,
+   * with their token type ids and where each text lies (its untruncated length too, for a model with
+   * a smaller maximum).
    *
-   * A pair that must be cut is cut by the Rust library itself, on a tokenizer of its own whose
-   * truncation is set once, before its first encode (never changed under concurrent encodes): which
-   * text keeps the odd token when both are halved depends in tokenizers 0.23.2 on more than the two
-   * lengths (41 and 40 tokens give 14 + 15, 89 and 40 give 15 + 14), so code cannot reproduce it.
+   * How much of each text a pair cut longest_first keeps is asked of the Rust library itself, on a
+   * tokenizer of its own whose truncation is set once, before its first encode (never changed under
+   * concurrent encodes): which text keeps the odd token when both are halved depends in tokenizers
+   * 0.23.2 on more than the two lengths (41 and 40 tokens give 14 + 15, 89 and 40 give 15 + 14), so
+   * code cannot reproduce it. Those lengths do not depend on the side cut, so the one cutter serves both.
    */
-  async encodeRow(input: TextInput, pairs: PairTruncation = "longest_first"): Promise<EncodedRow> {
+  async encodeRow(input: TextInput, truncation: Truncation = LONGEST_FIRST_RIGHT): Promise<EncodedRow> {
     const whole = await this.encodeWhole(input);
     // Zero-shot's only_first is cut in code (keptLengths: only the first text gives way), uncut when it cannot fit.
-    if (pairs === "only_first" && typeof input !== "string")
-      return (truncateRow(whole, this.maxLength, "only_first") as EncodedRow | null) ?? whole;
-    const cut = truncateRow(whole, this.maxLength) as EncodedRow;
+    if (truncation.strategy === "only_first" && typeof input !== "string")
+      return truncateRow(whole, this.maxLength, truncation) ?? whole;
+    const cut = truncateRow(whole, this.maxLength, truncation) as EncodedRow;
     if (typeof input === "string" || cut === whole) return cut;
-    const encoding = await this.pairTokenizer().encode(input.text.toWellFormed(), input.text_pair.toWellFormed());
-    const spans = textSpans(encoding.getSequenceIds(), 2).map((s, i) => ({ ...s, full: whole.spans[i].full }));
-    return { ids: Int32Array.from(encoding.getIds()), typeIds: Int32Array.from(encoding.getTypeIds()), spans };
+    const cutter = this.loadCutter(truncation.direction);
+    const encoding = await cutter.encode(input.text.toWellFormed(), input.text_pair.toWellFormed());
+    const kept = textSpans(encoding.getSequenceIds(), 2).map((s) => s.length);
+    return cutRow(whole, kept, truncation.direction);
   }
 
-  private pairTokenizer(): Tokenizer {
-    this.pairCutter ??= pairCutter(this.dir, this.maxLength);
-    return this.pairCutter;
+  /** The pair cutter of one side, loaded now if it is not yet. */
+  loadCutter(direction: TruncationDirection): Tokenizer {
+    this.cutters[direction] ??= pairCutter(this.dir, this.maxLength, direction);
+    return this.cutters[direction];
   }
 
   /** The whole text, untruncated (token-length tables). */
@@ -131,11 +139,14 @@ export class FamilyTokenizer {
   }
 }
 
-/** A tokenizer of its own that cuts longest_first at maxLength: set once, before its first encode. */
-function pairCutter(dir: string, maxLength: number): Tokenizer {
+/** A tokenizer of its own that cuts longest_first at maxLength from one side: set once, before its first encode. */
+function pairCutter(dir: string, maxLength: number, direction: TruncationDirection): Tokenizer {
   const cutter = loadTokenizer(dir);
-  // The binding takes a 32-bit length; a longer maximum never cuts anyway.
-  cutter.setTruncation(Math.min(maxLength, 2 ** 31 - 1), { strategy: "LongestFirst" as TruncationStrategy });
+  // The binding takes a 32-bit length (a longer maximum never cuts anyway), and the side's lower-case name.
+  cutter.setTruncation(Math.min(maxLength, 2 ** 31 - 1), {
+    strategy: "LongestFirst" as TruncationStrategy,
+    direction,
+  });
   return cutter;
 }
 

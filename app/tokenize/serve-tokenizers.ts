@@ -7,14 +7,8 @@
  */
 import { TokenizerFileError } from "../../lib/tokenizer/definition.ts";
 import { FamilyTokenizer } from "./family-tokenizer.ts";
-import type {
-  FamilyEncodings,
-  FamilyRequest,
-  FromTokenizer,
-  PairTruncation,
-  TextInput,
-  ToTokenizer,
-} from "./tokenizer-protocol.ts";
+import type { FamilyEncodings, FamilyRequest, FromTokenizer, TextInput, ToTokenizer } from "./tokenizer-protocol.ts";
+import type { Truncation, TruncationDirection } from "./truncation.ts";
 
 /** Tests only (started with --fault-hooks): a text holding it aborts the process as a panicking tokenizer does. */
 export const ABORT_MARKER = "\u0000abort-tokenizer-process\u0000";
@@ -28,12 +22,16 @@ export function serveTokenizers(loadFamily: FamilyLoader = checkedLoad) {
   const faultHooks = process.argv.includes("--fault-hooks");
   const send = (m: FromTokenizer) => process.send?.(m);
   let families: FamilyTokenizer[] = [];
+  // Its size once loaded, and what loading a left pair cutter later added: the pool recycles on growth past it.
+  let baselineRss = 0;
+  const sizes = () => ({ rss: process.memoryUsage().rss, baselineRss });
   // One job at a time, in order: the pool sends the next only after this one's answer.
   process.on("message", async (m: ToTokenizer) => {
     if (m.type === "load") {
       try {
         families = await Promise.all(m.families.map(loadFamily));
-        send({ type: "ready", families: families.map((f) => f.info()), rss: process.memoryUsage().rss });
+        baselineRss = process.memoryUsage().rss;
+        send({ type: "ready", families: families.map((f) => f.info()), ...sizes() });
       } catch (e) {
         send(loadFailure(e));
       }
@@ -41,8 +39,10 @@ export function serveTokenizers(loadFamily: FamilyLoader = checkedLoad) {
     }
     if (faultHooks && m.texts.some((t) => (typeof t === "string" ? t : t.text).includes(ABORT_MARKER))) process.abort();
     try {
+      if (m.truncation.direction === "left" && m.texts.some((t) => typeof t !== "string"))
+        baselineRss += loadCutters(families, "left");
       // Every encode settles before the answer: the next job never overlaps native work of this one.
-      const settled = await Promise.allSettled(families.map((f) => encodeAll(f, m.texts, m.tokens, m.pairs)));
+      const settled = await Promise.allSettled(families.map((f) => encodeAll(f, m.texts, m.tokens, m.truncation)));
       const encoded = settled.map((s) => {
         if (s.status === "rejected") throw s.reason;
         return s.value;
@@ -51,14 +51,21 @@ export function serveTokenizers(loadFamily: FamilyLoader = checkedLoad) {
         type: "encoded",
         job: m.job,
         families: Object.fromEntries(families.map((f, i) => [f.id, encoded[i]])),
-        rss: process.memoryUsage().rss,
+        ...sizes(),
       });
     } catch (e) {
-      send({ type: "encode-failed", job: m.job, message: (e as Error).message, rss: process.memoryUsage().rss });
+      send({ type: "encode-failed", job: m.job, message: (e as Error).message, ...sizes() });
     }
   });
   // The service went away (even killed): nothing is left to encode for.
   process.on("disconnect", () => process.exit(0));
+}
+
+/** Loads every family's pair cutter of one side (at its first use), and answers the memory it took. */
+function loadCutters(families: FamilyTokenizer[], direction: TruncationDirection): number {
+  const before = process.memoryUsage().rss;
+  for (const f of families) f.loadCutter(direction);
+  return Math.max(0, process.memoryUsage().rss - before);
 }
 
 function loadFailure(e: unknown): FromTokenizer {
@@ -70,9 +77,9 @@ async function encodeAll(
   f: FamilyTokenizer,
   texts: TextInput[],
   tokens: boolean,
-  pairs: PairTruncation,
+  truncation: Truncation,
 ): Promise<FamilyEncodings> {
-  const settled = await Promise.allSettled(texts.map((t) => f.encodeRow(t, pairs)));
+  const settled = await Promise.allSettled(texts.map((t) => f.encodeRow(t, truncation)));
   const rows = settled.map((s) => {
     if (s.status === "rejected") throw s.reason;
     return s.value;

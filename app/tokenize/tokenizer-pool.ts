@@ -1,5 +1,6 @@
 import type { TokenizerObservation } from "../service/api.ts";
 import { TokenizeCost } from "./tokenize-cost.ts";
+import { LONGEST_FIRST_RIGHT, type Truncation } from "./truncation.ts";
 import { TOKENIZER_ENTRY, type TokenizerEntry, TokenizerProcess } from "./tokenizer-process-handle.ts";
 import {
   type FamilyEncodings,
@@ -7,7 +8,6 @@ import {
   type FamilyRequest,
   type TextInput,
   charCount,
-  type PairTruncation,
 } from "./tokenizer-protocol.ts";
 
 export { TokenizationFailed, type TokenizerEntry } from "./tokenizer-process-handle.ts";
@@ -33,7 +33,7 @@ export interface TokenizerPoolOptions {
 
 interface QueuedJob {
   texts: TextInput[];
-  pairs: PairTruncation;
+  truncation: Truncation;
   chars: number;
   tokens: boolean;
   signal: AbortSignal;
@@ -87,12 +87,12 @@ export class TokenizerPool {
     texts: TextInput[],
     signal: AbortSignal,
     tokens = false,
-    pairs: PairTruncation = "longest_first",
+    truncation: Truncation = LONGEST_FIRST_RIGHT,
   ): Promise<Record<string, FamilyEncodings>> {
     return new Promise((resolve, reject) => {
       if (this.stopped) return reject(new Error("the tokenizer processes were stopped"));
       if (signal.aborted) return reject(signal.reason);
-      const job = queuedJob({ texts, tokens, pairs }, signal, resolve, reject, () => this.abandon(job));
+      const job = queuedJob({ texts, tokens, truncation }, signal, resolve, reject, () => this.abandon(job));
       this.queue.push(job);
       this.queuedChars += job.chars;
       this.dispatch();
@@ -165,7 +165,7 @@ export class TokenizerPool {
     const started = performance.now();
     this.cost.started(job.chars);
     try {
-      job.resolve(await p.encode(job.texts, job.tokens, job.pairs));
+      job.resolve(await p.encode(job.texts, job.tokens, job.truncation));
       this.cost.measured(job.chars, performance.now() - started);
       this.restarts.succeeded();
     } catch (e) {
@@ -259,7 +259,7 @@ class Restarts {
 
 /** A job listening for its request's end (`onAbort`) until it settles, when it stops listening. */
 function queuedJob(
-  { texts, tokens, pairs }: Pick<QueuedJob, "texts" | "tokens" | "pairs">,
+  { texts, tokens, truncation }: Pick<QueuedJob, "texts" | "tokens" | "truncation">,
   signal: AbortSignal,
   resolve: QueuedJob["resolve"],
   reject: QueuedJob["reject"],
@@ -269,7 +269,7 @@ function queuedJob(
   const settled = () => signal.removeEventListener("abort", onAbort);
   return {
     texts,
-    pairs,
+    truncation,
     chars: charCount(texts),
     tokens,
     signal,

@@ -5,10 +5,10 @@ import type {
   FamilyInfo,
   FamilyRequest,
   FromTokenizer,
-  PairTruncation,
   TextInput,
   ToTokenizer,
 } from "./tokenizer-protocol.ts";
+import type { Truncation } from "./truncation.ts";
 
 /** A tokenizer process died holding a job, or answered it with an error: that job's texts are not encoded. */
 export class TokenizationFailed extends Error {
@@ -81,11 +81,11 @@ export class TokenizerProcess {
     return this.child.pid;
   }
 
-  encode(texts: TextInput[], tokens: boolean, pairs: PairTruncation): Promise<Record<string, FamilyEncodings>> {
+  encode(texts: TextInput[], tokens: boolean, truncation: Truncation): Promise<Record<string, FamilyEncodings>> {
     if (this.job) throw new Error("a tokenizer process runs one job at a time");
     return new Promise((resolve, reject) => {
       this.job = { resolve, reject };
-      if (!this.send({ type: "encode", job: this.nextJob++, texts, tokens, pairs })) {
+      if (!this.send({ type: "encode", job: this.nextJob++, texts, tokens, truncation })) {
         this.job = null;
         reject(new TokenizationFailed("the tokenizer process had exited: this request's texts were not encoded"));
       }
@@ -117,12 +117,14 @@ export class TokenizerProcess {
       const ready = this.ready;
       this.ready = null;
       if (m.type === "ready") {
-        this.baselineRss = this.rss = m.rss;
+        this.rss = m.rss;
+        this.baselineRss = m.baselineRss;
         ready?.resolve(m.families);
       } else ready?.reject(m.file ? new TokenizerFileError(m.file, m.problem) : new Error(m.problem));
       return;
     }
     this.rss = m.rss;
+    this.baselineRss = m.baselineRss;
     const job = this.job;
     this.job = null;
     if (m.type === "encoded") job?.resolve(m.families);

@@ -1,4 +1,4 @@
-import type { TextSpan } from "./truncation.ts";
+import type { TextSpan, Truncation } from "./truncation.ts";
 
 /**
  * The messages between the service and a tokenizer process (app/tokenize/tokenizer-process.ts): the
@@ -39,21 +39,23 @@ export interface FamilyEncodings {
 
 export type ToTokenizer =
   | { type: "load"; families: FamilyRequest[] }
-  | { type: "encode"; job: number; texts: TextInput[]; tokens: boolean; pairs: PairTruncation };
-
-/**
- * How pairs are cut to the family's length: longest_first (the text-classification pipeline's
- * truncation=True), or only_first (the zero-shot pipeline's: only the premise is cut; when that
- * cannot fit, transformers tokenizes the pair uncut, and so does this).
- */
-export type PairTruncation = "longest_first" | "only_first";
+  /**
+   * `truncation`: how rows are cut to the family's length: longest_first (the text-classification
+   * pipeline's truncation=True), or only_first (the zero-shot pipeline's: only the premise is cut; when
+   * that cannot fit, transformers tokenizes the pair uncut, and so does this); from either side.
+   */
+  | { type: "encode"; job: number; texts: TextInput[]; tokens: boolean; truncation: Truncation };
 
 export type FromTokenizer =
-  | { type: "ready"; families: FamilyInfo[]; rss: number }
+  /**
+   * `rss`: the process's size now; `baselineRss`: its size once loaded, plus what loading a pair
+   * cutter at its first use added (growth past it is what the pool recycles on).
+   */
+  | { type: "ready"; families: FamilyInfo[]; rss: number; baselineRss: number }
   /** A tokenizer file it refused or could not read: the start fails naming it. */
   | { type: "load-failed"; file?: string; problem: string }
-  | { type: "encoded"; job: number; families: Record<string, FamilyEncodings>; rss: number }
-  | { type: "encode-failed"; job: number; message: string; rss: number };
+  | { type: "encoded"; job: number; families: Record<string, FamilyEncodings>; rss: number; baselineRss: number }
+  | { type: "encode-failed"; job: number; message: string; rss: number; baselineRss: number };
 
 /** Two texts a model reads together (the text-classification pipeline's {"text", "text_pair"}). */
 export interface TextPair {

@@ -1,6 +1,6 @@
 /**
  * Truncation of a tokenized row (one text or a pair) done in code, as Hugging Face's tokenizers does
- * it (direction right, stride 0): the texts' tokens are cut, the template's special tokens kept. In
+ * it (stride 0, either direction): the texts' tokens are cut, the template's special tokens kept. In
  * code because every model of a family cuts the same encoding to its own length, and because the
  * family's tokenizer is shared by concurrent encodes (setTruncation on it would race). Exact for one
  * text and for only_first; for a pair cut longest_first, see longestFirstPair.
@@ -25,6 +25,23 @@ export interface EncodedRow {
  * pipeline's; it cannot always fit (the Rust library errors), and transformers then does not truncate.
  */
 export type TruncationStrategy = "longest_first" | "only_first";
+
+/**
+ * Which end of each text gives way: `right` keeps its start (transformers' default truncation_side),
+ * `left` its end (truncation_side="left", TEI's truncation_direction). How many tokens each text keeps
+ * does not depend on it: the Rust library computes the lengths first, then cuts each encoding from
+ * the given side.
+ */
+export type TruncationDirection = "right" | "left";
+
+/** How a row too long for a model is cut. */
+export interface Truncation {
+  strategy: TruncationStrategy;
+  direction: TruncationDirection;
+}
+
+/** The text-classification pipeline's truncation=True. */
+export const LONGEST_FIRST_RIGHT: Truncation = { strategy: "longest_first", direction: "right" };
 
 /**
  * How many tokens each text keeps when `budget` tokens are left for the texts (the maximum length
@@ -66,7 +83,7 @@ function longestFirstPair(first: number, second: number, budget: number, maxLeng
 export function truncateRow(
   row: EncodedRow,
   maxLength: number,
-  strategy: TruncationStrategy = "longest_first",
+  { strategy, direction }: Truncation = LONGEST_FIRST_RIGHT,
 ): EncodedRow | null {
   const specials = row.ids.length - row.spans.reduce((n, s) => n + s.length, 0);
   const kept = keptLengths(
@@ -75,8 +92,17 @@ export function truncateRow(
     maxLength,
     strategy,
   );
-  if (!kept) return null;
+  return kept && cutRow(row, kept, direction);
+}
+
+/**
+ * The row with each text keeping `kept[i]` of its tokens, from its start (`right`) or its end
+ * (`left`), and every special token; the row itself when nothing is cut. A text already cut from the
+ * same side keeps the same tokens, whatever the order of the cuts.
+ */
+export function cutRow(row: EncodedRow, kept: number[], direction: TruncationDirection): EncodedRow {
   if (kept.every((k, i) => k === row.spans[i].length)) return row;
+  const specials = row.ids.length - row.spans.reduce((n, s) => n + s.length, 0);
   const length = specials + kept.reduce((n, k) => n + k, 0);
   const out: EncodedRow = { ids: new Int32Array(length), typeIds: new Int32Array(length), spans: [] };
   let from = 0;
@@ -89,8 +115,8 @@ export function truncateRow(
   row.spans.forEach((span, i) => {
     copy(span.start); // the special tokens before this text
     out.spans.push({ start: to, length: kept[i], full: span.full });
-    from = span.start;
-    copy(span.start + kept[i]);
+    from = direction === "right" ? span.start : span.start + span.length - kept[i];
+    copy(from + kept[i]);
     from = span.start + span.length;
   });
   copy(row.ids.length);
