@@ -42,9 +42,15 @@ export class ServiceMetrics {
     buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
+  private readonly rows = new Counter({
+    name: `${PREFIX}request_rows_total`,
+    help: "Rows run through the models (inputs × models; zero-shot: sequences × labels), by route",
+    labelNames: ["route"],
+    registers: [this.registry],
+  });
   private readonly phase = new Histogram({
     name: `${PREFIX}request_phase_duration_seconds`,
-    help: "Per /process request: tokenization, queue wait and inference (the longest among the models)",
+    help: "Per request through the models (/process, /zero-shot, /rerank): tokenization, queue wait and inference (the longest among the models)",
     labelNames: ["phase"],
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
@@ -96,9 +102,10 @@ export class ServiceMetrics {
   }
 
   /** `route` is a bounded label (the HTTP layer's routeLabel), never a raw path. */
-  request(route: string, status: number, durationMs: number) {
+  request(route: string, status: number, durationMs: number, rows: number) {
     this.requests.inc({ route, status: String(status) });
     this.requestDuration.observe({ route }, seconds(durationMs));
+    if (rows > 0) this.rows.inc({ route }, rows);
   }
 
   bodyEnded(outcome: "shed" | "client_closed") {

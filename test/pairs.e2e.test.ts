@@ -10,11 +10,13 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { cpSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
+import { Tokenizer, type TruncationStrategy } from "tokenizers";
 import { convertModels } from "../convert/pipeline.ts";
 import { type RandomArchitecture, TINY, writeRandomCheckpoint } from "../convert/random/random-checkpoint.ts";
 import { modelFeeds } from "../lib/onnx/feeds.ts";
 import { type ModelRecord, readStore } from "../lib/store/index.ts";
 import { addTokenizer, tempDir } from "../testkit/fixtures.ts";
+import { sample, scrape } from "../testkit/metrics.ts";
 import { startTestServer, type TestServer } from "../testkit/server.ts";
 import { ORACLE, TOKENIZER_FIXTURES } from "../testkit/shared.ts";
 
@@ -175,6 +177,56 @@ describe("text pairs through /tokenize and /process", () => {
     const res = await fetch(`${server.url}/process`, { method: "POST", body: JSON.stringify([{ text: "a" }]) });
     expect(res.status).toBe(422);
     expect((await res.json()).error.code).toBe("invalid_input");
+  });
+});
+
+describe("?truncation_direction=left", () => {
+  /** The Rust library's own cut at 32 from the left: tokenizer.json with truncation_side "left". */
+  const leftCutter = (fixture: string) => {
+    const t = Tokenizer.fromFile(join(TOKENIZER_FIXTURES, fixture, "tokenizer.json"));
+    t.setTruncation(MAX_SEQUENCE_LENGTH, { strategy: "LongestFirst" as TruncationStrategy, direction: "left" });
+    return t;
+  };
+
+  test("pairs and texts are cut from their start: every model's answer equals onnxruntime's on the Rust library's left cut", async () => {
+    const picked = [0, 5, 20, 40, 55];
+    const inputs = picked.flatMap((i) => {
+      const c = pairCases("bert-base-uncased")[i];
+      return [pairOf(c), c.text];
+    });
+    const recycled = async () => {
+      const text = await scrape(server.url);
+      expect(text).toContain("\nclassifier_tokenizer_recycled_total ");
+      return sample(text, "classifier_tokenizer_recycled_total");
+    };
+    const before = await recycled();
+    const answers = (await post("/process?truncation_direction=left&top_k=all", inputs)) as Record<
+      string,
+      { label: string; score: number }[]
+    >[];
+    const right = (await post("/process?top_k=all", inputs)) as typeof answers;
+    let differs = 0;
+    for (const { key, fixture } of MODELS) {
+      const cutter = leftCutter(fixture);
+      for (const [n, input] of inputs.entries()) {
+        const e =
+          typeof input === "string" ? await cutter.encode(input) : await cutter.encode(input.text, input.text_pair);
+        const want = await reference(key, e.getIds(), e.getTypeIds());
+        expect(answers[n][key].map((a) => a.label)).toEqual(want.map((w) => w.label));
+        answers[n][key].forEach((a, i) => {
+          expect(a.score).toBeCloseTo(want[i].score, 5);
+        });
+        if (!Bun.deepEquals(answers[n][key], right[n][key])) differs++;
+      }
+    }
+    expect(differs).toBeGreaterThan(5); // the side matters for these inputs: the check is not vacuous
+    // Loading the left cutters at their first use is counted as loading, not growth: no process replaced.
+    expect(await recycled()).toBe(before);
+  });
+
+  test("a value other than left or right is 400 invalid_parameter", async () => {
+    const res = await fetch(`${server.url}/process?truncation_direction=up`, { method: "POST", body: '"a"' });
+    expect([res.status, (await res.json()).error.code]).toEqual([400, "invalid_parameter"]);
   });
 });
 

@@ -14,7 +14,9 @@ import { convertModels } from "../convert/pipeline.ts";
 import { type RandomArchitecture, TINY, writeRandomCheckpoint } from "../convert/random/random-checkpoint.ts";
 import { readStore, type ModelRecord, type StoredFamily } from "../lib/store/index.ts";
 import { addTokenizer, tempDir } from "../testkit/fixtures.ts";
+import { sample, scrape } from "../testkit/metrics.ts";
 import { startTestServer, type TestServer } from "../testkit/server.ts";
+import { waitFor } from "../testkit/wait.ts";
 import { TOKENIZER_FIXTURES } from "../testkit/shared.ts";
 
 setDefaultTimeout(180_000);
@@ -23,6 +25,8 @@ setDefaultTimeout(180_000);
 const MAX = 32;
 const engines = tempDir("zero-shot-engines");
 let server: TestServer;
+/** A served model's tokenizer family folder (set once the store is read). */
+let familyOf: (key: string) => string;
 const served = new Map<
   string,
   { record: ModelRecord; session: ort.InferenceSession; cutter: Tokenizer; whole: Tokenizer }
@@ -30,25 +34,27 @@ const served = new Map<
 
 beforeAll(async () => {
   const root = tempDir("zero-shot-src");
-  const model = (key: string, architecture: RandomArchitecture, labels: string[]) => {
+  const model = (key: string, architecture: RandomArchitecture, labels: string[], defaultFanOut?: boolean) => {
     const dir = join(root, key);
     const head = labels.length > 0 ? { labels } : { numLabels: 1 }; // a cross-encoder: one logit
     writeRandomCheckpoint(dir, { ...TINY[architecture], seed: key.length * 7, ...head });
     addTokenizer(dir, architecture);
-    return { key, dir, origin: { local: dir } };
+    return { key, dir, origin: { local: dir }, defaultFanOut };
   };
   await convertModels(
     [
-      model("nli", "deberta", ["entailment", "neutral", "contradiction"]),
+      // Served beside the classifiers without joining a bare /process (the manifest's defaultFanOut).
+      model("nli", "deberta", ["entailment", "neutral", "contradiction"], false),
       // Entailment last: the multi-label rule then takes contradiction from the first logit.
       model("xnli", "xlmr", ["contradiction", "neutral", "entailment"]),
       model("sentiment", "xlmr", ["negative", "positive"]),
-      model("ranker", "bert", []),
+      model("ranker", "bert", [], false),
     ],
     { outDir: engines },
   );
   const store = readStore(engines);
   const familyDir = (f: string) => (store.families.find((x) => x.id === f) as StoredFamily).dir;
+  familyOf = (key: string) => familyDir(served.get(key)?.record.tokenizer.family ?? "");
   for (const m of store.models) {
     const file = join(familyDir(m.record.tokenizer.family), "tokenizer.json");
     const cutter = Tokenizer.fromFile(file);
@@ -254,7 +260,64 @@ describe("POST /rerank (TEI's)", () => {
     }
   });
 
-  test("a model that cannot rerank, an unknown one, and left truncation are 422 saying why", async () => {
+  test("models out of the default fan-out answer only when named; /models says which are in it", async () => {
+    const post = (query: string) => fetch(`${server.url}/process${query}`, { method: "POST", body: '"a text"' });
+    expect(Object.keys(await (await post("")).json())).toEqual(["xnli", "sentiment"]);
+    expect(Object.keys(await (await post("?models=nli,sentiment")).json())).toEqual(["nli", "sentiment"]);
+    const models = (await (await fetch(`${server.url}/models`)).json()) as { key: string; defaultFanOut: boolean }[];
+    expect(models.map((m) => [m.key, m.defaultFanOut])).toEqual([
+      ["nli", false],
+      ["xnli", true],
+      ["sentiment", true],
+      ["ranker", false],
+    ]);
+  });
+
+  test("truncation_direction left cuts each text's start, as the Rust library does with direction left", async () => {
+    const left = Tokenizer.fromFile(join(familyOf("ranker"), "tokenizer.json"));
+    left.setTruncation(MAX, { strategy: "LongestFirst" as TruncationStrategy, direction: "left" });
+    const { session } = served.get("ranker")!;
+    const long = Array.from({ length: 40 }, (_, i) => `word${i}`).join(" "); // each end of it differs
+    const rerank = async (direction: string) => {
+      const body = { query: long, texts, truncation_direction: direction, raw_scores: true };
+      const res = await fetch(`${server.url}/rerank`, { method: "POST", body: JSON.stringify(body) });
+      return (await res.json()) as { index: number; score: number }[];
+    };
+    const answer = await rerank("left");
+    expect(answer).not.toEqual(await rerank("right"));
+    for (const a of answer) {
+      const e = await left.encode(long, texts[a.index]);
+      const ids = e.getIds();
+      const feeds = { input_ids: ids, attention_mask: ids.map(() => 1), token_type_ids: e.getTypeIds() };
+      const tensors = Object.fromEntries(
+        Object.entries(feeds).map(([k, v]) => [
+          k,
+          new ort.Tensor("int64", BigInt64Array.from(v.map(BigInt)), [1, v.length]),
+        ]),
+      );
+      const logit = ((await session.run(tensors)).logits.data as Float32Array)[0];
+      expect(Math.abs(a.score - logit)).toBeLessThan(1e-5);
+    }
+  });
+
+  test("truncate: false refuses a pair longer than the model takes (413 text_too_long, as TEI); pairs that fit are answered", async () => {
+    const long = await fetch(`${server.url}/rerank`, {
+      method: "POST",
+      body: JSON.stringify({ query, texts, truncate: false }),
+    });
+    const error = (await long.json()).error;
+    expect([long.status, error.code]).toEqual([413, "text_too_long"]);
+    expect(error.message).toContain(
+      `input 2 has ${(await served.get("ranker")!.whole.encode(query, texts[2])).getIds().length} tokens and model ranker takes at most ${MAX}`,
+    );
+    const fits = await fetch(`${server.url}/rerank`, {
+      method: "POST",
+      body: JSON.stringify({ query, texts: [texts[0], texts[1]], truncate: false }),
+    });
+    expect(fits.status).toBe(200);
+  });
+
+  test("a model that cannot rerank and an unknown one are 422 saying why", async () => {
     const refused = async (body: object, why: string) => {
       const res = await fetch(`${server.url}/rerank`, { method: "POST", body: JSON.stringify(body) });
       const error = (await res.json()).error;
@@ -263,6 +326,33 @@ describe("POST /rerank (TEI's)", () => {
     };
     await refused({ query, texts, model: "nli" }, "its head has 3 labels");
     await refused({ query, texts, model: "nope" }, "unknown model");
-    await refused({ query, texts, truncation_direction: "left" }, "not supported yet");
+  });
+});
+
+describe("each route's rows", () => {
+  test("/zero-shot counts sequences × labels, /rerank its texts, /process texts × models; each answer says where the time went", async () => {
+    const rows = async () => {
+      const text = await scrape(server.url);
+      return ["/zero-shot", "/rerank", "/process"].map((route) =>
+        sample(text, "classifier_request_rows_total", { route }),
+      );
+    };
+    const before = await rows();
+    const post = (path: string, body: unknown) =>
+      fetch(`${server.url}${path}`, { method: "POST", body: JSON.stringify(body) });
+    const answers = await Promise.all([
+      post("/zero-shot", { sequences: ["one", "two"], candidate_labels: ["a", "b", "c"], model: "nli" }),
+      post("/rerank", { query: "q", texts: ["a", "b", "c", "d"] }),
+      post("/process", ["x", "y"]), // the default fan-out: xnli and sentiment
+    ]);
+    for (const res of answers) {
+      expect(res.status).toBe(200);
+      expect(res.headers.get("x-inference-time")).toMatch(/^\d+\.\d\d$/);
+      await res.text();
+    }
+    // Counted once each answer is written.
+    const added = async () => (await rows()).map((n, i) => n - before[i]);
+    await waitFor(async () => (await added()).every((n) => n > 0), "every route's rows counted", 2000);
+    expect(await added()).toEqual([6, 4, 4]);
   });
 });

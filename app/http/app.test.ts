@@ -56,6 +56,7 @@ const modelWith = (state: WorkerState): ModelObservation => ({
   providerNotes: [],
   loadMs: 1,
   bytesOnDisk: 1,
+  defaultFanOut: true,
   queued: 0,
   running: 0,
   batches: { realTokens: 0, paddedTokens: 0, answeredBatches: 0, answeredRows: 0, runMs: 0, last: null, cancelled: 0 },
@@ -71,24 +72,26 @@ function fakeClassifier(classify?: ClassifierApi["classify"]) {
       calls.push({ texts, opts });
       if (classify) return classify(texts, opts);
       const answers = texts.map((t) => ({ m: { label: String(t), score: 1 } }));
-      return { answers, timings: { tokenizationMs: 0, queueMs: 0, inferenceMs: 0 } };
+      return { answers, timings: { tokenizationMs: 0, queueMs: 0, inferenceMs: 0 }, rows: texts.length };
     },
     tokenization: async (text: TextInput) => [
       { family: "f", models: ["m"], maxLength: 8, length: 1, ids: [7], tokenTypeIds: [0], tokens: [String(text)] },
     ],
-    zeroShot: async () => ({ sequence: "", labels: [], scores: [] }),
-    rerank: async () => [],
+    zeroShot: async () => ({ answers: { sequence: "", labels: [], scores: [] }, timings: NO_TIME, rows: 0 }),
+    rerank: async () => ({ answers: [], timings: NO_TIME, rows: 0 }),
   } satisfies ClassifierApi;
   return { service, calls };
 }
 
+const NO_TIME = { tokenizationMs: 0, queueMs: 0, inferenceMs: 0 };
+
 /** Metrics that remember what the HTTP layer reported. */
 function fakeMetrics() {
-  const requests: { route: string; status: number }[] = [];
+  const requests: { route: string; status: number; rows: number }[] = [];
   const phases: RequestTimings[] = [];
   const bodies: string[] = [];
   const metrics: HttpMetrics = {
-    request: (route, status) => void requests.push({ route, status }),
+    request: (route, status, _ms, rows) => void requests.push({ route, status, rows }),
     phases: (t) => void phases.push({ ...t }),
     bodyEnded: (outcome) => void bodies.push(outcome),
     registry: { contentType: "text/plain; version=0.0.4; charset=utf-8", metrics: async () => "fake_total 1\n" },
@@ -344,14 +347,18 @@ describe("POST /process and /tokenize", () => {
     const { service } = fakeClassifier(async (texts) => ({
       answers: texts.map(() => ({})),
       timings: { tokenizationMs: 1.25, queueMs: 2.5, inferenceMs: 3.75 },
+      rows: 5,
     }));
-    const { post, phases } = harness(service);
+    const { post, phases, requests } = harness(service);
     const res = await post("/process", '"hi"');
     expect(res.status).toBe(200);
     const headers = ["x-tokenization-time", "x-queue-time", "x-inference-time"].map((h) => res.headers.get(h));
     expect(headers).toEqual(["1.25", "2.50", "3.75"]);
     expect(res.headers.get("x-total-time")).toMatch(/^\d+\.\d\d$/);
     expect(phases).toEqual([{ tokenizationMs: 1.25, queueMs: 2.5, inferenceMs: 3.75 }]);
+    await res.text();
+    await waitFor(() => requests.length === 1, "the request's metrics, reported once the answer is written", 1000);
+    expect(requests).toEqual([{ route: "/process", status: 200, rows: 5 }]);
   });
 
   test("/tokenize answers each text with the service's tokenization, and without timing headers", async () => {
@@ -384,13 +391,13 @@ describe("request context", () => {
 
   test("metrics get the route's label for known paths, errors included, and one shared label for unknown paths", async () => {
     const { post, send, requests } = harness();
-    const expected: { route: string; status: number }[] = [];
-    const observe = async (res: Promise<Response>, route: string, status: number) => {
+    const expected: { route: string; status: number; rows: number }[] = [];
+    const observe = async (res: Promise<Response>, route: string, status: number, rows = 0) => {
       await (await res).text();
-      expected.push({ route, status });
+      expected.push({ route, status, rows });
       await waitFor(() => requests.length === expected.length, `the metrics of ${route}`, 1000);
     };
-    await observe(post("/process", '"hi"'), "/process", 200);
+    await observe(post("/process", '"hi"'), "/process", 200, 1);
     await observe(post("/process", "not json"), "/process", 400);
     await observe(send("/process"), "/process", 405);
     await observe(send("/health/live"), "/health/live", 200);
@@ -415,8 +422,8 @@ describe("the API description: /openapi, /docs", () => {
     }
     await waitFor(() => requests.length === 2 && lines.length === 2, "the docs' metrics and log lines", 1000);
     expect(requests).toEqual([
-      { route: "/openapi", status: 200 },
-      { route: "/docs", status: 200 },
+      { route: "/openapi", status: 200, rows: 0 },
+      { route: "/docs", status: 200, rows: 0 },
     ]);
     const logged = lines.map((l) => [l.message, l.requestId, l.path, l.status]);
     expect(logged).toEqual([

@@ -9,6 +9,8 @@ interface RequestNotes {
   arrivedAt: number;
   texts?: TextInput[];
   timings?: RequestTimings;
+  /** Rows it ran through the models (inputs × models), counted per route. */
+  rows?: number;
   /** The error it was answered with, if any: its log line's level depends on it. */
   error?: ErrorCode;
 }
@@ -24,10 +26,13 @@ export function noteTexts(request: Request, texts: TextInput[]) {
   notes.set(request, { arrivedAt: arrivedAt(request), texts });
 }
 
-/** Where the request's time went, as the service recorded it: read once, for the headers, the metrics and the log line. */
-export function noteTimings(request: Request, timings: RequestTimings) {
+/**
+ * Where the request's time went and the rows it ran, as the service recorded them: read once, for
+ * the headers, the metrics and the log line.
+ */
+export function noteRun(request: Request, { timings, rows }: { timings: RequestTimings; rows: number }) {
   const n = notes.get(request);
-  notes.set(request, { arrivedAt: arrivedAt(request), texts: n?.texts, timings });
+  notes.set(request, { arrivedAt: arrivedAt(request), texts: n?.texts, timings, rows });
 }
 
 /** The error a request is answered with (app/http/error-handler.ts), for its log line. */
@@ -98,7 +103,7 @@ export function requestContext({
       const n = notes.get(request);
       const status = typeof set.status === "number" ? set.status : 200;
       const totalMs = n ? performance.now() - n.arrivedAt : 0;
-      metrics?.request(routeLabel(path), status, totalMs);
+      metrics?.request(routeLabel(path), status, totalMs, n?.rows ?? 0);
       // One line per request: every error, and a sample of the rest. Texts only when asked for.
       if (!logger || (status < 400 && Math.random() >= logging.sample)) return;
       const fields = {
@@ -113,6 +118,7 @@ export function requestContext({
           inferenceMs: round(n.timings.inferenceMs),
         }),
         ...(n?.texts && { texts: n.texts.length }),
+        ...(n?.rows !== undefined && { rows: n.rows }),
         ...(n?.texts && logging.texts && { text: n.texts }),
       };
       logger[requestLogLevel(status, path, n?.error)](fields, "request");

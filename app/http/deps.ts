@@ -21,8 +21,8 @@ export type ServiceSource = () => ClassifierApi | null;
 
 /** What the HTTP layer records and serves of the metrics (ServiceMetrics implements it). */
 export interface HttpMetrics extends BodyOutcomes {
-  /** `route` is a label from routeLabel(), never a raw path. */
-  request(route: string, status: number, durationMs: number): void;
+  /** `route` is a label from routeLabel(), never a raw path; `rows` it ran through the models. */
+  request(route: string, status: number, durationMs: number, rows: number): void;
   phases(timings: RequestTimings): void;
   readonly registry: { readonly contentType: string; metrics(): Promise<string> };
 }

@@ -148,10 +148,15 @@ export const rerankBody = (maxTexts: number) =>
         raw_scores: t.Optional(t.Boolean({ description: "the logit as the score, not its sigmoid" })),
         return_text: t.Optional(t.Boolean({ description: "each answer carries its text" })),
         truncate: t.Optional(
-          t.Boolean({ description: "accepted for TEI compatibility: pairs are always cut to the model's length" }),
+          t.Boolean({
+            description:
+              "false: a (query, text) pair longer than the model takes is refused, 413 text_too_long; true or absent: it is cut longest_first",
+          }),
         ),
         truncation_direction: t.Optional(
-          t.Union([t.Literal("left"), t.Literal("right")], { description: "only right is supported (422 for left)" }),
+          t.Union([t.Literal("left"), t.Literal("right")], {
+            description: "which end of each text gives way when a pair is cut: right (default) or left",
+          }),
         ),
         model: t.Optional(
           t.String({ description: "the cross-encoder's key; optional when one served model has one logit" }),
@@ -223,6 +228,10 @@ const ModelDescription = schemaOf<api.ModelDescription>()(
     publishedLabels: t.Array(t.String()),
     family: t.String(),
     maxLength: integer(),
+    defaultFanOut: t.Boolean({
+      description:
+        "Answers a /process that names no models; false: only when ?models= names it, and /zero-shot, /rerank",
+    }),
     provider: Provider,
     workers: t.Array(WorkerHealth),
     loadMs: integer(),

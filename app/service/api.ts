@@ -7,7 +7,8 @@
 import type { Activation, ModelOrigin, ModelRecord } from "../../lib/store/index.ts";
 import type { ExecutionProvider } from "../config.ts";
 import type { ModelAnswer, TopK } from "../scoring.ts";
-import type { PairTruncation, TextInput } from "../tokenize/tokenizer-protocol.ts";
+import type { TextInput } from "../tokenize/tokenizer-protocol.ts";
+import type { Truncation } from "../tokenize/truncation.ts";
 import type { WorkerState } from "../workers/supervised-worker.ts";
 
 export type { TopK } from "../scoring.ts";
@@ -29,11 +30,18 @@ export interface RequestTimings {
   inferenceMs: number;
 }
 
-/** What classify answers: one answer per text, in order, and where the time went. */
-export interface Classified {
-  answers: Answer[];
+/**
+ * What a request through the models answers, where its time went, and the rows it ran (inputs ×
+ * models: what the request context counts per route, in the metrics and the log line).
+ */
+export interface Ran<T> {
+  answers: T;
   timings: RequestTimings;
+  rows: number;
 }
+
+/** What classify answers: one answer per text, in order. */
+export type Classified = Ran<Answer[]>;
 
 /** POST /zero-shot: as transformers' ZeroShotClassificationPipeline takes its arguments. */
 export interface ZeroShotRequest {
@@ -59,7 +67,7 @@ export interface ZeroShotAnswer {
   scores: number[];
 }
 
-/** POST /rerank: TEI's request (truncation is always on: a pair too long is cut longest_first). */
+/** POST /rerank: TEI's request (a pair too long is cut longest_first, or refused with `truncate: false`). */
 export interface RerankRequest {
   query: string;
   texts: string[];
@@ -87,15 +95,16 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Rows not yet running after this long are dropped and the request fails with deadline_exceeded. */
   timeoutMs: number;
-  /** How pairs are cut: longest_first (default, the text-classification pipeline's) or only_first (zero-shot's). */
-  pairs?: PairTruncation;
+  /**
+   * How rows too long for a model are cut: longest_first on the right by default (the
+   * text-classification pipeline's truncation=True), only_first for zero-shot, or from the left.
+   */
+  truncation?: Truncation;
+  /** Refuse (413 text_too_long) an input longer than a model takes instead of cutting it (TEI's `truncate: false`). */
+  refuseTooLong?: boolean;
 }
 
-export interface ClassifyOptions {
-  /** Aborts when the client goes away: its queued rows are dropped unrun. */
-  signal?: AbortSignal;
-  /** Rows not yet running after this long are dropped and the request fails with deadline_exceeded. */
-  timeoutMs: number;
+export interface ClassifyOptions extends RunOptions {
   /** The top label per model (default), or the k best labels ranked (the pipeline's top_k). */
   topK?: TopK;
   /** Only these models answer (`?models=`), in the service's order; absent, every model. Keys are known. */
@@ -172,6 +181,8 @@ export interface ModelDescription {
   publishedLabels: string[];
   family: string;
   maxLength: number;
+  /** Answers a /process that names no models; false: only when `?models=` names it, and /zero-shot, /rerank. */
+  defaultFanOut: boolean;
   provider: ExecutionProvider;
   workers: WorkerHealth[];
   loadMs: number;
@@ -227,6 +238,8 @@ export interface ModelObservation {
   loadMs: number;
   /** model.onnx + its external weights file. */
   bytesOnDisk: number;
+  /** Answers a /process that names no models. */
+  defaultFanOut: boolean;
   queued: number;
   running: number;
   batches: BatchStats;
@@ -266,9 +279,9 @@ export interface ClassifierApi {
   /** One answer per text, in order. Throws ApiError (overloaded, shutting_down, deadline_exceeded, …). */
   classify(texts: TextInput[], opts: ClassifyOptions): Promise<Classified>;
   /** TEI's /rerank (app/service/rerank.ts). */
-  rerank(req: RerankRequest, opts: RunOptions): Promise<RerankAnswer[]>;
+  rerank(req: RerankRequest, opts: RunOptions): Promise<Ran<RerankAnswer[]>>;
   /** Zero-shot classification (app/service/zero-shot.ts); throws ApiError invalid_input for what it cannot do. */
-  zeroShot(req: ZeroShotRequest, opts: RunOptions & ZeroShotLimits): Promise<ZeroShotAnswer | ZeroShotAnswer[]>;
+  zeroShot(req: ZeroShotRequest, opts: RunOptions & ZeroShotLimits): Promise<Ran<ZeroShotAnswer | ZeroShotAnswer[]>>;
   /** `signal` aborts when the client goes away: answered client_closed without waiting for the native call. */
   tokenization(text: TextInput, signal?: AbortSignal): Promise<FamilyTokens[]>;
 }

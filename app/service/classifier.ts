@@ -3,13 +3,8 @@ import { ApiError } from "../errors.ts";
 import { answer } from "../scoring.ts";
 import { type PackedRow, packRow, rowView, sharedRows } from "../tokenize/pack.ts";
 import type { TokenizerPool } from "../tokenize/tokenizer-pool.ts";
-import {
-  type FamilyEncodings,
-  type PairTruncation,
-  type TextInput,
-  charCount,
-} from "../tokenize/tokenizer-protocol.ts";
-import { truncateRow } from "../tokenize/truncation.ts";
+import { type FamilyEncodings, type TextInput, charCount } from "../tokenize/tokenizer-protocol.ts";
+import { LONGEST_FIRST_RIGHT, type Truncation, truncateRow } from "../tokenize/truncation.ts";
 import { Admission, type QueueLoad, refusalByExpectedWait } from "./admission.ts";
 import type {
   Classified,
@@ -119,8 +114,8 @@ export class ClassifierService implements ClassifierApi {
 
   /** One answer per text, in order, with every model's key in index order, and where the request's time went. */
   async classify(texts: TextInput[], opts: ClassifyOptions): Promise<Classified> {
-    const models = opts.models ? this.models.filter((m) => opts.models?.includes(m.key)) : this.models;
-    const { perModel, timings } = await this.run(texts, models, opts);
+    const models = this.models.filter((m) => (opts.models ? opts.models.includes(m.key) : m.defaultFanOut));
+    const { perModel, timings, rows } = await this.run(texts, models, opts);
     const topK = opts.topK ?? { kind: "top" };
     const scoring = (m: ServedModel) => (opts.rawScores ? "raw" : m.record.activation);
     const answers = texts.map((_, t) =>
@@ -128,7 +123,7 @@ export class ClassifierService implements ClassifierApi {
         models.map((m, i) => [m.key, answer(perModel[i][t].logits, m.record.labels, scoring(m), topK)]),
       ),
     );
-    return { answers, timings };
+    return { answers, timings, rows };
   }
 
   // /zero-shot and /rerank: pairs through run() (app/service/zero-shot.ts, rerank.ts).
@@ -142,9 +137,9 @@ export class ClassifierService implements ClassifierApi {
     try {
       const tokenizeStarted = performance.now();
       this.refuseIfLate([{ queue: this.tokenizers, tokens: charCount(inputs) }], opts.timeoutMs, "tokenization");
-      const rows = await tokenizeOnce(this.tokenizers, inputs, request.signal, opts.pairs);
+      const rows = await tokenizeOnce(this.tokenizers, inputs, request.signal, opts.truncation);
       const tokenizationMs = performance.now() - tokenizeStarted;
-      const perModelRows = models.map((m) => modelRows(m, rows));
+      const perModelRows = models.map((m) => modelRows(m, rows, opts));
       const tokens = (i: number) => perModelRows[i].reduce((n, r) => n + r.length, 0);
       const queues = models.map((m, i) => ({ queue: m.batcher, tokens: tokens(i) }));
       this.refuseIfLate(queues, opts.timeoutMs - (performance.now() - tokenizeStarted), "inference");
@@ -157,7 +152,8 @@ export class ClassifierService implements ClassifierApi {
           }),
         ),
       );
-      return { perModel, timings: { tokenizationMs, ...slowestRow(perModel.flat()) } };
+      const timings = { tokenizationMs, ...slowestRow(perModel.flat()) };
+      return { perModel, timings, rows: inputs.length * models.length };
     } catch (e) {
       throw this.ended(request.signal, e);
     } finally {
@@ -204,9 +200,9 @@ async function tokenizeOnce(
   pool: TokenizerPool,
   texts: TextInput[],
   signal: AbortSignal,
-  pairs: PairTruncation = "longest_first",
+  truncation: Truncation = LONGEST_FIRST_RIGHT,
 ): Promise<Map<string, PackedRow[]>> {
-  const encoded = await pool.encode(texts, signal, false, pairs);
+  const encoded = await pool.encode(texts, signal, false, truncation);
   signal.throwIfAborted();
   return new Map(Object.entries(encoded).map(([family, e]) => [family, sharedRows(e)]));
 }
@@ -241,20 +237,41 @@ function refuseLongText(texts: TextInput[], maxTextChars: number) {
     );
 }
 
-/** A model's rows: its family's, each cut to the model's own limit. */
-function modelRows(m: ServedModel, rows: Map<string, PackedRow[]>): PackedRow[] {
+/** A model's rows: its family's, each cut to the model's own limit, or refused when longer (refuseTooLong). */
+function modelRows(
+  m: ServedModel,
+  rows: Map<string, PackedRow[]>,
+  { truncation = LONGEST_FIRST_RIGHT, refuseTooLong }: RunOptions,
+): PackedRow[] {
   const familyRows = rows.get(m.family.id);
   if (!familyRows) throw new Error(`${m.key}: its tokenizer family ${m.family.id} is not among the service's`);
-  return familyRows.map((row) => fitRow(row, m.maxLength));
+  if (refuseTooLong) refuseLongerThan(m, familyRows);
+  return familyRows.map((row) => fitRow(row, m.maxLength, truncation));
+}
+
+/** TEI's `truncate: false`: an input with more tokens than the model takes is refused, naming it. */
+function refuseLongerThan(m: ServedModel, rows: PackedRow[]) {
+  const whole = (r: PackedRow) => r.spans.reduce((n, s) => n + s.full - s.length, r.length);
+  const long = rows.findIndex((r) => whole(r) > m.maxLength);
+  if (long >= 0)
+    throw new ApiError(
+      "text_too_long",
+      `input ${long} has ${whole(rows[long])} tokens and model ${m.key} takes at most ${m.maxLength}: send truncate: true to cut it`,
+    );
 }
 
 /**
- * A model whose limit is below its family's gets its own truncated copy (a pair cut longest_first,
- * from the texts' untruncated lengths); the usual case shares.
+ * A model whose limit is below its family's gets its own truncated copy (cut as the request says,
+ * from the texts' untruncated lengths); the usual case shares. A pair only_first cannot fit is cut
+ * longest_first: the model cannot take it whole.
  */
-function fitRow(row: PackedRow, maxLength: number): PackedRow {
+function fitRow(row: PackedRow, maxLength: number, truncation: Truncation): PackedRow {
   if (row.length <= maxLength) return row;
-  return packRow(truncateRow(rowView(row), maxLength) ?? rowView(row));
+  const view = rowView(row);
+  const cut =
+    truncateRow(view, maxLength, truncation) ??
+    truncateRow(view, maxLength, { ...truncation, strategy: "longest_first" });
+  return packRow(cut ?? view);
 }
 
 /** A request waited and ran as long as its slowest row, over every model. */

@@ -2,8 +2,7 @@
  * Reranking as TEI's /rerank answers it: each (query, text) pair through a cross-encoder with a
  * single-logit head, scored sigmoid(logit) (or the logit with raw_scores), ranked highest first.
  */
-import { ApiError } from "../errors.ts";
-import type { RerankAnswer, RerankRequest, RunOptions } from "./api.ts";
+import type { Ran, RerankAnswer, RerankRequest, RunOptions } from "./api.ts";
 import { chooseModel, type ModelTask } from "./choose-model.ts";
 import type { ZeroShotRunner } from "./zero-shot.ts";
 
@@ -17,17 +16,25 @@ const RERANK: ModelTask = {
 };
 
 /** Every text's score for the query, highest first (the first on a tie), the first top_n. */
-export async function rerank(service: ZeroShotRunner, req: RerankRequest, opts: RunOptions): Promise<RerankAnswer[]> {
+export async function rerank(
+  service: ZeroShotRunner,
+  req: RerankRequest,
+  opts: RunOptions,
+): Promise<Ran<RerankAnswer[]>> {
   const model = chooseModel(service.models, req.model, RERANK);
-  if ((req.truncation_direction ?? "right") !== "right")
-    throw new ApiError("invalid_input", 'truncation_direction "left" is not supported yet: texts are cut on the right');
   const pairs = req.texts.map((text) => ({ text: req.query, text_pair: text }));
-  const { perModel } = await service.run(pairs, [model], opts);
+  const truncation = { strategy: "longest_first", direction: req.truncation_direction ?? "right" } as const;
+  const { perModel, timings, rows } = await service.run(pairs, [model], {
+    ...opts,
+    truncation,
+    refuseTooLong: req.truncate === false,
+  });
   const f = Math.fround;
   const score = (logit: number) => (req.raw_scores ? f(logit) : f(1 / f(1 + f(Math.exp(f(-logit))))));
   const ranked = perModel[0]
     .map((row, index) => ({ index, score: score(row.logits[0]) }))
     .sort((a, b) => b.score - a.score || a.index - b.index)
     .slice(0, req.top_n ?? req.texts.length);
-  return ranked.map((r) => (req.return_text ? { ...r, text: req.texts[r.index] } : r));
+  const answers = ranked.map((r) => (req.return_text ? { ...r, text: req.texts[r.index] } : r));
+  return { answers, timings, rows };
 }

@@ -5,7 +5,7 @@
  * [contradiction, entailment] per label; labels ranked by score.
  */
 import { ApiError } from "../errors.ts";
-import type { RunOptions, ZeroShotAnswer, ZeroShotLimits, ZeroShotRequest } from "./api.ts";
+import type { Ran, RequestTimings, RunOptions, ZeroShotAnswer, ZeroShotLimits, ZeroShotRequest } from "./api.ts";
 import { chooseModel, type ModelTask } from "./choose-model.ts";
 import type { ServedModel } from "./served-model.ts";
 
@@ -16,7 +16,7 @@ export interface ZeroShotRunner {
     inputs: { text: string; text_pair: string }[],
     models: ServedModel[],
     opts: RunOptions,
-  ): Promise<{ perModel: { logits: Float32Array }[][] }>;
+  ): Promise<{ perModel: { logits: Float32Array }[][]; timings: RequestTimings; rows: number }>;
 }
 
 /** The label transformers takes as entailment: the first whose name starts with "entail", any case; -1 if none. */
@@ -98,7 +98,7 @@ export async function zeroShot(
   service: ZeroShotRunner,
   req: ZeroShotRequest,
   opts: ZeroShotOptions,
-): Promise<ZeroShotAnswer | ZeroShotAnswer[]> {
+): Promise<Ran<ZeroShotAnswer | ZeroShotAnswer[]>> {
   const model = chooseModel(service.models, req.model, ZERO_SHOT);
   const labels = parseLabels(req.candidate_labels);
   const filled = hypotheses(req.hypothesis_template ?? DEFAULT_TEMPLATE, labels, opts.maxLabels);
@@ -109,11 +109,12 @@ export async function zeroShot(
       `${sequences.length} sequences × ${labels.length} labels = ${sequences.length * labels.length} pairs; the service holds at most ${opts.maxRows} (MAX_QUEUED_TEXTS)`,
     );
   const pairs = sequences.flatMap((text) => filled.map((text_pair) => ({ text, text_pair })));
-  const { perModel } = await service.run(pairs, [model], { ...opts, pairs: "only_first" });
+  const truncation = { strategy: "only_first", direction: "right" } as const;
+  const { perModel, timings, rows } = await service.run(pairs, [model], { ...opts, truncation });
   const entailment = entailmentId(model.record.labels);
   const answers = sequences.map((sequence, s) => {
     const logits = labels.map((_, l) => perModel[0][s * labels.length + l].logits);
     return { sequence, ...ranked(labels, zeroShotScores(logits, entailment, req.multi_label ?? false)) };
   });
-  return typeof req.sequences === "string" ? answers[0] : answers;
+  return { answers: typeof req.sequences === "string" ? answers[0] : answers, timings, rows };
 }

@@ -1,8 +1,9 @@
 import { Elysia, t } from "elysia";
 import { ApiError } from "../../errors.ts";
 import type { TopK } from "../../service/api.ts";
+import type { TruncationDirection } from "../../tokenize/truncation.ts";
 import { INFERENCE_ERRORS, jsonBody } from "../body.ts";
-import { noteTexts, noteTimings } from "../context.ts";
+import { noteRun, noteTexts } from "../context.ts";
 import type { AppDeps } from "../deps.ts";
 import { processBody, ProcessAnswer, responses } from "../model.ts";
 import { readyService } from "../ready-service.ts";
@@ -38,6 +39,12 @@ function parseRawScores(raw: string | undefined): boolean {
   throw new ApiError("invalid_parameter", `raw_scores must be true or false, got "${raw.slice(0, 40)}"`);
 }
 
+/** `?truncation_direction=left|right`: which end of a text too long for a model gives way (TEI's name); right by default. */
+function parseDirection(raw: string | undefined): TruncationDirection {
+  if (raw === undefined || raw === "right" || raw === "left") return raw ?? "right";
+  throw new ApiError("invalid_parameter", `truncation_direction must be left or right, got "${raw.slice(0, 40)}"`);
+}
+
 /** POST /process: a text (or texts) in, every model's label and score out, with where the time went. */
 export const processRoutes = (deps: AppDeps) =>
   new Elysia({ name: "routes/process" }).post(
@@ -45,6 +52,7 @@ export const processRoutes = (deps: AppDeps) =>
     async ({ body, query, request }) => {
       const topK = parseTopK(query.top_k);
       const rawScores = parseRawScores(query.raw_scores);
+      const truncation = { strategy: "longest_first", direction: parseDirection(query.truncation_direction) } as const;
       const classifier = readyService(deps.service);
       const models = parseModels(
         query.models,
@@ -53,10 +61,11 @@ export const processRoutes = (deps: AppDeps) =>
       const texts = Array.isArray(body) ? body : [body];
       noteTexts(request, texts);
       const timeoutMs = requestTimeout(request.headers.get(TIMEOUT_HEADER), deps.config.requestTimeoutMs);
-      const options = { signal: request.signal, timeoutMs, topK, models, rawScores };
-      const { answers, timings } = await classifier.classify(texts, options);
-      // The request context reads them for the timing headers, the phase metrics and the log line.
-      noteTimings(request, timings);
+      const options = { signal: request.signal, timeoutMs, topK, models, rawScores, truncation };
+      const classified = await classifier.classify(texts, options);
+      // The request context reads them for the timing headers, the phase and row metrics and the log line.
+      noteRun(request, classified);
+      const { answers } = classified;
       return Array.isArray(body) ? answers : answers[0];
     },
     {
@@ -75,7 +84,8 @@ export const processRoutes = (deps: AppDeps) =>
           t.String({
             description:
               "Comma-separated model keys: only these models answer (in the service's order). An unknown key is " +
-              "400 invalid_parameter naming the models served. Without it, every model answers.",
+              "400 invalid_parameter naming the models served. Without it, the default fan-out answers: every " +
+              "model whose manifest entry does not set defaultFanOut false (GET /models shows it).",
             examples: ["cardiffnlp,ivanlau"],
           }),
         ),
@@ -85,6 +95,14 @@ export const processRoutes = (deps: AppDeps) =>
               "true: each label's score is the model's logit, no sigmoid or softmax (TEI's raw_scores); the " +
               "ranking is the same. false (default): the text-classification pipeline's scores.",
             examples: ["true"],
+          }),
+        ),
+        truncation_direction: t.Optional(
+          t.String({
+            description:
+              "Which end of a text (each text of a pair) too long for a model gives way: right (default: its start " +
+              "is kept, as transformers' truncation=True) or left (its end is kept, truncation_side=left). TEI's name.",
+            examples: ["left"],
           }),
         ),
       }),

@@ -1,5 +1,6 @@
 import { Elysia } from "elysia";
 import { INFERENCE_ERRORS, jsonBody } from "../body.ts";
+import { noteRun } from "../context.ts";
 import type { AppDeps } from "../deps.ts";
 import { RerankAnswers, rerankBody, responses } from "../model.ts";
 import { readyService } from "../ready-service.ts";
@@ -12,7 +13,9 @@ export const rerankRoutes = (deps: AppDeps) =>
     async ({ body, request }) => {
       const classifier = readyService(deps.service);
       const timeoutMs = requestTimeout(request.headers.get(TIMEOUT_HEADER), deps.config.requestTimeoutMs);
-      return classifier.rerank(body, { signal: request.signal, timeoutMs });
+      const ran = await classifier.rerank(body, { signal: request.signal, timeoutMs });
+      noteRun(request, ran);
+      return ran.answers;
     },
     {
       parse: jsonBody(deps),

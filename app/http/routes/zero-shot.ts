@@ -1,5 +1,6 @@
 import { Elysia } from "elysia";
 import { INFERENCE_ERRORS, jsonBody } from "../body.ts";
+import { noteRun } from "../context.ts";
 import type { AppDeps } from "../deps.ts";
 import { responses, ZeroShotAnswers, zeroShotBody } from "../model.ts";
 import { readyService } from "../ready-service.ts";
@@ -12,12 +13,14 @@ export const zeroShotRoutes = (deps: AppDeps) =>
     async ({ body, request }) => {
       const classifier = readyService(deps.service);
       const timeoutMs = requestTimeout(request.headers.get(TIMEOUT_HEADER), deps.config.requestTimeoutMs);
-      return classifier.zeroShot(body, {
+      const ran = await classifier.zeroShot(body, {
         signal: request.signal,
         timeoutMs,
         maxLabels: deps.config.maxCandidateLabels,
         maxRows: deps.config.maxQueuedTexts,
       });
+      noteRun(request, ran);
+      return ran.answers;
     },
     {
       parse: jsonBody(deps),
