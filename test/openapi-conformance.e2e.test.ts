@@ -5,14 +5,13 @@
  * are exact (no field they do not name), so an answer that gains a field without its schema fails
  * here: the document cannot drift from what the service says.
  */
-import SwaggerParser from "@apidevtools/swagger-parser";
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import Ajv2020 from "ajv/dist/2020";
 import { loadConfig } from "../app/config.ts";
 import { createApp, listenOptions } from "../app/server.ts";
 import type { ServedModel } from "../app/service/classifier.ts";
 import { convertModels } from "../convert/pipeline.ts";
 import { tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
+import { type Schemas, servedDocument } from "../testkit/openapi.ts";
 import { postProcess, startTestServer, type TestServer } from "../testkit/server.ts";
 import { waitFor } from "../testkit/wait.ts";
 
@@ -22,12 +21,8 @@ setDefaultTimeout(60_000);
 const engines = tempDir("conformance-engines");
 let server: TestServer;
 let cardiff: ServedModel;
-/** The served document, its $refs resolved: path → method → status → media type → schema. */
-type Schemas = Record<
-  string,
-  Record<string, { responses: Record<string, { content?: Record<string, { schema: object }> }> }>
->;
 let paths: Schemas;
+let violations: Awaited<ReturnType<typeof servedDocument>>["violations"];
 
 beforeAll(async () => {
   await convertModels(tinyManifestSources(), { outDir: engines });
@@ -38,31 +33,9 @@ beforeAll(async () => {
     { faultHooks: true, restartPolicy: { initialMs: 1500, maxMs: 5000, stableMs: 60_000 } },
   );
   cardiff = server.service.models.find((m) => m.key === "cardiffnlp")!;
-  const res = await fetch(`${server.url}/openapi`);
-  expect(res.status).toBe(200);
-  const doc = await SwaggerParser.dereference(await res.json());
-  paths = doc.paths as unknown as Schemas;
+  ({ paths, violations } = await servedDocument(server.url));
 });
 afterAll(() => server?.stop());
-
-// The document is OpenAPI 3.1: its schemas are JSON Schema 2020-12. Unknown keywords (the examples
-// the t.* builders carry) are annotations, not errors.
-const ajv = new Ajv2020({ strict: false, allErrors: true });
-
-/**
- * What is wrong with an answer by the served document: the validator's messages, [] when the body
- * is exactly what the document says for this route and status (and the document has an entry).
- */
-async function violations(res: Response, path: string, method = "get"): Promise<string[]> {
-  const body = await res.json();
-  const schema = paths[path]?.[method]?.responses[String(res.status)]?.content?.["application/json"]?.schema;
-  if (!schema) return [`the document has no JSON answer for ${method.toUpperCase()} ${path} ${res.status}`];
-  const validate = ajv.compile(schema);
-  if (validate(body)) return [];
-  return (validate.errors ?? []).map(
-    (e) => `${path} ${res.status}: ${e.instancePath || "/"} ${e.message} ${JSON.stringify(e.params)}`,
-  );
-}
 
 const post = (path: string, body: unknown, query = "") =>
   fetch(`${server.url}${path}${query}`, {

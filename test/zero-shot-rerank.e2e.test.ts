@@ -15,6 +15,7 @@ import { type RandomArchitecture, TINY, writeRandomCheckpoint } from "../convert
 import { readStore, type ModelRecord, type StoredFamily } from "../lib/store/index.ts";
 import { addTokenizer, tempDir } from "../testkit/fixtures.ts";
 import { sample, scrape } from "../testkit/metrics.ts";
+import { servedDocument } from "../testkit/openapi.ts";
 import { startTestServer, type TestServer } from "../testkit/server.ts";
 import { waitFor } from "../testkit/wait.ts";
 import { TOKENIZER_FIXTURES } from "../testkit/shared.ts";
@@ -354,5 +355,27 @@ describe("each route's rows", () => {
     const added = async () => (await rows()).map((n, i) => n - before[i]);
     await waitFor(async () => (await added()).every((n) => n > 0), "every route's rows counted", 2000);
     expect(await added()).toEqual([6, 4, 4]);
+  });
+});
+
+describe("the served /openapi document", () => {
+  test("/zero-shot's and /rerank's answers and refusals validate against it, exactly", async () => {
+    const { violations } = await servedDocument(server.url);
+    const post = (path: string, body: unknown) =>
+      fetch(`${server.url}${path}`, { method: "POST", body: JSON.stringify(body) });
+    const cases: [string, unknown, number][] = [
+      ["/zero-shot", { sequences: "one", candidate_labels: ["a", "b"], model: "nli" }, 200],
+      ["/zero-shot", { sequences: ["one", "two"], candidate_labels: "a, b", multi_label: true, model: "xnli" }, 200],
+      ["/zero-shot", { sequences: "one", candidate_labels: [], model: "nli" }, 422],
+      ["/rerank", { query: "q", texts: ["a", "b"], return_text: true, top_n: 1 }, 200],
+      ["/rerank", { query: "q", texts: ["a"], raw_scores: true, truncation_direction: "left" }, 200],
+      ["/rerank", { query: "q", texts: ["word ".repeat(60)], truncate: false }, 413],
+      ["/rerank", { query: "q", texts: ["a"], model: "nli" }, 422],
+    ];
+    for (const [path, body, status] of cases) {
+      const res = await post(path, body);
+      expect(res.status).toBe(status);
+      expect(await violations(res, path, "post")).toEqual([]);
+    }
   });
 });
