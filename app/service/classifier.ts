@@ -245,6 +245,8 @@ function modelRows(
 ): PackedRow[] {
   const familyRows = rows.get(m.family.id);
   if (!familyRows) throw new Error(`${m.key}: its tokenizer family ${m.family.id} is not among the service's`);
+  if (m.record.pairsRefused && familyRows.some((r) => r.spans.length === 2))
+    throw new ApiError("invalid_input", `model ${m.key} cannot take text pairs: ${m.record.pairsRefused}`);
   if (refuseTooLong) refuseLongerThan(m, familyRows);
   return familyRows.map((row) => fitRow(row, m.maxLength, truncation));
 }

@@ -6,7 +6,7 @@
 import type { Activation, ModelRecord } from "../../lib/store/index.ts";
 
 /** What engine.json records of the written ONNX files and their weights. */
-export type GraphRecord = Pick<ModelRecord, "onnx" | "parameters" | "weightProof" | "weights">;
+export type GraphRecord = Pick<ModelRecord, "onnx" | "parameters" | "weightProof" | "weights" | "pairsRefused">;
 
 export interface GraphSource {
   /**

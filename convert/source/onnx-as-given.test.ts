@@ -482,8 +482,15 @@ describe("a running service answers with models brought as they are", () => {
     // Served, a model must take its tokenizer's largest id (the start warms up with it): both keep
     // only the first 128 of BERT's ids, the special ones among them.
     const given = broughtBert();
-    for (const dir of [given, tiny.dir]) keepFirstIds(dir, VOCAB);
-    await convertModels([asGiven("given", given), asGiven("tiny", tiny.dir)], { outDir: engines });
+    // A BERT (whose code reads token types) exported without token_type_ids: it cannot take pairs.
+    const typed = tinyFolder(
+      { inputs: { input_ids: ElemType.INT64, attention_mask: ElemType.INT64 } },
+      { architectures: ["BertForSequenceClassification"], model_type: "bert", type_vocab_size: 2 },
+    );
+    for (const dir of [given, tiny.dir, typed.dir]) keepFirstIds(dir, VOCAB);
+    await convertModels([asGiven("given", given), asGiven("tiny", tiny.dir), asGiven("typed", typed.dir)], {
+      outDir: engines,
+    });
     server = await startTestServer(engines);
   });
   afterAll(() => server?.stop());
@@ -521,6 +528,25 @@ describe("a running service answers with models brought as they are", () => {
         if (key === "tiny") expect(maxAbsDiff(tinyLogits(tiny.weights, row), data)).toBeLessThan(1e-5);
       }
     }
+  });
+
+  test("a pair to a model whose graph dropped the token types its code reads is 422 naming it; the others take pairs", async () => {
+    const pair = { text: "[MASK]", text_pair: "😀" };
+    const refused = await fetch(`${server.url}/process?models=given,typed`, {
+      method: "POST",
+      body: JSON.stringify(pair),
+    });
+    const error = (await refused.json()).error;
+    expect([refused.status, error.code]).toEqual([422, "invalid_input"]);
+    expect(error.message).toContain("model typed cannot take text pairs: its ONNX graph takes no token_type_ids");
+    expect(error.message).toContain("type_vocab_size 2");
+    // A single text to it is answered; pairs to the BERT export with token types and to the DeBERTa-configured graph too.
+    const answered = await Promise.all([
+      fetch(`${server.url}/process?models=typed`, { method: "POST", body: '"[MASK]"' }),
+      fetch(`${server.url}/process?models=given,tiny`, { method: "POST", body: JSON.stringify(pair) }),
+    ]);
+    expect(answered.map((r) => r.status)).toEqual([200, 200]);
+    expect(readModelRecord(join(engines, "tiny"))?.pairsRefused).toBeUndefined();
   });
 
   test("GET /models: the weight proof is not applicable, the graph's own inputs and type", async () => {

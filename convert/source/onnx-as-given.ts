@@ -162,10 +162,23 @@ function externalDataFile(file: string, graph: onnx.IGraphProto): string | null 
   return location;
 }
 
+/**
+ * A model whose own code reads token types (config.json's type_vocab_size over 1: BERT, ELECTRA,
+ * ALBERT) exported without token_type_ids cannot take pairs: the pair template's type 1 would be lost,
+ * and its answer would differ from the pipeline's. RoBERTa (1), DistilBERT and DeBERTa-v3 (none) lose nothing.
+ */
+function pairsRefused(inputs: string[], typeVocabSize: number): { pairsRefused?: string } {
+  if (inputs.includes("token_type_ids") || typeVocabSize <= 1) return {};
+  return {
+    pairsRefused: `its ONNX graph takes no token_type_ids, and config.json's type_vocab_size ${typeVocabSize} says the model reads them: export it with token_type_ids to serve pairs`,
+  };
+}
+
 /** A folder with config.json, model.onnx (and its external data) and the tokenizer, served as it is. */
 export function givenOnnxModel(dir: string, raw: RawConfig): GraphSource {
   const configFile = join(dir, "config.json");
   const config = readGivenConfig(configFile, raw);
+  const typeVocabSize = new ConfigReader(configFile, raw).int("type_vocab_size", 0);
   const modelFile = join(dir, GIVEN_MODEL_FILE);
   let checked: GivenGraph | undefined;
   let modelSha256: string | undefined;
@@ -209,6 +222,7 @@ export function givenOnnxModel(dir: string, raw: RawConfig): GraphSource {
         parameters: countFloatParameters(written),
         weightProof: "not applicable: served as given",
         weights: [],
+        ...pairsRefused(g.inputs, typeVocabSize),
       };
     },
   };

@@ -120,6 +120,11 @@ export interface ModelRecord {
   parameters: { total: number; nonZero: number; bytes: number };
   /** "byte-identical": every weight hashed in the checkpoint and in the ONNX file (`weights`); an ONNX file brought as it is has no checkpoint to compare. */
   weightProof: "byte-identical" | "not applicable: served as given";
+  /**
+   * Why the model cannot take text pairs, when it cannot: a graph exported elsewhere without a
+   * token_type_ids input for a model whose own code reads token types. Absent: it takes them.
+   */
+  pairsRefused?: string;
   weights: WeightProof[];
   /** Written by `convert --trt` on a GPU host. */
   trt?: TrtEngineRecord;
