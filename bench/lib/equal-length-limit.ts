@@ -60,7 +60,7 @@ export interface LimitOptions {
   cores?: number;
 }
 
-export const LIMIT_DEFAULTS: LimitOptions = { batchSizes: [1, 4, 8, 16], seconds: 3, texts: 200 };
+const LIMIT_DEFAULTS: LimitOptions = { batchSizes: [1, 4, 8, 16], seconds: 3, texts: 200 };
 
 /** A run function for one model: awaits one batch through its session. */
 type RunBatch = (rows: RowRef[]) => Promise<void>;
