@@ -405,7 +405,13 @@ describe("Helm chart", () => {
     test("Indexed: completions, parallelism, backoffLimit and resources from values; pods never restarted in place", () => {
       const resources = { requests: { cpu: "3", memory: "6Gi" }, limits: { memory: "8Gi" } };
       const j = job({}, { batchJob: { completions: 8, parallelism: 3, backoffLimit: 2, resources } });
-      expect(j).toMatchObject({ apiVersion: "batch/v1", kind: "Job" });
+      expect(j).toMatchObject({
+        apiVersion: "batch/v1",
+        kind: "Job",
+        metadata: { name: "rel-text-classifiers-classify" },
+      });
+      const long = renderChart(HELM, { batchJob: { enabled: true } }, "r".repeat(60))["batch-job.yaml"][0];
+      expect(String(get(long, "metadata.name")).length).toBeLessThanOrEqual(63);
       expect(j.spec).toMatchObject({ completionMode: "Indexed", completions: 8, parallelism: 3, backoffLimit: 2 });
       const pod = podOf(j);
       expect(pod.restartPolicy).toBe("Never");
