@@ -13,20 +13,29 @@ import { scrape } from "../testkit/metrics.ts";
 import { closedLoop } from "./closed-loop.ts";
 import { scalePlan } from "./lib/arrival.ts";
 import { measureGemm } from "./lib/gemm.ts";
+import { describeLimit, type LimitOptions, measureEqualLengthLimit } from "./lib/equal-length-limit.ts";
 import { arrivalLoad, rssMb, type LoadStats } from "./lib/load.ts";
 import { meanBatchByModel, meanPaddingEfficiency, paddingBetween } from "./lib/service-metrics.ts";
 import { startServiceProcess } from "../testkit/child.ts";
 import { headline, hourlyPrice, writeReport } from "./lib/report.ts";
-import type { BenchProfile, BenchResult, PeerRun, RawRun, RooflineInputs, TokenLengths } from "./lib/report.ts";
+import type {
+  BenchProfile,
+  BenchResult,
+  LimitRun,
+  PeerRun,
+  RawRun,
+  RooflineInputs,
+  TokenLengths,
+} from "./lib/report.ts";
 import { requestFlops } from "./lib/roofline.ts";
 import { GRADERS, type Scenario } from "./lib/scenarios.ts";
-import { lengthSummary, loadTexts, SOURCES } from "./lib/texts.ts";
+import { lengthSummary, loadTexts, SOURCES, type Source } from "./lib/texts.ts";
 import { familyTokenizers, tokenCounts } from "./lib/token-counts.ts";
 import { startRawEngine } from "./peers/raw.ts";
 
 const USAGE =
   "usage: bun run bench --engines DIR [--profile short|full] [--time-scale X] [--rate-scale X] " +
-  "[--price-per-hour USD] [--peers service,naive,raw]\n" +
+  "[--price-per-hour USD] [--peers service,naive,raw,limit]\n" +
   "(full-size random models: bun bench/make-engines.ts --size full DIR)";
 
 const HTTP_PEERS = ["service", "naive"] as const;
@@ -45,7 +54,7 @@ function parseOptions(argv: string[]) {
       instance: { type: "string", default: "c7i.2xlarge" },
       machine: { type: "string", default: hostname().split(".")[0] },
       out: { type: "string" },
-      peers: { type: "string", default: "service,naive,raw" },
+      peers: { type: "string", default: "service,naive,raw,limit" },
     },
   });
   if (!values.engines) return null;
@@ -81,7 +90,16 @@ interface Bench {
   options: BenchOptions;
   texts: string[];
   models: ModelRecord[];
+  /** The text sets the service is held against the equal-length limit on, side by side. */
+  limitTexts: { source: Source; texts: string[] }[];
 }
+
+/** Issue 25: the service against the equal-length limit in a closed loop of this many clients. */
+const LIMIT_CLIENTS = 8;
+
+/** How long the equal-length limit is measured: per model, batch size and text set. */
+const limitOptions = (full: boolean): Partial<LimitOptions> =>
+  full ? { batchSizes: [1, 4, 8, 16], seconds: 5 } : { batchSizes: [1, 4, 8], seconds: 2 };
 
 const keysOf = (bench: Bench) => bench.models.map((m) => m.key);
 
@@ -219,12 +237,38 @@ async function gradersScenarios(bench: Bench, peer: HttpPeer, url: string, rateS
   return { stats, batch: peer === "service" ? batch : undefined };
 }
 
+/**
+ * The service on each of the limit's text sets: one client (its p50), then LIMIT_CLIENTS (its rate,
+ * batches and padding, read off its metrics around the loop).
+ */
+async function serviceAgainstLimit(bench: Bench, url: string): Promise<Map<Source, NonNullable<LimitRun["service"]>>> {
+  const seconds = bench.options.profile.sweepSeconds;
+  const keys = keysOf(bench);
+  const runs = new Map<Source, NonNullable<LimitRun["service"]>>();
+  for (const { source, texts } of bench.limitTexts) {
+    const one = await closedLoop(url, 1, seconds, texts);
+    const before = await scrape(url);
+    const r = await closedLoop(url, LIMIT_CLIENTS, seconds, texts);
+    const after = await scrape(url);
+    const batches = Object.values(meanBatchByModel(before, after, keys));
+    const meanBatch = batches.reduce((a, b) => a + b, 0) / batches.length;
+    const padding = paddingBetween(before, after, keys);
+    runs.set(source, { clients: LIMIT_CLIENTS, rps: r.rps, meanBatch, padding, p50At1: one.p50 });
+    log(
+      `service on ${source}: ${r.rps.toFixed(2)} req/s at ${LIMIT_CLIENTS} clients, batch ${meanBatch.toFixed(2)}, ` +
+        `padding ${padding.toFixed(3)}; p50 ${one.p50.toFixed(0)} ms at 1 client`,
+    );
+  }
+  return runs;
+}
+
 /** The service and the naive peer, one after another, each as its own process. */
 async function measureHttpPeers(bench: Bench) {
   const runs: PeerRun[] = [];
   const answers: Partial<Record<HttpPeer, unknown[]>> = {};
   let rateScale = bench.options.rateScale;
   let saturationBatch: Record<string, number> = {};
+  let limitRuns = new Map<Source, NonNullable<LimitRun["service"]>>();
   for (const peer of HTTP_PEERS) {
     if (!bench.options.peers.has(peer)) continue;
     log(`${peer}: starting`);
@@ -236,11 +280,14 @@ async function measureHttpPeers(bench: Bench) {
     if (Number.isNaN(rateScale)) rateScale = Math.max(...sweep.steps.map((x) => x.rps)) / 60;
     const scenarios = await gradersScenarios(bench, peer, server.url, rateScale);
     const padding = peer === "service" ? meanPaddingEfficiency(await scrape(server.url), keysOf(bench)) : undefined;
+    // After the whole-run padding is read: these loops are the limit's comparison, not the graders' run.
+    if (peer === "service" && bench.options.peers.has("limit"))
+      limitRuns = await serviceAgainstLimit(bench, server.url);
     const rssMaxMb = server.rss();
     runs.push({ peer, sweep: sweep.steps, scenarios: scenarios.stats, rssMaxMb, batch: scenarios.batch, padding });
     await server.stop();
   }
-  return { runs, answers, rateScale, saturationBatch };
+  return { runs, answers, rateScale, saturationBatch, limitRuns };
 }
 
 /**
@@ -288,9 +335,18 @@ export async function main(argv: string[]): Promise<number> {
   }
   const texts = loadTexts("graders", SHARED, 20_000, 1);
   const store = readStore(options.engines);
-  const bench: Bench = { options, texts, models: store.models.map((m) => m.record) };
+  const limitTexts = [
+    { source: "graders" as const, texts },
+    { source: "tweets" as const, texts: loadTexts("tweets", SHARED) },
+  ];
+  const bench: Bench = { options, texts, models: store.models.map((m) => m.record), limitTexts };
   const { lengths, graders } = await tokenLengths(store);
   const roofline = await rooflineInputs(bench.models, graders);
+  // Measured before any peer starts, as the roofline's GEMM rate: nothing else on the cores.
+  const limits = options.peers.has("limit")
+    ? await measureEqualLengthLimit(options.engines, limitTexts, limitOptions(options.full))
+    : [];
+  for (const l of limits) log(`equal-length limit, ${describeLimit(l)}`);
   const http = await measureHttpPeers(bench);
   const service = http.runs.find((r) => r.peer === "service");
   const raw = options.peers.has("raw") ? await measureRaw(bench, http.saturationBatch, service) : null;
@@ -315,6 +371,9 @@ export async function main(argv: string[]): Promise<number> {
     instance: options.instance,
     pricePerHour: options.pricePerHour,
     roofline,
+    limits: limits.length
+      ? limits.map((limit): LimitRun => ({ limit, service: http.limitRuns.get(limit.source as Source) ?? null }))
+      : undefined,
   };
   const base = options.out ?? join(import.meta.dir, "results", `${date}-${options.machine}`);
   await writeReport(base, result);

@@ -9,7 +9,9 @@
  *     [--saturation-s 60] [--efficiency 0.5] [--run-overhead-ms 0.5] [--out FILE.md]
  *
  * Reports, per scenario, throughput ÷ the simulated device's maximum, p50/p95, mean batch size,
- * padding efficiency, failures, dropped arrivals and the device's utilisation (bench/sim/report.ts); with
+ * padding efficiency, failures, dropped arrivals and the device's utilisation (bench/sim/report.ts); then
+ * packed or padded batches on the GPU (bench/sim/packing.ts): each provider's choice from the simulated
+ * maximum, and the saturation scenario again under the layout the service did not serve; with
  * --out, the result's JSON and its figure (<out>.svg, bench/lib/figures.ts) beside the markdown, which embeds it.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -18,6 +20,7 @@ import { parseArgs } from "node:util";
 import type { BatchLimits } from "../app/batching/policy.ts";
 import { loadConfig } from "../app/config.ts";
 import { batchLimits } from "../app/service/model-plan.ts";
+import { MAX_PACKED_TOKENS } from "../lib/gpu/packing.ts";
 import { readStore, type Store } from "../lib/store/index.ts";
 import { SHARED } from "../testkit/shared.ts";
 import { closedLoop } from "./closed-loop.ts";
@@ -28,15 +31,31 @@ import { GRADERS, type Scenario } from "./lib/scenarios.ts";
 import { startServiceProcess } from "../testkit/child.ts";
 import { loadTexts } from "./lib/texts.ts";
 import { familyTokenizers, tokenCounts } from "./lib/token-counts.ts";
-import { type DeviceModel, deviceMaximum, fullestBatches, modelledRunMs, oneRequestMs, T4_FP32 } from "./sim/device.ts";
-import { SATURATION, type SimModel, simReport, type SimResult, type SimScenario } from "./sim/report.ts";
+import {
+  type DeviceModel,
+  deviceMaximum,
+  fullestBatches,
+  type ModelLoad,
+  modelledRunMs,
+  oneRequestMs,
+  T4_FP32,
+} from "./sim/device.ts";
+import {
+  SATURATION,
+  type SimModel,
+  type SimPacking,
+  simReport,
+  type SimResult,
+  type SimScenario,
+} from "./sim/report.ts";
+import { choosePacking, GPU_PROVIDERS, providerDevice } from "./sim/packing.ts";
 import { fetchSimStats, simWindow } from "./sim/sim-stats.ts";
 import { type StandIn, standInFor } from "./sim/stand-in.ts";
 
 const USAGE =
   "usage: bun bench/sim-t4.ts --engines DIR [--scenarios a,b] [--time-scale X] [--max-batch N] " +
   "[--queue-delay-ms N] [--max-batch-tokens N] [--clients N] [--saturation-s S] [--efficiency E] " +
-  "[--run-overhead-ms MS] [--texts N] [--port P] [--out FILE.md]\n" +
+  "[--run-overhead-ms MS] [--texts N] [--port P] [--packing yes|no] [--out FILE.md]\n" +
   "(tiny engines: bun bench/make-engines.ts --size tiny DIR)";
 
 /**
@@ -64,6 +83,7 @@ function parseOptions(argv: string[]) {
       "saturation-s": { type: "string", default: "60" },
       efficiency: { type: "string", default: String(T4_FP32.efficiency) },
       "run-overhead-ms": { type: "string", default: String(T4_FP32.runOverheadMs) },
+      packing: { type: "string", default: "yes" },
       texts: { type: "string", default: "2000" },
       port: { type: "string", default: "8320" },
       out: { type: "string" },
@@ -94,6 +114,8 @@ function parseOptions(argv: string[]) {
     saturationS: Number(values["saturation-s"]),
     texts: Number(values.texts),
     port: Number(values.port),
+    /** Whether to run the packed-or-padded phase (its extra saturation run included). */
+    packing: values.packing !== "no",
     out: values.out,
   };
 }
@@ -124,8 +146,8 @@ function describeModel(standIn: StandIn, lengths: number[], device: DeviceModel,
     hidden: standIn.shape.hidden,
     weightBytesRead: standIn.shape.weightBytesRead,
     medianLength,
-    oneRowMs: modelledRunMs(device, standIn.work(1, medianLength)),
-    fullBatch: { rows, ms: modelledRunMs(device, standIn.work(rows, medianLength)) },
+    oneRowMs: modelledRunMs(device, standIn.work.padded(1, medianLength)),
+    fullBatch: { rows, ms: modelledRunMs(device, standIn.work.padded(rows, medianLength)) },
   };
 }
 
@@ -154,6 +176,78 @@ async function runScenario(name: string, url: string, texts: string[], o: Option
   return { name, ...offered, load, window };
 }
 
+/** The scenarios on one service process started with `env` (SIM_PACKING among it), logged as they end. */
+async function runService(
+  o: Options,
+  env: Record<string, string>,
+  names: string[],
+  texts: string[],
+  maximum: number,
+): Promise<SimScenario[]> {
+  const service = await startServiceProcess(o.engines, o.port, env, ["bun", "bench/sim/serve.ts"]);
+  const scenarios: SimScenario[] = [];
+  try {
+    for (const name of names) {
+      const s = await runScenario(name, service.url, texts, o);
+      scenarios.push(s);
+      log(
+        `${name} (SIM_PACKING ${env.SIM_PACKING}): ${s.load.rps.toFixed(1)} req/s (${(s.load.rps / maximum).toFixed(2)} of max), ` +
+          `p50 ${s.load.p50.toFixed(1)} ms, p95 ${s.load.p95.toFixed(1)} ms, batch ${s.window.meanBatch.toFixed(1)}, ` +
+          `device ${(s.window.utilisation * 100).toFixed(0)}%, ${s.load.failures} failures, ${s.load.dropped} dropped`,
+      );
+    }
+  } finally {
+    await service.stop();
+  }
+  return scenarios;
+}
+
+/** The SIM_PACKING setting that does what lib/gpu/packing.ts decides for CUDA (the simulated T4's provider). */
+const servedSetting = () => (MAX_PACKED_TOKENS.cuda > 0 ? `packed:${MAX_PACKED_TOKENS.cuda}` : "padded");
+
+/**
+ * Packed or padded: each provider's choice from the simulated maximum, then the saturation scenario
+ * live under padded batches and under packed ones at CUDA's best cap; the layout the main run served
+ * is not run twice. A packed run caps MAX_BATCH_TOKENS at the cap, so the service's batches are ones
+ * a packing batcher of that cap would form (its budget counts padded tokens: a little under the cap).
+ */
+async function packingPhase(
+  o: Options,
+  loads: ModelLoad[],
+  limits: BatchLimits,
+  texts: string[],
+  served: SimScenario | undefined,
+  maximum: number,
+): Promise<SimPacking> {
+  const choices = GPU_PROVIDERS.map((p) => choosePacking(p, providerDevice(p, o.device), loads, limits));
+  for (const c of choices)
+    log(
+      `${c.provider}: padded ${c.padded.requestsPerS.toFixed(1)} req/s; packed cap chosen ${c.maxPackedTokens || "none"}`,
+    );
+  const cuda = choices[0];
+  const bestCap = cuda.packed.reduce((b, p) => (p.maximum.requestsPerS > b.maximum.requestsPerS ? p : b)).maxTokens;
+  const saturation: SimPacking["saturation"] = [];
+  // Live only where the run has a saturation scenario: the choice alone otherwise.
+  for (const setting of served ? ["padded", `packed:${bestCap}`] : []) {
+    const reuse = setting === servedSetting();
+    const env = {
+      ...simEnv(o),
+      SIM_PACKING: setting,
+      ...(setting !== "padded" && { MAX_BATCH_TOKENS: String(bestCap) }),
+    };
+    const scenario = reuse && served ? served : (await runService(o, env, [SATURATION], texts, maximum))[0];
+    saturation.push({ setting, scenario });
+  }
+  return { choices, served: { ...MAX_PACKED_TOKENS }, saturation };
+}
+
+/** The simulated service's environment: the run's batch settings and device constants. */
+const simEnv = (o: Options): Record<string, string> => ({
+  ...o.serviceEnv,
+  SIM_EFFICIENCY: String(o.device.efficiency),
+  SIM_RUN_OVERHEAD_MS: String(o.device.runOverheadMs),
+});
+
 export async function main(argv: string[]): Promise<number> {
   const o = parseOptions(argv);
   if (!o) {
@@ -180,34 +274,17 @@ export async function main(argv: string[]): Promise<number> {
     .map((_, t) =>
       oneRequestMs(
         o.device,
-        standIns.map((s, i) => ({ work: s.work, length: lengths[i][t] })),
+        standIns.map((s, i) => ({ work: s.work.padded, length: lengths[i][t] })),
       ),
     )
     .sort((a, b) => a - b);
   const oneRun = { p50Ms: percentile(oneRuns, 50), meanMs: oneRuns.reduce((a, b) => a + b, 0) / oneRuns.length };
   log(`simulated maximum ${maximum.requestsPerS.toFixed(1)} req/s; one run p50 ${oneRun.p50Ms.toFixed(2)} ms`);
 
-  const env = {
-    ...o.serviceEnv,
-    SIM_EFFICIENCY: String(o.device.efficiency),
-    SIM_RUN_OVERHEAD_MS: String(o.device.runOverheadMs),
-  };
-  const service = await startServiceProcess(o.engines, o.port, env, ["bun", "bench/sim/serve.ts"]);
-  const scenarios: SimScenario[] = [];
-  try {
-    for (const name of o.scenarios) {
-      const s = await runScenario(name, service.url, texts, o);
-      scenarios.push(s);
-      const ratio = s.load.rps / maximum.requestsPerS;
-      log(
-        `${name}: ${s.load.rps.toFixed(1)} req/s (${ratio.toFixed(2)} of max), p50 ${s.load.p50.toFixed(1)} ms, ` +
-          `p95 ${s.load.p95.toFixed(1)} ms, batch ${s.window.meanBatch.toFixed(1)}, device ${(s.window.utilisation * 100).toFixed(0)}%, ` +
-          `${s.load.failures} failures, ${s.load.dropped} dropped`,
-      );
-    }
-  } finally {
-    await service.stop();
-  }
+  const env = { ...simEnv(o), SIM_PACKING: "service" };
+  const scenarios = await runService(o, env, o.scenarios, texts, maximum.requestsPerS);
+  const served = scenarios.find((s) => s.name === SATURATION);
+  const packing = o.packing ? await packingPhase(o, loads, best, texts, served, maximum.requestsPerS) : undefined;
 
   const result: SimResult = {
     date: new Date().toISOString().slice(0, 10),
@@ -220,6 +297,7 @@ export async function main(argv: string[]): Promise<number> {
     maximum,
     oneRun,
     scenarios,
+    packing,
   };
   const markdown = simReport(result);
   if (o.out) {

@@ -18,6 +18,7 @@ import { parseCli } from "../convert/cli.ts";
 import { convertModels } from "../convert/pipeline.ts";
 import { GPU_STACK } from "../lib/gpu/stack.ts";
 import { tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
+import { coalesce, renderChart } from "../testkit/helm.ts";
 import { startTestServer, type TestServer } from "../testkit/server.ts";
 
 setDefaultTimeout(60_000);
@@ -334,13 +335,179 @@ describe("Helm chart", () => {
 
   test("the deployment wires the GPU, probes, preStop, ports and read-only mounts from values", () => {
     const d = templates["deployment.yaml"];
-    expect(d).toContain('"nvidia.com/gpu" .Values.gpu.count');
+    expect(d).toContain('include "tc.gpuResources" (dict "resources" .Values.resources "gpu" .Values.gpu)');
+    expect(templates["_helpers.tpl"]).toContain('"nvidia.com/gpu" .gpu.count');
     expect(d).toMatch(/containerPort: {{ \.Values\.containerPort }}/);
     expect(d).toMatch(/path: {{ \.Values\.probes\.startup\.path }}/);
     expect(d).toMatch(/terminationGracePeriodSeconds: {{ \.Values\.termination\.gracePeriodSeconds }}/);
     expect(d).toMatch(/preStop:\s+exec:/);
-    expect(d).toMatch(/mountPath: \/tmp/);
+    expect(d).toContain('include "tc.appVolumeMounts" .');
+    expect(templates["_helpers.tpl"]).toMatch(
+      /define "tc.appVolumeMounts"[\s\S]*readOnly: true[\s\S]*mountPath: \/tmp/,
+    );
     expect(templates["service.yaml"]).toMatch(/port: {{ \.Values\.service\.port }}\s+targetPort: http/);
     expect(templates["hpa.yaml"]).toContain("classifier_queue_depth");
+  });
+  describe("the batch Job, rendered (testkit/helm.ts)", () => {
+    type Container = {
+      name: string;
+      args: string[];
+      env: { name: string; value?: string; valueFrom?: unknown }[];
+    } & Tree;
+    type PodSpec = { containers: Container[]; initContainers?: Container[]; volumes: Tree[] } & Tree;
+    const HELM = join(ROOT, "helm");
+    const podOf = (doc: Tree) => get(doc, "spec.template.spec") as PodSpec;
+    /** The chart rendered with an overlay of `helm/envs` (or none) and the values given. */
+    const render = (overlay: Tree, extra: Tree = {}) => renderChart(HELM, coalesce(overlay, extra));
+    const job = (overlay: Tree, extra: Tree = {}) => {
+      const docs = render(overlay, coalesce({ batchJob: { enabled: true } }, extra))["batch-job.yaml"];
+      expect(docs).toHaveLength(1);
+      return docs[0];
+    };
+    /** The classify CLI's flags (issue 26); the Job may pass no other. */
+    const CLI_FLAGS = new Set(
+      "--input --output --text-column --pair-column --id-column --models --engines --shard --top-k --raw-scores --errors --chunk-rows".split(
+        " ",
+      ),
+    );
+    /** The arguments pod `index` runs with: Kubernetes' $(NAME) expansion from its environment. */
+    function argvOf(container: Container, index: number): string[] {
+      const env: Record<string, string> = {};
+      for (const e of container.env) {
+        const fromIndex =
+          get(e as Tree, "valueFrom.fieldRef.fieldPath") ===
+          "metadata.annotations['batch.kubernetes.io/job-completion-index']";
+        if (fromIndex) env[e.name] = String(index);
+        else if (e.value !== undefined) env[e.name] = e.value;
+      }
+      return container.args.map((a) =>
+        a.replace(/\$\((\w+)\)/g, (_, name: string) => {
+          if (!(name in env)) throw new Error(`$(${name}) is not in the container's environment`);
+          return env[name];
+        }),
+      );
+    }
+    const flag = (argv: string[], name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
+    const overlayCases: [string, Tree][] = [
+      ["values.yaml", {}],
+      ...Object.entries(overlays).map(([f, o]) => [`envs/${f}`, o] as [string, Tree]),
+    ];
+
+    test("off by default and in every overlay (no Job rendered); enabling it leaves the Deployment as it was", () => {
+      for (const [name, overlay] of overlayCases) {
+        const off = render(overlay);
+        expect({ name, jobs: off["batch-job.yaml"].length }).toEqual({ name, jobs: 0 });
+        const on = render(overlay, { batchJob: { enabled: true } });
+        expect(on["deployment.yaml"]).toEqual(off["deployment.yaml"]);
+      }
+    });
+
+    test("Indexed: completions, parallelism, backoffLimit and resources from values; pods never restarted in place", () => {
+      const resources = { requests: { cpu: "3", memory: "6Gi" }, limits: { memory: "8Gi" } };
+      const j = job({}, { batchJob: { completions: 8, parallelism: 3, backoffLimit: 2, resources } });
+      expect(j).toMatchObject({
+        apiVersion: "batch/v1",
+        kind: "Job",
+        metadata: { name: "rel-text-classifiers-classify" },
+      });
+      const long = renderChart(HELM, { batchJob: { enabled: true } }, "r".repeat(60))["batch-job.yaml"][0];
+      expect(String(get(long, "metadata.name")).length).toBeLessThanOrEqual(63);
+      expect(j.spec).toMatchObject({ completionMode: "Indexed", completions: 8, parallelism: 3, backoffLimit: 2 });
+      const pod = podOf(j);
+      expect(pod.restartPolicy).toBe("Never");
+      // The GPU comes with the chart's gpu values, as for the Deployment; none on the CPU overlay.
+      expect(pod.containers[0].resources).toEqual({
+        ...resources,
+        limits: { ...resources.limits, "nvidia.com/gpu": 1 },
+      });
+      expect(get(podOf(job(overlays["cpu.yaml"])).containers[0], "resources.limits")).not.toHaveProperty(
+        "nvidia.com/gpu",
+      );
+    });
+
+    test("index → shard: pod i runs `bun run classify` on shard i/N, N the completions, into its own part-i.parquet", () => {
+      for (const n of [1, 4, 7]) {
+        const j = job({}, { batchJob: { completions: n, input: "/in/day.csv", outputDir: "/out/day" } });
+        const [container] = podOf(j).containers;
+        expect(container.command).toEqual(["bun", "run", "classify"]);
+        const runs = Array.from({ length: n }, (_, i) => argvOf(container, i));
+        expect(runs.map((argv) => flag(argv, "--shard"))).toEqual(Array.from({ length: n }, (_, i) => `${i}/${n}`));
+        expect(runs.map((argv) => flag(argv, "--output"))).toEqual(
+          Array.from({ length: n }, (_, i) => `/out/day/part-${i}.parquet`),
+        );
+        expect(new Set(runs.map((argv) => flag(argv, "--errors"))).size).toBe(n);
+        for (const argv of runs) {
+          expect(flag(argv, "--input")).toBe("/in/day.csv");
+          expect(flag(argv, "--engines")).toBe("/engines");
+          for (const a of argv.filter((x) => x.startsWith("--")))
+            expect({ a, known: CLI_FLAGS.has(a) }).toEqual({ a, known: true });
+        }
+      }
+    });
+
+    test("the CLI's optional flags from values, only when set", () => {
+      const plain = argvOf(podOf(job({}, { batchJob: { idColumn: "", textColumn: "" } })).containers[0], 0);
+      for (const f of [
+        "--models",
+        "--text-column",
+        "--pair-column",
+        "--id-column",
+        "--top-k",
+        "--raw-scores",
+        "--chunk-rows",
+      ])
+        expect({ f, present: plain.includes(f) }).toEqual({ f, present: false });
+      const set = {
+        models: ["a", "b"],
+        textColumn: "body",
+        pairColumn: "hypothesis",
+        idColumn: "post_id",
+        topK: 3,
+        rawScores: true,
+        chunkRows: 5000,
+      };
+      const argv = argvOf(podOf(job({}, { batchJob: set })).containers[0], 0);
+      expect([
+        flag(argv, "--models"),
+        flag(argv, "--text-column"),
+        flag(argv, "--pair-column"),
+        flag(argv, "--id-column"),
+        flag(argv, "--top-k"),
+        flag(argv, "--chunk-rows"),
+      ]).toEqual(["a,b", "body", "hypothesis", "post_id", "3", "5000"]);
+      expect(argv).toContain("--raw-scores");
+    });
+
+    test("volumes: the engines, their init container and mounts exactly as the Deployment's, plus the input and output volumes", () => {
+      for (const [name, overlay] of [...overlayCases, ["pvc", { engines: { volume: "pvc" } }] as [string, Tree]]) {
+        const rendered = render(overlay, { batchJob: { enabled: true } });
+        const deployment = podOf(rendered["deployment.yaml"][0]);
+        const pod = podOf(rendered["batch-job.yaml"][0]);
+        const data = (values.batchJob as Tree).volumes as Tree[];
+        expect({ name, volumes: pod.volumes }).toEqual({ name, volumes: [...deployment.volumes, ...data] });
+        expect({ name, init: pod.initContainers }).toEqual({ name, init: deployment.initContainers });
+        const mounts = pod.containers[0].volumeMounts as Tree[];
+        expect({ name, mounts }).toEqual({
+          name,
+          mounts: [
+            ...(deployment.containers[0].volumeMounts as Tree[]),
+            ...((values.batchJob as Tree).volumeMounts as Tree[]),
+          ],
+        });
+      }
+      // The default input and output paths lie on the default data volume's mount.
+      const [mount] = (values.batchJob as Tree).volumeMounts as { mountPath: string }[];
+      for (const path of [String(get(values, "batchJob.input")), String(get(values, "batchJob.outputDir"))])
+        expect(path.startsWith(`${mount.mountPath}/`)).toBe(true);
+    });
+
+    test("the Job's pods are not the Service's: its selector does not match their labels", () => {
+      const rendered = render({}, { batchJob: { enabled: true } });
+      const selector = get(rendered["service.yaml"][0], "spec.selector") as Record<string, string>;
+      const labels = get(rendered["batch-job.yaml"][0], "spec.template.metadata.labels") as Record<string, string>;
+      expect(Object.entries(selector).every(([k, v]) => labels[k] === v)).toBe(false);
+      const podLabels = get(rendered["deployment.yaml"][0], "spec.template.metadata.labels") as Record<string, string>;
+      expect(Object.entries(selector).every(([k, v]) => podLabels[k] === v)).toBe(true);
+    });
   });
 });

@@ -204,3 +204,16 @@ export function meanForwardFlops(shape: EncoderShape, lengths: number[], maxLeng
   const total = lengths.reduce((sum, n) => sum + forwardFlops(shape, 1, Math.min(n, maxLength)), 0);
   return total / lengths.length;
 }
+
+/**
+ * Floating-point operations of one forward over a packed batch: the rows' tokens concatenated on one
+ * axis, no padding. Every matrix a token goes through runs on the real tokens only, the head once per
+ * row, but attention runs over the whole packed length (QKᵀ and AV of a [T, T] product, T the total),
+ * as a standard graph with a block-diagonal [T, T] mask computes it: the kernels do not skip the
+ * masked blocks. That is forwardFlops of one row of T tokens, with the head applied `rows` times.
+ */
+export function packedForwardFlops(shape: EncoderShape, lengths: readonly number[]): number {
+  if (lengths.length === 0) return 0;
+  const total = lengths.reduce((n, l) => n + l, 0);
+  return forwardFlops(shape, 1, total) + 2 * shape.rowMatrixParams * (lengths.length - 1);
+}

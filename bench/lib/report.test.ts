@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../../testkit/fixtures.ts";
+import { requestLimit } from "./equal-length-limit.ts";
 import type { LoadStats } from "./load.ts";
 import { costPerMillion, goals, headline, hourlyPrice, reportMarkdown, writeReport } from "./report.ts";
 import type { BenchResult } from "./report.ts";
@@ -154,6 +155,38 @@ describe("benchmark report", () => {
     const withoutRaw = reportMarkdown({ ...RESULT, raw: null }, "run");
     expect(withoutRaw).toContain("- service at 10.00 req/s: achieved 50.0 GFLOP/s");
     expect(withoutRaw).not.toContain("- raw engine at");
+  });
+
+  test("the equal-length limit: service ÷ limit, padding, rows per batch and p50 at 1 client per text set, side by side, with goals", () => {
+    const limit = (source: string, rates: number[]) => ({
+      source,
+      cores: 2,
+      requestsPerSecond: requestLimit(2, rates),
+      models: rates.map((r, i) => ({ key: `m${i}`, best: { batch: 4, rowsPerSecond: r }, rates: [] })),
+    });
+    const service = { clients: 8, meanBatch: 2.9, padding: 0.79, p50At1: 140 };
+    // graders: 2 ÷ (1/10 + 1/40) = 16 req/s, the service at 14.4 → 0.9; tweets: 2 × 19 ÷ 2 = 19, the service at 5.5.
+    const limits = [
+      { limit: limit("graders", [10, 40]), service: { ...service, rps: 14.4 } },
+      { limit: limit("tweets", [19, 19]), service: { ...service, rps: 5.5 } },
+    ];
+    const r = { ...RESULT, limits };
+    const md = reportMarkdown(r, "run");
+    expect(md).toContain("## Service ÷ the equal-length limit");
+    expect(md).toContain(
+      "| texts | limit req/s | service req/s (8 clients) | ÷ limit | padding eff. | mean rows/batch | p50 ms at 1 client |",
+    );
+    expect(md).toContain("| graders | 16.00 | 14.40 | 0.900 | 0.790 | 2.90 | 140 |");
+    expect(md).toContain(`| tweets | 19.00 | 5.50 | ${(5.5 / 19).toFixed(3)} | 0.790 | 2.90 | 140 |`);
+    expect(md).toContain("- graders: m0 10.0 rows/s (batch 4), m1 40.0 rows/s (batch 4)");
+    expect(md).toContain("| service ≥ 0.9 × the equal-length limit on graders (8 clients) | 0.900 | 0.900 | yes |");
+    expect(md).toContain("| service ≥ 0.9 × the equal-length limit on tweets (8 clients) | 0.289 | 0.900 | **no** |");
+    expect(headline(r)).toEndWith(`; service ÷ equal-length limit: graders 0.900, tweets ${(5.5 / 19).toFixed(3)}`);
+    // The section sits before the goals; a run without the service shows – where it would be.
+    expect(md.indexOf("## Service ÷ the equal-length limit")).toBeLessThan(md.indexOf("## Goals"));
+    const noService = reportMarkdown({ ...RESULT, limits: [{ ...limits[0], service: null }] }, "run");
+    expect(noService).toContain("| graders | 16.00 | – | – | – | – | – |");
+    expect(reportMarkdown(RESULT, "run")).toContain("## Service ÷ the equal-length limit\n\nNot measured in this run.");
   });
 
   test("writeReport writes the markdown, the figures it embeds and the raw numbers beside each other", async () => {

@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import type { ModelRecord } from "../../lib/store/index.ts";
 import { BENCH_FIGURES, writeBenchFigures } from "./figures.ts";
+import type { EqualLengthLimit } from "./equal-length-limit.ts";
 import type { GemmMeasurement, GemmShape } from "./gemm.ts";
 import type { LoadStats } from "./load.ts";
 import { roofline } from "./roofline.ts";
@@ -83,6 +84,15 @@ export interface BenchResult {
   pricePerHour: number;
   /** The box's GEMM rate measured at the start of the run and the FLOPs one request costs (absent in older runs). */
   roofline?: RooflineInputs;
+  /** The service against the equal-length limit on each text set, measured in the run (absent in older runs). */
+  limits?: LimitRun[];
+}
+
+/** The service against the equal-length limit (bench/lib/equal-length-limit.ts) on one text set. */
+export interface LimitRun {
+  limit: EqualLengthLimit;
+  /** The service on the same texts: closed loop at `clients` (rate, batches, padding) and at 1 client (p50); null if it did not run. */
+  service: { clients: number; rps: number; meanBatch: number; padding: number; p50At1: number } | null;
 }
 
 /** What the roofline section compares each peer with. */
@@ -125,14 +135,27 @@ export function goals(r: BenchResult): Goal[] {
     { goal: "service ≥ 2 × naive at 10 closed-loop clients", measured: svc10 / naive10, target: 2 },
     { goal: "p50 at 1 req/s ≤ 1.15 × raw single-request latency", measured: rawP50 / p50at1, target: 1 / 1.15 },
     { goal: "padding efficiency ≥ 0.85", measured: svc?.padding ?? NaN, target: 0.85 },
+    ...(r.limits ?? []).map((l) => ({
+      goal: `service ≥ ${LIMIT_GOAL} × the equal-length limit on ${l.limit.source} (${l.service?.clients ?? "–"} clients)`,
+      measured: ofLimit(l),
+      target: LIMIT_GOAL,
+    })),
   ];
 }
+
+/** Issue 25: the service at this share of the equal-length limit, on every text set. */
+const LIMIT_GOAL = 0.9;
+
+/** The service's closed-loop rate ÷ the equal-length limit on the same texts (NaN if the service did not run). */
+const ofLimit = (l: LimitRun) => (l.service?.rps ?? Number.NaN) / l.limit.requestsPerSecond;
 
 /** The last line of the report, also printed at the end of a run. */
 export function headline(r: BenchResult): string {
   const { bestSvc, svc10, naive10 } = comparisons(r);
   const ofRaw = fmt(bestSvc / (r.raw?.textsPerSecond ?? NaN), 3);
-  return `service ÷ raw = ${ofRaw}; service ÷ naive (10 clients) = ${fmt(svc10 / naive10, 3)}`;
+  const limits = (r.limits ?? []).map((l) => `${l.limit.source} ${fmt(ofLimit(l), 3)}`);
+  const ofLimits = limits.length ? `; service ÷ equal-length limit: ${limits.join(", ")}` : "";
+  return `service ÷ raw = ${ofRaw}; service ÷ naive (10 clients) = ${fmt(svc10 / naive10, 3)}${ofLimits}`;
 }
 
 const row = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
@@ -274,6 +297,44 @@ function rooflineSection(r: BenchResult): string {
   ].join("\n");
 }
 
+function limitSection(r: BenchResult): string {
+  const title = "## Service ÷ the equal-length limit";
+  if (!r.limits?.length) return `${title}\n\nNot measured in this run.`;
+  const clients = r.limits.find((l) => l.service)?.service?.clients ?? "–";
+  const rows = r.limits.map(({ limit, service: s }) => {
+    const measured = s
+      ? [
+          fmt(s.rps, 2),
+          fmt(ofLimit({ limit, service: s }), 3),
+          fmt(s.padding, 3),
+          fmt(s.meanBatch, 2),
+          fmt(s.p50At1, 0),
+        ]
+      : ["–", "–", "–", "–", "–"];
+    return row([limit.source, fmt(limit.requestsPerSecond, 2), ...measured]);
+  });
+  const rates = r.limits.map(({ limit }) => {
+    const models = limit.models.map((m) => `${m.key} ${fmt(m.best.rowsPerSecond, 1)} rows/s (batch ${m.best.batch})`);
+    return `- ${limit.source}: ${models.join(", ")}`;
+  });
+  const columns = ["texts", "limit req/s", `service req/s (${clients} clients)`, "÷ limit", "padding eff."];
+  return [
+    title,
+    "",
+    "The limit the hardware allows: each model's best rows/s in one single-thread onnxruntime session alone, on " +
+      "batches of equal-length rows (no padding) at the texts' own token lengths; then cores ÷ Σ over the models " +
+      `of 1 ÷ that rate (bench/lib/equal-length-limit.ts), on ${r.limits[0].limit.cores} cores, measured in this ` +
+      `run before the peers. The service: a closed loop of ${clients} clients on the same texts, and one client for p50.`,
+    "",
+    ...tableHead([...columns, "mean rows/batch", "p50 ms at 1 client"]),
+    ...rows,
+    "",
+    "Each model's best rate on equal-length rows:",
+    "",
+    ...rates,
+  ].join("\n");
+}
+
 function goalTable(r: BenchResult): string {
   const met = (g: Goal) => (g.measured >= g.target ? "yes" : "**no**");
   const rows = goals(r).map((g) => row([g.goal, fmt(g.measured, 3), fmt(g.target, 3), met(g)]));
@@ -297,6 +358,7 @@ export function reportMarkdown(r: BenchResult, figureBase: string): string {
     lengthTable(r),
     costSection(r),
     rooflineSection(r),
+    limitSection(r),
     goalTable(r),
     figureSection(figureBase),
     headline(r),
@@ -308,7 +370,7 @@ export function reportMarkdown(r: BenchResult, figureBase: string): string {
 function reportJson(r: BenchResult): string {
   const { cmdLine, versions, profile, rateScale, runs, raw, lengths } = r;
   // No roofline in a run from before it was measured: the key is left out, as older files have it.
-  const json = { cmdLine, versions, profile, rateScale, runs, raw, lengths, roofline: r.roofline };
+  const json = { cmdLine, versions, profile, rateScale, runs, raw, lengths, roofline: r.roofline, limits: r.limits };
   return JSON.stringify(json, null, 2);
 }
 

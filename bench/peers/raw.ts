@@ -9,7 +9,7 @@ import { ModelWorker } from "../../app/inference/model-worker.ts";
 import { SETTINGS } from "../../app/config.ts";
 import { CPU_ONLY, startTokenizers } from "../../app/service/loading.ts";
 import { planModels } from "../../app/service/model-plan.ts";
-import { sharedRows } from "../../app/tokenize/pack.ts";
+import { type RowRef, sharedRows } from "../../app/tokenize/pack.ts";
 import { readStore } from "../../lib/store/index.ts";
 import type { BatchLimits } from "../../app/batching/policy.ts";
 import { batchesAtSaturation } from "../lib/batch-plan.ts";
@@ -34,6 +34,10 @@ export interface RawEngine {
     window: number,
     seconds: number,
   ): Promise<{ textsPerSecond: number; seconds: number; paddingEfficiency: number; meanBatch: number }>;
+  /** Each model's rows of `texts` in text order (its family's encodings), by model key: to run one model alone. */
+  rowsByModel(texts: string[]): Promise<Map<string, RowRef[]>>;
+  /** One batch through one model's session. */
+  runBatch(key: string, rows: RowRef[]): Promise<void>;
   /** One text at a time through all five models (in parallel, as the service runs them): latency percentiles, ms. */
   singleLatency(texts: string[]): Promise<{ p50: number; p95: number; mean: number }>;
   stop(): void;
@@ -142,6 +146,15 @@ export async function startRawEngine(enginesDir: string, intraOpThreads: number)
         paddingEfficiency: real / padded,
         meanBatch,
       };
+    },
+    async rowsByModel(texts) {
+      const rows = await tokenize(texts);
+      return new Map(infos.map((info) => [info.key, familyRows(rows, info.tokenizer.family)]));
+    },
+    async runBatch(key, rows) {
+      const i = infos.findIndex((info) => info.key === key);
+      if (i < 0) throw new Error(`no model ${key} in the raw engine`);
+      await workers[i].run(rows);
     },
     async singleLatency(texts) {
       const ms: number[] = [];

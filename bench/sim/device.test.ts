@@ -1,14 +1,20 @@
 import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { sharedFile } from "../../testkit/shared.ts";
+import { shapeFromConfig } from "../lib/flops.ts";
+import { standInFor } from "./stand-in.ts";
 import {
+  batchWork,
   type DeviceModel,
   deviceMaximum,
   fullestBatches,
+  packedBatches,
   modelledRunMs,
   oneRequestMs,
   SimulatedDevice,
   T4_FP32,
   utilisation,
-  type WorkOf,
+  type ModelWork,
 } from "./device.ts";
 
 /** A clock the test moves by hand. */
@@ -19,7 +25,10 @@ function manualClock(start = 0) {
 
 /** Round numbers: 1 MB of weights read in 1 ms, 0.01 ms per token (5 MFLOP at 0.5 × 1 TFLOP/s), 1 ms per run. */
 const ROUND: DeviceModel = { name: "round", memoryBandwidth: 1e9, peakFlops: 1e12, efficiency: 0.5, runOverheadMs: 1 };
-const roundWork: WorkOf = (rows, length) => ({ weightBytes: 1e6, flops: rows * length * 5e6 });
+const roundWork: ModelWork = {
+  padded: (rows, length) => ({ weightBytes: 1e6, flops: rows * length * 5e6 }),
+  packed: (lengths) => ({ weightBytes: 1e6, flops: lengths.reduce((n, l) => n + l, 0) * 5e6 }),
+};
 
 describe("the cost model", () => {
   test("T4: 320 MB of weights (1 ms at 320 GB/s) + 4.05 GFLOP (1 ms at 0.5 × 8.1 TFLOP/s) + 0.5 ms overhead = 2.5 ms", () => {
@@ -111,9 +120,78 @@ describe("the device's maximum throughput", () => {
     expect(mixed.paddingEfficiency).toBeCloseTo(40 / 60, 9);
     expect(
       oneRequestMs(ROUND, [
-        { work: roundWork, length: 10 },
-        { work: roundWork, length: 20 },
+        { work: roundWork.padded, length: 10 },
+        { work: roundWork.padded, length: 20 },
       ]),
     ).toBeCloseTo(4.3, 9);
+  });
+});
+
+describe("a packed batch's cost", () => {
+  // XLM-R base as published (cardiffnlp's config.json): the stand-in the simulated T4 charges for it.
+  const config = JSON.parse(
+    readFileSync(sharedFile("models", "cardiffnlp__twitter-xlm-roberta-base-sentiment", "config.json"), "utf8"),
+  );
+  const { work, shape } = standInFor({
+    key: "cardiffnlp",
+    source: { hubId: "cardiffnlp/twitter-xlm-roberta-base-sentiment" },
+  });
+  // Independent of bench/lib/flops.ts: per layer Q, K, V, O (4 × h²) and the FFN (2 × h × ff); the head h² + labels × h.
+  const h = config.hidden_size;
+  const layers = config.num_hidden_layers;
+  const tokenParams = layers * (4 * h * h + 2 * h * config.intermediate_size);
+  const headParams = h * h + Object.keys(config.id2label ?? { 0: "", 1: "" }).length * h;
+  const attention = (length: number) => 4 * length * length * h * layers; // QKᵀ and AV over length × length
+  const ms = (flops: number) =>
+    (shape.weightBytesRead / T4_FP32.memoryBandwidth) * 1000 +
+    (flops / (T4_FP32.peakFlops * T4_FP32.efficiency)) * 1000 +
+    T4_FP32.runOverheadMs;
+  const cost = (lengths: number[], layout: "padded" | "packed") =>
+    modelledRunMs(T4_FP32, batchWork(work, lengths, layout));
+
+  test("the stand-in's shape is the config's: the arithmetic below prices the same model", () => {
+    expect(shape).toMatchObject({ hidden: h, layers, tokenMatrixParams: tokenParams, rowMatrixParams: headParams });
+    expect(shapeFromConfig(config).tokenMatrixParams).toBe(tokenParams);
+  });
+
+  test("padding dominates (three short rows beside a long one): packed costs the real tokens and attention over their sum, below padded", () => {
+    const lengths = [12, 15, 9, 200];
+    const total = 236;
+    const padded = ms(2 * tokenParams * 4 * 200 + 2 * headParams * 4 + 4 * attention(200));
+    const packed = ms(2 * tokenParams * total + 2 * headParams * 4 + attention(total));
+    expect(cost(lengths, "padded")).toBeCloseTo(padded, 6);
+    expect(cost(lengths, "packed")).toBeCloseTo(packed, 6);
+    expect(cost(lengths, "packed")).toBeLessThan(cost(lengths, "padded"));
+  });
+
+  test("a long packed length (32 equal rows of 128: nothing to save) costs attention over 4,096² against 32 × 128²: above padded by exactly that", () => {
+    const lengths = Array(32).fill(128);
+    const extraMs = ((attention(4096) - 32 * attention(128)) / (T4_FP32.peakFlops * T4_FP32.efficiency)) * 1000;
+    expect(cost(lengths, "packed") - cost(lengths, "padded")).toBeCloseTo(extraMs, 6);
+    expect(cost(lengths, "packed")).toBeGreaterThan(cost(lengths, "padded"));
+  });
+
+  test("one row: packed and padded are the same run", () => {
+    expect(cost([77], "packed")).toBeCloseTo(cost([77], "padded"), 9);
+  });
+});
+
+describe("the device's maximum with packed batches", () => {
+  test("packed batches: arrival order, cut where a batch would pass the row limit or the token cap; an over-long row alone", () => {
+    expect(packedBatches([40, 30, 100, 10, 30, 12], 3, 100)).toEqual([[40, 30], [100], [10, 30, 12]]);
+  });
+
+  test("worked by hand: packed in arrival order against padded sorted, under the same row limit", () => {
+    const limits = { maxBatchSize: 2, maxBatchTokens: 1000 };
+    const load = [{ work: roundWork, lengths: [10, 30, 20] }];
+    // Packed ≤ 45 tokens: [10, 30] (1 + 0.4 + 1 = 2.4 ms) and [20] (2.2 ms): 4.6 ms for 3 texts, nothing padded.
+    const packed = deviceMaximum(ROUND, load, limits, { layout: "packed", maxTokens: 45 });
+    expect(packed.msPerRequest).toBeCloseTo(4.6 / 3, 9);
+    expect(packed.meanRows).toBe(1.5);
+    expect(packed.paddingEfficiency).toBe(1);
+    // Padded: sorted [10, 20] padded to 20 (2.4 ms) and [30] (2.3 ms): 4.7 ms, 60 of 70 tokens real.
+    const padded = deviceMaximum(ROUND, load, limits);
+    expect(padded.msPerRequest).toBeCloseTo(4.7 / 3, 9);
+    expect(padded.paddingEfficiency).toBeCloseTo(60 / 70, 9);
   });
 });

@@ -43,6 +43,27 @@ export interface RunWork {
 /** A model's work for a batch of `rows` rows padded to `length` tokens. */
 export type WorkOf = (rows: number, length: number) => RunWork;
 
+/** A model's work for a packed batch: rows of these lengths concatenated on one token axis, no padding. */
+export type PackedWorkOf = (lengths: readonly number[]) => RunWork;
+
+/** What one model asks of the device for a batch, in either layout. */
+export interface ModelWork {
+  padded: WorkOf;
+  packed: PackedWorkOf;
+}
+
+/** How a batch reaches the device: padded (rows × its longest row) or packed (its real tokens on one axis). */
+export type BatchLayout = "padded" | "packed";
+
+/** The work of a batch of rows of these lengths in a layout. */
+export function batchWork(work: ModelWork, lengths: readonly number[], layout: BatchLayout): RunWork {
+  if (layout === "packed") return work.packed(lengths);
+  return work.padded(
+    lengths.length,
+    lengths.reduce((n, l) => Math.max(n, l), 0),
+  );
+}
+
 /** The modelled time of one run, ms: the terms add (no overlap of memory and arithmetic is assumed). */
 export function modelledRunMs(device: DeviceModel, work: RunWork): number {
   const memoryMs = (work.weightBytes / device.memoryBandwidth) * 1000;
@@ -63,6 +84,8 @@ export interface DeviceStats {
   /** The clock when read, ms. */
   at: number;
   runs: number;
+  /** Of those, the runs of packed batches. */
+  packedRuns: number;
   rows: number;
   /** Time the device has been busy up to `at` (reserved time still ahead is not counted yet). */
   busyMs: number;
@@ -77,6 +100,7 @@ export interface DeviceStats {
 export class SimulatedDevice {
   private busyUntil = Number.NEGATIVE_INFINITY;
   private runs = 0;
+  private packedRuns = 0;
   private rows = 0;
   private reservedMs = 0;
 
@@ -85,13 +109,14 @@ export class SimulatedDevice {
     private readonly clock: Pick<Clock, "now">,
   ) {}
 
-  /** Reserves the next free slot for a run of `rows` rows doing `work`. */
-  reserve(work: RunWork, rows: number): DeviceSlot {
+  /** Reserves the next free slot for a run of `rows` rows doing `work`, laid out as `layout`. */
+  reserve(work: RunWork, rows: number, layout: BatchLayout = "padded"): DeviceSlot {
     const askedAt = this.clock.now();
     const start = Math.max(askedAt, this.busyUntil);
     const end = start + modelledRunMs(this.model, work);
     this.busyUntil = end;
     this.runs++;
+    if (layout === "packed") this.packedRuns++;
     this.rows += rows;
     this.reservedMs += end - start;
     return { askedAt, start, end };
@@ -101,7 +126,8 @@ export class SimulatedDevice {
     const at = this.clock.now();
     // Reservations queue back to back once the device is busy, so the time still ahead is one stretch.
     const ahead = Math.max(0, this.busyUntil - at);
-    return { at, runs: this.runs, rows: this.rows, busyMs: this.reservedMs - ahead, busyUntil: this.busyUntil };
+    const { runs, packedRuns, rows, busyUntil } = this;
+    return { at, runs, packedRuns, rows, busyMs: this.reservedMs - ahead, busyUntil };
   }
 }
 
@@ -136,10 +162,45 @@ export function fullestBatches(lengths: readonly number[], limits: BatchLimits):
   return batches;
 }
 
-/** One model's share of a text set: its work function and each text's token length for it (truncated). */
+/**
+ * Consecutive batches of a queue in arrival order, as a packing batcher forms them (no grouping by
+ * length: nothing is padded): each grows while it has fewer than `maxRows` rows and its real tokens
+ * stay within `maxTokens` (a single longer row goes alone). Each batch as its rows' lengths.
+ */
+export function packedBatches(lengths: readonly number[], maxRows: number, maxTokens: number): number[][] {
+  const batches: { lengths: number[]; tokens: number }[] = [];
+  for (const length of lengths) {
+    const last = batches.at(-1);
+    if (last && last.lengths.length < maxRows && last.tokens + length <= maxTokens) {
+      last.lengths.push(length);
+      last.tokens += length;
+    } else batches.push({ lengths: [length], tokens: length });
+  }
+  return batches.map((b) => b.lengths);
+}
+
+/** How the device's maximum is reached: the fullest padded batches, or packed ones of up to `maxTokens` real tokens. */
+export type Packing = { layout: "padded" } | { layout: "packed"; maxTokens: number };
+
+export const PADDED: Packing = { layout: "padded" };
+
+/** One model's share of a text set: its work and each text's token length for it (truncated). */
 export interface ModelLoad {
-  work: WorkOf;
+  work: ModelWork;
   lengths: readonly number[];
+}
+
+/** A model's batches under a packing, each as its rows' lengths. */
+function batchesOf(lengths: readonly number[], limits: BatchLimits, packing: Packing): number[][] {
+  if (packing.layout === "packed") return packedBatches(lengths, limits.maxBatchSize, packing.maxTokens);
+  const sorted = [...lengths].sort((a, b) => a - b);
+  const batches: number[][] = [];
+  let at = 0;
+  for (const b of fullestBatches(lengths, limits)) {
+    batches.push(sorted.slice(at, at + b.rows));
+    at += b.rows;
+  }
+  return batches;
 }
 
 export interface DeviceMaximum {
@@ -159,9 +220,16 @@ export interface DeviceMaximum {
  * `fullestBatches` (sorted by length, as full as MAX_BATCH_SIZE and MAX_BATCH_TOKENS allow) and the
  * models' runs never leave the device idle. With this cost model a row's share of a run's time falls
  * as the batch grows (the weights' read and the overhead are paid once per run), so without the
- * limits there would be no best batch: the maximum is the one under the limits in force.
+ * limits there would be no best batch: the maximum is the one under the limits in force. Packed
+ * (`packing`), every model runs `packedBatches` in text order instead, each packed: its padding
+ * efficiency is 1, and attention over its whole length is what it pays instead.
  */
-export function deviceMaximum(device: DeviceModel, models: readonly ModelLoad[], limits: BatchLimits): DeviceMaximum {
+export function deviceMaximum(
+  device: DeviceModel,
+  models: readonly ModelLoad[],
+  limits: BatchLimits,
+  packing: Packing = PADDED,
+): DeviceMaximum {
   const texts = models[0]?.lengths.length ?? 0;
   let ms = 0;
   let runs = 0;
@@ -171,11 +239,11 @@ export function deviceMaximum(device: DeviceModel, models: readonly ModelLoad[],
   for (const m of models) {
     if (m.lengths.length !== texts) throw new Error("every model must have a length for each text");
     real += m.lengths.reduce((n, l) => n + l, 0);
-    for (const b of fullestBatches(m.lengths, limits)) {
-      ms += modelledRunMs(device, m.work(b.rows, b.length));
+    for (const batch of batchesOf(m.lengths, limits, packing)) {
+      ms += modelledRunMs(device, batchWork(m.work, batch, packing.layout));
       runs++;
-      rows += b.rows;
-      padded += b.rows * b.length;
+      rows += batch.length;
+      padded += packing.layout === "packed" ? batch.reduce((n, l) => n + l, 0) : batch.length * Math.max(...batch);
     }
   }
   return {

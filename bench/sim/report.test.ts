@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { type LoadStats, summarize } from "../lib/load.ts";
-import { T4_FP32 } from "./device.ts";
+import { type ModelWork, T4_FP32 } from "./device.ts";
+import { choosePacking, providerDevice } from "./packing.ts";
 import { goalChecks, ONE_PER_SECOND, SATURATION, simReport, type SimResult, type SimScenario } from "./report.ts";
 
 /** 100 answers of `p50` ms each over the time `rps` gives, the first `failures` of them failed. */
@@ -13,7 +14,7 @@ const scenario = (name: string, l: LoadStats): SimScenario => ({
   name,
   clients: 64,
   load: l,
-  window: { runs: 10, utilisation: 0.9, meanBatch: 8, paddingEfficiency: 0.8 },
+  window: { runs: 10, packedShare: 0, utilisation: 0.9, meanBatch: 8, paddingEfficiency: 0.8 },
 });
 
 function result(scenarios: SimScenario[]): SimResult {
@@ -52,5 +53,69 @@ describe("the simulated T4's goals", () => {
     const md = simReport(r);
     expect(md).toContain("| saturation ≥ 0.9 × the simulated maximum | not run | – |");
     expect(md).toContain("| highload | 64 clients | 40.0 | 0.80 | 300.0 | 300.0 | 15.00 | 8.0 | 80% | 0 | 0 | 90% |");
+  });
+});
+
+describe("the packed-or-padded section", () => {
+  // Eight texts of 10 and 100 tokens: padded, one batch of 8 × 100; packed ≤ 1000, one batch of 440 real tokens.
+  const work: ModelWork = {
+    padded: (rows, length) => ({ weightBytes: 1e6, flops: rows * length * 5e6 }),
+    packed: (lengths) => ({ weightBytes: 1e6, flops: lengths.reduce((n, l) => n + l, 0) * 5e6 }),
+  };
+  const loads = [{ work, lengths: [10, 100, 10, 100, 10, 100, 10, 100] }];
+  const limits = { maxBatchSize: 8, maxBatchTokens: 10_000 };
+  const device = { ...T4_FP32, memoryBandwidth: 1e9, peakFlops: 1e12, efficiency: 0.5, runOverheadMs: 1 };
+  const choices = (["cuda", "tensorrt"] as const).map((p) =>
+    choosePacking(p, providerDevice(p, device), loads, limits, [100, 1000]),
+  );
+  const saturation = (setting: string, rps: number, packedShare: number) => ({
+    setting,
+    scenario: { ...scenario(SATURATION, load(rps, 900)), window: { ...scenario("", load(1, 1)).window, packedShare } },
+  });
+
+  test("each provider's simulated maximum per layout, the choice, lib's value (flagged when it differs) and saturation live", () => {
+    const [cuda] = choices;
+    const packing = {
+      choices,
+      served: { cuda: 0, tensorrt: 1000 },
+      saturation: [saturation("padded", 40, 0), saturation("packed:1000", 30, 1)],
+    };
+    const md = simReport({ ...result([]), packing });
+    expect(md).toContain("#### Packed or padded batches on the GPU");
+    expect(md).toContain(
+      "| provider | run overhead | padded | packed ≤ 100 | packed ≤ 1000 | chosen | lib/gpu/packing.ts |",
+    );
+    // Padded: 1 + 8 + 1 = 10 ms for 8 texts; packed ≤ 1000: 1 + 4.4 + 1 = 6.4 ms; packed ≤ 100: more runs.
+    expect(cuda.padded.requestsPerS).toBeCloseTo(8000 / 10, 6);
+    expect(cuda.packed[1].maximum.requestsPerS).toBeCloseTo(8000 / 6.4, 6);
+    expect(cuda.maxPackedTokens).toBe(1000);
+    const cell = (m: { requestsPerS: number; meanRows: number }) =>
+      `${m.requestsPerS.toFixed(1)} (${m.meanRows.toFixed(1)} rows)`;
+    expect(md).toContain(
+      `| cuda | 1.00 ms | ${cell(cuda.padded)} | ${cell(cuda.packed[0].maximum)} | ${cell(cuda.packed[1].maximum)} | ` +
+        "packed ≤ 1000 tokens | padded **(differs: update it)** |",
+    );
+    expect(md).toContain("| tensorrt | 0.50 ms |");
+    expect(md).toContain("packed ≤ 1000 tokens | packed ≤ 1000 tokens |");
+    // Saturation: ÷ the padded maximum of the result (50 req/s) and ÷ the padded run.
+    expect(md).toContain("| padded | 40.0 | 0.80 | 1.00 | 900.0 | 900.0 | 8.0 | 0% | 90% |");
+    expect(md).toContain("| packed:1000 | 30.0 | 0.60 | 0.75 | 900.0 | 900.0 | 8.0 | 100% | 90% |");
+    expect(md).toContain(`cuda: packed up to 1000 tokens, ${(10 / 6.4).toFixed(2)} × padded's simulated maximum.`);
+    expect(md).toContain("What the simulation cannot know:");
+    expect(md).toContain("- kernel fusion:");
+  });
+
+  test("padded kept: the report says why, and a run without saturation has no live table", () => {
+    const dear: ModelWork = { ...work, packed: (lengths) => work.padded(1, 20 * lengths.reduce((n, l) => n + l, 0)) };
+    const padded = choosePacking("cuda", device, [{ ...loads[0], work: dear }], limits, [100, 1000]);
+    expect(padded.maxPackedTokens).toBe(0);
+    const md = simReport({
+      ...result([]),
+      packing: { choices: [padded], served: { cuda: 0, tensorrt: 0 }, saturation: [] },
+    });
+    expect(md).toContain("cuda: padded stays — the best packed cap");
+    expect(md).toContain("| cuda | 1.00 ms |");
+    expect(md).toContain("| padded | padded |");
+    expect(md).not.toContain("Saturation, live");
   });
 });

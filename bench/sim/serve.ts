@@ -8,6 +8,8 @@
  *
  * Extra environment: SIM_EFFICIENCY and SIM_RUN_OVERHEAD_MS replace the device model's constants;
  * SIM_STATS_FILE receives the device's counters as JSON at SIGTERM. GET /sim/device answers them live.
+ * SIM_PACKING: how the device is charged for a batch, padded or packed (bench/sim/packing.ts layoutRule;
+ * default "service": what lib/gpu/packing.ts decides).
  */
 import { writeFileSync } from "node:fs";
 import { Elysia } from "elysia";
@@ -18,6 +20,7 @@ import { gpuStandIn } from "../../testkit/gpu-stand-in.ts";
 import { realClock } from "../lib/arrival.ts";
 import { type DeviceModel, SimulatedDevice, T4_FP32 } from "./device.ts";
 import { SIM_STATS_ROUTE, simStats } from "./sim-stats.ts";
+import { layoutRule } from "./packing.ts";
 import { SimulatedRunner } from "./simulated-runner.ts";
 import { standInFor } from "./stand-in.ts";
 
@@ -47,15 +50,19 @@ function deviceModel(env: Record<string, string | undefined>): DeviceModel {
 const config = loadConfig();
 const clock = realClock();
 const device = new SimulatedDevice(deviceModel(process.env), clock);
+const layoutOf = layoutRule(process.env.SIM_PACKING);
 let running: RunningService | null = null;
 const stats = () => simStats(device.model, device.stats(), running?.service.observe().models ?? []);
 running = await startService(config, {
   hostFacts: T4_HOST,
   workerEntry: gpuStandIn(STAND_IN_LOADS),
-  wrapRunner: (record, worker) => new SimulatedRunner(worker, device, standInFor(record).work, clock),
+  wrapRunner: (record, worker) => new SimulatedRunner(worker, device, standInFor(record).work, clock, layoutOf),
   plugins: [new Elysia({ name: "sim/device" }).get(SIM_STATS_ROUTE, stats)],
 });
-running.logger.info({ port: running.port, device: device.model }, "simulated T4 ready");
+running.logger.info(
+  { port: running.port, device: device.model, packing: process.env.SIM_PACKING ?? "service" },
+  "simulated T4 ready",
+);
 
 for (const signal of ["SIGTERM", "SIGINT"] as const)
   process.once(signal, async () => {

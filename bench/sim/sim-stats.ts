@@ -39,6 +39,8 @@ export function simStats(device: DeviceModel, stats: DeviceStats, models: readon
 /** Between two snapshots: the device's use and the batches every model formed. */
 export interface SimWindow {
   runs: number;
+  /** Share of those runs that were packed batches, 0..1. */
+  packedShare: number;
   /** Share of the window the device was busy, 0..1. */
   utilisation: number;
   /** Rows per batch, over every model's batches. */
@@ -53,8 +55,11 @@ export function simWindow(before: SimStats, after: SimStats): SimWindow {
   const delta = (field: Exclude<keyof ModelBatchCounts, "key">) => sum(after, field) - sum(before, field);
   const batches = delta("batches");
   const padded = delta("paddedTokens");
+  const runs = after.stats.runs - before.stats.runs;
   return {
-    runs: after.stats.runs - before.stats.runs,
+    runs,
+    // Older snapshots have no packed runs.
+    packedShare: runs > 0 ? ((after.stats.packedRuns ?? 0) - (before.stats.packedRuns ?? 0)) / runs : Number.NaN,
     utilisation: utilisation(before.stats, after.stats),
     meanBatch: batches > 0 ? delta("rows") / batches : Number.NaN,
     paddingEfficiency: padded > 0 ? delta("realTokens") / padded : Number.NaN,

@@ -3,7 +3,7 @@ import type { BatchResult, BatchRunner, RunnerState } from "../../app/batching/r
 import type { ExecutionProvider } from "../../app/config.ts";
 import type { RowRef } from "../../app/tokenize/pack.ts";
 import type { Clock } from "../lib/arrival.ts";
-import { type DeviceModel, SimulatedDevice, type WorkOf } from "./device.ts";
+import { type DeviceModel, type ModelWork, SimulatedDevice } from "./device.ts";
 import { SimulatedRunner } from "./simulated-runner.ts";
 
 /** A clock moved by hand: sleepers wake when it passes their time. */
@@ -50,7 +50,11 @@ const PER_TOKEN: DeviceModel = {
   efficiency: 1,
   runOverheadMs: 0,
 };
-const work: WorkOf = (rows, length) => ({ weightBytes: 0, flops: rows * length * 1e6 });
+/** Padded: rows × length ms; packed: its real tokens plus 1 ms per row (a stand-in for attention's extra). */
+const work: ModelWork = {
+  padded: (rows, length) => ({ weightBytes: 0, flops: rows * length * 1e6 }),
+  packed: (lengths) => ({ weightBytes: 0, flops: lengths.reduce((n, l) => n + l + 1, 0) * 1e6 }),
+};
 
 /** Whether a promise has settled yet (after the microtasks queued so far). */
 async function settled(p: Promise<unknown>): Promise<boolean> {
@@ -102,6 +106,29 @@ describe("a worker behind the simulated device", () => {
     await clock.advance(12);
     expect((await second).runMs).toBe(10);
     expect(device.stats()).toMatchObject({ runs: 2, rows: 3, busyMs: 12 });
+  });
+
+  test("the device is charged for the layout the rule gives each batch, and counts the packed runs", async () => {
+    const clock = new ManualClock();
+    const device = new SimulatedDevice(PER_TOKEN, clock);
+    const worker = new HeldWorker();
+    const seen: [string, number[]][] = [];
+    // Packed up to 8 real tokens: [3, 5] packs (8 + 2 = 10 ms), [4, 6] runs padded (2 × 6 = 12 ms).
+    const rule = (provider: string, lengths: readonly number[]) => {
+      seen.push([provider, [...lengths]]);
+      return lengths.reduce((n, l) => n + l, 0) <= 8 ? ("packed" as const) : ("padded" as const);
+    };
+    const runner = new SimulatedRunner(worker, device, work, clock, rule);
+    const packed = runner.run([row(3), row(5)]);
+    const padded = runner.run([row(4), row(6)]);
+    for (const c of worker.calls) c.finish();
+    await clock.advance(22);
+    expect([(await packed).runMs, (await padded).runMs]).toEqual([10, 22]);
+    expect(seen).toEqual([
+      ["cuda", [3, 5]],
+      ["cuda", [4, 6]],
+    ]);
+    expect(device.stats()).toMatchObject({ runs: 2, packedRuns: 1, rows: 4, busyMs: 22 });
   });
 
   test("the batcher still sees the worker's state, its changes and its provider (which its batch limits follow)", () => {

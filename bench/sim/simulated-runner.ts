@@ -2,21 +2,24 @@
  * A model worker seen through the simulated device: the batch reserves its slot on the shared
  * timeline when it is dispatched, the real (tiny) model runs at the same time and gives the answer,
  * and the batch is answered at the later of the two, so host work that overlaps the device's time is
- * not counted twice.
+ * not counted twice. The device is charged for the batch in the layout the rule gives it (padded or
+ * packed: bench/sim/packing.ts), whatever the tiny model does.
  */
 import type { BatchResult, BatchRunner, RunnerState } from "../../app/batching/runner.ts";
 import type { ExecutionProvider } from "../../app/config.ts";
 import type { RowRef } from "../../app/tokenize/pack.ts";
 import type { Clock } from "../lib/arrival.ts";
-import type { SimulatedDevice, WorkOf } from "./device.ts";
+import { batchWork, type ModelWork, type SimulatedDevice } from "./device.ts";
+import type { LayoutRule } from "./packing.ts";
 
 export class SimulatedRunner implements BatchRunner {
   constructor(
     private readonly inner: BatchRunner,
     private readonly device: SimulatedDevice,
     /** The work of the full-size model this tiny one stands for. */
-    private readonly work: WorkOf,
+    private readonly work: ModelWork,
     private readonly clock: Clock,
+    private readonly layoutOf: LayoutRule = () => "padded",
   ) {}
 
   get up(): boolean {
@@ -39,8 +42,9 @@ export class SimulatedRunner implements BatchRunner {
   async run(rows: RowRef[]): Promise<BatchResult> {
     // A worker that is down rejects at once (no run reaches a device): nothing is reserved for it.
     if (!this.inner.up) return this.inner.run(rows);
-    const longest = rows.reduce((n, r) => Math.max(n, r.length), 0);
-    const slot = this.device.reserve(this.work(rows.length, longest), rows.length);
+    const lengths = rows.map((r) => r.length);
+    const layout = this.layoutOf(this.provider, lengths);
+    const slot = this.device.reserve(batchWork(this.work, lengths, layout), rows.length, layout);
     const [result] = await Promise.all([this.inner.run(rows), this.clock.sleepUntil(slot.end)]);
     return { ...result, runMs: slot.end - slot.askedAt };
   }

@@ -7,14 +7,14 @@ import { readFileSync } from "node:fs";
 import { DEFAULT_MANIFEST } from "../../convert/manifest.ts";
 import type { ModelRecord } from "../../lib/store/index.ts";
 import { sharedFile } from "../../testkit/shared.ts";
-import { type EncoderShape, forwardFlops, shapeFromConfig } from "../lib/flops.ts";
-import type { WorkOf } from "./device.ts";
+import { type EncoderShape, forwardFlops, packedForwardFlops, shapeFromConfig } from "../lib/flops.ts";
+import type { ModelWork } from "./device.ts";
 
 export interface StandIn {
   key: string;
   hubId: string;
   shape: EncoderShape;
-  work: WorkOf;
+  work: ModelWork;
 }
 
 /** engine.json's hub id; engines made from local checkpoints (bench/make-engines.ts) take the manifest's for their key. */
@@ -24,10 +24,11 @@ function hubIdOf(record: Pick<ModelRecord, "key" | "source">): string {
   return hubId;
 }
 
-/** A forward of the shape: its FLOPs for the batch, and the weights it reads once per run. */
-const encoderWork =
-  (shape: EncoderShape): WorkOf =>
-  (rows, length) => ({ flops: forwardFlops(shape, rows, length), weightBytes: shape.weightBytesRead });
+/** A forward of the shape, padded or packed: its FLOPs for the batch, and the weights it reads once per run. */
+const encoderWork = (shape: EncoderShape): ModelWork => ({
+  padded: (rows, length) => ({ flops: forwardFlops(shape, rows, length), weightBytes: shape.weightBytesRead }),
+  packed: (lengths) => ({ flops: packedForwardFlops(shape, lengths), weightBytes: shape.weightBytesRead }),
+});
 
 export function standInFor(record: Pick<ModelRecord, "key" | "source">): StandIn {
   const hubId = hubIdOf(record);

@@ -7,6 +7,8 @@
  * With --out, also FILE.json (the figure's numbers, redrawn by bench/figures.ts) and FILE.svg, which FILE.md embeds.
  * The raw engine forms its batches with the service's own rule over a queue of `window` rows per model
  * (bench/lib/batch-plan.ts); the service runs a closed loop of `window` clients: the same queue depth.
+ * Each mix's equal-length limit (bench/lib/equal-length-limit.ts) is measured first, on the texts the
+ * service then runs, and the service's rate is reported against it.
  * Full-size random models: bun bench/make-engines.ts --size full DIR.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -18,6 +20,7 @@ import { readStore } from "../../lib/store/index.ts";
 import { SHARED } from "../../testkit/shared.ts";
 import { scrape } from "../../testkit/metrics.ts";
 import { closedLoop } from "../closed-loop.ts";
+import { describeLimit, type EqualLengthLimit, measureEqualLengthLimit } from "../lib/equal-length-limit.ts";
 import { type CpuSweepResult, cpuSweepFigure } from "../lib/figures.ts";
 import { meanBatchByModel, meanPaddingEfficiency } from "../lib/service-metrics.ts";
 import { startServiceProcess } from "../../testkit/child.ts";
@@ -66,6 +69,8 @@ interface ServicePoint {
   /** Mean rows per batch over the models, and their padding efficiency (the service's /metrics). */
   meanBatch: number;
   padding: number;
+  /** p50 of one client alone, ms. */
+  p50At1: number;
   /** The raw engine on the same setting and texts, measured just before (texts/s): the box drifts. */
   pairedRaw: number;
 }
@@ -133,11 +138,14 @@ async function rawSweep(o: Options) {
   return points;
 }
 
+/** Texts of each mix the service runs on (and its equal-length limit is measured on). */
+const SERVICE_TEXTS = 2000;
+
 /** Raw engines by intra-op threads, started once and idle while the service runs (the pairs' raw half). */
 const rawEngines = new Map<number, RawEngine>();
 
 async function serviceRun(mix: Source, setting: ServiceSetting, o: Options): Promise<ServicePoint> {
-  const texts = textsOf(mix, 2000);
+  const texts = textsOf(mix, SERVICE_TEXTS);
   let raw = rawEngines.get(setting.threads);
   if (!raw) {
     raw = await startRawEngine(o.engines, setting.threads);
@@ -148,6 +156,7 @@ async function serviceRun(mix: Source, setting: ServiceSetting, o: Options): Pro
   const service = await startServiceProcess(o.engines, 8320, setting.env);
   try {
     await closedLoop(service.url, 2, 5, texts.slice(-50)); // warm the HTTP path
+    const one = await closedLoop(service.url, 1, Math.min(10, o.serviceSeconds / 2), texts);
     const before = await scrape(service.url);
     const r = await closedLoop(service.url, o.window, o.serviceSeconds, texts);
     const after = await scrape(service.url);
@@ -167,6 +176,7 @@ async function serviceRun(mix: Source, setting: ServiceSetting, o: Options): Pro
       failures: r.failures,
       meanBatch,
       padding,
+      p50At1: one.p50,
       pairedRaw: paired.textsPerSecond,
     };
   } finally {
@@ -200,7 +210,46 @@ function mergeRounds(points: RawPoint[]): (RawPoint & { spread: number })[] {
   });
 }
 
-function report(o: Options, raw: RawPoint[], choice: ReturnType<typeof bestOverall>, service: ServicePoint[]) {
+/** The service's table: each setting's mean over its runs against the raw sweep, the paired raw run and the mix's limit. */
+function serviceTable(raw: RawPoint[], service: ServicePoint[], limits: EqualLengthLimit[]): string[] {
+  const lines = [
+    "| mix | settings | req/s | ÷ equal-length limit | p50 ms | p95 ms | p50 ms at 1 client | mean batch | padding | failures | ÷ best raw (sweep) | ÷ raw just before, same setting and texts |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  for (const [, runs] of Map.groupBy(service, (x) => `${x.mix}/${x.setting.label}`)) {
+    const { mix, setting } = runs[0];
+    const bestRaw = Math.max(...raw.filter((p) => p.mix === mix).map((p) => p.textsPerSecond));
+    const limit = limits.find((l) => l.source === mix)?.requestsPerSecond ?? Number.NaN;
+    const pairs = runs.map((x) => (x.rps / x.pairedRaw).toFixed(2)).join(", ");
+    const rps = mean(runs.map((x) => x.rps));
+    const each = runs.map((x) => x.rps.toFixed(2)).join(", ");
+    const cells = [
+      mix,
+      setting.label,
+      `${rps.toFixed(2)} (${each})`,
+      (rps / limit).toFixed(2),
+      mean(runs.map((x) => x.p50)).toFixed(0),
+      mean(runs.map((x) => x.p95)).toFixed(0),
+      mean(runs.map((x) => x.p50At1)).toFixed(0),
+      mean(runs.map((x) => x.meanBatch)).toFixed(2),
+      `${(mean(runs.map((x) => x.padding)) * 100).toFixed(0)}%`,
+      runs.reduce((n, x) => n + x.failures, 0),
+      (rps / bestRaw).toFixed(2),
+      `${mean(runs.map((x) => x.rps / x.pairedRaw)).toFixed(2)} (${pairs})`,
+    ];
+    lines.push(`| ${cells.join(" | ")} |`);
+  }
+  return lines;
+}
+
+function report(
+  o: Options,
+  raw: RawPoint[],
+  choice: ReturnType<typeof bestOverall>,
+  service: ServicePoint[],
+  equalLength: EqualLengthLimit[],
+) {
   const lines = [
     "## CPU batch sweep",
     "",
@@ -232,24 +281,13 @@ function report(o: Options, raw: RawPoint[], choice: ReturnType<typeof bestOvera
     `Service at saturation (closed loop, ${o.window} clients, ${o.serviceSeconds} s per run, ${o.serviceRounds} ` +
       "runs per setting interleaved; mean, each run in brackets):",
     "",
-    "| mix | settings | req/s | p50 ms | p95 ms | mean batch | padding | failures | ÷ best raw (sweep) | ÷ raw just before, same setting and texts |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ...serviceTable(raw, service, equalLength),
+    "",
+    "Equal-length limit (each model's best rows/s in one single-thread session alone on equal-length rows at the " +
+      "mix's token lengths; cores ÷ Σ 1 ÷ rate; bench/lib/equal-length-limit.ts), measured at the start:",
+    "",
+    ...equalLength.map((l) => `- ${describeLimit(l)}`),
   );
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  for (const [, runs] of Map.groupBy(service, (x) => `${x.mix}/${x.setting.label}`)) {
-    const { mix, setting } = runs[0];
-    const rawOf = raw.filter((p) => p.mix === mix);
-    const bestRaw = Math.max(...rawOf.map((p) => p.textsPerSecond));
-    const pairs = runs.map((x) => (x.rps / x.pairedRaw).toFixed(2)).join(", ");
-    const rps = mean(runs.map((x) => x.rps));
-    const each = runs.map((x) => x.rps.toFixed(2)).join(", ");
-    lines.push(
-      `| ${mix} | ${setting.label} | ${rps.toFixed(2)} (${each}) | ${mean(runs.map((x) => x.p50)).toFixed(0)} | ` +
-        `${mean(runs.map((x) => x.p95)).toFixed(0)} | ${mean(runs.map((x) => x.meanBatch)).toFixed(2)} | ` +
-        `${(mean(runs.map((x) => x.padding)) * 100).toFixed(0)}% | ${runs.reduce((n, x) => n + x.failures, 0)} | ` +
-        `${(rps / bestRaw).toFixed(2)} | ${(mean(runs.map((x) => x.rps / x.pairedRaw))).toFixed(2)} (${pairs}) |`,
-    );
-  }
   return `${lines.join("\n")}\n`;
 }
 
@@ -321,6 +359,10 @@ export async function main(argv: string[]): Promise<number> {
     rawFile: values.raw,
     out: values.out,
   };
+  // First, with nothing else running: the yardstick of the service runs below.
+  const limitTexts = o.mixes.map((mix) => ({ source: mix, texts: textsOf(mix, SERVICE_TEXTS) }));
+  const limits = await measureEqualLengthLimit(o.engines, limitTexts);
+  for (const l of limits) log(`equal-length limit, ${describeLimit(l)}`);
   const raw = mergeRounds(await rawPoints(o));
   const choice = bestOverall(raw);
   log(`best: ${describeLimits(choice.limits)}, ${choice.threads} thread(s)`);
@@ -342,7 +384,7 @@ export async function main(argv: string[]): Promise<number> {
   for (let round = 0; round < o.serviceRounds; round++)
     for (const mix of o.mixes) for (const s of settings) service.push(await serviceRun(mix, s, o));
   for (const engine of rawEngines.values()) engine.stop();
-  const md = report(o, raw, choice, service);
+  const md = report(o, raw, choice, service, limits);
   if (o.out) await writeOut(o.out, md, figureData(raw, service));
   console.log(md);
   return 0;

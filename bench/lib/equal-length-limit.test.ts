@@ -1,0 +1,56 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { removeTempDirs, tinyEngines } from "../../testkit/fixtures.ts";
+import { bestRate, measureEqualLengthLimit, requestLimit } from "./equal-length-limit.ts";
+
+afterAll(removeTempDirs);
+
+describe("the machine's request limit from each model's rate", () => {
+  test("five equal models: cores × one session's rows/s ÷ 5 (2 × 19 ÷ 5 = 7.6)", () => {
+    expect(requestLimit(2, [19, 19, 19, 19, 19])).toBeCloseTo(7.6, 12);
+  });
+
+  test("unequal models add their seconds per row: 2 cores ÷ (1/10 + 1/40) s = 16 req/s, below the equal-rate mean's 20", () => {
+    expect(requestLimit(2, [10, 40])).toBeCloseTo(2 / (0.1 + 0.025), 12);
+    expect(requestLimit(2, [10, 40])).toBeLessThan(requestLimit(2, [25, 25]));
+  });
+
+  test("no model: no limit (NaN); a slower model lowers it, more cores raise it in proportion", () => {
+    expect(requestLimit(2, [])).toBeNaN();
+    expect(requestLimit(2, [10, 20])).toBeLessThan(requestLimit(2, [10, 40]));
+    expect(requestLimit(4, [10, 40])).toBeCloseTo(2 * requestLimit(2, [10, 40]), 12);
+  });
+
+  test("a model's rate is its best batch size's, the first of equals", () => {
+    const rates = [
+      { batch: 1, rowsPerSecond: 30 },
+      { batch: 4, rowsPerSecond: 55 },
+      { batch: 8, rowsPerSecond: 55 },
+    ];
+    expect(bestRate(rates)).toEqual({ batch: 4, rowsPerSecond: 55 });
+    expect(() => bestRate([])).toThrow("no batch size");
+  });
+});
+
+describe("measuring it on a tiny model", () => {
+  test("each batch size is timed, the best counts, the limit is the formula's; long texts give fewer rows/s than short ones", async () => {
+    const engines = await tinyEngines("roberta", "equal-length-limit");
+    const long = Array.from({ length: 6 }, (_, i) => `word${i} `.repeat(120));
+    const [short, longer] = await measureEqualLengthLimit(
+      engines,
+      [
+        { source: "short", texts: ["hi", "ok", "yes"] },
+        { source: "long", texts: long },
+      ],
+      { batchSizes: [1, 4], seconds: 0.3, texts: 10, cores: 2 },
+    );
+    for (const l of [short, longer]) {
+      expect(l.models.map((m) => m.key)).toEqual(["tiny"]);
+      const [model] = l.models;
+      expect(model.rates.map((r) => r.batch)).toEqual([1, 4]);
+      for (const r of model.rates) expect(r.rowsPerSecond).toBeGreaterThan(0);
+      expect(model.best).toEqual(bestRate(model.rates));
+      expect(l.requestsPerSecond).toBeCloseTo(requestLimit(2, [model.best.rowsPerSecond]), 9);
+    }
+    expect(longer.models[0].best.rowsPerSecond).toBeLessThan(short.models[0].best.rowsPerSecond);
+  }, 60_000);
+});

@@ -1,0 +1,139 @@
+/**
+ * The equal-length limit: the request rate this machine's hardware allows the served models, the
+ * yardstick the service (and the batch job) is measured against (issue 25).
+ *
+ * Definition, the one place it is written:
+ *   - a model's rate r_m: one onnxruntime session with 1 intra-op thread, alone, running batches of
+ *     equal-length rows (no padding) at the text set's own token lengths, rows per second, the best
+ *     over a few batch sizes;
+ *   - one request is one text through every served model, so a core spends Σ_m 1/r_m seconds on it,
+ *     and the machine's limit is cores ÷ Σ_m (1 / r_m) requests per second.
+ * With five equal models that is "cores × one session's best rows/s ÷ 5". Single-thread sessions on
+ * separate cores were measured not to slow one another, so one session alone stands for each core.
+ */
+import { availableParallelism } from "node:os";
+import type { RowRef } from "../../app/tokenize/pack.ts";
+import { startRawEngine } from "../peers/raw.ts";
+
+/** cores ÷ Σ_models (1 / rows per second of the model): requests (one text, every model) per second. */
+export function requestLimit(cores: number, rowsPerSecond: readonly number[]): number {
+  if (rowsPerSecond.length === 0) return Number.NaN;
+  return cores / rowsPerSecond.reduce((seconds, r) => seconds + 1 / r, 0);
+}
+
+/** One model's rate at one batch size. */
+export interface BatchRate {
+  batch: number;
+  rowsPerSecond: number;
+}
+
+/** The best of a model's rates over the batch sizes tried (the first of equals). */
+export function bestRate(rates: readonly BatchRate[]): BatchRate {
+  if (rates.length === 0) throw new Error("no batch size was measured");
+  return rates.reduce((best, r) => (r.rowsPerSecond > best.rowsPerSecond ? r : best));
+}
+
+export interface ModelRate {
+  key: string;
+  /** The best batch size and its rate. */
+  best: BatchRate;
+  rates: BatchRate[];
+}
+
+/** The limit on one text set. */
+export interface EqualLengthLimit {
+  /** What the texts are (graders, tweets, …). */
+  source: string;
+  cores: number;
+  requestsPerSecond: number;
+  models: ModelRate[];
+}
+
+export interface LimitOptions {
+  /** Batch sizes tried per model; its best counts. */
+  batchSizes: number[];
+  /** Seconds of runs per model and batch size. */
+  seconds: number;
+  /** Texts of each set whose lengths are used (the first ones, cycled). */
+  texts: number;
+  /** Cores the limit counts (default: this machine's). */
+  cores?: number;
+}
+
+const LIMIT_DEFAULTS: LimitOptions = { batchSizes: [1, 4, 8, 16], seconds: 3, texts: 200 };
+
+/** A run function for one model: awaits one batch through its session. */
+type RunBatch = (rows: RowRef[]) => Promise<void>;
+
+/**
+ * Rows per second of one session on batches of `batch` copies of one row (equal lengths, no
+ * padding), the rows taken in text order and cycled, for about `seconds`: every batch started
+ * before the deadline is finished and counted, and the time is the time they took.
+ */
+async function equalLengthRate(run: RunBatch, rows: RowRef[], batch: number, seconds: number): Promise<number> {
+  await run([rows[0]]); // the first run of a shape pays for its allocation
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  let done = 0;
+  for (let t = 0; performance.now() < deadline; t = (t + 1) % rows.length) {
+    await run(Array(batch).fill(rows[t]));
+    done += batch;
+  }
+  return done / ((performance.now() - started) / 1000);
+}
+
+/** Every model's best rate on the texts, one model at a time, then the machine's limit. */
+async function limitOf(
+  source: string,
+  rowsByModel: Map<string, RowRef[]>,
+  runBatch: (key: string, rows: RowRef[]) => Promise<void>,
+  o: LimitOptions,
+): Promise<EqualLengthLimit> {
+  const models: ModelRate[] = [];
+  for (const [key, rows] of rowsByModel) {
+    const rates: BatchRate[] = [];
+    for (const batch of o.batchSizes)
+      rates.push({ batch, rowsPerSecond: await equalLengthRate((r) => runBatch(key, r), rows, batch, o.seconds) });
+    models.push({ key, best: bestRate(rates), rates });
+  }
+  const cores = o.cores ?? availableParallelism();
+  return {
+    source,
+    cores,
+    requestsPerSecond: requestLimit(
+      cores,
+      models.map((m) => m.best.rowsPerSecond),
+    ),
+    models,
+  };
+}
+
+/**
+ * The equal-length limit of the engines in `engines` on each text set, measured now (run it with
+ * nothing else loading the machine): one raw engine of single-thread sessions (bench/peers/raw.ts,
+ * the service's own workers and tokenizers), started and stopped here.
+ */
+export async function measureEqualLengthLimit(
+  engines: string,
+  textSets: { source: string; texts: string[] }[],
+  options: Partial<LimitOptions> = {},
+): Promise<EqualLengthLimit[]> {
+  const o = { ...LIMIT_DEFAULTS, ...options };
+  const engine = await startRawEngine(engines, 1);
+  try {
+    const limits: EqualLengthLimit[] = [];
+    for (const { source, texts } of textSets) {
+      const rows = await engine.rowsByModel(texts.slice(0, o.texts));
+      limits.push(await limitOf(source, rows, engine.runBatch, o));
+    }
+    return limits;
+  } finally {
+    engine.stop();
+  }
+}
+
+/** One line per text set: the limit and each model's best rate. */
+export function describeLimit(l: EqualLengthLimit): string {
+  const models = l.models.map((m) => `${m.key} ${m.best.rowsPerSecond.toFixed(1)} rows/s at ${m.best.batch}`);
+  return `${l.source}: ${l.requestsPerSecond.toFixed(2)} req/s on ${l.cores} cores (${models.join(", ")})`;
+}
