@@ -12,6 +12,7 @@ import {
 import { truncateRow } from "../tokenize/truncation.ts";
 import { Admission, type QueueLoad, refusalByExpectedWait } from "./admission.ts";
 import type {
+  Answer,
   Classified,
   ClassifierApi,
   ClassifyOptions,
@@ -121,14 +122,7 @@ export class ClassifierService implements ClassifierApi {
   async classify(texts: TextInput[], opts: ClassifyOptions): Promise<Classified> {
     const models = opts.models ? this.models.filter((m) => opts.models?.includes(m.key)) : this.models;
     const { perModel, timings } = await this.run(texts, models, opts);
-    const topK = opts.topK ?? { kind: "top" };
-    const scoring = (m: ServedModel) => (opts.rawScores ? "raw" : m.record.activation);
-    const answers = texts.map((_, t) =>
-      Object.fromEntries(
-        models.map((m, i) => [m.key, answer(perModel[i][t].logits, m.record.labels, scoring(m), topK)]),
-      ),
-    );
-    return { answers, timings };
+    return { answers: answersOf(models, perModel, texts.length, opts), timings };
   }
 
   // /zero-shot and /rerank: pairs through run() (app/service/zero-shot.ts, rerank.ts).
@@ -199,8 +193,25 @@ export class ClassifierService implements ClassifierApi {
   }
 }
 
+/**
+ * Each text's answer from every model's logits (perModel[model][text]), keyed by model in `models`' order:
+ * what /process answers, and what the offline batch job (app/batch) writes.
+ */
+export function answersOf(
+  models: ServedModel[],
+  perModel: Pick<RowAnswer, "logits">[][],
+  texts: number,
+  opts: Pick<ClassifyOptions, "topK" | "rawScores">,
+): Answer[] {
+  const topK = opts.topK ?? { kind: "top" };
+  const scoring = (m: ServedModel) => (opts.rawScores ? "raw" : m.record.activation);
+  return Array.from({ length: texts }, (_, t) =>
+    Object.fromEntries(models.map((m, i) => [m.key, answer(perModel[i][t].logits, m.record.labels, scoring(m), topK)])),
+  );
+}
+
 /** Each text once per family, in a tokenizer process; the rows in shared memory every model's workers read. */
-async function tokenizeOnce(
+export async function tokenizeOnce(
   pool: TokenizerPool,
   texts: TextInput[],
   signal: AbortSignal,
@@ -242,7 +253,7 @@ function refuseLongText(texts: TextInput[], maxTextChars: number) {
 }
 
 /** A model's rows: its family's, each cut to the model's own limit. */
-function modelRows(m: ServedModel, rows: Map<string, PackedRow[]>): PackedRow[] {
+export function modelRows(m: ServedModel, rows: Map<string, PackedRow[]>): PackedRow[] {
   const familyRows = rows.get(m.family.id);
   if (!familyRows) throw new Error(`${m.key}: its tokenizer family ${m.family.id} is not among the service's`);
   return familyRows.map((row) => fitRow(row, m.maxLength));
