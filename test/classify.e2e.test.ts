@@ -5,7 +5,7 @@
  * file, its shards with the whole input, and a run killed with SIGKILL several times with a clean run.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { convertModels } from "../convert/pipeline.ts";
@@ -70,7 +70,7 @@ async function classify(argv: string[], env: Record<string, string> = {}): Promi
 
 function writeJsonl(name: string, rows: Row[]): string {
   const path = join(work, name);
-  Bun.write(path, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+  writeFileSync(path, `${rows.map((r) => JSON.stringify(r)).join("\n")}\n`);
   return path;
 }
 
@@ -155,5 +155,171 @@ describe("bun run classify", () => {
     expect(summary).toMatchObject({ rows: GOOD.length, errors: 0, rowsThisRun: GOOD.length });
     expect(summary?.paddingEfficiency as number).toBeGreaterThan(0.9);
     expect(await readTable(`${output}.errors.jsonl`)).toEqual([]);
+  });
+});
+
+describe("bad rows, pairs, top_k, shards", () => {
+  test("bad rows go to the errors file with their row number and why; the rest is classified (exit 3)", async () => {
+    const long = "x".repeat(201);
+    const rows: Row[] = [
+      { id: "a", text: "fine" },
+      { id: "", text: "empty id" },
+      { id: null, text: "null id" },
+      { text: "no id" },
+      { id: { nested: 1 }, text: "object id" },
+      { id: "b", text: 42 },
+      { id: "c" },
+      { id: "d", text: long },
+      { id: 7, text: "a numeric id is kept as text" },
+      { id: "e", text: "" },
+    ];
+    const input = writeJsonl("bad.jsonl", rows);
+    const output = join(work, "bad.csv");
+    const ran = await classify(["--input", input, "--output", output], { MAX_TEXT_CHARS: "200" });
+    expect(ran.code).toBe(3);
+    expect(await readTable(`${output}.errors.jsonl`)).toEqual([
+      { row: 1, id: "", reason: "id is empty" },
+      { row: 2, id: null, reason: "id is missing" },
+      { row: 3, id: null, reason: "id is missing" },
+      { row: 4, id: '{"nested":1}', reason: "id is not a string or a number (OBJECT)" },
+      { row: 5, id: "b", reason: "text is not a string (UBIGINT)" },
+      { row: 6, id: "c", reason: "text is missing" },
+      { row: 7, id: "d", reason: "text has 201 characters; the limit is 200 (MAX_TEXT_CHARS)" },
+    ]);
+    const out = await readTable(output);
+    expect(out.map((r) => r.id)).toEqual(["a", "7", "e"]);
+    const texts = new Map<string, unknown>([
+      ["a", "fine"],
+      ["7", "a numeric id is kept as text"],
+      ["e", ""],
+    ]);
+    await expectSameAsProcess(out, texts);
+    expect(ran.lines.find((l) => l.message === "classified")).toMatchObject({ rows: 10, errors: 7 });
+  });
+
+  test("CSV in: a bare empty cell is missing, a quoted empty one the empty text; JSONL out, errors where asked", async () => {
+    const input = join(work, "cells.csv");
+    await Bun.write(input, 'id,text\nx1,"hello, world"\n,no id\nx2,\nx3,""\nx4,"line\nbreak"\n');
+    const output = join(work, "cells.jsonl");
+    const errors = join(work, "cells-errors.jsonl");
+    const ran = await classify(["--input", input, "--output", output, "--errors", errors]);
+    expect(ran.code).toBe(3);
+    expect(await readTable(errors)).toEqual([
+      { row: 1, id: null, reason: "id is missing" },
+      { row: 2, id: "x2", reason: "text is missing" },
+    ]);
+    const out = await readTable(output);
+    expect(out.map((r) => r.id)).toEqual(["x1", "x3", "x4"]);
+    const texts = new Map<string, unknown>([
+      ["x1", "hello, world"],
+      ["x3", ""],
+      ["x4", "line\nbreak"],
+    ]);
+    await expectSameAsProcess(out, texts);
+  });
+
+  test("Parquet in with a text_pair column, CSV out: each pair answered as /process answers {text, text_pair}", async () => {
+    const all = texts(60);
+    const pairs = all.map((text, i) => ({ key: `p${i}`, premise: text, hypothesis: all[(i * 11) % all.length] }));
+    const input = await convertTable(writeJsonl("pairs.jsonl", pairs), join(work, "pairs.parquet"));
+    const output = join(work, "pairs.csv");
+    const flags = ["--id-column", "key", "--text-column", "premise", "--pair-column", "hypothesis"];
+    const ran = await classify(["--input", input, "--output", output, ...flags]);
+    expect(ran.code).toBe(0);
+    const out = (await readTable(output)).map(({ key, ...answers }) => ({ id: key, ...answers }));
+    expect(out.map((r) => r.id)).toEqual(pairs.map((p) => p.key));
+    const inputs = new Map(
+      pairs.map((p) => [p.key, { text: p.premise, text_pair: p.hypothesis }] as [string, unknown]),
+    );
+    await expectSameAsProcess(out, inputs);
+  });
+
+  test("--top-k, --raw-scores and --models answer as /process's top_k, raw_scores and models", async () => {
+    const input = writeJsonl("ranked.jsonl", GOOD.slice(0, 80));
+    const output = join(work, "ranked.jsonl");
+    const flags = ["--top-k", "2", "--raw-scores", "--models", "ivanlau,cardiffnlp"];
+    const ran = await classify(["--input", input, "--output", output, ...flags]);
+    expect(ran.code).toBe(0);
+    const out = await readTable(output);
+    expect(Object.keys(out[0])).toEqual(["id", "cardiffnlp", "ivanlau"]);
+    await expectSameAsProcess(out, byId(GOOD), "?top_k=2&raw_scores=true&models=ivanlau,cardiffnlp");
+  });
+
+  test("--shard i/N: the N shards' outputs together hold every row exactly once, row number mod N", async () => {
+    const input = writeJsonl("shards.jsonl", GOOD);
+    const outputs = [0, 1, 2].map((i) => join(work, `shard-${i}.parquet`));
+    const runs = [];
+    for (const [i, output] of outputs.entries())
+      runs.push(await classify(["--input", input, "--output", output, "--shard", `${i}/3`, "--chunk-rows", "40"]));
+    expect(runs.map((r) => r.code)).toEqual([0, 0, 0]);
+    const shards = await Promise.all(outputs.map(readTable));
+    for (const [i, rows] of shards.entries())
+      expect(rows.map((r) => r.id)).toEqual(GOOD.filter((_, n) => n % 3 === i).map((r) => r.id));
+    const ids = shards.flat().map((r) => String(r.id));
+    expect(ids.toSorted()).toEqual(GOOD.map((r) => r.id).toSorted());
+    await expectSameAsProcess(shards.flat(), byId(GOOD));
+  });
+});
+
+/** Committed chunks so far, from the state file beside the output (none before it exists). */
+function committedChunks(output: string): number {
+  try {
+    return JSON.parse(readFileSync(`${output}.state.json`, "utf8")).committed.length;
+  } catch {
+    return 0;
+  }
+}
+
+describe("resume", () => {
+  test("killed with SIGKILL at random points several times, then run again: each row exactly once", async () => {
+    const rows = texts(4000).map((text, i) => ({ id: `k${i}`, text }));
+    const input = writeJsonl("kill.jsonl", rows);
+    const output = join(work, "kill.parquet");
+    const argv = [process.execPath, "app/batch/index.ts", "--input", input, "--output", output, "--chunk-rows", "50"];
+    const env = { ...process.env, ENGINES_DIR: engines, INTRA_OP_THREADS: "1", LOG_LEVEL: "silent" };
+    let killed = 0;
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const before = committedChunks(output);
+      const proc = Bun.spawn(argv, { cwd: ROOT, env, stdout: "ignore", stderr: "inherit" });
+      // Killed once it has committed something more (so the runs make progress), a random moment later.
+      while (proc.exitCode === null && committedChunks(output) <= before) await Bun.sleep(10);
+      await Bun.sleep(Math.random() * 300);
+      if (proc.exitCode !== null) break;
+      proc.kill("SIGKILL");
+      await proc.exited;
+      killed++;
+    }
+    expect(killed).toBeGreaterThanOrEqual(3);
+    expect(committedChunks(output)).toBeLessThan(rows.length / 50);
+    const last = await classify(["--input", input, "--output", output, "--chunk-rows", "50"]);
+    expect(last.code).toBe(0);
+    expect(last.lines.find((l) => l.message === "resuming")?.committedChunks as number).toBeGreaterThan(0);
+    const out = await readTable(output);
+    expect(out.map((r) => r.id)).toEqual(rows.map((r) => r.id));
+    await expectSameAsProcess(out, byId(rows));
+    expect(existsSync(`${output}.parts`)).toBe(false);
+  });
+
+  test("a finished job run again does nothing; run with other arguments it refuses to touch the output (exit 2)", async () => {
+    const input = writeJsonl("again.jsonl", GOOD.slice(0, 20));
+    const output = join(work, "again-out.jsonl");
+    expect((await classify(["--input", input, "--output", output])).code).toBe(0);
+    const written = readFileSync(output, "utf8");
+    const again = await classify(["--input", input, "--output", output]);
+    expect(again.code).toBe(0);
+    expect(again.lines.some((l) => l.message === "already complete: nothing to do")).toBe(true);
+    const other = await classify(["--input", input, "--output", output, "--top-k", "2"]);
+    expect(other.code).toBe(2);
+    expect(String(other.lines.find((l) => l.level === "error")?.error)).toContain("scores differ");
+    expect(readFileSync(output, "utf8")).toBe(written);
+  });
+
+  test("a column the input does not have is refused before anything loads (exit 2)", async () => {
+    const input = await convertTable(writeJsonl("cols.jsonl", GOOD.slice(0, 5)), join(work, "cols.csv"));
+    const ran = await classify(["--input", input, "--output", join(work, "cols.jsonl"), "--text-column", "body"]);
+    expect(ran.code).toBe(2);
+    expect(String(ran.lines.find((l) => l.level === "error")?.error)).toContain(
+      'has no column "body" (its columns: id, text)',
+    );
   });
 });

@@ -2,7 +2,7 @@
  * `bun run classify`'s flags, parsed and checked before anything loads (pure: unit-tested). The Helm
  * chart's batch Job passes these same names.
  */
-import { extname } from "node:path";
+import { extname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { TopK } from "../scoring.ts";
 
@@ -71,7 +71,7 @@ function tableFile(flag: string, path: string): { path: string; format: TableFor
 }
 
 /** `i/N`, 0 ≤ i < N. */
-export function parseShard(raw: string): Shard {
+function parseShard(raw: string): Shard {
   const m = /^(\d{1,6})\/(\d{1,6})$/.exec(raw);
   const shard = m ? { index: Number(m[1]), count: Number(m[2]) } : null;
   if (!shard || shard.count < 1 || shard.index >= shard.count)
@@ -130,6 +130,8 @@ export function parseBatchArgs(argv: string[]): BatchArgs | null {
   if (values.help) return null;
   if (!values.input) throw new UsageError("--input FILE is required");
   if (!values.output) throw new UsageError("--output FILE is required");
+  const files = [values.input, values.output, values.errors ?? `${values.output}.errors.jsonl`].map((p) => resolve(p));
+  if (new Set(files).size !== 3) throw new UsageError("--input, --output and --errors must be different files");
   const columns = { text: values["text-column"], pair: values["pair-column"] ?? null, id: values["id-column"] };
   if (new Set([columns.text, columns.pair ?? columns.text, columns.id]).size !== (columns.pair ? 3 : 2))
     throw new UsageError("--text-column, --pair-column and --id-column must name different columns");

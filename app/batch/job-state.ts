@@ -48,7 +48,7 @@ export interface JobState {
 export class StateMismatch extends Error {}
 
 /** Writes a file whole or not at all: beside it, flushed to disk, then renamed over it. */
-export function writeAtomically(path: string, text: string) {
+function writeAtomically(path: string, text: string) {
   const beside = `${path}.writing`;
   const fd = openSync(beside, "w");
   try {
@@ -79,7 +79,7 @@ export class JobFiles {
     this.statePath = `${outputPath}.state.json`;
     this.partsDir = `${outputPath}.parts`;
     this.state = this.resume(job) ?? { version: 1, job, committed: [], complete: false };
-    mkdirSync(this.partsDir, { recursive: true });
+    if (!this.state.complete) mkdirSync(this.partsDir, { recursive: true });
     if (!existsSync(this.statePath)) writeAtomically(this.statePath, JSON.stringify(this.state));
   }
 

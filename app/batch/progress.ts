@@ -42,7 +42,10 @@ export function startProgress(total: number, done: number, tty: boolean, log: Lo
     };
     bar.start(total, done, payload());
     return {
-      rows: (n) => bar.update(done + (rows += n), payload()),
+      rows: (n) => {
+        rows += n;
+        bar.update(done + rows, payload());
+      },
       errors: (n) => {
         errors += n;
       },
