@@ -22,7 +22,13 @@ export function rate(done: number, total: number, seconds: number) {
  * A bar on a terminal (rows, rows/s, ETA, errors: cli-progress, on stderr); elsewhere (a Kubernetes
  * Job's log) one JSON line every few seconds. `done`: the shard's rows already committed by earlier runs.
  */
-export function startProgress(total: number, done: number, tty: boolean, log: LogFn): JobProgress {
+export function startProgress(
+  total: number,
+  done: number,
+  tty: boolean,
+  log: LogFn,
+  everyMs = LINE_EVERY_MS,
+): JobProgress {
   const started = performance.now();
   let rows = 0;
   let errors = 0;
@@ -33,12 +39,12 @@ export function startProgress(total: number, done: number, tty: boolean, log: Lo
   if (tty) {
     const bar = new SingleBar({
       format:
-        "classify [{bar}] {percentage}% | {value}/{total} rows | {rowsPerSecond} rows/s | ETA {eta} | {errors} errors",
+        "classify [{bar}] {percentage}% | {value}/{total} rows | {rowsPerSecond} rows/s | ETA {remaining} | {errors} errors",
       hideCursor: true,
     });
     const payload = () => {
       const f = fields();
-      return { rowsPerSecond: f.rowsPerSecond, eta: f.etaS === null ? "?" : `${f.etaS}s`, errors: f.errors };
+      return { rowsPerSecond: f.rowsPerSecond, remaining: f.etaS === null ? "?" : `${f.etaS} s`, errors: f.errors };
     };
     bar.start(total, done, payload());
     return {
@@ -52,7 +58,7 @@ export function startProgress(total: number, done: number, tty: boolean, log: Lo
       stop: () => bar.stop(),
     };
   }
-  const timer = setInterval(() => log("progress", fields()), LINE_EVERY_MS);
+  const timer = setInterval(() => log("progress", fields()), everyMs);
   // A progress line is never a reason to keep the process alive.
   timer.unref();
   return {
