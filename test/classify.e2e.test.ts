@@ -199,7 +199,9 @@ describe("bad rows, pairs, top_k, shards", () => {
 
   test("CSV in: a bare empty cell is missing, a quoted empty one the empty text; JSONL out, errors where asked", async () => {
     const input = join(work, "cells.csv");
-    await Bun.write(input, 'id,text\nx1,"hello, world"\n,no id\nx2,\nx3,""\nx4,"line\nbreak"\n');
+    // x5: past DuckDB's default CSV line limit (2 MB), still read, then refused by MAX_TEXT_CHARS.
+    const huge = "y".repeat(2_100_000);
+    await Bun.write(input, `id,text\nx1,"hello, world"\n,no id\nx2,\nx3,""\nx4,"line\nbreak"\nx5,${huge}\n`);
     const output = join(work, "cells.jsonl");
     const errors = join(work, "cells-errors.jsonl");
     const ran = await classify(["--input", input, "--output", output, "--errors", errors]);
@@ -207,6 +209,7 @@ describe("bad rows, pairs, top_k, shards", () => {
     expect(await readTable(errors)).toEqual([
       { row: 1, id: null, reason: "id is missing" },
       { row: 2, id: "x2", reason: "text is missing" },
+      { row: 5, id: "x5", reason: "text has 2100000 characters; the limit is 100000 (MAX_TEXT_CHARS)" },
     ]);
     const out = await readTable(output);
     expect(out.map((r) => r.id)).toEqual(["x1", "x3", "x4"]);
@@ -236,7 +239,7 @@ describe("bad rows, pairs, top_k, shards", () => {
 
   test("--top-k, --raw-scores and --models answer as /process's top_k, raw_scores and models", async () => {
     const input = writeJsonl("ranked.jsonl", GOOD.slice(0, 80));
-    const output = join(work, "ranked.jsonl");
+    const output = join(work, "ranked-out.jsonl");
     const flags = ["--top-k", "2", "--raw-scores", "--models", "ivanlau,cardiffnlp"];
     const ran = await classify(["--input", input, "--output", output, ...flags]);
     expect(ran.code).toBe(0);
@@ -316,7 +319,7 @@ describe("resume", () => {
 
   test("a column the input does not have is refused before anything loads (exit 2)", async () => {
     const input = await convertTable(writeJsonl("cols.jsonl", GOOD.slice(0, 5)), join(work, "cols.csv"));
-    const ran = await classify(["--input", input, "--output", join(work, "cols.jsonl"), "--text-column", "body"]);
+    const ran = await classify(["--input", input, "--output", join(work, "cols-out.jsonl"), "--text-column", "body"]);
     expect(ran.code).toBe(2);
     expect(String(ran.lines.find((l) => l.level === "error")?.error)).toContain(
       'has no column "body" (its columns: id, text)',

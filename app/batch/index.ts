@@ -53,6 +53,7 @@ try {
     process.exit(2);
   }
   if (e instanceof JobStartFailed) logger.error(e.failure, "the models did not start");
-  else logger.error({ error: e instanceof Error ? e.message : String(e) }, "the job failed");
+  // DuckDB quotes the offending line whole: a text of megabytes must not land in the log.
+  else logger.error({ error: (e instanceof Error ? e.message : String(e)).slice(0, 2000) }, "the job failed");
   process.exit(1);
 }

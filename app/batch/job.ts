@@ -5,7 +5,7 @@
  * (JobFiles), a few chunks in flight so that the models never wait for the next one to be read and
  * tokenized, and the output assembled from the committed chunks at the end.
  */
-import { statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Config } from "../config.ts";
 import type { LogFn } from "../log.ts";
@@ -75,8 +75,9 @@ export async function runBatchJob(args: BatchArgs, config: Config, log: LogFn, t
   }
 }
 
-/** The columns named must be the input's (a JSON-lines file's records each have their own: checked per row). */
+/** The input must exist, and the columns named must be its own (a JSON-lines file's records each have their own: checked per row). */
 async function checkColumns(tables: Tables, args: BatchArgs) {
+  if (!existsSync(args.input.path)) throw new UsageError(`--input ${args.input.path}: no such file`);
   const names = await tables.columnNames(args.input);
   if (names === null) return;
   const { id, text, pair } = args.columns;

@@ -4,6 +4,8 @@
  * SQL names files and columns only as quoted literals and identifiers.
  */
 import { renameSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import type { TableFormat } from "./args.ts";
 import type { SourceRow } from "./rows.ts";
@@ -26,6 +28,9 @@ export interface OutputColumn {
   type: string;
 }
 
+/** DuckDB reads no CSV line longer (2 MB by default): a text past MAX_TEXT_CHARS must still be read to be reported. */
+const MAX_CSV_LINE_BYTES = 64 * 1024 * 1024;
+
 const literal = (s: string) => `'${s.replaceAll("'", "''")}'`;
 const identifier = (s: string) => `"${s.replaceAll('"', '""')}"`;
 
@@ -33,7 +38,8 @@ function source(input: TableFile): string {
   const path = literal(input.path);
   if (input.format === "jsonl") return `read_ndjson_objects(${path})`;
   // Every cell as text; a bare empty cell is missing (NULL), a quoted "" the empty string.
-  if (input.format === "csv") return `read_csv(${path}, header = true, all_varchar = true, allow_quoted_nulls = false)`;
+  if (input.format === "csv")
+    return `read_csv(${path}, header = true, all_varchar = true, allow_quoted_nulls = false, max_line_size = ${MAX_CSV_LINE_BYTES})`;
   return `read_parquet(${path})`;
 }
 
@@ -53,6 +59,9 @@ export async function openTables(): Promise<Tables> {
   const instance = await DuckDBInstance.create(":memory:", {
     threads: "1",
     autoinstall_known_extensions: "false",
+    // Where it spills if it must: beside the system's temporary files, one folder per process (the
+    // working directory may be read-only, as in the image).
+    temp_directory: join(tmpdir(), `classify-duckdb-${process.pid}`),
     // The rows come out in the file's order: row numbers, shards and chunks depend on it.
     preserve_insertion_order: "true",
   });
