@@ -48,7 +48,6 @@ interface Run {
   tables: Tables;
   files: JobFiles;
   classifier: ChunkClassifier;
-  progress: JobProgress;
 }
 
 /** Runs the job to its end; throws UsageError, StateMismatch, JobStartFailed, or what stopped it. */
@@ -65,7 +64,7 @@ export async function runBatchJob(args: BatchArgs, config: Config, log: LogFn, t
       const models = chosenModels(service.models, args);
       const files = new JobFiles(args.output.path, identity(args, models), log);
       const classifier = new ChunkClassifier(service, models, config, args, stopped.signal);
-      return await classifyTable({ args, config, log, tables, files, classifier, progress: noProgress }, tty);
+      return await classifyTable({ args, config, log, tables, files, classifier }, tty);
     } finally {
       stopped.abort(new Error("the job stopped"));
       await service.stop();
@@ -114,8 +113,6 @@ function identity(args: BatchArgs, models: ServedModel[]): JobIdentity {
   };
 }
 
-const noProgress: JobProgress = { rows() {}, errors() {}, stop() {} };
-
 /** The shard's rows of a table of `total` rows. */
 const shardRows = (total: number, shard: BatchArgs["shard"]) =>
   total > shard.index ? Math.floor((total - 1 - shard.index) / shard.count) + 1 : 0;
@@ -136,7 +133,7 @@ async function classifyTable(run: Run, tty: boolean): Promise<JobOutcome> {
   const progress = startProgress(total, before.rows, tty, log);
   let chunks: number;
   try {
-    chunks = await classifyChunks({ ...run, progress });
+    chunks = await classifyChunks(run, progress);
   } finally {
     progress.stop();
   }
@@ -156,14 +153,14 @@ async function classifyTable(run: Run, tty: boolean): Promise<JobOutcome> {
 }
 
 /** Reads the shard's rows in chunks and classifies those not yet committed; the number of chunks. */
-async function classifyChunks(run: Run): Promise<number> {
+async function classifyChunks(run: Run, progress: JobProgress): Promise<number> {
   const window = new ChunkWindow(CHUNKS_IN_FLIGHT);
   let chunk = 0;
   let filled: SourceRow[] = [];
   const flush = async () => {
     const [k, rows] = [chunk++, filled];
     filled = [];
-    if (!run.files.isCommitted(k)) await window.add(() => classifyChunk(run, k, rows));
+    if (!run.files.isCommitted(k)) await window.add(() => classifyChunk(run, progress, k, rows));
   };
   for await (const rows of run.tables.rows(run.args.input, run.args.columns)) {
     for (const r of rows) {
@@ -178,8 +175,8 @@ async function classifyChunks(run: Run): Promise<number> {
   return chunk;
 }
 
-async function classifyChunk(run: Run, chunk: number, rows: SourceRow[]) {
-  const { args, config, classifier, progress } = run;
+async function classifyChunk(run: Run, progress: JobProgress, chunk: number, rows: SourceRow[]) {
+  const { args, config, classifier } = run;
   const checked = rows.map((r) => checkRow(r, args.columns.pair !== null, config.maxTextChars));
   const good = checked.flatMap((c) => ("input" in c ? [c] : []));
   const bad = checked.flatMap((c): RowError[] => ("reason" in c ? [c] : []));
