@@ -8,11 +8,21 @@ import { batchLimits, type PlanSettings } from "../service/model-plan.ts";
 import type { Answer, TopK } from "../service/api.ts";
 import { answersOf, type ClassifierService, modelRows, type ServedModel, tokenizeOnce } from "../service/classifier.ts";
 import type { PackedRow } from "../tokenize/pack.ts";
+import { TokenizationFailed } from "../tokenize/tokenizer-pool.ts";
 import type { TextInput } from "../tokenize/tokenizer-protocol.ts";
 import { ModelFeeder } from "./feeder.ts";
 
 /** Full batches a model keeps queued: the batcher's choice among them is what sorts out the lengths. */
 const QUEUED_BATCHES = 4;
+
+/** A text's answer, or why it has none. */
+export type ChunkAnswer = { answer: Answer } | { reason: string };
+
+/** Some texts of a chunk (indices into it) and their rows. */
+interface Encoded {
+  texts: number[];
+  rows: Map<string, PackedRow[]>;
+}
 
 export interface ChunkScoring {
   topK: TopK;
@@ -50,13 +60,56 @@ export class ChunkClassifier {
     });
   }
 
-  /** Each text's answer, in order, as /process answers it; `onRow` as each text has every model's answer. */
-  async classify(texts: TextInput[], onRow: () => void): Promise<Answer[]> {
+  /**
+   * Each text's answer, in order, as /process answers it, or why it has none (its tokenizer process
+   * died on it); `onRow` as each text has every model's answer.
+   */
+  async classify(texts: TextInput[], onRow: () => void): Promise<ChunkAnswer[]> {
     if (texts.length === 0) return [];
-    const slices = split(texts, this.service.tokenizers.stats.processes);
-    const tokenized = await Promise.all(slices.map((s) => tokenizeOnce(this.service.tokenizers, s, this.signal)));
-    const rows = joinRows(tokenized);
-    const answered = new Uint8Array(texts.length);
+    const failed = new Map<number, string>();
+    const slices = split(
+      texts.map((_, i) => i),
+      this.service.tokenizers.stats.processes,
+    );
+    const encoded = (await Promise.all(slices.map((s) => this.encode(texts, s, failed)))).flat();
+    const kept = encoded.flatMap((e) => e.texts);
+    const answers = await this.infer(joinRows(encoded.map((e) => e.rows)), kept.length, onRow);
+    const byText = new Map(kept.map((t, k) => [t, answers[k]]));
+    return texts.map((_, t) => {
+      const answer = byText.get(t);
+      return answer ? { answer } : { reason: `tokenization failed: ${failed.get(t)}` };
+    });
+  }
+
+  /**
+   * The rows of these texts (indices into `texts`), encoded together. A tokenizer process that dies
+   * on them (a panicking tokenizer) fails the whole job: halved until the text to blame stands alone,
+   * that text is set aside in `failed` and the others are encoded.
+   */
+  private async encode(texts: TextInput[], at: number[], failed: Map<number, string>): Promise<Encoded[]> {
+    try {
+      const rows = await tokenizeOnce(
+        this.service.tokenizers,
+        at.map((t) => texts[t]),
+        this.signal,
+      );
+      return [{ texts: at, rows }];
+    } catch (e) {
+      if (!(e instanceof TokenizationFailed) || this.signal.aborted) throw e;
+      if (at.length === 1) {
+        failed.set(at[0], e.message);
+        return [];
+      }
+      const half = Math.ceil(at.length / 2);
+      const first = await this.encode(texts, at.slice(0, half), failed);
+      return [...first, ...(await this.encode(texts, at.slice(half), failed))];
+    }
+  }
+
+  /** Each row through every model (fed shortest first), scored. */
+  private async infer(rows: Map<string, PackedRow[]>, count: number, onRow: () => void): Promise<Answer[]> {
+    if (count === 0) return [];
+    const answered = new Uint8Array(count);
     const perModel = await Promise.all(
       this.models.map((m, i) =>
         Promise.all(
@@ -69,7 +122,7 @@ export class ChunkClassifier {
         ),
       ),
     );
-    return answersOf(this.models, perModel, texts.length, this.scoring);
+    return answersOf(this.models, perModel, count, this.scoring);
   }
 
   /** Real tokens over padded tokens in every batch the models ran so far (1: no padding). */

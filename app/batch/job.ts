@@ -186,8 +186,19 @@ async function classifyChunk(run: Run, progress: JobProgress, chunk: number, row
     good.map((g) => g.input),
     () => progress.rows(1),
   );
-  const answerLines = good.map((g, i) => `${JSON.stringify({ [args.columns.id]: g.id, ...answers[i] })}\n`);
-  const errorLines = bad.map((e) => `${JSON.stringify({ row: e.row, id: e.id, reason: e.reason })}\n`);
+  const answerLines = good.flatMap((g, i) => {
+    const a = answers[i];
+    return "answer" in a ? [`${JSON.stringify({ [args.columns.id]: g.id, ...a.answer })}\n`] : [];
+  });
+  // Rows the tokenizer could not encode, with those refused up front, in row order.
+  const failed = good.flatMap((g, i) => {
+    const a = answers[i];
+    return "reason" in a ? [{ row: g.row, id: g.id, reason: a.reason }] : [];
+  });
+  progress.rows(failed.length);
+  progress.errors(failed.length);
+  const errors = [...bad, ...failed].sort((x, y) => x.row - y.row);
+  const errorLines = errors.map((e) => `${JSON.stringify({ row: e.row, id: e.id, reason: e.reason })}\n`);
   run.files.commit(chunk, answerLines, errorLines);
 }
 
