@@ -9,7 +9,8 @@ import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Config } from "../config.ts";
 import type { LogFn } from "../log.ts";
-import { ClassifierService, type ServedModel } from "../service/classifier.ts";
+import { readStore, type StoredModel } from "../../lib/store/index.ts";
+import { ClassifierService } from "../service/classifier.ts";
 import { loadFailure, type StartupFailure } from "../startup-failure.ts";
 import { type BatchArgs, UsageError } from "./args.ts";
 import { ChunkClassifier } from "./chunk-classifier.ts";
@@ -56,13 +57,19 @@ export async function runBatchJob(args: BatchArgs, config: Config, log: LogFn, t
   try {
     await checkColumns(tables, args);
     const enginesDir = args.engines ?? config.enginesDir;
+    const chosen = chosenModels(storedModels(enginesDir), args);
+    // Before any model loads: the state of another job is refused, a finished job needs nothing.
+    const files = new JobFiles(args.output.path, identity(args, chosen), log);
+    if (files.complete) {
+      log("already complete: nothing to do", { output: args.output.path, ...outcomeOf(files) });
+      return outcomeOf(files);
+    }
     const service = await ClassifierService.start({ ...config, enginesDir, log }).catch((e) => {
       throw new JobStartFailed(loadFailure(e, enginesDir));
     });
     const stopped = new AbortController();
     try {
-      const models = chosenModels(service.models, args);
-      const files = new JobFiles(args.output.path, identity(args, models), log);
+      const models = service.models.filter((m) => chosen.some((c) => c.key === m.key));
       const classifier = new ChunkClassifier(service, models, config, args, stopped.signal);
       return await classifyTable({ args, config, log, tables, files, classifier }, tty);
     } finally {
@@ -89,8 +96,17 @@ async function checkColumns(tables: Tables, args: BatchArgs) {
       throw new UsageError(`${flag}: ${args.input.path} has no column "${column}" (its columns: ${names.join(", ")})`);
 }
 
-/** --models, in the service's order (as /process's ?models=); every model without it. */
-function chosenModels(served: ServedModel[], args: BatchArgs): ServedModel[] {
+/** The engines folder's models, read as the service reads them (a failure reads as the service's start-up failure). */
+function storedModels(enginesDir: string): StoredModel[] {
+  try {
+    return readStore(enginesDir).models;
+  } catch (e) {
+    throw new JobStartFailed(loadFailure(e, enginesDir));
+  }
+}
+
+/** --models, in the engines' order (as /process's ?models=); every model without it. */
+function chosenModels(served: StoredModel[], args: BatchArgs): StoredModel[] {
   const keys = served.map((m) => m.key);
   const unknown = args.models?.filter((k) => !keys.includes(k)) ?? [];
   if (unknown.length > 0)
@@ -101,7 +117,7 @@ function chosenModels(served: ServedModel[], args: BatchArgs): ServedModel[] {
   return models;
 }
 
-function identity(args: BatchArgs, models: ServedModel[]): JobIdentity {
+function identity(args: BatchArgs, models: StoredModel[]): JobIdentity {
   const { size, mtimeMs } = statSync(args.input.path);
   return {
     input: { path: resolve(args.input.path), bytes: size, modifiedMs: mtimeMs },
@@ -117,16 +133,15 @@ function identity(args: BatchArgs, models: ServedModel[]): JobIdentity {
 const shardRows = (total: number, shard: BatchArgs["shard"]) =>
   total > shard.index ? Math.floor((total - 1 - shard.index) / shard.count) + 1 : 0;
 
+/** The shard's rows committed so far, and those of them in the errors file. */
+const outcomeOf = (files: JobFiles): JobOutcome => ({
+  rows: files.committed.reduce((n, c) => n + c.rows, 0),
+  errors: files.committed.reduce((n, c) => n + c.errors, 0),
+});
+
 async function classifyTable(run: Run, tty: boolean): Promise<JobOutcome> {
   const { files, log } = run;
-  const outcome = () => ({
-    rows: files.committed.reduce((n, c) => n + c.rows, 0),
-    errors: files.committed.reduce((n, c) => n + c.errors, 0),
-  });
-  if (files.complete) {
-    log("already complete: nothing to do", { output: run.args.output.path, ...outcome() });
-    return outcome();
-  }
+  const outcome = () => outcomeOf(files);
   const started = performance.now();
   const before = outcome();
   const total = shardRows(await run.tables.countRows(run.args.input), run.args.shard);
