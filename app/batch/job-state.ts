@@ -18,6 +18,7 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
+import type { LogFn } from "../log.ts";
 
 /** Everything that decides which rows a chunk holds and what is written for them. */
 export interface JobIdentity {
@@ -74,7 +75,7 @@ export class JobFiles {
   constructor(
     outputPath: string,
     job: JobIdentity,
-    private readonly log: (message: string, fields?: Record<string, unknown>) => void,
+    private readonly log: LogFn,
   ) {
     this.statePath = `${outputPath}.state.json`;
     this.partsDir = `${outputPath}.parts`;
