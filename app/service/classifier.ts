@@ -7,6 +7,7 @@ import { type FamilyEncodings, type TextInput, charCount } from "../tokenize/tok
 import { LONGEST_FIRST_RIGHT, type Truncation, truncateRow } from "../tokenize/truncation.ts";
 import { Admission, type QueueLoad, refusalByExpectedWait } from "./admission.ts";
 import type {
+  Answer,
   Classified,
   ClassifierApi,
   ClassifyOptions,
@@ -116,14 +117,7 @@ export class ClassifierService implements ClassifierApi {
   async classify(texts: TextInput[], opts: ClassifyOptions): Promise<Classified> {
     const models = this.models.filter((m) => (opts.models ? opts.models.includes(m.key) : m.defaultFanOut));
     const { perModel, timings, rows } = await this.run(texts, models, opts);
-    const topK = opts.topK ?? { kind: "top" };
-    const scoring = (m: ServedModel) => (opts.rawScores ? "raw" : m.record.activation);
-    const answers = texts.map((_, t) =>
-      Object.fromEntries(
-        models.map((m, i) => [m.key, answer(perModel[i][t].logits, m.record.labels, scoring(m), topK)]),
-      ),
-    );
-    return { answers, timings, rows };
+    return { answers: answersOf(models, perModel, texts.length, opts), timings, rows };
   }
 
   // /zero-shot and /rerank: pairs through run() (app/service/zero-shot.ts, rerank.ts).
@@ -195,8 +189,25 @@ export class ClassifierService implements ClassifierApi {
   }
 }
 
+/**
+ * Each text's answer from every model's logits (perModel[model][text]), keyed by model in `models`' order:
+ * what /process answers, and what the offline batch job (app/batch) writes.
+ */
+export function answersOf(
+  models: ServedModel[],
+  perModel: Pick<RowAnswer, "logits">[][],
+  texts: number,
+  opts: Pick<ClassifyOptions, "topK" | "rawScores">,
+): Answer[] {
+  const topK = opts.topK ?? { kind: "top" };
+  const scoring = (m: ServedModel) => (opts.rawScores ? "raw" : m.record.activation);
+  return Array.from({ length: texts }, (_, t) =>
+    Object.fromEntries(models.map((m, i) => [m.key, answer(perModel[i][t].logits, m.record.labels, scoring(m), topK)])),
+  );
+}
+
 /** Each text once per family, in a tokenizer process; the rows in shared memory every model's workers read. */
-async function tokenizeOnce(
+export async function tokenizeOnce(
   pool: TokenizerPool,
   texts: TextInput[],
   signal: AbortSignal,
@@ -238,10 +249,10 @@ function refuseLongText(texts: TextInput[], maxTextChars: number) {
 }
 
 /** A model's rows: its family's, each cut to the model's own limit, or refused when longer (refuseTooLong). */
-function modelRows(
+export function modelRows(
   m: ServedModel,
   rows: Map<string, PackedRow[]>,
-  { truncation = LONGEST_FIRST_RIGHT, refuseTooLong }: RunOptions,
+  { truncation = LONGEST_FIRST_RIGHT, refuseTooLong }: Pick<RunOptions, "truncation" | "refuseTooLong"> = {},
 ): PackedRow[] {
   const familyRows = rows.get(m.family.id);
   if (!familyRows) throw new Error(`${m.key}: its tokenizer family ${m.family.id} is not among the service's`);

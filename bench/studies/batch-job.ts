@@ -116,7 +116,9 @@ export async function main(argv: string[]): Promise<number> {
   });
   const source = values.source as Source;
   if (!values.engines || !SOURCES.includes(source)) {
-    console.error("usage: bun bench/studies/batch-job.ts --engines DIR [--source tweets] [--texts 2000] [--out FILE.md]");
+    console.error(
+      "usage: bun bench/studies/batch-job.ts --engines DIR [--source tweets] [--texts 2000] [--out FILE.md]",
+    );
     return 2;
   }
   const engines = resolve(values.engines);

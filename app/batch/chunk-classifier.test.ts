@@ -1,0 +1,53 @@
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { tinyEngines } from "../../testkit/fixtures.ts";
+import { loadConfig } from "../config.ts";
+import { ClassifierService } from "../service/classifier.ts";
+import { ABORT_MARKER } from "../tokenize/serve-tokenizers.ts";
+import { TOKENIZER_ENTRY } from "../tokenize/tokenizer-process-handle.ts";
+import { ChunkClassifier } from "./chunk-classifier.ts";
+
+setDefaultTimeout(120_000);
+
+let service: ClassifierService;
+const config = loadConfig({ INTRA_OP_THREADS: "1", TOKENIZER_PROCESSES: "2" });
+const stopped = new AbortController();
+
+beforeAll(async () => {
+  const enginesDir = await tinyEngines("xlmr", "chunk-classifier");
+  // The service's own tokenizer processes, with fault hooks: ABORT_MARKER makes one abort as a panicking tokenizer does.
+  service = await ClassifierService.start(
+    { ...config, enginesDir },
+    {
+      tokenizerEntry: { ...TOKENIZER_ENTRY, faultHooks: true },
+      restartPolicy: { initialMs: 10, maxMs: 100, stableMs: 60_000 },
+    },
+  );
+});
+afterAll(async () => {
+  stopped.abort();
+  await service?.stop();
+});
+
+describe("a chunk through the service's parts", () => {
+  test("answers as the service's classify does; a text its tokenizer process dies on is set aside with why, the others answered", async () => {
+    const texts = Array.from({ length: 40 }, (_, i) => `text number ${i} ${"word ".repeat(i % 13)}`);
+    const chunk = new ChunkClassifier(
+      service,
+      service.models,
+      config,
+      { topK: { kind: "top" }, rawScores: false },
+      stopped.signal,
+    );
+    let rows = 0;
+    const poisoned = texts.map((t, i) => (i === 17 || i === 30 ? `${t} ${ABORT_MARKER}` : t));
+    const answers = await chunk.classify(poisoned, () => rows++);
+    expect(rows).toBe(38);
+    for (const i of [17, 30]) {
+      const reason = "reason" in answers[i] ? answers[i].reason : "";
+      expect(reason).toStartWith("tokenization failed: the tokenizer process exited (SIGABRT)");
+    }
+    const kept = texts.filter((_, i) => i !== 17 && i !== 30);
+    const { answers: expected } = await service.classify(kept, { timeoutMs: 60_000 });
+    expect(answers.filter((a) => "answer" in a)).toEqual(expected.map((answer) => ({ answer })));
+  });
+});

@@ -1,0 +1,134 @@
+/**
+ * A chunk of texts through the service's own parts, as /process takes them but without HTTP,
+ * admission or deadline: tokenized once per family by the tokenizer processes (the chunk split among
+ * them), cut to each model's length, fed to each model's batcher shortest first (ModelFeeder), and
+ * scored as /process scores (answersOf).
+ */
+import { batchLimits, type PlanSettings } from "../service/model-plan.ts";
+import type { Answer, TopK } from "../service/api.ts";
+import { answersOf, type ClassifierService, modelRows, type ServedModel, tokenizeOnce } from "../service/classifier.ts";
+import type { PackedRow } from "../tokenize/pack.ts";
+import { TokenizationFailed } from "../tokenize/tokenizer-pool.ts";
+import type { TextInput } from "../tokenize/tokenizer-protocol.ts";
+import { ModelFeeder } from "./feeder.ts";
+
+/** Full batches a model keeps queued: the batcher's choice among them is what sorts out the lengths. */
+const QUEUED_BATCHES = 4;
+
+/** A text's answer, or why it has none. */
+export type ChunkAnswer = { answer: Answer } | { reason: string };
+
+/** Some texts of a chunk (indices into it) and their rows. */
+interface Encoded {
+  texts: number[];
+  rows: Map<string, PackedRow[]>;
+}
+
+export interface ChunkScoring {
+  topK: TopK;
+  rawScores: boolean;
+}
+
+/** The texts in `slices` contiguous parts of nearly equal size (at least one text each). */
+function split<T>(items: T[], slices: number): T[][] {
+  const n = Math.max(1, Math.min(slices, items.length));
+  const size = Math.ceil(items.length / n);
+  return Array.from({ length: n }, (_, i) => items.slice(i * size, (i + 1) * size)).filter((s) => s.length > 0);
+}
+
+/** The families' rows of each slice, joined in order. */
+function joinRows(slices: Map<string, PackedRow[]>[]): Map<string, PackedRow[]> {
+  const joined = new Map<string, PackedRow[]>();
+  for (const slice of slices)
+    for (const [family, rows] of slice) joined.set(family, [...(joined.get(family) ?? []), ...rows]);
+  return joined;
+}
+
+export class ChunkClassifier {
+  private readonly feeders: ModelFeeder[];
+
+  constructor(
+    private readonly service: ClassifierService,
+    readonly models: ServedModel[],
+    settings: PlanSettings,
+    private readonly scoring: ChunkScoring,
+    private readonly signal: AbortSignal,
+  ) {
+    this.feeders = models.map((m) => {
+      const batch = batchLimits(m.provider, m.limits, settings).maxBatchSize;
+      return new ModelFeeder(m.batcher, QUEUED_BATCHES * batch * m.workers.length, signal);
+    });
+  }
+
+  /**
+   * Each text's answer, in order, as /process answers it, or why it has none (its tokenizer process
+   * died on it); `onRow` as each text has every model's answer.
+   */
+  async classify(texts: TextInput[], onRow: () => void): Promise<ChunkAnswer[]> {
+    if (texts.length === 0) return [];
+    const failed = new Map<number, string>();
+    const slices = split(
+      texts.map((_, i) => i),
+      this.service.tokenizers.stats.processes,
+    );
+    const encoded = (await Promise.all(slices.map((s) => this.encode(texts, s, failed)))).flat();
+    const kept = encoded.flatMap((e) => e.texts);
+    const answers = await this.infer(joinRows(encoded.map((e) => e.rows)), kept.length, onRow);
+    const byText = new Map(kept.map((t, k) => [t, answers[k]]));
+    return texts.map((_, t) => {
+      const answer = byText.get(t);
+      return answer ? { answer } : { reason: `tokenization failed: ${failed.get(t)}` };
+    });
+  }
+
+  /**
+   * The rows of these texts (indices into `texts`), encoded together. A tokenizer process that dies
+   * on them (a panicking tokenizer) fails the whole job: halved until the text to blame stands alone,
+   * that text is set aside in `failed` and the others are encoded.
+   */
+  private async encode(texts: TextInput[], at: number[], failed: Map<number, string>): Promise<Encoded[]> {
+    try {
+      const rows = await tokenizeOnce(
+        this.service.tokenizers,
+        at.map((t) => texts[t]),
+        this.signal,
+      );
+      return [{ texts: at, rows }];
+    } catch (e) {
+      if (!(e instanceof TokenizationFailed) || this.signal.aborted) throw e;
+      if (at.length === 1) {
+        failed.set(at[0], e.message);
+        return [];
+      }
+      const half = Math.ceil(at.length / 2);
+      const first = await this.encode(texts, at.slice(0, half), failed);
+      return [...first, ...(await this.encode(texts, at.slice(half), failed))];
+    }
+  }
+
+  /** Each row through every model (fed shortest first), scored. */
+  private async infer(rows: Map<string, PackedRow[]>, count: number, onRow: () => void): Promise<Answer[]> {
+    if (count === 0) return [];
+    const answered = new Uint8Array(count);
+    const perModel = await Promise.all(
+      this.models.map((m, i) =>
+        Promise.all(
+          this.feeders[i].feed(modelRows(m, rows)).map((answer, t) =>
+            answer.then((a) => {
+              if (++answered[t] === this.models.length) onRow();
+              return a;
+            }),
+          ),
+        ),
+      ),
+    );
+    return answersOf(this.models, perModel, count, this.scoring);
+  }
+
+  /** Real tokens over padded tokens in every batch the models ran so far (1: no padding). */
+  paddingEfficiency(): number {
+    const stats = this.models.map((m) => m.batcher.stats);
+    const padded = stats.reduce((n, s) => n + s.paddedTokens, 0);
+    return padded === 0 ? 1 : stats.reduce((n, s) => n + s.realTokens, 0) / padded;
+  }
+}
