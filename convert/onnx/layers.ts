@@ -2,13 +2,14 @@
  * The pieces every encoder classifier is built from, in standard ONNX opset-17 ops, with Hugging
  * Face's semantics: a weight reader that proves nothing is altered (each checkpoint tensor becomes
  * an initializer of the same name, bytes unchanged), linear, layer norm, exact GELU, self-attention,
- * feed-forward, the post-LN encoder layer and the additive attention mask.
+ * feed-forward and the post-LN encoder layer.
  */
 import type { Checkpoint, CheckpointTensor } from "../checkpoint/index.ts";
 import { DTYPE_BYTES, elementCount } from "../checkpoint/types.ts";
 import { ConvertError } from "../errors.ts";
 import type { ClassifierConfig } from "./config.ts";
 import { ElemType, GraphBuilder } from "./graph.ts";
+import { type RowLayout, rowsOf } from "./rows.ts";
 
 /** Reads FP32 weights of one checkpoint into a graph, checking their shapes; records every tensor used. */
 class WeightReader {
@@ -110,17 +111,6 @@ class Layers {
   }
 
   /**
-   * The additive mask [batch, 1, 1, sequence]: 0 where attended, float32's minimum where masked, as
-   * transformers adds it to the attention scores.
-   */
-  attentionMask(mask: string): string {
-    const g = this.g;
-    const maskF = g.op("Cast", [mask], { to: ElemType.FLOAT });
-    const masked = g.op("Mul", [g.op("Sub", [g.constFloat(1), maskF]), g.constFloat(-3.4028234663852886e38)]);
-    return g.op("Unsqueeze", [masked, g.constInt64([1, 2])]);
-  }
-
-  /**
    * Multi-head self-attention on x [batch*sequence, hidden]; `batchSeq` is [batch, sequence]. The
    * projections' names are the architecture's (q/k/v/out), the weights under `w`.
    */
@@ -194,7 +184,7 @@ class Layers {
     return x;
   }
 
-  /** The graph's output: `logits` [batch, labels] = x·Wᵀ + b with the head's weights. */
+  /** The graph's output: `logits` [rows, labels] = x·Wᵀ + b with the head's weights. */
   logits(x: string, head: Weights, labels: number): void {
     const H = this.shape.hidden;
     const out = this.g.op(
@@ -203,33 +193,16 @@ class Layers {
       { transB: 1 },
       "logits",
     );
-    this.g.output(out, ElemType.FLOAT, ["batch", labels]);
-  }
-
-  /** Positions 0..n-1 for every row, [1, sequence] (BERT, DistilBERT). */
-  positionsFromZero(ids: string): string {
-    const g = this.g;
-    const seq = g.op("Gather", [g.op("Shape", [ids]), g.constInt64([1], true)]);
-    return g.op("Unsqueeze", [
-      g.op("Range", [g.constInt64([0], true), seq, g.constInt64([1], true)]),
-      g.constInt64([0]),
-    ]);
-  }
-
-  /** [batch, sequence, hidden] → the first token's vector [batch, hidden] (<s>, [CLS]). */
-  firstToken(x: string, batchSeq: string): string {
-    const g = this.g;
-    const hidden = g.op("Reshape", [x, g.op("Concat", [batchSeq, g.constInt64([this.shape.hidden])], { axis: 0 })]);
-    return g.op("Gather", [hidden, g.constInt64([0], true)], { axis: 1 });
+    this.g.output(out, ElemType.FLOAT, ["rows", labels]);
   }
 }
 
 /**
  * What every architecture's build starts from: the graph, its weight reader and layer builders for
- * the config's shapes, and the two inputs all of them take.
+ * the config's shapes, and the rows' layout (padded or packed, rows.ts) with the inputs it declares.
  */
-export function startClassifierGraph(c: ClassifierConfig, ckpt: Checkpoint) {
-  const g = new GraphBuilder(c.architecture);
+export function startClassifierGraph(c: ClassifierConfig, ckpt: Checkpoint, layout: RowLayout) {
+  const g = new GraphBuilder(layout === "packed" ? `${c.architecture} (packed)` : c.architecture);
   const weights = new WeightReader(g, ckpt);
   const L = new Layers(g, {
     hidden: c.hiddenSize,
@@ -237,7 +210,6 @@ export function startClassifierGraph(c: ClassifierConfig, ckpt: Checkpoint) {
     intermediate: c.intermediateSize,
     layerNormEps: c.layerNormEps,
   });
-  const ids = g.input("input_ids", ElemType.INT64, ["batch", "sequence"]);
-  const mask = g.input("attention_mask", ElemType.INT64, ["batch", "sequence"]);
-  return { g, weights, L, H: c.hiddenSize, ids, mask };
+  const rows = rowsOf(g, layout);
+  return { g, weights, L, H: c.hiddenSize, ids: rows.ids, rows };
 }

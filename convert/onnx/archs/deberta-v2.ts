@@ -10,6 +10,7 @@ import type { Checkpoint } from "../../checkpoint/index.ts";
 import type { ClassifierConfig, ConfigReader } from "../config.ts";
 import { ElemType, type GraphBuilder } from "../graph.ts";
 import { startClassifierGraph, type Weights } from "../layers.ts";
+import { FLOAT_MIN, type RowLayout } from "../rows.ts";
 import type { Architecture } from "./types.ts";
 
 type Activation = "gelu" | "tanh" | "relu";
@@ -214,24 +215,29 @@ function act(G: Graph, x: string, a: Activation): string {
   return G.g.op(a === "tanh" ? "Tanh" : "Relu", [x]);
 }
 
+/** Multiplies by the token mask when there is one (padded); packed tokens are all real. */
+function masked(G: Graph, x: string, tokenMask: string | null): string {
+  return tokenMask ? G.g.op("Mul", [x, tokenMask]) : x;
+}
+
 /** word (+ positions) (+ token types) → embed_proj → LayerNorm → × mask, as [batch·sequence, hidden]. */
-function embeddings(G: Graph, c: DebertaConfig, maskFlat: string): string {
-  const { g, weights, L, H, ids } = G;
+function embeddings(G: Graph, c: DebertaConfig, tokenMask: string | null): string {
+  const { g, weights, L, H, ids, rows } = G;
   const E = weights.scope("deberta.embeddings");
   const width = c.embeddingSize;
   let emb = g.op("Gather", [E.weight("word_embeddings.weight", [c.vocabSize, width]), ids]);
   if (c.positionBiasedInput) {
     const table = E.weight("position_embeddings.weight", [c.maxPositionEmbeddings, width]);
-    emb = g.op("Add", [emb, g.op("Gather", [table, L.positionsFromZero(ids)])]);
+    emb = g.op("Add", [emb, g.op("Gather", [table, rows.positions()])]);
   }
   if (c.typeVocabSize > 0) {
-    const types = g.input("token_type_ids", ElemType.INT64, ["batch", "sequence"]);
+    const types = rows.tokenTypes();
     const table = E.weight("token_type_embeddings.weight", [c.typeVocabSize, width]);
     emb = g.op("Add", [emb, g.op("Gather", [table, types])]);
   }
   let flat = g.op("Reshape", [emb, g.constInt64([-1, width])]);
   if (width !== H) flat = g.op("Gemm", [flat, E.weight("embed_proj.weight", [H, width])], { transB: 1 });
-  return g.op("Mul", [L.layerNorm(flat, E.scope("LayerNorm")), maskFlat]);
+  return masked(G, L.layerNorm(flat, E.scope("LayerNorm")), tokenMask);
 }
 
 interface AttentionContext {
@@ -300,16 +306,12 @@ function disentangledAttention(G: Graph, c: DebertaConfig, x: string, w: Weights
   ]);
 }
 
-/**
- * ConvLayer (DeBERTa-v2-xlarge): a 1-D convolution over the embeddings' sequence, pads zeroed,
- * activation, + the first layer's output, LayerNorm, × mask.
- */
-function convLayer(G: Graph, c: DebertaConfig, emb: string, layerOut: string, maskFlat: string, batchSeq: string) {
-  const { g, weights, L, H } = G;
-  const conv = c.conv;
-  if (!conv) return layerOut;
-  const w = weights.scope("deberta.encoder.conv");
-  const seqFirst = g.op("Reshape", [emb, g.op("Concat", [batchSeq, g.constInt64([H])], { axis: 0 })]);
+type Conv = NonNullable<DebertaConfig["conv"]>;
+
+/** Padded rows: one Conv over each row's sequence, its zero padding and zeroed pads the row's edges. */
+function paddedConvolution(G: Graph, conv: Conv, emb: string, w: Weights): string {
+  const { g, H, rows } = G;
+  const seqFirst = g.op("Reshape", [emb, g.op("Concat", [rows.batchSeq, g.constInt64([H])], { axis: 0 })]);
   const pad = (conv.kernel - 1) / 2;
   const convolved = g.op(
     "Conv",
@@ -320,30 +322,72 @@ function convLayer(G: Graph, c: DebertaConfig, emb: string, layerOut: string, ma
     ],
     { kernel_shape: [conv.kernel], pads: [pad, pad], group: conv.groups },
   );
-  const flat = g.op("Reshape", [g.op("Transpose", [convolved], { perm: [0, 2, 1] }), g.constInt64([-1, H])]);
-  const out = act(G, g.op("Mul", [flat, maskFlat]), conv.act);
-  return g.op("Mul", [L.layerNorm(g.op("Add", [layerOut, out]), w.scope("LayerNorm")), maskFlat]);
+  return g.op("Reshape", [g.op("Transpose", [convolved], { perm: [0, 2, 1] }), g.constInt64([-1, H])]);
 }
 
-/** The masks: [batch·sequence, 1] for hidden states, and [batch, 1, q, k] = mask_q · mask_k for attention. */
+/**
+ * Packed rows: one kernel tap at a time, a 1-wide Conv with that tap's weights (sliced from the
+ * checkpoint's tensor, which stays as it is) over the tokens shifted by the tap's offset, those of
+ * another row or past either end zeroed: what the padded rows' zero padding and zeroed pads give.
+ * The taps are summed; the bias comes in once, with the first.
+ */
+function packedConvolution(G: Graph, conv: Conv, emb: string, w: Weights, rowOfToken: string): string {
+  const { g, H } = G;
+  const pad = (conv.kernel - 1) / 2;
+  const weight = w.weight("conv.weight", [H, H / conv.groups, conv.kernel]);
+  const zeros = g.op("Reshape", [g.constFloats(new Array(pad * H).fill(0)), g.constInt64([pad, H])]);
+  const edge = g.constInt64(new Array(pad).fill(-1));
+  const paddedTokens = g.op("Concat", [zeros, emb, zeros], { axis: 0 });
+  const paddedRows = g.op("Concat", [edge, rowOfToken, edge], { axis: 0 });
+  const axis0 = g.constInt64([0]);
+  let sum: string | null = null;
+  for (let tap = 0; tap < conv.kernel; tap++) {
+    // Token t reads token t + tap − pad: T entries from `tap` on (an end counted from the back, or all).
+    const bounds = [g.constInt64([tap]), g.constInt64([tap < 2 * pad ? tap - 2 * pad : Number.MAX_SAFE_INTEGER])];
+    const neighbours = g.op("Slice", [paddedTokens, ...bounds, axis0]);
+    const sameRow = g.op("Equal", [g.op("Slice", [paddedRows, ...bounds, axis0]), rowOfToken]);
+    const kept = g.op("Mul", [
+      neighbours,
+      g.op("Unsqueeze", [g.op("Cast", [sameRow], { to: ElemType.FLOAT }), g.constInt64([1])]),
+    ]);
+    const channelsFirst = g.op("Unsqueeze", [g.op("Transpose", [kept], { perm: [1, 0] }), axis0]);
+    const tapWeight = g.op("Slice", [weight, g.constInt64([tap]), g.constInt64([tap + 1]), g.constInt64([2])]);
+    const inputs = [channelsFirst, tapWeight, ...(sum ? [] : [w.weight("conv.bias", [H])])];
+    const y = g.op("Conv", inputs, { kernel_shape: [1], group: conv.groups });
+    sum = sum ? g.op("Add", [sum, y]) : y;
+  }
+  return g.op("Reshape", [g.op("Transpose", [sum as string], { perm: [0, 2, 1] }), g.constInt64([-1, H])]);
+}
+
+/**
+ * ConvLayer (DeBERTa-v2-xlarge): a 1-D convolution over the embeddings' sequence within each row,
+ * pads zeroed, activation, + the first layer's output, LayerNorm, × mask.
+ */
+function convLayer(G: Graph, c: DebertaConfig, emb: string, layerOut: string, tokenMask: string | null) {
+  const { weights, L, rows } = G;
+  const conv = c.conv;
+  if (!conv) return layerOut;
+  const w = weights.scope("deberta.encoder.conv");
+  const rowOfToken = rows.rowOfToken();
+  const flat = rowOfToken ? packedConvolution(G, conv, emb, w, rowOfToken) : paddedConvolution(G, conv, emb, w);
+  const out = act(G, masked(G, flat, tokenMask), conv.act);
+  return masked(G, L.layerNorm(G.g.op("Add", [layerOut, out]), w.scope("LayerNorm")), tokenMask);
+}
+
+/** The attention masks, [batch, 1, q, k]: mask_q · mask_k (packed: same row), and its additive form. */
 function masks(G: Graph) {
-  const { g, mask } = G;
-  const maskF = g.op("Cast", [mask], { to: ElemType.FLOAT });
-  const maskFlat = g.op("Reshape", [maskF, g.constInt64([-1, 1])]);
-  const mask2d = g.op("Mul", [
-    g.op("Unsqueeze", [maskF, g.constInt64([1, 3])]),
-    g.op("Unsqueeze", [maskF, g.constInt64([1, 2])]),
-  ]);
-  const maskAdd = g.op("Mul", [g.op("Sub", [g.constFloat(1), mask2d]), g.constFloat(-3.4028234663852886e38)]);
-  return { maskFlat, mask2d, maskAdd };
+  const { g, rows } = G;
+  const mask2d = rows.pairMask();
+  const maskAdd = g.op("Mul", [g.op("Sub", [g.constFloat(1), mask2d]), g.constFloat(FLOAT_MIN)]);
+  return { mask2d, maskAdd };
 }
 
-function build(c: DebertaConfig, ckpt: Checkpoint) {
-  const G = startClassifierGraph(c, ckpt);
-  const { g, weights, L, H, ids } = G;
-  const { maskFlat, mask2d, maskAdd } = masks(G);
-  const batchSeq = g.op("Shape", [ids]);
-  const ctx: AttentionContext = { batchSeq, maskAdd, mask2d };
+function build(c: DebertaConfig, ckpt: Checkpoint, layout: RowLayout = "padded") {
+  const G = startClassifierGraph(c, ckpt, layout);
+  const { g, weights, L, H, rows } = G;
+  const { batchSeq } = rows;
+  const tokenMask = rows.tokenMask();
+  const ctx: AttentionContext = { batchSeq, ...masks(G) };
   const encoder = weights.scope("deberta.encoder");
   if (c.relative) {
     const table = encoder.weight("rel_embeddings.weight", [2 * c.relative.span, H]);
@@ -351,7 +395,7 @@ function build(c: DebertaConfig, ckpt: Checkpoint) {
     const seq = g.op("Gather", [batchSeq, g.constInt64([1], true)]);
     ctx.gather = relativeGatherIndices(g, c.relative, seq);
   }
-  const emb = embeddings(G, c, maskFlat);
+  const emb = embeddings(G, c, tokenMask);
   let x = emb;
   for (let i = 0; i < c.layers; i++) {
     const layer = encoder.scope(`layer.${i}`);
@@ -368,9 +412,9 @@ function build(c: DebertaConfig, ckpt: Checkpoint) {
       feedForward: (h) => L.feedForward(h, layer.scope("intermediate.dense"), layer.scope("output.dense")),
       outputNorm: layer.scope("output.LayerNorm"),
     });
-    if (i === 0) x = convLayer(G, c, emb, x, maskFlat, batchSeq);
+    if (i === 0) x = convLayer(G, c, emb, x, tokenMask);
   }
-  const pooled = act(G, L.linear(L.firstToken(x, batchSeq), weights.scope("pooler.dense"), H, H), c.poolerAct);
+  const pooled = act(G, L.linear(rows.firstTokens(x, H), weights.scope("pooler.dense"), H, H), c.poolerAct);
   L.logits(pooled, weights.scope("classifier"), c.labels.length);
   return { graph: g, used: weights.used };
 }

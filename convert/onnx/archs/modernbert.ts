@@ -8,6 +8,7 @@
 import type { ClassifierConfig, ConfigReader } from "../config.ts";
 import { ElemType, type GraphBuilder } from "../graph.ts";
 import { startClassifierGraph, type Weights } from "../layers.ts";
+import { FLOAT_MIN } from "../rows.ts";
 import type { Architecture } from "./types.ts";
 
 interface ModernBertConfig extends ClassifierConfig {
@@ -23,9 +24,6 @@ interface ModernBertConfig extends ClassifierConfig {
   localAttention: number;
   classifierPooling: "cls" | "mean";
 }
-
-/** float32's lowest value: the additive mask transformers uses for keys a query may not see. */
-const FLOAT_MIN = -3.4028234663852886e38;
 
 function flag(r: ConfigReader, key: string, fallback: boolean): boolean {
   const v = r.raw[key] ?? fallback;
@@ -81,17 +79,17 @@ export const modernbert: Architecture = {
     };
   },
 
-  build(c: ModernBertConfig, ckpt) {
-    const { g, weights, L, ids, mask } = startClassifierGraph(c, ckpt);
+  build(c: ModernBertConfig, ckpt, layout = "padded") {
+    const { g, weights, L, ids, rows } = startClassifierGraph(c, ckpt, layout);
     const m = new ModernBertGraph(g, L, c);
     const model = weights.scope("model");
     const embeddings = model.scope("embeddings");
     const tokens = g.op("Gather", [embeddings.weight("tok_embeddings.weight", [c.vocabSize, c.hiddenSize]), ids]);
     let x = g.op("Reshape", [m.norm(tokens, embeddings.scope("norm")), g.constInt64([-1, c.hiddenSize])]);
 
-    const batchSeq = g.op("Shape", [ids]);
-    const positions = g.op("Cast", [L.positionsFromZero(ids)], { to: ElemType.FLOAT });
-    const keyMask = L.attentionMask(mask);
+    const { batchSeq } = rows;
+    const positions = g.op("Cast", [rows.positions()], { to: ElemType.FLOAT });
+    const keyMask = rows.attentionMask();
     const global = { rotary: m.rotary(positions, c.globalRopeTheta), maskAdd: keyMask };
     const isGlobal = (i: number) => i % c.globalAttnEveryNLayers === 0;
     // Layer 1 is the first local one, if any.
@@ -103,7 +101,8 @@ export const modernbert: Architecture = {
       x = m.layer(x, model.scope(`layers.${i}`), i, batchSeq, isGlobal(i) ? global : local);
     x = m.norm(x, model.scope("final_norm"));
 
-    const pooled = c.classifierPooling === "mean" ? m.meanOverTokens(x, batchSeq, mask) : L.firstToken(x, batchSeq);
+    const H = c.hiddenSize;
+    const pooled = c.classifierPooling === "mean" ? rows.meanOfRows(x, H) : rows.firstTokens(x, H);
     const head = weights.scope("head");
     const dense = L.gelu(m.linear(pooled, head.scope("dense"), c.hiddenSize, c.hiddenSize, c.classifierBias));
     L.logits(m.norm(dense, head.scope("norm")), weights.scope("classifier"), c.labels.length);
@@ -112,7 +111,7 @@ export const modernbert: Architecture = {
 };
 
 type Layers = ReturnType<typeof startClassifierGraph>["L"];
-/** cos and sin of the rotary angles, [sequence, head size]. */
+/** cos and sin of the rotary angles, [sequence, head size] (packed: [T, head size], each token's own). */
 type Rotary = { cos: string; sin: string };
 type AttentionKind = { rotary: Rotary; maskAdd: string };
 
@@ -162,7 +161,9 @@ class ModernBertGraph {
 
   /**
    * The local layers' additive mask [batch, 1, sequence, sequence]: float min outside the window,
-   * else the padding mask. One Where, not a sum, so no score ever reaches −∞.
+   * else the padding mask (packed: [1, 1, T, T], outside the window or the row). One Where, not a
+   * sum, so no score ever reaches −∞. Packed, positions restart in each row; a key of another row
+   * that seems near is masked by the row mask.
    */
   slidingWindowMask(positions: string, keyMask: string): string {
     const g = this.g;
@@ -219,15 +220,5 @@ class ModernBertGraph {
   private slice(x: string, start: number, end: number, axis: number): string {
     const g = this.g;
     return g.op("Slice", [x, g.constInt64([start]), g.constInt64([end]), g.constInt64([axis])]);
-  }
-
-  /** The mean of the real tokens' vectors (padding excluded), [batch, hidden]. */
-  meanOverTokens(x: string, batchSeq: string, mask: string): string {
-    const g = this.g;
-    const rows = g.op("Reshape", [x, g.op("Concat", [batchSeq, g.constInt64([this.c.hiddenSize])], { axis: 0 })]);
-    const weights = g.op("Unsqueeze", [g.op("Cast", [mask], { to: ElemType.FLOAT }), g.constInt64([2])]);
-    const axis = g.constInt64([1]);
-    const sum = g.op("ReduceSum", [g.op("Mul", [rows, weights]), axis], { keepdims: 0 });
-    return g.op("Div", [sum, g.op("ReduceSum", [weights, axis], { keepdims: 0 })]);
   }
 }
