@@ -82,6 +82,8 @@ class Layers {
   constructor(
     readonly g: GraphBuilder,
     readonly shape: EncoderShape,
+    /** Softmax over the keys of attention scores, as the rows' layout computes it (rows.ts). */
+    readonly attentionSoftmax: (scores: string) => string,
   ) {
     this.sqrt2 = g.constFloat(Math.SQRT2);
     this.half = g.constFloat(0.5);
@@ -131,7 +133,7 @@ class Layers {
     const k = split(names.k, [0, 2, 3, 1]);
     const v = split(names.v, [0, 2, 1, 3]);
     const scores = g.op("Add", [g.op("Div", [g.op("MatMul", [q, k]), g.constFloat(Math.sqrt(headDim))]), maskAdd]);
-    const probs = g.op("Softmax", [scores], { axis: -1 });
+    const probs = this.attentionSoftmax(scores);
     return g.op("Reshape", [
       g.op("Transpose", [g.op("MatMul", [probs, v])], { perm: [0, 2, 1, 3] }),
       g.constInt64([-1, H]),
@@ -204,12 +206,13 @@ class Layers {
 export function startClassifierGraph(c: ClassifierConfig, ckpt: Checkpoint, layout: RowLayout) {
   const g = new GraphBuilder(layout === "packed" ? `${c.architecture} (packed)` : c.architecture);
   const weights = new WeightReader(g, ckpt);
-  const L = new Layers(g, {
+  const rows = rowsOf(g, layout);
+  const shape = {
     hidden: c.hiddenSize,
     heads: c.heads,
     intermediate: c.intermediateSize,
     layerNormEps: c.layerNormEps,
-  });
-  const rows = rowsOf(g, layout);
+  };
+  const L = new Layers(g, shape, (scores) => rows.attentionSoftmax(scores));
   return { g, weights, L, H: c.hiddenSize, ids: rows.ids, rows };
 }

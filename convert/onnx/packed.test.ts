@@ -108,6 +108,25 @@ describe("packed graphs: the rows concatenated without padding answer as the pad
       }
     });
 
+  for (const name of ["xlmr-tiny-safetensors", "bert-tiny-pairs", "deberta-v2-tiny-conv", "modernbert-tiny"])
+    test(`${name}: a row packed after others answers exactly as it does alone (a batch never moves an answer)`, async () => {
+      const out = tempDir("packed");
+      await convertModels([oracleSource(name)], { outDir: out });
+      const expected: Expected = JSON.parse(readFileSync(join(ORACLE, name, "expected.json"), "utf8"));
+      const rows = rowsOf(expected);
+      const model = await sessions(join(out, name));
+      try {
+        const alone = await Promise.all(rows.map(async (r) => (await model.packed([r]))[0]));
+        // Every row, then the rows again in reverse: each row sits at two offsets, the pack past 256 tokens.
+        const twice = [...rows, ...[...rows].reverse()];
+        expect(twice.reduce((n, r) => n + r.ids.length, 0)).toBeGreaterThan(256);
+        const packed = await model.packed(twice);
+        expect(packed).toEqual([...alone, ...[...alone].reverse()]);
+      } finally {
+        await model.release();
+      }
+    });
+
   test("one set of weights: the packed graph reads model.onnx.data at the padded graph's offsets, each weight proven through it", async () => {
     const out = tempDir("packed");
     await convertModels([oracleSource("deberta-v2-tiny-conv")], { outDir: out });

@@ -52,6 +52,8 @@ export interface Rows {
   meanOfRows(x: string, hidden: number): string;
   /** Each token's row as [tokens] int64 (packed), or null: padded rows never share a token axis. */
   rowOfToken(): string | null;
+  /** Softmax of masked attention scores [.., q, k] over the keys. */
+  attentionSoftmax(scores: string): string;
 }
 
 export function rowsOf(g: GraphBuilder, layout: RowLayout): Rows {
@@ -137,6 +139,10 @@ class PaddedRows implements Rows {
   rowOfToken(): null {
     return null;
   }
+
+  attentionSoftmax(scores: string): string {
+    return this.g.op("Softmax", [scores], { axis: -1 });
+  }
 }
 
 class PackedRows implements Rows {
@@ -196,6 +202,21 @@ class PackedRows implements Rows {
 
   tokenMask(): null {
     return null;
+  }
+
+  /**
+   * exp(s − max) / Σ exp(s − max), the sum taken by CumSum: one add after another along the keys, so a
+   * row's sum is the same float whatever rows sit before it (their keys add exact zeros). Softmax's
+   * vectorised sum groups the keys by their offset in the packed axis, which moved a row's answer
+   * by an ulp with its neighbours; a row answers the same packed with any others as alone.
+   */
+  attentionSoftmax(scores: string): string {
+    const g = this.g;
+    const last = g.constInt64([-1]);
+    const exps = g.op("Exp", [g.op("Sub", [scores, g.op("ReduceMax", [scores], { axes: [-1], keepdims: 1 })])]);
+    const running = g.op("CumSum", [exps, g.constInt64([-1], true)]);
+    const sum = g.op("Slice", [running, last, g.constInt64([Number.MAX_SAFE_INTEGER]), last]);
+    return g.op("Div", [exps, sum]);
   }
 
   firstTokens(x: string): string {

@@ -299,7 +299,7 @@ function disentangledAttention(G: Graph, c: DebertaConfig, x: string, w: Weights
       scores = g.op("Add", [scores, gathered(p2c, ctx.gather.p2cIndex)]);
     }
   }
-  const probs = g.op("Mul", [g.op("Softmax", [g.op("Add", [scores, ctx.maskAdd])], { axis: -1 }), ctx.mask2d]);
+  const probs = g.op("Mul", [G.L.attentionSoftmax(g.op("Add", [scores, ctx.maskAdd])), ctx.mask2d]);
   return g.op("Reshape", [
     g.op("Transpose", [g.op("MatMul", [probs, v])], { perm: [0, 2, 1, 3] }),
     g.constInt64([-1, AH]),

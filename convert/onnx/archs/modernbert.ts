@@ -194,7 +194,7 @@ class ModernBertGraph {
     const k = this.rotate(part(1), kind.rotary);
     const scores = g.op("MatMul", [q, g.op("Transpose", [k], { perm: [0, 1, 3, 2] })]);
     const scaled = g.op("Add", [g.op("Mul", [scores, g.constFloat(D ** -0.5)]), kind.maskAdd]);
-    const context = g.op("MatMul", [g.op("Softmax", [scaled], { axis: -1 }), part(2)]);
+    const context = g.op("MatMul", [this.L.attentionSoftmax(scaled), part(2)]);
     const merged = g.op("Reshape", [g.op("Transpose", [context], { perm: [0, 2, 1, 3] }), g.constInt64([-1, H])]);
     return this.linear(merged, w.scope("Wo"), H, H, attentionBias);
   }
