@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { decide, selectBatch, type QueuedRow, withinLimits } from "./policy.ts";
+import { batchCost, decide, selectBatch, type QueuedRow, withinLimits } from "./policy.ts";
 
 const opts = { maxBatchSize: 4, maxBatchTokens: 100, maxQueueDelayMs: 10 };
 const rows = (...lengths: number[]): QueuedRow[] => lengths.map((length, i) => ({ enqueuedAt: i, length }));
@@ -68,5 +68,41 @@ describe("withinLimits", () => {
     expect(withinLimits(opts, { maxBatchSize: 2, maxBatchTokens: 1000 })).toEqual({ ...opts, maxBatchSize: 2 });
     expect(withinLimits(opts, { maxBatchSize: 64, maxBatchTokens: 50 })).toEqual({ ...opts, maxBatchTokens: 50 });
     expect(withinLimits(opts, { maxBatchSize: 64, maxBatchTokens: 1000 })).toBe(opts);
+  });
+});
+
+describe("selectBatch, packed (rows concatenated: padding costs nothing)", () => {
+  const packed = { ...opts, packed: true };
+
+  test("takes the oldest rows in queue order, whatever their lengths", () => {
+    // Padded, the 10 would gather the 9, 11 and 12; packed, the next rows in line join it.
+    expect(selectBatch(rows(10, 40, 9, 2, 11, 12), packed)).toEqual({ rows: [0, 1, 2, 3], limitedBy: "size" });
+  });
+
+  test("a row that would pass the budget waits for the next batch; shorter rows behind it still join", () => {
+    expect(selectBatch(rows(30, 80, 30, 20, 15), { ...packed, maxBatchTokens: 90 })).toEqual({
+      rows: [0, 2, 3],
+      limitedBy: "tokens",
+    });
+  });
+
+  test("the budget counts attention over the packed length, square in it", () => {
+    // 30 × 3 = 90 tokens cost 90 × (1 + 90/4608) ≈ 91.8 ≤ 100; a 10 more would make 100 × (1 + 100/4608) ≈ 102.2.
+    expect(selectBatch(rows(30, 30, 30, 10), packed)).toEqual({ rows: [0, 1, 2], limitedBy: "tokens" });
+    // The CPU's default budget of 256 holds at most 243 packed tokens.
+    expect(batchCost([243], true)).toBeLessThanOrEqual(256);
+    expect(batchCost([200, 44], true)).toBeGreaterThan(256);
+    expect(batchCost([200, 44], false)).toBe(400);
+  });
+
+  test("a single row longer than the budget is still sent, alone", () => {
+    expect(selectBatch(rows(512, 3), packed)).toEqual({ rows: [0], limitedBy: "tokens" });
+  });
+
+  test("withinLimits takes packed from the runner's limits", () => {
+    expect(withinLimits(opts, { maxBatchSize: 64, maxBatchTokens: 1000, packed: true })).toEqual({
+      ...opts,
+      packed: true,
+    });
   });
 });

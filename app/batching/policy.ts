@@ -13,36 +13,66 @@ export interface QueuedRow {
 /** How large one batch may be. */
 export interface BatchLimits {
   maxBatchSize: number;
-  /** Padded tokens per batch: longest row × rows. A single longer row is still sent alone. */
+  /**
+   * What a batch may cost (batchCost): padded tokens, longest row × rows; packed, its tokens plus
+   * their attention. A single longer row is still sent alone.
+   */
   maxBatchTokens: number;
+  /**
+   * The runner runs the packed graph (rows concatenated, no padding): a row's length no longer adds
+   * padding to the others, so the oldest rows go first, whatever their lengths.
+   */
+  packed?: boolean;
+}
+
+/**
+ * Packed attention's price in tokens. A packed batch computes attention scores over its whole length
+ * T (the block-diagonal mask only hides those between rows): 2·T·H multiply-adds per token and layer,
+ * beside the 12·H² of its projections and feed-forward (intermediate 4·H), so T / 6H of a token's
+ * cost; at H = 768 (the base models served) T / 4608, larger models pay relatively less. Counted from
+ * the FLOPs, not benchmarked. A batch of T tokens costs T · (1 + T / 4608), which caps T within the
+ * budget, more tightly the larger it is: at the CPU's 256, T ≤ 243; at 16384, T ≤ about 6,700.
+ */
+const PACKED_ATTENTION_TOKENS = 4608;
+
+/** What a batch of rows of these lengths costs, in the token budget's units (see PACKED_ATTENTION_TOKENS). */
+export function batchCost(lengths: readonly number[], packed: boolean): number {
+  if (lengths.length === 0) return 0;
+  if (!packed) return Math.max(...lengths) * lengths.length;
+  const tokens = lengths.reduce((n, l) => n + l, 0);
+  return tokens * (1 + tokens / PACKED_ATTENTION_TOKENS);
 }
 
 export interface BatchPolicyOptions extends BatchLimits {
   maxQueueDelayMs: number;
 }
 
-/** The stricter of two sets of limits, each field on its own. */
+/** The stricter of two sets of limits, each field on its own; packed as the runner's limits say. */
 export function withinLimits(opts: BatchPolicyOptions, limits: BatchLimits | undefined): BatchPolicyOptions {
   if (!limits) return opts;
   const maxBatchSize = Math.min(opts.maxBatchSize, limits.maxBatchSize);
   const maxBatchTokens = Math.min(opts.maxBatchTokens, limits.maxBatchTokens);
-  if (maxBatchSize === opts.maxBatchSize && maxBatchTokens === opts.maxBatchTokens) return opts;
-  return { ...opts, maxBatchSize, maxBatchTokens };
+  const packed = limits.packed ?? false;
+  if (maxBatchSize === opts.maxBatchSize && maxBatchTokens === opts.maxBatchTokens && packed === (opts.packed ?? false))
+    return opts;
+  return { ...opts, maxBatchSize, maxBatchTokens, packed: packed || undefined };
 }
 
 export type SendReason = "idle" | "full" | "tokens" | "delay";
 export type Decision = { kind: "send"; rows: number[]; reason: SendReason } | { kind: "wait"; wakeAt: number | null };
 
+type Selection = { rows: number[]; limitedBy: "size" | "tokens" | "queue" };
+
 /**
- * Which queued rows form the next batch: always the oldest row (nothing starves), then the rows
- * closest to it in length (less padding), while the batch fits the size and token limits.
- * Returns queue indices in queue order, and what stopped the batch from growing.
+ * Which queued rows form the next batch: always the oldest row (nothing starves), then, padded, the
+ * rows closest to it in length (less padding), packed, the next rows in queue order (a row that
+ * would pass the budget is left for the next batch; shorter ones behind it may still join), while the
+ * batch fits the size and token limits. Returns queue indices in queue order, and what stopped the
+ * batch from growing.
  */
-export function selectBatch(
-  queue: readonly QueuedRow[],
-  opts: BatchPolicyOptions,
-): { rows: number[]; limitedBy: "size" | "tokens" | "queue" } {
+export function selectBatch(queue: readonly QueuedRow[], opts: BatchPolicyOptions): Selection {
   if (queue.length === 0) return { rows: [], limitedBy: "queue" };
+  if (opts.packed) return selectPacked(queue, opts);
   const byLength = queue.map((_, i) => i).sort((a, b) => queue[a].length - queue[b].length || a - b);
   const anchor = byLength.indexOf(0);
   const chosen = [0];
@@ -76,6 +106,23 @@ export function selectBatch(
   }
   if (chosen.length >= opts.maxBatchSize) limitedBy = "size";
   return { rows: chosen.sort((a, b) => a - b), limitedBy };
+}
+
+/** Packed: padding costs nothing, so the oldest rows that fit the budget, in queue order. */
+function selectPacked(queue: readonly QueuedRow[], opts: BatchPolicyOptions): Selection {
+  const chosen = [0];
+  let tokens = queue[0].length;
+  let limitedBy: Selection["limitedBy"] = "queue";
+  for (let i = 1; i < queue.length && chosen.length < opts.maxBatchSize; i++) {
+    if (batchCost([tokens + queue[i].length], true) > opts.maxBatchTokens) {
+      limitedBy = "tokens";
+      continue;
+    }
+    chosen.push(i);
+    tokens += queue[i].length;
+  }
+  if (chosen.length >= opts.maxBatchSize) limitedBy = "size";
+  return { rows: chosen, limitedBy };
 }
 
 /**
