@@ -284,7 +284,7 @@ describe("ModelBatcher", () => {
       cpu.calls[i].finish();
       await tick();
     }
-    // In queue order: 16 + 100 would pass 64, so the 100 waits; 16 + 15 + 30 = 61 tokens cost 61.8; the 14 would
+    // In queue order: 16 + 100 would pass 64, so the 100 waits; 16 + 15 + 30 = 61 tokens cost 61.6; the 14 would
     // make 75. Then the 100, the oldest, alone; then the rest.
     expect(sent()).toEqual([[1], [2, 4, 5], [3], [6, 7]]);
     expect(answered.map((a) => [a.packed, a.realTokens, a.paddedTokens])).toEqual([

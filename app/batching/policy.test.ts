@@ -86,12 +86,13 @@ describe("selectBatch, packed (rows concatenated: padding costs nothing)", () =>
     });
   });
 
-  test("the budget counts attention over the packed length, square in it", () => {
-    // 30 × 3 = 90 tokens cost 90 × (1 + 90/4608) ≈ 91.8 ≤ 100; a 10 more would make 100 × (1 + 100/4608) ≈ 102.2.
+  test("the budget counts the tokens plus attention per row, square in the longest row", () => {
+    // 3 × 30 tokens cost 90 + 3 × 30²/4608 ≈ 90.6 ≤ 100; a 10 more would make 100 + 4 × 30²/4608 ≈ 100.8.
     expect(selectBatch(rows(30, 30, 30, 10), packed)).toEqual({ rows: [0, 1, 2], limitedBy: "tokens" });
-    // The CPU's default budget of 256 holds at most 243 packed tokens.
+    // At the CPU's default budget of 256: one row of 243 fits; 200 + 44 tokens do not (2 × 200² of attention).
     expect(batchCost([243], true)).toBeLessThanOrEqual(256);
     expect(batchCost([200, 44], true)).toBeGreaterThan(256);
+    expect(batchCost([40, 40, 40, 40, 40, 40], true)).toBeLessThan(243);
     expect(batchCost([200, 44], false)).toBe(400);
   });
 

@@ -26,21 +26,22 @@ export interface BatchLimits {
 }
 
 /**
- * Packed attention's price in tokens. A packed batch computes attention scores over its whole length
- * T (the block-diagonal mask only hides those between rows): 2·T·H multiply-adds per token and layer,
- * beside the 12·H² of its projections and feed-forward (intermediate 4·H), so T / 6H of a token's
- * cost; at H = 768 (the base models served) T / 4608, larger models pay relatively less. Counted from
- * the FLOPs, not benchmarked. A batch of T tokens costs T · (1 + T / 4608), which caps T within the
- * budget, more tightly the larger it is: at the CPU's 256, T ≤ 243; at 16384, T ≤ about 6,700.
+ * Attention's price in tokens, packed. The packed graph runs everything per token on the rows' T
+ * tokens, and attention per row at the longest row's length L (convert/onnx/rows.ts): R · L² query-key
+ * pairs, 2·H multiply-adds each per layer, beside the 12·H² per token of the projections and
+ * feed-forward (intermediate 4·H). So R · L² / 6H tokens' worth: at H = 768 (the base models served)
+ * R · L² / 4608; larger models pay relatively less. Counted from the FLOPs, not benchmarked. It is
+ * what bounds the square: rows of 40 tokens add under 1%, a 512-token row 11% of its 512.
  */
 const PACKED_ATTENTION_TOKENS = 4608;
 
-/** What a batch of rows of these lengths costs, in the token budget's units (see PACKED_ATTENTION_TOKENS). */
+/** What a batch of rows of these lengths costs, in the token budget's units: padded, longest × rows. */
 export function batchCost(lengths: readonly number[], packed: boolean): number {
   if (lengths.length === 0) return 0;
-  if (!packed) return Math.max(...lengths) * lengths.length;
+  const longest = Math.max(...lengths);
+  if (!packed) return longest * lengths.length;
   const tokens = lengths.reduce((n, l) => n + l, 0);
-  return tokens * (1 + tokens / PACKED_ATTENTION_TOKENS);
+  return tokens + (lengths.length * longest * longest) / PACKED_ATTENTION_TOKENS;
 }
 
 export interface BatchPolicyOptions extends BatchLimits {
@@ -111,15 +112,15 @@ export function selectBatch(queue: readonly QueuedRow[], opts: BatchPolicyOption
 /** Packed: padding costs nothing, so the oldest rows that fit the budget, in queue order. */
 function selectPacked(queue: readonly QueuedRow[], opts: BatchPolicyOptions): Selection {
   const chosen = [0];
-  let tokens = queue[0].length;
+  const lengths = [queue[0].length];
   let limitedBy: Selection["limitedBy"] = "queue";
   for (let i = 1; i < queue.length && chosen.length < opts.maxBatchSize; i++) {
-    if (batchCost([tokens + queue[i].length], true) > opts.maxBatchTokens) {
+    if (batchCost([...lengths, queue[i].length], true) > opts.maxBatchTokens) {
       limitedBy = "tokens";
       continue;
     }
     chosen.push(i);
-    tokens += queue[i].length;
+    lengths.push(queue[i].length);
   }
   if (chosen.length >= opts.maxBatchSize) limitedBy = "size";
   return { rows: chosen, limitedBy };

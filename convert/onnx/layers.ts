@@ -9,7 +9,7 @@ import { DTYPE_BYTES, elementCount } from "../checkpoint/types.ts";
 import { ConvertError } from "../errors.ts";
 import type { ClassifierConfig } from "./config.ts";
 import { ElemType, GraphBuilder } from "./graph.ts";
-import { type RowLayout, rowsOf } from "./rows.ts";
+import { type AttentionRows, type RowLayout, rowsOf } from "./rows.ts";
 
 /** Reads FP32 weights of one checkpoint into a graph, checking their shapes; records every tensor used. */
 class WeightReader {
@@ -82,8 +82,6 @@ class Layers {
   constructor(
     readonly g: GraphBuilder,
     readonly shape: EncoderShape,
-    /** Softmax over the keys of attention scores, as the rows' layout computes it (rows.ts). */
-    readonly attentionSoftmax: (scores: string) => string,
   ) {
     this.sqrt2 = g.constFloat(Math.SQRT2);
     this.half = g.constFloat(0.5);
@@ -113,31 +111,28 @@ class Layers {
   }
 
   /**
-   * Multi-head self-attention on x [batch*sequence, hidden]; `batchSeq` is [batch, sequence]. The
-   * projections' names are the architecture's (q/k/v/out), the weights under `w`.
+   * Multi-head self-attention on x [tokens, hidden]: the projections on the tokens, attention per row
+   * in `rows` (rows.ts). The projections' names are the architecture's (q/k/v/out), the weights under `w`.
    */
-  selfAttention(
-    x: string,
-    w: Weights,
-    names: { q: string; k: string; v: string },
-    batchSeq: string,
-    maskAdd: string,
-  ): string {
+  selfAttention(x: string, w: Weights, names: { q: string; k: string; v: string }, rows: AttentionRows): string {
     const g = this.g;
     const { hidden: H, heads } = this.shape;
     const headDim = H / heads;
-    const headsShape = g.op("Concat", [batchSeq, g.constInt64([heads, headDim])], { axis: 0 });
+    const headsShape = g.op("Concat", [rows.batchSeq, g.constInt64([heads, headDim])], { axis: 0 });
     const split = (name: string, perm: number[]) =>
-      g.op("Transpose", [g.op("Reshape", [this.linear(x, w.scope(name), H, H), headsShape])], { perm });
+      g.op("Transpose", [g.op("Reshape", [rows.toRows(this.linear(x, w.scope(name), H, H), H), headsShape])], {
+        perm,
+      });
     const q = split(names.q, [0, 2, 1, 3]);
     const k = split(names.k, [0, 2, 3, 1]);
     const v = split(names.v, [0, 2, 1, 3]);
-    const scores = g.op("Add", [g.op("Div", [g.op("MatMul", [q, k]), g.constFloat(Math.sqrt(headDim))]), maskAdd]);
-    const probs = this.attentionSoftmax(scores);
-    return g.op("Reshape", [
+    const scaled = g.op("Div", [g.op("MatMul", [q, k]), g.constFloat(Math.sqrt(headDim))]);
+    const probs = g.op("Softmax", [g.op("Add", [scaled, rows.keyMask])], { axis: -1 });
+    const merged = g.op("Reshape", [
       g.op("Transpose", [g.op("MatMul", [probs, v])], { perm: [0, 2, 1, 3] }),
       g.constInt64([-1, H]),
     ]);
+    return rows.fromRows(merged);
   }
 
   /** dense → GELU → dense. */
@@ -164,7 +159,7 @@ class Layers {
    * BERT's encoder (RoBERTa's too): `layers` post-LN layers named as transformers' BertLayer,
    * `{prefix}.{i}.attention.self.query`, …, `.output.LayerNorm`. x is [batch*sequence, hidden].
    */
-  bertEncoder(x: string, w: Weights, layers: number, batchSeq: string, maskAdd: string): string {
+  bertEncoder(x: string, w: Weights, layers: number, rows: AttentionRows): string {
     const H = this.shape.hidden;
     for (let i = 0; i < layers; i++) {
       const layer = w.scope(String(i));
@@ -173,7 +168,7 @@ class Layers {
       x = this.postLnLayer(x, {
         attention: (h) =>
           this.linear(
-            this.selfAttention(h, attention.scope("self"), self, batchSeq, maskAdd),
+            this.selfAttention(h, attention.scope("self"), self, rows),
             attention.scope("output.dense"),
             H,
             H,
@@ -213,6 +208,6 @@ export function startClassifierGraph(c: ClassifierConfig, ckpt: Checkpoint, layo
     intermediate: c.intermediateSize,
     layerNormEps: c.layerNormEps,
   };
-  const L = new Layers(g, shape, (scores) => rows.attentionSoftmax(scores));
+  const L = new Layers(g, shape);
   return { g, weights, L, H: c.hiddenSize, ids: rows.ids, rows };
 }

@@ -144,7 +144,7 @@ describe("packed graphs: the rows concatenated without padding answer as the pad
     expect(record.onnx.packed?.modelSha256).toBe(sha256(readFileSync(join(dir, "model.packed.onnx"))));
   });
 
-  test("inputs: only what each graph reads (RoBERTa counts positions from its ids, DeBERTa-v3's are relative only)", async () => {
+  test("inputs: only what each graph reads (RoBERTa counts positions from its ids, DeBERTa-v3's are relative, ModernBERT's rotary per row)", async () => {
     const out = tempDir("packed");
     const names = ["xlmr-tiny-safetensors", "bert-tiny-pairs", "deberta-v3-tiny", "modernbert-tiny-mean"];
     await convertModels(names.map(oracleSource), { outDir: out });
@@ -153,7 +153,7 @@ describe("packed graphs: the rows concatenated without padding answer as the pad
       ["input_ids", "row_ids", "row_starts"],
       ["input_ids", "positions", "row_ids", "row_starts", "token_type_ids"],
       ["input_ids", "row_ids", "row_starts"],
-      ["input_ids", "positions", "row_ids", "row_starts"],
+      ["input_ids", "row_ids", "row_starts"],
     ]);
   });
 

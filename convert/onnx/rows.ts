@@ -1,6 +1,6 @@
 /**
- * How a graph lays its batch's rows on the token axis, and what follows from it: where a token's row
- * starts, which tokens may attend to which, which token a row is pooled from.
+ * How a graph lays its batch's rows on the token axis, and what follows from it: each token's
+ * position, where attention runs, which token a row is pooled from.
  *
  * Padded (model.onnx): `input_ids` and `attention_mask` [batch, sequence], each row padded to the
  * longest; the architecture's `token_type_ids` [batch, sequence] beside them.
@@ -10,15 +10,21 @@
  * it reads (engine.json's `onnx.packed.inputs` lists them), all int64:
  *   input_ids      [1, T]  the rows' tokens, one row after another
  *   token_type_ids [1, T]  each token's type, where the padded graph takes them (BERT, ELECTRA, DeBERTa with a type table)
- *   positions      [1, T]  each token's index in its row, from 0: the graph applies its architecture's rule
- *                          (BERT, DistilBERT, ELECTRA: the table's row; ModernBERT: rotary angles and the
- *                          sliding window). RoBERTa and XLM-R count their positions past padding_idx from
- *                          the ids as transformers does, and DeBERTa's relative positions need no index:
- *                          neither takes it.
- *   row_ids        [1, T]  each token's row, 0 … R−1, rows in order: a token attends only to its own row's
- *   row_starts     [R]     each row's first token (the [CLS] or <s> a head reads; R = the number of rows)
- * and answers `logits` [R, labels], one row of logits per packed row, in row order. Attention costs
- * T² scores (masked outside each row's block), so the batcher caps T (app/batching/policy.ts).
+ *   positions      [1, T]  each token's index in its row, from 0, where the architecture reads a position
+ *                          table (BERT, DistilBERT, ELECTRA, DeBERTa with position_biased_input). RoBERTa and
+ *                          XLM-R count theirs past padding_idx from the ids as transformers does; ModernBERT's
+ *                          rotary angles and window, and DeBERTa's relative positions, come from the slot
+ *                          of each token in its row (below): none of these takes it.
+ *   row_ids        [1, T]  each token's row, 0 … R−1, rows in order
+ *   row_starts     [R]     each row's first token (R = the number of rows)
+ * and answers `logits` [R, labels], one row of logits per packed row, in row order.
+ *
+ * Everything done per token (embeddings, projections, feed-forward, norms: nearly all the compute)
+ * runs on the T tokens. Attention alone runs per row: q, k and v are gathered into [R, longest row]
+ * (zeros past each row's end, masked as keys), attended exactly as the padded graph attends, and
+ * gathered back. So attention costs R × longest² rather than T², and a row's scores and softmax
+ * see its keys at the same offsets as when it runs alone: a row answers the same float, packed with
+ * any others or alone (its neighbours' keys never enter its sums, not even as zeros at other offsets).
  */
 import { ElemType, type GraphBuilder } from "./graph.ts";
 
@@ -32,28 +38,39 @@ export interface Rows {
   readonly layout: RowLayout;
   /** input_ids: [batch, sequence], or [1, T]. */
   readonly ids: string;
-  /** The shape of input_ids, [batch, sequence] or [1, T]: what x reshapes to per row. */
-  readonly batchSeq: string;
   /** The token_type_ids input (declared on first use). */
   tokenTypes(): string;
   /** Each token's index in its row from 0, int64: [1, sequence] (broadcast over the batch), or [1, T]. */
   positions(): string;
   /** CumSum of x [batch, sequence] or [1, T] along each row, restarting at every row (RoBERTa's positions). */
   cumSumWithinRows(x: string): string;
-  /** Additive attention mask, broadcastable to [batch, heads, q, k]: 0 where a query may see the key, FLOAT_MIN elsewhere. */
-  attentionMask(): string;
-  /** 1 where a query and key are both real tokens of one row, 0 elsewhere, [batch or 1, 1, q, k] float. */
-  pairMask(): string;
   /** 1 on real tokens, [tokens, 1] float; null when every token is real (packed). */
   tokenMask(): string | null;
   /** The first token's vector of each row: [rows, hidden]. */
   firstTokens(x: string, hidden: number): string;
   /** The mean of each row's token vectors: [rows, hidden]. */
   meanOfRows(x: string, hidden: number): string;
-  /** Each token's row as [tokens] int64 (packed), or null: padded rows never share a token axis. */
-  rowOfToken(): string | null;
-  /** Softmax of masked attention scores [.., q, k] over the keys. */
-  attentionSoftmax(scores: string): string;
+  /** Where attention runs, per row (made once, shared by every layer). */
+  attention(): AttentionRows;
+}
+
+/**
+ * Attention's layout: rows of `longest` slots, [rows, longest], the padded graph's own, or the
+ * packed tokens gathered into it. x values are [slots, width] as attention's reshapes take them.
+ */
+export interface AttentionRows {
+  /** [rows, longest] as a shape tensor: what q, k and v reshape to per head. */
+  batchSeq: string;
+  /** Each slot's index in its row, [1, longest] int64 (rotary angles, sliding windows). */
+  positions: string;
+  /** Additive [rows, 1, 1, longest]: 0 on a row's tokens, FLOAT_MIN past its end. */
+  keyMask: string;
+  /** [rows, 1, longest, longest] float: 1 where query and key are both a row's tokens. */
+  pairMask: string;
+  /** [tokens, width] → [rows · longest, width], zeros past each row's end (padded: as it is). */
+  toRows(x: string, width: number): string;
+  /** [rows · longest, width] → [tokens, width] (padded: as it is). */
+  fromRows(x: string): string;
 }
 
 export function rowsOf(g: GraphBuilder, layout: RowLayout): Rows {
@@ -72,9 +89,10 @@ function lazyInput(g: GraphBuilder, name: string, dims: (string | number)[]): ()
 class PaddedRows implements Rows {
   readonly layout = "padded";
   readonly ids: string;
-  readonly batchSeq: string;
+  private readonly batchSeq: string;
   private readonly mask: string;
   readonly tokenTypes: () => string;
+  private attentionRows: AttentionRows | null = null;
 
   constructor(private readonly g: GraphBuilder) {
     this.ids = g.input("input_ids", ElemType.INT64, ["batch", "sequence"]);
@@ -96,21 +114,16 @@ class PaddedRows implements Rows {
     return this.g.op("CumSum", [x, this.g.constInt64([1], true)]);
   }
 
-  /** [batch, 1, 1, sequence], as transformers adds it to the scores: (1 − mask) × FLOAT_MIN. */
-  attentionMask(): string {
-    const g = this.g;
-    const maskF = g.op("Cast", [this.mask], { to: ElemType.FLOAT });
-    const masked = g.op("Mul", [g.op("Sub", [g.constFloat(1), maskF]), g.constFloat(FLOAT_MIN)]);
-    return g.op("Unsqueeze", [masked, g.constInt64([1, 2])]);
-  }
-
-  pairMask(): string {
-    const g = this.g;
-    const maskF = g.op("Cast", [this.mask], { to: ElemType.FLOAT });
-    return g.op("Mul", [
-      g.op("Unsqueeze", [maskF, g.constInt64([1, 3])]),
-      g.op("Unsqueeze", [maskF, g.constInt64([1, 2])]),
-    ]);
+  /** The batch as it is; masks as transformers builds them from attention_mask. */
+  attention(): AttentionRows {
+    this.attentionRows ??= {
+      batchSeq: this.batchSeq,
+      positions: this.positions(),
+      ...maskedKeys(this.g, this.g.op("Cast", [this.mask], { to: ElemType.FLOAT })),
+      toRows: (x) => x,
+      fromRows: (x) => x,
+    };
+    return this.attentionRows;
   }
 
   tokenMask(): string {
@@ -135,25 +148,30 @@ class PaddedRows implements Rows {
     const sum = g.op("ReduceSum", [g.op("Mul", [this.perRow(x, hidden), weights]), axis], { keepdims: 0 });
     return g.op("Div", [sum, g.op("ReduceSum", [weights, axis], { keepdims: 0 })]);
   }
+}
 
-  rowOfToken(): null {
-    return null;
-  }
-
-  attentionSoftmax(scores: string): string {
-    return this.g.op("Softmax", [scores], { axis: -1 });
-  }
+/** From a [rows, longest] float mask of real slots: the additive key mask and the query-key pair mask. */
+function maskedKeys(g: GraphBuilder, maskF: string): Pick<AttentionRows, "keyMask" | "pairMask"> {
+  const masked = g.op("Mul", [g.op("Sub", [g.constFloat(1), maskF]), g.constFloat(FLOAT_MIN)]);
+  return {
+    keyMask: g.op("Unsqueeze", [masked, g.constInt64([1, 2])]),
+    pairMask: g.op("Mul", [
+      g.op("Unsqueeze", [maskF, g.constInt64([1, 3])]),
+      g.op("Unsqueeze", [maskF, g.constInt64([1, 2])]),
+    ]),
+  };
 }
 
 class PackedRows implements Rows {
   readonly layout = "packed";
   readonly ids: string;
-  readonly batchSeq: string;
   readonly tokenTypes: () => string;
   readonly positions: () => string;
   private readonly rowIds: () => string;
   private readonly rowStarts: () => string;
-  private sameRow: string | null = null;
+  private attentionRows: AttentionRows | null = null;
+  /** [rows, longest] float: 1 on a row's slots that hold its tokens. */
+  private slotMask = "";
 
   constructor(private readonly g: GraphBuilder) {
     this.ids = g.input("input_ids", ElemType.INT64, [1, "tokens"]);
@@ -161,11 +179,6 @@ class PackedRows implements Rows {
     this.positions = lazyInput(g, "positions", [1, "tokens"]);
     this.rowIds = lazyInput(g, "row_ids", [1, "tokens"]);
     this.rowStarts = lazyInput(g, "row_starts", ["rows"]);
-    this.batchSeq = g.op("Shape", [this.ids]);
-  }
-
-  rowOfToken(): string {
-    return this.g.op("Squeeze", [this.rowIds(), this.g.constInt64([0])]);
   }
 
   /** The inclusive CumSum over all tokens less, for each token, the sum of the rows before its own. */
@@ -178,60 +191,66 @@ class PackedRows implements Rows {
     return g.op("Sub", [inclusive, g.op("Gather", [before, startOfRow])]);
   }
 
-  /** [1, 1, T, T] booleans: query and key in one row (the block diagonal). */
-  private sameRowPairs(): string {
-    if (this.sameRow) return this.sameRow;
+  /**
+   * Slot (r, j) holds row r's token j, or (past the row's end) the zero vector appended after the T
+   * tokens; token t goes back from slot row_ids[t] × longest + (t − its row's start).
+   */
+  attention(): AttentionRows {
+    if (this.attentionRows) return this.attentionRows;
     const g = this.g;
-    const rows = this.rowIds();
-    const pairs = g.op("Equal", [
-      g.op("Unsqueeze", [rows, g.constInt64([2])]),
-      g.op("Unsqueeze", [rows, g.constInt64([1])]),
-    ]);
-    this.sameRow = g.op("Unsqueeze", [pairs, g.constInt64([1])]);
-    return this.sameRow;
+    const one = g.constInt64([1], true);
+    const starts = this.rowStarts();
+    const tokens = g.op("Gather", [g.op("Shape", [this.ids]), one]);
+    const ends = g.op("Concat", [this.slice(starts, 1), g.op("Unsqueeze", [tokens, g.constInt64([0])])], { axis: 0 });
+    const lengths = g.op("Sub", [ends, starts]);
+    const longest = g.op("ReduceMax", [lengths], { keepdims: 1 });
+    const slot = g.op("Range", [g.constInt64([0], true), g.op("Squeeze", [longest, g.constInt64([0])]), one]);
+    const slotRow = g.op("Unsqueeze", [slot, g.constInt64([0])]);
+    const real = g.op("Less", [slotRow, g.op("Unsqueeze", [lengths, g.constInt64([1])])]);
+    const token = g.op("Add", [g.op("Unsqueeze", [starts, g.constInt64([1])]), slotRow]);
+    const gather = g.op("Reshape", [g.op("Where", [real, token, tokens]), g.constInt64([-1])]);
+    const rowIds = g.op("Squeeze", [this.rowIds(), g.constInt64([0])]);
+    const index = g.op("Range", [g.constInt64([0], true), tokens, one]);
+    const inRow = g.op("Sub", [index, g.op("Gather", [starts, rowIds])]);
+    const back = g.op("Add", [g.op("Mul", [rowIds, longest]), inRow]);
+    this.slotMask = g.op("Cast", [real], { to: ElemType.FLOAT });
+    this.attentionRows = {
+      batchSeq: g.op("Concat", [g.op("Shape", [starts]), longest], { axis: 0 }),
+      positions: slotRow,
+      ...maskedKeys(g, this.slotMask),
+      toRows: (x, width) => {
+        const zero = g.op("Reshape", [g.constFloats(new Array(width).fill(0)), g.constInt64([1, width])]);
+        return g.op("Gather", [g.op("Concat", [x, zero], { axis: 0 }), gather], { axis: 0 });
+      },
+      fromRows: (x) => g.op("Gather", [x, back], { axis: 0 }),
+    };
+    return this.attentionRows;
   }
 
-  attentionMask(): string {
+  private slice(x: string, from: number): string {
     const g = this.g;
-    return g.op("Where", [this.sameRowPairs(), g.constFloat(0), g.constFloat(FLOAT_MIN)]);
-  }
-
-  pairMask(): string {
-    return this.g.op("Cast", [this.sameRowPairs()], { to: ElemType.FLOAT });
+    return g.op("Slice", [x, g.constInt64([from]), g.constInt64([Number.MAX_SAFE_INTEGER]), g.constInt64([0])]);
   }
 
   tokenMask(): null {
     return null;
   }
 
-  /**
-   * exp(s − max) / Σ exp(s − max), the sum taken by CumSum: one add after another along the keys, so a
-   * row's sum is the same float whatever rows sit before it (their keys add exact zeros). Softmax's
-   * vectorised sum groups the keys by their offset in the packed axis, which moved a row's answer
-   * by an ulp with its neighbours; a row answers the same packed with any others as alone.
-   */
-  attentionSoftmax(scores: string): string {
-    const g = this.g;
-    const last = g.constInt64([-1]);
-    const exps = g.op("Exp", [g.op("Sub", [scores, g.op("ReduceMax", [scores], { axes: [-1], keepdims: 1 })])]);
-    const running = g.op("CumSum", [exps, g.constInt64([-1], true)]);
-    const sum = g.op("Slice", [running, last, g.constInt64([Number.MAX_SAFE_INTEGER]), last]);
-    return g.op("Div", [exps, sum]);
-  }
-
   firstTokens(x: string): string {
     return this.g.op("Gather", [x, this.rowStarts()], { axis: 0 });
   }
 
-  /** One-hot [R, T] of each token's row, times x: each row's sum, over its token count. */
-  meanOfRows(x: string): string {
+  /** Each row's tokens gathered into its slots (zeros past its end), summed, over its token count: as padded. */
+  meanOfRows(x: string, hidden: number): string {
     const g = this.g;
-    const rowCount = g.op("Gather", [g.op("Shape", [this.rowStarts()]), g.constInt64([0], true)]);
-    const rowIndex = g.op("Range", [g.constInt64([0], true), rowCount, g.constInt64([1], true)]);
-    const oneHot = g.op("Cast", [g.op("Equal", [g.op("Unsqueeze", [rowIndex, g.constInt64([1])]), this.rowIds()])], {
-      to: ElemType.FLOAT,
-    });
-    const counts = g.op("ReduceSum", [oneHot, g.constInt64([1])], { keepdims: 1 });
-    return g.op("Div", [g.op("MatMul", [oneHot, x]), counts]);
+    const A = this.attention();
+    const rows = g.op("Reshape", [
+      A.toRows(x, hidden),
+      g.op("Concat", [A.batchSeq, g.constInt64([hidden])], { axis: 0 }),
+    ]);
+    const real = g.op("Unsqueeze", [this.slotMask, g.constInt64([2])]);
+    const axis = g.constInt64([1]);
+    const sum = g.op("ReduceSum", [g.op("Mul", [rows, real]), axis], { keepdims: 0 });
+    return g.op("Div", [sum, g.op("ReduceSum", [real, axis], { keepdims: 0 })]);
   }
 }

@@ -31,7 +31,7 @@ export const bert: Architecture = {
     const emb = L.layerNorm(g.op("Add", [g.op("Add", [words, pos]), type]), E.scope("LayerNorm"));
 
     const flat = g.op("Reshape", [emb, g.constInt64([-1, H])]);
-    const x = L.bertEncoder(flat, weights.scope("bert.encoder.layer"), c.layers, rows.batchSeq, rows.attentionMask());
+    const x = L.bertEncoder(flat, weights.scope("bert.encoder.layer"), c.layers, rows.attention());
 
     const pooled = g.op("Tanh", [L.linear(rows.firstTokens(x, H), weights.scope("bert.pooler.dense"), H, H)]);
     L.logits(pooled, weights.scope("classifier"), c.labels.length);

@@ -8,9 +8,9 @@
  */
 import type { Checkpoint } from "../../checkpoint/index.ts";
 import type { ClassifierConfig, ConfigReader } from "../config.ts";
-import { ElemType, type GraphBuilder } from "../graph.ts";
+import type { GraphBuilder } from "../graph.ts";
 import { startClassifierGraph, type Weights } from "../layers.ts";
-import { FLOAT_MIN, type RowLayout } from "../rows.ts";
+import { type AttentionRows, FLOAT_MIN, type RowLayout } from "../rows.ts";
 import type { Architecture } from "./types.ts";
 
 type Activation = "gelu" | "tanh" | "relu";
@@ -241,6 +241,8 @@ function embeddings(G: Graph, c: DebertaConfig, tokenMask: string | null): strin
 }
 
 interface AttentionContext {
+  /** Where attention runs (rows.ts): the padded batch, or packed tokens gathered per row. */
+  rows: AttentionRows;
   batchSeq: string;
   /** [batch, 1, q, k]: 0 where both tokens are real, float32's minimum elsewhere. */
   maskAdd: string;
@@ -276,7 +278,7 @@ function disentangledAttention(G: Graph, c: DebertaConfig, x: string, w: Weights
     return g.op("Gemm", [input, p.weight, p.bias], { transB: 1 });
   };
   const scale = g.constFloat(Math.sqrt(c.headSize * (1 + Number(c.c2p) + Number(c.p2c))));
-  const tokens = (t: string) => splitHeads(G, c, t, ctx.batchSeq, [0, 2, 1, 3]);
+  const tokens = (t: string) => splitHeads(G, c, ctx.rows.toRows(t, AH), ctx.batchSeq, [0, 2, 1, 3]);
   const q = tokens(g.op("Div", [linear(x, "query_proj"), scale]));
   const k = tokens(linear(x, "key_proj"));
   const v = tokens(linear(x, "value_proj"));
@@ -299,19 +301,26 @@ function disentangledAttention(G: Graph, c: DebertaConfig, x: string, w: Weights
       scores = g.op("Add", [scores, gathered(p2c, ctx.gather.p2cIndex)]);
     }
   }
-  const probs = g.op("Mul", [G.L.attentionSoftmax(g.op("Add", [scores, ctx.maskAdd])), ctx.mask2d]);
-  return g.op("Reshape", [
+  const probs = g.op("Mul", [g.op("Softmax", [g.op("Add", [scores, ctx.maskAdd])], { axis: -1 }), ctx.mask2d]);
+  const merged = g.op("Reshape", [
     g.op("Transpose", [g.op("MatMul", [probs, v])], { perm: [0, 2, 1, 3] }),
     g.constInt64([-1, AH]),
   ]);
+  return ctx.rows.fromRows(merged);
 }
 
 type Conv = NonNullable<DebertaConfig["conv"]>;
 
-/** Padded rows: one Conv over each row's sequence, its zero padding and zeroed pads the row's edges. */
-function paddedConvolution(G: Graph, conv: Conv, emb: string, w: Weights): string {
-  const { g, H, rows } = G;
-  const seqFirst = g.op("Reshape", [emb, g.op("Concat", [rows.batchSeq, g.constInt64([H])], { axis: 0 })]);
+/**
+ * One Conv over each row's sequence, its zero padding and the zeroed slots past the row's end the
+ * row's edges: on the padded batch, or on packed tokens gathered per row and gathered back.
+ */
+function convolution(G: Graph, conv: Conv, emb: string, w: Weights, rows: AttentionRows): string {
+  const { g, H } = G;
+  const seqFirst = g.op("Reshape", [
+    rows.toRows(emb, H),
+    g.op("Concat", [rows.batchSeq, g.constInt64([H])], { axis: 0 }),
+  ]);
   const pad = (conv.kernel - 1) / 2;
   const convolved = g.op(
     "Conv",
@@ -322,41 +331,7 @@ function paddedConvolution(G: Graph, conv: Conv, emb: string, w: Weights): strin
     ],
     { kernel_shape: [conv.kernel], pads: [pad, pad], group: conv.groups },
   );
-  return g.op("Reshape", [g.op("Transpose", [convolved], { perm: [0, 2, 1] }), g.constInt64([-1, H])]);
-}
-
-/**
- * Packed rows: one kernel tap at a time, a 1-wide Conv with that tap's weights (sliced from the
- * checkpoint's tensor, which stays as it is) over the tokens shifted by the tap's offset, those of
- * another row or past either end zeroed: what the padded rows' zero padding and zeroed pads give.
- * The taps are summed; the bias comes in once, with the first.
- */
-function packedConvolution(G: Graph, conv: Conv, emb: string, w: Weights, rowOfToken: string): string {
-  const { g, H } = G;
-  const pad = (conv.kernel - 1) / 2;
-  const weight = w.weight("conv.weight", [H, H / conv.groups, conv.kernel]);
-  const zeros = g.op("Reshape", [g.constFloats(new Array(pad * H).fill(0)), g.constInt64([pad, H])]);
-  const edge = g.constInt64(new Array(pad).fill(-1));
-  const paddedTokens = g.op("Concat", [zeros, emb, zeros], { axis: 0 });
-  const paddedRows = g.op("Concat", [edge, rowOfToken, edge], { axis: 0 });
-  const axis0 = g.constInt64([0]);
-  let sum: string | null = null;
-  for (let tap = 0; tap < conv.kernel; tap++) {
-    // Token t reads token t + tap − pad: T entries from `tap` on (an end counted from the back, or all).
-    const bounds = [g.constInt64([tap]), g.constInt64([tap < 2 * pad ? tap - 2 * pad : Number.MAX_SAFE_INTEGER])];
-    const neighbours = g.op("Slice", [paddedTokens, ...bounds, axis0]);
-    const sameRow = g.op("Equal", [g.op("Slice", [paddedRows, ...bounds, axis0]), rowOfToken]);
-    const kept = g.op("Mul", [
-      neighbours,
-      g.op("Unsqueeze", [g.op("Cast", [sameRow], { to: ElemType.FLOAT }), g.constInt64([1])]),
-    ]);
-    const channelsFirst = g.op("Unsqueeze", [g.op("Transpose", [kept], { perm: [1, 0] }), axis0]);
-    const tapWeight = g.op("Slice", [weight, g.constInt64([tap]), g.constInt64([tap + 1]), g.constInt64([2])]);
-    const inputs = [channelsFirst, tapWeight, ...(sum ? [] : [w.weight("conv.bias", [H])])];
-    const y = g.op("Conv", inputs, { kernel_shape: [1], group: conv.groups });
-    sum = sum ? g.op("Add", [sum, y]) : y;
-  }
-  return g.op("Reshape", [g.op("Transpose", [sum as string], { perm: [0, 2, 1] }), g.constInt64([-1, H])]);
+  return rows.fromRows(g.op("Reshape", [g.op("Transpose", [convolved], { perm: [0, 2, 1] }), g.constInt64([-1, H])]));
 }
 
 /**
@@ -367,17 +342,16 @@ function convLayer(G: Graph, c: DebertaConfig, emb: string, layerOut: string, to
   const { weights, L, rows } = G;
   const conv = c.conv;
   if (!conv) return layerOut;
+  const flat = convolution(G, conv, emb, weights.scope("deberta.encoder.conv"), rows.attention());
   const w = weights.scope("deberta.encoder.conv");
-  const rowOfToken = rows.rowOfToken();
-  const flat = rowOfToken ? packedConvolution(G, conv, emb, w, rowOfToken) : paddedConvolution(G, conv, emb, w);
   const out = act(G, masked(G, flat, tokenMask), conv.act);
   return masked(G, L.layerNorm(G.g.op("Add", [layerOut, out]), w.scope("LayerNorm")), tokenMask);
 }
 
-/** The attention masks, [batch, 1, q, k]: mask_q · mask_k (packed: same row), and its additive form. */
-function masks(G: Graph) {
-  const { g, rows } = G;
-  const mask2d = rows.pairMask();
+/** The attention masks, [rows, 1, q, k]: mask_q · mask_k, and its additive form (XSoftmax's two uses). */
+function masks(G: Graph, rows: AttentionRows) {
+  const { g } = G;
+  const mask2d = rows.pairMask;
   const maskAdd = g.op("Mul", [g.op("Sub", [g.constFloat(1), mask2d]), g.constFloat(FLOAT_MIN)]);
   return { mask2d, maskAdd };
 }
@@ -385,9 +359,10 @@ function masks(G: Graph) {
 function build(c: DebertaConfig, ckpt: Checkpoint, layout: RowLayout = "padded") {
   const G = startClassifierGraph(c, ckpt, layout);
   const { g, weights, L, H, rows } = G;
-  const { batchSeq } = rows;
+  const attentionRows = rows.attention();
+  const { batchSeq } = attentionRows;
   const tokenMask = rows.tokenMask();
-  const ctx: AttentionContext = { batchSeq, ...masks(G) };
+  const ctx: AttentionContext = { rows: attentionRows, batchSeq, ...masks(G, attentionRows) };
   const encoder = weights.scope("deberta.encoder");
   if (c.relative) {
     const table = encoder.weight("rel_embeddings.weight", [2 * c.relative.span, H]);

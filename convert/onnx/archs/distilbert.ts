@@ -47,8 +47,7 @@ export const distilbert: Architecture = {
     ]);
     const emb = L.layerNorm(g.op("Add", [words, pos]), E.scope("LayerNorm"));
 
-    const { batchSeq } = rows;
-    const maskAdd = rows.attentionMask();
+    const attentionRows = rows.attention();
     let x = g.op("Reshape", [emb, g.constInt64([-1, H])]);
     for (let i = 0; i < c.layers; i++) {
       const layer = weights.scope(`distilbert.transformer.layer.${i}`);
@@ -56,7 +55,7 @@ export const distilbert: Architecture = {
       x = L.postLnLayer(x, {
         attention: (h) =>
           L.linear(
-            L.selfAttention(h, attention, { q: "q_lin", k: "k_lin", v: "v_lin" }, batchSeq, maskAdd),
+            L.selfAttention(h, attention, { q: "q_lin", k: "k_lin", v: "v_lin" }, attentionRows),
             attention.scope("out_lin"),
             H,
             H,

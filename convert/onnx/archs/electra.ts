@@ -49,7 +49,7 @@ export const electra: Architecture = {
     let flat = g.op("Reshape", [normed, g.constInt64([-1, E])]);
     if (E !== H) flat = L.linear(flat, weights.scope("electra.embeddings_project"), E, H);
     const encoder = weights.scope("electra.encoder.layer");
-    const x = L.bertEncoder(flat, encoder, c.layers, rows.batchSeq, rows.attentionMask());
+    const x = L.bertEncoder(flat, encoder, c.layers, rows.attention());
 
     const head = weights.scope("classifier");
     const dense = L.gelu(L.linear(rows.firstTokens(x, H), head.scope("dense"), H, H));

@@ -8,7 +8,7 @@
 import type { ClassifierConfig, ConfigReader } from "../config.ts";
 import { ElemType, type GraphBuilder } from "../graph.ts";
 import { startClassifierGraph, type Weights } from "../layers.ts";
-import { FLOAT_MIN } from "../rows.ts";
+import { type AttentionRows, FLOAT_MIN } from "../rows.ts";
 import type { Architecture } from "./types.ts";
 
 interface ModernBertConfig extends ClassifierConfig {
@@ -87,9 +87,9 @@ export const modernbert: Architecture = {
     const tokens = g.op("Gather", [embeddings.weight("tok_embeddings.weight", [c.vocabSize, c.hiddenSize]), ids]);
     let x = g.op("Reshape", [m.norm(tokens, embeddings.scope("norm")), g.constInt64([-1, c.hiddenSize])]);
 
-    const { batchSeq } = rows;
-    const positions = g.op("Cast", [rows.positions()], { to: ElemType.FLOAT });
-    const keyMask = rows.attentionMask();
+    const attentionRows = rows.attention();
+    const positions = g.op("Cast", [attentionRows.positions], { to: ElemType.FLOAT });
+    const keyMask = attentionRows.keyMask;
     const global = { rotary: m.rotary(positions, c.globalRopeTheta), maskAdd: keyMask };
     const isGlobal = (i: number) => i % c.globalAttnEveryNLayers === 0;
     // Layer 1 is the first local one, if any.
@@ -98,7 +98,7 @@ export const modernbert: Architecture = {
       ? { rotary: m.rotary(positions, c.localRopeTheta), maskAdd: m.slidingWindowMask(positions, keyMask) }
       : global;
     for (let i = 0; i < c.layers; i++)
-      x = m.layer(x, model.scope(`layers.${i}`), i, batchSeq, isGlobal(i) ? global : local);
+      x = m.layer(x, model.scope(`layers.${i}`), i, attentionRows, isGlobal(i) ? global : local);
     x = m.norm(x, model.scope("final_norm"));
 
     const H = c.hiddenSize;
@@ -111,7 +111,7 @@ export const modernbert: Architecture = {
 };
 
 type Layers = ReturnType<typeof startClassifierGraph>["L"];
-/** cos and sin of the rotary angles, [sequence, head size] (packed: [T, head size], each token's own). */
+/** cos and sin of the rotary angles, [sequence, head size] (packed: per slot of the longest row). */
 type Rotary = { cos: string; sin: string };
 type AttentionKind = { rotary: Rotary; maskAdd: string };
 
@@ -161,9 +161,8 @@ class ModernBertGraph {
 
   /**
    * The local layers' additive mask [batch, 1, sequence, sequence]: float min outside the window,
-   * else the padding mask (packed: [1, 1, T, T], outside the window or the row). One Where, not a
-   * sum, so no score ever reaches −∞. Packed, positions restart in each row; a key of another row
-   * that seems near is masked by the row mask.
+   * else the padding mask (packed, the same per row of slots). One Where, not a sum, so no score
+   * ever reaches −∞.
    */
   slidingWindowMask(positions: string, keyMask: string): string {
     const g = this.g;
@@ -174,29 +173,30 @@ class ModernBertGraph {
   }
 
   /** Pre-norm layer: x + attention(attn_norm(x)), then + mlp(mlp_norm(x)); layer 0 has no attention norm. */
-  layer(x: string, w: Weights, index: number, batchSeq: string, kind: AttentionKind): string {
+  layer(x: string, w: Weights, index: number, rows: AttentionRows, kind: AttentionKind): string {
     const g = this.g;
     const attnIn = index === 0 ? x : this.norm(x, w.scope("attn_norm"));
-    const attended = g.op("Add", [x, this.attention(attnIn, w.scope("attn"), batchSeq, kind)]);
+    const attended = g.op("Add", [x, this.attention(attnIn, w.scope("attn"), rows, kind)]);
     return g.op("Add", [attended, this.mlp(this.norm(attended, w.scope("mlp_norm")), w.scope("mlp"))]);
   }
 
-  private attention(x: string, w: Weights, batchSeq: string, kind: AttentionKind): string {
+  /** The fused projection on the tokens; rotary positions, window and attention per row (rows.ts). */
+  private attention(x: string, w: Weights, rows: AttentionRows, kind: AttentionKind): string {
     const g = this.g;
     const { hiddenSize: H, heads, attentionBias } = this.c;
     const D = this.headDim;
-    const qkv = this.linear(x, w.scope("Wqkv"), H, 3 * H, attentionBias);
+    const qkv = rows.toRows(this.linear(x, w.scope("Wqkv"), H, 3 * H, attentionBias), 3 * H);
     // [batch, sequence, 3, heads, D] → [3, batch, heads, sequence, D]
-    const shape = g.op("Concat", [batchSeq, g.constInt64([3, heads, D])], { axis: 0 });
+    const shape = g.op("Concat", [rows.batchSeq, g.constInt64([3, heads, D])], { axis: 0 });
     const split = g.op("Transpose", [g.op("Reshape", [qkv, shape])], { perm: [2, 0, 3, 1, 4] });
     const part = (i: number) => g.op("Gather", [split, g.constInt64([i], true)], { axis: 0 });
     const q = this.rotate(part(0), kind.rotary);
     const k = this.rotate(part(1), kind.rotary);
     const scores = g.op("MatMul", [q, g.op("Transpose", [k], { perm: [0, 1, 3, 2] })]);
     const scaled = g.op("Add", [g.op("Mul", [scores, g.constFloat(D ** -0.5)]), kind.maskAdd]);
-    const context = g.op("MatMul", [this.L.attentionSoftmax(scaled), part(2)]);
+    const context = g.op("MatMul", [g.op("Softmax", [scaled], { axis: -1 }), part(2)]);
     const merged = g.op("Reshape", [g.op("Transpose", [context], { perm: [0, 2, 1, 3] }), g.constInt64([-1, H])]);
-    return this.linear(merged, w.scope("Wo"), H, H, attentionBias);
+    return this.linear(rows.fromRows(merged), w.scope("Wo"), H, H, attentionBias);
   }
 
   /** x·cos + rotate_half(x)·sin, rotate_half(x) = [−x₂, x₁] over the head's two halves. */

@@ -39,7 +39,7 @@ export const roberta: Architecture = {
 
     const flat = g.op("Reshape", [emb, g.constInt64([-1, H])]);
     const encoder = weights.scope("roberta.encoder.layer");
-    const x = L.bertEncoder(flat, encoder, c.layers, rows.batchSeq, rows.attentionMask());
+    const x = L.bertEncoder(flat, encoder, c.layers, rows.attention());
 
     const head = weights.scope("classifier");
     const dense = g.op("Tanh", [L.linear(rows.firstTokens(x, H), head.scope("dense"), H, H)]);
