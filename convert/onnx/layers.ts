@@ -181,7 +181,7 @@ class Layers {
     return x;
   }
 
-  /** The graph's output: `logits` [rows, labels] = x·Wᵀ + b with the head's weights. */
+  /** The graph's output: `logits` [batch, labels] (packed: a batch of R rows) = x·Wᵀ + b with the head's weights. */
   logits(x: string, head: Weights, labels: number): void {
     const H = this.shape.hidden;
     const out = this.g.op(
@@ -190,7 +190,7 @@ class Layers {
       { transB: 1 },
       "logits",
     );
-    this.g.output(out, ElemType.FLOAT, ["rows", labels]);
+    this.g.output(out, ElemType.FLOAT, ["batch", labels]);
   }
 }
 

@@ -35,7 +35,6 @@ export const FLOAT_MIN = -3.4028234663852886e38;
 
 /** What an architecture asks of its rows' layout; x values are [tokens, hidden] (tokens = batch × sequence, or T). */
 export interface Rows {
-  readonly layout: RowLayout;
   /** input_ids: [batch, sequence], or [1, T]. */
   readonly ids: string;
   /** The token_type_ids input (declared on first use). */
@@ -87,7 +86,6 @@ function lazyInput(g: GraphBuilder, name: string, dims: (string | number)[]): ()
 }
 
 class PaddedRows implements Rows {
-  readonly layout = "padded";
   readonly ids: string;
   private readonly batchSeq: string;
   private readonly mask: string;
@@ -163,7 +161,6 @@ function maskedKeys(g: GraphBuilder, maskF: string): Pick<AttentionRows, "keyMas
 }
 
 class PackedRows implements Rows {
-  readonly layout = "packed";
   readonly ids: string;
   readonly tokenTypes: () => string;
   readonly positions: () => string;
