@@ -132,7 +132,7 @@ export class ModelBatcher {
     return this.cost.aloneMs(tokens, this.batchTokens());
   }
 
-  /** The padded tokens a batch may hold on the provider of the first worker up (the cost's batch count). */
+  /** The tokens (as batchCost prices them) a batch may hold on the provider of the first worker up (the cost's batch count). */
   private batchTokens(): number {
     const runner = this.runners.find((r) => r.up) ?? this.runners[0];
     return withinLimits(this.opts, runner && this.limitsFor(runner.provider)).maxBatchTokens;
