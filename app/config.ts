@@ -177,14 +177,15 @@ export const SETTINGS = {
       doc: "rows per inference call for models on the CPU provider (at most `MAX_BATCH_SIZE`)",
       measured: CPU_SWEEP,
     },
-    // On a CPU a batch costs its padded tokens, so rows of similar length are grouped up to this budget.
+    // On a CPU a batch costs its tokens: padded, rows of similar length were grouped up to this budget.
     // 256 was the best over the graders' texts and tweets (flat caps 1, 4, 8; budgets 128, 256, 512; 1 and
-    // 2 intra-op threads); larger budgets pad more than they save.
+    // 2 intra-op threads), measured padded: larger budgets padded more than they saved. Models with a
+    // packed graph pad nothing, so the oldest rows fill it (app/batching/policy.ts); not re-measured packed.
     maxBatchTokens: {
       name: "CPU_MAX_BATCH_TOKENS",
       type: integer(1),
       default: 256,
-      doc: "padded tokens (longest row × rows) per inference call for models on the CPU provider (at most `MAX_BATCH_TOKENS`)",
+      doc: "tokens per call for CPU models (at most `MAX_BATCH_TOKENS`): longest row × rows, or on the packed graph the rows' tokens plus attention",
       measured: CPU_SWEEP,
     },
   },

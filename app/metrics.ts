@@ -71,7 +71,7 @@ export class ServiceMetrics {
   });
   private readonly batchTokens = new Histogram({
     name: `${PREFIX}batch_tokens`,
-    help: "Padded tokens per batch (longest row × rows)",
+    help: "Tokens run per batch: longest row × rows when padded, the rows' tokens when packed",
     labelNames: ["model"],
     buckets: [16, 64, 256, 1024, 4096, 16384, 65536],
     registers: [this.registry],
@@ -81,6 +81,13 @@ export class ServiceMetrics {
   private readonly realTokens = new Counter({
     name: `${PREFIX}batch_real_tokens_total`,
     help: "Real (not padding) tokens run, by model",
+    labelNames: ["model"],
+    registers: [this.registry],
+  });
+  // Which batches padded nothing: a model on the CPU runs its packed graph (app/inference/provider-choice.ts usesPacked).
+  private readonly packedBatches = new Counter({
+    name: `${PREFIX}batches_packed_total`,
+    help: "Batches run by the packed graph (rows concatenated, no padding: their padding efficiency is 1), by model",
     labelNames: ["model"],
     registers: [this.registry],
   });
@@ -98,6 +105,7 @@ export class ServiceMetrics {
       this.batchSize.observe({ model }, b.rows);
       this.batchTokens.observe({ model }, b.paddedTokens);
       this.realTokens.inc({ model }, b.realTokens);
+      if (b.packed) this.packedBatches.inc({ model });
     });
   }
 
@@ -198,7 +206,7 @@ function serviceCollectors(registry: Registry, observe: Observe, bodies: BodyCou
   perModel("queue_depth", "Rows waiting for a batch, by model", (m) => m.queued);
   perModel(
     "padding_efficiency_ratio",
-    "Real tokens ÷ padded tokens over all batches so far, by model",
+    "Real tokens ÷ padded tokens over all batches so far, by model (1 when every batch ran packed)",
     ({ batches: b }) => (b.paddedTokens ? b.realTokens / b.paddedTokens : undefined),
   );
   perModel("model_load_seconds", "Time to load and warm up each model", (m) => seconds(m.loadMs));

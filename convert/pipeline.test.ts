@@ -1,6 +1,5 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import {
-  cpSync,
   existsSync,
   readdirSync,
   readFileSync,
@@ -11,7 +10,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { noLeftovers, runLogits } from "../testkit/oracle.ts";
+import { noLeftovers, oracleSource, runLogits } from "../testkit/oracle.ts";
 import { addTokenizer, tempDir, tinyManifestSources } from "../testkit/fixtures.ts";
 import { ORACLE } from "../testkit/shared.ts";
 import { readSafetensors } from "./checkpoint/safetensors.ts";
@@ -21,7 +20,7 @@ import { readModel } from "./onnx/model-file.ts";
 import { parseCli } from "./cli.ts";
 import { convertModels, type ModelSource } from "./pipeline.ts";
 import { readModelRecord, readStore } from "../lib/store/index.ts";
-import { type RandomArchitecture, TINY, writeRandomCheckpoint } from "./random/random-checkpoint.ts";
+import { TINY, writeRandomCheckpoint } from "./random/random-checkpoint.ts";
 
 // Five tiny models with real tokenizer files (a definition hash of XLM-R's 17 MB file takes about a second).
 setDefaultTimeout(30_000);
@@ -56,22 +55,6 @@ const TENSORRT_PARSABLE = new Set(
   ).split(" "),
 );
 
-/** Each oracle's tokenizer fixture: the family its architecture uses. */
-const architectureOf = (name: string): RandomArchitecture =>
-  (["modernbert", "roberta", "xlmr", "distilbert", "deberta"] as const).find((a) => name.startsWith(a)) ?? "bert";
-
-/**
- * An oracle checkpoint plus the tokenizer of its family, in a scratch folder (shared/ is read-only).
- * The oracles' 600–1000 embedding rows are paired with real tokenizers: the mismatch is allowed.
- */
-function oracleSource(name: string): ModelSource {
-  const dir = join(tempDir("oracle-src"), name);
-  cpSync(join(ORACLE, name), dir, { recursive: true });
-  rmSync(join(dir, "model.onnx"), { force: true }); // bert-onnx-export: here its checkpoint is converted
-  addTokenizer(dir, architectureOf(name));
-  return { key: name, dir, origin: { local: dir }, allowVocabMismatch: true };
-}
-
 describe("convert: oracle checkpoints", () => {
   for (const name of ORACLES) {
     test(`${name} converts and onnxruntime reproduces the oracle's logits within 1e-4`, async () => {
@@ -95,12 +78,15 @@ describe("convert: oracle checkpoints", () => {
       expect(record.activation).toBe(expected.activation ?? "softmax");
       const types = name.startsWith("bert") || name.startsWith("electra") ? ["token_type_ids"] : [];
       expect(record.onnx.inputs).toEqual(["input_ids", "attention_mask", ...types]);
-      // Standard ONNX only, each operator one TensorRT's ONNX parser imports.
-      const { model } = readModel(join(out, name, "model.onnx"));
-      const ops = new Set(
-        (model.graph?.node ?? []).map((n) => (n.domain ? `${n.domain}:${n.opType}` : String(n.opType))),
-      );
-      expect([...ops].filter((op) => !TENSORRT_PARSABLE.has(op))).toEqual([]);
+      // Standard ONNX only, each operator one TensorRT's ONNX parser imports: the padded graph and the packed one.
+      expect(record.onnx.packed?.model).toBe("model.packed.onnx");
+      for (const file of ["model.onnx", "model.packed.onnx"]) {
+        const { model } = readModel(join(out, name, file));
+        const ops = new Set(
+          (model.graph?.node ?? []).map((n) => (n.domain ? `${n.domain}:${n.opType}` : String(n.opType))),
+        );
+        expect([file, ...[...ops].filter((op) => !TENSORRT_PARSABLE.has(op))]).toEqual([file]);
+      }
     });
   }
 

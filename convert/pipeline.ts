@@ -17,7 +17,7 @@ import { WEIGHT_FILES } from "./checkpoint/index.ts";
 import { ConvertError, readJsonFile, requireRegularFile } from "./errors.ts";
 import { applyLabelFixes, type LabelFixes } from "./manifest.ts";
 import { sha256, sha256File } from "./hash.ts";
-import { modelFeeds, type InputSpec } from "../lib/onnx/feeds.ts";
+import { modelFeeds, packedFeeds, type InputSpec } from "../lib/onnx/feeds.ts";
 import { sampleRow, specialTokens, type SpecialTokens } from "../lib/tokenizer/template.ts";
 import { builtModel } from "./source/built-model.ts";
 import type { GraphSource } from "./source/graph-source.ts";
@@ -228,17 +228,28 @@ async function convertOne(
 }
 
 /**
- * Loads the written model in onnxruntime and runs one row with the tokenizer's real special ids, fed
- * and read as engine.json says (as the service will): a broken graph never becomes an output.
+ * Loads the written model in onnxruntime and runs rows with the tokenizer's real special ids, fed
+ * and read as engine.json says (as the service will): one row through the padded graph, two through
+ * the packed one. A broken graph never becomes an output.
  */
 async function smokeRun(dir: string, graph: ModelRecord["onnx"], specials: SpecialTokens, numLabels: number) {
-  const modelPath = join(dir, graph.model);
   const input: InputSpec = { inputs: graph.inputs, inputType: graph.inputType, padId: specials.pad };
+  await smokeRunOne(join(dir, graph.model), graph.outputs[0], modelFeeds([sampleRow(specials, 4)], input), [
+    1,
+    numLabels,
+  ]);
+  if (graph.packed) {
+    const rows = [sampleRow(specials, 4), sampleRow(specials, 7)];
+    const feeds = packedFeeds(rows, graph.packed.inputs);
+    await smokeRunOne(join(dir, graph.packed.model), graph.outputs[0], feeds, [2, numLabels]);
+  }
+}
+
+async function smokeRunOne(modelPath: string, output: string, feeds: Record<string, ort.Tensor>, dims: number[]) {
   const session = await ort.InferenceSession.create(modelPath, { graphOptimizationLevel: "disabled" });
   try {
-    const out = await session.run(modelFeeds([sampleRow(specials, 4)], input));
-    const logits = out[graph.outputs[0]];
-    if (logits.dims.join("x") !== `1x${numLabels}` || !(logits.data as Float32Array).every(Number.isFinite))
+    const logits = (await session.run(feeds))[output];
+    if (logits.dims.join("x") !== dims.join("x") || !(logits.data as Float32Array).every(Number.isFinite))
       throw new ConvertError(modelPath, `onnxruntime produced logits of shape [${logits.dims}] or non-finite values`);
   } finally {
     await session.release();
@@ -250,9 +261,11 @@ function outputsPresent(dir: string, info: ModelRecord): boolean {
   const data = info.onnx.data && join(dir, info.onnx.data);
   // A brought data file may keep small tensors inline in model.onnx (optimum does): only a built one holds them all.
   const dataBytes = info.weightProof === "byte-identical" ? info.parameters.bytes : 0;
+  const packed = info.onnx.packed;
   return (
     existsSync(model) &&
     (!data || (existsSync(data) && statSync(data).size >= dataBytes)) &&
-    sha256File(model) === info.onnx.modelSha256
+    sha256File(model) === info.onnx.modelSha256 &&
+    (!packed || (existsSync(join(dir, packed.model)) && sha256File(join(dir, packed.model)) === packed.modelSha256))
   );
 }

@@ -15,6 +15,7 @@ import {
   rmSync,
   statSync,
   truncateSync,
+  writeFileSync,
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -78,6 +79,15 @@ describe("files checked against engine.json at start", () => {
           "engine.json records \\w+…; .*convert again \\(`bun run convert`\\)",
       ),
     );
+  });
+
+  test("the packed graph the CPU worker loads is checked too: one byte changed in model.packed.onnx fails the start, naming it", async () => {
+    const store = storeCopy();
+    const graph = join(store, "cardiffnlp", "model.packed.onnx");
+    const bytes = readFileSync(graph);
+    bytes[bytes.length >> 1] ^= 0xff;
+    writeFileSync(graph, bytes);
+    await expect(startTestServer(store, { VERIFY_WEIGHTS: "size" })).rejects.toThrow(`${graph}: has sha256`);
   });
 
   test("VERIFY_WEIGHTS=size: a weights file cut short still fails the start, naming it", async () => {

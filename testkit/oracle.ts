@@ -1,7 +1,10 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { cpSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { findArchitecture } from "../convert/onnx/registry.ts";
+import type { ModelSource } from "../convert/pipeline.ts";
+import type { RandomArchitecture } from "../convert/random/random-checkpoint.ts";
+import { addTokenizer, tempDir } from "./fixtures.ts";
 import { ORACLE } from "./shared.ts";
 
 /** An oracle folder the converter cannot build yet, and the architecture that makes it so. */
@@ -30,6 +33,22 @@ export function oracleFolders(): { built: string[]; skipped: SkippedOracle[] } {
         .join("; ")}`,
     );
   return { built, skipped };
+}
+
+/** Each oracle's tokenizer fixture: the family its architecture uses. */
+const architectureOf = (name: string): RandomArchitecture =>
+  (["modernbert", "roberta", "xlmr", "distilbert", "deberta"] as const).find((a) => name.startsWith(a)) ?? "bert";
+
+/**
+ * An oracle checkpoint plus the tokenizer of its family, in a scratch folder (shared/ is read-only).
+ * The oracles' 600–1000 embedding rows are paired with real tokenizers: the mismatch is allowed.
+ */
+export function oracleSource(name: string): ModelSource {
+  const dir = join(tempDir("oracle-src"), name);
+  cpSync(join(ORACLE, name), dir, { recursive: true });
+  rmSync(join(dir, "model.onnx"), { force: true }); // bert-onnx-export: here its checkpoint is converted
+  addTokenizer(dir, architectureOf(name));
+  return { key: name, dir, origin: { local: dir }, allowVocabMismatch: true };
 }
 
 /** An oracle's padded batch through a converted model, as the graph takes it (token types 0 where it has them). */

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { ExecutionProvider } from "../config.ts";
 import type { RowRef } from "../tokenize/pack.ts";
-import { type Clock, type LimitsFor, ModelBatcher } from "./batcher.ts";
+import { type AnsweredBatch, type Clock, type LimitsFor, ModelBatcher } from "./batcher.ts";
 import type { BatchLimits } from "./policy.ts";
 import type { BatchResult, BatchRunner, RunnerState } from "./runner.ts";
 
@@ -267,6 +267,33 @@ describe("ModelBatcher", () => {
     // 100 tokens, over the budget on its own: alone; then the 30.
     expect(sent()).toEqual([[1], [2, 4, 6, 7], [3], [5]]);
     expect(b.stats.paddedTokens).toBe(16 + 64 + 100 + 30);
+  });
+
+  test("a packed runner (the CPU's packed graph): the oldest rows in order up to the budget, no padding counted", async () => {
+    const clock = new FakeClock();
+    const cpu = new HeldRunner();
+    cpu.provider = "cpu";
+    const limitsOf = limits({ maxBatchSize: 8, maxBatchTokens: 64, packed: true });
+    const b = new ModelBatcher("m", [cpu], { ...opts, maxBatchSize: 32 }, limitsOf, clock);
+    const answered: AnsweredBatch[] = [];
+    b.onAnswered((a) => answered.push(a));
+    b.submit([row(1, 16)]); // idle: runs at once
+    b.submit([row(2, 16), row(3, 100), row(4, 15), row(5, 30), row(6, 14), row(7, 16)]);
+    const sent = () => cpu.calls.map((c) => c.rows.map((r) => new Int32Array(r.buffer, 0, 1)[0]));
+    for (let i = 0; i < 3; i++) {
+      cpu.calls[i].finish();
+      await tick();
+    }
+    // In queue order: 16 + 100 would pass 64, so the 100 waits; 16 + 15 + 30 = 61 tokens cost 61.6; the 14 would
+    // make 75. Then the 100, the oldest, alone; then the rest.
+    expect(sent()).toEqual([[1], [2, 4, 5], [3], [6, 7]]);
+    expect(answered.map((a) => [a.packed, a.realTokens, a.paddedTokens])).toEqual([
+      [true, 16, 16],
+      [true, 61, 61],
+      [true, 100, 100],
+    ]);
+    // Dispatched so far, the last batch (14 + 16) included: padding efficiency 1.
+    expect([b.stats.realTokens, b.stats.paddedTokens]).toEqual([207, 207]);
   });
 
   test("fair order: a large request alternates with the small ones behind it instead of running whole ahead of them", async () => {

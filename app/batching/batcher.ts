@@ -2,7 +2,7 @@ import type { ExecutionProvider } from "../config.ts";
 import type { RowRef } from "../tokenize/pack.ts";
 import { CostEstimate } from "./cost.ts";
 import { FairQueue, type QueuedEntry, type RowAnswer } from "./queue.ts";
-import { type BatchLimits, type BatchPolicyOptions, decide, withinLimits } from "./policy.ts";
+import { type BatchLimits, type BatchPolicyOptions, batchCost, decide, withinLimits } from "./policy.ts";
 import type { BatchRunner } from "./runner.ts";
 
 export type { RowAnswer } from "./queue.ts";
@@ -25,12 +25,15 @@ const systemClock: Clock = {
 export interface AnsweredBatch {
   rows: number;
   realTokens: number;
+  /** Tokens run: longest row × rows, or (packed) the real tokens: nothing is padded. */
   paddedTokens: number;
+  /** Run by the packed graph (rows concatenated). */
+  packed: boolean;
   runMs: number;
 }
 
 export interface BatcherStats {
-  /** Dispatched to a worker: real and padded tokens (longest row × rows). */
+  /** Dispatched to a worker: real and padded tokens (longest row × rows; packed batches pad none). */
   realTokens: number;
   paddedTokens: number;
   /** Rows removed from the queue before running: their request was aborted (deadline, client gone, another model failed). */
@@ -129,7 +132,7 @@ export class ModelBatcher {
     return this.cost.aloneMs(tokens, this.batchTokens());
   }
 
-  /** The padded tokens a batch may hold on the provider of the first worker up (the cost's batch count). */
+  /** The tokens (as batchCost prices them) a batch may hold on the provider of the first worker up (the cost's batch count). */
   private batchTokens(): number {
     const runner = this.runners.find((r) => r.up) ?? this.runners[0];
     return withinLimits(this.opts, runner && this.limitsFor(runner.provider)).maxBatchTokens;
@@ -168,25 +171,28 @@ export class ModelBatcher {
         this.wakeup.at(d.wakeAt);
         return;
       }
-      this.dispatch(this.queue.take(d.rows));
+      this.dispatch(this.queue.take(d.rows), opts.packed ?? false);
     }
   }
 
-  private dispatch(batch: QueuedEntry[]) {
+  private dispatch(batch: QueuedEntry[], packed: boolean) {
     const runner = this.free.splice(this.nextRunner(), 1)[0];
     this.inFlight++;
-    const realTokens = batch.reduce((n, e) => n + e.length, 0);
-    const paddedTokens = Math.max(...batch.map((e) => e.length)) * batch.length;
+    const lengths = batch.map((e) => e.length);
+    const realTokens = lengths.reduce((n, l) => n + l, 0);
+    const paddedTokens = packed ? realTokens : batchCost(lengths, false);
+    // The cost estimate is fitted in the budget's units, attention included when packed.
+    const cost = batchCost(lengths, packed);
     this.stats.realTokens += realTokens;
     this.stats.paddedTokens += paddedTokens;
-    this.cost.started(paddedTokens);
+    this.cost.started(cost);
     for (const fn of this.dispatchListeners) fn(batch.length);
     const dispatchedAt = this.clock.now();
     runner
       .run(batch.map((e) => e.row))
       .then(
         ({ logits, numLabels, runMs }) => {
-          this.answered({ rows: batch.length, realTokens, paddedTokens, runMs });
+          this.answered({ rows: batch.length, realTokens, paddedTokens, packed, runMs }, cost);
           for (const [i, e] of batch.entries())
             e.resolve({
               logits: logits.subarray(i * numLabels, (i + 1) * numLabels),
@@ -199,19 +205,19 @@ export class ModelBatcher {
         },
       )
       .finally(() => {
-        this.cost.finished(paddedTokens);
+        this.cost.finished(cost);
         this.inFlight--;
         this.free.push(runner);
         this.pump();
       });
   }
 
-  private answered(b: AnsweredBatch) {
+  private answered(b: AnsweredBatch, cost: number) {
     this.stats.runMs += b.runMs;
     this.stats.answeredBatches++;
     this.stats.answeredRows += b.rows;
     this.stats.last = { rows: b.rows, runMs: b.runMs };
-    this.cost.measured(b.paddedTokens, b.runMs);
+    this.cost.measured(cost, b.runMs);
     for (const fn of this.answeredListeners) fn(b);
   }
 }

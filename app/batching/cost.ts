@@ -1,7 +1,8 @@
 /**
  * One model's measured inference cost, for admission: how long new work would wait behind the work
  * queued and running. A batch costs a fixed part (the call, the feeds, the kernels' start) plus a
- * part per padded token, both fitted to the answered batches by least squares, each batch's weight
+ * part per token as the batch budget prices them (policy.ts batchCost: padded tokens, or packed
+ * tokens plus attention), both fitted to the answered batches by least squares, each batch's weight
  * decaying by DECAY per later batch so the estimate follows the recent cost (a worker moved to the
  * CPU, a host grown busy). Without the fixed part, short batches made every token look dear: after
  * short traffic an 8 × 512-token request that ran in 26 s was refused as needing 31 s. Nothing is
@@ -14,31 +15,31 @@ export class CostEstimate {
   private m = 0;
   private tt = 0;
   private tm = 0;
-  /** Padded tokens and batches running. */
+  /** Tokens (as batchCost prices them) and batches running. */
   private runningTokens = 0;
   private runningBatches = 0;
 
-  started(paddedTokens: number) {
-    this.runningTokens += paddedTokens;
+  started(tokens: number) {
+    this.runningTokens += tokens;
     this.runningBatches++;
   }
 
-  finished(paddedTokens: number) {
-    this.runningTokens -= paddedTokens;
+  finished(tokens: number) {
+    this.runningTokens -= tokens;
     this.runningBatches--;
   }
 
-  /** A batch of `paddedTokens` answered in `runMs`. */
-  measured(paddedTokens: number, runMs: number) {
+  /** A batch of `tokens` answered in `runMs`. */
+  measured(tokens: number, runMs: number) {
     this.w = DECAY * this.w + 1;
-    this.t = DECAY * this.t + paddedTokens;
+    this.t = DECAY * this.t + tokens;
     this.m = DECAY * this.m + runMs;
-    this.tt = DECAY * this.tt + paddedTokens * paddedTokens;
-    this.tm = DECAY * this.tm + paddedTokens * runMs;
+    this.tt = DECAY * this.tt + tokens * tokens;
+    this.tm = DECAY * this.tm + tokens * runMs;
   }
 
   /**
-   * The fitted cost of one batch: `fixedMs` + `msPerToken` × padded tokens; null until a batch is
+   * The fitted cost of one batch: `fixedMs` + `msPerToken` × tokens; null until a batch is
    * answered. While the batches measured are too alike in size to tell the parts apart, all of the
    * cost is put on the tokens (never less than measured for larger work); neither part is negative.
    */

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { decide, selectBatch, type QueuedRow, withinLimits } from "./policy.ts";
+import { batchCost, decide, selectBatch, type QueuedRow, withinLimits } from "./policy.ts";
 
 const opts = { maxBatchSize: 4, maxBatchTokens: 100, maxQueueDelayMs: 10 };
 const rows = (...lengths: number[]): QueuedRow[] => lengths.map((length, i) => ({ enqueuedAt: i, length }));
@@ -68,5 +68,42 @@ describe("withinLimits", () => {
     expect(withinLimits(opts, { maxBatchSize: 2, maxBatchTokens: 1000 })).toEqual({ ...opts, maxBatchSize: 2 });
     expect(withinLimits(opts, { maxBatchSize: 64, maxBatchTokens: 50 })).toEqual({ ...opts, maxBatchTokens: 50 });
     expect(withinLimits(opts, { maxBatchSize: 64, maxBatchTokens: 1000 })).toBe(opts);
+  });
+});
+
+describe("selectBatch, packed (rows concatenated: padding costs nothing)", () => {
+  const packed = { ...opts, packed: true };
+
+  test("takes the oldest rows in queue order, whatever their lengths", () => {
+    // Padded, the 10 would gather the 9, 11 and 12; packed, the next rows in line join it.
+    expect(selectBatch(rows(10, 40, 9, 2, 11, 12), packed)).toEqual({ rows: [0, 1, 2, 3], limitedBy: "size" });
+  });
+
+  test("a row that would pass the budget waits for the next batch; shorter rows behind it still join", () => {
+    expect(selectBatch(rows(30, 80, 30, 20, 15), { ...packed, maxBatchTokens: 90 })).toEqual({
+      rows: [0, 2, 3],
+      limitedBy: "tokens",
+    });
+  });
+
+  test("the budget counts the tokens plus attention per row, square in the longest row", () => {
+    // 3 × 30 tokens cost 90 + 3 × 30²/4608 ≈ 90.6 ≤ 100; a 10 more would make 100 + 4 × 30²/4608 ≈ 100.8.
+    expect(selectBatch(rows(30, 30, 30, 10), packed)).toEqual({ rows: [0, 1, 2], limitedBy: "tokens" });
+    // At the CPU's default budget of 256: one row of 243 fits; 200 + 44 tokens do not (2 × 200² of attention).
+    expect(batchCost([243], true)).toBeLessThanOrEqual(256);
+    expect(batchCost([200, 44], true)).toBeGreaterThan(256);
+    expect(batchCost([40, 40, 40, 40, 40, 40], true)).toBeLessThan(243);
+    expect(batchCost([200, 44], false)).toBe(400);
+  });
+
+  test("a single row longer than the budget is still sent, alone", () => {
+    expect(selectBatch(rows(512, 3), packed)).toEqual({ rows: [0], limitedBy: "tokens" });
+  });
+
+  test("withinLimits takes packed from the runner's limits", () => {
+    expect(withinLimits(opts, { maxBatchSize: 64, maxBatchTokens: 1000, packed: true })).toEqual({
+      ...opts,
+      packed: true,
+    });
   });
 });

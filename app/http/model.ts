@@ -246,6 +246,7 @@ const ModelDescription = schemaOf<api.ModelDescription>()(
         inputs: t.Array(t.String()),
         inputType: t.Union([t.Literal("int64"), t.Literal("int32")]),
         outputs: t.Array(t.String()),
+        packed: t.Optional(exact({ model: t.String(), modelSha256: t.String(), inputs: t.Array(t.String()) })),
       }),
     }),
     weightProof: WeightProof,

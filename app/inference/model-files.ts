@@ -5,7 +5,7 @@
  * is about to load), and again at every restart, so a worker never loads bytes that were not proven.
  */
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { externalRanges, type ExternalRange } from "../../lib/onnx/external-data.ts";
 import type { ModelRecord } from "../../lib/store/index.ts";
 import type { WeightCheck } from "../config.ts";
@@ -71,7 +71,7 @@ export function dataFileReads(
   if (files.dataBytes < end)
     throw new ModelFileMismatch(
       files.data,
-      `is ${files.dataBytes} bytes, ${record.onnx.model} reads weights up to byte ${end} (a truncated copy?)`,
+      `is ${files.dataBytes} bytes, ${basename(files.model)} reads weights up to byte ${end} (a truncated copy?)`,
     );
   if (record.weightProof !== "byte-identical") {
     const whole = record.files[dataName];
@@ -125,52 +125,78 @@ function open(file: string): number {
   }
 }
 
-/** Checks a model's files against its record; throws ModelFileMismatch naming the first file that differs. */
+/** One graph file of the record: hashed whole (it says where the weights are), then where it reads them from. */
+function readGraph(
+  dir: string,
+  file: string,
+  sha256: string,
+): { path: string; bytes: number; ranges: ExternalRange[] } {
+  const path = join(dir, file);
+  const fd = open(path);
+  let graph: Buffer;
+  try {
+    graph = readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  expectHash(path, "", new Bun.CryptoHasher("sha256").update(graph).digest("hex"), sha256);
+  try {
+    return { path, bytes: graph.byteLength, ranges: externalRanges(graph) };
+  } catch (e) {
+    throw new ModelFileMismatch(path, `is not a readable ONNX model (${(e as Error).message})`);
+  }
+}
+
+/** A model brought as one file, graph and weights: hashed whole, or only found. */
+function verifySelfContained(check: ModelFilesCheck, chunk: Uint8Array): number {
+  const model = join(check.dir, check.record.onnx.model);
+  const fd = open(model);
+  try {
+    if (check.mode !== "sha256") return 0;
+    const bytes = fstatSync(fd).size;
+    expectHash(model, "", hashRange(fd, model, 0, bytes, chunk), check.record.onnx.modelSha256);
+    return bytes;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Checks a model's files against its record; throws ModelFileMismatch naming the first file that
+ * differs. Every graph it records (the padded one, the packed one beside it) is hashed and its
+ * weights' ranges checked, whichever of them the worker loads; a range both read is hashed once.
+ */
 export function verifyModelFiles(check: ModelFilesCheck): FilesVerified {
   const started = performance.now();
   const { dir, mode, record } = check;
-  const model = join(dir, record.onnx.model);
   const chunk = new Uint8Array(CHUNK_BYTES);
-  let bytesHashed = 0;
-  const modelFd = open(model);
+  if (!record.onnx.data)
+    return { mode, ms: performance.now() - started, bytesHashed: verifySelfContained(check, chunk) };
+  const { packed } = record.onnx;
+  const graphs = [
+    readGraph(dir, record.onnx.model, record.onnx.modelSha256),
+    ...(packed ? [readGraph(dir, packed.model, packed.modelSha256)] : []),
+  ];
+  let bytesHashed = graphs.reduce((n, g) => n + g.bytes, 0);
+  const data = join(dir, record.onnx.data);
+  const dataFd = open(data);
   try {
-    if (!record.onnx.data) {
-      // One file, graph and weights: hashed whole, or only found.
-      if (mode === "sha256") {
-        const bytes = fstatSync(modelFd).size;
-        expectHash(model, "", hashRange(modelFd, model, 0, bytes, chunk), record.onnx.modelSha256);
-        bytesHashed += bytes;
-      }
-      return { mode, ms: performance.now() - started, bytesHashed };
-    }
-    // The graph alone (kilobytes): always hashed, as it says where the weights are.
-    const graph = readFileSync(modelFd);
-    expectHash(model, "", new Bun.CryptoHasher("sha256").update(graph).digest("hex"), record.onnx.modelSha256);
-    bytesHashed += graph.byteLength;
-    let ranges: ExternalRange[];
-    try {
-      ranges = externalRanges(graph);
-    } catch (e) {
-      throw new ModelFileMismatch(model, `is not a readable ONNX model (${(e as Error).message})`);
-    }
-    const data = join(dir, record.onnx.data);
-    const dataFd = open(data);
-    try {
-      const reads = dataFileReads(check, ranges, { model, data, dataBytes: fstatSync(dataFd).size });
-      for (const r of reads) {
-        expectHash(
-          data,
-          `${r.what} (bytes ${r.offset}–${r.offset + r.length})`,
-          hashRange(dataFd, data, r.offset, r.length, chunk),
-          r.sha256,
-        );
-        bytesHashed += r.length;
-      }
-    } finally {
-      closeSync(dataFd);
+    const dataBytes = fstatSync(dataFd).size;
+    const reads = new Map<string, HashRead>();
+    for (const g of graphs)
+      for (const r of dataFileReads(check, g.ranges, { model: g.path, data, dataBytes }))
+        reads.set(`${r.offset}+${r.length}:${r.sha256}`, r);
+    for (const r of [...reads.values()].sort((a, b) => a.offset - b.offset)) {
+      expectHash(
+        data,
+        `${r.what} (bytes ${r.offset}–${r.offset + r.length})`,
+        hashRange(dataFd, data, r.offset, r.length, chunk),
+        r.sha256,
+      );
+      bytesHashed += r.length;
     }
   } finally {
-    closeSync(modelFd);
+    closeSync(dataFd);
   }
   return { mode, ms: performance.now() - started, bytesHashed };
 }

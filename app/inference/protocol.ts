@@ -14,6 +14,8 @@ export type { BatchResult, RowRef };
 export interface LoadCandidate {
   provider: ExecutionProvider;
   modelPath: string;
+  /** The packed graph's inputs when `modelPath` is the packed graph: the batch's rows are concatenated, not padded. */
+  packedInputs?: string[];
 }
 
 export interface LoadOptions {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { HostGpuFacts } from "../../lib/gpu/probe.ts";
 import type { TrtEngineRecord } from "../../lib/store/index.ts";
-import { chooseProviders, type ModelFiles } from "./provider-choice.ts";
+import { chooseProviders, type ModelFiles, usesPacked } from "./provider-choice.ts";
 
 const T4 = { name: "Tesla T4", computeCapability: "7.5", driver: "550.127.05", memoryMiB: 15360 };
 const A10G = { name: "NVIDIA A10G", computeCapability: "8.6", driver: "550.127.05", memoryMiB: 23028 };
@@ -109,5 +109,22 @@ describe("provider choice", () => {
       "cpu:model.onnx",
     ]);
     expect(providers(chooseProviders(["cpu"], model(record()), gpuHost()))).toEqual(["cpu:model.onnx"]);
+  });
+});
+
+describe("the packed graph (rows concatenated, no padding): usesPacked, the one switch", () => {
+  const packed = { model: "model.packed.onnx", modelSha256: "p", inputs: ["input_ids", "row_ids", "row_starts"] };
+  const withPacked: ModelFiles = { ...model(record()), packed };
+
+  test("the CPU runs it when convert built one; CUDA and TensorRT keep the padded graph", () => {
+    expect(ALL.map((p) => usesPacked(p, withPacked))).toEqual([false, false, true]);
+    expect(usesPacked("cpu", model())).toBe(false);
+    const c = chooseProviders([...ALL], withPacked, gpuHost());
+    expect(providers(c)).toEqual(["tensorrt:model_ctx.onnx", "cuda:model.onnx", "cpu:model.packed.onnx"]);
+    expect(c.candidates.map((x) => x.packed?.inputs)).toEqual([undefined, undefined, packed.inputs]);
+  });
+
+  test("a model without one (served as given, or converted before packed graphs) runs padded on the CPU too", () => {
+    expect(providers(chooseProviders(["cpu"], model(), noGpu))).toEqual(["cpu:model.onnx"]);
   });
 });

@@ -3,7 +3,7 @@
  * - TensorRT through the model's EPContext wrapper, when an engine was built from this very ONNX
  *   model, with the TensorRT version the runtime has, for this GPU's compute capability;
  * - else CUDA on the plain ONNX model, when there is a GPU and the CUDA provider library;
- * - else CPU.
+ * - else CPU, on the packed graph when the model has one (usesPacked).
  * TensorRT is never used on the plain ONNX model: onnxruntime-node cannot pass it shape profiles or
  * an engine cache, so it would build a new engine for every new input shape.
  * The answer is a list: the worker loads the first candidate, and falls back to the next when
@@ -12,12 +12,14 @@
 import type { ExecutionProvider } from "../config.ts";
 import type { HostGpuFacts } from "../../lib/gpu/probe.ts";
 import { releaseOf } from "../../lib/gpu/stack.ts";
-import type { TrtEngineRecord } from "../../lib/store/index.ts";
+import type { PackedGraph, TrtEngineRecord } from "../../lib/store/index.ts";
 
 export interface ProviderCandidate {
   provider: ExecutionProvider;
   /** Model file, relative to the model's folder. */
   model: string;
+  /** Set when `model` is the packed graph (usesPacked): the rows are concatenated, fed as it takes them. */
+  packed?: PackedGraph;
   /** Shapes the loaded engine accepts; the batcher never sends more rows or longer rows. */
   limits?: { maxBatch: number; maxSequence: number };
 }
@@ -31,7 +33,26 @@ export interface ProviderChoice {
 export interface ModelFiles {
   onnxModel: string;
   onnxSha256: string;
+  /** The packed graph convert built beside the padded one (engine.json's onnx.packed), if any. */
+  packed?: PackedGraph;
   trt?: TrtEngineRecord;
+}
+
+/**
+ * Whether a worker on `provider` runs the model's packed graph (rows concatenated, no padding) rather
+ * than the padded one: the one switch. On the CPU a batch costs its tokens, padding included, so the
+ * packed graph runs whenever convert built one. CUDA and TensorRT keep the padded graph for now (a
+ * TensorRT engine is built from the padded graph's shapes) until the simulated T4 decides otherwise.
+ */
+export function usesPacked(provider: ExecutionProvider, model: Pick<ModelFiles, "packed">): boolean {
+  return provider === "cpu" && model.packed !== undefined;
+}
+
+/** The candidate on `provider` running `file` (the padded graph), or the packed graph where usesPacked says so. */
+function candidate(provider: ExecutionProvider, file: string, model: ModelFiles): ProviderCandidate {
+  return usesPacked(provider, model) && model.packed
+    ? { provider, model: model.packed.model, packed: model.packed }
+    : { provider, model: file };
 }
 
 export function chooseProviders(
@@ -64,9 +85,9 @@ export function chooseProviders(
         model: t.contextModel,
         limits: { maxBatch: t.profile.maxBatch, maxSequence: t.profile.maxSequence },
       });
-    } else candidates.push({ provider: "cuda", model: model.onnxModel });
+    } else candidates.push(candidate("cuda", model.onnxModel, model));
   }
-  candidates.push({ provider: "cpu", model: model.onnxModel });
+  candidates.push(candidate("cpu", model.onnxModel, model));
   return { candidates, passedOver };
 }
 

@@ -1,11 +1,12 @@
 /**
  * An inference worker: one onnxruntime session, off the HTTP thread (session.run blocks the thread
- * that calls it for the whole run). It pads the rows it is sent into one [batch, sequence] tensor,
- * runs it, and returns the logits as a transferred buffer. Before it loads, it checks the model's
+ * that calls it for the whole run). It pads the rows it is sent into one [batch, sequence] tensor, or
+ * concatenates them (the packed graph, on the CPU: usesPacked), runs it, and returns the logits as a
+ * transferred buffer. Before it loads, it checks the model's
  * files against engine.json (model-files.ts); a batch whose logits are not all finite fails.
  */
 import * as ort from "onnxruntime-node";
-import { modelFeeds, type InputSpec } from "../../lib/onnx/feeds.ts";
+import { modelFeeds, packedFeeds, type InputSpec } from "../../lib/onnx/feeds.ts";
 import { serveWorker } from "../workers/serve.ts";
 import { verifyModelFiles } from "./model-files.ts";
 import type { BatchResult, LoadCandidate, LoadOptions, ModelReady, RowRef, WarmupBatch } from "./protocol.ts";
@@ -13,8 +14,14 @@ import type { BatchResult, LoadCandidate, LoadOptions, ModelReady, RowRef, Warmu
 /** A model's session with how its graph is fed and read: what a batch runs on. */
 interface LoadedModel {
   session: ort.InferenceSession;
-  input: InputSpec;
+  feeds: (rows: RowRef[]) => Record<string, ort.Tensor>;
   output: string;
+}
+
+/** The rows as the candidate's graph takes them: concatenated for the packed graph, else padded. */
+function feedsFor(input: InputSpec, packedInputs: string[] | undefined): LoadedModel["feeds"] {
+  if (packedInputs) return (rows) => packedFeeds(rows.map(idsOf), packedInputs, rows.map(typesOf));
+  return (rows) => modelFeeds(rows.map(idsOf), input, rows.map(typesOf));
 }
 
 /** Set once a candidate has loaded and warmed up. */
@@ -23,9 +30,9 @@ let model: LoadedModel | null = null;
 const idsOf = (r: RowRef) => new Int32Array(r.buffer, r.offset * 4, r.length);
 const typesOf = (r: RowRef) => (r.types === undefined ? undefined : new Int32Array(r.buffer, r.types * 4, r.length));
 
-async function run({ session, input, output }: LoadedModel, rows: RowRef[]): Promise<BatchResult> {
+async function run({ session, feeds, output }: LoadedModel, rows: RowRef[]): Promise<BatchResult> {
   const started = performance.now();
-  const out = await session.run(modelFeeds(rows.map(idsOf), input, rows.map(typesOf)));
+  const out = await session.run(feeds(rows));
   const logits = out[output];
   const values = logits.data as Float32Array;
   const numLabels = logits.dims[1];
@@ -89,7 +96,7 @@ async function firstThatLoads(load: LoadOptions, sessionCandidate: SessionCandid
         c.modelPath,
         sessionOptions(sessionCandidate(c), load.intraOpThreads),
       );
-      const candidate = { session, input: load.input, output: load.output };
+      const candidate = { session, feeds: feedsFor(load.input, c.packedInputs), output: load.output };
       // Warm up: the first runs allocate and pick kernels; readiness waits for them.
       let numLabels = 0;
       for (const batch of load.warmup[c.provider] ?? []) numLabels = await warmUp(candidate, batch);

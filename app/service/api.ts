@@ -214,7 +214,7 @@ export interface ServiceCounters {
 
 /** A model's batches so far. */
 export interface BatchStats {
-  /** Dispatched to a worker: real and padded tokens (longest row × rows). */
+  /** Dispatched to a worker: real and padded tokens (longest row × rows; packed batches pad none). */
   realTokens: number;
   paddedTokens: number;
   /** Answered: batches, rows, and time inside the worker summed, and the last batch's. */

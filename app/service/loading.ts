@@ -163,10 +163,15 @@ function spawnModel(
 ): ServedModel {
   const { record, dir } = stored;
   // Before any worker starts: a missing file fails the start with nothing left running.
-  const files = [record.onnx.model, ...(record.onnx.data ? [record.onnx.data] : [])];
+  const { onnx } = record;
+  const files = [onnx.model, ...(onnx.packed ? [onnx.packed.model] : []), ...(onnx.data ? [onnx.data] : [])];
   const bytesOnDisk = files.reduce((n, f) => n + statSync(join(dir, f)).size, 0);
   const load = {
-    candidates: choice.candidates.map((c) => ({ provider: c.provider, modelPath: join(dir, c.model) })),
+    candidates: choice.candidates.map((c) => ({
+      provider: c.provider,
+      modelPath: join(dir, c.model),
+      ...(c.packed ? { packedInputs: c.packed.inputs } : {}),
+    })),
     intraOpThreads: threads,
     input: plan.input,
     output: plan.output,

@@ -7,6 +7,7 @@ import {
   batchLimits,
   familyLengths,
   intraOpThreads,
+  limitsFor,
   planModel,
   planModels,
   type PlanSettings,
@@ -108,6 +109,26 @@ describe("model plan", () => {
     // The CPU's limits never pass the global ones.
     const roomy = { ...settings, cpuBatch: { maxBatchSize: 64, maxBatchTokens: 100_000 } };
     expect(batchLimits("cpu", undefined, roomy)).toEqual({ maxBatchSize: 32, maxBatchTokens: 16384 });
+  });
+
+  test("a model with a packed graph: the CPU worker runs it and its batches are priced packed; GPU ones stay padded", () => {
+    const packed = { model: "model.packed.onnx", modelSha256: "p", inputs: ["input_ids", "row_ids", "row_starts"] };
+    const base = record(512);
+    const stored = { record: { ...base, onnx: { ...base.onnx, model: "model.onnx", modelSha256: "s", packed } } };
+    const gpu: HostGpuFacts = {
+      gpu: { name: "Tesla T4", computeCapability: "7.5", driver: "550", memoryMiB: 15360 },
+      tensorrt: null,
+      providerLibs: { cuda: true, tensorrt: false },
+    };
+    const [{ choice, plan }] = planModels([stored as StoredModel], ["cuda", "cpu"], gpu, 512);
+    expect(choice.candidates.map((c) => `${c.provider}:${c.model}`)).toEqual([
+      "cuda:model.onnx",
+      "cpu:model.packed.onnx",
+    ]);
+    expect(plan.packedOn).toEqual(["cpu"]);
+    const limits = limitsFor(plan, settings);
+    expect(limits("cpu")).toEqual({ maxBatchSize: 8, maxBatchTokens: 256, packed: true });
+    expect(limits("cuda")).toEqual({ maxBatchSize: 32, maxBatchTokens: 16384 });
   });
 
   test("intra-op threads: the configured number, else the cores shared among the sessions really loaded, at least one", () => {

@@ -39,6 +39,8 @@ export interface ModelPlan {
   warmup: Partial<Record<ExecutionProvider, WarmupBatch[]>>;
   /** Preferred providers passed over, and why. */
   providerNotes: string[];
+  /** The providers whose worker runs the packed graph (the choice's usesPacked): their batches pad nothing. */
+  packedOn: ExecutionProvider[];
 }
 
 /** One stored model with the providers it may run on here and how it is served: decided before anything loads. */
@@ -60,7 +62,8 @@ export function planModels(
 ): PlannedModel[] {
   return models.map((stored) => {
     const { record } = stored;
-    const files = { onnxModel: record.onnx.model, onnxSha256: record.onnx.modelSha256, trt: record.trt };
+    const { onnx } = record;
+    const files = { onnxModel: onnx.model, onnxSha256: onnx.modelSha256, packed: onnx.packed, trt: record.trt };
     const choice = chooseProviders(preferences, files, host);
     return { stored, choice, plan: planModel(record, choice, maxSequenceLength) };
   });
@@ -80,24 +83,27 @@ export function familyLengths(planned: PlannedModel[]): Map<string, number> {
  * How large a batch may be for a worker running on `provider` (the one place it is decided; the
  * batcher asks again for every batch, so a worker that a restart moved to the CPU gets the CPU's):
  * MAX_BATCH_SIZE and MAX_BATCH_TOKENS, the rows within a TensorRT profile's (the plan's limits hold
- * whichever candidate loads); on the CPU, where a batch costs its padded tokens, within the CPU's own
- * smaller limits too.
+ * whichever candidate loads); on the CPU, where a batch costs its tokens, within the CPU's own
+ * smaller limits too. `packed`: the worker runs the packed graph, so a batch is priced by its tokens
+ * and their attention, not longest row × rows (app/batching/policy.ts).
  */
 export function batchLimits(
   provider: ExecutionProvider,
   limits: ShapeLimits | undefined,
   settings: PlanSettings,
+  packed = false,
 ): BatchLimits {
   const cpu = provider === "cpu" ? settings.cpuBatch : { maxBatchSize: Infinity, maxBatchTokens: Infinity };
   return {
     maxBatchSize: Math.min(settings.batch.maxBatchSize, limits?.maxBatch ?? Infinity, cpu.maxBatchSize),
     maxBatchTokens: Math.min(settings.batch.maxBatchTokens, cpu.maxBatchTokens),
+    ...(packed ? { packed } : {}),
   };
 }
 
 /** One model's batch limits per provider, for its batcher. */
-export function limitsFor(plan: Pick<ModelPlan, "limits">, settings: PlanSettings): LimitsFor {
-  return (provider) => batchLimits(provider, plan.limits, settings);
+export function limitsFor(plan: Pick<ModelPlan, "limits" | "packedOn">, settings: PlanSettings): LimitsFor {
+  return (provider) => batchLimits(provider, plan.limits, settings, plan.packedOn.includes(provider));
 }
 
 /**
@@ -116,6 +122,7 @@ export function planModel(record: ModelRecord, choice: ProviderChoice, maxSequen
       choice.candidates.map((c) => [c.provider, warmupBatches(record, maxLength, c.provider, limits)]),
     ),
     providerNotes: choice.passedOver.map((p) => `${p.provider}: ${p.reason}`),
+    packedOn: choice.candidates.filter((c) => c.packed).map((c) => c.provider),
   };
 }
 

@@ -30,6 +30,11 @@ export class GraphBuilder {
     return name;
   }
 
+  /** The inputs declared, in order: what a caller must feed. */
+  inputNames(): string[] {
+    return this.inputs.map((i) => i.name ?? "");
+  }
+
   output(name: string, elemType: number, dims: Dim[]): void {
     this.outputs.push(valueInfo(name, elemType, dims));
   }

@@ -2,13 +2,14 @@
  * The pieces every encoder classifier is built from, in standard ONNX opset-17 ops, with Hugging
  * Face's semantics: a weight reader that proves nothing is altered (each checkpoint tensor becomes
  * an initializer of the same name, bytes unchanged), linear, layer norm, exact GELU, self-attention,
- * feed-forward, the post-LN encoder layer and the additive attention mask.
+ * feed-forward and the post-LN encoder layer.
  */
 import type { Checkpoint, CheckpointTensor } from "../checkpoint/index.ts";
 import { DTYPE_BYTES, elementCount } from "../checkpoint/types.ts";
 import { ConvertError } from "../errors.ts";
 import type { ClassifierConfig } from "./config.ts";
 import { ElemType, GraphBuilder } from "./graph.ts";
+import { type AttentionRows, type RowLayout, rowsOf } from "./rows.ts";
 
 /** Reads FP32 weights of one checkpoint into a graph, checking their shapes; records every tensor used. */
 class WeightReader {
@@ -110,42 +111,28 @@ class Layers {
   }
 
   /**
-   * The additive mask [batch, 1, 1, sequence]: 0 where attended, float32's minimum where masked, as
-   * transformers adds it to the attention scores.
+   * Multi-head self-attention on x [tokens, hidden]: the projections on the tokens, attention per row
+   * in `rows` (rows.ts). The projections' names are the architecture's (q/k/v/out), the weights under `w`.
    */
-  attentionMask(mask: string): string {
-    const g = this.g;
-    const maskF = g.op("Cast", [mask], { to: ElemType.FLOAT });
-    const masked = g.op("Mul", [g.op("Sub", [g.constFloat(1), maskF]), g.constFloat(-3.4028234663852886e38)]);
-    return g.op("Unsqueeze", [masked, g.constInt64([1, 2])]);
-  }
-
-  /**
-   * Multi-head self-attention on x [batch*sequence, hidden]; `batchSeq` is [batch, sequence]. The
-   * projections' names are the architecture's (q/k/v/out), the weights under `w`.
-   */
-  selfAttention(
-    x: string,
-    w: Weights,
-    names: { q: string; k: string; v: string },
-    batchSeq: string,
-    maskAdd: string,
-  ): string {
+  selfAttention(x: string, w: Weights, names: { q: string; k: string; v: string }, rows: AttentionRows): string {
     const g = this.g;
     const { hidden: H, heads } = this.shape;
     const headDim = H / heads;
-    const headsShape = g.op("Concat", [batchSeq, g.constInt64([heads, headDim])], { axis: 0 });
+    const headsShape = g.op("Concat", [rows.batchSeq, g.constInt64([heads, headDim])], { axis: 0 });
     const split = (name: string, perm: number[]) =>
-      g.op("Transpose", [g.op("Reshape", [this.linear(x, w.scope(name), H, H), headsShape])], { perm });
+      g.op("Transpose", [g.op("Reshape", [rows.toRows(this.linear(x, w.scope(name), H, H), H), headsShape])], {
+        perm,
+      });
     const q = split(names.q, [0, 2, 1, 3]);
     const k = split(names.k, [0, 2, 3, 1]);
     const v = split(names.v, [0, 2, 1, 3]);
-    const scores = g.op("Add", [g.op("Div", [g.op("MatMul", [q, k]), g.constFloat(Math.sqrt(headDim))]), maskAdd]);
-    const probs = g.op("Softmax", [scores], { axis: -1 });
-    return g.op("Reshape", [
+    const scaled = g.op("Div", [g.op("MatMul", [q, k]), g.constFloat(Math.sqrt(headDim))]);
+    const probs = g.op("Softmax", [g.op("Add", [scaled, rows.keyMask])], { axis: -1 });
+    const merged = g.op("Reshape", [
       g.op("Transpose", [g.op("MatMul", [probs, v])], { perm: [0, 2, 1, 3] }),
       g.constInt64([-1, H]),
     ]);
+    return rows.fromRows(merged);
   }
 
   /** dense → GELU → dense. */
@@ -172,7 +159,7 @@ class Layers {
    * BERT's encoder (RoBERTa's too): `layers` post-LN layers named as transformers' BertLayer,
    * `{prefix}.{i}.attention.self.query`, …, `.output.LayerNorm`. x is [batch*sequence, hidden].
    */
-  bertEncoder(x: string, w: Weights, layers: number, batchSeq: string, maskAdd: string): string {
+  bertEncoder(x: string, w: Weights, layers: number, rows: AttentionRows): string {
     const H = this.shape.hidden;
     for (let i = 0; i < layers; i++) {
       const layer = w.scope(String(i));
@@ -181,7 +168,7 @@ class Layers {
       x = this.postLnLayer(x, {
         attention: (h) =>
           this.linear(
-            this.selfAttention(h, attention.scope("self"), self, batchSeq, maskAdd),
+            this.selfAttention(h, attention.scope("self"), self, rows),
             attention.scope("output.dense"),
             H,
             H,
@@ -194,7 +181,7 @@ class Layers {
     return x;
   }
 
-  /** The graph's output: `logits` [batch, labels] = x·Wᵀ + b with the head's weights. */
+  /** The graph's output: `logits` [batch, labels] (packed: a batch of R rows) = x·Wᵀ + b with the head's weights. */
   logits(x: string, head: Weights, labels: number): void {
     const H = this.shape.hidden;
     const out = this.g.op(
@@ -205,39 +192,22 @@ class Layers {
     );
     this.g.output(out, ElemType.FLOAT, ["batch", labels]);
   }
-
-  /** Positions 0..n-1 for every row, [1, sequence] (BERT, DistilBERT). */
-  positionsFromZero(ids: string): string {
-    const g = this.g;
-    const seq = g.op("Gather", [g.op("Shape", [ids]), g.constInt64([1], true)]);
-    return g.op("Unsqueeze", [
-      g.op("Range", [g.constInt64([0], true), seq, g.constInt64([1], true)]),
-      g.constInt64([0]),
-    ]);
-  }
-
-  /** [batch, sequence, hidden] → the first token's vector [batch, hidden] (<s>, [CLS]). */
-  firstToken(x: string, batchSeq: string): string {
-    const g = this.g;
-    const hidden = g.op("Reshape", [x, g.op("Concat", [batchSeq, g.constInt64([this.shape.hidden])], { axis: 0 })]);
-    return g.op("Gather", [hidden, g.constInt64([0], true)], { axis: 1 });
-  }
 }
 
 /**
  * What every architecture's build starts from: the graph, its weight reader and layer builders for
- * the config's shapes, and the two inputs all of them take.
+ * the config's shapes, and the rows' layout (padded or packed, rows.ts) with the inputs it declares.
  */
-export function startClassifierGraph(c: ClassifierConfig, ckpt: Checkpoint) {
-  const g = new GraphBuilder(c.architecture);
+export function startClassifierGraph(c: ClassifierConfig, ckpt: Checkpoint, layout: RowLayout) {
+  const g = new GraphBuilder(layout === "packed" ? `${c.architecture} (packed)` : c.architecture);
   const weights = new WeightReader(g, ckpt);
-  const L = new Layers(g, {
+  const rows = rowsOf(g, layout);
+  const shape = {
     hidden: c.hiddenSize,
     heads: c.heads,
     intermediate: c.intermediateSize,
     layerNormEps: c.layerNormEps,
-  });
-  const ids = g.input("input_ids", ElemType.INT64, ["batch", "sequence"]);
-  const mask = g.input("attention_mask", ElemType.INT64, ["batch", "sequence"]);
-  return { g, weights, L, H: c.hiddenSize, ids, mask };
+  };
+  const L = new Layers(g, shape);
+  return { g, weights, L, H: c.hiddenSize, ids: rows.ids, rows };
 }

@@ -1,5 +1,5 @@
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { onnx } from "onnx-proto";
 import { ConvertError } from "../errors.ts";
 import type { GraphBuilder } from "./graph.ts";
@@ -15,7 +15,7 @@ export function writeModelWithExternalData(
   dir: string,
   graph: GraphBuilder,
   modelFile = "model.onnx",
-): { model: string; data: string } {
+): { model: string; data: string; layout: Map<string, number> } {
   const dataFile = `${modelFile}.data`;
   const layout = new Map<string, number>();
   let end = 0;
@@ -39,7 +39,28 @@ export function writeModelWithExternalData(
   }
   const model = onnx.ModelProto.encode(onnx.ModelProto.create(graph.toModel(dataFile, layout))).finish();
   writeFileSync(join(dir, modelFile), model);
-  return { model: join(dir, modelFile), data: join(dir, dataFile) };
+  return { model: join(dir, modelFile), data: join(dir, dataFile), layout };
+}
+
+/**
+ * Writes a second graph over the weights another one already wrote (`dataFile` at `layout`, as
+ * writeModelWithExternalData returned it): the packed graph beside the padded one, one copy of the
+ * weights on disk. Every weight it reads must be in that
+ * file; the weight proof then reads them back through this graph.
+ */
+export function writeModelSharingData(
+  dir: string,
+  graph: GraphBuilder,
+  modelFile: string,
+  shared: { data: string; layout: Map<string, number> },
+): string {
+  const dataFile = basename(shared.data);
+  for (const t of graph.external)
+    if (!shared.layout.has(t.name))
+      throw new ConvertError(join(dir, modelFile), `reads weight ${t.name}, which ${dataFile} does not hold`);
+  const model = onnx.ModelProto.encode(onnx.ModelProto.create(graph.toModel(dataFile, shared.layout))).finish();
+  writeFileSync(join(dir, modelFile), model);
+  return join(dir, modelFile);
 }
 
 export interface StoredInitializer {

@@ -6,9 +6,12 @@ import { openCheckpoint, WEIGHT_FILES, type CheckpointTensor } from "../checkpoi
 import { ConvertError } from "../errors.ts";
 import { sha256, sha256File } from "../hash.ts";
 import { OPSET } from "../onnx/graph.ts";
-import { readModel, writeModelWithExternalData } from "../onnx/model-file.ts";
+import { readModel, writeModelSharingData, writeModelWithExternalData } from "../onnx/model-file.ts";
 import type { Architecture, ClassifierConfig } from "../onnx/registry.ts";
 import { countNonZeroF32, type GraphSource } from "./graph-source.ts";
+
+/** The packed graph's file (convert/onnx/rows.ts), beside model.onnx and reading its data file. */
+const PACKED_MODEL_FILE = "model.packed.onnx";
 
 /** A graph built here from the checkpoint, every weight it uses proven byte-identical. */
 export function builtModel(
@@ -23,10 +26,16 @@ export function builtModel(
       return Object.fromEntries(["config.json", weightsName].map((f) => [f, sha256File(join(dir, f))]));
     },
     async write(tmp, afterWrite) {
-      const { graph, used } = arch.build(cfg, openCheckpoint(dir));
+      const checkpoint = openCheckpoint(dir);
+      const { graph, used } = arch.build(cfg, checkpoint, "padded");
       const written = writeModelWithExternalData(tmp, graph);
+      // The same weights in a packed graph (rows without padding), over the file just written.
+      const packed = arch.build(cfg, checkpoint, "packed");
+      const packedModel = writeModelSharingData(tmp, packed.graph, PACKED_MODEL_FILE, written);
       afterWrite?.(tmp);
       const { weights, parameters } = proveWeightsUnaltered(used, written.model);
+      // Proven the same way through the packed graph: each weight it reads hashes as the checkpoint's.
+      proveWeightsUnaltered(packed.used, packedModel);
       return {
         onnx: {
           model: "model.onnx",
@@ -36,6 +45,11 @@ export function builtModel(
           inputs: cfg.inputs,
           inputType: "int64",
           outputs: ["logits"],
+          packed: {
+            model: PACKED_MODEL_FILE,
+            modelSha256: sha256File(packedModel),
+            inputs: packed.graph.inputNames(),
+          },
         },
         parameters,
         weightProof: "byte-identical",

@@ -54,3 +54,51 @@ export function modelFeeds(
     }),
   );
 }
+
+/** The inputs a packed graph may declare (engine.json's onnx.packed.inputs; their meaning: convert/onnx/rows.ts). */
+const PACKED_INPUTS = ["input_ids", "token_type_ids", "positions", "row_ids", "row_starts"] as const;
+
+/**
+ * One packed batch: the rows concatenated on one token axis of T tokens, no padding; each token's
+ * type (0 where a row has none), its index in its row, its row; each row's first token. Only the
+ * inputs the graph declares, all int64 ([1, T], row_starts [R]).
+ */
+export function packedFeeds(
+  rows: ArrayLike<number>[],
+  inputs: string[],
+  tokenTypes: (ArrayLike<number> | undefined)[] = [],
+): Record<string, ort.Tensor> {
+  const total = rows.reduce((n, r) => n + r.length, 0);
+  const ids = new BigInt64Array(total);
+  const types = new BigInt64Array(total);
+  const positions = new BigInt64Array(total);
+  const rowIds = new BigInt64Array(total);
+  const rowStarts = new BigInt64Array(rows.length);
+  let at = 0;
+  rows.forEach((r, row) => {
+    rowStarts[row] = BigInt(at);
+    const rowTypes = tokenTypes[row];
+    for (let i = 0; i < r.length; i++, at++) {
+      ids[at] = BigInt(r[i]);
+      if (rowTypes) types[at] = BigInt(rowTypes[i]);
+      positions[at] = BigInt(i);
+      rowIds[at] = BigInt(row);
+    }
+  });
+  const tokens = (values: BigInt64Array) => new ort.Tensor("int64", values, [1, total]);
+  const tensors: Record<(typeof PACKED_INPUTS)[number], () => ort.Tensor> = {
+    input_ids: () => tokens(ids),
+    token_type_ids: () => tokens(types),
+    positions: () => tokens(positions),
+    row_ids: () => tokens(rowIds),
+    row_starts: () => new ort.Tensor("int64", rowStarts, [rows.length]),
+  };
+  return Object.fromEntries(
+    inputs.map((name) => {
+      const make = tensors[name as (typeof PACKED_INPUTS)[number]];
+      if (!make)
+        throw new Error(`the packed graph takes an input named ${name}; only ${PACKED_INPUTS.join(", ")} can be fed`);
+      return [name, make()];
+    }),
+  );
+}

@@ -5,11 +5,12 @@
  *   engines/index.json               StoreIndex: the models in answer order, the tokenizer families
  *   engines/<key>/engine.json        ModelRecord: source, labels, ONNX files, weight proof, TensorRT engine
  *   engines/<key>/model.onnx(.data)  the graph and its weights (external data, byte-identical)
+ *   engines/<key>/model.packed.onnx  the same weights as a packed graph (rows without padding), when built
  *   engines/tokenizers/<family>/     tokenizer.json and its companions
  */
 
 /** Bump when the graph or engine.json changes meaning: outputs of an older converter are redone. */
-export const CONVERTER_VERSION = "3";
+export const CONVERTER_VERSION = "4";
 
 export const INDEX_FILE = "index.json";
 /** The store's folder of tokenizer families: no model may take its name. */
@@ -116,6 +117,12 @@ export interface ModelRecord {
     /** The element type of every input. */
     inputType: "int64" | "int32";
     outputs: string[];
+    /**
+     * The packed graph beside `model`, reading the same `data` file: the batch's rows concatenated
+     * without padding (its inputs and output: convert/onnx/rows.ts). Built for every architecture
+     * convert builds; absent for a model served as given.
+     */
+    packed?: PackedGraph;
   };
   parameters: { total: number; nonZero: number; bytes: number };
   /** "byte-identical": every weight hashed in the checkpoint and in the ONNX file (`weights`); an ONNX file brought as it is has no checkpoint to compare. */
@@ -129,6 +136,14 @@ export interface ModelRecord {
   /** Written by `convert --trt` on a GPU host. */
   trt?: TrtEngineRecord;
   convertedAt: string;
+}
+
+/** engine.json's record of a model's packed graph. */
+export interface PackedGraph {
+  model: string;
+  modelSha256: string;
+  /** What the graph takes, all int64: input_ids, row_ids, row_starts, and token_type_ids or positions when it reads them. */
+  inputs: string[];
 }
 
 /** A tokenizer family: models with one tokenizer definition, tokenized once per text. */

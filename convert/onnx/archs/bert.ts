@@ -4,7 +4,6 @@
  * `classifier`.
  */
 import type { ClassifierConfig } from "../config.ts";
-import { ElemType } from "../graph.ts";
 import { startClassifierGraph } from "../layers.ts";
 import type { Architecture } from "./types.ts";
 
@@ -17,26 +16,24 @@ export const bert: Architecture = {
     return { ...c, maxLength: c.maxPositionEmbeddings, inputs: ["input_ids", "attention_mask", "token_type_ids"] };
   },
 
-  build(c: ClassifierConfig, ckpt) {
-    const { g, weights, L, H, ids, mask } = startClassifierGraph(c, ckpt);
-    const tokenTypes = g.input("token_type_ids", ElemType.INT64, ["batch", "sequence"]);
+  build(c: ClassifierConfig, ckpt, layout = "padded") {
+    const { g, weights, L, H, ids, rows } = startClassifierGraph(c, ckpt, layout);
+    const tokenTypes = rows.tokenTypes();
 
     const E = weights.scope("bert.embeddings");
     const types = weights.rows("bert.embeddings.token_type_embeddings.weight") ?? 2;
     const words = g.op("Gather", [E.weight("word_embeddings.weight", [c.vocabSize, H]), ids]);
     const pos = g.op("Gather", [
       E.weight("position_embeddings.weight", [c.maxPositionEmbeddings, H]),
-      L.positionsFromZero(ids),
+      rows.positions(),
     ]);
     const type = g.op("Gather", [E.weight("token_type_embeddings.weight", [types, H]), tokenTypes]);
     const emb = L.layerNorm(g.op("Add", [g.op("Add", [words, pos]), type]), E.scope("LayerNorm"));
 
-    const batchSeq = g.op("Shape", [ids]);
-    const maskAdd = L.attentionMask(mask);
     const flat = g.op("Reshape", [emb, g.constInt64([-1, H])]);
-    const x = L.bertEncoder(flat, weights.scope("bert.encoder.layer"), c.layers, batchSeq, maskAdd);
+    const x = L.bertEncoder(flat, weights.scope("bert.encoder.layer"), c.layers, rows.attention());
 
-    const pooled = g.op("Tanh", [L.linear(L.firstToken(x, batchSeq), weights.scope("bert.pooler.dense"), H, H)]);
+    const pooled = g.op("Tanh", [L.linear(rows.firstTokens(x, H), weights.scope("bert.pooler.dense"), H, H)]);
     L.logits(pooled, weights.scope("classifier"), c.labels.length);
     return { graph: g, used: weights.used };
   },

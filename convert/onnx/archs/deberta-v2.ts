@@ -8,8 +8,9 @@
  */
 import type { Checkpoint } from "../../checkpoint/index.ts";
 import type { ClassifierConfig, ConfigReader } from "../config.ts";
-import { ElemType, type GraphBuilder } from "../graph.ts";
+import type { GraphBuilder } from "../graph.ts";
 import { startClassifierGraph, type Weights } from "../layers.ts";
+import { type AttentionRows, FLOAT_MIN, type RowLayout } from "../rows.ts";
 import type { Architecture } from "./types.ts";
 
 type Activation = "gelu" | "tanh" | "relu";
@@ -214,27 +215,34 @@ function act(G: Graph, x: string, a: Activation): string {
   return G.g.op(a === "tanh" ? "Tanh" : "Relu", [x]);
 }
 
+/** Multiplies by the token mask when there is one (padded); packed tokens are all real. */
+function masked(G: Graph, x: string, tokenMask: string | null): string {
+  return tokenMask ? G.g.op("Mul", [x, tokenMask]) : x;
+}
+
 /** word (+ positions) (+ token types) → embed_proj → LayerNorm → × mask, as [batch·sequence, hidden]. */
-function embeddings(G: Graph, c: DebertaConfig, maskFlat: string): string {
-  const { g, weights, L, H, ids } = G;
+function embeddings(G: Graph, c: DebertaConfig, tokenMask: string | null): string {
+  const { g, weights, L, H, ids, rows } = G;
   const E = weights.scope("deberta.embeddings");
   const width = c.embeddingSize;
   let emb = g.op("Gather", [E.weight("word_embeddings.weight", [c.vocabSize, width]), ids]);
   if (c.positionBiasedInput) {
     const table = E.weight("position_embeddings.weight", [c.maxPositionEmbeddings, width]);
-    emb = g.op("Add", [emb, g.op("Gather", [table, L.positionsFromZero(ids)])]);
+    emb = g.op("Add", [emb, g.op("Gather", [table, rows.positions()])]);
   }
   if (c.typeVocabSize > 0) {
-    const types = g.input("token_type_ids", ElemType.INT64, ["batch", "sequence"]);
+    const types = rows.tokenTypes();
     const table = E.weight("token_type_embeddings.weight", [c.typeVocabSize, width]);
     emb = g.op("Add", [emb, g.op("Gather", [table, types])]);
   }
   let flat = g.op("Reshape", [emb, g.constInt64([-1, width])]);
   if (width !== H) flat = g.op("Gemm", [flat, E.weight("embed_proj.weight", [H, width])], { transB: 1 });
-  return g.op("Mul", [L.layerNorm(flat, E.scope("LayerNorm")), maskFlat]);
+  return masked(G, L.layerNorm(flat, E.scope("LayerNorm")), tokenMask);
 }
 
 interface AttentionContext {
+  /** Where attention runs (rows.ts): the padded batch, or packed tokens gathered per row. */
+  rows: AttentionRows;
   batchSeq: string;
   /** [batch, 1, q, k]: 0 where both tokens are real, float32's minimum elsewhere. */
   maskAdd: string;
@@ -270,7 +278,7 @@ function disentangledAttention(G: Graph, c: DebertaConfig, x: string, w: Weights
     return g.op("Gemm", [input, p.weight, p.bias], { transB: 1 });
   };
   const scale = g.constFloat(Math.sqrt(c.headSize * (1 + Number(c.c2p) + Number(c.p2c))));
-  const tokens = (t: string) => splitHeads(G, c, t, ctx.batchSeq, [0, 2, 1, 3]);
+  const tokens = (t: string) => splitHeads(G, c, ctx.rows.toRows(t, AH), ctx.batchSeq, [0, 2, 1, 3]);
   const q = tokens(g.op("Div", [linear(x, "query_proj"), scale]));
   const k = tokens(linear(x, "key_proj"));
   const v = tokens(linear(x, "value_proj"));
@@ -294,22 +302,25 @@ function disentangledAttention(G: Graph, c: DebertaConfig, x: string, w: Weights
     }
   }
   const probs = g.op("Mul", [g.op("Softmax", [g.op("Add", [scores, ctx.maskAdd])], { axis: -1 }), ctx.mask2d]);
-  return g.op("Reshape", [
+  const merged = g.op("Reshape", [
     g.op("Transpose", [g.op("MatMul", [probs, v])], { perm: [0, 2, 1, 3] }),
     g.constInt64([-1, AH]),
   ]);
+  return ctx.rows.fromRows(merged);
 }
 
+type Conv = NonNullable<DebertaConfig["conv"]>;
+
 /**
- * ConvLayer (DeBERTa-v2-xlarge): a 1-D convolution over the embeddings' sequence, pads zeroed,
- * activation, + the first layer's output, LayerNorm, × mask.
+ * One Conv over each row's sequence, its zero padding and the zeroed slots past the row's end the
+ * row's edges: on the padded batch, or on packed tokens gathered per row and gathered back.
  */
-function convLayer(G: Graph, c: DebertaConfig, emb: string, layerOut: string, maskFlat: string, batchSeq: string) {
-  const { g, weights, L, H } = G;
-  const conv = c.conv;
-  if (!conv) return layerOut;
-  const w = weights.scope("deberta.encoder.conv");
-  const seqFirst = g.op("Reshape", [emb, g.op("Concat", [batchSeq, g.constInt64([H])], { axis: 0 })]);
+function convolution(G: Graph, conv: Conv, emb: string, w: Weights, rows: AttentionRows): string {
+  const { g, H } = G;
+  const seqFirst = g.op("Reshape", [
+    rows.toRows(emb, H),
+    g.op("Concat", [rows.batchSeq, g.constInt64([H])], { axis: 0 }),
+  ]);
   const pad = (conv.kernel - 1) / 2;
   const convolved = g.op(
     "Conv",
@@ -320,30 +331,38 @@ function convLayer(G: Graph, c: DebertaConfig, emb: string, layerOut: string, ma
     ],
     { kernel_shape: [conv.kernel], pads: [pad, pad], group: conv.groups },
   );
-  const flat = g.op("Reshape", [g.op("Transpose", [convolved], { perm: [0, 2, 1] }), g.constInt64([-1, H])]);
-  const out = act(G, g.op("Mul", [flat, maskFlat]), conv.act);
-  return g.op("Mul", [L.layerNorm(g.op("Add", [layerOut, out]), w.scope("LayerNorm")), maskFlat]);
+  return rows.fromRows(g.op("Reshape", [g.op("Transpose", [convolved], { perm: [0, 2, 1] }), g.constInt64([-1, H])]));
 }
 
-/** The masks: [batch·sequence, 1] for hidden states, and [batch, 1, q, k] = mask_q · mask_k for attention. */
-function masks(G: Graph) {
-  const { g, mask } = G;
-  const maskF = g.op("Cast", [mask], { to: ElemType.FLOAT });
-  const maskFlat = g.op("Reshape", [maskF, g.constInt64([-1, 1])]);
-  const mask2d = g.op("Mul", [
-    g.op("Unsqueeze", [maskF, g.constInt64([1, 3])]),
-    g.op("Unsqueeze", [maskF, g.constInt64([1, 2])]),
-  ]);
-  const maskAdd = g.op("Mul", [g.op("Sub", [g.constFloat(1), mask2d]), g.constFloat(-3.4028234663852886e38)]);
-  return { maskFlat, mask2d, maskAdd };
+/**
+ * ConvLayer (DeBERTa-v2-xlarge): a 1-D convolution over the embeddings' sequence within each row,
+ * pads zeroed, activation, + the first layer's output, LayerNorm, × mask.
+ */
+function convLayer(G: Graph, c: DebertaConfig, emb: string, layerOut: string, tokenMask: string | null) {
+  const { weights, L, rows } = G;
+  const conv = c.conv;
+  if (!conv) return layerOut;
+  const flat = convolution(G, conv, emb, weights.scope("deberta.encoder.conv"), rows.attention());
+  const w = weights.scope("deberta.encoder.conv");
+  const out = act(G, masked(G, flat, tokenMask), conv.act);
+  return masked(G, L.layerNorm(G.g.op("Add", [layerOut, out]), w.scope("LayerNorm")), tokenMask);
 }
 
-function build(c: DebertaConfig, ckpt: Checkpoint) {
-  const G = startClassifierGraph(c, ckpt);
-  const { g, weights, L, H, ids } = G;
-  const { maskFlat, mask2d, maskAdd } = masks(G);
-  const batchSeq = g.op("Shape", [ids]);
-  const ctx: AttentionContext = { batchSeq, maskAdd, mask2d };
+/** The attention masks, [rows, 1, q, k]: mask_q · mask_k, and its additive form (XSoftmax's two uses). */
+function masks(G: Graph, rows: AttentionRows) {
+  const { g } = G;
+  const mask2d = rows.pairMask;
+  const maskAdd = g.op("Mul", [g.op("Sub", [g.constFloat(1), mask2d]), g.constFloat(FLOAT_MIN)]);
+  return { mask2d, maskAdd };
+}
+
+function build(c: DebertaConfig, ckpt: Checkpoint, layout: RowLayout = "padded") {
+  const G = startClassifierGraph(c, ckpt, layout);
+  const { g, weights, L, H, rows } = G;
+  const attentionRows = rows.attention();
+  const { batchSeq } = attentionRows;
+  const tokenMask = rows.tokenMask();
+  const ctx: AttentionContext = { rows: attentionRows, batchSeq, ...masks(G, attentionRows) };
   const encoder = weights.scope("deberta.encoder");
   if (c.relative) {
     const table = encoder.weight("rel_embeddings.weight", [2 * c.relative.span, H]);
@@ -351,7 +370,7 @@ function build(c: DebertaConfig, ckpt: Checkpoint) {
     const seq = g.op("Gather", [batchSeq, g.constInt64([1], true)]);
     ctx.gather = relativeGatherIndices(g, c.relative, seq);
   }
-  const emb = embeddings(G, c, maskFlat);
+  const emb = embeddings(G, c, tokenMask);
   let x = emb;
   for (let i = 0; i < c.layers; i++) {
     const layer = encoder.scope(`layer.${i}`);
@@ -368,9 +387,9 @@ function build(c: DebertaConfig, ckpt: Checkpoint) {
       feedForward: (h) => L.feedForward(h, layer.scope("intermediate.dense"), layer.scope("output.dense")),
       outputNorm: layer.scope("output.LayerNorm"),
     });
-    if (i === 0) x = convLayer(G, c, emb, x, maskFlat, batchSeq);
+    if (i === 0) x = convLayer(G, c, emb, x, tokenMask);
   }
-  const pooled = act(G, L.linear(L.firstToken(x, batchSeq), weights.scope("pooler.dense"), H, H), c.poolerAct);
+  const pooled = act(G, L.linear(rows.firstTokens(x, H), weights.scope("pooler.dense"), H, H), c.poolerAct);
   L.logits(pooled, weights.scope("classifier"), c.labels.length);
   return { graph: g, used: weights.used };
 }

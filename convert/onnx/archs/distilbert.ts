@@ -36,19 +36,18 @@ export const distilbert: Architecture = {
     };
   },
 
-  build(c: ClassifierConfig, ckpt) {
-    const { g, weights, L, H, ids, mask } = startClassifierGraph(c, ckpt);
+  build(c: ClassifierConfig, ckpt, layout = "padded") {
+    const { g, weights, L, H, ids, rows } = startClassifierGraph(c, ckpt, layout);
 
     const E = weights.scope("distilbert.embeddings");
     const words = g.op("Gather", [E.weight("word_embeddings.weight", [c.vocabSize, H]), ids]);
     const pos = g.op("Gather", [
       E.weight("position_embeddings.weight", [c.maxPositionEmbeddings, H]),
-      L.positionsFromZero(ids),
+      rows.positions(),
     ]);
     const emb = L.layerNorm(g.op("Add", [words, pos]), E.scope("LayerNorm"));
 
-    const batchSeq = g.op("Shape", [ids]);
-    const maskAdd = L.attentionMask(mask);
+    const attentionRows = rows.attention();
     let x = g.op("Reshape", [emb, g.constInt64([-1, H])]);
     for (let i = 0; i < c.layers; i++) {
       const layer = weights.scope(`distilbert.transformer.layer.${i}`);
@@ -56,7 +55,7 @@ export const distilbert: Architecture = {
       x = L.postLnLayer(x, {
         attention: (h) =>
           L.linear(
-            L.selfAttention(h, attention, { q: "q_lin", k: "k_lin", v: "v_lin" }, batchSeq, maskAdd),
+            L.selfAttention(h, attention, { q: "q_lin", k: "k_lin", v: "v_lin" }, attentionRows),
             attention.scope("out_lin"),
             H,
             H,
@@ -67,7 +66,7 @@ export const distilbert: Architecture = {
       });
     }
 
-    const pre = g.op("Relu", [L.linear(L.firstToken(x, batchSeq), weights.scope("pre_classifier"), H, H)]);
+    const pre = g.op("Relu", [L.linear(rows.firstTokens(x, H), weights.scope("pre_classifier"), H, H)]);
     L.logits(pre, weights.scope("classifier"), c.labels.length);
     return { graph: g, used: weights.used };
   },

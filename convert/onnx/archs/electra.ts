@@ -5,7 +5,6 @@
  * GELU is fixed in the modeling code (ElectraClassificationHead), whatever the config's activations say.
  */
 import type { ClassifierConfig } from "../config.ts";
-import { ElemType } from "../graph.ts";
 import { startClassifierGraph } from "../layers.ts";
 import type { Architecture } from "./types.ts";
 
@@ -31,9 +30,9 @@ export const electra: Architecture = {
     };
   },
 
-  build(c: ElectraConfig, ckpt) {
-    const { g, weights, L, H, ids, mask } = startClassifierGraph(c, ckpt);
-    const tokenTypes = g.input("token_type_ids", ElemType.INT64, ["batch", "sequence"]);
+  build(c: ElectraConfig, ckpt, layout = "padded") {
+    const { g, weights, L, H, ids, rows } = startClassifierGraph(c, ckpt, layout);
+    const tokenTypes = rows.tokenTypes();
     const E = c.embeddingSize;
 
     const emb = weights.scope("electra.embeddings");
@@ -41,20 +40,19 @@ export const electra: Architecture = {
     const words = g.op("Gather", [emb.weight("word_embeddings.weight", [c.vocabSize, E]), ids]);
     const pos = g.op("Gather", [
       emb.weight("position_embeddings.weight", [c.maxPositionEmbeddings, E]),
-      L.positionsFromZero(ids),
+      rows.positions(),
     ]);
     const type = g.op("Gather", [emb.weight("token_type_embeddings.weight", [types, E]), tokenTypes]);
     const summed = g.op("Add", [g.op("Add", [words, pos]), type]);
     const normed = L.layerNorm(summed, emb.scope("LayerNorm"), c.layerNormEps, E);
 
-    const batchSeq = g.op("Shape", [ids]);
-    const maskAdd = L.attentionMask(mask);
     let flat = g.op("Reshape", [normed, g.constInt64([-1, E])]);
     if (E !== H) flat = L.linear(flat, weights.scope("electra.embeddings_project"), E, H);
-    const x = L.bertEncoder(flat, weights.scope("electra.encoder.layer"), c.layers, batchSeq, maskAdd);
+    const encoder = weights.scope("electra.encoder.layer");
+    const x = L.bertEncoder(flat, encoder, c.layers, rows.attention());
 
     const head = weights.scope("classifier");
-    const dense = L.gelu(L.linear(L.firstToken(x, batchSeq), head.scope("dense"), H, H));
+    const dense = L.gelu(L.linear(rows.firstTokens(x, H), head.scope("dense"), H, H));
     L.logits(dense, head.scope("out_proj"), c.labels.length);
     return { graph: g, used: weights.used };
   },

@@ -8,6 +8,7 @@
 import type { ClassifierConfig, ConfigReader } from "../config.ts";
 import { ElemType, type GraphBuilder } from "../graph.ts";
 import { startClassifierGraph, type Weights } from "../layers.ts";
+import { type AttentionRows, FLOAT_MIN } from "../rows.ts";
 import type { Architecture } from "./types.ts";
 
 interface ModernBertConfig extends ClassifierConfig {
@@ -23,9 +24,6 @@ interface ModernBertConfig extends ClassifierConfig {
   localAttention: number;
   classifierPooling: "cls" | "mean";
 }
-
-/** float32's lowest value: the additive mask transformers uses for keys a query may not see. */
-const FLOAT_MIN = -3.4028234663852886e38;
 
 function flag(r: ConfigReader, key: string, fallback: boolean): boolean {
   const v = r.raw[key] ?? fallback;
@@ -81,17 +79,17 @@ export const modernbert: Architecture = {
     };
   },
 
-  build(c: ModernBertConfig, ckpt) {
-    const { g, weights, L, ids, mask } = startClassifierGraph(c, ckpt);
+  build(c: ModernBertConfig, ckpt, layout = "padded") {
+    const { g, weights, L, ids, rows } = startClassifierGraph(c, ckpt, layout);
     const m = new ModernBertGraph(g, L, c);
     const model = weights.scope("model");
     const embeddings = model.scope("embeddings");
     const tokens = g.op("Gather", [embeddings.weight("tok_embeddings.weight", [c.vocabSize, c.hiddenSize]), ids]);
     let x = g.op("Reshape", [m.norm(tokens, embeddings.scope("norm")), g.constInt64([-1, c.hiddenSize])]);
 
-    const batchSeq = g.op("Shape", [ids]);
-    const positions = g.op("Cast", [L.positionsFromZero(ids)], { to: ElemType.FLOAT });
-    const keyMask = L.attentionMask(mask);
+    const attentionRows = rows.attention();
+    const positions = g.op("Cast", [attentionRows.positions], { to: ElemType.FLOAT });
+    const keyMask = attentionRows.keyMask;
     const global = { rotary: m.rotary(positions, c.globalRopeTheta), maskAdd: keyMask };
     const isGlobal = (i: number) => i % c.globalAttnEveryNLayers === 0;
     // Layer 1 is the first local one, if any.
@@ -100,10 +98,11 @@ export const modernbert: Architecture = {
       ? { rotary: m.rotary(positions, c.localRopeTheta), maskAdd: m.slidingWindowMask(positions, keyMask) }
       : global;
     for (let i = 0; i < c.layers; i++)
-      x = m.layer(x, model.scope(`layers.${i}`), i, batchSeq, isGlobal(i) ? global : local);
+      x = m.layer(x, model.scope(`layers.${i}`), i, attentionRows, isGlobal(i) ? global : local);
     x = m.norm(x, model.scope("final_norm"));
 
-    const pooled = c.classifierPooling === "mean" ? m.meanOverTokens(x, batchSeq, mask) : L.firstToken(x, batchSeq);
+    const H = c.hiddenSize;
+    const pooled = c.classifierPooling === "mean" ? rows.meanOfRows(x, H) : rows.firstTokens(x, H);
     const head = weights.scope("head");
     const dense = L.gelu(m.linear(pooled, head.scope("dense"), c.hiddenSize, c.hiddenSize, c.classifierBias));
     L.logits(m.norm(dense, head.scope("norm")), weights.scope("classifier"), c.labels.length);
@@ -112,7 +111,7 @@ export const modernbert: Architecture = {
 };
 
 type Layers = ReturnType<typeof startClassifierGraph>["L"];
-/** cos and sin of the rotary angles, [sequence, head size]. */
+/** cos and sin of the rotary angles, [sequence, head size] (packed: per slot of the longest row). */
 type Rotary = { cos: string; sin: string };
 type AttentionKind = { rotary: Rotary; maskAdd: string };
 
@@ -162,7 +161,8 @@ class ModernBertGraph {
 
   /**
    * The local layers' additive mask [batch, 1, sequence, sequence]: float min outside the window,
-   * else the padding mask. One Where, not a sum, so no score ever reaches −∞.
+   * else the padding mask (packed, the same per row of slots). One Where, not a sum, so no score
+   * ever reaches −∞.
    */
   slidingWindowMask(positions: string, keyMask: string): string {
     const g = this.g;
@@ -173,20 +173,21 @@ class ModernBertGraph {
   }
 
   /** Pre-norm layer: x + attention(attn_norm(x)), then + mlp(mlp_norm(x)); layer 0 has no attention norm. */
-  layer(x: string, w: Weights, index: number, batchSeq: string, kind: AttentionKind): string {
+  layer(x: string, w: Weights, index: number, rows: AttentionRows, kind: AttentionKind): string {
     const g = this.g;
     const attnIn = index === 0 ? x : this.norm(x, w.scope("attn_norm"));
-    const attended = g.op("Add", [x, this.attention(attnIn, w.scope("attn"), batchSeq, kind)]);
+    const attended = g.op("Add", [x, this.attention(attnIn, w.scope("attn"), rows, kind)]);
     return g.op("Add", [attended, this.mlp(this.norm(attended, w.scope("mlp_norm")), w.scope("mlp"))]);
   }
 
-  private attention(x: string, w: Weights, batchSeq: string, kind: AttentionKind): string {
+  /** The fused projection on the tokens; rotary positions, window and attention per row (rows.ts). */
+  private attention(x: string, w: Weights, rows: AttentionRows, kind: AttentionKind): string {
     const g = this.g;
     const { hiddenSize: H, heads, attentionBias } = this.c;
     const D = this.headDim;
-    const qkv = this.linear(x, w.scope("Wqkv"), H, 3 * H, attentionBias);
+    const qkv = rows.toRows(this.linear(x, w.scope("Wqkv"), H, 3 * H, attentionBias), 3 * H);
     // [batch, sequence, 3, heads, D] → [3, batch, heads, sequence, D]
-    const shape = g.op("Concat", [batchSeq, g.constInt64([3, heads, D])], { axis: 0 });
+    const shape = g.op("Concat", [rows.batchSeq, g.constInt64([3, heads, D])], { axis: 0 });
     const split = g.op("Transpose", [g.op("Reshape", [qkv, shape])], { perm: [2, 0, 3, 1, 4] });
     const part = (i: number) => g.op("Gather", [split, g.constInt64([i], true)], { axis: 0 });
     const q = this.rotate(part(0), kind.rotary);
@@ -195,7 +196,7 @@ class ModernBertGraph {
     const scaled = g.op("Add", [g.op("Mul", [scores, g.constFloat(D ** -0.5)]), kind.maskAdd]);
     const context = g.op("MatMul", [g.op("Softmax", [scaled], { axis: -1 }), part(2)]);
     const merged = g.op("Reshape", [g.op("Transpose", [context], { perm: [0, 2, 1, 3] }), g.constInt64([-1, H])]);
-    return this.linear(merged, w.scope("Wo"), H, H, attentionBias);
+    return this.linear(rows.fromRows(merged), w.scope("Wo"), H, H, attentionBias);
   }
 
   /** x·cos + rotate_half(x)·sin, rotate_half(x) = [−x₂, x₁] over the head's two halves. */
@@ -219,15 +220,5 @@ class ModernBertGraph {
   private slice(x: string, start: number, end: number, axis: number): string {
     const g = this.g;
     return g.op("Slice", [x, g.constInt64([start]), g.constInt64([end]), g.constInt64([axis])]);
-  }
-
-  /** The mean of the real tokens' vectors (padding excluded), [batch, hidden]. */
-  meanOverTokens(x: string, batchSeq: string, mask: string): string {
-    const g = this.g;
-    const rows = g.op("Reshape", [x, g.op("Concat", [batchSeq, g.constInt64([this.c.hiddenSize])], { axis: 0 })]);
-    const weights = g.op("Unsqueeze", [g.op("Cast", [mask], { to: ElemType.FLOAT }), g.constInt64([2])]);
-    const axis = g.constInt64([1]);
-    const sum = g.op("ReduceSum", [g.op("Mul", [rows, weights]), axis], { keepdims: 0 });
-    return g.op("Div", [sum, g.op("ReduceSum", [weights, axis], { keepdims: 0 })]);
   }
 }
