@@ -48,7 +48,7 @@ import {
   type SimResult,
   type SimScenario,
 } from "./sim/report.ts";
-import { choosePacking, GPU_PROVIDERS, providerDevice } from "./sim/packing.ts";
+import { choosePacking, GPU_PROVIDERS, liveChoice, providerDevice } from "./sim/packing.ts";
 import { fetchSimStats, simWindow } from "./sim/sim-stats.ts";
 import { type StandIn, standInFor } from "./sim/stand-in.ts";
 
@@ -227,17 +227,26 @@ async function packingPhase(
   const cuda = choices[0];
   const bestCap = cuda.packed.reduce((b, p) => (p.maximum.requestsPerS > b.maximum.requestsPerS ? p : b)).maxTokens;
   const saturation: SimPacking["saturation"] = [];
-  // Live only where the run has a saturation scenario: the choice alone otherwise.
-  for (const setting of served ? ["padded", `packed:${bestCap}`] : []) {
+  // Live only where the run has a saturation scenario: the choice alone otherwise. Padded runs twice: at
+  // the run's budget, and at the packed run's (a larger budget alone makes larger batches: not packing's doing).
+  const runs = [
+    { setting: "padded", packing: "padded", budget: null },
+    { setting: `padded, MAX_BATCH_TOKENS ${bestCap}`, packing: "padded", budget: bestCap },
+    { setting: `packed:${bestCap}`, packing: `packed:${bestCap}`, budget: bestCap },
+  ];
+  for (const { setting, packing, budget } of served ? runs : []) {
     const reuse = setting === servedSetting();
     const env = {
       ...simEnv(o),
-      SIM_PACKING: setting,
-      ...(setting !== "padded" && { MAX_BATCH_TOKENS: String(bestCap) }),
+      SIM_PACKING: packing,
+      ...(budget !== null && { MAX_BATCH_TOKENS: String(budget) }),
     };
     const scenario = reuse && served ? served : (await runService(o, env, [SATURATION], texts, maximum))[0];
     saturation.push({ setting, scenario });
   }
+  const live = (name: string) => saturation.find((s) => s.setting === name)?.scenario.load.rps;
+  const [paddedRps, packedRps] = [live("padded"), live(`packed:${bestCap}`)];
+  if (paddedRps && packedRps) choices[0] = liveChoice(cuda, paddedRps, packedRps, bestCap);
   return { choices, served: { ...MAX_PACKED_TOKENS }, saturation };
 }
 

@@ -1,3 +1,4 @@
+import { MAX_PACKED_TOKENS } from "../../lib/gpu/packing.ts";
 import { describe, expect, test } from "bun:test";
 import type { HostGpuFacts } from "../../lib/gpu/probe.ts";
 import type { TrtEngineRecord } from "../../lib/store/index.ts";
@@ -116,12 +117,14 @@ describe("the packed graph (rows concatenated, no padding): usesPacked, the one 
   const packed = { model: "model.packed.onnx", modelSha256: "p", inputs: ["input_ids", "row_ids", "row_starts"] };
   const withPacked: ModelFiles = { ...model(record()), packed };
 
-  test("the CPU runs it when convert built one; CUDA and TensorRT keep the padded graph", () => {
-    expect(ALL.map((p) => usesPacked(p, withPacked))).toEqual([false, false, true]);
+  test("the CPU, and CUDA as the simulated T4 decided (lib/gpu/packing.ts), run it when convert built one; TensorRT keeps its padded engine", () => {
+    expect(MAX_PACKED_TOKENS.cuda).toBeGreaterThan(0);
+    expect(ALL.map((p) => usesPacked(p, withPacked))).toEqual([false, true, true]);
     expect(usesPacked("cpu", model())).toBe(false);
+    expect(usesPacked("cuda", model())).toBe(false);
     const c = chooseProviders([...ALL], withPacked, gpuHost());
-    expect(providers(c)).toEqual(["tensorrt:model_ctx.onnx", "cuda:model.onnx", "cpu:model.packed.onnx"]);
-    expect(c.candidates.map((x) => x.packed?.inputs)).toEqual([undefined, undefined, packed.inputs]);
+    expect(providers(c)).toEqual(["tensorrt:model_ctx.onnx", "cuda:model.packed.onnx", "cpu:model.packed.onnx"]);
+    expect(c.candidates.map((x) => x.packed?.inputs)).toEqual([undefined, packed.inputs, packed.inputs]);
   });
 
   test("a model without one (served as given, or converted before packed graphs) runs padded on the CPU too", () => {

@@ -11,6 +11,7 @@
  */
 import type { ExecutionProvider } from "../config.ts";
 import type { HostGpuFacts } from "../../lib/gpu/probe.ts";
+import { MAX_PACKED_TOKENS } from "../../lib/gpu/packing.ts";
 import { releaseOf } from "../../lib/gpu/stack.ts";
 import type { PackedGraph, TrtEngineRecord } from "../../lib/store/index.ts";
 
@@ -41,11 +42,13 @@ export interface ModelFiles {
 /**
  * Whether a worker on `provider` runs the model's packed graph (rows concatenated, no padding) rather
  * than the padded one: the one switch. On the CPU a batch costs its tokens, padding included, so the
- * packed graph runs whenever convert built one. CUDA and TensorRT keep the padded graph for now (a
- * TensorRT engine is built from the padded graph's shapes) until the simulated T4 decides otherwise.
+ * packed graph runs whenever convert built one. On CUDA, as the simulated T4 decided (lib/gpu/packing.ts:
+ * a cap above 0). TensorRT keeps the padded graph: its engine is built from the padded graph's shapes,
+ * and no engine is built from the packed one.
  */
 export function usesPacked(provider: ExecutionProvider, model: Pick<ModelFiles, "packed">): boolean {
-  return provider === "cpu" && model.packed !== undefined;
+  if (model.packed === undefined) return false;
+  return provider === "cpu" || (provider === "cuda" && MAX_PACKED_TOKENS.cuda > 0);
 }
 
 /** The candidate on `provider` running `file` (the padded graph), or the packed graph where usesPacked says so. */

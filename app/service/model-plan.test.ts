@@ -1,3 +1,4 @@
+import { MAX_PACKED_TOKENS } from "../../lib/gpu/packing.ts";
 import { describe, expect, test } from "bun:test";
 import type { HostGpuFacts } from "../../lib/gpu/probe.ts";
 import type { ModelRecord, StoredModel, TrtEngineRecord } from "../../lib/store/index.ts";
@@ -111,7 +112,7 @@ describe("model plan", () => {
     expect(batchLimits("cpu", undefined, roomy)).toEqual({ maxBatchSize: 32, maxBatchTokens: 16384 });
   });
 
-  test("a model with a packed graph: the CPU worker runs it and its batches are priced packed; GPU ones stay padded", () => {
+  test("a model with a packed graph: the CPU and CUDA workers run it, batches priced packed, CUDA's within the simulated T4's cap", () => {
     const packed = { model: "model.packed.onnx", modelSha256: "p", inputs: ["input_ids", "row_ids", "row_starts"] };
     const base = record(512);
     const stored = { record: { ...base, onnx: { ...base.onnx, model: "model.onnx", modelSha256: "s", packed } } };
@@ -122,13 +123,16 @@ describe("model plan", () => {
     };
     const [{ choice, plan }] = planModels([stored as StoredModel], ["cuda", "cpu"], gpu, 512);
     expect(choice.candidates.map((c) => `${c.provider}:${c.model}`)).toEqual([
-      "cuda:model.onnx",
+      "cuda:model.packed.onnx",
       "cpu:model.packed.onnx",
     ]);
-    expect(plan.packedOn).toEqual(["cpu"]);
+    expect(plan.packedOn).toEqual(["cuda", "cpu"]);
     const limits = limitsFor(plan, settings);
     expect(limits("cpu")).toEqual({ maxBatchSize: 8, maxBatchTokens: 256, packed: true });
-    expect(limits("cuda")).toEqual({ maxBatchSize: 32, maxBatchTokens: 16384 });
+    expect(limits("cuda")).toEqual({ maxBatchSize: 32, maxBatchTokens: MAX_PACKED_TOKENS.cuda, packed: true });
+    // A model without a packed graph: CUDA's batches stay padded, priced by MAX_BATCH_TOKENS.
+    const plain = planModels([{ record: base } as StoredModel], ["cuda"], gpu, 512)[0].plan;
+    expect(limitsFor(plain, settings)("cuda")).toEqual({ maxBatchSize: 32, maxBatchTokens: 16384 });
   });
 
   test("intra-op threads: the configured number, else the cores shared among the sessions really loaded, at least one", () => {

@@ -3,6 +3,7 @@
  * (engine.json), the provider choice for this host, and the settings. Triton normalises each model's
  * effective configuration the same way before it schedules anything.
  */
+import { MAX_PACKED_TOKENS } from "../../lib/gpu/packing.ts";
 import type { HostGpuFacts } from "../../lib/gpu/probe.ts";
 import type { InputSpec } from "../../lib/onnx/feeds.ts";
 import type { ModelRecord, StoredModel } from "../../lib/store/index.ts";
@@ -94,9 +95,11 @@ export function batchLimits(
   packed = false,
 ): BatchLimits {
   const cpu = provider === "cpu" ? settings.cpuBatch : { maxBatchSize: Infinity, maxBatchTokens: Infinity };
+  // A GPU running the packed graph takes the simulated T4's cap (lib/gpu/packing.ts); MAX_BATCH_TOKENS prices padded batches.
+  const gpuPacked = packed && provider !== "cpu" ? MAX_PACKED_TOKENS[provider] : 0;
   return {
     maxBatchSize: Math.min(settings.batch.maxBatchSize, limits?.maxBatch ?? Infinity, cpu.maxBatchSize),
-    maxBatchTokens: Math.min(settings.batch.maxBatchTokens, cpu.maxBatchTokens),
+    maxBatchTokens: gpuPacked || Math.min(settings.batch.maxBatchTokens, cpu.maxBatchTokens),
     ...(packed ? { packed } : {}),
   };
 }

@@ -206,14 +206,19 @@ export function meanForwardFlops(shape: EncoderShape, lengths: number[], maxLeng
 }
 
 /**
- * Floating-point operations of one forward over a packed batch: the rows' tokens concatenated on one
- * axis, no padding. Every matrix a token goes through runs on the real tokens only, the head once per
- * row, but attention runs over the whole packed length (QKᵀ and AV of a [T, T] product, T the total),
- * as a standard graph with a block-diagonal [T, T] mask computes it: the kernels do not skip the
- * masked blocks. That is forwardFlops of one row of T tokens, with the head applied `rows` times.
+ * Floating-point operations of one forward over a packed batch, as convert/onnx/rows.ts builds it: the
+ * rows' tokens concatenated on one axis, no padding. Every matrix a token goes through runs on the real
+ * tokens only, the head once per row; attention gathers q, k and v into [rows, longest row] and runs
+ * there, so it costs what a padded batch's attention costs (rows × longest², not the packed length²).
  */
 export function packedForwardFlops(shape: EncoderShape, lengths: readonly number[]): number {
   if (lengths.length === 0) return 0;
+  const rows = lengths.length;
   const total = lengths.reduce((n, l) => n + l, 0);
-  return forwardFlops(shape, 1, total) + 2 * shape.rowMatrixParams * (lengths.length - 1);
+  const longest = Math.max(...lengths);
+  const padded = forwardFlops(shape, rows, longest);
+  // The padded forward less what its padding costs in the token matrices (and the relative term's per-token part).
+  const rel = shape.relative;
+  const relativePerToken = rel ? rel.terms * shape.layers * 2 * rel.rows * rel.width : 0;
+  return padded - (2 * shape.tokenMatrixParams + relativePerToken) * (rows * longest - total);
 }

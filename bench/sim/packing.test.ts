@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { MAX_PACKED_TOKENS, packedOnGpu } from "../../lib/gpu/packing.ts";
 import { type DeviceModel, deviceMaximum, type ModelWork, T4_FP32 } from "./device.ts";
-import { choosePacking, layoutRule, PACKING_MARGIN, providerDevice } from "./packing.ts";
+import { choosePacking, layoutRule, liveChoice, PACKING_MARGIN, providerDevice } from "./packing.ts";
 
 /** 1 ms of weights and 1 ms of overhead per run, 0.01 ms per real (or padded) token; `square` ms per packed token². */
 const ROUND: DeviceModel = { name: "round", memoryBandwidth: 1e9, peakFlops: 1e12, efficiency: 0.5, runOverheadMs: 1 };
@@ -67,5 +67,21 @@ describe("how the simulated service lays out a batch (SIM_PACKING)", () => {
   test("anything else is refused, naming the setting", () => {
     for (const bad of ["pack", "packed:", "packed:0", "packed:-5", "PADDED"])
       expect(() => layoutRule(bad)).toThrow(`got ${bad}`);
+  });
+});
+
+describe("the live saturation runs decide where the best case is even", () => {
+  const loads = [{ work: workWith(0), lengths: SPREAD }];
+  const even = choosePacking("cuda", ROUND, loads, LIMITS, [100, 1000]);
+  const padded = { ...even, maxPackedTokens: 0 };
+
+  test("packed beating the padded run by the margin is chosen at its cap, with the ratio", () => {
+    const c = liveChoice(padded, 40, 40 * (1 + PACKING_MARGIN) + 0.01, 1000);
+    expect([c.maxPackedTokens, c.live]).toEqual([1000, (40 * (1 + PACKING_MARGIN) + 0.01) / 40]);
+  });
+
+  test("within the margin, or behind, the choice stands", () => {
+    expect(liveChoice(padded, 40, 40.5, 1000)).toBe(padded);
+    expect(liveChoice(padded, 40, 30, 1000)).toBe(padded);
   });
 });

@@ -46,6 +46,18 @@ export interface PackingChoice {
   packed: { maxTokens: number; maximum: DeviceMaximum }[];
   /** The cap on a packed batch's real tokens chosen; 0: padded batches. */
   maxPackedTokens: number;
+  /** Set when the live saturation runs decided it (liveChoice): packed's rate ÷ the padded run's. */
+  live?: number;
+}
+
+/**
+ * The device's best case (padded batches sorted by length over every text) is one no live service
+ * reaches: where packed batches beat the live padded run by PACKING_MARGIN at saturation, the
+ * provider the runs simulate (CUDA) runs packed at that cap.
+ */
+export function liveChoice(choice: PackingChoice, paddedRps: number, packedRps: number, cap: number): PackingChoice {
+  if (packedRps < paddedRps * (1 + PACKING_MARGIN)) return choice;
+  return { ...choice, maxPackedTokens: cap, live: packedRps / paddedRps };
 }
 
 /**

@@ -158,15 +158,14 @@ export function simReport(r: SimResult): string {
 
 /** What the cost model leaves out that decides packed against padded on a real GPU. */
 const PACKING_UNKNOWNS = [
-  "kernel fusion: a fused attention kernel (FlashAttention-style, or TensorRT's fused MHA) that honours a " +
-    "block-diagonal or varlen layout skips the masked blocks, so packed attention would cost each row's own " +
-    "length², not the packed length²; ORT's CUDA provider runs the standard graph's MatMul → Add(mask) → " +
-    "Softmax → MatMul unfused, and the model charges that;",
-  "TensorRT's own handling of masks: whether its optimiser recognises the [T, T] mask and fuses or skips " +
-    "it is decided at build time, per engine; the model only halves TensorRT's fixed cost per run, a guess;",
-  "memory bandwidth and capacity: the [heads, T, T] scores are written and read back in FP32 (805 MB per " +
-    "layer at T = 4,096, 12 heads) — traffic the model does not charge (it counts weights only), and memory " +
-    "five sessions' arenas must hold; so packed is, if anything, cheaper here than on the card;",
+  "the gathers: the packed graph moves q, k and v into [rows, longest row] and the attention output back " +
+    "(Gather/GatherND per layer), memory traffic the model does not charge (it counts weights only): on the card " +
+    "they are small beside the GEMMs, but not free;",
+  "kernel fusion: a fused attention kernel (FlashAttention-style, or TensorRT's fused MHA) with a varlen layout " +
+    "would skip even the per-row padding left in attention; ORT's CUDA provider runs the graph's MatMul → Add(mask) " +
+    "→ Softmax → MatMul unfused, and the model charges that;",
+  "TensorRT: how its optimiser treats the gathers and the per-row mask is decided at build time, per engine, and " +
+    "no packed engine was built here (no GPU); the model only halves TensorRT's fixed cost per run, a guess;",
   "GEMM efficiency by shape: one packed [T, hidden] product against many [rows × len, hidden] ones reaches " +
     "the same share of peak in the model; on the card the larger, unpadded product may do better;",
   "the host: packing (row ids, positions, the mask) is built on the CPU per batch, not charged.",
@@ -199,10 +198,10 @@ function packingSection(p: SimPacking, maximum: DeviceMaximum): string[] {
   return [
     "#### Packed or padded batches on the GPU",
     "",
-    "A packed batch (its rows' real tokens on one axis, attention kept within each row by a block-diagonal mask)",
-    "costs its real tokens' matrix products, the head once per row, and attention over the whole packed length T",
-    "(4 × T² × hidden × layers: the standard graph computes every masked block; bench/lib/flops.ts",
-    "packedForwardFlops); a padded one costs rows × its longest row for all of it. Simulated maximum, req/s (mean",
+    "A packed batch (its rows' real tokens on one axis; convert/onnx/rows.ts) costs its real tokens' matrix",
+    "products, the head once per row, and attention per row in [rows, longest row] (4 × rows × longest² × hidden ×",
+    "layers, as padded: bench/lib/flops.ts packedForwardFlops); a padded one costs rows × its longest row for all of",
+    "it. Simulated maximum, req/s (mean",
     "rows per run): padded = every model's texts sorted by length in the fullest batches (padded's best case);",
     "packed ≤ N = texts in arrival order, packed up to N real tokens (and the same row limit). A cap is chosen only",
     `if it beats padded by ${PACKING_MARGIN * 100}% (bench/sim/packing.ts); lib/gpu/packing.ts holds what the service runs.`,
@@ -236,13 +235,24 @@ function verdict(p: SimPacking): string {
     .map((c) => {
       const best = c.packed.reduce((b, x) => (x.maximum.requestsPerS > b.maximum.requestsPerS ? x : b));
       const share = f(best.maximum.requestsPerS / c.padded.requestsPerS, 2);
+      if (c.live)
+        return (
+          `${c.provider}: packed up to ${c.maxPackedTokens} tokens — even with padded at the device's best case ` +
+          `(${share}), and ${f(c.live, 2)} × the padded service live at saturation, which cannot sort a stream as that best case does.`
+        );
       if (c.maxPackedTokens > 0)
         return `${c.provider}: packed up to ${c.maxPackedTokens} tokens, ${share} × padded's simulated maximum.`;
+      if (c.provider === "tensorrt")
+        return (
+          `${c.provider}: padded stays — its engine is built from the padded graph and none from the packed one ` +
+          `(a profile over the packed inputs, and TensorRT's parsing of its gathers, need a GPU to check); ` +
+          `at the device's best case packed reaches ${share} × padded.`
+        );
       return (
         `${c.provider}: padded stays — the best packed cap (${best.maxTokens} tokens) reaches ${share} × padded's ` +
-        `maximum: packed batches small enough for attention over their whole length to stay cheap are too small to ` +
-        `share the weights' read and the run's fixed cost, larger ones pay that attention, while batches grouped by ` +
-        `length waste only ${pct(1 - c.padded.paddingEfficiency)} of their tokens to padding.`
+        `maximum: batches grouped by length waste only ${pct(1 - c.padded.paddingEfficiency)} of their tokens to ` +
+        `padding, so packing has little to save, and packed batches formed in arrival order are no larger; what ` +
+        `packing would save is within the model's margin (${PACKING_MARGIN * 100}%), and its gathers are not charged.`
       );
     })
     .join(" ");
