@@ -12,9 +12,9 @@ export type GpuProvider = "cuda" | "tensorrt";
  * Per provider, the most real tokens a batch may have to run packed; 0: every batch runs padded.
  * The simulated T4 (bench/results/2026-12-03-sim-t4-packing.md): at the device's best case (every
  * text sorted by length into the fullest batches) packed and padded are even (1.00 at a 4,096-token
- * cap), but live at saturation packed batches of up to 4,096 tokens reached 1.12 × the padded service
- * (52.3 against 46.8 req/s), and 1.30 × padded batches given the same budget: the service cannot sort
- * a stream as the best case does. CUDA runs packed up to 4,096 tokens. TensorRT stays padded: its
+ * cap), but live at saturation packed batches of up to 4,096 tokens reached 1.23 × the padded service
+ * (51.1 against 41.6 req/s; 1.12 in an earlier run on the same busy host), and 1.29 × padded batches
+ * given the same budget: the service cannot sort a stream as the best case does. CUDA runs packed up to 4,096 tokens. TensorRT stays padded: its
  * engine is built from the padded graph, and none from the packed one (it would need a profile over
  * the packed inputs, and TensorRT's parsing of the packed graph's gathers checked on a GPU).
  */
