@@ -12,6 +12,7 @@ import { ModelBatcher } from "../batching/batcher.ts";
 import type { BatchRunner } from "../batching/runner.ts";
 import type { Config, ExecutionProvider } from "../config.ts";
 import { type HarnessEntry, ModelWorker } from "../inference/model-worker.ts";
+import type { ProviderCandidate } from "../inference/provider-choice.ts";
 import { asStoreError, verifyFamilyFile } from "../tokenize/family-file.ts";
 import { type TokenizerEntry, TokenizerPool } from "../tokenize/tokenizer-pool.ts";
 import type { FamilyInfo } from "../tokenize/tokenizer-protocol.ts";
@@ -167,11 +168,7 @@ function spawnModel(
   const files = [onnx.model, ...(onnx.packed ? [onnx.packed.model] : []), ...(onnx.data ? [onnx.data] : [])];
   const bytesOnDisk = files.reduce((n, f) => n + statSync(join(dir, f)).size, 0);
   const load = {
-    candidates: choice.candidates.map((c) => ({
-      provider: c.provider,
-      modelPath: join(dir, c.model),
-      ...(c.packed ? { packedInputs: c.packed.inputs } : {}),
-    })),
+    candidates: workerCandidates(choice.candidates, dir),
     intraOpThreads: threads,
     input: plan.input,
     output: plan.output,
@@ -196,6 +193,15 @@ function spawnModel(
   const runners = workers.map((w) => seams.wrapRunner?.(record, w) ?? w);
   const batcher = new ModelBatcher(record.key, runners, opts.batch, limitsFor(plan, opts));
   return new ServedModel(record, family, plan, workers, batcher, bytesOnDisk, stored.defaultFanOut);
+}
+
+/** What a worker loads of each candidate: its file in the model's folder, and the packed graph's inputs when it is one. */
+export function workerCandidates(candidates: ProviderCandidate[], dir: string) {
+  return candidates.map((c) => ({
+    provider: c.provider,
+    modelPath: join(dir, c.model),
+    ...(c.packed ? { packedInputs: c.packed.inputs } : {}),
+  }));
 }
 
 /** Waits for every worker's first start, and checks the graph answers as many labels as engine.json names. */

@@ -119,7 +119,7 @@ export async function measureEqualLengthLimit(
   options: Partial<LimitOptions> = {},
 ): Promise<EqualLengthLimit[]> {
   const o = { ...LIMIT_DEFAULTS, ...options };
-  const engine = await startRawEngine(engines, 1);
+  const engine = await startRawEngine(engines, 1, "padded");
   try {
     const limits: EqualLengthLimit[] = [];
     for (const { source, texts } of textSets) {

@@ -4,10 +4,9 @@
  * back to back: no HTTP, no admission, no queue, no batching decisions. Tokenization is counted (any
  * implementation must do it), once per family as the service does.
  */
-import { join } from "node:path";
 import { ModelWorker } from "../../app/inference/model-worker.ts";
 import { SETTINGS } from "../../app/config.ts";
-import { CPU_ONLY, startTokenizers } from "../../app/service/loading.ts";
+import { CPU_ONLY, startTokenizers, workerCandidates } from "../../app/service/loading.ts";
 import { planModels } from "../../app/service/model-plan.ts";
 import { type RowRef, sharedRows } from "../../app/tokenize/pack.ts";
 import { readStore } from "../../lib/store/index.ts";
@@ -43,7 +42,11 @@ export interface RawEngine {
   stop(): void;
 }
 
-export async function startRawEngine(enginesDir: string, intraOpThreads: number): Promise<RawEngine> {
+export async function startRawEngine(
+  enginesDir: string,
+  intraOpThreads: number,
+  graph: "as served" | "padded" = "as served",
+): Promise<RawEngine> {
   const store = readStore(enginesDir);
   const infos = store.models.map((m) => m.record);
   // As the service starts on a CPU: the plans first, then the families at the lengths they allow.
@@ -54,7 +57,12 @@ export async function startRawEngine(enginesDir: string, intraOpThreads: number)
     tokenizerRecycleRssPercent: SETTINGS.tokenizerRecycleRssPercent.default,
   });
   const workers = planned.map(({ stored, choice, plan: { input, output, warmup } }) => {
-    const candidates = choice.candidates.map((c) => ({ provider: c.provider, modelPath: join(stored.dir, c.model) }));
+    // The padded graph where asked (the equal-length limit: no padding to save, no gathers to pay), else as served.
+    const files =
+      graph === "padded"
+        ? choice.candidates.map((c) => ({ provider: c.provider, model: stored.record.onnx.model }))
+        : choice.candidates;
+    const candidates = workerCandidates(files, stored.dir);
     return new ModelWorker(`raw-${stored.record.key}`, { candidates, intraOpThreads, input, output, warmup });
   });
   await Promise.all(workers.map((w) => w.firstReady));
