@@ -84,7 +84,7 @@ export class ServiceMetrics {
     labelNames: ["model"],
     registers: [this.registry],
   });
-  // Which batches padded nothing: a model on the CPU runs its packed graph (app/inference/provider-choice.ts usesPacked).
+  // Which batches padded nothing: a model on the CPU or CUDA runs its packed graph (app/inference/provider-choice.ts usesPacked).
   private readonly packedBatches = new Counter({
     name: `${PREFIX}batches_packed_total`,
     help: "Batches run by the packed graph (rows concatenated, no padding: their padding efficiency is 1), by model",

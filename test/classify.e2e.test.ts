@@ -5,7 +5,7 @@
  * file, its shards with the whole input, and a run killed with SIGKILL several times with a clean run.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { convertModels } from "../convert/pipeline.ts";
@@ -246,6 +246,9 @@ describe("bad rows, pairs, top_k, shards", () => {
     const out = await readTable(output);
     expect(Object.keys(out[0])).toEqual(["id", "cardiffnlp", "ivanlau"]);
     await expectSameAsProcess(out, byId(GOOD), "?top_k=2&raw_scores=true&models=ivanlau,cardiffnlp");
+    // Only the models it classifies are loaded: the others take no cores and no memory.
+    const ready = ran.lines.filter((l) => /^model \S+ ready$/.test(String(l.message))).map((l) => l.message);
+    expect(ready.toSorted()).toEqual(["model cardiffnlp ready", "model ivanlau ready"]);
   });
 
   test("--shard i/N: the N shards' outputs together hold every row exactly once, row number mod N", async () => {
@@ -315,6 +318,11 @@ describe("resume", () => {
     expect(other.code).toBe(2);
     expect(String(other.lines.find((l) => l.level === "error")?.error)).toContain("scores differ");
     expect(readFileSync(output, "utf8")).toBe(written);
+    // The output removed since: the state alone cannot rebuild it, so it says so instead of reporting success.
+    rmSync(output);
+    const gone = await classify(["--input", input, "--output", output]);
+    expect(gone.code).toBe(2);
+    expect(String(gone.lines.find((l) => l.level === "error")?.error)).toContain("is gone but its state says the job finished");
   });
 
   test("a column the input does not have is refused before anything loads (exit 2)", async () => {

@@ -284,7 +284,7 @@ describe("POST /rerank (TEI's)", () => {
       const res = await fetch(`${server.url}/rerank`, { method: "POST", body: JSON.stringify(body) });
       return (await res.json()) as { index: number; score: number }[];
     };
-    const answer = await rerank("left");
+    const answer = await rerank("Left"); // TEI's enum spelling; lower case is taken too
     expect(answer).not.toEqual(await rerank("right"));
     for (const a of answer) {
       const e = await left.encode(long, texts[a.index]);

@@ -48,7 +48,7 @@ Run again with the same arguments after a stop or a kill: it continues from the 
   --text-column NAME   the text (default: text)
   --pair-column NAME   a second text read with it as a pair ({"text", "text_pair"}; default: none)
   --id-column NAME     kept in the output under the same name (default: id)
-  --models a,b         only these models answer (default: every model in the engines folder)
+  --models a,b         only these models answer (default: the default fan-out, as a bare /process)
   --engines DIR        the engines folder (default: $ENGINES_DIR, as the service)
   --shard i/N          only the rows whose 0-based number mod N is i (default: 0/1, every row)
   --top-k K            each model's K best labels, or "all" (/process's top_k; default: the top label)

@@ -16,7 +16,7 @@ import { type BatchArgs, UsageError } from "./args.ts";
 import { ChunkClassifier } from "./chunk-classifier.ts";
 import { type JobIdentity, JobFiles } from "./job-state.ts";
 import { type JobProgress, rate, startProgress } from "./progress.ts";
-import { checkRow, inShard, type RowError, type SourceRow } from "./rows.ts";
+import { checkRow, inShard, type RowError, shardSize, type SourceRow } from "./rows.ts";
 import { type OutputColumn, openTables, type Tables } from "./table-files.ts";
 import { ChunkWindow } from "./window.ts";
 
@@ -61,10 +61,16 @@ export async function runBatchJob(args: BatchArgs, config: Config, log: LogFn, t
     // Before any model loads: the state of another job is refused, a finished job needs nothing.
     const files = new JobFiles(args.output.path, identity(args, chosen), log);
     if (files.complete) {
+      // A finished job whose output was removed since: its state alone cannot rebuild it.
+      if (!existsSync(args.output.path))
+        throw new UsageError(
+          `${args.output.path} is gone but its state says the job finished: remove ${args.output.path}.state.json and ${args.output.path}.parts/ to run it again`,
+        );
       log("already complete: nothing to do", { output: args.output.path, ...outcomeOf(files) });
       return outcomeOf(files);
     }
-    const service = await ClassifierService.start({ ...config, enginesDir, log }).catch((e) => {
+    const only = chosen.map((m) => m.key); // the models it classifies, and no others, share the cores
+    const service = await ClassifierService.start({ ...config, enginesDir, log, only }).catch((e) => {
       throw new JobStartFailed(loadFailure(e, enginesDir));
     });
     const stopped = new AbortController();
@@ -112,6 +118,9 @@ function chosenModels(served: StoredModel[], args: BatchArgs): StoredModel[] {
   if (unknown.length > 0)
     throw new UsageError(`--models: unknown model "${unknown[0]}"; the engines hold ${keys.join(", ")}`);
   const models = served.filter((m) => (args.models ? args.models.includes(m.key) : m.defaultFanOut));
+  const refused = args.columns.pair === null ? undefined : models.find((m) => m.record.pairsRefused);
+  if (refused)
+    throw new UsageError(`--pair-column: model ${refused.key} cannot take text pairs: ${refused.record.pairsRefused}`);
   if (models.some((m) => m.key === args.columns.id))
     throw new UsageError(`--id-column "${args.columns.id}" is also a model's key, which names its output column`);
   return models;
@@ -129,9 +138,6 @@ function identity(args: BatchArgs, models: StoredModel[]): JobIdentity {
   };
 }
 
-/** The shard's rows of a table of `total` rows. */
-const shardRows = (total: number, shard: BatchArgs["shard"]) =>
-  total > shard.index ? Math.floor((total - 1 - shard.index) / shard.count) + 1 : 0;
 
 /** The shard's rows committed so far, and those of them in the errors file. */
 const outcomeOf = (files: JobFiles): JobOutcome => ({
@@ -144,7 +150,7 @@ async function classifyTable(run: Run, tty: boolean): Promise<JobOutcome> {
   const outcome = () => outcomeOf(files);
   const started = performance.now();
   const before = outcome();
-  const total = shardRows(await run.tables.countRows(run.args.input), run.args.shard);
+  const total = shardSize(await run.tables.countRows(run.args.input), run.args.shard);
   const progress = startProgress(total, before.rows, tty, log);
   let chunks: number;
   try {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { checkRow, inShard, type SourceRow } from "./rows.ts";
+import { checkRow, inShard, shardSize, type SourceRow } from "./rows.ts";
 
 const row = (fields: Partial<SourceRow>): SourceRow => ({
   row: 4,
@@ -51,5 +51,17 @@ describe("an input row, checked", () => {
       [1, 4, 7],
       [2, 5, 8],
     ]);
+  });
+});
+
+describe("shards", () => {
+  test("shardSize counts exactly the rows inShard takes, for every table size and shard", () => {
+    for (let total = 0; total <= 20; total++)
+      for (let count = 1; count <= 5; count++)
+        for (let index = 0; index < count; index++) {
+          const shard = { index, count };
+          const taken = Array.from({ length: total }, (_, row) => row).filter((row) => inShard(row, shard)).length;
+          expect({ total, shard, size: shardSize(total, shard) }).toEqual({ total, shard, size: taken });
+        }
   });
 });

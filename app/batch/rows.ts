@@ -63,3 +63,7 @@ export function checkRow(r: SourceRow, pair: boolean, maxTextChars: number): Che
 
 /** Whether the row belongs to the shard: row number mod N is i (every shard reads the same input). */
 export const inShard = (row: number, shard: { index: number; count: number }) => row % shard.count === shard.index;
+
+/** How many of a table's `total` rows are in the shard (those inShard takes). */
+export const shardSize = (total: number, shard: { index: number; count: number }) =>
+  total > shard.index ? Math.floor((total - 1 - shard.index) / shard.count) + 1 : 0;

@@ -2,7 +2,8 @@
  * Which execution provider runs a model, decided from facts only (pure, unit-tested):
  * - TensorRT through the model's EPContext wrapper, when an engine was built from this very ONNX
  *   model, with the TensorRT version the runtime has, for this GPU's compute capability;
- * - else CUDA on the plain ONNX model, when there is a GPU and the CUDA provider library;
+ * - else CUDA, when there is a GPU and the CUDA provider library: on the packed graph (usesPacked), then
+ *   on the plain ONNX model should the packed one fail to load;
  * - else CPU, on the packed graph when the model has one (usesPacked).
  * TensorRT is never used on the plain ONNX model: onnxruntime-node cannot pass it shape profiles or
  * an engine cache, so it would build a new engine for every new input shape.
@@ -88,7 +89,11 @@ export function chooseProviders(
         model: t.contextModel,
         limits: { maxBatch: t.profile.maxBatch, maxSequence: t.profile.maxSequence },
       });
-    } else candidates.push(candidate("cuda", model.onnxModel, model));
+    } else {
+      candidates.push(candidate("cuda", model.onnxModel, model));
+      // The packed graph has not run on a GPU here: a CUDA load that fails on it falls back to the padded graph first.
+      if (usesPacked("cuda", model)) candidates.push({ provider: "cuda", model: model.onnxModel });
+    }
   }
   candidates.push(candidate("cpu", model.onnxModel, model));
   return { candidates, passedOver };

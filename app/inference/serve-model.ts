@@ -1,7 +1,7 @@
 /**
  * An inference worker: one onnxruntime session, off the HTTP thread (session.run blocks the thread
  * that calls it for the whole run). It pads the rows it is sent into one [batch, sequence] tensor, or
- * concatenates them (the packed graph, on the CPU: usesPacked), runs it, and returns the logits as a
+ * concatenates them (the packed graph: usesPacked), runs it, and returns the logits as a
  * transferred buffer. Before it loads, it checks the model's
  * files against engine.json (model-files.ts); a batch whose logits are not all finite fails.
  */

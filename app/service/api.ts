@@ -75,7 +75,8 @@ export interface RerankRequest {
   return_text?: boolean;
   /** Accepted for TEI compatibility; pairs are always cut to the model's length. */
   truncate?: boolean;
-  truncation_direction?: "left" | "right";
+  /** TEI's enum is "Left" | "Right"; its docs also show lower case: both are taken. */
+  truncation_direction?: "left" | "right" | "Left" | "Right";
   /** The cross-encoder's key; optional when exactly one served model has a single-logit head. */
   model?: string;
   /** Only the N best. */

@@ -43,6 +43,11 @@ export type ServiceOptions = Pick<
 > & {
   executionProviders: ExecutionProvider[];
   log?: (message: string, fields?: Record<string, unknown>) => void;
+  /**
+   * Only these of the store's models are loaded (the offline job's --models): the cores are shared
+   * among their sessions alone, and only their tokenizer families encode. Absent: every model.
+   */
+  only?: string[];
 };
 
 /**
@@ -117,14 +122,15 @@ export async function startTokenizers(
 export async function loadModels(opts: ServiceOptions, seams: LoadSeams = {}): Promise<LoadedModels> {
   const log = opts.log ?? (() => {});
   const store = readStore(opts.enginesDir);
+  const loaded = opts.only ? store.models.filter((m) => opts.only?.includes(m.key)) : store.models;
   const host = seams.hostFacts ?? (opts.executionProviders.some((p) => p !== "cpu") ? probeHost() : CPU_ONLY);
-  const planned = planModels(store.models, opts.executionProviders, host, opts.maxSequenceLength);
+  const planned = planModels(loaded, opts.executionProviders, host, opts.maxSequenceLength);
   const tokenizers = await startTokenizers(store, planned, opts, seams);
   const families = new Map(tokenizers.families.map((f) => [f.id, f]));
   const threads = intraOpThreads(
     opts.intraOpThreads,
     availableParallelism(),
-    store.models.length * opts.workersPerModel,
+    loaded.length * opts.workersPerModel,
   );
   const models: ServedModel[] = [];
   try {

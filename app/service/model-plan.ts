@@ -125,7 +125,8 @@ export function planModel(record: ModelRecord, choice: ProviderChoice, maxSequen
       choice.candidates.map((c) => [c.provider, warmupBatches(record, maxLength, c.provider, limits)]),
     ),
     providerNotes: choice.passedOver.map((p) => `${p.provider}: ${p.reason}`),
-    packedOn: choice.candidates.filter((c) => c.packed).map((c) => c.provider),
+    // A provider whose packed graph fails to load runs the padded one with the same limits (its batches priced packed).
+    packedOn: [...new Set(choice.candidates.filter((c) => c.packed).map((c) => c.provider))],
   };
 }
 

@@ -23,7 +23,8 @@ export async function rerank(
 ): Promise<Ran<RerankAnswer[]>> {
   const model = chooseModel(service.models, req.model, RERANK);
   const pairs = req.texts.map((text) => ({ text: req.query, text_pair: text }));
-  const truncation = { strategy: "longest_first", direction: req.truncation_direction ?? "right" } as const;
+  const direction = req.truncation_direction?.toLowerCase() === "left" ? "left" : "right";
+  const truncation = { strategy: "longest_first", direction } as const;
   const { perModel, timings, rows } = await service.run(pairs, [model], {
     ...opts,
     truncation,

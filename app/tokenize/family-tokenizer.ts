@@ -94,7 +94,8 @@ export class FamilyTokenizer {
    * tokenizer of its own whose truncation is set once, before its first encode (never changed under
    * concurrent encodes): which text keeps the odd token when both are halved depends in tokenizers
    * 0.23.2 on more than the two lengths (41 and 40 tokens give 14 + 15, 89 and 40 give 15 + 14), so
-   * code cannot reproduce it. Those lengths do not depend on the side cut, so the one cutter serves both.
+   * code cannot reproduce it. Nor do the lengths stay the same on the other side (89 and 40 tokens: 15 + 14
+   * cut on the right, 14 + 15 on the left), so each side has its cutter, the left one loaded at its first use.
    */
   async encodeRow(input: TextInput, truncation: Truncation = LONGEST_FIRST_RIGHT): Promise<EncodedRow> {
     const whole = await this.encodeWhole(input);

@@ -28,9 +28,9 @@ export type TruncationStrategy = "longest_first" | "only_first";
 
 /**
  * Which end of each text gives way: `right` keeps its start (transformers' default truncation_side),
- * `left` its end (truncation_side="left", TEI's truncation_direction). How many tokens each text keeps
- * does not depend on it: the Rust library computes the lengths first, then cuts each encoding from
- * the given side.
+ * `left` its end (truncation_side="left", TEI's truncation_direction). For one text the side changes
+ * only which tokens stay; for a pair halved longest_first, which text keeps the odd token can differ
+ * too (FamilyTokenizer asks the Rust library, one cutter per side).
  */
 export type TruncationDirection = "right" | "left";
 

@@ -41,7 +41,8 @@ function parseRawScores(raw: string | undefined): boolean {
 
 /** `?truncation_direction=left|right`: which end of a text too long for a model gives way (TEI's name); right by default. */
 function parseDirection(raw: string | undefined): TruncationDirection {
-  if (raw === undefined || raw === "right" || raw === "left") return raw ?? "right";
+  const side = raw?.toLowerCase() ?? "right"; // TEI's enum is "Left" | "Right"; either case is taken
+  if (side === "right" || side === "left") return side;
   throw new ApiError("invalid_parameter", `truncation_direction must be left or right, got "${raw.slice(0, 40)}"`);
 }
 
