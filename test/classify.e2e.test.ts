@@ -322,7 +322,9 @@ describe("resume", () => {
     rmSync(output);
     const gone = await classify(["--input", input, "--output", output]);
     expect(gone.code).toBe(2);
-    expect(String(gone.lines.find((l) => l.level === "error")?.error)).toContain("is gone but its state says the job finished");
+    expect(String(gone.lines.find((l) => l.level === "error")?.error)).toContain(
+      "is gone but its state says the job finished",
+    );
   });
 
   test("a column the input does not have is refused before anything loads (exit 2)", async () => {

@@ -138,7 +138,6 @@ function identity(args: BatchArgs, models: StoredModel[]): JobIdentity {
   };
 }
 
-
 /** The shard's rows committed so far, and those of them in the errors file. */
 const outcomeOf = (files: JobFiles): JobOutcome => ({
   rows: files.committed.reduce((n, c) => n + c.rows, 0),

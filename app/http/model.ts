@@ -155,7 +155,8 @@ export const rerankBody = (maxTexts: number) =>
         ),
         truncation_direction: t.Optional(
           t.Union([t.Literal("left"), t.Literal("right"), t.Literal("Left"), t.Literal("Right")], {
-            description: "which end of each text gives way when a pair is cut: Right (default) or Left, either case as TEI",
+            description:
+              "which end of each text gives way when a pair is cut: Right (default) or Left, either case as TEI",
           }),
         ),
         model: t.Optional(

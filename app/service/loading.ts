@@ -127,11 +127,7 @@ export async function loadModels(opts: ServiceOptions, seams: LoadSeams = {}): P
   const planned = planModels(loaded, opts.executionProviders, host, opts.maxSequenceLength);
   const tokenizers = await startTokenizers(store, planned, opts, seams);
   const families = new Map(tokenizers.families.map((f) => [f.id, f]));
-  const threads = intraOpThreads(
-    opts.intraOpThreads,
-    availableParallelism(),
-    loaded.length * opts.workersPerModel,
-  );
+  const threads = intraOpThreads(opts.intraOpThreads, availableParallelism(), loaded.length * opts.workersPerModel);
   const models: ServedModel[] = [];
   try {
     for (const p of planned) {

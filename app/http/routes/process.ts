@@ -43,7 +43,7 @@ function parseRawScores(raw: string | undefined): boolean {
 function parseDirection(raw: string | undefined): TruncationDirection {
   const side = raw?.toLowerCase() ?? "right"; // TEI's enum is "Left" | "Right"; either case is taken
   if (side === "right" || side === "left") return side;
-  throw new ApiError("invalid_parameter", `truncation_direction must be left or right, got "${raw.slice(0, 40)}"`);
+  throw new ApiError("invalid_parameter", `truncation_direction must be left or right, got "${side.slice(0, 40)}"`);
 }
 
 /** POST /process: a text (or texts) in, every model's label and score out, with where the time went. */
