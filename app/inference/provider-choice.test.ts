@@ -123,14 +123,8 @@ describe("the packed graph (rows concatenated, no padding): usesPacked, the one 
     expect(usesPacked("cpu", model())).toBe(false);
     expect(usesPacked("cuda", model())).toBe(false);
     const c = chooseProviders([...ALL], withPacked, gpuHost());
-    // Should the packed graph fail to load on CUDA, the padded one is tried there before the CPU.
-    expect(providers(c)).toEqual([
-      "tensorrt:model_ctx.onnx",
-      "cuda:model.packed.onnx",
-      "cuda:model.onnx",
-      "cpu:model.packed.onnx",
-    ]);
-    expect(c.candidates.map((x) => x.packed?.inputs)).toEqual([undefined, packed.inputs, undefined, packed.inputs]);
+    expect(providers(c)).toEqual(["tensorrt:model_ctx.onnx", "cuda:model.packed.onnx", "cpu:model.packed.onnx"]);
+    expect(c.candidates.map((x) => x.packed?.inputs)).toEqual([undefined, packed.inputs, packed.inputs]);
   });
 
   test("a model without one (served as given, or converted before packed graphs) runs padded on the CPU too", () => {

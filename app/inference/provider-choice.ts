@@ -2,8 +2,7 @@
  * Which execution provider runs a model, decided from facts only (pure, unit-tested):
  * - TensorRT through the model's EPContext wrapper, when an engine was built from this very ONNX
  *   model, with the TensorRT version the runtime has, for this GPU's compute capability;
- * - else CUDA, when there is a GPU and the CUDA provider library: on the packed graph (usesPacked), then
- *   on the plain ONNX model should the packed one fail to load;
+ * - else CUDA, when there is a GPU and the CUDA provider library: on the packed graph (usesPacked);
  * - else CPU, on the packed graph when the model has one (usesPacked).
  * TensorRT is never used on the plain ONNX model: onnxruntime-node cannot pass it shape profiles or
  * an engine cache, so it would build a new engine for every new input shape.
@@ -89,11 +88,7 @@ export function chooseProviders(
         model: t.contextModel,
         limits: { maxBatch: t.profile.maxBatch, maxSequence: t.profile.maxSequence },
       });
-    } else {
-      candidates.push(candidate("cuda", model.onnxModel, model));
-      // The packed graph has not run on a GPU here: a CUDA load that fails on it falls back to the padded graph first.
-      if (usesPacked("cuda", model)) candidates.push({ provider: "cuda", model: model.onnxModel });
-    }
+    } else candidates.push(candidate("cuda", model.onnxModel, model));
   }
   candidates.push(candidate("cpu", model.onnxModel, model));
   return { candidates, passedOver };

@@ -124,7 +124,6 @@ describe("model plan", () => {
     const [{ choice, plan }] = planModels([stored as StoredModel], ["cuda", "cpu"], gpu, 512);
     expect(choice.candidates.map((c) => `${c.provider}:${c.model}`)).toEqual([
       "cuda:model.packed.onnx",
-      "cuda:model.onnx",
       "cpu:model.packed.onnx",
     ]);
     expect(plan.packedOn).toEqual(["cuda", "cpu"]);
