@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { removeTempDirs, tinyEngines } from "../../testkit/fixtures.ts";
 import { bestRate, measureEqualLengthLimit, requestLimit } from "./equal-length-limit.ts";
 
-afterAll(removeTempDirs);
+afterAll(removeTempDirs, 30_000); // under CI load, removing the engines and the stopped raw engine's files took over 5 s
 
 describe("the machine's request limit from each model's rate", () => {
   test("five equal models: cores × one session's rows/s ÷ 5 (2 × 19 ÷ 5 = 7.6)", () => {
