@@ -25,6 +25,8 @@ const RESULTS = join(import.meta.dir, "..", "results");
 const read = <T>(file: string): T => JSON.parse(readFileSync(file, "utf8"));
 /** A run with the roofline measured (service, naive, raw engine; sweep 1, 4, 10 clients). */
 const WITH_ROOFLINE = read<StoredBenchResult>(join(RESULTS, "2026-12-03-vm.json"));
+/** A run that recorded padding for the whole run only (roofline measured; sweep 1, 4, 10 clients). */
+const WHOLE_RUN_PADDING = read<StoredBenchResult>(join(RESULTS, "2026-11-30-node-2core.json"));
 /** An older run: no roofline, sweep 1..32 clients. */
 const OLDER = read<StoredBenchResult>(join(RESULTS, "2026-11-21-node-2core.json"));
 const SIM_T4 = read<SimResult>(join(import.meta.dir, "figures.sim-t4.json"));
@@ -105,15 +107,26 @@ describe("latency figure", () => {
 
 describe("batching figure", () => {
   test("the service's mean batch size per scenario and at saturation against load, and both padding efficiencies", async () => {
-    const drawn = texts(await batchingFigure(WITH_ROOFLINE));
+    const drawn = texts(await batchingFigure(WHOLE_RUN_PADDING));
     for (const axis of ["achieved load (requests/s)", "mean batch size (rows per run)"]) expect(drawn).toContain(axis);
     expect(drawn).toContain("padding efficiency (real ÷ padded tokens)");
-    const service = WITH_ROOFLINE.runs.find((p) => p.peer === "service")!;
+    const service = WHOLE_RUN_PADDING.runs.find((p) => p.peer === "service")!;
+    expect(service.sweep.some((x) => x.meanBatch !== undefined)).toBe(false);
     for (const s of service.scenarios) expect(drawn).toContain(s.name);
     expect(drawn).toContain(`saturation (${Math.max(...service.sweep.map((x) => x.clients))} clients)`);
     expect(drawn).toContain(`${(100 * service.padding!).toFixed(1)}%`);
-    expect(drawn).toContain(`${(100 * WITH_ROOFLINE.raw!.paddingEfficiency).toFixed(1)}%`);
+    expect(drawn).toContain(`${(100 * WHOLE_RUN_PADDING.raw!.paddingEfficiency).toFixed(1)}%`);
     for (const source of ["service, whole run", "raw engine, saturation batches"]) expect(drawn).toContain(source);
+  });
+
+  test("the latest run, which recorded batches at each sweep step, draws every step and no whole-run bar", async () => {
+    const service = WITH_ROOFLINE.runs.find((p) => p.peer === "service")!;
+    expect(service.sweep.every((x) => x.meanBatch !== undefined)).toBe(true);
+    const drawn = texts(await batchingFigure(WITH_ROOFLINE));
+    for (const x of service.sweep) expect(drawn).toContain(`sweep: ${x.clients} clients`);
+    for (const s of service.scenarios) expect(drawn).toContain(s.name);
+    expect(drawn).not.toContain("service, whole run");
+    expect(drawn).toContain("service, by load");
   });
 
   test("saturation is the sweep's most clients, where its batch sizes were read, even when another step was faster", async () => {
