@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { removeTempDirs, tinyEngines } from "../../testkit/fixtures.ts";
-import { bestRate, measureEqualLengthLimit, requestLimit } from "./equal-length-limit.ts";
+import { bestRate, measureEqualLengthLimit, lengthStrata, requestLimit } from "./equal-length-limit.ts";
 
 afterAll(removeTempDirs, 30_000); // under CI load, removing the engines and the stopped raw engine's files took over 5 s
 
@@ -53,4 +53,26 @@ describe("measuring it on a tiny model", () => {
     }
     expect(longer.models[0].best.rowsPerSecond).toBeLessThan(short.models[0].best.rowsPerSecond);
   }, 60_000);
+});
+
+describe("the lengths a model is run at (lengthStrata)", () => {
+  const rows = (lengths: number[]) => lengths.map((length, i) => ({ length, i }));
+  const mean = (xs: { length: number }[]) => xs.reduce((n, r) => n + r.length, 0) / xs.length;
+
+  test("the middle row of each of 16 strata, short to long; every row of a smaller set", () => {
+    const ramp = rows(Array.from({ length: 1600 }, (_, i) => 1599 - i));
+    expect(lengthStrata(ramp).map((r) => r.length)).toEqual(Array.from({ length: 16 }, (_, j) => 100 * j + 50));
+    const few = rows([9, 3, 5]);
+    expect(lengthStrata(few).map((r) => r.i)).toEqual([1, 2, 0]);
+    expect(lengthStrata([])).toEqual([]);
+  });
+
+  test("texts that start short still stand for the set: its mean, not the first texts'", () => {
+    // The first half of the texts short (10 tokens), the second long (50): in text order the first 16 are all short.
+    const set = rows([...Array(500).fill(10), ...Array(500).fill(50)]);
+    expect(mean(lengthStrata(set))).toBe(30);
+    const skewed = rows(Array.from({ length: 2000 }, (_, i) => (i < 1800 ? 20 : 100)));
+    // 16 strata: within one stratum's share of the range (80 ÷ 16) of the set's mean of 28; the first 16 say 20.
+    expect(Math.abs(mean(lengthStrata(skewed)) - mean(skewed))).toBeLessThanOrEqual(80 / 16);
+  });
 });

@@ -5,7 +5,9 @@
  * Definition, the one place it is written:
  *   - a model's rate r_m: one onnxruntime session with 1 intra-op thread, alone, running batches of
  *     equal-length rows (no padding) at the text set's own token lengths, rows per second, the best
- *     over a few batch sizes;
+ *     over a few batch sizes. A few seconds run only some dozen batches, so the lengths run are the
+ *     set's lengthStrata, in whole cycles (run in text order, as before, a few seconds of batches of 16
+ *     saw only the first 5 tweets' lengths);
  *   - one request is one text through every served model, so a core spends Σ_m 1/r_m seconds on it,
  *     and the machine's limit is cores ÷ Σ_m (1 / r_m) requests per second.
  * With five equal models that is "cores × one session's best rows/s ÷ 5". Single-thread sessions on
@@ -54,31 +56,47 @@ export interface LimitOptions {
   batchSizes: number[];
   /** Seconds of runs per model and batch size. */
   seconds: number;
-  /** Texts of each set whose lengths are used (the first ones, cycled). */
+  /** Texts of each set whose lengths are used (the first ones, whose lengthStrata are run). */
   texts: number;
   /** Cores the limit counts (default: this machine's). */
   cores?: number;
 }
 
-const LIMIT_DEFAULTS: LimitOptions = { batchSizes: [1, 4, 8, 16], seconds: 3, texts: 200 };
+const LIMIT_DEFAULTS: LimitOptions = { batchSizes: [1, 4, 8, 16], seconds: 3, texts: 2000 };
+
+/** How many lengths stand for a text set: the middles of this many strata of its lengths. */
+const LENGTH_STRATA = 16;
+
+/**
+ * The rows that stand for the set's lengths: sorted by length, the row in the middle of each of
+ * `strata` equal strata (all rows when fewer). Run in whole cycles, they weigh short and long texts as
+ * the set does, in a few dozen batches.
+ */
+export function lengthStrata<T extends { length: number }>(rows: readonly T[], strata = LENGTH_STRATA): T[] {
+  const sorted = [...rows].sort((a, b) => a.length - b.length);
+  if (sorted.length <= strata) return sorted;
+  return Array.from({ length: strata }, (_, j) => sorted[Math.floor(((j + 0.5) * sorted.length) / strata)]);
+}
 
 /** A run function for one model: awaits one batch through its session. */
 type RunBatch = (rows: RowRef[]) => Promise<void>;
 
 /**
  * Rows per second of one session on batches of `batch` copies of one row (equal lengths, no
- * padding), the rows taken in text order and cycled, for about `seconds`: every batch started
+ * padding), one batch of each of the set's lengthStrata in turn, in whole cycles, for at least one
+ * cycle and about `seconds`: every batch started
  * before the deadline is finished and counted, and the time is the time they took.
  */
-async function equalLengthRate(run: RunBatch, rows: RowRef[], batch: number, seconds: number): Promise<number> {
+async function equalLengthRate(run: RunBatch, set: RowRef[], batch: number, seconds: number): Promise<number> {
+  const rows = lengthStrata(set);
   await run([rows[0]]); // the first run of a shape pays for its allocation
   const started = performance.now();
   const deadline = started + seconds * 1000;
   let done = 0;
-  for (let t = 0; performance.now() < deadline; t = (t + 1) % rows.length) {
-    await run(Array(batch).fill(rows[t]));
-    done += batch;
-  }
+  do {
+    for (const row of rows) await run(Array(batch).fill(row));
+    done += batch * rows.length;
+  } while (performance.now() < deadline);
   return done / ((performance.now() - started) / 1000);
 }
 

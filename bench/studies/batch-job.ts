@@ -125,7 +125,7 @@ export async function main(argv: string[]): Promise<number> {
   const count = Number(values.texts);
   const texts = loadTexts(source, SHARED, count, 1).slice(0, count);
   log(`the equal-length limit on ${texts.length} ${source} texts`);
-  const [limit] = await measureEqualLengthLimit(engines, [{ source, texts }], { texts: Math.min(texts.length, 400) });
+  const [limit] = await measureEqualLengthLimit(engines, [{ source, texts }], { texts: texts.length });
   log(describeLimit(limit));
   log(`the online service, ${values.clients} clients, ${values.seconds} s`);
   const onlineRun = await online(engines, texts, Number(values.clients), Number(values.seconds));
