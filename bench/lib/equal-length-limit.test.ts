@@ -1,6 +1,12 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { removeTempDirs, tinyEngines } from "../../testkit/fixtures.ts";
-import { bestRate, measureEqualLengthLimit, lengthStrata, requestLimit } from "./equal-length-limit.ts";
+import {
+  bestRate,
+  measureEqualLengthLimit,
+  lengthStrata,
+  ratiosToLimitsAround,
+  requestLimit,
+} from "./equal-length-limit.ts";
 
 afterAll(removeTempDirs, 30_000); // under CI load, removing the engines and the stopped raw engine's files took over 5 s
 
@@ -18,6 +24,12 @@ describe("the machine's request limit from each model's rate", () => {
     expect(requestLimit(2, [])).toBeNaN();
     expect(requestLimit(2, [10, 20])).toBeLessThan(requestLimit(2, [10, 40]));
     expect(requestLimit(4, [10, 40])).toBeCloseTo(2 * requestLimit(2, [10, 40]), 12);
+  });
+
+  test("a run between two limits is set against their mean; every run needs a limit on each side", () => {
+    expect(ratiosToLimitsAround([8, 7.6, 8.4], [7.2, 7.6])).toEqual([7.2 / 7.8, 7.6 / 8]);
+    expect(() => ratiosToLimitsAround([8, 8], [7, 7])).toThrow("before and after");
+    expect(ratiosToLimitsAround([8], [])).toEqual([]);
   });
 
   test("a model's rate is its best batch size's, the first of equals", () => {

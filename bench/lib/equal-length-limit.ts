@@ -23,6 +23,16 @@ export function requestLimit(cores: number, rowsPerSecond: readonly number[]): n
   return cores / rowsPerSecond.reduce((seconds, r) => seconds + 1 / r, 0);
 }
 
+/**
+ * Rates measured between limits (the limit before run r is limits[r], after it limits[r + 1]), each
+ * ÷ the mean of the two around it: this machine's speed drifts over minutes by more than the margins
+ * asked of the service and the batch job.
+ */
+export function ratiosToLimitsAround(limits: readonly number[], rates: readonly number[]): number[] {
+  if (limits.length !== rates.length + 1) throw new Error("a limit before and after every measured run");
+  return rates.map((rate, r) => rate / ((limits[r] + limits[r + 1]) / 2));
+}
+
 /** One model's rate at one batch size. */
 export interface BatchRate {
   batch: number;
