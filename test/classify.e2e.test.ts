@@ -317,6 +317,10 @@ describe("resume", () => {
     const other = await classify(["--input", input, "--output", output, "--top-k", "2"]);
     expect(other.code).toBe(2);
     expect(String(other.lines.find((l) => l.level === "error")?.error)).toContain("scores differ");
+    // Other limits refuse or cut other rows: the same arguments under another MAX_SEQUENCE_LENGTH are another job.
+    const cut = await classify(["--input", input, "--output", output], { MAX_SEQUENCE_LENGTH: "64" });
+    expect(cut.code).toBe(2);
+    expect(String(cut.lines.find((l) => l.level === "error")?.error)).toContain("limits differ");
     expect(readFileSync(output, "utf8")).toBe(written);
     // The output removed since: the state alone cannot rebuild it, so it says so instead of reporting success.
     rmSync(output);

@@ -11,6 +11,7 @@ const job: JobIdentity = {
   columns: { id: "id", text: "text", pair: null },
   models: [{ key: "m", sha256: "ab" }],
   scores: { topK: '{"kind":"top"}', raw: false },
+  limits: { maxTextChars: 100_000, maxSequenceLength: 512 },
 };
 const quiet = () => {};
 

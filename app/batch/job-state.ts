@@ -28,6 +28,8 @@ export interface JobIdentity {
   columns: { id: string; text: string; pair: string | null };
   models: { key: string; sha256: string }[];
   scores: { topK: string; raw: boolean };
+  /** The settings that decide which texts are refused and where rows are cut (MAX_TEXT_CHARS, MAX_SEQUENCE_LENGTH). */
+  limits: { maxTextChars: number; maxSequenceLength: number };
 }
 
 export interface CommittedChunk {

@@ -59,7 +59,7 @@ export async function runBatchJob(args: BatchArgs, config: Config, log: LogFn, t
     const enginesDir = args.engines ?? config.enginesDir;
     const chosen = chosenModels(storedModels(enginesDir), args);
     // Before any model loads: the state of another job is refused, a finished job needs nothing.
-    const files = new JobFiles(args.output.path, identity(args, chosen), log);
+    const files = new JobFiles(args.output.path, identity(args, config, chosen), log);
     if (files.complete) {
       // A finished job whose output was removed since: its state alone cannot rebuild it.
       if (!existsSync(args.output.path))
@@ -126,7 +126,7 @@ function chosenModels(served: StoredModel[], args: BatchArgs): StoredModel[] {
   return models;
 }
 
-function identity(args: BatchArgs, models: StoredModel[]): JobIdentity {
+function identity(args: BatchArgs, config: Config, models: StoredModel[]): JobIdentity {
   const { size, mtimeMs } = statSync(args.input.path);
   return {
     input: { path: resolve(args.input.path), bytes: size, modifiedMs: mtimeMs },
@@ -135,6 +135,7 @@ function identity(args: BatchArgs, models: StoredModel[]): JobIdentity {
     columns: args.columns,
     models: models.map((m) => ({ key: m.key, sha256: m.record.onnx.modelSha256 })),
     scores: { topK: JSON.stringify(args.topK), raw: args.rawScores },
+    limits: { maxTextChars: config.maxTextChars, maxSequenceLength: config.maxSequenceLength },
   };
 }
 
