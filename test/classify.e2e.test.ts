@@ -197,6 +197,35 @@ describe("bad rows, pairs, top_k, shards", () => {
     expect(ran.lines.find((l) => l.message === "classified")).toMatchObject({ rows: 10, errors: 7 });
   });
 
+  test("JSON lines that are not records (not JSON, an array, a string) are error rows in their place; the run goes on (exit 3)", async () => {
+    const input = join(work, "broken.jsonl");
+    const lines = [
+      '{"id":"a","text":"before"}',
+      '{"id":"b","text": oops}',
+      "[1, 2]",
+      '"just text"',
+      '{"id":"c","text":"after"}',
+    ];
+    writeFileSync(input, `${lines.join("\n")}\n`);
+    const output = join(work, "broken-out.jsonl");
+    const ran = await classify(["--input", input, "--output", output]);
+    expect(ran.code).toBe(3);
+    expect(await readTable(`${output}.errors.jsonl`)).toEqual([
+      { row: 1, id: null, reason: "the line is not valid JSON" },
+      { row: 2, id: null, reason: "the line is a JSON ARRAY, not an object" },
+      { row: 3, id: null, reason: "the line is a JSON VARCHAR, not an object" },
+    ]);
+    const out = await readTable(output);
+    expect(out.map((r) => r.id)).toEqual(["a", "c"]);
+    await expectSameAsProcess(
+      out,
+      new Map<string, unknown>([
+        ["a", "before"],
+        ["c", "after"],
+      ]),
+    );
+  });
+
   test("CSV in: a bare empty cell is missing, a quoted empty one the empty text; JSONL out, errors where asked", async () => {
     const input = join(work, "cells.csv");
     // x5: past DuckDB's default CSV line limit (2 MB), still read, then refused by MAX_TEXT_CHARS.

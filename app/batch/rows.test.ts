@@ -37,6 +37,20 @@ describe("an input row, checked", () => {
     expect(checkRow(row(fields as Partial<SourceRow>), false, 10)).toEqual({ row: 4, id, reason } as never);
   });
 
+  test("a JSON line that is not a record: not JSON at all, or JSON but not an object; a record is checked as any row", () => {
+    expect(checkRow(row({ recordKind: null, id: null, idKind: null }), false, 10)).toEqual({
+      row: 4,
+      id: null,
+      reason: "the line is not valid JSON",
+    });
+    expect(checkRow(row({ recordKind: "ARRAY", id: null, idKind: null }), false, 10)).toEqual({
+      row: 4,
+      id: null,
+      reason: "the line is a JSON ARRAY, not an object",
+    });
+    expect(checkRow(row({ recordKind: "OBJECT" }), false, 10)).toEqual({ row: 4, id: "a", input: "hello" });
+  });
+
   test("a pair column: its value is checked as the text is", () => {
     expect(checkRow(row({}), true, 10)).toMatchObject({ reason: "text_pair is missing" });
     expect(checkRow(row({ pair: "x".repeat(11), pairKind: "VARCHAR" }), true, 10)).toMatchObject({

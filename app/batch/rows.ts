@@ -19,6 +19,8 @@ export interface SourceRow {
   textKind: string | null;
   pair: string | null;
   pairKind: string | null;
+  /** A JSON line's own kind (OBJECT for a record; null for a line that is not JSON); absent for a CSV's or Parquet's rows. */
+  recordKind?: string | null;
 }
 
 export type CheckedRow =
@@ -50,9 +52,15 @@ function textProblem(name: string, value: string | null, kind: string | null, ma
   return null;
 }
 
+function recordProblem(kind: string | null | undefined): string | null {
+  if (kind === undefined || kind === "OBJECT") return null;
+  return kind === null ? "the line is not valid JSON" : `the line is a JSON ${kind}, not an object`;
+}
+
 /** The row's text (or pair) to classify, or why it cannot be. `pair`: whether a pair column was given. */
 export function checkRow(r: SourceRow, pair: boolean, maxTextChars: number): CheckedRow {
   const problem =
+    recordProblem(r.recordKind) ??
     idProblem(r.id, r.idKind) ??
     textProblem("text", r.text, r.textKind, maxTextChars) ??
     (pair ? textProblem("text_pair", r.pair, r.pairKind, maxTextChars) : null);

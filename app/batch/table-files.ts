@@ -36,7 +36,8 @@ const identifier = (s: string) => `"${s.replaceAll('"', '""')}"`;
 
 function source(input: TableFile): string {
   const path = literal(input.path);
-  if (input.format === "jsonl") return `read_ndjson_objects(${path})`;
+  // A line that is not JSON is read as a NULL record, in its place, so that it is an error row (rows.ts), not the end of the run.
+  if (input.format === "jsonl") return `read_ndjson_objects(${path}, ignore_errors = true)`;
   // Every cell as text; a bare empty cell is missing (NULL), a quoted "" the empty string.
   if (input.format === "csv")
     return `read_csv(${path}, header = true, all_varchar = true, allow_quoted_nulls = false, max_line_size = ${MAX_CSV_LINE_BYTES})`;
@@ -89,13 +90,17 @@ export class Tables {
   /** The input's rows in file order, numbered from 0, a DuckDB chunk (about 2,048 rows) at a time. */
   async *rows(input: TableFile, columns: InputColumns): AsyncGenerator<SourceRow[]> {
     const fields = [columns.id, columns.text, ...(columns.pair ? [columns.pair] : [])].flatMap((c) => field(input, c));
-    const result = await this.db.stream(`SELECT ${fields.join(", ")} FROM ${source(input)}`);
+    // A JSON line's own kind (OBJECT, ARRAY, ...; NULL when it is not JSON) last, after the fields.
+    const record = input.format === "jsonl" ? ["json_type(json)"] : [];
+    const recordAt = fields.length;
+    const result = await this.db.stream(`SELECT ${[...fields, ...record].join(", ")} FROM ${source(input)}`);
     let row = 0;
     for (;;) {
       const chunk = await result.fetchChunk();
       if (!chunk || chunk.rowCount === 0) return;
       const values = fields.map((_, i) => chunk.getColumnValues(i) as (string | null)[]);
       const at = (column: number, r: number) => (column < values.length ? values[column][r] : null);
+      const kinds = record.length > 0 ? (chunk.getColumnValues(recordAt) as (string | null)[]) : null;
       yield Array.from({ length: chunk.rowCount }, (_, r) => ({
         row: row + r,
         id: at(0, r),
@@ -104,6 +109,7 @@ export class Tables {
         textKind: at(3, r),
         pair: at(4, r),
         pairKind: at(5, r),
+        ...(kinds ? { recordKind: kinds[r] } : {}),
       }));
       row += chunk.rowCount;
     }
