@@ -20,6 +20,7 @@ beforeAll(async () => {
     {
       tokenizerEntry: { ...TOKENIZER_ENTRY, faultHooks: true },
       restartPolicy: { initialMs: 10, maxMs: 100, stableMs: 60_000 },
+      faultHooks: true, // the workers' too: injectFault("throw") fails their next batch
     },
   );
 });
@@ -48,6 +49,55 @@ describe("a chunk through the service's parts", () => {
     }
     const kept = texts.filter((_, i) => i !== 17 && i !== 30);
     const { answers: expected } = await service.classify(kept, { timeoutMs: 60_000 });
+    expect(answers.filter((a) => "answer" in a)).toEqual(expected.map((answer) => ({ answer })));
+  });
+
+  test("a batch whose run fails is run again row by row: every row is answered as the service answers it", async () => {
+    const [model] = service.models;
+    const texts = Array.from({ length: 12 }, (_, i) => `retried text ${i} ${"more ".repeat(i % 5)}`);
+    const chunk = new ChunkClassifier(
+      service,
+      [model],
+      config,
+      { topK: { kind: "top" }, rawScores: false },
+      stopped.signal,
+    );
+    const batchesBefore = model.batcher.stats.answeredBatches;
+    model.workers[0].injectFault("throw");
+    const answers = await chunk.classify(texts, () => {});
+    const { answers: expected } = await service.classify(texts, { timeoutMs: 60_000, models: [model.key] });
+    expect(answers).toEqual(expected.map((answer) => ({ answer })));
+    // The failed batch was not answered; the rows then ran alone, on the worker, past the batcher.
+    expect(model.batcher.stats.answeredBatches - batchesBefore).toBe(1); // service.classify's
+    expect(model.workers[0].restarts).toBe(0);
+  });
+
+  test("a row whose run fails alone too is set aside with why; the job goes on", async () => {
+    const [model] = service.models;
+    const chunk = new ChunkClassifier(
+      service,
+      [model],
+      config,
+      { topK: { kind: "top" }, rawScores: false },
+      stopped.signal,
+    );
+    // The batch fails, and then the first of its rows to run alone; the other two answer alone.
+    model.workers[0].injectFault("throw");
+    let armed = true;
+    model.batcher.onDispatch(() =>
+      queueMicrotask(() => {
+        if (armed) model.workers[0].injectFault("throw");
+        armed = false;
+      }),
+    );
+    const texts = ["one", "two", "three"];
+    const answers = await chunk.classify(texts, () => {});
+    const failed = answers.flatMap((a, t) => ("reason" in a ? [{ t, reason: a.reason }] : []));
+    expect(failed.map((f) => f.reason)).toEqual([
+      `inference failed: ${model.workers[0].name}: fault injected by a test`,
+    ]);
+    const others = texts.filter((_, t) => t !== failed[0].t);
+    const { answers: expected } = await service.classify(others, { timeoutMs: 60_000, models: [model.key] });
     expect(answers.filter((a) => "answer" in a)).toEqual(expected.map((answer) => ({ answer })));
   });
 });

@@ -7,9 +7,11 @@
 import { batchLimits, type PlanSettings } from "../service/model-plan.ts";
 import type { Answer, TopK } from "../service/api.ts";
 import { answersOf, type ClassifierService, modelRows, type ServedModel, tokenizeOnce } from "../service/classifier.ts";
-import type { PackedRow } from "../tokenize/pack.ts";
+import type { RowAnswer } from "../batching/batcher.ts";
+import type { PackedRow, RowRef } from "../tokenize/pack.ts";
 import { TokenizationFailed } from "../tokenize/tokenizer-pool.ts";
 import type { TextInput } from "../tokenize/tokenizer-protocol.ts";
+import { WorkerCallFailed } from "../workers/errors.ts";
 import { ModelFeeder } from "./feeder.ts";
 
 /** Full batches a model keeps queued: the batcher's choice among them is what sorts out the lengths. */
@@ -17,6 +19,13 @@ const QUEUED_BATCHES = 4;
 
 /** A text's answer, or why it has none. */
 export type ChunkAnswer = { answer: Answer } | { reason: string };
+
+/** A row a model's run failed on, alone (not only in a batch with others). */
+interface RowFailure {
+  failed: string;
+}
+
+const isFailure = (a: RowAnswer | RowFailure): a is RowFailure => "failed" in a;
 
 /** Some texts of a chunk (indices into it) and their rows. */
 interface Encoded {
@@ -75,10 +84,7 @@ export class ChunkClassifier {
     const kept = encoded.flatMap((e) => e.texts);
     const answers = await this.infer(joinRows(encoded.map((e) => e.rows)), kept.length, onRow);
     const byText = new Map(kept.map((t, k) => [t, answers[k]]));
-    return texts.map((_, t) => {
-      const answer = byText.get(t);
-      return answer ? { answer } : { reason: `tokenization failed: ${failed.get(t)}` };
-    });
+    return texts.map((_, t) => byText.get(t) ?? { reason: `tokenization failed: ${failed.get(t)}` });
   }
 
   /**
@@ -106,23 +112,61 @@ export class ChunkClassifier {
     }
   }
 
-  /** Each row through every model (fed shortest first), scored. */
-  private async infer(rows: Map<string, PackedRow[]>, count: number, onRow: () => void): Promise<Answer[]> {
+  /**
+   * Each row through every model (fed shortest first), scored. A run that fails with an error (the
+   * worker keeps running) fails every row of its batch: each is run again alone, and a row that fails
+   * alone too is set aside with why, the others answered. A worker that dies fails the chunk (the job
+   * stops; the chunk is redone when it is resumed).
+   */
+  private async infer(rows: Map<string, PackedRow[]>, count: number, onRow: () => void): Promise<ChunkAnswer[]> {
     if (count === 0) return [];
     const answered = new Uint8Array(count);
     const perModel = await Promise.all(
-      this.models.map((m, i) =>
-        Promise.all(
-          this.feeders[i].feed(modelRows(m, rows)).map((answer, t) =>
-            answer.then((a) => {
-              if (++answered[t] === this.models.length) onRow();
-              return a;
-            }),
+      this.models.map((m, i) => {
+        const mine = modelRows(m, rows);
+        return Promise.all(
+          this.feeders[i].feed(mine).map((answer, t) =>
+            answer
+              .catch((e) => this.alone(i, mine[t], e))
+              .then((a) => {
+                if (++answered[t] === this.models.length) onRow();
+                return a;
+              }),
           ),
-        ),
-      ),
+        );
+      }),
     );
-    return answersOf(this.models, perModel, count, this.scoring);
+    const ok = Array.from({ length: count }, (_, t) => t).filter((t) => perModel.every((a) => !isFailure(a[t])));
+    const scored = answersOf(
+      this.models,
+      perModel.map((answers) => ok.map((t) => answers[t] as RowAnswer)),
+      ok.length,
+      this.scoring,
+    );
+    const byRow = new Map(ok.map((t, k) => [t, scored[k]]));
+    return Array.from({ length: count }, (_, t): ChunkAnswer => {
+      const answer = byRow.get(t);
+      if (answer) return { answer };
+      const reasons = perModel.map((a) => a[t]).filter(isFailure);
+      return { reason: reasons.map((f) => f.failed).join("; ") };
+    });
+  }
+
+  /**
+   * Model i's answer for a row whose batch failed, run alone on one of its workers (straight to the
+   * worker: through the batcher, the rows retried would be batched together again); or why it failed
+   * alone too.
+   */
+  private async alone(i: number, row: RowRef, batchError: unknown): Promise<RowAnswer | RowFailure> {
+    if (!(batchError instanceof WorkerCallFailed) || this.signal.aborted) throw batchError;
+    const { workers } = this.models[i];
+    try {
+      const { logits, numLabels, runMs } = await (workers.find((w) => w.up) ?? workers[0]).run([row]);
+      return { logits: logits.subarray(0, numLabels), queueMs: 0, runMs };
+    } catch (e) {
+      if (!(e instanceof WorkerCallFailed) || this.signal.aborted) throw e;
+      return { failed: `inference failed: ${e.message}` };
+    }
   }
 
   /** Real tokens over padded tokens in every batch the models ran so far (1: no padding). */
