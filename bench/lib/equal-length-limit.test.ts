@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { removeTempDirs, tinyEngines } from "../../testkit/fixtures.ts";
 import {
   bestRate,
+  describeLimit,
   measureEqualLengthLimit,
   lengthStrata,
   ratiosToLimitsAround,
@@ -64,6 +65,21 @@ describe("measuring it on a tiny model", () => {
       expect(l.requestsPerSecond).toBeCloseTo(requestLimit(2, [model.best.rowsPerSecond]), 9);
     }
     expect(longer.models[0].best.rowsPerSecond).toBeLessThan(short.models[0].best.rowsPerSecond);
+    expect(short.allCores).toBeUndefined();
+  }, 60_000);
+
+  test("all cores at once, asked for: the models' largest best batch size, a rate, and the line says it", async () => {
+    const engines = await tinyEngines("roberta", "equal-length-limit");
+    const texts = Array.from({ length: 40 }, (_, i) => `text ${i} ${"word ".repeat(i)}`);
+    const [l] = await measureEqualLengthLimit(engines, [{ source: "mixed", texts }], {
+      batchSizes: [1, 4],
+      seconds: 0.3,
+      cores: 2,
+      allCores: true,
+    });
+    expect(l.allCores?.batch).toBe(l.models[0].best.batch);
+    expect(l.allCores?.requestsPerSecond).toBeGreaterThan(0);
+    expect(describeLimit(l)).toContain(`all cores at once, batches of ${l.models[0].best.batch}:`);
   }, 60_000);
 });
 

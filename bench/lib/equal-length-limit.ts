@@ -59,6 +59,12 @@ export interface EqualLengthLimit {
   cores: number;
   requestsPerSecond: number;
   models: ModelRate[];
+  /**
+   * Not the limit, a diagnostic (LimitOptions.allCores): the same equal-length batches, every model's
+   * at one batch size (the largest best), run on all cores at once, `cores` sessions at a time. What
+   * it falls short of the limit is what sessions running side by side cost one another.
+   */
+  allCores?: { batch: number; requestsPerSecond: number };
 }
 
 export interface LimitOptions {
@@ -70,6 +76,8 @@ export interface LimitOptions {
   texts: number;
   /** Cores the limit counts (default: this machine's). */
   cores?: number;
+  /** Also measure EqualLengthLimit.allCores. */
+  allCores?: boolean;
 }
 
 const LIMIT_DEFAULTS: LimitOptions = { batchSizes: [1, 4, 8, 16], seconds: 3, texts: 2000 };
@@ -110,6 +118,36 @@ async function equalLengthRate(run: RunBatch, set: RowRef[], batch: number, seco
   return done / ((performance.now() - started) / 1000);
 }
 
+/**
+ * One cycle of each model's lengthStrata, `batch` equal rows a run, on `cores` lanes at once (a lane
+ * takes the model with the most batches left that is not running): requests per second, one
+ * request being one row through every model.
+ */
+async function allCoresRate(
+  rowsByModel: Map<string, RowRef[]>,
+  runBatch: (key: string, rows: RowRef[]) => Promise<void>,
+  batch: number,
+  cores: number,
+): Promise<number> {
+  const left = new Map([...rowsByModel].map(([key, rows]) => [key, lengthStrata(rows)]));
+  const running = new Set<string>();
+  const next = () =>
+    [...left].filter(([key, l]) => l.length > 0 && !running.has(key)).sort((a, b) => b[1].length - a[1].length)[0];
+  const started = performance.now();
+  const lane = async () => {
+    for (let take = next(); take; take = next()) {
+      const [key, rows] = take;
+      const row = rows.shift() as RowRef;
+      running.add(key);
+      await runBatch(key, Array(batch).fill(row));
+      running.delete(key);
+    }
+  };
+  await Promise.all(Array.from({ length: cores }, lane));
+  const perModel = lengthStrata([...rowsByModel.values()][0] ?? []).length * batch;
+  return perModel / ((performance.now() - started) / 1000);
+}
+
 /** Every model's best rate on the texts, one model at a time, then the machine's limit. */
 async function limitOf(
   source: string,
@@ -125,7 +163,7 @@ async function limitOf(
     models.push({ key, best: bestRate(rates), rates });
   }
   const cores = o.cores ?? availableParallelism();
-  return {
+  const limit: EqualLengthLimit = {
     source,
     cores,
     requestsPerSecond: requestLimit(
@@ -134,6 +172,9 @@ async function limitOf(
     ),
     models,
   };
+  if (!o.allCores) return limit;
+  const batch = Math.max(...models.map((m) => m.best.batch));
+  return { ...limit, allCores: { batch, requestsPerSecond: await allCoresRate(rowsByModel, runBatch, batch, cores) } };
 }
 
 /**
@@ -163,5 +204,8 @@ export async function measureEqualLengthLimit(
 /** One line per text set: the limit and each model's best rate. */
 export function describeLimit(l: EqualLengthLimit): string {
   const models = l.models.map((m) => `${m.key} ${m.best.rowsPerSecond.toFixed(1)} rows/s at ${m.best.batch}`);
-  return `${l.source}: ${l.requestsPerSecond.toFixed(2)} req/s on ${l.cores} cores (${models.join(", ")})`;
+  const all = l.allCores
+    ? `; all cores at once, batches of ${l.allCores.batch}: ${l.allCores.requestsPerSecond.toFixed(2)} req/s (${(l.allCores.requestsPerSecond / l.requestsPerSecond).toFixed(3)} of the limit)`
+    : "";
+  return `${l.source}: ${l.requestsPerSecond.toFixed(2)} req/s on ${l.cores} cores (${models.join(", ")})${all}`;
 }
