@@ -100,4 +100,33 @@ describe("a chunk through the service's parts", () => {
     const { answers: expected } = await service.classify(others, { timeoutMs: 60_000, models: [model.key] });
     expect(answers.filter((a) => "answer" in a)).toEqual(expected.map((answer) => ({ answer })));
   });
+
+  test("a model whose every run fails, alone too, fails the chunk: its rows are not set aside as if they were to blame", async () => {
+    const [model] = service.models;
+    const chunk = new ChunkClassifier(
+      service,
+      [model],
+      config,
+      { topK: { kind: "top" }, rawScores: false },
+      stopped.signal,
+    );
+    // Every call to the worker fails: the batch, then each row alone.
+    let failing = true;
+    const fail = () => failing && model.workers[0].injectFault("throw");
+    fail();
+    const original = model.workers[0].run.bind(model.workers[0]);
+    model.workers[0].run = (rows) => {
+      const ran = original(rows);
+      fail();
+      return ran;
+    };
+    try {
+      await expect(chunk.classify(["one", "two", "three"], () => {})).rejects.toThrow("fault injected by a test");
+    } finally {
+      failing = false;
+      model.workers[0].run = original;
+    }
+    const after = await chunk.classify(["one"], () => {});
+    expect("answer" in after[0]).toBe(true);
+  });
 });

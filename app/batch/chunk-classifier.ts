@@ -27,6 +27,11 @@ interface RowFailure {
 
 const isFailure = (a: RowAnswer | RowFailure): a is RowFailure => "failed" in a;
 
+/** A row run again alone, and its error if it failed alone too. */
+interface Retry {
+  error: WorkerCallFailed | null;
+}
+
 /** Some texts of a chunk (indices into it) and their rows. */
 interface Encoded {
   texts: number[];
@@ -115,25 +120,30 @@ export class ChunkClassifier {
   /**
    * Each row through every model (fed shortest first), scored. A run that fails with an error (the
    * worker keeps running) fails every row of its batch: each is run again alone, and a row that fails
-   * alone too is set aside with why, the others answered. A worker that dies fails the chunk (the job
-   * stops; the chunk is redone when it is resumed).
+   * alone too is set aside with why, the others answered. If every row a model retried fails alone
+   * (two or more), the fault is the model's, not the rows': the chunk fails, as when a worker dies
+   * (the job stops; the chunk is redone when it is resumed).
    */
   private async infer(rows: Map<string, PackedRow[]>, count: number, onRow: () => void): Promise<ChunkAnswer[]> {
     if (count === 0) return [];
     const answered = new Uint8Array(count);
     const perModel = await Promise.all(
-      this.models.map((m, i) => {
+      this.models.map(async (m, i) => {
         const mine = modelRows(m, rows);
-        return Promise.all(
+        const retries: Retry[] = [];
+        const answers = await Promise.all(
           this.feeders[i].feed(mine).map((answer, t) =>
             answer
-              .catch((e) => this.alone(i, mine[t], e))
+              .catch((e) => this.alone(i, mine[t], e, retries))
               .then((a) => {
                 if (++answered[t] === this.models.length) onRow();
                 return a;
               }),
           ),
         );
+        const failed = retries.filter((r) => r.error !== null);
+        if (failed.length >= 2 && failed.length === retries.length) throw failed[0].error;
+        return answers;
       }),
     );
     const ok = Array.from({ length: count }, (_, t) => t).filter((t) => perModel.every((a) => !isFailure(a[t])));
@@ -155,16 +165,20 @@ export class ChunkClassifier {
   /**
    * Model i's answer for a row whose batch failed, run alone on one of its workers (straight to the
    * worker: through the batcher, the rows retried would be batched together again); or why it failed
-   * alone too.
+   * alone too. Each retry is noted in `retries`.
    */
-  private async alone(i: number, row: RowRef, batchError: unknown): Promise<RowAnswer | RowFailure> {
+  private async alone(i: number, row: RowRef, batchError: unknown, retries: Retry[]): Promise<RowAnswer | RowFailure> {
     if (!(batchError instanceof WorkerCallFailed) || this.signal.aborted) throw batchError;
-    const { workers } = this.models[i];
+    const retry: Retry = { error: null };
+    retries.push(retry);
+    const up = this.models[i].workers.filter((w) => w.up);
+    const worker = up[retries.length % Math.max(1, up.length)] ?? this.models[i].workers[0];
     try {
-      const { logits, numLabels, runMs } = await (workers.find((w) => w.up) ?? workers[0]).run([row]);
+      const { logits, numLabels, runMs } = await worker.run([row]);
       return { logits: logits.subarray(0, numLabels), queueMs: 0, runMs };
     } catch (e) {
       if (!(e instanceof WorkerCallFailed) || this.signal.aborted) throw e;
+      retry.error = e;
       return { failed: `inference failed: ${e.message}` };
     }
   }

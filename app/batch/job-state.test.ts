@@ -44,6 +44,13 @@ describe("the job's state and part files", () => {
     expect(readFileSync(`${output}.state.json`, "utf8")).toBe(state);
   });
 
+  test("a state written before a field was part of the identity (no limits) is another job's, naming the field", () => {
+    const output = join(tempDir("job-state"), "old.jsonl");
+    const { limits: _, ...older } = job;
+    new JobFiles(output, older as JobIdentity, quiet).commit(0, ['{"id":"a"}\n'], []);
+    expect(() => new JobFiles(output, job, quiet)).toThrow("(limits differ)");
+  });
+
   test("completed: the state says so and the part files go", () => {
     const output = join(tempDir("job-state"), "out.csv");
     const files = new JobFiles(output, job, quiet);

@@ -63,9 +63,10 @@ function writeAtomically(path: string, text: string) {
   renameSync(beside, path);
 }
 
-/** The fields of two identities that differ, named. */
+/** The fields of two identities that differ, named: one that only one of them has (an older state's) differs too. */
 function differences(a: JobIdentity, b: JobIdentity): string[] {
-  return (Object.keys(a) as (keyof JobIdentity)[]).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])] as (keyof JobIdentity)[];
+  return keys.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
 }
 
 /** The state file and the part files of one output. */
