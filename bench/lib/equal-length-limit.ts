@@ -70,7 +70,7 @@ export interface EqualLengthLimit {
 export interface LimitOptions {
   /** Batch sizes tried per model; its best counts. */
   batchSizes: number[];
-  /** Seconds of runs per model and batch size. */
+  /** Seconds of runs per model and batch size, at least: runs end with a whole cycle of the lengths, one cycle at the least. */
   seconds: number;
   /** Texts of each set whose lengths are used (the first ones, whose lengthStrata are run). */
   texts: number;
@@ -107,7 +107,8 @@ type RunBatch = (rows: RowRef[]) => Promise<void>;
  */
 async function equalLengthRate(run: RunBatch, set: RowRef[], batch: number, seconds: number): Promise<number> {
   const rows = lengthStrata(set);
-  await run([rows[0]]); // the first run of a shape pays for its allocation
+  // The first run of a shape pays for its allocation: the largest (the longest row, at this batch size) is paid before timing.
+  await run(Array(batch).fill(rows[rows.length - 1]));
   const started = performance.now();
   const deadline = started + seconds * 1000;
   let done = 0;
@@ -130,16 +131,23 @@ async function allCoresRate(
   cores: number,
 ): Promise<number> {
   const left = new Map([...rowsByModel].map(([key, rows]) => [key, lengthStrata(rows)]));
-  const running = new Set<string>();
+  const running = new Map<string, Promise<void>>();
   const next = () =>
     [...left].filter(([key, l]) => l.length > 0 && !running.has(key)).sort((a, b) => b[1].length - a[1].length)[0];
   const started = performance.now();
   const lane = async () => {
-    for (let take = next(); take; take = next()) {
+    for (;;) {
+      const take = next();
+      if (!take) {
+        // Every model with batches left is running on another lane: wait for one to finish, unless none is left.
+        if (![...left.values()].some((l) => l.length > 0)) return;
+        await Promise.race(running.values());
+        continue;
+      }
       const [key, rows] = take;
-      const row = rows.shift() as RowRef;
-      running.add(key);
-      await runBatch(key, Array(batch).fill(row));
+      const run = runBatch(key, Array(batch).fill(rows.shift() as RowRef));
+      running.set(key, run);
+      await run;
       running.delete(key);
     }
   };
