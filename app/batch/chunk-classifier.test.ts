@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { tinyEngines } from "../../testkit/fixtures.ts";
 import { loadConfig } from "../config.ts";
-import { ClassifierService } from "../service/classifier.ts";
+import { ClassifierService, type ServedModel } from "../service/classifier.ts";
 import { ABORT_MARKER } from "../tokenize/serve-tokenizers.ts";
 import { TOKENIZER_ENTRY } from "../tokenize/tokenizer-process-handle.ts";
 import { ChunkClassifier } from "./chunk-classifier.ts";
@@ -29,16 +29,14 @@ afterAll(async () => {
   await service?.stop();
 });
 
+/** A chunk classifier over these models, scoring as a bare /process does. */
+const chunkOf = (models: ServedModel[]) =>
+  new ChunkClassifier(service, models, config, { topK: { kind: "top" }, rawScores: false }, stopped.signal);
+
 describe("a chunk through the service's parts", () => {
   test("answers as the service's classify does; a text its tokenizer process dies on is set aside with why, the others answered", async () => {
     const texts = Array.from({ length: 40 }, (_, i) => `text number ${i} ${"word ".repeat(i % 13)}`);
-    const chunk = new ChunkClassifier(
-      service,
-      service.models,
-      config,
-      { topK: { kind: "top" }, rawScores: false },
-      stopped.signal,
-    );
+    const chunk = chunkOf(service.models);
     let rows = 0;
     const poisoned = texts.map((t, i) => (i === 17 || i === 30 ? `${t} ${ABORT_MARKER}` : t));
     const answers = await chunk.classify(poisoned, () => rows++);
@@ -55,13 +53,7 @@ describe("a chunk through the service's parts", () => {
   test("a batch whose run fails is run again row by row: every row is answered as the service answers it", async () => {
     const [model] = service.models;
     const texts = Array.from({ length: 12 }, (_, i) => `retried text ${i} ${"more ".repeat(i % 5)}`);
-    const chunk = new ChunkClassifier(
-      service,
-      [model],
-      config,
-      { topK: { kind: "top" }, rawScores: false },
-      stopped.signal,
-    );
+    const chunk = chunkOf([model]);
     const batchesBefore = model.batcher.stats.answeredBatches;
     model.workers[0].injectFault("throw");
     const answers = await chunk.classify(texts, () => {});
@@ -74,13 +66,7 @@ describe("a chunk through the service's parts", () => {
 
   test("a row whose run fails alone too is set aside with why; the job goes on", async () => {
     const [model] = service.models;
-    const chunk = new ChunkClassifier(
-      service,
-      [model],
-      config,
-      { topK: { kind: "top" }, rawScores: false },
-      stopped.signal,
-    );
+    const chunk = chunkOf([model]);
     // The batch fails, and then the first of its rows to run alone; the other two answer alone.
     model.workers[0].injectFault("throw");
     let armed = true;
@@ -103,13 +89,7 @@ describe("a chunk through the service's parts", () => {
 
   test("a model whose every run fails, alone too, fails the chunk: its rows are not set aside as if they were to blame", async () => {
     const [model] = service.models;
-    const chunk = new ChunkClassifier(
-      service,
-      [model],
-      config,
-      { topK: { kind: "top" }, rawScores: false },
-      stopped.signal,
-    );
+    const chunk = chunkOf([model]);
     // Every call to the worker fails: the batch, then each row alone.
     let failing = true;
     const fail = () => failing && model.workers[0].injectFault("throw");

@@ -22,15 +22,10 @@ export type ChunkAnswer = { answer: Answer } | { reason: string };
 
 /** A row a model's run failed on, alone (not only in a batch with others). */
 interface RowFailure {
-  failed: string;
+  failed: WorkerCallFailed;
 }
 
 const isFailure = (a: RowAnswer | RowFailure): a is RowFailure => "failed" in a;
-
-/** A row run again alone, and its error if it failed alone too. */
-interface Retry {
-  error: WorkerCallFailed | null;
-}
 
 /** Some texts of a chunk (indices into it) and their rows. */
 interface Encoded {
@@ -130,19 +125,19 @@ export class ChunkClassifier {
     const perModel = await Promise.all(
       this.models.map(async (m, i) => {
         const mine = modelRows(m, rows);
-        const retries: Retry[] = [];
+        const retried = { rows: 0 };
         const answers = await Promise.all(
           this.feeders[i].feed(mine).map((answer, t) =>
             answer
-              .catch((e) => this.alone(i, mine[t], e, retries))
+              .catch((e) => this.alone(i, mine[t], e, retried))
               .then((a) => {
                 if (++answered[t] === this.models.length) onRow();
                 return a;
               }),
           ),
         );
-        const failed = retries.filter((r) => r.error !== null);
-        if (failed.length >= 2 && failed.length === retries.length) throw failed[0].error;
+        const failed = answers.filter(isFailure);
+        if (failed.length >= 2 && failed.length === retried.rows) throw failed[0].failed;
         return answers;
       }),
     );
@@ -158,28 +153,30 @@ export class ChunkClassifier {
       const answer = byRow.get(t);
       if (answer) return { answer };
       const reasons = perModel.map((a) => a[t]).filter(isFailure);
-      return { reason: reasons.map((f) => f.failed).join("; ") };
+      return { reason: reasons.map((f) => `inference failed: ${f.failed.message}`).join("; ") };
     });
   }
 
   /**
    * Model i's answer for a row whose batch failed, run alone on one of its workers (straight to the
    * worker: through the batcher, the rows retried would be batched together again); or why it failed
-   * alone too. Each retry is noted in `retries`.
+   * alone too. Each retry is counted in `retried`.
    */
-  private async alone(i: number, row: RowRef, batchError: unknown, retries: Retry[]): Promise<RowAnswer | RowFailure> {
+  private async alone(
+    i: number,
+    row: RowRef,
+    batchError: unknown,
+    retried: { rows: number },
+  ): Promise<RowAnswer | RowFailure> {
     if (!(batchError instanceof WorkerCallFailed) || this.signal.aborted) throw batchError;
-    const retry: Retry = { error: null };
-    retries.push(retry);
     const up = this.models[i].workers.filter((w) => w.up);
-    const worker = up[retries.length % Math.max(1, up.length)] ?? this.models[i].workers[0];
+    const worker = up[retried.rows++ % Math.max(1, up.length)] ?? this.models[i].workers[0];
     try {
       const { logits, numLabels, runMs } = await worker.run([row]);
       return { logits: logits.subarray(0, numLabels), queueMs: 0, runMs };
     } catch (e) {
       if (!(e instanceof WorkerCallFailed) || this.signal.aborted) throw e;
-      retry.error = e;
-      return { failed: `inference failed: ${e.message}` };
+      return { failed: e };
     }
   }
 
