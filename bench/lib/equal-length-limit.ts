@@ -135,6 +135,7 @@ async function allCoresRate(
   const next = () =>
     [...left].filter(([key, l]) => l.length > 0 && !running.has(key)).sort((a, b) => b[1].length - a[1].length)[0];
   const started = performance.now();
+  let rowsRun = 0;
   const lane = async () => {
     for (;;) {
       const take = next();
@@ -149,11 +150,11 @@ async function allCoresRate(
       running.set(key, run);
       await run;
       running.delete(key);
+      rowsRun += batch;
     }
   };
   await Promise.all(Array.from({ length: cores }, lane));
-  const perModel = lengthStrata([...rowsByModel.values()][0] ?? []).length * batch;
-  return perModel / ((performance.now() - started) / 1000);
+  return rowsRun / rowsByModel.size / ((performance.now() - started) / 1000);
 }
 
 /** Every model's best rate on the texts, one model at a time, then the machine's limit. */

@@ -9,6 +9,9 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[rank];
 }
 
+/** The arithmetic mean (NaN for none). */
+export const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
 /** Resident memory of a process (a server under test), MB. */
 export function rssMb(pid: number): number {
   const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));

@@ -25,6 +25,7 @@ import {
   measureEqualLengthLimit,
   ratiosToLimitsAround,
 } from "../lib/equal-length-limit.ts";
+import { mean } from "../lib/load.ts";
 import { loadTexts, SOURCES, type Source } from "../lib/texts.ts";
 
 const ROOT = resolve(import.meta.dir, "..", "..");
@@ -92,8 +93,6 @@ async function batch(engines: string, texts: string[]): Promise<BatchRun> {
     rmSync(dir, { recursive: true, force: true });
   }
 }
-
-const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 function report(r: Result, command: string): string {
   const limitRates = r.limits.map((l) => l.requestsPerSecond);

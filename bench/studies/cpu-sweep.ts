@@ -22,6 +22,7 @@ import { scrape } from "../../testkit/metrics.ts";
 import { closedLoop } from "../closed-loop.ts";
 import { describeLimit, type EqualLengthLimit, measureEqualLengthLimit } from "../lib/equal-length-limit.ts";
 import { type CpuSweepResult, cpuSweepFigure } from "../lib/figures.ts";
+import { mean } from "../lib/load.ts";
 import { meanBatchByModel, meanPaddingEfficiency } from "../lib/service-metrics.ts";
 import { startServiceProcess } from "../../testkit/child.ts";
 import { loadTexts, type Source } from "../lib/texts.ts";
@@ -205,8 +206,8 @@ function mergeRounds(points: RawPoint[]): (RawPoint & { spread: number })[] {
   const groups = Map.groupBy(points, (p) => `${p.mix}/${p.threads}/${SWEEP.indexOf(p.limits)}`);
   return [...groups.values()].map((g) => {
     const rates = g.map((p) => p.textsPerSecond);
-    const mean = rates.reduce((a, b) => a + b, 0) / rates.length;
-    return { ...g[0], textsPerSecond: mean, spread: (Math.max(...rates) - Math.min(...rates)) / mean };
+    const average = mean(rates);
+    return { ...g[0], textsPerSecond: average, spread: (Math.max(...rates) - Math.min(...rates)) / average };
   });
 }
 
@@ -216,7 +217,6 @@ function serviceTable(raw: RawPoint[], service: ServicePoint[], limits: EqualLen
     "| mix | settings | req/s | ÷ equal-length limit | p50 ms | p95 ms | p50 ms at 1 client | mean batch | padding | failures | ÷ best raw (sweep) | ÷ raw just before, same setting and texts |",
     "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   for (const [, runs] of Map.groupBy(service, (x) => `${x.mix}/${x.setting.label}`)) {
     const { mix, setting } = runs[0];
     const bestRaw = Math.max(...raw.filter((p) => p.mix === mix).map((p) => p.textsPerSecond));

@@ -14,7 +14,7 @@ import { loadConfig } from "../../app/config.ts";
 import { spawnService } from "../../testkit/child.ts";
 import { sharedFile } from "../../testkit/shared.ts";
 import { hostileCases, hostileText, prng, type HostileCase } from "../../testkit/hostile.ts";
-import { percentile, rssMb } from "../lib/load.ts";
+import { mean, percentile, rssMb } from "../lib/load.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -182,7 +182,6 @@ const exitCode = await service.proc.exited;
 
 // RSS drift: the least-squares slope over the samples after the first minute (warm-up), in MB per minute.
 const steady = samples.filter((s) => s.minute >= 1);
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const mx = mean(steady.map((s) => s.minute));
 const my = mean(steady.map((s) => s.rss));
 const slope =
