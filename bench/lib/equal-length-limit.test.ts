@@ -1,10 +1,12 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { removeTempDirs, tinyEngines } from "../../testkit/fixtures.ts";
 import {
+  bestOfRunsLimit,
   bestRate,
   describeLimit,
   measureEqualLengthLimit,
   lengthStrata,
+  modelRate,
   ratiosToLimitsAround,
   requestLimit,
 } from "./equal-length-limit.ts";
@@ -44,8 +46,32 @@ describe("the machine's request limit from each model's rate", () => {
   });
 });
 
+describe("a model's rate (modelRate)", () => {
+  // Rows of three lengths; a run of `seconds: 0.001` is the warm-up and one cycle of them: 4 calls.
+  const rows = [3, 5, 7].map((length) => ({ buffer: new SharedArrayBuffer(4), offset: 0, length }));
+  const calls: number[] = [];
+  /** Batches of 1 take 10 ms; of 4, 1 ms for their first 4 calls (a lucky run), 20 ms after. */
+  const run = async (batch: unknown[]) => {
+    calls.push(batch.length);
+    const fours = calls.filter((n) => n === 4).length;
+    await Bun.sleep(batch.length === 1 ? 10 : fours <= 4 ? 1 : 20);
+  };
+
+  test("the best size is chosen on one run of each, and its rate is a run after the choice, not the lucky one", async () => {
+    const m = await modelRate("m", rows, run, { batchSizes: [1, 4], seconds: 0.001 });
+    expect(calls).toEqual([1, 1, 1, 1, 4, 4, 4, 4, 4, 4, 4, 4]);
+    expect(m.rates.map((r) => r.batch)).toEqual([1, 4]);
+    expect(m.best.batch).toBe(4);
+    const lucky = m.rates[1].rowsPerSecond;
+    expect(m.best.rowsPerSecond).toBeLessThan(lucky / 2);
+    const limit = { source: "s", cores: 2, requestsPerSecond: requestLimit(2, [m.best.rowsPerSecond]), models: [m] };
+    expect(bestOfRunsLimit(limit)).toBeCloseTo(requestLimit(2, [lucky]), 9);
+    expect(describeLimit(limit)).toContain(`the best choosing runs would say ${(2 * lucky).toFixed(2)}`);
+  });
+});
+
 describe("measuring it on a tiny model", () => {
-  test("each batch size is timed, the best counts, the limit is the formula's; long texts give fewer rows/s than short ones", async () => {
+  test("each batch size is timed, the best is run again and counts, the limit is the formula's; long texts give fewer rows/s than short ones", async () => {
     const engines = await tinyEngines("roberta", "equal-length-limit");
     const long = Array.from({ length: 6 }, (_, i) => `word${i} `.repeat(120));
     const [short, longer] = await measureEqualLengthLimit(
@@ -61,7 +87,8 @@ describe("measuring it on a tiny model", () => {
       const [model] = l.models;
       expect(model.rates.map((r) => r.batch)).toEqual([1, 4]);
       for (const r of model.rates) expect(r.rowsPerSecond).toBeGreaterThan(0);
-      expect(model.best).toEqual(bestRate(model.rates));
+      expect(model.best.batch).toBe(bestRate(model.rates).batch);
+      expect(model.best.rowsPerSecond).toBeGreaterThan(0);
       expect(l.requestsPerSecond).toBeCloseTo(requestLimit(2, [model.best.rowsPerSecond]), 9);
     }
     expect(longer.models[0].best.rowsPerSecond).toBeLessThan(short.models[0].best.rowsPerSecond);
