@@ -87,6 +87,58 @@ describe("a chunk through the service's parts", () => {
     expect(answers.filter((a) => "answer" in a)).toEqual(expected.map((answer) => ({ answer })));
   });
 
+  /** Every run of `worker` that holds a row over 40 tokens (a poison text; the others are shorter) makes it exit, as a native crash would. */
+  function crashOnLongRows(worker: ServedModel["workers"][number], every = false) {
+    const original = worker.run.bind(worker);
+    worker.run = (rows) => {
+      if (every || rows.some((r) => r.length > 40)) worker.injectFault("exit");
+      return original(rows);
+    };
+    return () => {
+      worker.run = original;
+    };
+  }
+
+  test("a row that takes its worker down, alone too, is set aside with why; the worker restarts and the other rows are answered", async () => {
+    const [model] = service.models;
+    const [worker] = model.workers;
+    const chunk = chunkOf([model]);
+    const texts = Array.from({ length: 10 }, (_, i) => `crash test ${i} ${"word ".repeat(i)}`);
+    texts[6] = `poison ${"word ".repeat(80)}`;
+    const restartsBefore = worker.restarts;
+    const restore = crashOnLongRows(worker);
+    let answers: Awaited<ReturnType<ChunkClassifier["classify"]>>;
+    try {
+      answers = await chunk.classify(texts, () => {});
+    } finally {
+      restore();
+    }
+    const reason = "reason" in answers[6] ? answers[6].reason : "";
+    expect(reason).toStartWith("inference failed: it took the model's worker down 2 times, run alone (");
+    expect(reason).toContain(`${worker.name} exited`);
+    // The batch that held it, then the poison alone twice (the last restart after the answer); the other rows ran alone once, or in their batches.
+    while (!worker.up) await Bun.sleep(5);
+    expect(worker.restarts - restartsBefore).toBe(3);
+    const others = texts.filter((_, t) => t !== 6);
+    const { answers: expected } = await service.classify(others, { timeoutMs: 60_000, models: [model.key] });
+    expect(answers.filter((a) => "answer" in a)).toEqual(expected.map((answer) => ({ answer })));
+  });
+
+  test("a model whose worker goes down on every run, alone too, fails the chunk: two rows in a row are not blamed", async () => {
+    const [model] = service.models;
+    const chunk = chunkOf([model]);
+    const restore = crashOnLongRows(model.workers[0], true);
+    try {
+      await expect(chunk.classify(["one", "two", "three"], () => {})).rejects.toThrow(
+        "the model's worker went down on each of two rows in a row, run alone: the model is at fault",
+      );
+    } finally {
+      restore();
+    }
+    const after = await chunk.classify(["one"], () => {});
+    expect("answer" in after[0]).toBe(true);
+  });
+
   test("a model whose every run fails, alone too, fails the chunk: its rows are not set aside as if they were to blame", async () => {
     const [model] = service.models;
     const chunk = chunkOf([model]);

@@ -11,7 +11,8 @@ import type { RowAnswer } from "../batching/batcher.ts";
 import type { PackedRow, RowRef } from "../tokenize/pack.ts";
 import { TokenizationFailed } from "../tokenize/tokenizer-pool.ts";
 import type { TextInput } from "../tokenize/tokenizer-protocol.ts";
-import { WorkerCallFailed } from "../workers/errors.ts";
+import { WorkerCallFailed, WorkerUnavailable } from "../workers/errors.ts";
+import { AloneRuns, isFailure, type RowFailure } from "./alone-runs.ts";
 import { ModelFeeder } from "./feeder.ts";
 
 /** Full batches a model keeps queued: the batcher's choice among them is what sorts out the lengths. */
@@ -19,13 +20,6 @@ const QUEUED_BATCHES = 4;
 
 /** A text's answer, or why it has none. */
 export type ChunkAnswer = { answer: Answer } | { reason: string };
-
-/** A row a model's run failed on, alone (not only in a batch with others). */
-interface RowFailure {
-  failed: WorkerCallFailed;
-}
-
-const isFailure = (a: RowAnswer | RowFailure): a is RowFailure => "failed" in a;
 
 /** Some texts of a chunk (indices into it) and their rows. */
 interface Encoded {
@@ -55,6 +49,7 @@ function joinRows(slices: Map<string, PackedRow[]>[]): Map<string, PackedRow[]> 
 
 export class ChunkClassifier {
   private readonly feeders: ModelFeeder[];
+  private readonly aloneRuns: AloneRuns[];
 
   constructor(
     private readonly service: ClassifierService,
@@ -65,8 +60,9 @@ export class ChunkClassifier {
   ) {
     this.feeders = models.map((m) => {
       const batch = batchLimits(m.provider, m.limits, settings).maxBatchSize;
-      return new ModelFeeder(m.batcher, QUEUED_BATCHES * batch * m.workers.length, signal);
+      return new ModelFeeder(m.batcher, m.workers, QUEUED_BATCHES * batch * m.workers.length, signal);
     });
+    this.aloneRuns = models.map((m) => new AloneRuns(m.workers, signal));
   }
 
   /**
@@ -113,11 +109,12 @@ export class ChunkClassifier {
   }
 
   /**
-   * Each row through every model (fed shortest first), scored. A run that fails with an error (the
-   * worker keeps running) fails every row of its batch: each is run again alone, and a row that fails
-   * alone too is set aside with why, the others answered. If every row a model retried fails alone
-   * (two or more), the fault is the model's, not the rows': the chunk fails, as when a worker dies
-   * (the job stops; the chunk is redone when it is resumed).
+   * Each row through every model (fed shortest first), scored. A run that fails fails every row of its
+   * batch: each is run again alone (AloneRuns), and a row that fails alone too is set aside with why,
+   * the others answered. After a run that failed with an error (the worker keeps running), if every
+   * row a model retried fails alone (two or more), the fault is the model's, not the rows': the chunk
+   * fails (the job stops; the chunk is redone when it is resumed). After a worker died, the rows run
+   * alone one at a time once it is back up, and AloneRuns decides whom to blame.
    */
   private async infer(rows: Map<string, PackedRow[]>, count: number, onRow: () => void): Promise<ChunkAnswer[]> {
     if (count === 0) return [];
@@ -125,19 +122,18 @@ export class ChunkClassifier {
     const perModel = await Promise.all(
       this.models.map(async (m, i) => {
         const mine = modelRows(m, rows);
-        const retried = { rows: 0 };
+        const afterError = { rows: 0, failed: [] as RowFailure[] };
         const answers = await Promise.all(
           this.feeders[i].feed(mine).map((answer, t) =>
             answer
-              .catch((e) => this.alone(i, mine[t], e, retried))
+              .catch((e) => this.alone(i, mine[t], e, afterError))
               .then((a) => {
                 if (++answered[t] === this.models.length) onRow();
                 return a;
               }),
           ),
         );
-        const failed = answers.filter(isFailure);
-        if (failed.length >= 2 && failed.length === retried.rows) throw failed[0].failed;
+        if (afterError.rows >= 2 && afterError.failed.length === afterError.rows) throw afterError.failed[0].failed;
         return answers;
       }),
     );
@@ -157,27 +153,20 @@ export class ChunkClassifier {
     });
   }
 
-  /**
-   * Model i's answer for a row whose batch failed, run alone on one of its workers (straight to the
-   * worker: through the batcher, the rows retried would be batched together again); or why it failed
-   * alone too. Each retry is counted in `retried`.
-   */
+  /** Model i's answer for a row whose batch failed, run alone (AloneRuns); those retried after an error are counted in `afterError`. */
   private async alone(
     i: number,
     row: RowRef,
     batchError: unknown,
-    retried: { rows: number },
+    afterError: { rows: number; failed: RowFailure[] },
   ): Promise<RowAnswer | RowFailure> {
-    if (!(batchError instanceof WorkerCallFailed) || this.signal.aborted) throw batchError;
-    const up = this.models[i].workers.filter((w) => w.up);
-    const worker = up[retried.rows++ % Math.max(1, up.length)] ?? this.models[i].workers[0];
-    try {
-      const { logits, numLabels, runMs } = await worker.run([row]);
-      return { logits: logits.subarray(0, numLabels), queueMs: 0, runMs };
-    } catch (e) {
-      if (!(e instanceof WorkerCallFailed) || this.signal.aborted) throw e;
-      return { failed: e };
-    }
+    if (this.signal.aborted) throw batchError;
+    if (batchError instanceof WorkerUnavailable) return this.aloneRuns[i].afterCrash(row);
+    if (!(batchError instanceof WorkerCallFailed)) throw batchError;
+    afterError.rows++;
+    const answer = await this.aloneRuns[i].afterError(row);
+    if (isFailure(answer)) afterError.failed.push(answer);
+    return answer;
   }
 
   /** Real tokens over padded tokens in every batch the models ran so far (1: no padding). */

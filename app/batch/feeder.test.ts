@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { ModelBatcher } from "../batching/batcher.ts";
-import type { BatchResult, BatchRunner } from "../batching/runner.ts";
+import type { BatchResult, BatchRunner, RunnerState } from "../batching/runner.ts";
 import type { ExecutionProvider } from "../config.ts";
 import type { RowRef } from "../tokenize/pack.ts";
 import { ModelFeeder } from "./feeder.ts";
@@ -12,7 +12,15 @@ class RecordingRunner implements BatchRunner {
   readonly batches: number[][] = [];
   readonly queuedAtRun: number[] = [];
   batcher?: ModelBatcher;
-  onState() {}
+  private readonly listeners: ((state: RunnerState) => void)[] = [];
+  onState(fn: (state: RunnerState) => void) {
+    this.listeners.push(fn);
+  }
+  /** Goes down or comes back up, as a worker that died and restarted. */
+  setUp(up: boolean) {
+    this.up = up;
+    for (const fn of this.listeners) fn(up ? "up" : "down");
+  }
   async run(rows: RowRef[]): Promise<BatchResult> {
     this.batches.push(rows.map((r) => r.length));
     this.queuedAtRun.push(this.batcher?.queued ?? 0);
@@ -33,7 +41,7 @@ function feederOver(depth: number) {
   const opts = { maxBatchSize: 8, maxBatchTokens: 64, maxQueueDelayMs: 0 };
   const batcher = new ModelBatcher("m", [runner], opts, () => ({ maxBatchSize: 8, maxBatchTokens: 64 }));
   runner.batcher = batcher;
-  return { runner, feeder: new ModelFeeder(batcher, depth, new AbortController().signal) };
+  return { runner, batcher, feeder: new ModelFeeder(batcher, [runner], depth, new AbortController().signal) };
 }
 
 describe("ModelFeeder", () => {
@@ -60,12 +68,26 @@ describe("ModelFeeder", () => {
     expect(runner.batches.slice(0, firstBatches).flat().length).toBe(60);
   });
 
+  test("while its runner is down, rows wait in the feeder, not in the batcher (which would send them to the down runner); they go on when it is back up", async () => {
+    const { runner, batcher, feeder } = feederOver(8);
+    runner.setUp(false);
+    const answers = feeder.feed(Array.from({ length: 20 }, (_, i) => row(i, 2)));
+    await new Promise((r) => setImmediate(r));
+    expect(batcher.queued).toBe(0);
+    expect(feeder.pending).toBe(20);
+    expect(runner.batches).toEqual([]);
+    runner.setUp(true);
+    const answered = await Promise.all(answers);
+    expect(answered.map((a) => a.logits[0])).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(runner.batches.flat().length).toBe(20);
+  });
+
   test("when the job stops, rows not yet handed to the batcher are rejected with its reason", async () => {
     const runner = new RecordingRunner();
     const opts = { maxBatchSize: 2, maxBatchTokens: 64, maxQueueDelayMs: 0 };
     const batcher = new ModelBatcher("m", [runner], opts, () => ({ maxBatchSize: 2, maxBatchTokens: 64 }));
     const stop = new AbortController();
-    const feeder = new ModelFeeder(batcher, 2, stop.signal);
+    const feeder = new ModelFeeder(batcher, [runner], 2, stop.signal);
     const answers = feeder.feed(Array.from({ length: 10 }, (_, i) => row(i, 3)));
     stop.abort(new Error("stopped"));
     const settled = await Promise.allSettled(answers);

@@ -1,4 +1,5 @@
 import type { ModelBatcher, RowAnswer } from "../batching/batcher.ts";
+import type { BatchRunner } from "../batching/runner.ts";
 import type { RowRef } from "../tokenize/pack.ts";
 
 interface WaitingRow {
@@ -17,16 +18,20 @@ export class ModelFeeder {
   private readonly waiting: WaitingRow[] = [];
 
   /**
-   * `depth`: rows kept queued in the batcher, enough for several full batches. `signal` ends the job:
-   * rows not yet handed over are rejected with its reason (those in the batcher end when the service stops).
+   * `runners`: the batcher's. `depth`: rows kept queued in the batcher, enough for several full
+   * batches. `signal` ends the job: rows not yet handed over are rejected with its reason (those in
+   * the batcher end when the service stops).
    */
   constructor(
     private readonly batcher: ModelBatcher,
+    private readonly runners: readonly BatchRunner[],
     private readonly depth: number,
     private readonly signal: AbortSignal,
   ) {
     // A batch left the queue: refill it, once the batcher is done dispatching.
     batcher.onDispatch(() => queueMicrotask(() => this.topUp()));
+    // While no runner is up (a worker died and restarts), rows wait here: the batcher would send them to the down worker, which fails them at once.
+    for (const r of runners) r.onState((state) => state === "up" && queueMicrotask(() => this.topUp()));
     signal.addEventListener("abort", () => {
       for (const w of this.waiting.splice(0)) w.reject(signal.reason);
     });
@@ -48,7 +53,7 @@ export class ModelFeeder {
   }
 
   private topUp() {
-    if (this.signal.aborted) return;
+    if (this.signal.aborted || !this.runners.some((r) => r.up)) return;
     const room = this.depth - this.batcher.queued;
     if (room <= 0 || this.waiting.length === 0) return;
     const next = this.waiting.splice(0, room);
