@@ -10,7 +10,7 @@
  * loading included, is reported beside it.
  * This machine's speed drifts by several percent over minutes (a VM), more than the margins measured
  * here: so the limit is measured before and after each job run, and each run is set against the mean
- * of the two around it (the online service against the limit just before it).
+ * of the two around it, the online service too.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
@@ -46,10 +46,10 @@ interface BatchRun {
 interface Result {
   source: Source;
   texts: number;
-  /** In order: before the online service, then after each job run. */
+  /** In order: before and after the online service, then after each job run. */
   limits: EqualLengthLimit[];
   online: { clients: number; seconds: number; rps: number; p50: number; p95: number; failures: number };
-  /** Job run r ran between limits r and r + 1. */
+  /** Job run r ran between limits r + 1 and r + 2. */
   batches: BatchRun[];
 }
 
@@ -97,24 +97,20 @@ async function batch(engines: string, texts: string[]): Promise<BatchRun> {
 
 function report(r: Result, command: string): string {
   const limitRates = r.limits.map((l) => l.requestsPerSecond);
-  const ratios = ratiosToLimitsAround(
-    limitRates,
-    r.batches.map((b) => b.rowsPerSecond),
-  );
-  const onlineRatio = r.online.rps / limitRates[0];
-  const againstBestOfRuns = ratiosToLimitsAround(
-    r.limits.map(bestOfRunsLimit),
-    r.batches.map((b) => b.rowsPerSecond),
-  );
+  // The online run, then each job run, each between two limits.
+  const runRates = [r.online.rps, ...r.batches.map((b) => b.rowsPerSecond)];
+  const [onlineRatio, ...ratios] = ratiosToLimitsAround(limitRates, runRates);
+  const againstBestOfRuns = ratiosToLimitsAround(r.limits.map(bestOfRunsLimit), runRates).slice(1);
   const allCores = r.limits.flatMap((l) => (l.allCores ? [l.allCores.requestsPerSecond / l.requestsPerSecond] : []));
   const batchRate = mean(r.batches.map((b) => b.rowsPerSecond));
   const goal = (ok: boolean) => (ok ? "met" : "**missed**");
   const rows = [
     `| equal-length limit | ${limitRates[0].toFixed(2)} | | before the online service: ${describeLimit(r.limits[0])} |`,
-    `| online service, ${r.online.clients} clients | ${r.online.rps.toFixed(2)} | ${onlineRatio.toFixed(3)} | ÷ the limit before it; closed loop ${r.online.seconds.toFixed(0)} s, p50 ${r.online.p50.toFixed(0)} ms, p95 ${r.online.p95.toFixed(0)} ms, ${r.online.failures} failures |`,
+    `| online service, ${r.online.clients} clients | ${r.online.rps.toFixed(2)} | ${onlineRatio.toFixed(3)} | ÷ the mean of the limits before and after it; closed loop ${r.online.seconds.toFixed(0)} s, p50 ${r.online.p50.toFixed(0)} ms, p95 ${r.online.p95.toFixed(0)} ms, ${r.online.failures} failures |`,
+    `| equal-length limit | ${limitRates[1].toFixed(2)} | | after the online service: ${describeLimit(r.limits[1])} |`,
     ...r.batches.flatMap((b, i) => [
       `| batch job (\`bun run classify\`), run ${i + 1} | ${b.rowsPerSecond.toFixed(2)} | ${ratios[i].toFixed(3)} | ÷ the mean of the limits before and after it; ${b.rows} rows in ${b.seconds.toFixed(1)} s after loading (${b.wallSeconds.toFixed(1)} s from spawn to exit), ${b.errors} errors, padding efficiency ${b.paddingEfficiency.toFixed(3)} |`,
-      `| equal-length limit | ${limitRates[i + 1].toFixed(2)} | | after job run ${i + 1}: ${describeLimit(r.limits[i + 1])} |`,
+      `| equal-length limit | ${limitRates[i + 2].toFixed(2)} | | after job run ${i + 1}: ${describeLimit(r.limits[i + 2])} |`,
     ]),
   ];
   return [
@@ -171,6 +167,7 @@ export async function main(argv: string[]): Promise<number> {
   log(`the online service, ${values.clients} clients, ${values.seconds} s`);
   const onlineRun = await online(engines, texts, Number(values.clients), Number(values.seconds));
   log(`online: ${onlineRun.rps.toFixed(2)} texts/s`);
+  limits.push(await limit());
   const batches: BatchRun[] = [];
   for (let round = 1; round <= Number(values.rounds); round++) {
     log(`the batch job, run ${round}`);
