@@ -91,7 +91,7 @@ describe("a chunk through the service's parts", () => {
   function crashOnLongRows(worker: ServedModel["workers"][number], every = false) {
     const original = worker.run.bind(worker);
     worker.run = (rows) => {
-      if (every || rows.some((r) => r.length > 40)) worker.injectFault("exit");
+      if (worker.up && (every || rows.some((r) => r.length > 40))) worker.injectFault("exit");
       return original(rows);
     };
     return () => {
@@ -124,18 +124,41 @@ describe("a chunk through the service's parts", () => {
     expect(answers.filter((a) => "answer" in a)).toEqual(expected.map((answer) => ({ answer })));
   });
 
-  test("a model whose worker goes down on every run, alone too, fails the chunk: two rows in a row are not blamed", async () => {
+  test("two rows that each take the worker down are both set aside: a row answered before still runs alone, so the model is not blamed", async () => {
     const [model] = service.models;
     const chunk = chunkOf([model]);
+    const texts = Array.from({ length: 8 }, (_, i) => `twin test ${i} ${"word ".repeat(i)}`);
+    texts[2] = `poison one ${"word ".repeat(80)}`;
+    texts[5] = `poison two ${"more ".repeat(80)}`;
+    const restore = crashOnLongRows(model.workers[0]);
+    let answers: Awaited<ReturnType<ChunkClassifier["classify"]>>;
+    try {
+      answers = await chunk.classify(texts, () => {});
+    } finally {
+      restore();
+    }
+    const failed = answers.flatMap((a, t) => ("reason" in a ? [t] : []));
+    expect(failed).toEqual([2, 5]);
+    const others = texts.filter((_, t) => t !== 2 && t !== 5);
+    const { answers: expected } = await service.classify(others, { timeoutMs: 60_000, models: [model.key] });
+    expect(answers.filter((a) => "answer" in a)).toEqual(expected.map((answer) => ({ answer })));
+  });
+
+  test("a model whose worker goes down on every run, on a row it answered before too, fails the chunk and its rows: the rows are not blamed", async () => {
+    const [model] = service.models;
+    const chunk = chunkOf([model]);
+    expect("answer" in (await chunk.classify(["answered before"], () => {}))[0]).toBe(true);
     const restore = crashOnLongRows(model.workers[0], true);
     try {
       await expect(chunk.classify(["one", "two", "three"], () => {})).rejects.toThrow(
-        "the model's worker went down on each of two rows in a row, run alone: the model is at fault",
+        "goes down on a row it answered before too, run alone: the model is at fault, not the rows",
       );
     } finally {
       restore();
     }
-    const after = await chunk.classify(["one"], () => {});
+    // The job stops; a new one (a resume) runs the model again once its worker is back.
+    while (!model.workers[0].up) await Bun.sleep(5);
+    const after = await chunkOf([model]).classify(["one"], () => {});
     expect("answer" in after[0]).toBe(true);
   });
 

@@ -58,11 +58,19 @@ export class ChunkClassifier {
     private readonly scoring: ChunkScoring,
     private readonly signal: AbortSignal,
   ) {
-    this.feeders = models.map((m) => {
-      const batch = batchLimits(m.provider, m.limits, settings).maxBatchSize;
-      return new ModelFeeder(m.batcher, m.workers, QUEUED_BATCHES * batch * m.workers.length, signal);
+    // Each model's rows wait in its feeder while its rows retried after a crash run alone, and fail with the model.
+    this.aloneRuns = models.map(
+      (m, i) =>
+        new AloneRuns(m.workers, {
+          signal,
+          onRetriesDone: () => this.feeders[i].resume(),
+          onModelFailed: (e) => this.feeders[i].fail(e),
+        }),
+    );
+    this.feeders = models.map((m, i) => {
+      const depth = QUEUED_BATCHES * batchLimits(m.provider, m.limits, settings).maxBatchSize * m.workers.length;
+      return new ModelFeeder(m.batcher, m.workers, { depth, signal, held: () => this.aloneRuns[i].retryingAfterCrash });
     });
-    this.aloneRuns = models.map((m) => new AloneRuns(m.workers, signal));
   }
 
   /**
@@ -113,8 +121,9 @@ export class ChunkClassifier {
    * batch: each is run again alone (AloneRuns), and a row that fails alone too is set aside with why,
    * the others answered. After a run that failed with an error (the worker keeps running), if every
    * row a model retried fails alone (two or more), the fault is the model's, not the rows': the chunk
-   * fails (the job stops; the chunk is redone when it is resumed). After a worker died, the rows run
-   * alone one at a time once it is back up, and AloneRuns decides whom to blame.
+   * fails (the job stops; the chunk is redone when it is resumed). After a worker died, the rows it
+   * held run alone one at a time once it is back up, and AloneRuns decides whom to blame; rows only
+   * sent to it while it was down are fed again.
    */
   private async infer(rows: Map<string, PackedRow[]>, count: number, onRow: () => void): Promise<ChunkAnswer[]> {
     if (count === 0) return [];
@@ -126,6 +135,10 @@ export class ChunkClassifier {
         const answers = await Promise.all(
           this.feeders[i].feed(mine).map((answer, t) =>
             answer
+              .then((a) => {
+                this.aloneRuns[i].answered(mine[t]);
+                return a;
+              })
               .catch((e) => this.alone(i, mine[t], e, afterError))
               .then((a) => {
                 if (++answered[t] === this.models.length) onRow();
@@ -153,7 +166,7 @@ export class ChunkClassifier {
     });
   }
 
-  /** Model i's answer for a row whose batch failed, run alone (AloneRuns); those retried after an error are counted in `afterError`. */
+  /** Model i's answer for a row whose batch failed, run alone (AloneRuns) or fed again; those retried after an error are counted in `afterError`. */
   private async alone(
     i: number,
     row: RowRef,
@@ -161,7 +174,10 @@ export class ChunkClassifier {
     afterError: { rows: number; failed: RowFailure[] },
   ): Promise<RowAnswer | RowFailure> {
     if (this.signal.aborted) throw batchError;
-    if (batchError instanceof WorkerUnavailable) return this.aloneRuns[i].afterCrash(row);
+    if (batchError instanceof WorkerUnavailable && batchError.held) return this.aloneRuns[i].afterCrash(row);
+    // Sent to a worker that was already down (it was not run): fed again, to wait for the restart.
+    if (batchError instanceof WorkerUnavailable)
+      return this.feeders[i].feed([row])[0].catch((e) => this.alone(i, row, e, afterError));
     if (!(batchError instanceof WorkerCallFailed)) throw batchError;
     afterError.rows++;
     const answer = await this.aloneRuns[i].afterError(row);

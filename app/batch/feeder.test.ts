@@ -3,6 +3,7 @@ import { ModelBatcher } from "../batching/batcher.ts";
 import type { BatchResult, BatchRunner, RunnerState } from "../batching/runner.ts";
 import type { ExecutionProvider } from "../config.ts";
 import type { RowRef } from "../tokenize/pack.ts";
+import { ModelFailed } from "./alone-runs.ts";
 import { ModelFeeder } from "./feeder.ts";
 
 /** Answers each batch on the next turn with logits [first id, length] per row, and records what it ran and what was queued. */
@@ -41,7 +42,11 @@ function feederOver(depth: number) {
   const opts = { maxBatchSize: 8, maxBatchTokens: 64, maxQueueDelayMs: 0 };
   const batcher = new ModelBatcher("m", [runner], opts, () => ({ maxBatchSize: 8, maxBatchTokens: 64 }));
   runner.batcher = batcher;
-  return { runner, batcher, feeder: new ModelFeeder(batcher, [runner], depth, new AbortController().signal) };
+  return {
+    runner,
+    batcher,
+    feeder: new ModelFeeder(batcher, [runner], { depth, signal: new AbortController().signal }),
+  };
 }
 
 describe("ModelFeeder", () => {
@@ -82,12 +87,55 @@ describe("ModelFeeder", () => {
     expect(runner.batches.flat().length).toBe(20);
   });
 
+  test("while held (rows retried after a crash run alone), rows wait; resume() lets them go", async () => {
+    const runner = new RecordingRunner();
+    const opts = { maxBatchSize: 8, maxBatchTokens: 64, maxQueueDelayMs: 0 };
+    const batcher = new ModelBatcher("m", [runner], opts, () => ({ maxBatchSize: 8, maxBatchTokens: 64 }));
+    let held = true;
+    const feeder = new ModelFeeder(batcher, [runner], {
+      depth: 8,
+      signal: new AbortController().signal,
+      held: () => held,
+    });
+    const answers = feeder.feed(Array.from({ length: 5 }, (_, i) => row(i, 2)));
+    await new Promise((r) => setImmediate(r));
+    expect(feeder.pending).toBe(5);
+    held = false;
+    feeder.resume();
+    expect((await Promise.all(answers)).map((a) => a.logits[0])).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  test("rows wait for a runner at most backUpWithinMs, then fail with ModelFailed, and so do rows fed later", async () => {
+    const runner = new RecordingRunner();
+    const opts = { maxBatchSize: 8, maxBatchTokens: 64, maxQueueDelayMs: 0 };
+    const batcher = new ModelBatcher("m", [runner], opts, () => ({ maxBatchSize: 8, maxBatchTokens: 64 }));
+    const feeder = new ModelFeeder(batcher, [runner], {
+      depth: 8,
+      signal: new AbortController().signal,
+      backUpWithinMs: 30,
+    });
+    runner.setUp(false);
+    const started = performance.now();
+    const settled = await Promise.allSettled(feeder.feed([row(0, 2), row(1, 3)]));
+    expect(performance.now() - started).toBeGreaterThanOrEqual(25);
+    for (const s of settled) {
+      expect(s.status).toBe("rejected");
+      if (s.status === "rejected") {
+        expect(s.reason).toBeInstanceOf(ModelFailed);
+        expect(s.reason.message).toBe("no worker of the model was up for 30 ms: its rows were not run");
+      }
+    }
+    runner.setUp(true);
+    await expect(feeder.feed([row(2, 2)])[0]).rejects.toBeInstanceOf(ModelFailed);
+    expect(runner.batches).toEqual([]);
+  });
+
   test("when the job stops, rows not yet handed to the batcher are rejected with its reason", async () => {
     const runner = new RecordingRunner();
     const opts = { maxBatchSize: 2, maxBatchTokens: 64, maxQueueDelayMs: 0 };
     const batcher = new ModelBatcher("m", [runner], opts, () => ({ maxBatchSize: 2, maxBatchTokens: 64 }));
     const stop = new AbortController();
-    const feeder = new ModelFeeder(batcher, [runner], 2, stop.signal);
+    const feeder = new ModelFeeder(batcher, [runner], { depth: 2, signal: stop.signal });
     const answers = feeder.feed(Array.from({ length: 10 }, (_, i) => row(i, 3)));
     stop.abort(new Error("stopped"));
     const settled = await Promise.allSettled(answers);

@@ -3,11 +3,13 @@
  * error table (app/errors.ts, toApiError) decides what a client sees for each.
  */
 
-/** The worker is starting, restarting or stopped, or died while it held the call. */
+/** The worker is starting, restarting or stopped, or died while it held the call (`held`). */
 export class WorkerUnavailable extends Error {
   constructor(
     readonly worker: string,
     message: string,
+    /** The worker had the call when it died or was stopped: what it was running may be what killed it. */
+    readonly held = false,
   ) {
     super(message);
     this.name = "WorkerUnavailable";

@@ -49,8 +49,12 @@ describe("SupervisedWorker", () => {
     w.injectFault("exit");
     const held = [w.call({ op: "double", n: 1 }), w.call({ op: "double", n: 2 })];
     expect(await Promise.all(held.map(codeOf))).toEqual(["unavailable", "unavailable"]);
+    // Those it held say so (what it ran may have killed it); one refused while it is down does not.
+    expect(await Promise.all(held.map((h) => h.catch((e: WorkerUnavailable) => e.held)))).toEqual([true, true]);
     expect(w.state === "down" || w.state === "starting").toBe(true);
-    expect(await codeOf(w.call({ op: "double", n: 3 }))).toBe("unavailable"); // refused at once while down
+    const refused = w.call({ op: "double", n: 3 });
+    expect(await codeOf(refused)).toBe("unavailable"); // refused at once while down
+    expect(await refused.catch((e: WorkerUnavailable) => e.held)).toBe(false);
     await next("up");
     expect(await w.call({ op: "double", n: 4 })).toBe(8);
     expect([w.restarts, starts()]).toEqual([1, 2]);

@@ -173,7 +173,7 @@ export class SupervisedWorker<Init, Body, Ready, Reply> {
   }
 
   private failAll(message: string) {
-    for (const p of this.pending.values()) p.reject(new WorkerUnavailable(this.name, message));
+    for (const p of this.pending.values()) p.reject(new WorkerUnavailable(this.name, message, true));
     this.pending.clear();
   }
 
