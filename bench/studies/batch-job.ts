@@ -126,7 +126,7 @@ function report(r: Result, command: string): string {
     `Against the limits made of each model's best choosing run instead (the estimate before 2026-12-04, biased high by picking the luckiest of its runs): ${mean(againstBestOfRuns).toFixed(3)}.`,
     ...(allCores.length > 0
       ? [
-          `The same equal-length batches on all cores at once ÷ the limit, mean of ${allCores.length}: ${mean(allCores).toFixed(3)} (what sessions side by side cost one another, which the limit does not count).`,
+          `The same equal-length batches on all cores at once ÷ the limit, mean of ${allCores.length}: ${mean(allCores).toFixed(3)} (sessions side by side against one alone, which the limit does not count: below 1, what they cost one another).`,
         ]
       : []),
     `Goals (issue 26): batch ≥ 0.95 of the limit: ${goal(mean(ratios) >= 0.95)}; batch above the online service: ${goal(batchRate > r.online.rps)}.`,
