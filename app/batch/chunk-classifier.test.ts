@@ -87,17 +87,28 @@ describe("a chunk through the service's parts", () => {
     expect(answers.filter((a) => "answer" in a)).toEqual(expected.map((answer) => ({ answer })));
   });
 
-  /** Every run of `worker` that holds a row over 40 tokens (a poison text; the others are shorter) makes it exit, as a native crash would. */
-  function crashOnLongRows(worker: ServedModel["workers"][number], every = false) {
+  type Worker = ServedModel["workers"][number];
+
+  /**
+   * `run` while every run of `worker` that holds a row over 40 tokens (a poison text; the others are
+   * shorter), or every run at all, makes it exit, as a native crash would.
+   */
+  async function whileCrashing<T>(worker: Worker, on: "long rows" | "every run", run: () => Promise<T>): Promise<T> {
     const original = worker.run.bind(worker);
     worker.run = (rows) => {
-      if (worker.up && (every || rows.some((r) => r.length > 40))) worker.injectFault("exit");
+      if (worker.up && (on === "every run" || rows.some((r) => r.length > 40))) worker.injectFault("exit");
       return original(rows);
     };
-    return () => {
+    try {
+      return await run();
+    } finally {
       worker.run = original;
-    };
+    }
   }
+
+  const untilUp = async (worker: Worker) => {
+    while (!worker.up) await Bun.sleep(5);
+  };
 
   test("a row that takes its worker down, alone too, is set aside with why; the worker restarts and the other rows are answered", async () => {
     const [model] = service.models;
@@ -106,18 +117,12 @@ describe("a chunk through the service's parts", () => {
     const texts = Array.from({ length: 10 }, (_, i) => `crash test ${i} ${"word ".repeat(i)}`);
     texts[6] = `poison ${"word ".repeat(80)}`;
     const restartsBefore = worker.restarts;
-    const restore = crashOnLongRows(worker);
-    let answers: Awaited<ReturnType<ChunkClassifier["classify"]>>;
-    try {
-      answers = await chunk.classify(texts, () => {});
-    } finally {
-      restore();
-    }
+    const answers = await whileCrashing(worker, "long rows", () => chunk.classify(texts, () => {}));
     const reason = "reason" in answers[6] ? answers[6].reason : "";
     expect(reason).toStartWith("inference failed: it took the model's worker down 2 times, run alone (");
     expect(reason).toContain(`${worker.name} exited`);
     // The batch that held it, then the poison alone twice (the last restart after the answer); the other rows ran alone once, or in their batches.
-    while (!worker.up) await Bun.sleep(5);
+    await untilUp(worker);
     expect(worker.restarts - restartsBefore).toBe(3);
     const others = texts.filter((_, t) => t !== 6);
     const { answers: expected } = await service.classify(others, { timeoutMs: 60_000, models: [model.key] });
@@ -130,13 +135,7 @@ describe("a chunk through the service's parts", () => {
     const texts = Array.from({ length: 8 }, (_, i) => `twin test ${i} ${"word ".repeat(i)}`);
     texts[2] = `poison one ${"word ".repeat(80)}`;
     texts[5] = `poison two ${"more ".repeat(80)}`;
-    const restore = crashOnLongRows(model.workers[0]);
-    let answers: Awaited<ReturnType<ChunkClassifier["classify"]>>;
-    try {
-      answers = await chunk.classify(texts, () => {});
-    } finally {
-      restore();
-    }
+    const answers = await whileCrashing(model.workers[0], "long rows", () => chunk.classify(texts, () => {}));
     const failed = answers.flatMap((a, t) => ("reason" in a ? [t] : []));
     expect(failed).toEqual([2, 5]);
     const others = texts.filter((_, t) => t !== 2 && t !== 5);
@@ -148,16 +147,13 @@ describe("a chunk through the service's parts", () => {
     const [model] = service.models;
     const chunk = chunkOf([model]);
     expect("answer" in (await chunk.classify(["answered before"], () => {}))[0]).toBe(true);
-    const restore = crashOnLongRows(model.workers[0], true);
-    try {
+    await whileCrashing(model.workers[0], "every run", async () => {
       await expect(chunk.classify(["one", "two", "three"], () => {})).rejects.toThrow(
         "goes down on a row it answered before too, run alone: the model is at fault, not the rows",
       );
-    } finally {
-      restore();
-    }
+    });
     // The job stops; a new one (a resume) runs the model again once its worker is back.
-    while (!model.workers[0].up) await Bun.sleep(5);
+    await untilUp(model.workers[0]);
     const after = await chunkOf([model]).classify(["one"], () => {});
     expect("answer" in after[0]).toBe(true);
   });

@@ -4,7 +4,7 @@ import type { BatchResult, BatchRunner, RunnerState } from "../batching/runner.t
 import type { ExecutionProvider } from "../config.ts";
 import type { RowRef } from "../tokenize/pack.ts";
 import { ModelFailed } from "./alone-runs.ts";
-import { ModelFeeder } from "./feeder.ts";
+import { type FeederOptions, ModelFeeder } from "./feeder.ts";
 
 /** Answers each batch on the next turn with logits [first id, length] per row, and records what it ran and what was queued. */
 class RecordingRunner implements BatchRunner {
@@ -37,7 +37,7 @@ const row = (id: number, length: number): RowRef => {
   return { buffer, offset: 0, length };
 };
 
-function feederOver(depth: number) {
+function feederOver(depth: number, options: Partial<FeederOptions> = {}) {
   const runner = new RecordingRunner();
   const opts = { maxBatchSize: 8, maxBatchTokens: 64, maxQueueDelayMs: 0 };
   const batcher = new ModelBatcher("m", [runner], opts, () => ({ maxBatchSize: 8, maxBatchTokens: 64 }));
@@ -45,7 +45,7 @@ function feederOver(depth: number) {
   return {
     runner,
     batcher,
-    feeder: new ModelFeeder(batcher, [runner], { depth, signal: new AbortController().signal }),
+    feeder: new ModelFeeder(batcher, [runner], { depth, signal: new AbortController().signal, ...options }),
   };
 }
 
@@ -88,15 +88,8 @@ describe("ModelFeeder", () => {
   });
 
   test("while held (rows retried after a crash run alone), rows wait; resume() lets them go", async () => {
-    const runner = new RecordingRunner();
-    const opts = { maxBatchSize: 8, maxBatchTokens: 64, maxQueueDelayMs: 0 };
-    const batcher = new ModelBatcher("m", [runner], opts, () => ({ maxBatchSize: 8, maxBatchTokens: 64 }));
     let held = true;
-    const feeder = new ModelFeeder(batcher, [runner], {
-      depth: 8,
-      signal: new AbortController().signal,
-      held: () => held,
-    });
+    const { feeder } = feederOver(8, { held: () => held });
     const answers = feeder.feed(Array.from({ length: 5 }, (_, i) => row(i, 2)));
     await new Promise((r) => setImmediate(r));
     expect(feeder.pending).toBe(5);
@@ -106,14 +99,7 @@ describe("ModelFeeder", () => {
   });
 
   test("rows wait for a runner at most backUpWithinMs, then fail with ModelFailed, and so do rows fed later", async () => {
-    const runner = new RecordingRunner();
-    const opts = { maxBatchSize: 8, maxBatchTokens: 64, maxQueueDelayMs: 0 };
-    const batcher = new ModelBatcher("m", [runner], opts, () => ({ maxBatchSize: 8, maxBatchTokens: 64 }));
-    const feeder = new ModelFeeder(batcher, [runner], {
-      depth: 8,
-      signal: new AbortController().signal,
-      backUpWithinMs: 30,
-    });
+    const { runner, feeder } = feederOver(8, { backUpWithinMs: 30 });
     runner.setUp(false);
     const started = performance.now();
     const settled = await Promise.allSettled(feeder.feed([row(0, 2), row(1, 3)]));
